@@ -1,0 +1,266 @@
+"""The connector seam: the Protocol every provider module implements, its value types, and the
+error classes that tell the hub what to do next.
+
+A connector is declarative and small: signature check, parsing, paging, batching and write calls
+for one provider. Retry policy, backoff, rate budgets, idempotency and cursors live in ``hub/``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------------------------
+# Errors, classified by what should happen next. One root; the worker acts on the class.
+# --------------------------------------------------------------------------------------------
+
+
+class HubError(Exception):
+    """Root of every error the hub classifies."""
+
+    #: a short, stable name stored with dead letters and used as an alert key
+    kind: ClassVar[str] = "error"
+
+
+class ConfigurationError(HubError):
+    """The hub or a connector is set up wrongly; a person has to fix settings or files."""
+
+    kind = "configuration"
+
+
+class WebhookRejected(HubError):
+    """An inbound request is refused before anything is stored.
+
+    ``status`` is the HTTP status the receiver answers with (401 bad signature, 400 malformed).
+    The message is safe to return to the caller: it never contains secrets.
+    """
+
+    kind = "rejected"
+    status: int = 400
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class SignatureInvalid(WebhookRejected):
+    """Signature missing, wrong, or its timestamp outside the replay window (401)."""
+
+    status = 401
+
+
+class MalformedPayload(WebhookRejected):
+    """The body cannot be parsed into changes (400)."""
+
+    status = 400
+
+
+class RetriableError(HubError):
+    """Try again later: 429, 5xx, timeouts, a lock held elsewhere. ``retry_after`` in seconds."""
+
+    kind = "retriable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(HubError):
+    """Retrying cannot help (bad credentials, a request the provider refuses): dead-letter it."""
+
+    kind = "fatal"
+
+
+class AuthenticationFailed(FatalError):
+    """The provider refused our credentials (401/403). Raises a connector alert."""
+
+    kind = "auth"
+
+
+class SkippableRecord(HubError):
+    """This one record cannot be handled (a mapping gap, bad data); dead-letter it, carry on."""
+
+    kind = "skippable"
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify_status(
+    status: int, *, provider: str, detail: str = "", headers: Mapping[str, str] | None = None
+) -> HubError | None:
+    """The one table from a provider's HTTP status to what happens next. ``None`` means success.
+
+    429 and 5xx (and 408) retry, honouring ``Retry-After``; 401/403 are credential problems; any
+    other 4xx is a request the provider will keep refusing.
+    """
+    if status < 400:
+        return None
+    headers = headers or {}
+    text = f"{provider} answered {status}" + (f": {detail[:300]}" if detail else "")
+    if status in (408, 425, 429) or status >= 500:
+        retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
+        return RetriableError(text, retry_after=retry_after)
+    if status in (401, 403):
+        return AuthenticationFailed(text)
+    return FatalError(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Value types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """An object a connector reads or writes, with the fields mapping files may name.
+
+    ``fields`` maps a field path (dots for nesting, as mapping files write it) to a short type
+    word (string, number, bool, date, datetime, enum, id, object, list). ``version_field`` is the
+    provider's modification stamp for that object.
+    """
+
+    name: str
+    fields: Mapping[str, str]
+    key_field: str = "id"
+    version_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A webhook request as received: raw bytes, lower-cased headers, and the public URL."""
+
+    method: str
+    url: str  # the full public URL the provider called, query included
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    received_at: float = field(default_factory=time.time)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One provider event, ready for the inbox.
+
+    ``event_key`` is unique per connector for one delivery of one event (duplicates collapse on it);
+    ``version_ms`` is the provider's modification version in epoch milliseconds (order guard).
+    """
+
+    event_key: str
+    event_type: str
+    object_type: str
+    object_id: str
+    version_ms: int | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The exact answer a provider expects on success (e.g. a SOAP Ack). ``None`` body: the hub's
+    default JSON summary."""
+
+    status: int = 200
+    body: bytes | None = None
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    changes: tuple[Change, ...]
+    reply: Reply = Reply()
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where polling left off: provider-specific but opaque to the hub, stored as JSON."""
+
+    value: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A provider object's current state, as read through the API."""
+
+    object_type: str
+    id: str
+    properties: Mapping[str, Any]
+    version_ms: int | None
+    archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    records: tuple[Record, ...]
+    cursor: Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    key: str
+    id: str | None
+    created: bool
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The Protocol
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What every provider module implements. Non-record actions (``send_email``,
+    ``create_transfer``, ``associate``, ``create_task``) are plain methods named for what they do,
+    declared by the connectors that have them and called only from the outbox dispatcher."""
+
+    name: ClassVar[str]
+    #: the objects (and their fields) this connector reads and writes, by the hub's object name
+    objects: ClassVar[Mapping[str, ObjectSpec]]
+    #: largest webhook body accepted, in bytes (413 past it)
+    max_body_bytes: ClassVar[int]
+
+    def webhook_ready(self) -> bool:
+        """True when the settings needed to verify webhooks are present."""
+        ...
+
+    def verify_webhook(self, req: InboundRequest) -> None: ...
+
+    def parse_webhook(self, req: InboundRequest) -> Parsed: ...
+
+    def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]: ...
+
+    def read_many(self, obj: str, ids: Sequence[str]) -> list[Record]: ...
+
+    def upsert_many(
+        self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
+    ) -> list[WriteResult]: ...
+
+    def close(self) -> None: ...
+
+
+def epoch_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)

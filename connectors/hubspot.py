@@ -178,6 +178,8 @@ def sign_v3(secret: str, method: str, url: str, body: bytes, timestamp_ms: str) 
 
 class HubSpotConnector:
     name: ClassVar[str] = "hubspot"
+    #: the methods the outbox dispatcher may call (writes arrive with the first partner flow)
+    actions: ClassVar[frozenset[str]] = frozenset()
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
     def __init__(self, settings: HubSpotSettings, *, transport: httpx.BaseTransport | None = None):

@@ -1,0 +1,126 @@
+"""``POST /webhooks/{connector}``: verify over the raw bytes, parse, store, commit, enqueue, ack.
+
+Order matters and is the product: nothing is stored for a request that fails verification (401)
+or parsing (400); the 2xx goes out only after the inbox rows are committed; a repeated delivery
+adds no row and still gets its 2xx. If Redis is down after the commit the request is still
+acknowledged: the rows are durable and the reconciler enqueues them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.base import Connector, InboundRequest, Parsed, WebhookRejected
+from hub import metrics, queue
+from hub.alerts import raise_alert
+from hub.context import Hub
+from hub.inbox import Stored, store_changes
+
+log = structlog.get_logger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def public_url(request: Request, base_url: str | None) -> str:
+    """The URL as the provider called it: the configured public base (behind a proxy) or the
+    request's own scheme and Host, plus the raw path and query exactly as sent."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    tail = raw_path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
+    if base_url:
+        return base_url.rstrip("/") + tail
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}{tail}"
+
+
+def _reject(hub: Hub, connector: str, reason: str, status: int, message: str) -> JSONResponse:
+    try:
+        metrics.incr(hub.redis, "webhooks_rejected", {"connector": connector, "reason": reason})
+    except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
+        pass
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _store_and_enqueue(hub: Hub, name: str, parsed: Parsed) -> Stored:
+    stored = store_changes(
+        hub.engine, name, parsed.changes, requeue_after_s=hub.settings.worker.requeue_after_s
+    )
+    try:
+        pipe = hub.redis.pipeline(transaction=False)
+        queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.INBOX, stored.new_ids, pipeline=pipe)
+        if stored.new_ids:
+            metrics.incr(pipe, "webhooks_received", {"connector": name}, len(stored.new_ids))
+        if stored.duplicates:
+            metrics.incr(pipe, "webhooks_duplicate", {"connector": name}, stored.duplicates)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - committed rows are found by the reconciler
+        log.warning("enqueue failed after commit; the reconciler will pick the rows up",
+                    connector=name, rows=len(stored.new_ids), error=type(exc).__name__)
+    return stored
+
+
+def _not_ready(hub: Hub, name: str) -> None:
+    with hub.sessions() as session, session.begin():
+        raise_alert(
+            session,
+            key=f"connector_config:{name}",
+            kind="connector",
+            message=f"{name} webhooks arrive but the connector has no webhook secret configured; "
+            "they are answered 503 so the provider retries them",
+        )
+
+
+async def receive_webhook(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    name = request.path_params["connector"]
+    connector: Connector | None = hub.connectors.get(name)
+    if connector is None:
+        return _reject(hub, "_unknown", "unknown_connector", 404, "unknown connector")
+    if not connector.webhook_ready():
+        await run_in_threadpool(_not_ready, hub, name)
+        return _reject(hub, name, "not_configured", 503, f"{name} webhooks are not configured")
+    try:
+        body = await read_body(request, connector.max_body_bytes)
+    except BodyTooLarge:
+        return _reject(hub, name, "too_large", 413, f"body larger than {connector.max_body_bytes} bytes")
+    inbound = InboundRequest(
+        method=request.method,
+        url=public_url(request, hub.settings.public_base_url),
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
+        body=body,
+        received_at=time.time(),
+    )
+    try:
+        connector.verify_webhook(inbound)
+        parsed = connector.parse_webhook(inbound)
+    except WebhookRejected as exc:
+        reason = "signature" if exc.status == 401 else "malformed"
+        return _reject(hub, name, reason, exc.status, str(exc))
+    stored = await run_in_threadpool(_store_and_enqueue, hub, name, parsed)
+    reply = parsed.reply
+    if reply.body is not None:
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+    summary = {"received": len(stored.new_ids), "duplicates": stored.duplicates}
+    return Response(json.dumps(summary).encode(), status_code=reply.status, media_type="application/json")

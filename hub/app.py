@@ -1,0 +1,38 @@
+"""The ASGI app: provider webhooks, health, metrics (and, with later issues, the partner and
+admin API). ``webhook_app.py`` exposes it to ASGI servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub.api.health import healthz, metrics_endpoint, readyz
+from hub.api.webhooks import receive_webhook
+from hub.context import Hub
+from hub.logs import configure_logging
+
+
+def create_app(hub: Hub | None = None) -> FastAPI:
+    """``hub`` given: the caller owns it. Otherwise the app opens one at start-up from the
+    environment and closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = hub is None
+        app.state.hub = hub if hub is not None else Hub.open()
+        configure_logging(app.state.hub.settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.hub.close()
+
+    app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
+    # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
+    app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
+    app.router.add_route("/healthz", healthz, methods=["GET"])
+    app.router.add_route("/readyz", readyz, methods=["GET"])
+    app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    return app

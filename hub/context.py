@@ -1,0 +1,99 @@
+"""One ``Hub`` per process: settings, the records engine, Redis, the connectors.
+
+The web app, the workers and the CLI all build theirs with ``Hub.open()``; jobs reach the
+worker's through ``current()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors import build_connectors
+from connectors.base import Connector
+from hub.embedded_redis import EmbeddedRedis
+from hub.settings import Settings, load_settings
+from hub.store import make_engine, make_sessionmaker
+from hub.work import RetryPolicy
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis_url: str
+    connectors: dict[str, Connector]
+    embedded: EmbeddedRedis | None = None
+    _redis: redis.Redis | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, start_redis: bool = True) -> Hub:
+        settings = settings or load_settings()
+        embedded = None
+        if settings.redis_url is not None:
+            redis_url = settings.redis_url.get_secret_value()
+        elif start_redis:
+            embedded = EmbeddedRedis(settings.data_dir)
+            redis_url = embedded.ensure()
+        else:
+            redis_url = ""
+        engine = make_engine(settings.sqlalchemy_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            redis_url=redis_url,
+            connectors=build_connectors(settings),
+            embedded=embedded,
+        )
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(
+                self.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+            )
+        return self._redis
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        w = self.settings.worker
+        return RetryPolicy(w.backoff_base_s, w.backoff_max_s, w.max_attempts)
+
+    def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+        if self._redis is not None:
+            self._redis.close()
+        self.engine.dispose()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+_current: Hub | None = None
+
+
+def current() -> Hub:
+    """The process's hub, opened on first use (RQ jobs run in the worker's process)."""
+    global _current
+    if _current is None:
+        _current = Hub.open()
+    return _current
+
+
+def set_current(hub: Hub | None) -> None:
+    global _current
+    _current = hub
+
+
+def describe_redis(url: str) -> dict[str, Any]:
+    """Host and port of a Redis URL without its password (for status output)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return {"host": parts.hostname, "port": parts.port, "db": parts.path.lstrip("/") or "0"}

@@ -1,0 +1,126 @@
+"""Metrics shared by every process: counters and histograms kept in Redis, gauges read at scrape.
+
+Web and worker processes may run on different machines, so prometheus-client's in-process
+registry (or its multiprocess mode, which needs a shared directory) cannot see them all. Each
+process adds to Redis hashes instead (in the same pipeline as the work it counts, where there is
+one), and ``GET /metrics`` renders them with a prometheus-client collector. A flushed Redis
+resets the counters, which Prometheus treats as a counter reset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+COUNTERS_KEY = "partnerhub:metrics:counters"
+HISTOGRAMS_KEY = "partnerhub:metrics:histograms"
+
+#: processing latency buckets, seconds (received -> done)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+COUNTER_HELP = {
+    "webhooks_received": "Events accepted into the inbox, per connector.",
+    "webhooks_duplicate": "Deliveries of events already in the inbox, per connector.",
+    "webhooks_rejected": "Webhook requests refused, per connector and reason.",
+    "events_processed": "Inbox events processed, per connector and outcome.",
+    "events_retried": "Failed attempts scheduled for retry, per connector and error kind.",
+    "dead_letters": "Events and outbox items that went dead, per source and error kind.",
+    "echoes_dropped": "Inbound changes recognised as the hub's own writes and dropped.",
+}
+HISTOGRAM_HELP = {
+    "processing_latency_seconds": "Time from an event's receipt to the end of its processing.",
+}
+
+
+def _field(name: str, labels: Mapping[str, str]) -> str:
+    return name + "|" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _unfield(field: str) -> tuple[str, dict[str, str]]:
+    name, _, rest = field.partition("|")
+    labels = dict(part.split("=", 1) for part in rest.split(",") if part)
+    return name, labels
+
+
+def incr(redis: Any, name: str, labels: Mapping[str, str], amount: int = 1) -> None:
+    """Add to a counter. ``redis`` may be a pipeline (the caller executes it)."""
+    redis.hincrby(COUNTERS_KEY, _field(name, labels), amount)
+
+
+def observe(redis: Any, name: str, labels: Mapping[str, str], value: float) -> None:
+    base = _field(name, labels)
+    for bound in LATENCY_BUCKETS:
+        if value <= bound:
+            redis.hincrby(HISTOGRAMS_KEY, f"{base}|le={bound}", 1)
+    redis.hincrby(HISTOGRAMS_KEY, f"{base}|le=+Inf", 1)
+    redis.hincrbyfloat(HISTOGRAMS_KEY, f"{base}|sum", value)
+
+
+def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }
+
+
+class HubCollector:
+    """Reads the shared counters and histograms from Redis, and gauges from ``gauges()``."""
+
+    def __init__(
+        self, redis: Any, gauges: Callable[[], Iterable[tuple[str, str, dict[str, str], float]]]
+    ):
+        self.redis = redis
+        self.gauges = gauges
+
+    def collect(self) -> Iterable[Metric]:
+        counters = _decode(self.redis.hgetall(COUNTERS_KEY))
+        families: dict[str, CounterMetricFamily] = {}
+        for field, value in sorted(counters.items()):
+            name, labels = _unfield(field)
+            family = families.get(name)
+            if family is None:
+                family = CounterMetricFamily(
+                    f"partnerhub_{name}", COUNTER_HELP.get(name, name), labels=sorted(labels)
+                )
+                families[name] = family
+            family.add_metric([labels[k] for k in sorted(labels)], float(value))
+        yield from families.values()
+
+        raw = _decode(self.redis.hgetall(HISTOGRAMS_KEY))
+        series: dict[str, dict[str, Any]] = defaultdict(lambda: {"buckets": {}, "sum": 0.0})
+        for field, value in raw.items():
+            base, _, tail = field.rpartition("|")
+            if tail == "sum":
+                series[base]["sum"] = float(value)
+            elif tail.startswith("le="):
+                series[base]["buckets"][tail[3:]] = float(value)
+        hist_families: dict[str, HistogramMetricFamily] = {}
+        for base, data in sorted(series.items()):
+            name, labels = _unfield(base)
+            family = hist_families.get(name)
+            if family is None:
+                family = HistogramMetricFamily(
+                    f"partnerhub_{name}", HISTOGRAM_HELP.get(name, name), labels=sorted(labels)
+                )
+                hist_families[name] = family
+            buckets = [(str(b), data["buckets"].get(str(b), 0.0)) for b in LATENCY_BUCKETS]
+            buckets.append(("+Inf", data["buckets"].get("+Inf", 0.0)))
+            family.add_metric([labels[k] for k in sorted(labels)], buckets, data["sum"])
+        yield from hist_families.values()
+
+        gauge_families: dict[str, GaugeMetricFamily] = {}
+        for name, help_text, labels, value in self.gauges():
+            family = gauge_families.get(name)
+            if family is None:
+                family = GaugeMetricFamily(f"partnerhub_{name}", help_text, labels=sorted(labels))
+                gauge_families[name] = family
+            family.add_metric([labels[k] for k in sorted(labels)], value)
+        yield from gauge_families.values()

@@ -1,0 +1,132 @@
+"""The scheduler: the reconciler that makes SQL, not Redis, the source of truth for due work.
+
+Every ``reconcile_interval_s`` it re-enqueues each inbox and outbox row that is due and not done
+(received or pending and not picked up, processing past its lease, retrying with its time come),
+and closes dead-letter alerts once nothing dead is left behind them. One scheduler is active at a
+time across all processes, elected by a Redis lock; any process may run the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import redis
+import structlog
+from sqlalchemy import func, select
+
+from hub import queue, work
+from hub.context import Hub
+from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
+
+log = structlog.get_logger(__name__)
+
+LOCK_KEY = "partnerhub:scheduler:lock"
+BATCH = 500
+
+
+def reconcile_once(hub: Hub) -> dict[str, int]:
+    """One pass: move due rows back in line and enqueue them. Returns counts per queue."""
+    requeue_after = hub.settings.worker.requeue_after_s
+    counts = {}
+    for kind, model in ((queue.INBOX, InboxEvent), (queue.OUTBOX, OutboxItem)):
+        total = 0
+        while True:
+            with hub.sessions() as session, session.begin():
+                ids = work.take_due(session, model, requeue_after_s=requeue_after, limit=BATCH)
+            if ids:
+                pipe = hub.redis.pipeline(transaction=False)
+                queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, ids, pipeline=pipe)
+                pipe.execute()
+            total += len(ids)
+            if len(ids) < BATCH:
+                break
+        counts[kind] = total
+    _close_cleared_dead_letter_alerts(hub)
+    return counts
+
+
+def _close_cleared_dead_letter_alerts(hub: Hub) -> None:
+    with hub.sessions() as session, session.begin():
+        alerts = list(
+            session.scalars(
+                select(Alert).where(Alert.kind == "dead_letter", Alert.state == "open")
+            )
+        )
+        for alert in alerts:
+            # key: dead_letter:<inbox|outbox>:<connector>:<error kind>
+            _, table, source, kind = alert.key.split(":", 3)
+            model = InboxEvent if table == "inbox" else OutboxItem
+            left = session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(
+                    model.state == WorkState.DEAD,
+                    model.connector == source,
+                    model.last_error_kind == kind,
+                )
+            )
+            if not left:
+                alert.state = "resolved"
+                alert.resolved_at = utcnow()
+
+
+class Scheduler:
+    """Runs ``reconcile_once`` in a background thread while it holds the scheduler lock."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.interval = hub.settings.worker.reconcile_interval_s
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _hold_lock(self) -> bool:
+        ttl_ms = int(max(self.interval * 3, 5) * 1000)
+        r = self.hub.redis
+        if r.set(LOCK_KEY, self.token, nx=True, px=ttl_ms):
+            return True
+        # still ours? extend it (compare-and-extend without a script: WATCH/MULTI)
+        with r.pipeline() as pipe:
+            try:
+                pipe.watch(LOCK_KEY)
+                if pipe.get(LOCK_KEY) != self.token.encode():
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.pexpire(LOCK_KEY, ttl_ms)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def tick(self) -> dict[str, int] | None:
+        try:
+            if not self._hold_lock():
+                return None
+            return reconcile_once(self.hub)
+        except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
+            log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            counts = self.tick()
+            if counts and any(counts.values()):
+                log.info("reconciled", **counts)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="partnerhub-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            r = self.hub.redis
+            if r.get(LOCK_KEY) == self.token.encode():
+                r.delete(LOCK_KEY)
+        except redis.RedisError:
+            pass

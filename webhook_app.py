@@ -1,0 +1,8 @@
+"""Thin entry point: the ASGI app (webhooks, partner/admin API, health, metrics).
+
+    uvicorn webhook_app:app --host 0.0.0.0 --port 8080
+"""
+
+from hub.app import create_app
+
+app = create_app()

@@ -22,6 +22,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
+from hubspot.crm.objects import (
+    ApiClient,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectId,
+)
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from connectors.base import (
@@ -40,6 +45,9 @@ from connectors.base import (
     classify_status,
     epoch_ms,
 )
+
+#: request bodies are built with hubspot-api-client's generated models (their JSON names)
+_SDK = ApiClient()
 
 #: HubSpot batches are "under 100 notifications"; each is a few hundred bytes.
 MAX_EVENTS_PER_BATCH = 100
@@ -293,10 +301,13 @@ class HubSpotConnector:
         records: list[Record] = []
         for start in range(0, len(ids), MAX_EVENTS_PER_BATCH):
             chunk = ids[start : start + MAX_EVENTS_PER_BATCH]
-            body = {
-                "properties": list(READ_PROPERTIES.get(obj, ())),
-                "inputs": [{"id": str(i)} for i in chunk],
-            }
+            body = _SDK.sanitize_for_serialization(
+                BatchReadInputSimplePublicObjectId(
+                    inputs=[SimplePublicObjectId(id=str(i)) for i in chunk],
+                    properties=list(READ_PROPERTIES.get(obj, ())),
+                    properties_with_history=[],
+                )
+            )
             data = self._post(f"/crm/v3/objects/{path_obj}/batch/read", body)
             for result in data.get("results", []):
                 records.append(_record(obj, result))

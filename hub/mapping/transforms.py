@@ -122,7 +122,7 @@ def reverse_table(table: Mapping[str, Scalar]) -> dict[str, str] | None:
 # -- scalar conversions ----------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
+def to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -267,7 +267,7 @@ def _each(op: Callable[[Any], Any]) -> Fn:
     return apply
 
 
-def _lookup(table: Mapping[str, Any], default: Any, has_default: bool) -> Callable[[Any], Any]:
+def table_lookup(table: Mapping[str, Any], default: Any, has_default: bool) -> Callable[[Any], Any]:
     def look(value: Any) -> Any:
         try:
             return table[table_key(value)]
@@ -292,7 +292,7 @@ def inbound(step: TransformStep) -> Fn:
     """The provider -> hub function of one step."""
     name, params = step.name, step.params
     if name == "string":
-        return _each(_text)
+        return _each(to_text)
     if name == "int":
         return _each(_int)
     if name == "decimal":
@@ -346,13 +346,13 @@ def inbound(step: TransformStep) -> Fn:
 
         def join_in(value: Any, _record: Mapping[str, Any]) -> str:
             if value.__class__ is not list:
-                return _text(value)
-            return glue.join(_text(item) for item in value if not _empty(item))
+                return to_text(value)
+            return glue.join(to_text(item) for item in value if not _empty(item))
 
         return join_in
     if name == "lookup":
         assert isinstance(params, LookupParams)
-        look = _lookup(params.table, params.default, "default" in params.model_fields_set)
+        look = table_lookup(params.table, params.default, "default" in params.model_fields_set)
         return _each(look)
     if name == "coalesce":
 
@@ -407,8 +407,8 @@ def outbound(step: TransformStep) -> Fn | None:
 
         def split_out(value: Any, _record: Mapping[str, Any]) -> str:
             if value.__class__ is not list:
-                return _text(value)
-            return glue.join(_text(item) for item in value)
+                return to_text(value)
+            return glue.join(to_text(item) for item in value)
 
         return split_out
     if name == "join":
@@ -426,7 +426,7 @@ def outbound(step: TransformStep) -> Fn | None:
         table = reverse_table(params.table)
         if table is None:
             raise LookupError("the lookup table is not one-to-one, so it cannot be written back")
-        return _each(_lookup(table, None, False))
+        return _each(table_lookup(table, None, False))
     raise AssertionError(f"no outbound function for {name}")
 
 

@@ -27,14 +27,13 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 console = Console()
-err = Console(stderr=True)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigurationError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -46,7 +45,7 @@ def _open_hub(settings: Settings, *, start_redis: bool = True):  # type: ignore[
     try:
         return Hub.open(settings, start_redis=start_redis)
     except ConfigurationError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -246,7 +245,7 @@ def replay(
         try:
             queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, moved)
         except Exception:  # noqa: BLE001 - the reconciler enqueues them when they are due
-            err.print("redis unreachable: the reconciler will enqueue the replayed rows")
+            typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
     finally:
         hub.close()
     skipped = len(selected) - len(moved)

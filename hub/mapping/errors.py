@@ -57,8 +57,8 @@ class UnknownMappedValue(MappingRuntimeError):
             file,
             field,
             value,
-            f"value {show_value(value)} is not in the value map; add it to the file "
-            "(or give the map a default) and replay the event",
+            "not in the value map; add it to the file (or give the map a default), "
+            "then replay the event",
         )
 
     @property

@@ -157,8 +157,8 @@ class TransformStep(Strict):
         if name not in names:
             raise PydanticCustomError(
                 "unknown_transform",
-                "unknown transform {name}{hint}; known: {known}",
-                {"name": repr(name), "hint": did_you_mean(str(name), names), "known": ", ".join(names)},
+                "unknown transform {name}{hint}",
+                {"name": repr(name), "hint": did_you_mean(str(name), names) or f"; known: {', '.join(names)}"},
             )
         return {name: {} if params is None else params}
 

@@ -196,6 +196,10 @@ def validation_errors(document: YamlDocument, exc: ValidationError, model: type[
     return [document.line(position, text) for position, text in lines]
 
 
+#: error types whose message already says everything
+_OWN_MESSAGES = frozenset({"unknown_transform", "transform_shape"})
+
+
 def _message(error: Any, loc: Loc, found: Loc, model: type[BaseModel]) -> str:
     kind = error["type"]
     msg = str(error["msg"])
@@ -217,6 +221,8 @@ def _message(error: Any, loc: Loc, found: Loc, model: type[BaseModel]) -> str:
         got = error.get("input")
         hint = did_you_mean(str(got), options) if isinstance(got, str) else ""
         return f"{msg}, got {show_value(got)}{hint}"
+    if kind in _OWN_MESSAGES:
+        return msg
     if "input" in error and not isinstance(error["input"], (dict, list)):
         return f"{msg}, got {show_value(error['input'])}"
     return msg
@@ -266,9 +272,8 @@ def _descend(tp: Any, part: str | int) -> Any:
     return None
 
 
-def read_yaml_model(path: Path, model: type[M], text: str | None = None) -> tuple[Located[M] | None, list[str]]:
-    """Parse and validate; ``(located, [])`` when clean, ``(None, errors)`` otherwise."""
-    document = parse_yaml(path, text)
+def validate_document(document: YamlDocument, model: type[M]) -> tuple[M | None, list[str]]:
+    """Validate a parsed document: ``(model, [])`` when clean, else ``(None, errors)``."""
     errors = [document.line(p.position, p.message) for p in document.problems]
     if document.root is None:
         return None, errors
@@ -276,10 +281,19 @@ def read_yaml_model(path: Path, model: type[M], text: str | None = None) -> tupl
         parsed = model.model_validate(document.data)
     except ValidationError as exc:
         errors.extend(validation_errors(document, exc, model))
-        return None, _sorted(errors)
+        return None, sort_errors(errors)
     if errors:
-        return None, _sorted(errors)
-    return Located(parsed, document), []
+        return None, sort_errors(errors)
+    return parsed, []
+
+
+def read_yaml_model(
+    path: Path, model: type[M], text: str | None = None
+) -> tuple[Located[M] | None, list[str]]:
+    """Parse and validate; ``(located, [])`` when clean, ``(None, errors)`` otherwise."""
+    document = parse_yaml(path, text)
+    parsed, errors = validate_document(document, model)
+    return (Located(parsed, document) if parsed is not None else None), errors
 
 
 def parse_yaml_model(path: Path, model: type[M]) -> Located[M]:
@@ -294,7 +308,8 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     return parse_yaml_model(path, model).model
 
 
-def _sorted(errors: list[str]) -> list[str]:
+def sort_errors(errors: list[str]) -> list[str]:
+    """By file, then line, then column."""
     def key(line: str) -> tuple[str, int, int]:
         match = re.match(r"^(.*):(\d+):(\d+): ", line)
         if not match:

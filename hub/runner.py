@@ -8,6 +8,7 @@ until SIGINT/SIGTERM, then stops everything in reverse order.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -94,6 +95,10 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
     pool.start()
     scheduler.start()
     threading.Thread(target=_announce_when_ready, args=(host, port, stop), daemon=True).start()
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
+    # that was installed before it; make that a no-op so the clean-up below always runs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         config = uvicorn.Config(create_app(hub), host=host, port=port, log_level="warning")
         uvicorn.Server(config).run()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from connectors.base import ObjectSpec
 from hub.mapping.money import CURRENCY_EXPONENTS
-from hub.mapping.models import FieldRule, MappingFile, MoneyParams, Scalar
+from hub.mapping.models import FieldRule, Filter, MappingFile, MoneyParams, Scalar, Source
 from hub.mapping.paths import has_wildcard, is_declared, suggest
 from hub.mapping.sources import connector_objects, known_connectors
 from hub.mapping.targets import TARGETS, Target, TargetField
@@ -46,21 +49,57 @@ _ACCEPTS: Mapping[str, frozenset[str]] = {
 _KIND_WORDS = {"text": "text", "any": "a raw provider value", "list": "a list"}
 
 
-def check_mapping(mapping: MappingFile) -> list[Issue]:
+def salvage(data: Any) -> tuple[MappingFile | None, frozenset[Loc]]:
+    """The parts of a file that failed validation which are valid on their own, so the names they
+    use are still checked in the same pass; and the locations of the parts left out."""
+    if not isinstance(data, dict):
+        return None, frozenset()
+    broken: set[Loc] = set()
+
+    def valid(model: type[BaseModel], value: Any, loc: Loc) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            broken.add(loc)
+            return None
+
+    parts: dict[str, Any] = {"version": 1, "fields": {}, "filters": []}
+    if "source" in data:
+        parts["source"] = valid(Source, data["source"], ("source",))
+    if isinstance(data.get("target"), str):
+        parts["target"] = data["target"]
+    key = data.get("key")
+    if isinstance(key, str) or (isinstance(key, list) and all(isinstance(k, str) for k in key)):
+        parts["key"] = key
+    elif "key" in data:
+        broken.add(("key",))
+    if isinstance(data.get("filters"), list):
+        parts["filters"] = [valid(Filter, f, ("filters", i)) for i, f in enumerate(data["filters"])]
+    if isinstance(data.get("fields"), dict):
+        rules = {name: valid(FieldRule, raw, ("fields", name)) for name, raw in data["fields"].items()}
+        parts["fields"] = {name: rule for name, rule in rules.items() if rule is not None}
+    return MappingFile.model_construct(**parts), frozenset(broken)
+
+
+def check_mapping(mapping: MappingFile, broken: frozenset[Loc] = frozenset()) -> list[Issue]:
+    """Every naming problem of a file. ``broken``: parts already reported as invalid (skipped)."""
     issues: list[Issue] = []
-    spec = _check_source(mapping, issues)
-    target = TARGETS.get(mapping.target)
-    if target is None:
+    spec = _check_source(mapping, issues) if mapping.source is not None else None
+    target = TARGETS.get(mapping.target) if isinstance(mapping.target, str) else None
+    if target is None and not isinstance(mapping.target, str):
+        pass  # missing or invalid: reported by the shape check
+    elif target is None:
         hint = did_you_mean(mapping.target, list(TARGETS))
         issues.append(
             Issue(("target",), f"unknown record {mapping.target!r}{hint}; known: {', '.join(TARGETS)}")
         )
-    else:
-        _check_key(mapping, target, issues)
+    elif ("key",) not in broken:
+        _check_key(mapping, target, broken, issues)
     for index, flt in enumerate(mapping.filters):
-        _check_path(flt.source, spec, mapping, ("filters", index, "source"), issues)
+        if flt is not None:
+            _check_path(flt.source, spec, mapping, ("filters", index, "source"), issues)
     for name, rule in mapping.fields.items():
-        _check_field(name, rule, mapping, spec, target, issues)
+        _check_field(name, rule, mapping, spec, target, broken, issues)
     return issues
 
 
@@ -86,7 +125,7 @@ def _check_source(mapping: MappingFile, issues: list[Issue]) -> ObjectSpec | Non
     return spec
 
 
-def _check_key(mapping: MappingFile, target: Target, issues: list[Issue]) -> None:
+def _check_key(mapping: MappingFile, target: Target, broken: frozenset[Loc], issues: list[Issue]) -> None:
     keys = mapping.key_fields
     if not keys:
         if target.keyed:
@@ -102,9 +141,9 @@ def _check_key(mapping: MappingFile, target: Target, issues: list[Issue]) -> Non
             issues.append(Issue(loc, f"{target.name} has no field {name!r}{hint}"))
             continue
         rule = mapping.fields.get(name)
-        if rule is None:
+        if rule is None and ("fields", name) not in broken:
             issues.append(Issue(loc, f"key field {name!r} has no rule under `fields`"))
-        elif rule.direction == "outbound":
+        elif rule is not None and rule.direction == "outbound":
             issues.append(Issue(loc, f"key field {name!r} must be read from the provider (direction inbound or both)"))
 
 
@@ -122,6 +161,7 @@ def _check_field(
     mapping: MappingFile,
     spec: ObjectSpec | None,
     target: Target | None,
+    broken: frozenset[Loc],
     issues: list[Issue],
 ) -> None:
     loc: Loc = ("fields", name)
@@ -157,7 +197,8 @@ def _check_field(
     if rule.required and rule.direction == "outbound":
         issues.append(Issue((*loc, "required"), "`required` applies to values read from the provider"))
 
-    kind = _check_chain(rule, mapping, target, writes, loc, issues, many or any(has_wildcard(p) for p in sources))
+    is_list = many or any(has_wildcard(p) for p in sources)
+    kind = _check_chain(rule, mapping, target, writes, loc, broken, issues, is_list)
     if field is None:
         return
     if rule.value_map is not None:
@@ -176,6 +217,7 @@ def _check_chain(
     target: Target | None,
     writes: bool,
     loc: Loc,
+    broken: frozenset[Loc],
     issues: list[Issue],
     is_list: bool,
 ) -> str:
@@ -205,11 +247,20 @@ def _check_chain(
                 Issue((*step_loc, "lookup", "table"), "this table is not one-to-one, so it cannot be written back; make the field inbound")
             )
         if isinstance(step.params, MoneyParams) and step.params.currency_field is not None:
-            _check_currency_field(step.params, mapping, target, (*step_loc, "money", "currency_field"), issues)
+            _check_currency_field(
+                step.params, mapping, target, broken, (*step_loc, "money", "currency_field"), issues
+            )
     return kind
 
 
-def _check_currency_field(params: MoneyParams, mapping: MappingFile, target: Target | None, loc: Loc, issues: list[Issue]) -> None:
+def _check_currency_field(
+    params: MoneyParams,
+    mapping: MappingFile,
+    target: Target | None,
+    broken: frozenset[Loc],
+    loc: Loc,
+    issues: list[Issue],
+) -> None:
     name = params.currency_field
     assert name is not None
     if target is None:
@@ -221,6 +272,8 @@ def _check_currency_field(params: MoneyParams, mapping: MappingFile, target: Tar
         issues.append(Issue(loc, f"{name!r} is not a currency field of {target.name}{hint}"))
         return
     rule = mapping.fields.get(name)
+    if ("fields", name) in broken:
+        return
     if params.currency is None and (rule is None or rule.direction == "outbound"):
         issues.append(
             Issue(loc, f"{target.name}.{name} is not read in this file: map it inbound or add a fixed `currency:`")

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.mapping.checks import check_mapping
+from hub.mapping.checks import check_mapping, salvage
 from hub.mapping.compiler import compile_mapping
 from hub.mapping.errors import MappingFileError
 from hub.mapping.models import MappingFile
 from hub.mapping.plan import Plan
-from hub.mapping.yamlfile import Located, read_yaml_model
+from hub.mapping.yamlfile import YamlDocument, parse_yaml, sort_errors, validate_document
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -47,17 +47,25 @@ def fingerprint(paths: Iterable[Path]) -> Fingerprint:
     return tuple(stamps)
 
 
-def read_mapping(path: Path, text: str | None = None) -> tuple[Located[MappingFile] | None, Plan | None, list[str]]:
-    """Check one file: ``(located, plan, [])`` when clean, else ``(located or None, None, errors)``."""
-    located, errors = read_yaml_model(path, MappingFile, text)
-    if located is None:
-        return None, None, errors
-    issues = check_mapping(located.model)
-    if issues:
-        doc = located.document
-        lines = [doc.error(i.loc, _prefixed(i.loc, i.message), key=i.at_key) for i in issues]
-        return located, None, _by_position(lines)
-    return located, compile_mapping(located.model, path), []
+def read_mapping(
+    path: Path, text: str | None = None
+) -> tuple[YamlDocument, Plan | None, list[str]]:
+    """Check one file in one pass (shape, then names): ``(document, plan, [])`` when clean,
+    else ``(document, None, errors)``, each error as ``file:line:col: message``."""
+    document = parse_yaml(path, text)
+    mapping, errors = validate_document(document, MappingFile)
+    if mapping is not None:
+        issues = check_mapping(mapping)
+    elif document.root is not None and not document.problems:
+        salvaged, broken = salvage(document.data)
+        issues = check_mapping(salvaged, broken) if salvaged is not None else []
+    else:
+        issues = []
+    lines = [document.error(i.loc, _prefixed(i.loc, i.message), key=i.at_key) for i in issues]
+    if errors or lines:
+        return document, None, sort_errors(errors + lines)
+    assert mapping is not None
+    return document, compile_mapping(mapping, path), []
 
 
 def compile_file(path: Path) -> Plan:
@@ -71,17 +79,6 @@ def compile_file(path: Path) -> Plan:
 def _prefixed(loc: tuple[str | int, ...], message: str) -> str:
     where = ".".join(str(part) for part in loc)
     return f"{where}: {message}" if where else message
-
-
-def _by_position(lines: list[str]) -> list[str]:
-    def key(line: str) -> tuple[int, int]:
-        head = line.split(": ", 1)[0].rsplit(":", 2)
-        try:
-            return int(head[-2]), int(head[-1])
-        except (ValueError, IndexError):
-            return 0, 0
-
-    return sorted(lines, key=key)
 
 
 @dataclass(frozen=True)
@@ -121,14 +118,14 @@ def load_mappings(*paths: Path) -> MappingSet:
     errors: list[str] = []
     seen: dict[tuple[str, str], Path] = {}
     for path in expand(roots):
-        located, plan, file_errors = read_mapping(path)
+        document, plan, file_errors = read_mapping(path)
         errors.extend(file_errors)
-        if plan is None or located is None:
+        if plan is None:
             continue
         source = (plan.connector, plan.object)
         if source in seen:
             errors.append(
-                located.document.error(
+                document.error(
                     ("source",), f"source: {plan.connector} {plan.object} is already mapped by {seen[source]}"
                 )
             )

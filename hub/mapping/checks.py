@@ -84,10 +84,12 @@ def salvage(data: Any) -> tuple[MappingFile | None, frozenset[Loc]]:
 def check_mapping(mapping: MappingFile, broken: frozenset[Loc] = frozenset()) -> list[Issue]:
     """Every naming problem of a file. ``broken``: parts already reported as invalid (skipped)."""
     issues: list[Issue] = []
-    spec = _check_source(mapping, issues) if mapping.source is not None else None
-    target = TARGETS.get(mapping.target) if isinstance(mapping.target, str) else None
-    if target is None and not isinstance(mapping.target, str):
-        pass  # missing or invalid: reported by the shape check
+    # a salvaged file may lack its source or target (already reported by the shape check)
+    source, target_name = getattr(mapping, "source", None), getattr(mapping, "target", None)
+    spec = _check_source(mapping, issues) if source is not None else None
+    target = TARGETS.get(target_name) if isinstance(target_name, str) else None
+    if target_name is None:
+        pass
     elif target is None:
         hint = did_you_mean(mapping.target, list(TARGETS))
         issues.append(
@@ -130,7 +132,7 @@ def _check_key(mapping: MappingFile, target: Target, broken: frozenset[Loc], iss
     if not keys:
         if target.keyed:
             issues.append(
-                Issue(("key",), f"missing required key 'key': the {target.name} field(s) that identify a record (e.g. external_id)")
+                Issue((), f"missing required key 'key': the {target.name} field(s) that identify a record (e.g. external_id)")
             )
         return
     single = isinstance(mapping.key, str)

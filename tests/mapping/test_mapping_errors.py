@@ -46,7 +46,7 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         "bad YAML (a key indented wrongly)",
         GOOD.replace("  object: deal", " object: deal"),
         5,
-        8,
+        2,
         "invalid YAML: while parsing a block mapping expected <block end>, but found '<block mapping start>'",
     ),
     (
@@ -99,7 +99,7 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
             "    transform:\n      - money: {currency_code: USD}",
         ),
         13,
-        18,
+        17,
         "fields.amount.transform.0.money.currency_code: unknown key 'currency_code' (did you mean 'currency'?)",
     ),
     (
@@ -144,7 +144,7 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         GOOD.replace("key: external_id\n", ""),
         2,
         1,
-        "key: missing required key 'key': the deal field(s) that identify a record (e.g. external_id)",
+        "missing required key 'key': the deal field(s) that identify a record (e.g. external_id)",
     ),
     (
         "unknown provider field with did-you-mean",
@@ -212,7 +212,7 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
             "  external_id: id\n  amount:\n    source: properties.amount\n    transform:\n      - money: {currency: usd}",
         ),
         13,
-        28,
+        27,
         "fields.amount.transform.0.money.currency: 'usd' is not an ISO 4217 currency code (did you mean 'USD'?)",
     ),
     (
@@ -236,14 +236,14 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
     (
         "filter with two tests",
         GOOD.replace("fields:", "filters:\n  - source: properties.pipeline\n    equals: default\n    present: true\nfields:"),
-        10,
+        9,
         5,
         "filters.0: a filter takes exactly one of `equals`, `in`, `present`",
     ),
     (
         "filter on an unknown provider field",
         GOOD.replace("fields:", "filters:\n  - source: properties.pipline\n    in: [default]\nfields:"),
-        10,
+        9,
         13,
         "filters.0.source: hubspot deal has no field 'properties.pipline' (did you mean 'properties.pipeline'?)",
     ),

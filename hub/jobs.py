@@ -7,7 +7,11 @@ being unreachable) leaves the row ``processing``, to be re-run when its lease en
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import structlog
+from sqlalchemy.orm import Session
 
 from connectors.base import AuthenticationFailed
 from hub import metrics, work
@@ -21,58 +25,57 @@ log = structlog.get_logger(__name__)
 
 
 def process_inbox_event(event_id: int) -> str | None:
-    hub = current()
-    return run_inbox_event(hub, event_id)
-
-
-def run_inbox_event(hub: Hub, event_id: int) -> str | None:
-    with hub.sessions() as session, session.begin():
-        claim = work.claim(session, InboxEvent, event_id, lease_s=hub.settings.worker.lease_s)
-    if claim is None:
-        return None  # finished, or another worker holds it
-    engine = HubEngine(hub)
-    try:
-        with hub.sessions() as session, session.begin():
-            event = session.get(InboxEvent, event_id)
-            assert event is not None
-            connector = event.connector
-            received_at = event.received_at
-            outcome = engine.process(session, event)
-            if not work.finish(session, InboxEvent, claim, outcome=outcome):
-                session.rollback()
-                log.warning("lease lost; work rolled back", inbox_id=event_id)
-                return None
-    except Exception as exc:  # noqa: BLE001 - classified and recorded below
-        return _record_failure(hub, InboxEvent, claim, exc)
-    latency = (utcnow() - received_at).total_seconds()
-    pipe = hub.redis.pipeline(transaction=False)
-    metrics.incr(pipe, "events_processed", {"connector": connector, "outcome": outcome})
-    metrics.observe(pipe, "processing_latency_seconds", {"connector": connector}, latency)
-    _safe_execute(pipe)
-    return WorkState.DONE
+    return run_inbox_event(current(), event_id)
 
 
 def dispatch_outbox_item(item_id: int) -> str | None:
-    hub = current()
-    return run_outbox_item(hub, item_id)
+    return run_outbox_item(current(), item_id)
+
+
+def run_inbox_event(hub: Hub, event_id: int) -> str | None:
+    engine = HubEngine(hub)
+    seen: dict[str, Any] = {}
+
+    def apply(session: Session, event: InboxEvent) -> str:
+        seen.update(connector=event.connector, received_at=event.received_at)
+        return engine.process(session, event)
+
+    state, outcome = _run(hub, InboxEvent, event_id, apply)
+    if state == WorkState.DONE:
+        latency = (utcnow() - seen["received_at"]).total_seconds()
+        pipe = hub.redis.pipeline(transaction=False)
+        metrics.incr(pipe, "events_processed", {"connector": seen["connector"], "outcome": str(outcome)})
+        metrics.observe(pipe, "processing_latency_seconds", {"connector": seen["connector"]}, latency)
+        _safe_execute(pipe)
+    return state
 
 
 def run_outbox_item(hub: Hub, item_id: int) -> str | None:
+    def apply(session: Session, item: OutboxItem) -> None:
+        item.result = carry_out(hub, item)
+
+    return _run(hub, OutboxItem, item_id, apply)[0]
+
+
+def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]) -> tuple[str | None, Any]:
+    """Claim the row, apply the work and mark it done in one transaction fenced on the claim;
+    a failure is classified and recorded. Returns (new state or None, what ``apply`` returned)."""
     with hub.sessions() as session, session.begin():
-        claim = work.claim(session, OutboxItem, item_id, lease_s=hub.settings.worker.lease_s)
+        claim = work.claim(session, model, row_id, lease_s=hub.settings.worker.lease_s)
     if claim is None:
-        return None
+        return None, None  # finished, or another worker holds it
     try:
         with hub.sessions() as session, session.begin():
-            item = session.get(OutboxItem, item_id)
-            assert item is not None
-            item.result = carry_out(hub, item)
-            if not work.finish(session, OutboxItem, claim):
+            row = session.get(model, row_id)
+            assert row is not None
+            outcome = apply(session, row)
+            if not work.finish(session, model, claim, outcome=outcome):
                 session.rollback()
-                return None
-    except Exception as exc:  # noqa: BLE001
-        return _record_failure(hub, OutboxItem, claim, exc)
-    return WorkState.DONE
+                log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
+                return None, None
+    except Exception as exc:  # noqa: BLE001 - classified and recorded
+        return _record_failure(hub, model, claim, exc), None
+    return WorkState.DONE, outcome
 
 
 def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseException) -> str | None:

@@ -81,46 +81,37 @@ class HubCollector:
         self.gauges = gauges
 
     def collect(self) -> Iterable[Metric]:
-        counters = _decode(self.redis.hgetall(COUNTERS_KEY))
-        families: dict[str, CounterMetricFamily] = {}
-        for field, value in sorted(counters.items()):
-            name, labels = _unfield(field)
-            family = families.get(name)
-            if family is None:
-                family = CounterMetricFamily(
-                    f"partnerhub_{name}", COUNTER_HELP.get(name, name), labels=sorted(labels)
-                )
-                families[name] = family
-            family.add_metric([labels[k] for k in sorted(labels)], float(value))
-        yield from families.values()
+        families: dict[str, Any] = {}
 
-        raw = _decode(self.redis.hgetall(HISTOGRAMS_KEY))
+        def family(factory: Any, name: str, help_text: str, labels: Mapping[str, str]) -> Any:
+            if name not in families:
+                families[name] = factory(f"partnerhub_{name}", help_text, labels=sorted(labels))
+            return families[name]
+
+        def values(labels: Mapping[str, str]) -> list[str]:
+            return [labels[k] for k in sorted(labels)]
+
+        for field, value in sorted(_decode(self.redis.hgetall(COUNTERS_KEY)).items()):
+            name, labels = _unfield(field)
+            family(CounterMetricFamily, name, COUNTER_HELP.get(name, name), labels).add_metric(
+                values(labels), float(value)
+            )
+
         series: dict[str, dict[str, Any]] = defaultdict(lambda: {"buckets": {}, "sum": 0.0})
-        for field, value in raw.items():
+        for field, value in _decode(self.redis.hgetall(HISTOGRAMS_KEY)).items():
             base, _, tail = field.rpartition("|")
             if tail == "sum":
                 series[base]["sum"] = float(value)
             elif tail.startswith("le="):
                 series[base]["buckets"][tail[3:]] = float(value)
-        hist_families: dict[str, HistogramMetricFamily] = {}
         for base, data in sorted(series.items()):
             name, labels = _unfield(base)
-            family = hist_families.get(name)
-            if family is None:
-                family = HistogramMetricFamily(
-                    f"partnerhub_{name}", HISTOGRAM_HELP.get(name, name), labels=sorted(labels)
-                )
-                hist_families[name] = family
             buckets = [(str(b), data["buckets"].get(str(b), 0.0)) for b in LATENCY_BUCKETS]
             buckets.append(("+Inf", data["buckets"].get("+Inf", 0.0)))
-            family.add_metric([labels[k] for k in sorted(labels)], buckets, data["sum"])
-        yield from hist_families.values()
+            family(HistogramMetricFamily, name, HISTOGRAM_HELP.get(name, name), labels).add_metric(
+                values(labels), buckets, data["sum"]
+            )
 
-        gauge_families: dict[str, GaugeMetricFamily] = {}
         for name, help_text, labels, value in self.gauges():
-            family = gauge_families.get(name)
-            if family is None:
-                family = GaugeMetricFamily(f"partnerhub_{name}", help_text, labels=sorted(labels))
-                gauge_families[name] = family
-            family.add_metric([labels[k] for k in sorted(labels)], value)
-        yield from gauge_families.values()
+            family(GaugeMetricFamily, name, help_text, labels).add_metric(values(labels), value)
+        yield from families.values()

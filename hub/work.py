@@ -79,7 +79,7 @@ def _fenced(model: Model, c: Claim):  # type: ignore[no-untyped-def]
 def finish(session: Session, model: Model, c: Claim, *, outcome: str | None = None) -> bool:
     """Mark done in the caller's transaction. False: the lease was lost; roll back the work."""
     values: dict[str, object] = {"state": WorkState.DONE, "finished_at": utcnow()}
-    if model is InboxEvent:
+    if model is InboxEvent and outcome is not None:
         values["outcome"] = outcome
     return session.execute(_fenced(model, c).values(**values)).rowcount == 1
 

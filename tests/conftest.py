@@ -121,6 +121,25 @@ class HubHarness:
             self._hub = Hub.open(load_settings())
         return self._hub
 
+    def inbox(self) -> list[Any]:
+        from sqlalchemy import select
+
+        from hub.models import InboxEvent
+
+        with self.hub.sessions() as s:
+            return list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
+
+    def states(self) -> list[str]:
+        return [row.state for row in self.inbox()]
+
+    def alerts(self) -> list[Any]:
+        from sqlalchemy import select
+
+        from hub.models import Alert
+
+        with self.hub.sessions() as s:
+            return list(s.scalars(select(Alert).order_by(Alert.id)))
+
     def deliver(self, events: list[dict[str, Any]], *, timestamp_ms: int | None = None,
                 secret: str = SECRET, body: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         url = f"{self.web_url}/webhooks/hubspot"
@@ -166,6 +185,11 @@ def make_harness(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
         harnesses.append(harness)
         return harness
 
+    def with_api(database_url: str, fake: FakeHubSpot, **settings: str) -> HubHarness:
+        return make(database_url, PARTNERHUB_HUBSPOT__ACCESS_TOKEN=TOKEN,
+                    PARTNERHUB_HUBSPOT__API_BASE_URL=fake.url, **settings)
+
+    make.with_api = with_api  # type: ignore[attr-defined]
     yield make
     for h in harnesses:
         h.close()

@@ -8,38 +8,25 @@ from datetime import datetime, timezone
 import redis as redis_lib
 from sqlalchemy import select
 
-from hub.models import Deal, InboxEvent
-from tests.conftest import TOKEN, deal_event
+from hub.models import Deal
+from tests.conftest import deal_event
 from tests.support.servers import wait_until
-
-
-def rows(h):  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
-
-
-def with_api(make_harness, database_url, fake):  # type: ignore[no-untyped-def]
-    return make_harness(
-        database_url,
-        PARTNERHUB_HUBSPOT__ACCESS_TOKEN=TOKEN,
-        PARTNERHUB_HUBSPOT__API_BASE_URL=fake.url,
-    )
 
 
 def test_worker_sigkilled_mid_job_event_still_done(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("42", datetime(2026, 11, 1, tzinfo=timezone.utc), dealname="Acme", dealstage="closedwon")
-    h = with_api(make_harness, database_url, fake_hubspot)
+    h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     fake_hubspot.hang_next()  # the first API call never answers
     victim = h.start_worker()
     assert h.deliver([deal_event(42, event_id=1, stage="closedwon")]).status_code == 200
     assert fake_hubspot.in_flight.wait(30), "worker never called the API"
-    assert [r.state for r in rows(h)] == ["processing"]
+    assert h.states() == ["processing"]
     victim.kill()  # SIGKILL mid-job: no clean-up, the row stays "processing" under its lease
 
     h.start_worker()  # its reconciler re-enqueues the row once the lease (3 s) is over
-    wait_until(lambda: [r.state for r in rows(h)] == ["done"], 40, what="done after kill")
-    row = rows(h)[0]
+    wait_until(lambda: h.states() == ["done"], 40, what="done after kill")
+    row = h.inbox()[0]
     assert row.attempts == 2
     with h.hub.sessions() as s:
         deal = s.scalars(select(Deal)).one()
@@ -57,20 +44,20 @@ def test_redis_flushed_after_acknowledgement(make_harness, database_url, redis_u
     assert client.llen("rq:queue:partnerhub-inbox") == 0
 
     h.start_worker()
-    wait_until(lambda: [r.state for r in rows(h)] == ["done", "done"], 40, what="done after flush")
-    assert [r.attempts for r in rows(h)] == [1, 1]
+    wait_until(lambda: h.states() == ["done", "done"], 40, what="done after flush")
+    assert [r.attempts for r in h.inbox()] == [1, 1]
 
 
 def test_redis_flushed_while_event_waits_for_retry(make_harness, database_url, fake_hubspot, redis_url):
     fake_hubspot.set_deal("9", datetime(2026, 11, 2, tzinfo=timezone.utc), dealname="Globex", dealstage="qualifiedtobuy")
     fake_hubspot.fail_next(503, headers={"Retry-After": "3"})
-    h = with_api(make_harness, database_url, fake_hubspot)
+    h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()
     h.deliver([deal_event(9, event_id=5)])
-    wait_until(lambda: [r.state for r in rows(h)] == ["retrying"], 30, what="retrying")
-    row = rows(h)[0]
+    wait_until(lambda: h.states() == ["retrying"], 30, what="retrying")
+    row = h.inbox()[0]
     assert row.last_error_kind == "retriable" and "503" in row.last_error
     redis_lib.Redis.from_url(redis_url).flushall()
-    wait_until(lambda: [r.state for r in rows(h)] == ["done"], 40, what="done after flush during retry")
-    assert rows(h)[0].attempts == 2
+    wait_until(lambda: h.states() == ["done"], 40, what="done after flush during retry")
+    assert h.inbox()[0].attempts == 2

@@ -8,68 +8,54 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from hub.models import Alert, Deal, InboxEvent
+from hub.models import Deal
 from tests.conftest import TOKEN, deal_event
 from tests.support.servers import wait_until
-
-
-def rows(h):  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
-
-
-def alerts(h):  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return list(s.scalars(select(Alert).order_by(Alert.id)))
-
-
-def harness(make_harness, url, fake, **extra):  # type: ignore[no-untyped-def]
-    return make_harness(url, PARTNERHUB_HUBSPOT__ACCESS_TOKEN=TOKEN, PARTNERHUB_HUBSPOT__API_BASE_URL=fake.url, **extra)
 
 
 def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("7", datetime(2026, 11, 3, tzinfo=timezone.utc), dealname="Initech", dealstage="contractsent")
     fake_hubspot.fail_next(429, times=2, headers={"Retry-After": "1"})
-    h = harness(make_harness, database_url, fake_hubspot)
+    h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()
     h.deliver([deal_event(7, event_id=1)])
-    wait_until(lambda: [r.state for r in rows(h)] == ["done"], 40, what="done after 429s")
-    row = rows(h)[0]
+    wait_until(lambda: h.states() == ["done"], 40, what="done after 429s")
+    row = h.inbox()[0]
     assert row.attempts == 3
     assert row.last_error_kind == "retriable" and "429" in row.last_error  # history of the last failure
     read_calls = [r for r in fake_hubspot.requests if r["path"].endswith("/batch/read")]
     assert len(read_calls) == 3
     with h.hub.sessions() as s:
         assert s.scalars(select(Deal)).one().properties["dealstage"] == "contractsent"
-    assert alerts(h) == []
+    assert h.alerts() == []
 
 
 def test_retries_give_up_after_max_attempts(make_harness, sqlite_url, fake_hubspot):
     fake_hubspot.fail_next(500, times=10)
-    h = harness(make_harness, sqlite_url, fake_hubspot, PARTNERHUB_WORKER__MAX_ATTEMPTS="3")
+    h = make_harness.with_api(sqlite_url, fake_hubspot, PARTNERHUB_WORKER__MAX_ATTEMPTS="3")
     h.start_web()
     h.start_worker()
     h.deliver([deal_event(8, event_id=1)])
-    wait_until(lambda: [r.state for r in rows(h)] == ["dead"], 40, what="dead after max attempts")
-    assert rows(h)[0].attempts == 3
-    assert [a.key for a in alerts(h)] == ["dead_letter:inbox:hubspot:retriable"]
+    wait_until(lambda: h.states() == ["dead"], 40, what="dead after max attempts")
+    assert h.inbox()[0].attempts == 3
+    assert [a.key for a in h.alerts()] == ["dead_letter:inbox:hubspot:retriable"]
 
 
 def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("55", datetime(2026, 11, 4, tzinfo=timezone.utc), dealname="Umbrella", dealstage="closedwon")
     fake_hubspot.fail_next(400)  # the provider refuses the request: retrying cannot help
-    h = harness(make_harness, database_url, fake_hubspot)
+    h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()
     h.deliver([deal_event(55, event_id=1)])
-    wait_until(lambda: [r.state for r in rows(h)] == ["dead"], 30, what="dead")
-    row = rows(h)[0]
+    wait_until(lambda: h.states() == ["dead"], 30, what="dead")
+    row = h.inbox()[0]
     assert row.attempts == 1
     assert row.last_error_kind == "fatal"
     assert "hubspot answered 400" in row.last_error
     assert "FatalError" in row.last_traceback
-    [alert] = alerts(h)
+    [alert] = h.alerts()
     assert alert.kind == "dead_letter" and alert.state == "open"
     assert f"#{row.id}" in alert.message
 
@@ -80,24 +66,24 @@ def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_har
 
     out = h.cli("replay", "--dead").stdout  # the provider has recovered meanwhile
     assert "replayed 1 inbox event" in out
-    wait_until(lambda: [r.state for r in rows(h)] == ["done"], 30, what="done after replay")
+    wait_until(lambda: h.states() == ["done"], 30, what="done after replay")
     with h.hub.sessions() as s:
         assert s.scalars(select(Deal)).one().properties["dealname"] == "Umbrella"
-    wait_until(lambda: [a.state for a in alerts(h)] == ["resolved"], 15, what="alert resolved")
+    wait_until(lambda: [a.state for a in h.alerts()] == ["resolved"], 15, what="alert resolved")
 
 
 def test_auth_failure_raises_connector_alert(make_harness, sqlite_url, fake_hubspot):
     fake_hubspot.fail_next(401)
-    h = harness(make_harness, sqlite_url, fake_hubspot)
+    h = make_harness.with_api(sqlite_url, fake_hubspot)
     h.start_web()
     h.start_worker()
     h.deliver([deal_event(3, event_id=1)])
-    wait_until(lambda: [r.state for r in rows(h)] == ["dead"], 30, what="dead")
-    assert rows(h)[0].last_error_kind == "auth"
-    keys = sorted(a.key for a in alerts(h))
+    wait_until(lambda: h.states() == ["dead"], 30, what="dead")
+    assert h.inbox()[0].last_error_kind == "auth"
+    keys = sorted(a.key for a in h.alerts())
     assert keys == ["connector_auth:hubspot", "dead_letter:inbox:hubspot:auth"]
     # the token never appears in what is stored or shown
-    assert TOKEN not in (rows(h)[0].last_error + rows(h)[0].last_traceback)
+    assert TOKEN not in (h.inbox()[0].last_error + h.inbox()[0].last_traceback)
     assert TOKEN not in h.cli("status", "--json").stdout
 
 
@@ -106,10 +92,10 @@ def test_replay_by_id_and_time_range(make_harness, sqlite_url):
     h.start_web()
     h.deliver([deal_event(1, event_id=1), deal_event(2, event_id=2)])
     h.start_worker()
-    wait_until(lambda: {r.state for r in rows(h)} == {"done"}, 30, what="done")
-    first = rows(h)[0].id
+    wait_until(lambda: set(h.states()) == {"done"}, 30, what="done")
+    first = h.inbox()[0].id
     assert "replayed 1 inbox event" in h.cli("replay", "--id", str(first)).stdout
-    wait_until(lambda: rows(h)[0].state == "done" and rows(h)[0].attempts == 1 and rows(h)[0].finished_at, 30,
+    wait_until(lambda: h.inbox()[0].state == "done" and h.inbox()[0].attempts == 1 and h.inbox()[0].finished_at, 30,
                what="replayed")
     assert "replayed 2 inbox event" in h.cli("replay", "--connector", "hubspot", "--since", "1h").stdout
     assert "replayed 0 inbox event" in h.cli("replay", "--until", "2000-01-01T00:00:00").stdout

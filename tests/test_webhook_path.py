@@ -14,11 +14,6 @@ from tests.conftest import deal_event
 from tests.support.servers import wait_until
 
 
-def inbox_rows(h) -> list[InboxEvent]:  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
-
-
 def test_same_delivery_three_times_one_row_processed_once(make_harness, database_url):
     h = make_harness(database_url)
     h.start_web()
@@ -28,13 +23,13 @@ def test_same_delivery_three_times_one_row_processed_once(make_harness, database
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[0].json() == {"received": 2, "duplicates": 0}
     assert answers[1].json() == {"received": 0, "duplicates": 2}
-    rows = inbox_rows(h)
+    rows = h.inbox()
     assert len(rows) == 2
     assert {r.state for r in rows} == {"received"}
 
     h.start_worker()
-    wait_until(lambda: {r.state for r in inbox_rows(h)} == {"done"}, 30, what="events done")
-    rows = inbox_rows(h)
+    wait_until(lambda: set(h.states()) == {"done"}, 30, what="events done")
+    rows = h.inbox()
     assert [r.attempts for r in rows] == [1, 1]  # processed once each
     assert {r.outcome for r in rows} == {"applied"}
     with h.hub.sessions() as s:
@@ -45,7 +40,7 @@ def test_same_delivery_three_times_one_row_processed_once(make_harness, database
     # delivered again after processing: still acknowledged, still nothing new
     again = h.deliver(events)
     assert again.status_code == 200 and again.json()["duplicates"] == 2
-    assert len(inbox_rows(h)) == 2
+    assert len(h.inbox()) == 2
 
 
 def test_older_event_does_not_overwrite_newer(make_harness, sqlite_url):
@@ -54,10 +49,10 @@ def test_older_event_does_not_overwrite_newer(make_harness, sqlite_url):
     h.start_worker()
     now = int(time.time() * 1000)
     assert h.deliver([deal_event(7, event_id=11, occurred_at=now, stage="closedwon")]).status_code == 200
-    wait_until(lambda: [r.state for r in inbox_rows(h)] == ["done"], 30, what="first done")
+    wait_until(lambda: h.states() == ["done"], 30, what="first done")
     assert h.deliver([deal_event(7, event_id=10, occurred_at=now - 60_000, stage="contractsent")]).status_code == 200
-    wait_until(lambda: [r.state for r in inbox_rows(h)] == ["done", "done"], 30, what="second done")
-    assert [r.outcome for r in inbox_rows(h)] == ["applied", "stale"]
+    wait_until(lambda: h.states() == ["done", "done"], 30, what="second done")
+    assert [r.outcome for r in h.inbox()] == ["applied", "stale"]
     with h.hub.sessions() as s:
         deal = s.scalars(select(Deal)).one()
     assert deal.properties["dealstage"] == "closedwon"
@@ -118,7 +113,7 @@ def test_health_readiness_and_metrics_include_worker_figures(make_harness, sqlit
     h.deliver([first, second])
     h.deliver([first])
     h.start_worker()
-    wait_until(lambda: {r.state for r in inbox_rows(h)} == {"done"}, 30, what="done")
+    wait_until(lambda: set(h.states()) == {"done"}, 30, what="done")
     text = httpx.get(f"{url}/metrics").text
     assert 'partnerhub_webhooks_received_total{connector="hubspot"} 2.0' in text
     assert 'partnerhub_webhooks_duplicate_total{connector="hubspot"} 1.0' in text

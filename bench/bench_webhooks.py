@@ -226,7 +226,8 @@ def settled_count(sqlalchemy_url: str) -> int:
 
 
 def cpu_seconds(*, pgid: int | None = None, parent: int | None = None) -> float:
-    """utime+stime of the live processes in a process group, or of a process and its children."""
+    """CPU seconds of the live processes in a process group, or of a process, its live children
+    and its reaped children (a PostgreSQL postmaster and its backends)."""
     total = 0
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -238,6 +239,8 @@ def cpu_seconds(*, pgid: int | None = None, parent: int | None = None) -> float:
         pid, ppid, pgrp = int(d.name), int(fields[1]), int(fields[2])
         if (pgid is not None and pgrp == pgid) or (parent is not None and parent in (pid, ppid)):
             total += int(fields[11]) + int(fields[12])
+        if parent is not None and pid == parent:  # backends that exited, reaped by the postmaster
+            total += int(fields[13]) + int(fields[14])
     return total / os.sysconf("SC_CLK_TCK")
 
 

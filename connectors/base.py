@@ -208,6 +208,8 @@ class Record:
     properties: Mapping[str, Any]
     version_ms: int | None
     archived: bool = False
+    #: the whole provider record as the mapping files address it (``properties.x``, ``id``…)
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,9 @@ class Connector(Protocol):
 
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]: ...
 
-    def read_many(self, obj: str, ids: Sequence[str]) -> list[Record]: ...
+    def read_many(self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
+        """Current state of these objects; ``fields`` are the record paths the hub maps."""
+        ...
 
     def upsert_many(
         self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str

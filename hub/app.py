@@ -21,7 +21,7 @@ def create_app(hub: Hub | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = hub is None
-        app.state.hub = hub if hub is not None else Hub.open()
+        app.state.hub = hub if hub is not None else Hub.open(load_mappings=True)
         configure_logging(app.state.hub.settings)
         try:
             yield

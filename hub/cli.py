@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from connectors.base import ConfigurationError
+from hub.mapping.cli import app as mappings_app
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.settings import Settings, load_settings
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(mappings_app, name="mappings")
 
 console = Console()
 
@@ -37,13 +39,13 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _open_hub(settings: Settings, *, start_redis: bool = True):  # type: ignore[no-untyped-def]
+def _open_hub(settings: Settings, *, start_redis: bool = True, load_mappings: bool = False):  # type: ignore[no-untyped-def]
     from hub.context import Hub
     from hub.logs import configure_logging
 
     configure_logging(settings)
     try:
-        return Hub.open(settings, start_redis=start_redis)
+        return Hub.open(settings, start_redis=start_redis, load_mappings=load_mappings)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -79,7 +81,7 @@ def run(
     from hub.runner import run_all
 
     settings = _settings()
-    hub = _open_hub(settings)
+    hub = _open_hub(settings, load_mappings=True)
     run_all(
         hub,
         host=host or settings.host,
@@ -97,7 +99,14 @@ def web(
     """Serve only the ASGI app (webhooks, API, health, metrics)."""
     import uvicorn
 
+    from hub.mapping import MappingFileError, load_mappings
+
     settings = _settings()
+    try:
+        load_mappings(settings.mappings_dir)  # a broken file stops start-up here, not per request
+    except MappingFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         "webhook_app:app",
         host=host or settings.host,
@@ -117,7 +126,7 @@ def worker(
     """Run an RQ worker over the hub's inbox and outbox queues."""
     from hub.workers import run_worker
 
-    hub = _open_hub(_settings())
+    hub = _open_hub(_settings(), load_mappings=True)
     try:
         run_worker(hub, with_scheduler=scheduler, burst=burst)
     finally:
@@ -257,12 +266,6 @@ def replay(
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        from hub.mapping.cli import app as mappings_app
-    except ImportError:  # the mapping package is optional while it is being built
-        mappings_app = None
-    if mappings_app is not None and not any(g.name == "mappings" for g in app.registered_groups):
-        app.add_typer(mappings_app, name="mappings")
     app(args=argv, prog_name="partnerhub")
 
 

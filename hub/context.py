@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors import build_connectors
 from connectors.base import Connector
 from hub.embedded_redis import EmbeddedRedis
+from hub.mapping import MappingStore
 from hub.settings import Settings, load_settings
 from hub.store import make_engine, make_sessionmaker
 from hub.work import RetryPolicy
@@ -30,10 +31,16 @@ class Hub:
     connectors: dict[str, Connector]
     embedded: EmbeddedRedis | None = None
     _redis: redis.Redis | None = field(default=None, repr=False)
+    _mappings: MappingStore | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, start_redis: bool = True) -> Hub:
+    def open(
+        cls, settings: Settings | None = None, *, start_redis: bool = True, load_mappings: bool = False
+    ) -> Hub:
+        """``load_mappings``: read the mapping files now, so a broken one stops start-up with
+        its ``file:line:col`` messages (``MappingFileError``) before anything else starts."""
         settings = settings or load_settings()
+        mappings = MappingStore(settings.mappings_dir) if load_mappings else None
         embedded = None
         if settings.redis_url is not None:
             redis_url = settings.redis_url.get_secret_value()
@@ -50,7 +57,15 @@ class Hub:
             redis_url=redis_url,
             connectors=build_connectors(settings),
             embedded=embedded,
+            _mappings=mappings,
         )
+
+    @property
+    def mappings(self) -> MappingStore:
+        """The mapping files in force (loaded on first use when not loaded at start-up)."""
+        if self._mappings is None:
+            self._mappings = MappingStore(self.settings.mappings_dir)
+        return self._mappings
 
     @property
     def redis(self) -> redis.Redis:

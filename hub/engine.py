@@ -1,35 +1,25 @@
 """The hub engine: turn one inbox event into record changes, in the caller's transaction.
 
-Steps for a CRM object event: read the object's current state through the connector when it has
-API access (webhooks carry at most one property), else take the event's own value; drop it when
-it is older than what we hold (version guard, per property, since events arrive out of order);
-upsert the record. Later steps (mapping files, echo suppression, attribution, outbox effects)
-hang on this same path.
+For each event: find the mapping plan for (connector, object); take the provider record — read
+whole through the connector when it has API access (a HubSpot webhook names one property), else
+the event's own part of it; apply the plan (filters, value maps, transforms) to get the canonical
+change; drop fields older than what the record holds (version guard, per field, since events
+arrive out of order); write the record. Echo suppression, attribution and outbox effects hang on
+this same path in the partner-flow work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import Record
 from hub.context import Hub
+from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, utcnow
-
-#: object types the engine keeps records for (the rest are stored in the inbox and marked done)
-RECORDED_OBJECTS = ("deal",)
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """What the provider says the object looks like now, with the version it is at."""
-
-    properties: dict[str, Any]
-    version_ms: int
-    deleted: bool = False
 
 
 class HubEngine:
@@ -38,71 +28,68 @@ class HubEngine:
 
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
-        if event.object_type not in RECORDED_OBJECTS:
-            return "ignored"
-        state = self._source_state(event)
-        return self._apply_deal(session, event, state)
+        plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
+        if plan is None:
+            return "unmapped"
+        record, partial, version = self._provider_record(event, plan)
+        change = plan.inbound(record, partial=partial)
+        if change is None:
+            return "filtered"
+        if change.target == "deal":
+            return _apply_deal(session, event.connector, change, change.version_ms or version)
+        return "mapped"  # contact and company records arrive with the partner flow
 
-    def _source_state(self, event: InboxEvent) -> SourceState:
+    def _provider_record(self, event: InboxEvent, plan: Plan) -> tuple[dict[str, Any], bool, int]:
+        """(record, partial, version): the whole record through the API when the connector can
+        read it, else what the event itself carries."""
         connector = self.hub.connectors[event.connector]
-        payload = event.payload
-        deleted = event.event_type in ("deletion", "privacyDeletion")
-        if not deleted and getattr(connector, "api_ready", False):
-            records = connector.read_many(event.object_type, [event.object_id])
-            if records:
-                return _from_record(records[0], fallback_version=event.version_ms or 0)
-            deleted = True  # read found nothing: the object is gone
-        props: dict[str, Any] = {}
-        if payload.get("propertyName"):
-            props[str(payload["propertyName"])] = payload.get("propertyValue")
-        return SourceState(properties=props, version_ms=event.version_ms or 0, deleted=deleted)
+        fallback = event.version_ms or 0
+        from_event = source_record_from_event(event.connector, event.payload)
+        if getattr(connector, "api_ready", False) and is_partial(event.connector, event.payload):
+            if from_event.get("archived"):
+                return from_event, True, fallback
+            found = connector.read_many(event.object_type, [event.object_id], fields=plan.source_paths)
+            if not found:  # gone from the CRM since the event
+                return {"id": event.object_id, "archived": True}, True, fallback
+            return dict(found[0].raw), False, found[0].version_ms or fallback
+        return from_event, is_partial(event.connector, event.payload), fallback
 
-    def _apply_deal(self, session: Session, event: InboxEvent, state: SourceState) -> str:
-        deal = session.scalars(
-            select(Deal)
-            .where(Deal.source == event.connector, Deal.external_id == event.object_id)
-            .with_for_update()
-        ).first()
-        now = utcnow()
-        if deal is None:
-            deal = Deal(
-                source=event.connector,
-                external_id=event.object_id,
-                properties={},
-                property_versions={},
-                version_ms=0,
-                deleted=False,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(deal)
-        if state.deleted:
-            if state.version_ms < deal.version_ms:
-                return "stale"
-            deal.deleted = True
-            deal.version_ms = state.version_ms
-            deal.updated_at = now
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _apply_deal(session: Session, source: str, change: Canonical, version: int) -> str:
+    deal = session.scalars(
+        select(Deal).where(Deal.source == source, Deal.external_id == change.key).with_for_update()
+    ).first()
+    now = utcnow()
+    if deal is None:
+        deal = Deal(source=source, external_id=change.key, properties={}, property_versions={},
+                    version_ms=0, deleted=False, created_at=now, updated_at=now)
+        session.add(deal)
+    fields = dict(deal.properties or {})
+    versions = dict(deal.property_versions or {})
+    applied = {}
+    for name, value in change.fields.items():
+        if version > versions.get(name, -1):
+            applied[name] = value
+            fields[name] = json.loads(json.dumps(value, default=_jsonable))
+            versions[name] = version
+    if not applied and change.fields:
+        return "stale"
+    deal.properties = fields
+    deal.property_versions = versions
+    deal.version_ms = max(deal.version_ms, version)
+    deal.updated_at = now
+    for column, name in (("name", "name"), ("stage", "stage"), ("pipeline", "pipeline"),
+                         ("amount_minor", "amount"), ("currency", "currency")):
+        if name in applied:
+            setattr(deal, column, applied[name])
+    if "deleted" in applied:
+        deal.deleted = bool(applied["deleted"])
+        if deal.deleted:
             return "deleted"
-        properties = dict(deal.properties or {})
-        versions = dict(deal.property_versions or {})
-        applied = 0
-        for name, value in state.properties.items():
-            if state.version_ms > versions.get(name, -1):
-                properties[name] = value
-                versions[name] = state.version_ms
-                applied += 1
-        if not applied and state.properties:
-            return "stale"
-        deal.properties = properties
-        deal.property_versions = versions
-        deal.version_ms = max(deal.version_ms, state.version_ms)
-        deal.updated_at = now
-        return "applied"
-
-
-def _from_record(record: Record, *, fallback_version: int) -> SourceState:
-    return SourceState(
-        properties=dict(record.properties),
-        version_ms=record.version_ms or fallback_version,
-        deleted=record.archived,
-    )
+    return "applied"

@@ -93,6 +93,11 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
                 message=f"{table} #{claim.id} ({source}) is dead after {claim.attempt} attempt(s): "
                 f"{failure.message}",
             )
+        alert_key = getattr(exc, "alert_key", None)  # e.g. a stage the value map does not know
+        if alert_key:
+            raise_alert(session, key=alert_key, kind=failure.kind,
+                        message=f"{failure.message} (inbox #{claim.id} waits as a dead letter)"
+                        if model is InboxEvent else failure.message)
         if isinstance(exc, AuthenticationFailed):
             raise_alert(
                 session,

@@ -52,6 +52,11 @@ class WorkerPool:
                     log.warning("worker exited; starting another", pid=proc.pid, code=proc.returncode)
                     self.procs[i] = self._spawn()
 
+    def signal(self, sig: int) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         for proc in self.procs:
@@ -99,6 +104,7 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
     # that was installed before it; make that a no-op so the clean-up below always runs.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    signal.signal(signal.SIGHUP, lambda *_: pool.signal(signal.SIGHUP))  # workers reload mappings
     try:
         config = uvicorn.Config(create_app(hub), host=host, port=port, log_level="warning")
         uvicorn.Server(config).run()

@@ -47,24 +47,25 @@ def reconcile_once(hub: Hub) -> dict[str, int]:
 
 
 def _close_cleared_dead_letter_alerts(hub: Hub) -> None:
+    """Close alerts about dead rows once no such row is left (replayed, or fixed and replayed)."""
     with hub.sessions() as session, session.begin():
         alerts = list(
             session.scalars(
-                select(Alert).where(Alert.kind == "dead_letter", Alert.state == "open")
+                select(Alert).where(
+                    Alert.kind.in_(("dead_letter", "mapping_unknown_value")), Alert.state == "open"
+                )
             )
         )
         for alert in alerts:
-            # key: dead_letter:<inbox|outbox>:<connector>:<error kind>
-            _, table, source, kind = alert.key.split(":", 3)
-            model = InboxEvent if table == "inbox" else OutboxItem
+            if alert.kind == "dead_letter":
+                # key: dead_letter:<inbox|outbox>:<connector>:<error kind>
+                _, table, source, kind = alert.key.split(":", 3)
+                model = InboxEvent if table == "inbox" else OutboxItem
+                where = [model.connector == source, model.last_error_kind == kind]
+            else:
+                model, where = InboxEvent, [InboxEvent.last_error_kind == alert.kind]
             left = session.scalar(
-                select(func.count())
-                .select_from(model)
-                .where(
-                    model.state == WorkState.DEAD,
-                    model.connector == source,
-                    model.last_error_kind == kind,
-                )
+                select(func.count()).select_from(model).where(model.state == WorkState.DEAD, *where)
             )
             if not left:
                 alert.state = "resolved"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import structlog
 from rq import SimpleWorker
 
@@ -20,15 +23,53 @@ def run_worker(hub: Hub, *, with_scheduler: bool = True, burst: bool = False, na
     leaves its row ``processing`` until the lease ends; then the reconciler re-enqueues it.
     """
     set_current(hub)
+    watcher = MappingWatcher(hub)
+    watcher.start()
     scheduler = Scheduler(hub) if with_scheduler else None
     if scheduler is not None:
         scheduler.tick()  # reconcile at start: pick up whatever the last run left behind
         scheduler.start()
     try:
-        worker = SimpleWorker(
-            queue.queues(hub.redis, hub.settings.queue_prefix), connection=hub.redis, name=name
-        )
+        queues = queue.queues(hub.redis, hub.settings.queue_prefix)
+        worker = SimpleWorker(queues, connection=hub.redis, name=name)
+        log.info("worker started", queues=[q.name for q in queues], mapping_files=len(hub.mappings.current.files))
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
+        watcher.stop()
         if scheduler is not None:
             scheduler.stop()
+
+
+class MappingWatcher:
+    """Reloads the mapping files when they change (polled) or on SIGHUP. A reload swaps the whole
+    set only when every file is clean; a broken edit is logged with its ``file:line`` messages
+    and the set in force stays. Events in flight keep the plan they started with."""
+
+    def __init__(self, hub: Hub, interval: float = 2.0):
+        self.hub = hub
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="partnerhub-mappings", daemon=True)
+
+    def start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, lambda *_: self.report(self.hub.mappings.reload()))
+        self._thread.start()
+
+    def report(self, errors: list[str] | None) -> None:
+        if errors is None:
+            return
+        if errors:
+            log.error("mapping files not reloaded; the previous ones stay in force", errors=errors)
+        else:
+            log.info("mapping files reloaded", files=len(self.hub.mappings.current.files))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.report(self.hub.mappings.reload_if_changed())
+            except Exception as exc:  # noqa: BLE001 - keep watching
+                log.warning("mapping reload failed", error=str(exc))
+
+    def stop(self) -> None:
+        self._stop.set()

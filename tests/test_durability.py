@@ -30,7 +30,7 @@ def test_worker_sigkilled_mid_job_event_still_done(make_harness, database_url, f
     assert row.attempts == 2
     with h.hub.sessions() as s:
         deal = s.scalars(select(Deal)).one()
-    assert deal.properties["dealname"] == "Acme" and deal.properties["dealstage"] == "closedwon"
+    assert (deal.name, deal.stage, deal.properties["status"]) == ("Acme", "closedwon", "closed_won")
 
 
 def test_redis_flushed_after_acknowledgement(make_harness, database_url, redis_url):

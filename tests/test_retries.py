@@ -27,7 +27,7 @@ def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness,
     read_calls = [r for r in fake_hubspot.requests if r["path"].endswith("/batch/read")]
     assert len(read_calls) == 3
     with h.hub.sessions() as s:
-        assert s.scalars(select(Deal)).one().properties["dealstage"] == "contractsent"
+        assert s.scalars(select(Deal)).one().stage == "contractsent"
     assert h.alerts() == []
 
 
@@ -68,7 +68,7 @@ def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_har
     assert "replayed 1 inbox event" in out
     wait_until(lambda: h.states() == ["done"], 30, what="done after replay")
     with h.hub.sessions() as s:
-        assert s.scalars(select(Deal)).one().properties["dealname"] == "Umbrella"
+        assert s.scalars(select(Deal)).one().name == "Umbrella"
     wait_until(lambda: [a.state for a in h.alerts()] == ["resolved"], 15, what="alert resolved")
 
 

@@ -20,7 +20,12 @@ from hub.mapping.mappingset import (
     mapping_files,
 )
 from hub.mapping.plan import Canonical, FieldInfo, Plan
-from hub.mapping.yamlfile import Located, load_yaml_model, parse_yaml_model, read_yaml_model
+from hub.mapping.yamlfile import (
+    Located,
+    load_yaml_model,
+    parse_yaml_model,
+    read_yaml_model,
+)
 
 __all__ = [
     "Canonical",

@@ -15,8 +15,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import ObjectSpec
+from hub.mapping.models import (
+    FieldRule,
+    Filter,
+    MappingFile,
+    MoneyParams,
+    Scalar,
+    Source,
+)
 from hub.mapping.money import CURRENCY_EXPONENTS
-from hub.mapping.models import FieldRule, Filter, MappingFile, MoneyParams, Scalar, Source
 from hub.mapping.paths import has_wildcard, is_declared, suggest
 from hub.mapping.sources import connector_objects, known_connectors
 from hub.mapping.targets import TARGETS, Target, TargetField

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -172,7 +172,7 @@ def diff(
         typer.echo(f"note: {file} is the file in force; pass --against with the deployed mappings folder")
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        start = datetime.now(timezone.utc) - window
+        start = datetime.now(UTC) - window
         events = recent_events(engine, edited.connector, edited.object, start, limit)
     finally:
         engine.dispose()

@@ -21,7 +21,7 @@ from hub.mapping.transforms import (
     reverse_table,
     table_key,
     table_lookup,
-    to_text,
+    text_in,
 )
 
 _TEXT_TYPES = frozenset({"string", "id", "email", "currency", "enum"})
@@ -74,7 +74,7 @@ def _inbound_rule(name: str, rule: FieldRule, field: TargetField) -> InboundRule
         functions.append(lambda value, _record: look(value))
     else:
         if field.type in _TEXT_TYPES and _ends_raw(rule):
-            functions.append(lambda value, _record: to_text(value))
+            functions.append(text_in)
         if field.type == "enum":
             functions.append(_enum_check(field))
     return InboundRule(
@@ -141,14 +141,14 @@ def _filter(flt: Filter) -> FilterRule:
     keep: Callable[[Any], bool]
     if test == "equals":
         wanted = _norm(flt.equals)
-        keep = lambda value: _norm(value) == wanted  # noqa: E731
+        keep = lambda value: _norm(value) == wanted
     elif test == "in":
         allowed = frozenset(_norm(v) for v in flt.in_ or ())
-        keep = lambda value: _norm(value) in allowed  # noqa: E731
+        keep = lambda value: _norm(value) in allowed
     elif flt.present:
-        keep = lambda value: value is not None and value != "" and value != []  # noqa: E731
+        keep = lambda value: value is not None and value != "" and value != []
     else:
-        keep = lambda value: value is None or value == "" or value == []  # noqa: E731
+        keep = lambda value: value is None or value == "" or value == []
     return FilterRule(read=reader(flt.source), keep=keep)
 
 

@@ -17,7 +17,12 @@ from hub.mapping.compiler import compile_mapping
 from hub.mapping.errors import MappingFileError
 from hub.mapping.models import MappingFile
 from hub.mapping.plan import Plan
-from hub.mapping.yamlfile import YamlDocument, parse_yaml, sort_errors, validate_document
+from hub.mapping.yamlfile import (
+    YamlDocument,
+    parse_yaml,
+    sort_errors,
+    validate_document,
+)
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 

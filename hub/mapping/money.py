@@ -50,7 +50,15 @@ def exponent(currency: str) -> int:
 
 def parse_amount(value: object) -> Decimal:
     """A decimal amount from text or an integer. Floats are refused: they are not exact."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if value.__class__ is str and "_" not in value:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise MoneyError(f"{value!r} is not a decimal amount") from None
+        if not amount.is_finite():
+            raise MoneyError(f"{value!r} is not a finite amount")
+        return amount
+    if isinstance(value, (bool, float)):
         raise MoneyError(f"amount {value!r} must be text or an integer, never a float")
     if isinstance(value, Decimal):
         amount = value

@@ -18,7 +18,13 @@ from typing import Any
 
 from hub.mapping.errors import MappingRuntimeError, UnknownMappedValue
 from hub.mapping.paths import ABSENT, Reader, Writer
-from hub.mapping.transforms import EPOCH, Fn, TransformError, UnknownValue, format_datetime
+from hub.mapping.transforms import (
+    EPOCH,
+    Fn,
+    TransformError,
+    UnknownValue,
+    format_datetime,
+)
 
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -81,6 +87,15 @@ class Plan:
     filters: tuple[FilterRule, ...] = field(repr=False)
     inbound_rules: tuple[InboundRule, ...] = field(repr=False)
     outbound_rules: tuple[OutboundRule, ...] = field(repr=False)
+    #: the inbound rules as plain tuples, unpacked in the hot loop
+    _rows: tuple[tuple[Any, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rows = tuple(
+            (r.name, r.read, r.convert, r.const, r.default, r.has_default, r.required)
+            for r in self.inbound_rules
+        )
+        object.__setattr__(self, "_rows", rows)
 
     @property
     def source_paths(self) -> tuple[str, ...]:
@@ -103,39 +118,38 @@ class Plan:
             if value is ABSENT:
                 if partial:
                     continue
-                return None
+                value = None
             if not flt.keep(value):
                 return None
         fields: dict[str, Any] = {}
-        for rule in self.inbound_rules:
-            read = rule.read
+        for name, read, convert, const, default, has_default, required in self._rows:
             if read is None:
-                fields[rule.name] = rule.const
+                fields[name] = const
                 continue
             raw = read(source)
             if raw is ABSENT:
                 if partial:
                     continue
+                raw = None
+            if raw is None or raw == "":
                 value = None
-            elif raw is None or raw == "" or rule.convert is None:
+            elif convert is None:
                 value = raw
             else:
                 try:
-                    value = rule.convert(raw, fields)
+                    value = convert(raw, fields)
                 except UnknownValue as exc:
-                    raise UnknownMappedValue(self.path, rule.name, exc.value) from None
+                    raise UnknownMappedValue(self.path, name, exc.value) from None
                 except TransformError as exc:
-                    raise MappingRuntimeError(self.path, rule.name, raw, str(exc)) from None
-            if value is None or value == "" or value == []:
-                if rule.has_default:
-                    value = rule.default
-                elif rule.required:
-                    raise MappingRuntimeError(
-                        self.path, rule.name, None if raw is ABSENT else raw, "a required value is missing"
-                    )
-                else:
+                    raise MappingRuntimeError(self.path, name, raw, str(exc)) from None
+                if value == "" or value == []:
                     value = None
-            fields[rule.name] = value
+            if value is None:
+                if has_default:
+                    value = default
+                elif required:
+                    raise MappingRuntimeError(self.path, name, raw, "a required value is missing")
+            fields[name] = value
         return Canonical(self.target, self._key(fields), fields, self._version(fields))
 
     def outbound(self, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,9 @@ DECLARATIONS: Mapping[str, str] = {"sendgrid": "connectors.sendgrid"}
 
 def connector_objects(name: str) -> Mapping[str, ObjectSpec] | None:
     """The objects a connector declares, or ``None`` for an unknown connector."""
-    from connectors import REGISTRY  # imported late: connectors import settings-free modules only
+    from connectors import (
+        REGISTRY,  # imported late: connectors import settings-free modules only
+    )
 
     cls = REGISTRY.get(name)
     if cls is not None:

@@ -21,7 +21,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -43,7 +43,6 @@ from hub.mapping.money import from_minor_units, parse_amount, to_minor_units
 Fn = Callable[[Any, Mapping[str, Any]], Any]
 Reverse = Literal["exact", "pass", "none"]
 
-UTC: Final = timezone.utc
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
 _S: Final = timedelta(seconds=1)
@@ -183,6 +182,18 @@ def _epoch(value: int, unit: timedelta) -> datetime:
 
 def parse_datetime(value: Any, fmt: str = "iso", zone: timezone | zoneinfo.ZoneInfo = UTC) -> datetime:
     """An aware UTC datetime from ISO-8601 text or an epoch number (ms unless ``fmt`` says s)."""
+    if value.__class__ is str and not value[-1:].isdigit() and value[:1].isdigit():
+        # the common case first: ISO-8601 text ending in Z or an offset-less time
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is UTC:
+                return moment
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+            return moment.astimezone(UTC)
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=zone)
         return moment.astimezone(UTC)
@@ -267,6 +278,23 @@ def _each(op: Callable[[Any], Any]) -> Fn:
     return apply
 
 
+def _text_op(op: Callable[[str], str]) -> Fn:
+    """A text method, applied to text directly (the hot path) or to each item of a list."""
+    each = _each(lambda value: op(_require_text(value)))
+
+    def apply(value: Any, record: Mapping[str, Any]) -> Any:
+        if value.__class__ is str:
+            return op(value)
+        return each(value, record)
+
+    return apply
+
+
+def text_in(value: Any, _record: Mapping[str, Any]) -> str:
+    """Any scalar as text (provider ids, names): text passes straight through."""
+    return value if value.__class__ is str else to_text(value)
+
+
 def table_lookup(table: Mapping[str, Any], default: Any, has_default: bool) -> Callable[[Any], Any]:
     def look(value: Any) -> Any:
         try:
@@ -320,11 +348,11 @@ def inbound(step: TransformStep) -> Fn:
         fmt, zone = params.format, _zone(params.assume_tz)
         return _each(lambda value: parse_datetime(value, fmt, zone))
     if name == "lower":
-        return _each(lambda value: _require_text(value).lower())
+        return _text_op(str.lower)
     if name == "upper":
-        return _each(lambda value: _require_text(value).upper())
+        return _text_op(str.upper)
     if name == "strip":
-        return _each(lambda value: _require_text(value).strip())
+        return _text_op(str.strip)
     if name == "email":
         return _each(parse_email)
     if name == "email_domain":

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.base import ConfigurationError
 from hub.mapping import MappingFileError, compile_file, load_mappings
 from hub.mapping.errors import MappingFileError as RootError
-from connectors.base import ConfigurationError
 
 GOOD = """
 # a comment line first, so the root mapping starts on line 2
@@ -107,16 +107,21 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         GOOD.replace("closedwon: closed_won", "closedwon: won"),
         18,
         20,
-        "fields.status.value_map.values.closedwon: 'won' is not a status value; allowed: submitted, "
-        "contacted, demo_scheduled, proposal_sent, closed_won, closed_lost",
+        (
+            "fields.status.value_map.values.closedwon: 'won' is not a status value; allowed: submitted, "
+            "contacted, demo_scheduled, proposal_sent, closed_won, closed_lost"
+        ),
     ),
     (
         "bad value map: near miss",
         GOOD.replace("closedlost: closed_lost", "closedlost: closedlost"),
         19,
         21,
-        "fields.status.value_map.values.closedlost: 'closedlost' is not a status value (did you mean "
-        "'closed_lost'?); allowed: submitted, contacted, demo_scheduled, proposal_sent, closed_won, closed_lost",
+        (
+            "fields.status.value_map.values.closedlost: 'closedlost' is not a status value (did you mean "
+            "'closed_lost'?); allowed: submitted, contacted, demo_scheduled, proposal_sent, closed_won, "
+            "closed_lost"
+        ),
     ),
     (
         "missing required top-level key",
@@ -220,8 +225,10 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         GOOD.replace("    owner: provider", "    owner: provider\n    transform: [email_domain]"),
         14,
         17,
-        "fields.name.transform.0: `email_domain` cannot be written back to the provider; make this field "
-        "`direction: inbound`",
+        (
+            "fields.name.transform.0: `email_domain` cannot be written back to the provider; make this "
+            "field `direction: inbound`"
+        ),
     ),
     (
         "a value map written back that is not one-to-one",
@@ -230,8 +237,11 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         ),
         20,
         9,
-        "fields.status.value_map.values: several provider values map to the same hub value, so the map "
-        "cannot be written back: add `reverse:` (hub value -> provider value) or make the field inbound",
+        (
+            "fields.status.value_map.values: several provider values map to the same hub value, so the "
+            "map cannot be written back: add `reverse:` (hub value -> provider value) or make the field "
+            "inbound"
+        ),
     ),
     (
         "filter with two tests",
@@ -288,8 +298,10 @@ def test_errors_across_files_in_one_pass(write_mapping: Callable[[str, str], Pat
         load_mappings(first.parent.parent)
     assert caught.value.errors == [
         f"{first}:2:10: version: Input should be 1, got 2",
-        f"{second}:6:9: target: unknown record 'dael' (did you mean 'deal'?); known: deal, contact, "
-        "company, notification_event, inbound_email",
+        (
+            f"{second}:6:9: target: unknown record 'dael' (did you mean 'deal'?); known: deal, contact, "
+            "company, notification_event, inbound_email"
+        ),
     ]
 
 

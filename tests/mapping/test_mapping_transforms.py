@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from hub.mapping.models import TransformStep
-from hub.mapping.money import CURRENCY_EXPONENTS, MoneyError, from_minor_units, to_minor_units
-from hub.mapping.transforms import TRANSFORMS, TransformError, UnknownValue, inbound, outbound
-
-UTC = timezone.utc
+from hub.mapping.money import (
+    CURRENCY_EXPONENTS,
+    MoneyError,
+    from_minor_units,
+    to_minor_units,
+)
+from hub.mapping.transforms import (
+    TRANSFORMS,
+    TransformError,
+    UnknownValue,
+    inbound,
+    outbound,
+)
 
 # ISO 4217 amount -> minor units, rounding half-even (banker's rounding)
 MONEY_ROUNDING = [

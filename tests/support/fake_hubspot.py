@@ -90,7 +90,7 @@ class FakeHubSpot:
 
     def set_deal(self, deal_id: str, modified: datetime, **properties: str) -> None:
         with self._lock:
-            self.deals.setdefault(deal_id, {}).update(properties)
+            self.deals.setdefault(deal_id, {"pipeline": "default"}).update(properties)
             self.modified[deal_id] = modified
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.context import Hub
+from hub.ingest import InboxWriter
 from hub.logs import configure_logging
 
 
@@ -23,9 +24,11 @@ def create_app(hub: Hub | None = None) -> FastAPI:
         own = hub is None
         app.state.hub = hub if hub is not None else Hub.open(load_mappings=True)
         configure_logging(app.state.hub.settings)
+        app.state.inbox_writer = InboxWriter(app.state.hub)
         try:
             yield
         finally:
+            app.state.inbox_writer.close()
             if own:
                 app.state.hub.close()
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connectors.base import Change
-from hub.models import InboxEvent, WorkState, utcnow
+from hub.models import InboxEvent, WorkState
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True)
@@ -21,23 +24,31 @@ class Stored:
     duplicates: int
 
 
-def insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]) -> list[int]:
+@cache
+def _insert_new_events(dialect: str) -> Any:
+    """Built once per dialect so SQLAlchemy caches its compiled form (the hot path)."""
+    return (
+        _INSERTS[dialect](InboxEvent)
+        .on_conflict_do_nothing(index_elements=["connector", "event_key"])
+        .returning(InboxEvent.id, InboxEvent.event_key)
+    )
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> list[int]:
     """``INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id``: the ids of the rows that were new."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    insert = _INSERTS[session.get_bind().dialect.name]
     stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=list(keys))
     return sorted(session.scalars(stmt.returning(model.id)))
 
 
-def store_changes(
-    engine: Engine, connector: str, changes: Sequence[Change], *, requeue_after_s: float
-) -> Stored:
-    """Insert the changes and COMMIT. Repeats of an event key add nothing. Only after this
-    returns may the request be acknowledged."""
-    now = utcnow()
-    look_again = now + timedelta(seconds=requeue_after_s)
+def event_rows(
+    connector: str, changes: Sequence[Change], *, now: datetime, look_again: datetime
+) -> list[dict[str, Any]]:
+    """Inbox rows for one request's changes (a key repeated inside the request counts once)."""
     rows: dict[str, dict[str, Any]] = {}
     for change in changes:
         rows.setdefault(
@@ -56,8 +67,17 @@ def store_changes(
                 "next_attempt_at": look_again,
             },
         )
-    with Session(engine) as session, session.begin():
-        new_ids = insert_ignoring_conflicts(
-            session, InboxEvent, list(rows.values()), ("connector", "event_key")
-        )
-    return Stored(new_ids=new_ids, duplicates=len(changes) - len(new_ids))
+    return list(rows.values())
+
+
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert in the caller's transaction; returns {(connector, event_key): id} of the new rows."""
+    if not rows:
+        return {}
+    stmt = _insert_new_events(conn.dialect.name)
+    connectors = list(dict.fromkeys(row["connector"] for row in rows))
+    found: dict[tuple[str, str], int] = {}
+    for name in connectors:  # event keys are unique per connector: one statement each
+        part = rows if len(connectors) == 1 else [row for row in rows if row["connector"] == name]
+        found.update({(name, key): id_ for id_, key in conn.execute(stmt, part)})
+    return found

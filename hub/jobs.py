@@ -24,12 +24,14 @@ from hub.outbox import carry_out
 log = structlog.get_logger(__name__)
 
 
-def process_inbox_event(event_id: int) -> str | None:
-    return run_inbox_event(current(), event_id)
+def process_inbox_events(event_ids: list[int]) -> list[str | None]:
+    hub = current()
+    return [run_inbox_event(hub, event_id) for event_id in event_ids]
 
 
-def dispatch_outbox_item(item_id: int) -> str | None:
-    return run_outbox_item(current(), item_id)
+def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
+    hub = current()
+    return [run_outbox_item(hub, item_id) for item_id in item_ids]
 
 
 def run_inbox_event(hub: Hub, event_id: int) -> str | None:

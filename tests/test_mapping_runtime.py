@@ -4,10 +4,8 @@ the event replayed; edits reload in running workers, and a broken edit leaves th
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 from sqlalchemy import select

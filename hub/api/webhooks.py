@@ -1,5 +1,8 @@
 """``POST /webhooks/{connector}``: verify over the raw bytes, parse, store, commit, enqueue, ack.
 
+Storing goes through the process's ``InboxWriter`` (group commit: concurrent requests share a
+transaction; each is answered only after that transaction committed).
+
 Order matters and is the product: nothing is stored for a request that fails verification (401)
 or parsing (400); the 2xx goes out only after the inbox rows are committed; a repeated delivery
 adds no row and still gets its 2xx. If Redis is down after the commit the request is still
@@ -16,11 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import Connector, InboundRequest, Parsed, WebhookRejected
-from hub import metrics, queue
+from connectors.base import Connector, InboundRequest, WebhookRejected
+from hub import metrics
 from hub.alerts import raise_alert
 from hub.context import Hub
-from hub.inbox import Stored, store_changes
 
 log = structlog.get_logger(__name__)
 
@@ -63,24 +65,6 @@ def _reject(hub: Hub, connector: str, reason: str, status: int, message: str) ->
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _store_and_enqueue(hub: Hub, name: str, parsed: Parsed) -> Stored:
-    stored = store_changes(
-        hub.engine, name, parsed.changes, requeue_after_s=hub.settings.worker.requeue_after_s
-    )
-    try:
-        pipe = hub.redis.pipeline(transaction=False)
-        queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.INBOX, stored.new_ids, pipeline=pipe)
-        if stored.new_ids:
-            metrics.incr(pipe, "webhooks_received", {"connector": name}, len(stored.new_ids))
-        if stored.duplicates:
-            metrics.incr(pipe, "webhooks_duplicate", {"connector": name}, stored.duplicates)
-        pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - committed rows are found by the reconciler
-        log.warning("enqueue failed after commit; the reconciler will pick the rows up",
-                    connector=name, rows=len(stored.new_ids), error=type(exc).__name__)
-    return stored
-
-
 def _not_ready(hub: Hub, name: str) -> None:
     with hub.sessions() as session, session.begin():
         raise_alert(
@@ -118,7 +102,7 @@ async def receive_webhook(request: Request) -> Response:
     except WebhookRejected as exc:
         reason = "signature" if exc.status == 401 else "malformed"
         return _reject(hub, name, reason, exc.status, str(exc))
-    stored = await run_in_threadpool(_store_and_enqueue, hub, name, parsed)
+    stored = await request.app.state.inbox_writer.store(name, parsed.changes)
     reply = parsed.reply
     if reply.body is not None:
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type)

@@ -26,6 +26,15 @@ def test_same_delivery_three_times_one_row_processed_once(make_harness, database
     rows = h.inbox()
     assert len(rows) == 2
     assert {r.state for r in rows} == {"received"}
+    # what the hot-path insert wrote reads back exactly through the ORM
+    assert [r.payload for r in rows] == events
+    assert [(r.event_type, r.object_type, r.object_id, r.version_ms) for r in rows] == [
+        ("propertyChange", "deal", "1001", events[0]["occurredAt"]),
+        ("propertyChange", "deal", "1002", events[1]["occurredAt"]),
+    ]
+    assert rows[0].event_key == f"1:7:1001:{events[0]['occurredAt']}"
+    assert abs(time.time() - rows[0].received_at.timestamp()) < 60
+    assert rows[0].next_attempt_at > rows[0].received_at  # the reconciler looks again later
 
     h.start_worker()
     wait_until(lambda: set(h.states()) == {"done"}, 30, what="events done")

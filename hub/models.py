@@ -12,12 +12,13 @@ Money is integer minor units plus an ISO 4217 currency, never a float.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -195,8 +196,14 @@ class Referral(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: received -> held_for_review | declined | submitted (deal in the CRM) -> the deal's statuses
     status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    crm: Mapped[str | None] = mapped_column(String(32))  # the CRM connector holding its deal
+    crm_deal_id: Mapped[str | None] = mapped_column(String(128))
+    crm_contact_id: Mapped[str | None] = mapped_column(String(128))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -220,6 +227,9 @@ class Deal(Base):
     property_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted: Mapped[bool] = mapped_column(default=False)
+    #: the referral status the deal's stage stands for (from the mapping file's value map)
+    status: Mapped[str | None] = mapped_column(String(32))
+    tracking_id: Mapped[str | None] = mapped_column(String(32), index=True)
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
     attribution_source: Mapped[str | None] = mapped_column(String(32))
@@ -238,8 +248,12 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(32))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    #: pending -> approved -> in_payout -> paid; cancelled (before approval); reversed
     status: Mapped[str] = mapped_column(String(16))
     rule_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the entry a reversing entry undoes
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    expected_payment_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -257,6 +271,22 @@ class Notification(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EchoFingerprint(Base):
+    """A value the hub wrote to a provider. The inbound change that reports exactly this value
+    for this field is our own write coming back, and is dropped (no loop, no spurious email)."""
+
+    __tablename__ = "echo_fingerprints"
+    __table_args__ = (Index("ix_echo_fingerprints_object", "connector", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(128))
+    value_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):

@@ -251,6 +251,11 @@ class Connector(Protocol):
 
     def parse_webhook(self, req: InboundRequest) -> Parsed: ...
 
+    def changed_fields(self, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The provider fields an inbox event says changed, with their new values, for echo
+        suppression: ``{}`` for a creation, ``None`` when the event does not say."""
+        ...
+
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]: ...
 
     def read_many(self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from hub.api import admin as admin_api
+from hub.api import partner as partner_api
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.context import Hub
@@ -69,4 +71,6 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.include_router(partner_api.router)
+    app.include_router(admin_api.router)
     return HubApp(app)

@@ -143,6 +143,65 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database at revision {revision}")
 
 
+# -- partners --------------------------------------------------------------------------------
+
+partners_app = typer.Typer(help="Partners and their API keys.", no_args_is_help=True)
+app.add_typer(partners_app, name="partners")
+
+
+@partners_app.command("add")
+def partners_add(
+    name: Annotated[str, typer.Option(help="The partner company's name.")],
+    email: Annotated[str, typer.Option(help="Where the partner's notices go.")],
+    region: Annotated[str | None, typer.Option(help="Region (chooses owner rules, e.g. EMEA).")] = None,
+    segment: Annotated[str | None, typer.Option(help="Segment (e.g. smb, enterprise).")] = None,
+    tier: Annotated[str | None, typer.Option(help="Tier (chooses commission rules, e.g. gold).")] = None,
+    manager: Annotated[str | None, typer.Option(help="Partner manager's email, named in every email.")] = None,
+) -> None:
+    """Add a partner and print its API key. The key is shown this once; only its hash is kept."""
+    from sqlalchemy.exc import IntegrityError
+
+    from hub.partners import add_partner
+
+    hub = _open_hub(_settings(), start_redis=False)
+    try:
+        with hub.sessions() as session, session.begin():
+            made = add_partner(session, name=name, email=email, region=region, segment=segment, tier=tier,
+                               partner_manager=manager)
+            partner_id = made.partner.id
+    except IntegrityError:
+        typer.echo(f"error: a partner with email {email} exists already", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        hub.close()
+    typer.echo(f"partner {partner_id} added: {name} <{email.lower()}>")
+    typer.echo(f"API key (shown once, store it now): {made.api_key}")
+
+
+@partners_app.command("list")
+def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """The partners, without their keys."""
+    from hub.models import Partner
+
+    hub = _open_hub(_settings(), start_redis=False)
+    try:
+        with hub.sessions() as session:
+            rows = [{"id": p.id, "name": p.name, "email": p.email, "region": p.region, "segment": p.segment,
+                     "tier": p.tier, "partner_manager": p.partner_manager, "status": p.status}
+                    for p in session.scalars(select(Partner).order_by(Partner.id))]
+    finally:
+        hub.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="partners")
+    for column in ("id", "name", "email", "region", "segment", "tier", "partner_manager", "status"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c] or "") for c in row))
+    console.print(table)
+
+
 # -- operating -------------------------------------------------------------------------------
 
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors import build_connectors
-from connectors.base import Connector
+from connectors.base import ConfigurationError, Connector
 from hub.embedded_redis import EmbeddedRedis
-from hub.mapping import MappingStore
+from hub.mapping import MappingFileError, MappingStore
+from hub.program import PROGRAM_FILE, Program, load_program
 from hub.settings import Settings, load_settings
 from hub.store import make_engine, make_sessionmaker
 from hub.work import RetryPolicy
@@ -32,6 +34,8 @@ class Hub:
     embedded: EmbeddedRedis | None = None
     _redis: redis.Redis | None = field(default=None, repr=False)
     _mappings: MappingStore | None = field(default=None, repr=False)
+    _program: Program | None = field(default=None, repr=False)
+    _program_stamp: int | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -41,6 +45,7 @@ class Hub:
         its ``file:line:col`` messages (``MappingFileError``) before anything else starts."""
         settings = settings or load_settings()
         mappings = MappingStore(settings.mappings_dir) if load_mappings else None
+        program = load_program(settings.mappings_dir) if load_mappings else None
         embedded = None
         if settings.redis_url is not None:
             redis_url = settings.redis_url.get_secret_value()
@@ -58,7 +63,36 @@ class Hub:
             connectors=build_connectors(settings),
             embedded=embedded,
             _mappings=mappings,
+            _program=program,
         )
+
+    @property
+    def program(self) -> Program:
+        """The program file in force; re-read when it changes (a broken edit keeps the old one,
+        logged with its ``file:line:col`` messages)."""
+        path = self.settings.mappings_dir / PROGRAM_FILE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if self._program is None or stamp != self._program_stamp:
+            try:
+                self._program = load_program(self.settings.mappings_dir)
+            except MappingFileError as exc:
+                if self._program is None:
+                    raise
+                structlog.get_logger(__name__).error("program file not reloaded", errors=exc.errors)
+            self._program_stamp = stamp
+        return self._program
+
+    @property
+    def crm(self) -> Any:
+        """The CRM connector the partner flow uses (``PARTNERHUB_CRM``)."""
+        name = getattr(self.settings, "crm", "hubspot")
+        try:
+            return self.connectors[name]
+        except KeyError:
+            raise ConfigurationError(f"PARTNERHUB_CRM names an unknown connector: {name!r}") from None
 
     @property
     def mappings(self) -> MappingStore:

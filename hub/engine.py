@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import echo, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, utcnow
@@ -28,16 +29,27 @@ class HubEngine:
 
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
+        if event.connector == referrals.INTERNAL:
+            return referrals.process_submitted(session, self.hub, int(event.object_id))
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:
             return "unmapped"
+        connector = self.hub.connectors[event.connector]
+        changed = connector.changed_fields(event.payload)
+        if changed is not None and echo.is_echo(session, event.connector, event.object_type, event.object_id, changed):
+            return "echo"
         record, partial, version = self._provider_record(event, plan)
         change = plan.inbound(record, partial=partial)
         if change is None:
             return "filtered"
-        if change.target == "deal":
-            return _apply_deal(session, event.connector, change, change.version_ms or version)
-        return "mapped"  # contact and company records arrive with the partner flow
+        if change.target != "deal":
+            return "mapped"  # contact and company records arrive with the CRM connectors work
+        outcome, deal, applied = _apply_deal(session, event.connector, change, change.version_ms or version)
+        if deal is not None and outcome != "stale":
+            happened = referrals.on_deal_changed(session, self.hub, deal, applied)
+            if happened:
+                outcome = f"{outcome}:{','.join(happened)}"[:64]
+        return outcome
 
     def _provider_record(self, event: InboxEvent, plan: Plan) -> tuple[dict[str, Any], bool, int]:
         """(record, partial, version): the whole record through the API when the connector can
@@ -61,7 +73,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _apply_deal(session: Session, source: str, change: Canonical, version: int) -> str:
+def _apply_deal(session: Session, source: str, change: Canonical, version: int) -> tuple[str, Deal | None, dict[str, Any]]:
     deal = session.scalars(
         select(Deal).where(Deal.source == source, Deal.external_id == change.key).with_for_update()
     ).first()
@@ -79,17 +91,19 @@ def _apply_deal(session: Session, source: str, change: Canonical, version: int) 
             fields[name] = json.loads(json.dumps(value, default=_jsonable))
             versions[name] = version
     if not applied and change.fields:
-        return "stale"
+        return "stale", deal, {}
     deal.properties = fields
     deal.property_versions = versions
     deal.version_ms = max(deal.version_ms, version)
     deal.updated_at = now
     for column, name in (("name", "name"), ("stage", "stage"), ("pipeline", "pipeline"),
-                         ("amount_minor", "amount"), ("currency", "currency")):
+                         ("amount_minor", "amount"), ("currency", "currency"), ("status", "status"),
+                         ("tracking_id", "tracking_id")):
         if name in applied:
             setattr(deal, column, applied[name])
     if "deleted" in applied:
         deal.deleted = bool(applied["deleted"])
         if deal.deleted:
-            return "deleted"
-    return "applied"
+            return "deleted", deal, applied
+    session.flush()
+    return "applied", deal, applied

@@ -19,7 +19,7 @@ from hub.alerts import raise_alert
 from hub.context import Hub, current
 from hub.engine import HubEngine
 from hub.models import InboxEvent, OutboxItem, WorkState, utcnow
-from hub.outbox import carry_out
+from hub.outbox import carry_out, enqueue_owed
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +67,16 @@ def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]
     if claim is None:
         return None, None  # finished, or another worker holds it
     try:
-        with hub.sessions() as session, session.begin():
-            row = session.get(model, row_id)
-            assert row is not None
-            outcome = apply(session, row)
-            if not work.finish(session, model, claim, outcome=outcome):
-                session.rollback()
-                log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
-                return None, None
+        with hub.sessions() as session:
+            with session.begin():
+                row = session.get(model, row_id)
+                assert row is not None
+                outcome = apply(session, row)
+                if not work.finish(session, model, claim, outcome=outcome):
+                    session.rollback()
+                    log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
+                    return None, None
+            enqueue_owed(hub, session.info)  # the effects this work owes, now committed
     except Exception as exc:  # noqa: BLE001 - classified and recorded
         return _record_failure(hub, model, claim, exc), None
     return WorkState.DONE, outcome

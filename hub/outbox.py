@@ -35,8 +35,9 @@ def owe(
     requeue_after_s: float = 0.0,
 ) -> int | None:
     """Write an outbox row in the caller's transaction. Returns its id, or ``None`` when the
-    effect was already owed (same natural key). The caller enqueues the id after commit; until
-    then (or if that enqueue is lost) the reconciler finds it by ``next_attempt_at``."""
+    effect was already owed (same natural key). The id is also listed in ``session.info[OWED]``
+    for the caller to enqueue after commit (``enqueue_owed``); if that is lost, the reconciler
+    finds the row by ``next_attempt_at``."""
     now = utcnow()
     ids = insert_ignoring_conflicts(
         session,
@@ -57,7 +58,28 @@ def owe(
         ],
         ("natural_key",),
     )
-    return ids[0] if ids else None
+    if not ids:
+        return None
+    session.info.setdefault(OWED, []).append(ids[0])
+    return ids[0]
+
+
+#: ``session.info`` key listing the outbox rows a transaction wrote, to enqueue after its commit
+OWED = "partnerhub.owed"
+
+
+def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
+    """Enqueue the outbox rows the committed transaction wrote (best effort: the reconciler finds
+    any that did not make it)."""
+    from hub import queue
+
+    owed = info.pop(OWED, [])
+    if not owed:
+        return
+    try:
+        queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.OUTBOX, owed)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def carry_out(hub: Hub, item: OutboxItem) -> dict[str, Any]:

@@ -137,9 +137,18 @@ class PayoutSchedule(_Strict):
         return date(year, month, min(self.day_of_month, calendar.monthrange(year, month)[1]))
 
 
+class NewDeals(_Strict):
+    """Where the CRM deal of an accepted referral starts."""
+
+    pipeline: str = Field(default="default", description="The CRM pipeline id new referral deals go to.")
+    stage: str = Field(default="appointmentscheduled", description="Their first stage id.")
+    source: str = Field(default="partner_referral", description="Written to the deal's partner-source field.")
+
+
 class Program(_Strict):
     version: Literal[1]
     description: str | None = None
+    new_deals: NewDeals = NewDeals()
     attribution: Attribution = Attribution()
     owners: Owners = Owners()
     commissions: list[CommissionRule] = Field(default_factory=list)

@@ -1,0 +1,103 @@
+"""The admin API (``/api/v1/admin``), behind the admin token: the decisions automation leaves to
+people — held referrals, attribution overrides — each recorded in the audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from sqlalchemy.orm import Session
+
+from hub.api.auth import AdminDep, hub_of
+from hub.api.partner import ReferralOut
+from hub.attribution import override
+from hub.context import Hub
+from hub.models import AuditEntry, Deal, Partner, Referral, utcnow
+from hub.outbox import enqueue_owed
+from hub.referrals import decline, process_submitted
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AttributionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    partner_id: int | None = Field(description="The partner the deal belongs to; null: unattributed.")
+    referral_tracking_id: str | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _held(hub: Hub, status: str) -> list[ReferralOut]:
+    with hub.sessions() as session:
+        return [ReferralOut.of(r) for r in session.scalars(
+            select(Referral).where(Referral.status == status).order_by(Referral.id))]
+
+
+@router.get("/referrals", response_model=list[ReferralOut], summary="Referrals by status (default: held for review)")
+async def list_referrals(request: Request, admin: AdminDep, status: str = "held_for_review") -> list[ReferralOut]:
+    return await run_in_threadpool(_held, hub_of(request), status)
+
+
+def _decide(hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
+    with hub.sessions() as session:
+        with session.begin():
+            out = _decide_in(session, hub, tracking_id, approve, reason, actor)
+        enqueue_owed(hub, session.info)
+    return out
+
+
+def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
+    referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id)
+                               .with_for_update()).first()
+    if referral is None:
+        raise HTTPException(404, "no such referral")
+    if referral.status != "held_for_review":
+        raise HTTPException(409, f"the referral is {referral.status}, not held for review")
+    before = {"status": referral.status}
+    if approve:
+        process_submitted(session, hub, referral.id, approved_by=actor)
+    else:
+        decline(session, referral, actor=actor, reason=reason)
+    session.add(AuditEntry(actor=actor, action="referral.approve" if approve else "referral.decline",
+                           subject=f"referral:{tracking_id}", before=before,
+                           after={"status": referral.status, "reason": reason}, at=utcnow()))
+    return ReferralOut.of(referral)
+
+
+@router.post("/referrals/{tracking_id}/approve", response_model=ReferralOut, summary="Approve a held referral")
+async def approve(request: Request, admin: AdminDep, tracking_id: str, body: Decision) -> ReferralOut:
+    return await run_in_threadpool(_decide, hub_of(request), tracking_id, True, body.reason, admin)
+
+
+@router.post("/referrals/{tracking_id}/decline", response_model=ReferralOut, summary="Decline a held referral")
+async def decline_referral(request: Request, admin: AdminDep, tracking_id: str, body: Decision) -> ReferralOut:
+    return await run_in_threadpool(_decide, hub_of(request), tracking_id, False, body.reason, admin)
+
+
+def _override(hub: Hub, deal_id: int, body: AttributionIn, actor: str) -> dict[str, object]:
+    with hub.sessions() as session, session.begin():
+        deal = session.get(Deal, deal_id, with_for_update=True)
+        if deal is None:
+            raise HTTPException(404, "no such deal")
+        if body.partner_id is not None and session.get(Partner, body.partner_id) is None:
+            raise HTTPException(422, "no such partner")
+        referral_id = None
+        if body.referral_tracking_id:
+            referral = session.scalars(select(Referral).where(Referral.tracking_id == body.referral_tracking_id)).first()
+            if referral is None:
+                raise HTTPException(422, "no such referral")
+            referral_id = referral.id
+        override(session, deal, partner_id=body.partner_id, referral_id=referral_id, actor=actor, reason=body.reason)
+        return {"deal_id": deal.id, "partner_id": deal.partner_id, "referral_id": deal.referral_id,
+                "attribution_source": deal.attribution_source}
+
+
+@router.post("/deals/{deal_id}/attribution", summary="Override a deal's attribution (audited)")
+async def set_attribution(request: Request, admin: AdminDep, deal_id: int, body: AttributionIn) -> dict[str, object]:
+    return await run_in_threadpool(_override, hub_of(request), deal_id, body, admin)

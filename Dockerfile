@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PARTNERHUB_DATA_DIR=/data \
     PARTNERHUB_MAPPINGS_DIR=/app/mappings \
+    PARTNERHUB_TEMPLATES_DIR=/app/templates \
     PARTNERHUB_HOST=0.0.0.0 \
     PARTNERHUB_PORT=8080
 
@@ -20,6 +21,7 @@ COPY hub ./hub
 COPY worker.py webhook_app.py ./
 RUN pip install .
 COPY mappings ./mappings
+COPY templates ./templates
 
 USER partnerhub
 EXPOSE 8080

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 # --------------------------------------------------------------------------------------------
 # Errors, classified by what should happen next. One root; the worker acts on the class.
@@ -74,6 +74,14 @@ class FatalError(HubError):
     """Retrying cannot help (bad credentials, a request the provider refuses): dead-letter it."""
 
     kind = "fatal"
+
+
+class OutcomeUnknown(FatalError):
+    """The request reached the provider but its answer did not reach us, and nothing makes a
+    retry safe (an email, a money movement): never retried blindly. The outbox row waits in the
+    ``unknown`` state, with an alert, for a lookup or a person (``partnerhub replay --outbox``)."""
+
+    kind = "unknown"
 
 
 class AuthenticationFailed(FatalError):
@@ -267,6 +275,71 @@ class Connector(Protocol):
     ) -> list[WriteResult]: ...
 
     def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# CRMs: what the partner flow asks of whichever CRM the company uses
+# --------------------------------------------------------------------------------------------
+
+CrmMatchKind = Literal["open_deal", "customer", "contact"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrmMatch:
+    """A CRM record a referral's contact email or company domain already belongs to.
+
+    ``kind``: ``open_deal`` (a deal not closed), ``customer`` (a customer record or a won deal),
+    ``contact`` (a known person with neither: not a conflict by itself). ``object_type`` is the
+    hub's object name (``deal``, ``contact``, ``company``); ``matched_on`` says which of the two
+    inputs led to it.
+    """
+
+    kind: CrmMatchKind
+    object_type: str
+    object_id: str
+    name: str | None
+    matched_on: Literal["email", "domain"]
+
+
+@runtime_checkable
+class CrmConnector(Connector, Protocol):
+    """A connector the partner flow can use as the company's CRM.
+
+    Outbox actions (``create_referral_deal``, ``update_deal``) are safe to run twice and return
+    ``written``: ``{object_type: {object_id: {field: value}}}``, every value they wrote, for
+    echo suppression, and ``created``: ``{object_type: [object_id, ...]}``.
+    """
+
+    def find_conflicts(self, *, email: str | None, domain: str | None) -> list[CrmMatch]:
+        """Open deals, customers and known contacts the email or the domain belong to. ``None``
+        skips that check (a free-mail domain is never passed)."""
+        ...
+
+    def create_referral_deal(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """``payload``: ``tracking_id``; ``contact`` (``email`` + the contact mapping's outbound
+        output) or ``None``; ``company`` (``domain`` + the company mapping's outbound output) or
+        ``None``; ``deal`` (the deal mapping's outbound output); ``owner_id`` or ``None``.
+        Finds or creates the contact and company (an existing one is never overwritten),
+        creates or completes the deal keyed on the tracking id, associates them, sets the owner.
+        Returns ``deal_id``, ``contact_id``, ``company_id``, ``contact_created``, ``written``,
+        ``created``."""
+        ...
+
+    def update_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """``payload``: ``deal_id`` or ``tracking_id``, plus the deal mapping's outbound output.
+        Returns ``deal_id`` and ``written``."""
+        ...
+
+    def ensure_setup(self) -> list[str]:
+        """Create or check the custom fields the partner flow needs; one line per item. Raises
+        ``ConfigurationError`` for what it cannot fix."""
+        ...
+
+    def missing_setup(self) -> list[str]:
+        """What ``ensure_setup`` would have to create or fix (empty: ready). Writes nothing."""
+        ...
 
 
 def epoch_ms(value: datetime) -> int:

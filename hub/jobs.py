@@ -13,10 +13,11 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from connectors.base import AuthenticationFailed
+from connectors.base import AuthenticationFailed, OutcomeUnknown
 from hub import metrics, work
 from hub.alerts import raise_alert
 from hub.context import Hub, current
+from hub.effects import on_done
 from hub.engine import HubEngine
 from hub.models import InboxEvent, OutboxItem, WorkState, utcnow
 from hub.outbox import carry_out, enqueue_owed
@@ -55,6 +56,7 @@ def run_inbox_event(hub: Hub, event_id: int) -> str | None:
 def run_outbox_item(hub: Hub, item_id: int) -> str | None:
     def apply(session: Session, item: OutboxItem) -> None:
         item.result = carry_out(hub, item)
+        on_done(session, hub, item)  # in the same fenced transaction as "done"
 
     return _run(hub, OutboxItem, item_id, apply)[0]
 
@@ -87,7 +89,15 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
     with hub.sessions() as session, session.begin():
         row = session.get(model, claim.id)
         source = row.connector if row is not None else "unknown"
-        state = work.fail(session, model, claim, failure, hub.retry_policy)
+        if isinstance(exc, OutcomeUnknown) and model is OutboxItem:
+            parked = work.park_unknown(session, model, claim, failure.message)
+            state = WorkState.UNKNOWN if parked else None
+            if parked:
+                raise_alert(session, key=f"outcome_unknown:outbox:{claim.id}", kind="outcome_unknown",
+                            message=f"outbox #{claim.id} ({source}): {failure.message}. Check the provider; "
+                            f"replay with `partnerhub replay --outbox --id {claim.id}` only if it did not happen.")
+        else:
+            state = work.fail(session, model, claim, failure, hub.retry_policy)
         if state == WorkState.DEAD:
             table = "inbox" if model is InboxEvent else "outbox"
             raise_alert(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from hub import queue, work
 from hub.context import Hub
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
+from hub.notifications import deliver_alerts
 
 log = structlog.get_logger(__name__)
 
@@ -105,10 +106,15 @@ class Scheduler:
         try:
             if not self._hold_lock():
                 return None
-            return reconcile_once(self.hub)
+            counts = reconcile_once(self.hub)
         except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
             log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
             return None
+        try:
+            deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
+            log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
+        return counts
 
     def run(self) -> None:
         while not self._stop.is_set():

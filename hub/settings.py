@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.sendgrid import SendGridSettings
 
 ENV_PREFIX = "PARTNERHUB_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +82,17 @@ class Settings(BaseSettings):
     queue_prefix: str = Field(
         default="partnerhub", description="Prefix of the RQ queue names (one hub per prefix)."
     )
+    admin_email: str | None = Field(
+        default=None, description="Where admin alerts are emailed. Unset: alerts are not emailed."
+    )
+    templates_dir: Path = Field(
+        default=REPO_ROOT / "templates",
+        description="Folder of notification templates (email/<kind>/[<locale>/]…).",
+    )
 
     worker: WorkerSettings = WorkerSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,64 +1,231 @@
-"""A local fake of HubSpot's CRM objects API on loopback, for the provider boundary only.
+"""A local fake of HubSpot's CRM API on loopback, for the provider boundary only.
 
 Requests are checked against hubspot-api-client's generated models (HubSpot's spec is not
-public) and answers are built from those models, so the JSON has HubSpot's own field names.
-Tests script failures: a status with headers (429 + Retry-After, 503, 401…), or a hang until
-released (a call in flight when a worker is killed).
+public): every key of a JSON body must be one the model knows, values must have the model's
+types, and required fields and enum values are checked by building the model. Answers are built
+from those models, so the JSON has HubSpot's own field names.
+
+What it keeps in memory, so idempotency is observable: contacts, companies and deals (``id ->
+properties``), associations between them (and every association *write*, in
+``association_writes``), property definitions and groups (what ``crm setup`` creates), and the
+OAuth access tokens it issued. It behaves like HubSpot where the hub relies on it: unknown
+properties are refused, ``hasUniqueValue`` and contact emails are unique (409), upsert needs a
+unique ``idProperty``, search can lag behind new records (``search_lag_s``).
+
+Tests script failures: a status with headers and body (429 + Retry-After, a TEN_SECONDLY 429,
+503, 401…), or a hang until released (a call in flight when a worker is killed). Every request
+is logged with its arrival time (``requests[i]["at"]``) for rate measurements.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import threading
+import time
 from collections import deque
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+from hubspot.crm.associations import v4 as assoc
 from hubspot.crm.objects import (
     ApiClient,
+    BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
     BatchResponseSimplePublicObject,
+    BatchResponseSimplePublicObjectWithErrors,
+    BatchResponseSimplePublicUpsertObject,
+    CollectionResponseWithTotalSimplePublicObjectForwardPaging,
+    ErrorDetail,
+    PublicObjectSearchRequest,
     SimplePublicObject,
     SimplePublicObjectId,
+    SimplePublicObjectInputForCreate,
+    SimplePublicUpsertObject,
+    StandardError,
 )
+from hubspot.crm.properties import (
+    BatchInputPropertyCreate,
+    BatchResponseProperty,
+    CollectionResponsePropertyGroupNoPaging,
+    CollectionResponsePropertyNoPaging,
+    ModelProperty,
+    PropertyGroup,
+    PropertyGroupCreate,
+)
+from hubspot.oauth import TokenResponseIF
 
 _SDK = ApiClient()
+
+#: HubSpot-defined association type ids (from -> to)
+ASSOCIATION_TYPES = {
+    ("deals", "contacts"): 3, ("contacts", "deals"): 4,
+    ("deals", "companies"): 5, ("companies", "deals"): 6,
+    ("contacts", "companies"): 279, ("companies", "contacts"): 280,
+}  # fmt: skip
+_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals"}
+
+#: standard properties of a fresh account (name -> type) that the hub reads or writes
+_STANDARD = {
+    "contacts": ["email", "firstname", "lastname", "company", "phone", "website", "lifecyclestage",
+                 "hubspot_owner_id", "lastmodifieddate", "createdate"],
+    "companies": ["name", "domain", "country", "industry", "numberofemployees", "lifecyclestage",
+                  "hubspot_owner_id", "hs_lastmodifieddate", "createdate"],
+    "deals": ["dealname", "dealstage", "pipeline", "amount", "deal_currency_code", "closedate",
+              "hubspot_owner_id", "hs_lastmodifieddate", "createdate", "hs_is_closed",
+              "hs_is_closed_won"],
+}  # fmt: skip
+_READ_ONLY = {"hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate", "lastmodifieddate", "createdate"}
+_GROUPS = {"contacts": "contactinformation", "companies": "companyinformation", "deals": "dealinformation"}
+_CLOSED_WON = {"closedwon"}
+_CLOSED = {"closedwon", "closedlost"}
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400, category: str = "VALIDATION_ERROR") -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+
+
+class _Body:
+    def __init__(self, data: str) -> None:
+        self.data = data
+
+
+def _package(klass: type) -> Any:
+    """The SDK package a model belongs to (``hubspot.crm.objects`` …): its ApiClient and models."""
+    name = klass.__module__.rsplit(".models.", 1)[0]
+    return importlib.import_module(name)
+
+
+def _check_value(type_name: str, value: Any, where: str, package: Any) -> None:
+    if value is None:
+        return
+    if type_name.startswith("list["):
+        if not isinstance(value, list):
+            raise BadRequest(f"{where}: expected a list")
+        inner = type_name[5:-1]
+        for i, item in enumerate(value):
+            _check_value(inner, item, f"{where}[{i}]", package)
+        return
+    if type_name.startswith("dict["):
+        if not isinstance(value, dict):
+            raise BadRequest(f"{where}: expected an object")
+        inner = re.match(r"dict\[([^,]*), (.*)\]", type_name).group(2)  # type: ignore[union-attr]
+        for k, item in value.items():
+            _check_value(inner, item, f"{where}.{k}", package)
+        return
+    primitive = {"str": str, "int": int, "float": (int, float), "bool": bool, "datetime": str, "date": str}
+    if type_name in primitive:
+        ok = isinstance(value, primitive[type_name]) and not (
+            type_name in ("int", "float") and isinstance(value, bool)
+        )
+        if not ok:
+            raise BadRequest(f"{where}: expected {type_name}, got {type(value).__name__}")
+        return
+    if type_name == "object":
+        return
+    _check_keys(getattr(package.models, type_name), value, where)
+
+
+def _check_keys(klass: type, data: Any, where: str) -> None:
+    if not isinstance(data, dict):
+        raise BadRequest(f"{where}: expected an object")
+    by_json = {json_name: attr for attr, json_name in klass.attribute_map.items()}  # type: ignore[attr-defined]
+    unknown = sorted(set(data) - set(by_json))
+    if unknown:
+        raise BadRequest(f"{where}: unknown keys {unknown} for {klass.__name__}")
+    package = _package(klass)
+    for json_name, value in data.items():
+        _check_value(klass.openapi_types[by_json[json_name]], value, f"{where}.{json_name}", package)  # type: ignore[attr-defined]
+
+
+_STRICT: dict[str, Any] = {}
+
+
+def _strict_client(klass: type) -> Any:
+    """The model's package ApiClient with client-side validation on (the SDK turns it off by
+    default), so building a model checks required fields and enum values."""
+    package = _package(klass)
+    client = _STRICT.get(package.__name__)
+    if client is None:
+        config = package.Configuration()
+        config.client_side_validation = True
+        client = _STRICT[package.__name__] = package.ApiClient(configuration=config)
+    return client
+
+
+def parse_model(klass: type, data: Any, where: str = "body") -> Any:
+    """Refuse keys and value types the SDK model does not know, then build the model with
+    validation on (required fields, enum values)."""
+    _check_keys(klass, data, where)
+    try:
+        return _strict_client(klass).deserialize(_Body(json.dumps(data)), klass)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"{where}: {exc}") from None
 
 
 def parse_batch_read(body: dict[str, Any]) -> BatchReadInputSimplePublicObjectId:
     """Refuse any key the SDK model does not know; build the model (validates types)."""
-    known = set(BatchReadInputSimplePublicObjectId.attribute_map.values())
-    unknown = set(body) - known
-    if unknown:
-        raise ValueError(f"unknown keys in batch read: {sorted(unknown)}")
-    return BatchReadInputSimplePublicObjectId(
-        inputs=[SimplePublicObjectId(**item) for item in body["inputs"]],
-        properties=body.get("properties"),
-        properties_with_history=body.get("propertiesWithHistory"),
-        id_property=body.get("idProperty"),
-    )
+    return parse_model(BatchReadInputSimplePublicObjectId, body)  # type: ignore[no-any-return]
+
+
+def _dump(model: Any) -> Any:
+    """An answer as JSON, checked against its own model first (the fake's answers keep to
+    HubSpot's documented shapes too)."""
+    data = _SDK.sanitize_for_serialization(model)
+    try:
+        parse_model(type(model), data, "answer")
+    except BadRequest as exc:
+        raise AssertionError(f"the fake built an answer its model refuses: {exc}") from None
+    return data
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 class FakeHubSpot:
     def __init__(self) -> None:
         self.deals: dict[str, dict[str, str]] = {}
-        self.modified: dict[str, datetime] = {}
+        self.contacts: dict[str, dict[str, str]] = {}
+        self.companies: dict[str, dict[str, str]] = {}
+        self.objects = {"deals": self.deals, "contacts": self.contacts, "companies": self.companies}
+        self.modified: dict[str, datetime] = {}  # deals (kept under this name for older tests)
+        self.stamps: dict[str, dict[str, datetime]] = {"deals": self.modified, "contacts": {}, "companies": {}}
+        self.created: dict[str, dict[str, float]] = {"deals": {}, "contacts": {}, "companies": {}}
+        #: (type a, id a, type b, id b) with type a < type b, -> association type ids
+        self.associations: dict[tuple[str, str, str, str], set[int]] = {}
+        #: every association written (inline at create, or through the v4 API), in order
+        self.association_writes: list[tuple[str, str, str, str]] = []
+        self.property_defs: dict[str, dict[str, Any]] = {obj: {} for obj in _STANDARD}
+        self.groups: dict[str, dict[str, Any]] = {obj: {} for obj in _STANDARD}
+        self.search_lag_s = 0.0
         self.script: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.in_flight = threading.Event()
         self.release = threading.Event()
-        self._lock = threading.Lock()
+        self.oauth: dict[str, Any] | None = None
+        self.issued_tokens: list[str] = []
+        self.valid_tokens: set[str] | None = None
+        self._next_id = 1000
+        self._lock = threading.RLock()
+        self._define_standard()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def _serve(self, method: str) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                status, headers, answer = fake.handle(self.path, dict(self.headers), body)
+                raw = self.rfile.read(length) if length else b""
+                status, headers, answer = fake.serve(method, self.path, dict(self.headers), raw)
                 payload = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
@@ -71,9 +238,23 @@ class FakeHubSpot:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+            def do_PATCH(self) -> None:
+                self._serve("PATCH")
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- test controls --------------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -93,47 +274,412 @@ class FakeHubSpot:
             self.deals.setdefault(deal_id, {"pipeline": "default"}).update(properties)
             self.modified[deal_id] = modified
 
-    def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+    def add(self, obj: str, properties: dict[str, str], *, object_id: str | None = None) -> str:
+        """Put a record in the CRM as a person would (no validation); returns its id."""
+        with self._lock:
+            oid = object_id or self._new_id()
+            self.objects[obj][oid] = dict(properties)
+            self.stamps[obj][oid] = datetime.now(timezone.utc)
+            self.created[obj][oid] = time.time() - 3600  # long indexed
+            return oid
+
+    def associate(self, a_type: str, a_id: str, b_type: str, b_id: str) -> None:
+        with self._lock:
+            self._link(a_type, a_id, b_type, b_id, ASSOCIATION_TYPES[(a_type, b_type)], count=False)
+
+    def associated(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        with self._lock:
+            return sorted(self._ends(from_type, from_id, to_type))
+
+    def enable_oauth(self, client_id: str, client_secret: str, refresh_token: str, *, expires_in: int = 1800) -> None:
+        """Accept only access tokens issued by ``POST /oauth/v1/token`` from now on."""
+        with self._lock:
+            self.oauth = {"client_id": client_id, "client_secret": client_secret,
+                          "refresh_token": refresh_token, "expires_in": expires_in}  # fmt: skip
+            self.valid_tokens = set()
+
+    def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None,
+                  body: dict[str, Any] | None = None, *, path: str | None = None) -> None:
+        """Answer the next ``times`` API calls (those under ``path`` if given; the OAuth token
+        endpoint only when named) with ``status``."""
         for _ in range(times):
-            self.script.append({"status": status, "headers": headers or {}})
+            self.script.append({"status": status, "headers": headers or {}, "body": body, "path": path})
 
     def hang_next(self) -> None:
-        self.script.append({"hang": True})
+        self.script.append({"hang": True, "path": None})
+
+    def requests_to(self, fragment: str, method: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests
+                    if fragment in r["path"] and (method is None or r["method"] == method)]  # fmt: skip
+
+    # -- serving --------------------------------------------------------------------------
 
     def handle(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        """A JSON POST (kept for older callers)."""
+        return self.serve("POST", path, headers, json.dumps(body).encode())
+
+    def serve(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        path = urlsplit(target).path
+        lowered = {k.lower(): v for k, v in headers.items()}
+        is_form = "x-www-form-urlencoded" in lowered.get("content-type", "")
+        try:
+            body: Any = dict(parse_qsl(raw.decode())) if is_form else (json.loads(raw) if raw else None)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return 400, {}, {"status": "error", "message": "body is not JSON", "category": "VALIDATION_ERROR"}
         with self._lock:
-            self.requests.append({"path": path, "headers": headers, "body": body})
-            step = self.script.popleft() if self.script else None
+            self.requests.append({"method": method, "path": path, "headers": headers, "body": body, "at": time.time()})
+            step = self._scripted(path)
         if step and step.get("hang"):
             self.in_flight.set()
             self.release.wait(120)
             return 503, {}, {"status": "error", "message": "released"}
         if step:
-            return (
-                step["status"],
-                step["headers"],
-                {"status": "error", "message": f"scripted {step['status']}", "category": "SCRIPTED"},
-            )
-        if not headers.get("Authorization", headers.get("authorization", "")).startswith("Bearer "):
-            return 401, {}, {"status": "error", "message": "missing bearer token", "category": "INVALID_AUTHENTICATION"}
-        if path != "/crm/v3/objects/deals/batch/read":
-            return 404, {}, {"status": "error", "message": f"no route {path}"}
+            answer = step["body"] or {"status": "error", "message": f"scripted {step['status']}", "category": "SCRIPTED"}
+            return step["status"], step["headers"], answer
+        try:
+            if path == "/oauth/v1/token" and method == "POST":
+                return self._token(body or {})
+            token = lowered.get("authorization", "")
+            if not token.startswith("Bearer ") or (
+                self.valid_tokens is not None and token[len("Bearer "):] not in self.valid_tokens
+            ):
+                return 401, {}, {"status": "error", "message": "Authentication credentials not found.",
+                                 "category": "INVALID_AUTHENTICATION"}  # fmt: skip
+            with self._lock:
+                return self._route(method, path, body)
+        except BadRequest as exc:
+            return exc.status, {}, {"status": "error", "message": str(exc), "category": exc.category,
+                                    "correlationId": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
+
+    def _scripted(self, path: str) -> dict[str, Any] | None:
+        for i, step in enumerate(self.script):
+            wanted = step.get("path")
+            if (wanted is None and not path.startswith("/oauth/")) or (wanted is not None and path.startswith(wanted)):
+                del self.script[i]
+                return step
+        return None
+
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        parts = path.strip("/").split("/")
+        if parts[:3] == ["crm", "v3", "objects"] and method == "POST":
+            obj = self._obj(parts[3])
+            rest = parts[4:]
+            if rest == ["batch", "read"]:
+                return self._batch_read(obj, body)
+            if rest == ["search"]:
+                return self._search(obj, body)
+            if rest == ["batch", "upsert"]:
+                return self._upsert(obj, body)
+            if rest == ["batch", "update"]:
+                return self._update(obj, body)
+            if rest == []:
+                return self._create(obj, body)
+        if parts[:3] == ["crm", "v4", "associations"] and method == "POST" and len(parts) >= 7:
+            from_obj, to_obj, rest = self._obj(parts[3]), self._obj(parts[4]), parts[5:]
+            if rest == ["batch", "read"]:
+                return self._assoc_read(from_obj, to_obj, body)
+            if rest == ["batch", "associate", "default"]:
+                return self._assoc_default(from_obj, to_obj, body)
+        if parts[:3] == ["crm", "v3", "properties"] and len(parts) >= 4:
+            obj, rest = self._obj(parts[3]), parts[4:]
+            if rest == [] and method == "GET":
+                results = [p for p in self.property_defs[obj].values()]
+                return 200, {}, _dump(CollectionResponsePropertyNoPaging(results=results))
+            if rest == ["groups"] and method == "GET":
+                return 200, {}, _dump(CollectionResponsePropertyGroupNoPaging(results=list(self.groups[obj].values())))
+            if rest == ["groups"] and method == "POST":
+                return self._create_group(obj, body)
+            if rest == ["batch", "create"] and method == "POST":
+                return self._create_properties(obj, body)
+        return 404, {}, {"status": "error", "message": f"no route {method} {path}", "category": "OBJECT_NOT_FOUND"}
+
+    # -- objects --------------------------------------------------------------------------
+
+    def _obj(self, name: str) -> str:
+        obj = _SINGULAR.get(name, name)
+        if obj not in self.objects:
+            raise BadRequest(f"Unable to infer object type from: {name}", 400)
+        return obj
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def _props_of(self, obj: str, oid: str) -> dict[str, str]:
+        props = dict(self.objects[obj][oid])
+        stamp = self.stamps[obj].get(oid) or datetime.now(timezone.utc)
+        props["lastmodifieddate" if obj == "contacts" else "hs_lastmodifieddate"] = _iso(stamp)
+        props["hs_object_id"] = oid
+        if obj == "deals":
+            stage = props.get("dealstage", "")
+            props.setdefault("hs_is_closed", "true" if stage in _CLOSED else "false")
+            props.setdefault("hs_is_closed_won", "true" if stage in _CLOSED_WON else "false")
+        return props
+
+    def _public(self, obj: str, oid: str, wanted: list[str] | None, model: type = SimplePublicObject, **extra: Any) -> Any:
+        props = self._props_of(obj, oid)
+        names = set(wanted or ["hs_object_id"])
+        shown = {k: v for k, v in props.items() if k in names or k == "hs_object_id"}
+        stamp = self.stamps[obj].get(oid) or datetime.now(timezone.utc)
+        return model(id=oid, properties=shown, created_at=stamp, updated_at=stamp, archived=False, **extra)
+
+    def _find(self, obj: str, prop: str, value: str) -> str | None:
+        if prop == "hs_object_id":
+            return value if value in self.objects[obj] else None
+        for oid, props in sorted(self.objects[obj].items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0):
+            current = props.get(prop)
+            if current is not None and current.lower() == value.lower():
+                return oid
+        return None
+
+    def _unique(self, obj: str, prop: str) -> bool:
+        if obj == "contacts" and prop == "email":
+            return True
+        definition = self.property_defs[obj].get(prop)
+        return bool(definition is not None and definition.has_unique_value)
+
+    def _check_write(self, obj: str, props: dict[str, str], oid: str | None) -> None:
+        for name, value in props.items():
+            if name not in self.property_defs[obj]:
+                raise BadRequest(f'Property values were not valid: [{{"isValid":false,"message":"Property \\"{name}\\" '
+                                 f'does not exist","error":"PROPERTY_DOESNT_EXIST","name":"{name}"}}]')  # fmt: skip
+            if name in _READ_ONLY:
+                raise BadRequest(f"Property {name} is read only", category="READ_ONLY_VALUE")
+            if value and self._unique(obj, name):
+                other = self._find(obj, name, value)
+                if other is not None and other != oid:
+                    if obj == "contacts" and name == "email":
+                        raise BadRequest(f"Contact already exists. Existing ID: {other}", 409, "CONFLICT")
+                    raise BadRequest(f"{obj[:-1]} {other} already has that value for unique property {name}",
+                                     409, "CONFLICT")  # fmt: skip
+
+    def _write(self, obj: str, oid: str, props: dict[str, str]) -> None:
+        self.objects[obj].setdefault(oid, {}).update(props)
+        self.stamps[obj][oid] = datetime.now(timezone.utc)
+
+    def _batch_read(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request = parse_batch_read(body)
+        id_property = request.id_property or "hs_object_id"
+        if id_property != "hs_object_id" and not self._unique(obj, id_property):
+            raise BadRequest(f"{id_property} is not a unique property")
         now = datetime.now(timezone.utc)
         results = []
+        for item in request.inputs:
+            oid = self._find(obj, id_property, item.id)
+            if oid is not None:
+                results.append(self._public(obj, oid, request.properties))
+        answer = BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now)
+        return 200, {}, _dump(answer)
+
+    def _search(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: PublicObjectSearchRequest = parse_model(PublicObjectSearchRequest, body)
+        groups = request.filter_groups or []
+        visible_before = time.time() - self.search_lag_s
+        hits = []
+        for oid in sorted(self.objects[obj], key=lambda k: int(k) if k.isdigit() else 0):
+            if self.created[obj].get(oid, 0.0) > visible_before:
+                continue  # not indexed yet
+            props = self._props_of(obj, oid)
+            if not groups or any(all(self._matches(props, f) for f in g.filters) for g in groups):
+                hits.append(oid)
+        limit = request.limit or 10
+        results = [self._public(obj, oid, request.properties) for oid in hits[:limit]]
+        return 200, {}, _dump(CollectionResponseWithTotalSimplePublicObjectForwardPaging(total=len(hits), results=results))
+
+    @staticmethod
+    def _matches(props: dict[str, str], flt: Any) -> bool:
+        if flt.operator != "EQ":
+            raise BadRequest(f"the fake supports EQ filters only, not {flt.operator}")
+        value = props.get(flt.property_name)
+        return value is not None and flt.value is not None and value.lower() == flt.value.lower()
+
+    def _upsert(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(BatchInputSimplePublicObjectBatchInputUpsert, body)
+        now = datetime.now(timezone.utc)
+        results = []
+        for item in request.inputs:
+            id_property = item.id_property or "hs_object_id"
+            if id_property != "hs_object_id" and not self._unique(obj, id_property):
+                raise BadRequest(f"idProperty {id_property} must be a property with unique values")
+            oid = self._find(obj, id_property, item.id)
+            new = oid is None
+            props = dict(item.properties)
+            if new:
+                if id_property != "hs_object_id":
+                    props[id_property] = item.id
+                self._check_write(obj, props, None)
+                oid = self._new_id()
+                self.created[obj][oid] = time.time()
+            else:
+                self._check_write(obj, props, oid)
+            assert oid is not None
+            self._write(obj, oid, props)
+            results.append(self._public(obj, oid, list(props), SimplePublicUpsertObject, new=new))
+        answer = BatchResponseSimplePublicUpsertObject(status="COMPLETE", results=results, started_at=now, completed_at=now)
+        return 200, {}, _dump(answer)
+
+    def _update(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(BatchInputSimplePublicObjectBatchInput, body)
+        now = datetime.now(timezone.utc)
+        results, errors = [], []
+        for item in request.inputs:
+            oid = self._find(obj, item.id_property or "hs_object_id", item.id)
+            if oid is None:
+                errors.append(StandardError(status="error", category="OBJECT_NOT_FOUND", message=f"no {obj} {item.id}",
+                                            context={"ids": [item.id]}, links={}, errors=[ErrorDetail(message="not found")]))  # fmt: skip
+                continue
+            self._check_write(obj, dict(item.properties), oid)
+            self._write(obj, oid, dict(item.properties))
+            results.append(self._public(obj, oid, list(item.properties)))
+        if errors:
+            answer = BatchResponseSimplePublicObjectWithErrors(status="COMPLETE", results=results, errors=errors,
+                                                               num_errors=len(errors), started_at=now, completed_at=now)  # fmt: skip
+            return 207, {}, _dump(answer)
+        return 200, {}, _dump(BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now))
+
+    def _create(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(SimplePublicObjectInputForCreate, body)
+        props = dict(request.properties)
+        self._check_write(obj, props, None)
+        links = []
+        for link in request.associations or []:
+            for spec in link.types:
+                pair = next((k for k, v in ASSOCIATION_TYPES.items() if k[0] == obj and v == spec.association_type_id), None)
+                if pair is None or spec.association_category != "HUBSPOT_DEFINED":
+                    raise BadRequest(f"association type {spec.association_type_id} is not valid from {obj}")
+                if link.to.id not in self.objects[pair[1]]:
+                    raise BadRequest(f"{pair[1]} {link.to.id} does not exist", 404, "OBJECT_NOT_FOUND")
+                links.append((pair[1], link.to.id, spec.association_type_id))
+        oid = self._new_id()
+        self.created[obj][oid] = time.time()
+        self._write(obj, oid, props)
+        for to_obj, to_id, type_id in links:
+            self._link(obj, oid, to_obj, to_id, type_id)
+        return 201, {}, _dump(self._public(obj, oid, list(props)))
+
+    # -- associations ---------------------------------------------------------------------
+
+    def _link(self, a_type: str, a_id: str, b_type: str, b_id: str, type_id: int, *, count: bool = True) -> None:
+        key = (a_type, a_id, b_type, b_id) if a_type < b_type else (b_type, b_id, a_type, a_id)
+        self.associations.setdefault(key, set()).add(type_id)
+        if count:
+            self.association_writes.append((a_type, a_id, b_type, b_id))
+
+    def _ends(self, from_type: str, from_id: str, to_type: str) -> set[str]:
+        out = set()
+        for (ta, ia, tb, ib) in self.associations:
+            if (ta, ia, tb) == (from_type, from_id, to_type):
+                out.add(ib)
+            elif (tb, ib, ta) == (from_type, from_id, to_type):
+                out.add(ia)
+        return out
+
+    def _assoc_read(self, from_obj: str, to_obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(assoc.BatchInputPublicFetchAssociationsBatchRequest, body)
+        now = datetime.now(timezone.utc)
+        results, errors = [], []
+        type_id = ASSOCIATION_TYPES[(from_obj, to_obj)]
+        for item in request.inputs:
+            ends = sorted(self._ends(from_obj, item.id, to_obj))
+            if not ends:
+                errors.append(assoc.StandardError(
+                    status="error", category="OBJECT_NOT_FOUND", message=f"No {to_obj} is associated with {from_obj} {item.id}.",
+                    context={"fromObjectId": [item.id]}, links={}, errors=[assoc.ErrorDetail(message="none")]))  # fmt: skip
+                continue
+            results.append(assoc.PublicAssociationMultiWithLabel(
+                _from=assoc.PublicObjectId(id=item.id),
+                to=[assoc.MultiAssociatedObjectWithLabel(
+                    to_object_id=to_id,
+                    association_types=[assoc.AssociationSpecWithLabel(category="HUBSPOT_DEFINED", type_id=type_id)])
+                    for to_id in ends],
+            ))  # fmt: skip
+        if errors:
+            answer = assoc.BatchResponsePublicAssociationMultiWithLabelWithErrors(
+                status="COMPLETE", results=results, errors=errors, num_errors=len(errors), started_at=now, completed_at=now)
+            return 207, {}, _dump(answer)
+        answer = assoc.BatchResponsePublicAssociationMultiWithLabel(status="COMPLETE", results=results,
+                                                                    started_at=now, completed_at=now)  # fmt: skip
+        return 200, {}, _dump(answer)
+
+    def _assoc_default(self, from_obj: str, to_obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(assoc.BatchInputPublicDefaultAssociationMultiPost, body)
+        now = datetime.now(timezone.utc)
+        type_id = ASSOCIATION_TYPES[(from_obj, to_obj)]
+        results = []
+        for item in request.inputs:
+            for obj, oid in ((from_obj, item._from.id), (to_obj, item.to.id)):
+                if oid not in self.objects[obj]:
+                    raise BadRequest(f"{obj} {oid} does not exist", 404, "OBJECT_NOT_FOUND")
+            self._link(from_obj, item._from.id, to_obj, item.to.id, type_id)
+            results.append(assoc.PublicDefaultAssociation(
+                association_spec=assoc.AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id),
+                _from=assoc.PublicObjectId(id=item._from.id), to=assoc.PublicObjectId(id=item.to.id)))  # fmt: skip
+        answer = assoc.BatchResponsePublicDefaultAssociation(status="COMPLETE", results=results, started_at=now, completed_at=now)
+        return 200, {}, _dump(answer)
+
+    # -- properties -----------------------------------------------------------------------
+
+    def _define_standard(self) -> None:
+        for obj, names in _STANDARD.items():
+            group = _GROUPS[obj]
+            self.groups[obj][group] = PropertyGroup(name=group, label=group.title(), display_order=0, archived=False)
+            for name in names:
+                self.property_defs[obj][name] = self._property(name, name, group, unique=False, hubspot_defined=True)
+
+    @staticmethod
+    def _property(name: str, label: str, group: str, *, unique: bool, hubspot_defined: bool = False,
+                  description: str = "") -> ModelProperty:
+        now = datetime.now(timezone.utc)
+        return ModelProperty(name=name, label=label, type="string", field_type="text", group_name=group,
+                             description=description, options=[], has_unique_value=unique,
+                             hubspot_defined=hubspot_defined, created_at=now, updated_at=now, archived=False)  # fmt: skip
+
+    def _create_group(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(PropertyGroupCreate, body)
+        if request.name in self.groups[obj]:
+            raise BadRequest(f"A property group named '{request.name}' already exists.", 409, "CONFLICT")
+        group = PropertyGroup(name=request.name, label=request.label, display_order=request.display_order or -1,
+                              archived=False)  # fmt: skip
+        self.groups[obj][request.name] = group
+        return 201, {}, _dump(group)
+
+    def _create_properties(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        request: Any = parse_model(BatchInputPropertyCreate, body)
+        now = datetime.now(timezone.utc)
+        created = []
+        for item in request.inputs:
+            if item.name in self.property_defs[obj]:
+                raise BadRequest(f"Property named '{item.name}' already exists.", 409, "CONFLICT")
+            if item.group_name not in self.groups[obj]:
+                raise BadRequest(f"group {item.group_name} does not exist")
+            created.append(self._property(item.name, item.label, item.group_name, unique=bool(item.has_unique_value),
+                                          description=item.description or ""))  # fmt: skip
+        for prop in created:
+            self.property_defs[obj][prop.name] = prop
+        answer = BatchResponseProperty(status="COMPLETE", results=created, started_at=now, completed_at=now)
+        return 201, {}, _dump(answer)
+
+    # -- OAuth ----------------------------------------------------------------------------
+
+    def _token(self, form: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         with self._lock:
-            for item in request.inputs:
-                if item.id not in self.deals:
-                    continue
-                modified = self.modified[item.id]
-                props = {"hs_lastmodifieddate": modified.isoformat().replace("+00:00", "Z"), **self.deals[item.id]}
-                wanted = {k: v for k, v in props.items() if k in (request.properties or []) or k == "hs_object_id"}
-                results.append(
-                    SimplePublicObject(
-                        id=item.id, properties=wanted, created_at=modified, updated_at=modified, archived=False
-                    )
-                )
-        answer = BatchResponseSimplePublicObject(
-            status="COMPLETE", results=results, started_at=now, completed_at=now
-        )
-        return 200, {}, _SDK.sanitize_for_serialization(answer)
+            config = self.oauth
+            if config is None:
+                raise BadRequest("OAuth is not enabled on this fake", 400, "BAD_CLIENT_ID")
+            expected = {"grant_type": "refresh_token", "client_id": config["client_id"],
+                        "client_secret": config["client_secret"], "refresh_token": config["refresh_token"]}  # fmt: skip
+            if set(form) - set(expected) or any(form.get(k) != v for k, v in expected.items()):
+                return 400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+                                 "correlationId": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
+            token = f"oauth-access-{len(self.issued_tokens) + 1}"
+            self.issued_tokens.append(token)
+            assert self.valid_tokens is not None
+            self.valid_tokens.add(token)
+            answer = TokenResponseIF(access_token=token, refresh_token=config["refresh_token"],
+                                     expires_in=config["expires_in"], token_type="bearer")  # fmt: skip
+            return 200, {}, _dump(answer)
+
+
+# kept for older imports
+__all__ = ["FakeHubSpot", "SimplePublicObjectId", "parse_batch_read", "parse_model"]

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from hubspot.crm.associations.v4 import ApiClient as AssociationsClient
@@ -239,7 +239,7 @@ CUSTOM_PROPERTIES: tuple[CustomProperty, ...] = (
                    "The partnerhub referral this contact came from."),
     CustomProperty("companies", "partnerhub_partner_id", "Partner ID",
                    "The partner who referred this company."),
-)  # fmt: skip
+)
 
 
 class HubSpotSettings(BaseModel):
@@ -434,7 +434,7 @@ class OAuthTokens:
         try:
             data = json.loads(raw)
             token = _AccessToken(str(data["access_token"]), float(data["expires_at"]),
-                                 float(data["refresh_at"]))  # fmt: skip
+                                 float(data["refresh_at"]))
         except (ValueError, KeyError, TypeError):
             return None
         return token if now < token.refresh_at else None
@@ -444,7 +444,7 @@ class OAuthTokens:
         if ttl_ms <= 0:
             return
         value = json.dumps({"access_token": token.value, "expires_at": token.expires_at,
-                            "refresh_at": token.refresh_at})  # fmt: skip
+                            "refresh_at": token.refresh_at})
         self._redis_call(lambda r: r.set(self._key, value, px=ttl_ms))
 
     def _redis_call(self, fn: Callable[[Any], Any]) -> Any:
@@ -740,17 +740,19 @@ class HubSpotConnector:
 
         if email and email.strip():
             contacts = self._search("contacts", "email", email.strip().lower(),
-                                    ["email", "firstname", "lastname", "lifecyclestage"])  # fmt: skip
+                                    ["email", "firstname", "lastname", "lifecyclestage"])
             for match in self._matches("contact", contacts, "email"):
                 add(match)
         if domain and domain.strip():
             companies = self._search("companies", "domain", domain.strip().lower(),
-                                     ["name", "domain", "lifecyclestage"])  # fmt: skip
+                                     ["name", "domain", "lifecyclestage"])
             for match in self._matches("company", companies, "domain"):
                 add(match)
         return list(found.values())
 
-    def _matches(self, obj: str, records: list[Any], matched_on: Any) -> list[CrmMatch]:
+    def _matches(
+        self, obj: str, records: list[Any], matched_on: Literal["email", "domain"]
+    ) -> list[CrmMatch]:
         if not records:
             return []
         deals_of = self._associated(_api_object(obj), "deals", [r.id for r in records])
@@ -817,7 +819,7 @@ class HubSpotConnector:
             if deal_new
             else {to: self._associated("deals", to, [deal_id]).get(deal_id, [])
                   for to in ("contacts", "companies")}
-        )  # fmt: skip
+        )
 
         contact_id: str | None = None
         contact_created = False
@@ -888,7 +890,7 @@ class HubSpotConnector:
                 self._send("POST", "/crm/v3/objects/deals/batch/update", body)
             return str(deal.id), False, gaps
         item = SimplePublicObjectBatchInputUpsert(id=tracking_id, id_property=TRACKING_ID,
-                                                  properties=props)  # fmt: skip
+                                                  properties=props)
         body = _SDK.sanitize_for_serialization(
             BatchInputSimplePublicObjectBatchInputUpsert(inputs=[item])
         )
@@ -915,7 +917,7 @@ class HubSpotConnector:
             _SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
                 properties=props, associations=[_to_deal(deal_id, _CONTACT_TO_DEAL)])),
             allow=(409,),
-        )  # fmt: skip
+        )
         if response.status_code == 409:  # created meanwhile by someone else: use that one
             found = self._read_objects("contacts", [email], ["email"], id_property="email")
             if not found:
@@ -942,7 +944,7 @@ class HubSpotConnector:
             "POST", "/crm/v3/objects/companies",
             _SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
                 properties=props, associations=[_to_deal(deal_id, _COMPANY_TO_DEAL)])),
-        )  # fmt: skip
+        )
         answer: Any = _decode(_SDK, response, SimplePublicObject)
         return str(answer.id), True, props
 
@@ -957,7 +959,7 @@ class HubSpotConnector:
             limit=MAX_BATCH,
         )
         response = self._send("POST", f"/crm/v3/objects/{path_obj}/search",
-                              _SDK.sanitize_for_serialization(request), budget=SEARCH_BUDGET)  # fmt: skip
+                              _SDK.sanitize_for_serialization(request), budget=SEARCH_BUDGET)
         answer: Any = _decode(_SDK, response, CollectionResponseWithTotalSimplePublicObjectForwardPaging)
         return list(answer.results or [])
 
@@ -974,7 +976,7 @@ class HubSpotConnector:
                 id_property=id_property,
             )
             response = self._send("POST", f"/crm/v3/objects/{path_obj}/batch/read",
-                                  _SDK.sanitize_for_serialization(request))  # fmt: skip
+                                  _SDK.sanitize_for_serialization(request))
             answer: Any = _decode(_SDK, response, BatchResponseSimplePublicObjectWithErrors)
             results.extend(answer.results or [])
         return results
@@ -987,9 +989,9 @@ class HubSpotConnector:
                 inputs=[PublicFetchAssociationsBatchRequest(id=str(i)) for i in ids[start : start + MAX_BATCH]]
             )
             response = self._send("POST", f"/crm/v4/associations/{from_obj}/{to_obj}/batch/read",
-                                  _ASSOCIATIONS_SDK.sanitize_for_serialization(request))  # fmt: skip
+                                  _ASSOCIATIONS_SDK.sanitize_for_serialization(request))
             answer: Any = _decode(_ASSOCIATIONS_SDK, response,
-                                  BatchResponsePublicAssociationMultiWithLabelWithErrors)  # fmt: skip
+                                  BatchResponsePublicAssociationMultiWithLabelWithErrors)
             for result in answer.results or []:
                 out.setdefault(str(result._from.id), []).extend(
                     str(to.to_object_id) for to in result.to or []
@@ -1001,11 +1003,11 @@ class HubSpotConnector:
         request = BatchInputPublicDefaultAssociationMultiPost(inputs=[
             PublicDefaultAssociationMultiPost(_from=AssocObjectId(id=a), to=AssocObjectId(id=b))
             for a, b in pairs
-        ])  # fmt: skip
+        ])
         response = self._send(
             "POST", f"/crm/v4/associations/{from_obj}/{to_obj}/batch/associate/default",
             _ASSOCIATIONS_SDK.sanitize_for_serialization(request),
-        )  # fmt: skip
+        )
         _decode(_ASSOCIATIONS_SDK, response, BatchResponsePublicDefaultAssociation)
 
     # -- CRM setup --------------------------------------------------------------------------
@@ -1034,7 +1036,7 @@ class HubSpotConnector:
             if not has_group:
                 group = PropertyGroupCreate(name=SETUP_GROUP, label="Partner program", display_order=-1)
                 self._send("POST", f"/crm/v3/properties/{path_obj}/groups",
-                           _PROPERTIES_SDK.sanitize_for_serialization(group))  # fmt: skip
+                           _PROPERTIES_SDK.sanitize_for_serialization(group))
                 lines.append(f"{path_obj}: created property group {SETUP_GROUP!r}")
             to_create = []
             for prop in needed:
@@ -1051,20 +1053,20 @@ class HubSpotConnector:
                                    field_type="text", group_name=SETUP_GROUP, has_unique_value=p.unique,
                                    form_field=False)
                     for p in to_create
-                ])  # fmt: skip
+                ])
                 self._send("POST", f"/crm/v3/properties/{path_obj}/batch/create",
-                           _PROPERTIES_SDK.sanitize_for_serialization(batch))  # fmt: skip
+                           _PROPERTIES_SDK.sanitize_for_serialization(batch))
                 lines.extend(f"{path_obj}.{p.name}: created" + (" (unique values)" if p.unique else "")
-                             for p in to_create)  # fmt: skip
+                             for p in to_create)
         if problems:
             raise ConfigurationError("; ".join(problems))
         return lines
 
     def _setup_state(self, path_obj: str) -> tuple[bool, dict[str, Any]]:
         groups: Any = _decode(_PROPERTIES_SDK, self._send("GET", f"/crm/v3/properties/{path_obj}/groups"),
-                              CollectionResponsePropertyGroupNoPaging)  # fmt: skip
+                              CollectionResponsePropertyGroupNoPaging)
         props: Any = _decode(_PROPERTIES_SDK, self._send("GET", f"/crm/v3/properties/{path_obj}"),
-                             CollectionResponsePropertyNoPaging)  # fmt: skip
+                             CollectionResponsePropertyNoPaging)
         has_group = any(g.name == SETUP_GROUP for g in groups.results or [])
         return has_group, {p.name: p for p in props.results or []}
 

@@ -55,7 +55,7 @@ class Hub:
         else:
             redis_url = ""
         engine = make_engine(settings.sqlalchemy_url)
-        return cls(
+        hub = cls(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
@@ -65,6 +65,11 @@ class Hub:
             _mappings=mappings,
             _program=program,
         )
+        if redis_url:  # connectors share rate budgets and tokens across processes through Redis
+            for connector in hub.connectors.values():
+                if hasattr(connector, "use_redis"):
+                    connector.use_redis(hub.redis)
+        return hub
 
     @property
     def program(self) -> Program:

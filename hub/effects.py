@@ -21,12 +21,9 @@ if TYPE_CHECKING:
 
 
 def _remember(session: Session, item: OutboxItem, result: dict[str, Any]) -> None:
-    written = result.get("written") or {}
-    created: dict[str, list[str]] = {}
-    for object_type, key in (("deal", "deal_id"), ("contact", "contact_id"), ("company", "company_id")):
-        if result.get(key) and result.get(f"{object_type}_created", object_type == "deal"):
-            created.setdefault(object_type, []).append(str(result[key]))
-    echo.remember_writes(session, item.connector, written, created=created)
+    """Every write action reports ``written`` ({object type: {id: {field: value}}}) and
+    ``created`` ({object type: [ids]}): they become echo fingerprints."""
+    echo.remember_writes(session, item.connector, result.get("written") or {}, created=result.get("created") or {})
 
 
 def _referral_deal(session: Session, hub: Hub, item: OutboxItem) -> None:

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, description="Bearer token for admin API.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
+    crm: str = Field(default="hubspot", description="The connector the partner flow uses as the CRM.")
     queue_prefix: str = Field(
         default="partnerhub", description="Prefix of the RQ queue names (one hub per prefix)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
+import redis
 import structlog
 from rq import SimpleWorker
 
@@ -30,14 +31,33 @@ def run_worker(hub: Hub, *, with_scheduler: bool = True, burst: bool = False, na
         scheduler.tick()  # reconcile at start: pick up whatever the last run left behind
         scheduler.start()
     try:
-        queues = queue.queues(hub.redis, hub.settings.queue_prefix)
-        worker = SimpleWorker(queues, connection=hub.redis, name=name)
+        # RQ blocks on BLPOP for minutes between jobs: its connection has no read timeout (the
+        # hub's shared client has one, which would cut those waits short and make RQ back off)
+        connection = redis.Redis.from_url(hub.redis_url, socket_keepalive=True, health_check_interval=30)
+        queues = queue.queues(connection, hub.settings.queue_prefix)
+        worker = SimpleWorker(queues, connection=connection, name=name)
         log.info("worker started", queues=[q.name for q in queues], mapping_files=len(hub.mappings.current.files))
+        _check_crm_setup(hub)
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         watcher.stop()
         if scheduler is not None:
             scheduler.stop()
+
+
+def _check_crm_setup(hub: Hub) -> None:
+    """Name, at start-up, the CRM fields the partner flow needs and does not find
+    (``partnerhub crm setup`` creates them)."""
+    try:
+        crm = hub.crm
+        if not getattr(crm, "api_ready", False):
+            return
+        missing = crm.missing_setup()
+    except Exception as exc:  # noqa: BLE001 - a CRM outage must not stop the worker
+        log.warning("could not check the CRM setup", error=f"{type(exc).__name__}: {exc}")
+        return
+    if missing:
+        log.error("the CRM lacks fields the partner flow needs; run `partnerhub crm setup`", missing=missing)
 
 
 class MappingWatcher:

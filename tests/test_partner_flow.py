@@ -1,0 +1,222 @@
+"""The first partner flow end to end, through the running web app and worker processes, against
+the fake HubSpot (requests checked with hubspot-api-client's models) and the fake SendGrid
+(requests checked by Prism against SendGrid's spec): referral in, CRM deal out, status emails,
+closed-won commission."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hub.models import InboxEvent, LedgerEntry, Referral
+from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
+from tests.support.servers import wait_until
+
+pytest_plugins = ["tests.support.sendgrid_fixtures"]
+
+ADMIN_TOKEN = "admin-token-made-up-for-tests"
+_event_ids = iter(range(10_000, 1_000_000))
+
+
+@pytest.fixture
+def flow(make_harness, database_url, fake_hubspot, fake_sendgrid):  # type: ignore[no-untyped-def]
+    h = make_harness.with_api(
+        database_url, fake_hubspot,
+        PARTNERHUB_SENDGRID__API_KEY=API_KEY,
+        PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
+        PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
+        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+    )
+    h.fake_hubspot = fake_hubspot
+    h.fake_sendgrid = fake_sendgrid
+    setup = h.cli("crm", "setup").stdout  # the custom properties the flow needs, created once
+    assert "partnerhub_tracking_id" in setup
+    h.start_web()
+    h.start_worker()
+    return h
+
+
+def add_partner(h, name: str, email: str, tier: str = "gold") -> str:  # type: ignore[no-untyped-def]
+    out = h.cli("partners", "add", "--name", name, "--email", email, "--tier", tier,
+                "--manager", "pm@vendor.example").stdout
+    key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
+    assert key, out
+    return key.group(1)
+
+
+def api(h, key: str | None, method: str, path: str, **kw: Any) -> httpx.Response:  # type: ignore[no-untyped-def]
+    headers = kw.pop("headers", {})
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.request(method, h.web_url + path, headers=headers, timeout=30, **kw)
+
+
+def mails_to(h, address: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    out = []
+    for r in h.fake_sendgrid.accepted:
+        if any(t["email"] == address for p in r.body["personalizations"] for t in p["to"]):
+            out.append(r.body)
+    return out
+
+
+def subjects(h, address: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.get("subject") or m["personalizations"][0].get("subject", "") for m in mails_to(h, address)]
+
+
+def deal_event(deal_id: str, *, event_type: str, prop: str | None = None, value: str | None = None) -> dict[str, Any]:
+    event = {"objectId": int(deal_id), "eventId": next(_event_ids), "subscriptionId": 11, "portalId": 62515,
+             "appId": 54321, "occurredAt": int(time.time() * 1000), "eventType": event_type, "attemptNumber": 0,
+             "changeSource": "CRM_UI"}
+    if prop:
+        event.update(propertyName=prop, propertyValue=value)
+    return event
+
+
+def referral(h, tracking_id: str) -> Referral:  # type: ignore[no-untyped-def]
+    with h.hub.sessions() as s:
+        return s.scalars(select(Referral).where(Referral.tracking_id == tracking_id)).one()
+
+
+def idle(h) -> bool:  # type: ignore[no-untyped-def]
+    """Every inbox event and outbox item finished."""
+    status = json.loads(h.cli("status", "--json").stdout)
+    waiting = {k: v for k, v in status["inbox"].items() if k != "done"}
+    waiting.update({k: v for k, v in status["outbox"].items() if k != "done"})
+    return not waiting
+
+
+def move_deal(h, deal_id: str, **props: str) -> None:  # type: ignore[no-untyped-def]
+    """A salesperson edits the deal in HubSpot; HubSpot sends a webhook per changed property."""
+    h.fake_hubspot.set_deal(deal_id, datetime.now(timezone.utc), **props)
+    time.sleep(0.01)
+
+
+def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
+    h = flow
+    alpha = add_partner(h, "Alpha Partners", "alpha@partners.example", tier="gold")
+    body = {"company_name": "Acme Corp", "company_domain": "acme-corp.com", "contact_name": "Jane Doe",
+            "contact_email": "jane@acme-corp.com", "notes": "met at the trade fair"}
+
+    # submitted twice with one Idempotency-Key: one referral, one deal, one email
+    first = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
+    second = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
+    assert first.status_code == 202 and second.status_code == 200
+    tracking_id = first.json()["tracking_id"]
+    assert second.json()["tracking_id"] == tracking_id and re.fullmatch(r"R-[2-9A-HJ-NP-Z]{10}", tracking_id)
+    clash = api(h, alpha, "POST", "/api/v1/referrals", json={**body, "notes": "other"}, headers={"Idempotency-Key": "ref-1"})
+    assert clash.status_code == 409
+
+    wait_until(lambda: referral(h, tracking_id).crm_deal_id is not None and idle(h), 60, what="deal in the CRM")
+    ref = referral(h, tracking_id)
+    assert ref.status == "submitted"
+    deals = [(i, p) for i, p in h.fake_hubspot.deals.items() if p.get("partnerhub_tracking_id") == tracking_id]
+    assert len(deals) == 1
+    deal_id, props = deals[0]
+    assert deal_id == ref.crm_deal_id
+    assert props["dealname"] == "Acme Corp" and props["partnerhub_source"] == "partner_referral"
+    assert [c for c in h.fake_hubspot.contacts.values() if c.get("email") == "jane@acme-corp.com"]
+    assert subjects(h, "alpha@partners.example") == ["Got it! Your referral for Acme Corp is in"]
+    confirmation = mails_to(h, "alpha@partners.example")[0]
+    assert any("pm@vendor.example" in c["value"] for c in confirmation["content"])  # names the partner manager
+    assert {c["type"] for c in confirmation["content"]} == {"text/plain", "text/html"}
+    assert h.fake_sendgrid.violations == []
+
+    # the echoes of the hub's own writes send nothing
+    stage = props["dealstage"]
+    echoes = [deal_event(deal_id, event_type="deal.creation"),
+              deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value=stage)]
+    assert h.deliver(echoes).status_code == 200
+    wait_until(lambda: idle(h), 30, what="echoes processed")
+    with h.hub.sessions() as s:
+        outcomes = [e.outcome for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "hubspot"))]
+    assert outcomes == ["echo", "echo"]
+    assert len(mails_to(h, "alpha@partners.example")) == 1
+
+    # a genuine stage change, delivered three times and shuffled with a repeat of an older one
+    move_deal(h, deal_id, dealstage="presentationscheduled")
+    change = deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="presentationscheduled")
+    batch = [change, change, change, echoes[1]]
+    random.shuffle(batch)
+    for chunk in (batch[:2], batch[2:]):
+        assert h.deliver(chunk).status_code == 200
+    wait_until(lambda: referral(h, tracking_id).status == "demo_scheduled" and idle(h), 30, what="demo scheduled")
+    assert subjects(h, "alpha@partners.example")[1:] == ["Your referral for Acme Corp moved to Demo Scheduled"]
+
+    # closed won: one ledger entry, one email, whatever the replays
+    move_deal(h, deal_id, dealstage="closedwon", amount="10000.00")
+    won = deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="closedwon")
+    for _ in range(3):
+        h.deliver([won])
+    wait_until(lambda: referral(h, tracking_id).status == "closed_won" and idle(h), 30, what="closed won")
+    with h.hub.sessions() as s:
+        entries = [(e.kind, e.amount_minor, e.currency, e.status) for e in s.scalars(select(LedgerEntry))]
+    assert entries == [("commission", 150_000, "USD", "pending")]  # gold: 15 % of 10,000.00
+    closed = [s for s in subjects(h, "alpha@partners.example") if s.startswith("Deal closed!")]
+    assert closed == ["Deal closed! Commission: $1,500.00"]
+    body_text = next(c["value"] for c in mails_to(h, "alpha@partners.example")[-1]["content"] if c["type"] == "text/plain")
+    today = datetime.now(timezone.utc).date()
+    payday = (today.replace(day=1) + timedelta(days=32)).replace(day=15)
+    assert payday.isoformat() in body_text or payday.strftime("%B") in body_text
+
+    # reopened, then won again with a new amount: exactly one live commission, for the new amount
+    move_deal(h, deal_id, dealstage="contractsent")
+    h.deliver([deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="contractsent")])
+    wait_until(lambda: referral(h, tracking_id).status == "proposal_sent" and idle(h), 30, what="reopened")
+    move_deal(h, deal_id, dealstage="closedwon", amount="20000.00")
+    h.deliver([deal_event(deal_id, event_type="deal.propertyChange", prop="amount", value="20000.00")])
+    wait_until(lambda: referral(h, tracking_id).status == "closed_won" and idle(h), 30, what="won again")
+    with h.hub.sessions() as s:
+        live = [(e.amount_minor, e.status) for e in s.scalars(select(LedgerEntry)) if e.status != "cancelled"]
+    assert live == [(300_000, "pending")]
+    commissions = api(h, alpha, "GET", "/api/v1/commissions").json()
+    assert commissions["balances"] == {"USD": {"pending": 300_000, "approved": 0, "paid": 0}}
+    history = [step["status"] for step in api(h, alpha, "GET", f"/api/v1/referrals/{tracking_id}").json()["history"]]
+    assert history == ["received", "submitted", "demo_scheduled", "closed_won", "proposal_sent", "closed_won"]
+
+
+def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
+    h = flow
+    company = h.fake_hubspot.add("companies", {"name": "Globex", "domain": "globex.com"})
+    deal = h.fake_hubspot.add("deals", {"dealname": "Globex renewal", "dealstage": "qualifiedtobuy",
+                                         "pipeline": "default", "hs_is_closed": "false"})
+    h.fake_hubspot.associate("deals", deal, "companies", company)
+    beta = add_partner(h, "Beta Resellers", "beta@partners.example", tier="silver")
+    deals_before = len(h.fake_hubspot.deals)
+    answer = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex", "company_domain": "globex.com",
+                                                              "contact_email": "hank@globex.com"})
+    assert answer.status_code == 202
+    tracking_id = answer.json()["tracking_id"]
+    wait_until(lambda: referral(h, tracking_id).status == "held_for_review" and idle(h), 60, what="held")
+    assert "open deal" in (referral(h, tracking_id).status_reason or "")
+    assert len(h.fake_hubspot.deals) == deals_before
+    assert not h.fake_hubspot.requests_to("/batch/upsert")
+    assert subjects(h, "beta@partners.example") == ["Your referral for Globex is being reviewed"]
+    held = api(h, None, "GET", "/api/v1/admin/referrals", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    assert [r["tracking_id"] for r in held] == [tracking_id]
+    assert api(h, beta, "GET", "/api/v1/admin/referrals").status_code == 401  # a partner key is no admin token
+
+
+def test_partners_see_only_their_own_data(flow):
+    h = flow
+    a = add_partner(h, "A Partners", "a@partners.example")
+    b = add_partner(h, "B Partners", "b@partners.example")
+    made = api(h, a, "POST", "/api/v1/referrals", json={"company_name": "Initech", "company_domain": "initech.com"})
+    tracking_id = made.json()["tracking_id"]
+    assert [r["tracking_id"] for r in api(h, a, "GET", "/api/v1/referrals").json()] == [tracking_id]
+    assert api(h, b, "GET", "/api/v1/referrals").json() == []
+    assert api(h, b, "GET", f"/api/v1/referrals/{tracking_id}").status_code == 404
+    assert api(h, b, "GET", "/api/v1/commissions").json() == {"entries": [], "balances": {}}
+    assert api(h, None, "GET", "/api/v1/referrals").status_code == 401
+    assert api(h, "ph_live_not-a-key", "GET", "/api/v1/referrals").status_code == 401
+    bad = api(h, a, "POST", "/api/v1/referrals", json={"company_name": "Nobody"})
+    assert bad.status_code == 422 and "contact_email or company_domain" in bad.text
+    docs = httpx.get(h.web_url + "/openapi.json").json()
+    assert "/api/v1/referrals" in docs["paths"] and "/api/v1/commissions" in docs["paths"]

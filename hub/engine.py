@@ -15,6 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+
+from connectors.base import Record
 from sqlalchemy.orm import Session
 
 from hub import echo, referrals
@@ -26,6 +28,37 @@ from hub.models import Deal, InboxEvent, utcnow
 class HubEngine:
     def __init__(self, hub: Hub):
         self.hub = hub
+        #: current state read ahead for a batch of events: (connector, object, id) -> record
+        self._read_ahead: dict[tuple[str, str, str], Record] = {}
+
+    def read_ahead(self, session: Session, event_ids: list[int]) -> int:
+        """Read the current state of every object these events name in one batched call per
+        (connector, object) — HubSpot's webhooks carry one property each, so a burst of changes
+        would otherwise cost a read per event. Best effort: on any failure each event reads its
+        own object and its failure is classified there. Returns the number of records read."""
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids))):
+            connector = self.hub.connectors.get(event.connector)
+            if connector is None or not getattr(connector, "api_ready", False):
+                continue
+            if not is_partial(event.connector, event.payload):
+                continue
+            if source_record_from_event(event.connector, event.payload).get("archived"):
+                continue
+            wanted.setdefault((event.connector, event.object_type), set()).add(event.object_id)
+        count = 0
+        for (name, object_type), ids in wanted.items():
+            plan = self.hub.mappings.current.for_source(name, object_type)
+            if plan is None or len(ids) < 2:
+                continue
+            try:
+                records = self.hub.connectors[name].read_many(object_type, sorted(ids), fields=plan.source_paths)
+            except Exception:  # noqa: BLE001 - each event will read (and classify) on its own
+                continue
+            for record in records:
+                self._read_ahead[(name, object_type, record.id)] = record
+                count += 1
+        return count
 
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
@@ -60,7 +93,9 @@ class HubEngine:
         if getattr(connector, "api_ready", False) and is_partial(event.connector, event.payload):
             if from_event.get("archived"):
                 return from_event, True, fallback
-            found = connector.read_many(event.object_type, [event.object_id], fields=plan.source_paths)
+            ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
+            found = [ahead] if ahead is not None else connector.read_many(
+                event.object_type, [event.object_id], fields=plan.source_paths)
             if not found:  # gone from the CRM since the event
                 return {"id": event.object_id, "archived": True}, True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback

@@ -27,7 +27,10 @@ log = structlog.get_logger(__name__)
 
 def process_inbox_events(event_ids: list[int]) -> list[str | None]:
     hub = current()
-    return [run_inbox_event(hub, event_id) for event_id in event_ids]
+    engine = HubEngine(hub)
+    with hub.sessions() as session:
+        engine.read_ahead(session, event_ids)
+    return [run_inbox_event(hub, event_id, engine=engine) for event_id in event_ids]
 
 
 def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
@@ -35,8 +38,8 @@ def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
     return [run_outbox_item(hub, item_id) for item_id in item_ids]
 
 
-def run_inbox_event(hub: Hub, event_id: int) -> str | None:
-    engine = HubEngine(hub)
+def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None) -> str | None:
+    engine = engine or HubEngine(hub)
     seen: dict[str, Any] = {}
 
     def apply(session: Session, event: InboxEvent) -> str:
@@ -49,6 +52,8 @@ def run_inbox_event(hub: Hub, event_id: int) -> str | None:
         pipe = hub.redis.pipeline(transaction=False)
         metrics.incr(pipe, "events_processed", {"connector": seen["connector"], "outcome": str(outcome)})
         metrics.observe(pipe, "processing_latency_seconds", {"connector": seen["connector"]}, latency)
+        if outcome == "echo":
+            metrics.incr(pipe, "echoes_dropped", {"connector": seen["connector"]})
         _safe_execute(pipe)
     return state
 

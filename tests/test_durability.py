@@ -12,12 +12,14 @@ from hub.models import Deal
 from tests.conftest import deal_event
 from tests.support.servers import wait_until
 
+READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's read, not start-up checks
+
 
 def test_worker_sigkilled_mid_job_event_still_done(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("42", datetime(2026, 11, 1, tzinfo=timezone.utc), dealname="Acme", dealstage="closedwon")
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
-    fake_hubspot.hang_next()  # the first API call never answers
+    fake_hubspot.hang_next(path=READ)  # the first API call never answers
     victim = h.start_worker()
     assert h.deliver([deal_event(42, event_id=1, stage="closedwon")]).status_code == 200
     assert fake_hubspot.in_flight.wait(30), "worker never called the API"
@@ -50,7 +52,7 @@ def test_redis_flushed_after_acknowledgement(make_harness, database_url, redis_u
 
 def test_redis_flushed_while_event_waits_for_retry(make_harness, database_url, fake_hubspot, redis_url):
     fake_hubspot.set_deal("9", datetime(2026, 11, 2, tzinfo=timezone.utc), dealname="Globex", dealstage="qualifiedtobuy")
-    fake_hubspot.fail_next(503, headers={"Retry-After": "3"})
+    fake_hubspot.fail_next(503, headers={"Retry-After": "3"}, path=READ)
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()

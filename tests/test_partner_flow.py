@@ -139,6 +139,7 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
         outcomes = [e.outcome for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "hubspot"))]
     assert outcomes == ["echo", "echo"]
     assert len(mails_to(h, "alpha@partners.example")) == 1
+    assert 'partnerhub_echoes_dropped_total{connector="hubspot"} 2.0' in httpx.get(h.web_url + "/metrics").text
 
     # a genuine stage change, delivered three times and shuffled with a repeat of an older one
     move_deal(h, deal_id, dealstage="presentationscheduled")

@@ -12,10 +12,12 @@ from hub.models import Deal
 from tests.conftest import TOKEN, deal_event
 from tests.support.servers import wait_until
 
+READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's read, not start-up checks
+
 
 def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("7", datetime(2026, 11, 3, tzinfo=timezone.utc), dealname="Initech", dealstage="contractsent")
-    fake_hubspot.fail_next(429, times=2, headers={"Retry-After": "1"})
+    fake_hubspot.fail_next(429, times=2, headers={"Retry-After": "1"}, path=READ)
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()
@@ -32,7 +34,7 @@ def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness,
 
 
 def test_retries_give_up_after_max_attempts(make_harness, sqlite_url, fake_hubspot):
-    fake_hubspot.fail_next(500, times=10)
+    fake_hubspot.fail_next(500, times=10, path=READ)
     h = make_harness.with_api(sqlite_url, fake_hubspot, PARTNERHUB_WORKER__MAX_ATTEMPTS="3")
     h.start_web()
     h.start_worker()
@@ -44,7 +46,7 @@ def test_retries_give_up_after_max_attempts(make_harness, sqlite_url, fake_hubsp
 
 def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_harness, database_url, fake_hubspot):
     fake_hubspot.set_deal("55", datetime(2026, 11, 4, tzinfo=timezone.utc), dealname="Umbrella", dealstage="closedwon")
-    fake_hubspot.fail_next(400)  # the provider refuses the request: retrying cannot help
+    fake_hubspot.fail_next(400, path=READ)  # the provider refuses the request: retrying cannot help
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     h.start_worker()
@@ -73,7 +75,7 @@ def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_har
 
 
 def test_auth_failure_raises_connector_alert(make_harness, sqlite_url, fake_hubspot):
-    fake_hubspot.fail_next(401)
+    fake_hubspot.fail_next(401, path=READ)
     h = make_harness.with_api(sqlite_url, fake_hubspot)
     h.start_web()
     h.start_worker()

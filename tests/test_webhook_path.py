@@ -153,3 +153,20 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=2).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_changes_arriving_together_are_read_in_one_batched_call(make_harness, sqlite_url, fake_hubspot):
+    from datetime import datetime, timezone
+
+    for n in range(5):
+        fake_hubspot.set_deal(str(600 + n), datetime.now(timezone.utc), dealname=f"Deal {n}", dealstage="closedwon")
+    h = make_harness.with_api(sqlite_url, fake_hubspot)
+    h.start_web()
+    assert h.deliver([deal_event(600 + n, event_id=n, stage="closedwon") for n in range(5)]).status_code == 200
+    h.start_worker()
+    wait_until(lambda: set(h.states()) == {"done"} and len(h.states()) == 5, 30, what="done")
+    reads = fake_hubspot.requests_to("/crm/v3/objects/deals/batch/read")
+    assert len(reads) == 1
+    assert sorted(i["id"] for i in reads[0]["body"]["inputs"]) == [str(600 + n) for n in range(5)]
+    with h.hub.sessions() as s:
+        assert sorted(d.name for d in s.scalars(select(Deal))) == [f"Deal {n}" for n in range(5)]

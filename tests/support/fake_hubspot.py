@@ -305,8 +305,8 @@ class FakeHubSpot:
         for _ in range(times):
             self.script.append({"status": status, "headers": headers or {}, "body": body, "path": path})
 
-    def hang_next(self) -> None:
-        self.script.append({"hang": True, "path": None})
+    def hang_next(self, *, path: str | None = None) -> None:
+        self.script.append({"hang": True, "path": path})
 
     def requests_to(self, fragment: str, method: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

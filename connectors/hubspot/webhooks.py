@@ -1,0 +1,156 @@
+"""HubSpot app webhooks: the v3 signature over the raw request, and the batched JSON body parsed
+into changes.
+
+Facts this module relies on (``shared/PROVIDERS.md`` §2 and §7):
+
+* ``X-HubSpot-Signature-v3`` = base64(HMAC-SHA256(client secret, method + uri + body + timestamp)),
+  ``uri`` being the full URL HubSpot called (scheme, host, path, query), with the URL-encoded
+  characters HubSpot lists decoded first; ``X-HubSpot-Request-Timestamp`` in epoch milliseconds,
+  rejected when older than five minutes.
+* The body is a JSON array of up to 100 events. ``eventId`` alone is not unique: the event key is
+  eventId + subscriptionId + objectId + occurredAt. ``occurredAt`` (ms) is the version.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from connectors.base import (
+    Change,
+    ConfigurationError,
+    InboundRequest,
+    MalformedPayload,
+    Parsed,
+    SignatureInvalid,
+)
+
+#: HubSpot batches are "under 100 notifications"; each is a few hundred bytes.
+MAX_EVENTS_PER_BATCH = 100
+#: replay window for v3 signatures (HubSpot: reject timestamps older than 5 minutes)
+SIGNATURE_MAX_AGE_S = 300
+#: how far ahead of our clock a timestamp may be before it is refused (clock skew)
+SIGNATURE_MAX_SKEW_S = 60
+
+# HubSpot's "Validating requests" page: decode these URL-encoded characters before signing.
+_DECODED_IN_URI = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+
+#: webhook subscription object prefix -> the hub's object type
+_OBJECT_TYPES = {
+    "contact": "contact",
+    "company": "company",
+    "deal": "deal",
+    "ticket": "ticket",
+    "product": "product",
+    "line_item": "line_item",
+}
+
+
+class _Event(BaseModel):
+    """One webhook notification. Only what the hub needs is required; the rest is kept as-is."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    eventId: int | str
+    subscriptionId: int | str
+    objectId: int | str
+    occurredAt: int
+    eventType: str | None = None
+    subscriptionType: str | None = None  # older name of eventType
+    portalId: int | str | None = None
+    propertyName: str | None = None
+    propertyValue: Any = None
+    changeSource: str | None = None
+
+
+def canonical_uri(url: str) -> str:
+    for encoded, char in _DECODED_IN_URI.items():
+        url = url.replace(encoded, char).replace(encoded.lower(), char)
+    return url
+
+
+def sign_v3(secret: str, method: str, url: str, body: bytes, timestamp_ms: str) -> str:
+    """The v3 signature HubSpot puts in ``X-HubSpot-Signature-v3`` (used by tests and tools)."""
+    source = method.upper().encode() + canonical_uri(url).encode() + body + timestamp_ms.encode()
+    digest = hmac.new(secret.encode(), source, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def now_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+def verify(client_secret: SecretStr | None, req: InboundRequest) -> None:
+    if client_secret is None:
+        raise ConfigurationError("PARTNERHUB_HUBSPOT__CLIENT_SECRET is not set")
+    signature = req.header("x-hubspot-signature-v3")
+    timestamp = req.header("x-hubspot-request-timestamp")
+    if not signature or not timestamp:
+        raise SignatureInvalid("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    try:
+        ts_s = int(timestamp) / 1000
+    except ValueError:
+        raise SignatureInvalid("X-HubSpot-Request-Timestamp is not epoch milliseconds") from None
+    age = req.received_at - ts_s
+    if age > SIGNATURE_MAX_AGE_S or age < -SIGNATURE_MAX_SKEW_S:
+        raise SignatureInvalid("X-HubSpot-Request-Timestamp is outside the 5-minute window")
+    expected = sign_v3(client_secret.get_secret_value(), req.method, req.url, req.body, timestamp)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+        raise SignatureInvalid("X-HubSpot-Signature-v3 does not match")
+
+
+def parse(req: InboundRequest) -> Parsed:
+    try:
+        raw = json.loads(req.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    if not isinstance(raw, list):
+        raise MalformedPayload("body must be a JSON array of events")
+    if len(raw) > MAX_EVENTS_PER_BATCH:
+        raise MalformedPayload(f"a batch holds at most {MAX_EVENTS_PER_BATCH} events")
+    changes = []
+    for index, item in enumerate(raw):
+        try:
+            event = _Event.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise MalformedPayload(f"event {index}: {where}: {first['msg']}") from None
+        changes.append(_change(event, item))
+    return Parsed(changes=tuple(changes))
+
+
+def _change(event: _Event, item: Mapping[str, Any]) -> Change:
+    event_type = event.eventType or event.subscriptionType or ""
+    prefix, _, action = event_type.partition(".")
+    key = f"{event.eventId}:{event.subscriptionId}:{event.objectId}:{event.occurredAt}"
+    return Change(
+        event_key=key,
+        event_type=action or event_type,
+        object_type=_OBJECT_TYPES.get(prefix, prefix or "unknown"),
+        object_id=str(event.objectId),
+        version_ms=event.occurredAt,
+        payload=dict(item),
+    )
+
+
+def changed_fields(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A property-change event names one property and its new value; a creation changes
+    nothing yet; anything else (deletion, merge, association change) does not say."""
+    event_type = str(payload.get("eventType") or payload.get("subscriptionType") or "")
+    action = event_type.partition(".")[2]
+    if action == "propertyChange" and payload.get("propertyName"):
+        return {str(payload["propertyName"]): payload.get("propertyValue")}
+    if action == "creation":
+        return {}
+    return None

@@ -96,6 +96,12 @@ class SkippableRecord(HubError):
     kind = "skippable"
 
 
+def first_error(exc: Any) -> str:
+    """``where: what`` of a pydantic ``ValidationError``'s first problem, for one-line errors."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:

@@ -54,6 +54,7 @@ from connectors.base import (
     Cursor,
     FatalError,
     HubError,
+    first_error,
     InboundRequest,
     ObjectSpec,
     OutcomeUnknown,
@@ -279,9 +280,7 @@ class SendGridConnector:
         try:
             email = OutboundEmail.model_validate(payload)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise FatalError(f"sendgrid: bad send_email payload: {where}: {first['msg']}") from None
+            raise FatalError(f"sendgrid: bad send_email payload: {first_error(exc)}") from None
         body = self.mail_body(email)
         self._respect_exhausted_window()
         client = self._http()

@@ -67,6 +67,21 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def db_session(sqlite_url: str) -> Iterator[Any]:
+    """An ORM session on a fresh, migrated SQLite file (for tests of record logic)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from hub.store import upgrade
+
+    upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
 def fake_hubspot() -> Iterator[FakeHubSpot]:
     fake = FakeHubSpot().start()
     try:

@@ -5,23 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from hub import echo
 from hub.attribution import attribute, find_attribution, override
 from hub.models import AuditEntry, Deal, Partner, Referral, utcnow
 from hub.program import Attribution
-from hub.store import upgrade
 
 
 @pytest.fixture
-def session(sqlite_url):
-    upgrade(sqlite_url)
-    engine = create_engine(sqlite_url)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
+def session(db_session):
+    return db_session
 
 
 def partner(session, n):  # type: ignore[no-untyped-def]

@@ -7,23 +7,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from hub.commissions import balances, settle_deal
 from hub.mapping import MappingFileError
 from hub.models import Deal, LedgerEntry, Partner, utcnow
 from hub.program import CommissionRule, FlatAmount, PayoutSchedule, Program, commission_amount, load_program
-from hub.store import upgrade
 
 
 @pytest.fixture
-def session(sqlite_url):
-    upgrade(sqlite_url)
-    engine = create_engine(sqlite_url)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
+def session(db_session):
+    return db_session
 
 
 PROGRAM = Program(version=1, commissions=[

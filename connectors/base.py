@@ -291,6 +291,14 @@ CrmMatchKind = Literal["open_deal", "customer", "contact"]
 
 
 @dataclass(frozen=True, slots=True)
+class DealParties:
+    """Who a CRM deal is with: its contacts' emails and its companies' domains (lower-cased)."""
+
+    emails: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CrmMatch:
     """A CRM record a referral's contact email or company domain already belongs to.
 
@@ -336,6 +344,11 @@ class CrmConnector(Connector, Protocol):
     def update_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """``payload``: ``deal_id`` or ``tracking_id``, plus the deal mapping's outbound output.
         Returns ``deal_id`` and ``written``."""
+        ...
+
+    def deal_parties(self, deal_id: str) -> DealParties:
+        """The emails of the deal's associated contacts and the domains of its companies (for
+        attribution by referral match)."""
         ...
 
     def ensure_setup(self) -> list[str]:

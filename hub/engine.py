@@ -77,9 +77,12 @@ class HubEngine:
             return "filtered"
         if change.target != "deal":
             return "mapped"  # contact and company records arrive with the CRM connectors work
-        outcome, deal, applied = _apply_deal(session, event.connector, change, change.version_ms or version)
+        outcome, deal, applied, first_seen = _apply_deal(session, event.connector, change, change.version_ms or version)
         if deal is not None and outcome != "stale":
-            happened = referrals.on_deal_changed(session, self.hub, deal, applied)
+            happened = referrals.on_deal_changed(
+                session, self.hub, deal, applied,
+                look_up_parties=first_seen or event.event_type == "associationChange",
+            )
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
@@ -108,11 +111,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _apply_deal(session: Session, source: str, change: Canonical, version: int) -> tuple[str, Deal | None, dict[str, Any]]:
+def _apply_deal(
+    session: Session, source: str, change: Canonical, version: int
+) -> tuple[str, Deal | None, dict[str, Any], bool]:
+    """(outcome, deal, the fields applied, whether the hub saw this deal for the first time)."""
     deal = session.scalars(
         select(Deal).where(Deal.source == source, Deal.external_id == change.key).with_for_update()
     ).first()
     now = utcnow()
+    first_seen = deal is None
     if deal is None:
         deal = Deal(source=source, external_id=change.key, properties={}, property_versions={},
                     version_ms=0, deleted=False, created_at=now, updated_at=now)
@@ -126,7 +133,7 @@ def _apply_deal(session: Session, source: str, change: Canonical, version: int) 
             fields[name] = json.loads(json.dumps(value, default=_jsonable))
             versions[name] = version
     if not applied and change.fields:
-        return "stale", deal, {}
+        return "stale", deal, {}, first_seen
     deal.properties = fields
     deal.property_versions = versions
     deal.version_ms = max(deal.version_ms, version)
@@ -139,6 +146,6 @@ def _apply_deal(session: Session, source: str, change: Canonical, version: int) 
     if "deleted" in applied:
         deal.deleted = bool(applied["deleted"])
         if deal.deleted:
-            return "deleted", deal, applied
+            return "deleted", deal, applied, first_seen
     session.flush()
-    return "applied", deal, applied
+    return "applied", deal, applied, first_seen

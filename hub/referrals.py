@@ -185,19 +185,29 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
     referral.updated_at = utcnow()
 
 
-def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, Any]) -> list[str]:
+def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, Any], *,
+                    look_up_parties: bool = False) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
-    the commission. Returns what happened, for the event's outcome."""
+    the commission. Returns what happened, for the event's outcome.
+
+    ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
+    and companies, read from the CRM (done when the hub first sees a deal and when its
+    associations change, not on every stage change)."""
     program = hub.program
     happened = []
     found = None
     if deal.partner_id is None:
-        created = applied.get("created_at") or (deal.properties or {}).get("created_at")
+        created = _as_datetime(applied.get("created_at") or (deal.properties or {}).get("created_at"))
         found = find_attribution(
             session, program.attribution, tracking_id=deal.tracking_id,
-            partner_id=(deal.properties or {}).get("partner_id"),
-            deal_created_at=_as_datetime(created),
+            partner_id=(deal.properties or {}).get("partner_id"), deal_created_at=created,
         )
+        crm = hub.crm
+        if found is None and look_up_parties and deal.source == crm.name and getattr(crm, "api_ready", False):
+            parties = crm.deal_parties(deal.external_id)
+            found = find_attribution(session, program.attribution, tracking_id=None, partner_id=None,
+                                     deal_created_at=created, contact_emails=parties.emails,
+                                     company_domains=parties.domains)
         if attribute(session, deal, found):
             happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None

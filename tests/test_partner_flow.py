@@ -221,3 +221,26 @@ def test_partners_see_only_their_own_data(flow):
     assert bad.status_code == 422 and "contact_email or company_domain" in bad.text
     docs = httpx.get(h.web_url + "/openapi.json").json()
     assert "/api/v1/referrals" in docs["paths"] and "/api/v1/commissions" in docs["paths"]
+
+
+def test_deal_a_salesperson_opens_for_a_referred_contact_is_attributed_by_email(flow):
+    h = flow
+    gamma = add_partner(h, "Gamma Consulting", "gamma@partners.example", tier="bronze")
+    answer = api(h, gamma, "POST", "/api/v1/referrals", json={"company_name": "Wayne Enterprises",
+                                                               "contact_email": "bruce@wayne-enterprises.com"})
+    tracking_id = answer.json()["tracking_id"]
+    wait_until(lambda: referral(h, tracking_id).crm_contact_id is not None and idle(h), 60, what="referral in CRM")
+    contact_id = referral(h, tracking_id).crm_contact_id
+    # a salesperson opens a second deal in HubSpot for the same person, without any partner field
+    upsell = h.fake_hubspot.add("deals", {"dealname": "Wayne upsell", "dealstage": "qualifiedtobuy",
+                                          "pipeline": "default"})
+    h.fake_hubspot.associate("deals", upsell, "contacts", contact_id)
+    h.fake_hubspot.set_deal(upsell, datetime.now(timezone.utc))
+    assert h.deliver([deal_event(upsell, event_type="deal.creation")]).status_code == 200
+    wait_until(lambda: idle(h), 30, what="processed")
+    from hub.models import Deal
+
+    with h.hub.sessions() as s:
+        deal = s.scalars(select(Deal).where(Deal.external_id == upsell)).one()
+        ref = referral(h, tracking_id)
+        assert (deal.partner_id, deal.referral_id, deal.attribution_source) == (ref.partner_id, ref.id, "email")

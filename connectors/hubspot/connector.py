@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import CrmMatch, Cursor, InboundRequest, ObjectSpec, Page, Parsed, Record, WriteResult
+from connectors.base import CrmMatch, DealParties, Cursor, InboundRequest, ObjectSpec, Page, Parsed, Record, WriteResult
 from connectors.hubspot import crm, setup, webhooks
 from connectors.hubspot.client import ClientOptions, HubSpotApi
 from connectors.hubspot.objects import OBJECTS
@@ -69,6 +69,9 @@ class HubSpotConnector:
 
     def find_conflicts(self, *, email: str | None, domain: str | None) -> list[CrmMatch]:
         return crm.find_conflicts(self._api, email=email, domain=domain)
+
+    def deal_parties(self, deal_id: str) -> DealParties:
+        return crm.deal_parties(self._api, deal_id)
 
     def create_referral_deal(
         self, payload: Mapping[str, Any], *, idempotency_key: str

@@ -28,7 +28,7 @@ from hubspot.crm.objects import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import CrmMatch, FatalError, RetriableError
+from connectors.base import CrmMatch, DealParties, FatalError, RetriableError, first_error
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID, api_object
 from connectors.hubspot.sdk import OBJECTS_SDK, decode
@@ -95,6 +95,18 @@ def find_conflicts(api: HubSpotApi, *, email: str | None, domain: str | None) ->
     return list(found.values())
 
 
+def deal_parties(api: HubSpotApi, deal_id: str) -> DealParties:
+    """The emails of the deal's contacts and the domains of its companies (v4 associations, then
+    one batch read each)."""
+    contact_ids = api.associated("deals", "contacts", [deal_id]).get(str(deal_id), [])
+    company_ids = api.associated("deals", "companies", [deal_id]).get(str(deal_id), [])
+    emails = {str((r.properties or {}).get("email") or "").strip().lower()
+              for r in api.read_objects("contacts", contact_ids, ["email"])} if contact_ids else set()
+    domains = {str((r.properties or {}).get("domain") or "").strip().lower()
+               for r in api.read_objects("companies", company_ids, ["domain"])} if company_ids else set()
+    return DealParties(emails=tuple(sorted(e for e in emails if e)), domains=tuple(sorted(d for d in domains if d)))
+
+
 def _matches(
     api: HubSpotApi, obj: str, records: list[Any], matched_on: Literal["email", "domain"]
 ) -> list[CrmMatch]:
@@ -148,7 +160,7 @@ def create_referral_deal(
     try:
         ask = _ReferralDeal.model_validate(payload)
     except ValidationError as exc:
-        raise FatalError(f"create_referral_deal: bad payload: {_first_error(exc)}") from None
+        raise FatalError(f"create_referral_deal: bad payload: {first_error(exc)}") from None
     written: dict[str, dict[str, dict[str, str]]] = {}
     created: dict[str, list[str]] = {}
 
@@ -205,7 +217,7 @@ def update_deal(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key:
     try:
         ask = _DealUpdate.model_validate(payload)
     except ValidationError as exc:
-        raise FatalError(f"update_deal: bad payload: {_first_error(exc)}") from None
+        raise FatalError(f"update_deal: bad payload: {first_error(exc)}") from None
     if ask.deal_id in (None, "") and not ask.tracking_id:
         raise FatalError("update_deal: the payload names neither deal_id nor tracking_id")
     props = _texts(ask.properties)
@@ -338,11 +350,6 @@ def _display_name(obj: str, props: Mapping[str, Any]) -> str | None:
         full = f"{props.get('firstname') or ''} {props.get('lastname') or ''}".strip()
         return full or props.get("email") or None
     return props.get("name") or props.get("domain") or None
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _batch_errors(answer: Any) -> str:

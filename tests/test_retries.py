@@ -26,8 +26,8 @@ def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness,
     row = h.inbox()[0]
     assert row.attempts == 3
     assert row.last_error_kind == "retriable" and "429" in row.last_error  # history of the last failure
-    read_calls = [r for r in fake_hubspot.requests if r["path"].endswith("/batch/read")]
-    assert len(read_calls) == 3
+    read_calls = fake_hubspot.requests_to(READ)
+    assert len(read_calls) == 3  # two refused, one answered (then, once, the deal's parties)
     with h.hub.sessions() as s:
         assert s.scalars(select(Deal)).one().stage == "contractsent"
     assert h.alerts() == []

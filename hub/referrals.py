@@ -91,10 +91,12 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
     return Submission(referral, True, event_id)
 
 
-def _partner_context(partner: Partner, referral: Referral) -> dict[str, Any]:
+def _partner_context(partner: Partner, referral: Referral | None, *, company_name: str | None = None) -> dict[str, Any]:
+    """What every partner email knows: who, about which company, and whom to ask."""
     return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
-            "company_name": referral.company_name, "tracking_id": referral.tracking_id,
-            "contact_name": referral.contact_name}
+            "company_name": referral.company_name if referral else company_name,
+            "tracking_id": referral.tracking_id if referral else None,
+            "contact_name": referral.contact_name if referral else None}
 
 
 def _conflicting_referrals(session: Session, program: Program, referral: Referral, domain: str | None) -> list[Referral]:
@@ -226,9 +228,7 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
         happened.append("commission")
         notify(session, kind="deal_closed", to_email=partner.email, partner_id=partner.id,
                natural_key=f"deal-closed:{entry.id}:{entry.amount_minor}:{deal.version_ms}",
-               context={**(_partner_context(partner, referral) if referral else {"partner_name": partner.name,
-                                                                                 "partner_manager": partner.partner_manager,
-                                                                                 "company_name": deal.name}),
+               context={**_partner_context(partner, referral, company_name=deal.name),
                         "amount_minor": entry.amount_minor, "currency": entry.currency,
                         "expected_payment_date": entry.expected_payment_date.isoformat()
                         if entry.expected_payment_date else None})

@@ -1,5 +1,5 @@
-"""The ASGI app: provider webhooks, health, metrics (and, with later issues, the partner and
-admin API). ``webhook_app.py`` exposes it to ASGI servers."""
+"""The ASGI app: provider webhooks, health, metrics, the partner API and the admin API (OpenAPI
+at ``/docs``). ``webhook_app.py`` exposes it to ASGI servers."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """The hub engine: turn one inbox event into record changes, in the caller's transaction.
 
-For each event: find the mapping plan for (connector, object); take the provider record — read
-whole through the connector when it has API access (a HubSpot webhook names one property), else
-the event's own part of it; apply the plan (filters, value maps, transforms) to get the canonical
-change; drop fields older than what the record holds (version guard, per field, since events
-arrive out of order); write the record. Echo suppression, attribution and outbox effects hang on
-this same path in the partner-flow work.
+For each provider event: find the mapping plan for (connector, object); drop it if it is the
+hub's own write coming back (echo fingerprints); take the provider record — read whole through
+the connector when it has API access (a HubSpot webhook names one property; events of one job
+are read in one batched call), else the event's own part of it; apply the plan (filters, value
+maps, transforms) to get the canonical change; drop fields older than what the record holds
+(version guard, per field, since events arrive out of order); write the record; then the
+partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
+its email, the commission — their emails and CRM writes as outbox rows in this transaction.
+The hub's own events (a submitted referral) go to ``hub.referrals.process_submitted``.
 """
 
 from __future__ import annotations

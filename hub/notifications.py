@@ -55,7 +55,7 @@ DEFAULT_TEMPLATES_DIR: Final = REPO_ROOT / "templates"
 PARTS: Final = ("subject.txt", "body.txt", "body.html")
 #: kinds sent to partners: their layout names the partner manager
 PARTNER_KINDS: Final = frozenset(
-    {"referral_received", "referral_held", "referral_status", "deal_closed"}
+    {"referral_received", "referral_held", "referral_declined", "referral_status", "deal_closed"}
 )
 ADMIN_ALERT: Final = "admin_alert"
 EMAIL_ACTION: Final = "send_email"

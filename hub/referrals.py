@@ -174,7 +174,13 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
 
 
 def decline(session: Session, referral: Referral, *, actor: str, reason: str) -> None:
+    """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
     _history(referral, "declined", f"{reason} (by {actor})")
+    partner = session.get(Partner, referral.partner_id)
+    assert partner is not None
+    notify(session, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
+           natural_key=f"referral-declined:{referral.id}",
+           context={**_partner_context(partner, referral), "reason": reason})
 
 
 def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> None:

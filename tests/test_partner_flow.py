@@ -204,6 +204,35 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
     assert [r["tracking_id"] for r in held] == [tracking_id]
     assert api(h, beta, "GET", "/api/v1/admin/referrals").status_code == 401  # a partner key is no admin token
 
+    # people decide: one held referral declined (the partner is told why), another approved
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    declined = api(h, None, "POST", f"/api/v1/admin/referrals/{tracking_id}/decline", headers=admin,
+                   json={"reason": "Globex is already an active customer"})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    again = api(h, None, "POST", f"/api/v1/admin/referrals/{tracking_id}/decline", headers=admin, json={"reason": "x"})
+    assert again.status_code == 409
+    second = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex Labs", "company_domain": "globex.com",
+                                                              "contact_email": "lab@globex.com"}).json()["tracking_id"]
+    wait_until(lambda: referral(h, second).status == "held_for_review" and idle(h), 60, what="second held")
+    approved = api(h, None, "POST", f"/api/v1/admin/referrals/{second}/approve", headers=admin,
+                   json={"reason": "a new business unit, not the existing account"})
+    assert approved.status_code == 200 and approved.json()["status"] == "submitted"
+    wait_until(lambda: referral(h, second).crm_deal_id is not None and idle(h), 60, what="approved deal in CRM")
+    assert [p.get("partnerhub_tracking_id") for p in h.fake_hubspot.deals.values()].count(second) == 1
+    assert subjects(h, "beta@partners.example") == [
+        "Your referral for Globex is being reviewed",
+        "Your referral for Globex was not accepted",
+        "Your referral for Globex Labs is being reviewed",
+        "Got it! Your referral for Globex Labs is in",
+    ]
+    declined_mail = mails_to(h, "beta@partners.example")[1]
+    assert any("already an active customer" in c["value"] for c in declined_mail["content"])
+    with h.hub.sessions() as s:
+        from hub.models import AuditEntry
+
+        assert [a.action for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
+            "referral.decline", "referral.approve"]
+
 
 def test_partners_see_only_their_own_data(flow):
     h = flow

@@ -43,6 +43,7 @@ PARTNER = {
 EXTRA = {
     "referral_received": {},
     "referral_held": {},
+    "referral_declined": {"reason": "already a customer"},
     "referral_status": {"status": "demo_scheduled"},
     "deal_closed": {"amount_minor": 123456, "currency": "USD", "expected_payment_date": "2026-02-15"},
     "owner_assigned": {"owner_name": "Sam Seller", "contact_email": "wile@acme.example"},

@@ -13,7 +13,7 @@ Facts this module relies on (``shared/PROVIDERS.md`` §2 and §7):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypedDict
 
 import httpx
@@ -185,10 +185,6 @@ class HubSpotApi:
         detail = f"{policy or 'rate limit'}: {error_message(response)}"
         return RetriableError(f"hubspot answered 429: {detail}"[:400], retry_after=retry_after or pause)
 
-    def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        data = self.send("POST", path, body).json()
-        return data if isinstance(data, dict) else {}
-
     # -- API building blocks ----------------------------------------------------------------
 
     def search(self, path_obj: str, prop: str, value: str, properties: list[str]) -> list[Any]:
@@ -207,8 +203,17 @@ class HubSpotApi:
     def read_objects(
         self, path_obj: str, ids: Sequence[str], properties: list[str], *, id_property: str | None = None
     ) -> list[Any]:
-        """Batch read; ids HubSpot does not know are simply absent from the answer."""
+        """Batch read into the SDK's models; ids HubSpot does not know are simply absent."""
         results: list[Any] = []
+        for response in self.batch_read(path_obj, ids, properties, id_property=id_property):
+            answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicObjectWithErrors)
+            results.extend(answer.results or [])
+        return results
+
+    def batch_read(
+        self, path_obj: str, ids: Sequence[str], properties: list[str], *, id_property: str | None = None
+    ) -> Iterator[httpx.Response]:
+        """The raw answers of ``POST /crm/v3/objects/{type}/batch/read``, 100 ids a call."""
         for start in range(0, len(ids), MAX_BATCH):
             request = BatchReadInputSimplePublicObjectId(
                 inputs=[SimplePublicObjectId(id=str(i)) for i in ids[start : start + MAX_BATCH]],
@@ -216,11 +221,8 @@ class HubSpotApi:
                 properties_with_history=[],
                 id_property=id_property,
             )
-            response = self.send("POST", f"/crm/v3/objects/{path_obj}/batch/read",
-                                 OBJECTS_SDK.sanitize_for_serialization(request))
-            answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicObjectWithErrors)
-            results.extend(answer.results or [])
-        return results
+            yield self.send("POST", f"/crm/v3/objects/{path_obj}/batch/read",
+                            OBJECTS_SDK.sanitize_for_serialization(request))
 
     def associated(self, from_obj: str, to_obj: str, ids: Sequence[str]) -> dict[str, list[str]]:
         """{from id: [to ids]} through the v4 associations batch read (first page each)."""

@@ -7,12 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from connectors.base import Record, epoch_ms
-from connectors.hubspot.client import MAX_BATCH, HubSpotApi
+from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import READ_PROPERTIES, api_object
-from connectors.hubspot.sdk import OBJECTS_SDK
 
 
 def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
@@ -22,17 +20,10 @@ def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence
     wanted = {f.split(".", 1)[1] for f in fields if f.startswith("properties.")}
     wanted.update(READ_PROPERTIES.get(obj, ()))
     records: list[Record] = []
-    for start in range(0, len(ids), MAX_BATCH):
-        chunk = ids[start : start + MAX_BATCH]
-        body = OBJECTS_SDK.sanitize_for_serialization(
-            BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=str(i)) for i in chunk],
-                properties=sorted(wanted),
-                properties_with_history=[],
-            )
-        )
-        data = api.post(f"/crm/v3/objects/{path_obj}/batch/read", body)
-        for result in data.get("results", []):
+    for response in api.batch_read(path_obj, ids, sorted(wanted)):
+        data = response.json()
+        # the raw JSON, not the SDK model: mapping files address the API's own field names
+        for result in (data.get("results", []) if isinstance(data, dict) else []):
             records.append(_record(obj, result))
     return records
 

@@ -270,7 +270,18 @@ class Connector(Protocol):
         suppression: ``{}`` for a creation, ``None`` when the event does not say."""
         ...
 
-    def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]: ...
+    @staticmethod
+    def record_from_event(payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """(the provider record an inbox event's payload stands for, whether it is partial).
+        A partial record (one changed property) is read whole through the API before mapping.
+        Optional: without it the payload is the whole record."""
+        ...
+
+    def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
+        """Poll: pages of records changed since ``cursor`` (``None``: from the beginning), each
+        page with the cursor to resume *after* it. The hub stores each page's records in the
+        inbox and saves that cursor in the same transaction, so a killed sync resumes there."""
+        ...
 
     def read_many(self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
         """Current state of these objects; ``fields`` are the record paths the hub maps."""

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from connectors.base import ConfigurationError
 from hub.crm_cli import app as crm_app
+from hub.webhooks_cli import app as webhooks_app
 from hub.mapping.cli import app as mappings_app
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.settings import Settings, load_settings
@@ -29,6 +30,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(crm_app, name="crm")
+app.add_typer(webhooks_app, name="webhooks")
 
 console = Console()
 

@@ -145,3 +145,10 @@ def balances(session: Session, partner_id: int) -> dict[str, dict[str, int]]:
         per = totals.setdefault(entry.currency, {"pending": 0, "approved": 0, "paid": 0})
         per[bucket] += entry.amount_minor
     return totals
+
+
+def on_revenue_fact(session: Session, hub: Any, fact: Any) -> None:
+    """A revenue fact was recorded or changed (``hub.facts.record_fact``), in the caller's
+    transaction. The program engine's revenue rules (recurring commissions, proportional
+    clawbacks on refunds) hang here; until a rule applies, the fact is only marked seen."""
+    fact.processed_at = utcnow()

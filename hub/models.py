@@ -299,3 +299,43 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RevenueFact(Base):
+    """Money that reached the company from a customer, or went back: the program engine turns
+    these into commissions. One row per provider object (``natural_key``: ``stripe:invoice:in_1``,
+    ``stripe:refund:re_1``); a later event for the same object updates the row (a refund's
+    amount or status changes) and sets ``processed_at`` back to NULL so the engine looks again.
+
+    ``amount_minor`` is signed: revenue positive, refunds negative (the refunded amount of that
+    one refund, never a cumulative figure). ``revenue_key`` on a refund names the revenue fact it
+    takes back, so a partial refund reduces that revenue's commission in proportion.
+    """
+
+    __tablename__ = "revenue_facts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    #: revenue | refund
+    kind: Mapped[str] = mapped_column(String(16))
+    #: recurring (an invoice of a subscription) | one_time
+    recurrence: Mapped[str] = mapped_column(String(16), default="one_time")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: the revenue fact a refund takes back
+    revenue_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    #: what the fact is for (a product or price id), for per-product commission rules
+    product: Mapped[str | None] = mapped_column(String(128))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: provider status of the object (paid, succeeded, pending, failed, canceled)
+    status: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -34,6 +34,8 @@ class HubSpotConnector:
 
     # -- webhooks ---------------------------------------------------------------------------
 
+    record_from_event = staticmethod(webhooks.record_from_event)
+
     def webhook_ready(self) -> bool:
         return self.settings.client_secret is not None
 

@@ -153,3 +153,24 @@ def changed_fields(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if action == "creation":
         return {}
     return None
+
+
+def record_from_event(payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(record, partial) an inbox event stands for.
+
+    A webhook event ``{"objectId": 1, "propertyName": "dealstage", "propertyValue": "x", ...}``
+    becomes the partial ``{"id": "1", "properties": {"dealstage": "x"}}``; a deletion
+    ``{"id": "1", "archived": true}``, a restore ``{"id": "1", "archived": false}``, any other
+    event ``{"id": "1", "properties": {}}``. A polled record (no ``objectId``) is whole.
+    """
+    if "objectId" not in payload:
+        return dict(payload), False
+    record: dict[str, Any] = {"id": str(payload["objectId"]), "properties": {}}
+    action = str(payload.get("eventType") or payload.get("subscriptionType") or "").rpartition(".")[2]
+    if "propertyName" in payload:
+        record["properties"][str(payload["propertyName"])] = payload.get("propertyValue")
+    if action == "deletion":
+        record["archived"] = True
+    elif action == "restore":
+        record["archived"] = False
+    return record, True

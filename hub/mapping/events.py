@@ -1,8 +1,9 @@
 """Stored inbox events -> the provider records mapping plans read.
 
-A HubSpot webhook event names one changed property, so its record is *partial*: apply it with
-``plan.inbound(record, partial=True)`` (or read the full record through the API first). A
-SendGrid event is itself the full record.
+Each connector class says what its events stand for (``record_from_event``, a static method):
+a HubSpot webhook event names one changed property, so its record is *partial* — apply it with
+``plan.inbound(record, partial=True)`` or read the full record through the API first; a SendGrid
+event, or a record the hub polled, is itself the full record.
 """
 
 from __future__ import annotations
@@ -11,27 +12,23 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def source_record_from_event(connector: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The source record an inbox event's payload stands for.
+def _event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    from connectors import REGISTRY  # late: connectors import nothing from hub.mapping
 
-    HubSpot ``{"objectId": 1, "propertyName": "dealstage", "propertyValue": "x", ...}`` becomes
-    ``{"id": "1", "properties": {"dealstage": "x"}}``; a deletion ``{"id": "1", "archived": true}``,
-    a restore ``{"id": "1", "archived": false}``, any other event ``{"id": "1", "properties": {}}``.
-    """
-    if connector == "hubspot" and "objectId" in payload:
-        record: dict[str, Any] = {"id": str(payload["objectId"]), "properties": {}}
-        action = str(payload.get("eventType") or payload.get("subscriptionType") or "")
-        action = action.rpartition(".")[2]
-        if "propertyName" in payload:
-            record["properties"][str(payload["propertyName"])] = payload.get("propertyValue")
-        if action == "deletion":
-            record["archived"] = True
-        elif action == "restore":
-            record["archived"] = False
-        return record
-    return dict(payload)
+    cls = REGISTRY.get(connector)
+    read = getattr(cls, "record_from_event", None)
+    if read is None:
+        return dict(payload), False
+    record, partial = read(payload)
+    return dict(record), bool(partial)
+
+
+def source_record_from_event(connector: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The source record an inbox event's payload stands for (the connector's
+    ``record_from_event``; without one, the payload itself)."""
+    return _event_record(connector, payload)[0]
 
 
 def is_partial(connector: str, payload: Mapping[str, Any]) -> bool:
     """True when ``source_record_from_event`` yields only part of the record."""
-    return connector == "hubspot" and "objectId" in payload
+    return _event_record(connector, payload)[1]

@@ -357,6 +357,13 @@ class CrmConnector(Connector, Protocol):
         Returns ``deal_id`` and ``written``."""
         ...
 
+    def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """A to-do for a person in the CRM (a partner manager's outreach). ``payload``:
+        ``subject``, ``body``, ``owner_id`` (a CRM user id, or ``None`` for the default owner),
+        ``due_at`` (ISO 8601 or ``None``). Safe to run twice: the same ``idempotency_key`` never
+        makes a second task. Returns ``task_id``, ``written`` and ``created``."""
+        ...
+
     def deal_parties(self, deal_id: str) -> DealParties:
         """The emails of the deal's associated contacts and the domains of its companies (for
         attribution by referral match)."""

@@ -181,6 +181,20 @@ class Partner(Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: BCP 47 language tag for the partner's emails (``de``, ``en-CA``); unset: the default
+    locale: Mapped[str | None] = mapped_column(String(16))
+    #: ISO 3166-1 alpha-2
+    country: Mapped[str | None] = mapped_column(String(2))
+    #: the partner's Stripe Connect account, and whether Stripe says it can receive transfers
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    #: ok | bounced | spam_report: a bounced address gets no more mail until a person fixes it
+    email_status: Mapped[str] = mapped_column(String(16), default="ok")
+    #: why a person should look at this partner (a bounce, re-engagement exhausted); NULL: fine
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the partner's last sign of life: a referral, an API call, a reply to our email
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Referral(Base):

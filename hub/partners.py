@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,3 +74,18 @@ def partner_for_key(session: Session, key: str) -> Partner | None:
     if partner is None or partner.status != "active":
         return None
     return partner
+
+
+def record_activity(session: Session, partner: Partner, *, at: datetime | None = None) -> None:
+    """The partner showed a sign of life (a referral, an API call, a reply to our email): what
+    re-engagement sequences stop on. Never moves the stamp backwards."""
+    at = at or utcnow()
+    if partner.last_activity_at is None or at > partner.last_activity_at:
+        partner.last_activity_at = at
+
+
+def flag(session: Session, partner: Partner, reason: str) -> None:
+    """Ask a person to look at this partner (shown in the admin API and ``partners list``)."""
+    if partner.flag_reason != reason:
+        partner.flag_reason = reason
+        partner.flagged_at = utcnow()

@@ -1,8 +1,8 @@
-"""revenue facts
+"""revenue facts and partner contact state
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 04:32:44.935903
+Create Date: 2026-11-23 04:35:28.389391
 """
 
 from alembic import op
@@ -49,9 +49,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_revenue_facts_partner_id'), ['partner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_revenue_facts_revenue_key'), ['revenue_key'], unique=False)
 
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('locale', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('country', sa.String(length=2), nullable=True))
+        batch_op.add_column(sa.Column('stripe_account_id', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('payouts_enabled', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('email_status', sa.String(length=16), nullable=False, server_default='ok'))
+        batch_op.add_column(sa.Column('flag_reason', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('flagged_at', hub.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_activity_at', hub.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_partners_stripe_account_id'), ['stripe_account_id'])
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_partners_stripe_account_id'), type_='unique')
+        batch_op.drop_column('last_activity_at')
+        batch_op.drop_column('flagged_at')
+        batch_op.drop_column('flag_reason')
+        batch_op.drop_column('email_status')
+        batch_op.drop_column('payouts_enabled')
+        batch_op.drop_column('stripe_account_id')
+        batch_op.drop_column('country')
+        batch_op.drop_column('locale')
+
     with op.batch_alter_table('revenue_facts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_revenue_facts_revenue_key'))
         batch_op.drop_index(batch_op.f('ix_revenue_facts_partner_id'))

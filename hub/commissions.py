@@ -152,3 +152,19 @@ def on_revenue_fact(session: Session, hub: Any, fact: Any) -> None:
     transaction. The program engine's revenue rules (recurring commissions, proportional
     clawbacks on refunds) hang here; until a rule applies, the fact is only marked seen."""
     fact.processed_at = utcnow()
+
+
+def on_transfer_reversed(
+    session: Session, hub: Any, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+    currency: str, event_id: str,
+) -> None:
+    """A payout's transfer was reversed at the provider. Money decisions stay with people: an
+    alert names the payout and the amount (the payouts engine settles the ledger)."""
+    from hub.alerts import raise_alert
+    from hub.notifications import format_money
+
+    raise_alert(
+        session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
+        message=f"payout #{payout_id}: transfer {transfer_id} reversed by "
+        f"{format_money(amount_reversed_minor, currency)}; check the partner's ledger",
+    )

@@ -74,3 +74,18 @@ def record_fact(
 
     commissions.on_revenue_fact(session, hub, fact)
     return fact, True
+
+
+def record_transfer_reversal(
+    session: Session, hub: Hub, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+    currency: str, event_id: str,
+) -> None:
+    """Stripe says a transfer made for a payout was (partly) reversed: money went back from the
+    partner. The program engine decides what that means for the payout and the ledger
+    (``hub.commissions.on_transfer_reversed``), in the caller's transaction."""
+    from hub import commissions
+
+    commissions.on_transfer_reversed(
+        session, hub, payout_id=payout_id, transfer_id=transfer_id,
+        amount_reversed_minor=amount_reversed_minor, currency=currency.upper(), event_id=event_id,
+    )

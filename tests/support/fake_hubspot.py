@@ -539,6 +539,11 @@ class FakeHubSpot:
         for _ in range(times):
             self.script.append({"status": status, "headers": headers or {}, "body": body, "path": path})
 
+    def lose_next_answer(self, path: str) -> None:
+        """Carry out the next call to exactly ``path``, then answer 504 as a gateway whose
+        upstream answer was lost would: the write happened, the caller cannot know."""
+        self.script.append({"lose": True, "path": path})
+
     def hang_next(self, *, path: str | None = None) -> None:
         self.script.append({"hang": True, "path": path})
 
@@ -569,6 +574,10 @@ class FakeHubSpot:
             self.in_flight.set()
             self.release.wait(120)
             return 503, {}, {"status": "error", "message": "released"}
+        if step and step.get("lose"):
+            with self._lock:
+                self._route(method, path, body)
+            return 504, {}, {"status": "error", "message": "upstream answer lost", "category": "SCRIPTED"}
         if step:
             answer = step["body"] or {"status": "error", "message": f"scripted {step['status']}", "category": "SCRIPTED"}
             return step["status"], step["headers"], answer
@@ -590,6 +599,8 @@ class FakeHubSpot:
     def _scripted(self, path: str) -> dict[str, Any] | None:
         for i, step in enumerate(self.script):
             wanted = step.get("path")
+            if step.get("lose") and wanted != path:
+                continue
             if (wanted is None and not path.startswith("/oauth/")) or (wanted is not None and path.startswith(wanted)):
                 del self.script[i]
                 return step

@@ -8,7 +8,9 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 (version guard, per field, since events arrive out of order); write the record; then the
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
-The hub's own events (a submitted referral) go to ``hub.referrals.process_submitted``.
+A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
+(``hub.records.merge_deal``). The hub's own events (a submitted referral) go to
+``hub.referrals.process_submitted``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referr
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
 A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
 (``hub.records.merge_deal``). The hub's own events (a submitted referral) go to
-``hub.referrals.process_submitted``.
+``hub.referrals.process_submitted``; a CRM's ``contact.deletion``/``contact.privacyDeletion`` to
+``hub.privacy.forget``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import commissions, echo, records, referrals
+from hub import commissions, echo, privacy, records, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, Partner, utcnow
@@ -69,6 +70,12 @@ class HubEngine:
         """Apply one event; returns the outcome recorded on the inbox row."""
         if event.connector == referrals.INTERNAL:
             return referrals.process_submitted(session, self.hub, int(event.object_id))
+        if privacy.is_person_deletion(event.object_type, event.event_type):
+            report = privacy.forget(
+                session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
+                crm=event.connector, contact_id=event.object_id, reason=event.event_type,
+            )
+            return f"forgotten:{report.total}"
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:
             return "unmapped"

@@ -32,6 +32,8 @@ class HubSpotConnector:
     #: the methods the outbox dispatcher may call
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: what the scheduler polls (``hub.sync``) to catch changes a webhook missed
+    poll_objects: ClassVar[tuple[str, ...]] = ("deal",)
 
     def __init__(self, settings: HubSpotSettings, **options: Unpack[ClientOptions]):
         self.settings = settings

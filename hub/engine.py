@@ -22,7 +22,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import echo, referrals
+from hub import echo, email_events, inbound_mail, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, utcnow
@@ -78,6 +78,10 @@ class HubEngine:
         change = plan.inbound(record, partial=partial)
         if change is None:
             return "filtered"
+        if change.target == "notification_event":
+            return email_events.apply(session, change)
+        if change.target == "inbound_email":
+            return inbound_mail.apply(session, self.hub, change)
         if change.target != "deal":
             return "mapped"  # contact and company records arrive with the CRM connectors work
         outcome, deal, applied, first_seen = _apply_deal(session, event.connector, change, change.version_ms or version)

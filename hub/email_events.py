@@ -12,6 +12,9 @@ notifications, the partners' address status and their unsubscribe choices.
   all further mail to that partner's address (``Partner.email_status``; ``hub.notifications``
   suppresses before owing mail) and flag the partner for a person. A ``blocked`` bounce (the
   receiving server refused this one message) is recorded on the notification only.
+* Any event for a notification proves SendGrid accepted its mail: an outbox row parked
+  ``unknown`` (its 202 was lost to a timeout) is settled as done and its alert resolved, with no
+  resend and no person needed.
 * ``group_unsubscribe`` / ``group_resubscribe`` / ``unsubscribe`` record the partner's choice per
   unsubscribe group (``EmailPreference``; a plain unsubscribe without a group is group 0, every
   group), newest event wins; the hub then skips the kinds of that group itself.
@@ -27,7 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.mapping import Canonical
-from hub.models import EmailPreference, Notification, Partner, utcnow
+from hub.alerts import resolve_alert
+from hub.models import EmailPreference, Notification, OutboxItem, Partner, WorkState, utcnow
 from hub.partners import flag
 
 #: the notification status each event stands for (open, click: engagement, no status)
@@ -56,6 +60,8 @@ def apply(session: Session, change: Canonical) -> str:
     status = STATUS_OF_EVENT.get(event)
     if event == "bounce" and str(f.get("bounce_type") or "").lower() == "blocked":
         status = "blocked"
+    if notification is not None and _settle_unknown_send(session, notification):
+        done.append("send:settled")
     if notification is not None and status is not None:
         if RANK.get(status, 0) > RANK.get(notification.status, 0):
             notification.status = status
@@ -93,6 +99,25 @@ def opted_out(session: Session, partner_id: int, group: int | None) -> bool:
                                          EmailPreference.asm_group_id.in_(groups),
                                          EmailPreference.opted_out.is_(True))
     ).first() is not None
+
+
+def _settle_unknown_send(session: Session, notification: Notification) -> bool:
+    """The send whose answer was lost did reach SendGrid: finish its parked outbox row."""
+    from hub.notifications import NotificationStatus, outbox_key
+
+    item = session.scalars(
+        select(OutboxItem).where(OutboxItem.natural_key == outbox_key(notification.id),
+                                 OutboxItem.state == WorkState.UNKNOWN).with_for_update()
+    ).first()
+    if item is None:
+        return False
+    now = utcnow()
+    item.state, item.finished_at = WorkState.DONE, now
+    item.result = {"message_id": None, "settled_by": "sendgrid event"}
+    if notification.status == NotificationStatus.QUEUED:
+        notification.status, notification.updated_at = NotificationStatus.SENT, now
+    resolve_alert(session, f"outcome_unknown:outbox:{item.id}")
+    return True
 
 
 def _stops_mail(event: str, f: dict[str, Any]) -> str | None:

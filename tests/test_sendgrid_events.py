@@ -44,6 +44,7 @@ def hub_proc(make_harness, database_url, fake_sendgrid, tmp_path):  # type: igno
         PARTNERHUB_SENDGRID__UNSUBSCRIBE_GROUPS=json.dumps(
             {"reengagement_reminder": REMINDER_GROUP, "deal_closed": COMMISSION_GROUP}),
         PARTNERHUB_TEMPLATES_DIR=str(templates),
+        PARTNERHUB_SENDGRID__TIMEOUT_S="1",
     )
     h.fake_sendgrid = fake_sendgrid
     h.templates = templates_for(templates)
@@ -201,6 +202,35 @@ def test_group_opt_out_skips_reminders_but_not_commission_notices(hub_proc) -> N
     assert notification(h, commission).status == "sent"
     assert len(h.fake_sendgrid.accepted) == sent_before + 1
     assert h.fake_sendgrid.accepted[-1].body["asm"] == {"group_id": COMMISSION_GROUP}
+
+
+def test_an_event_settles_a_send_whose_202_was_lost(hub_proc) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.fake_sendgrid import Scripted
+
+    h = hub_proc
+    pid = add_partner(h, "lost@partner-timeout.example")
+    h.fake_sendgrid.script.append(Scripted(hang_s=3))  # SendGrid got it; the answer never comes
+    with h.hub.sessions() as s, s.begin():
+        nid = notify(s, kind="referral_received", to_email="lost@partner-timeout.example", partner_id=pid,
+                     natural_key="test:lost-202", context={"partner_name": "N", "partner_manager": None,
+                                                           "company_name": "Acme", "tracking_id": "R-2",
+                                                           "contact_name": None},
+                     templates=h.templates, mail_settings=h.hub.settings.sendgrid)
+
+    def row() -> OutboxItem:
+        with h.hub.sessions() as s:
+            return s.scalars(select(OutboxItem).where(OutboxItem.natural_key == f"email:notification:{nid}")).one()
+
+    wait_until(lambda: row().state == "unknown", what="send parked unknown")
+    assert [a.state for a in h.alerts() if a.key == f"outcome_unknown:outbox:{row().id}"] == ["open"]
+    processed = event("processed", email="lost@partner-timeout.example", notification_id=nid, sg_event_id="u-1",
+                      timestamp=int(time.time()), message_id="lostmsg")
+    assert post_events(h.web_url, [processed]).status_code == 200
+    settle(h)
+    assert row().state == "done" and notification(h, nid).status == "processed"
+    assert [a.state for a in h.alerts() if a.key == f"outcome_unknown:outbox:{row().id}"] == ["resolved"]
+    assert len([r for r in h.fake_sendgrid.requests if r.body["personalizations"][0]["to"][0]["email"]
+                == "lost@partner-timeout.example"]) == 1  # never resent
 
 
 def test_bad_signature_is_refused_and_stores_nothing(hub_proc) -> None:  # type: ignore[no-untyped-def]

@@ -92,6 +92,7 @@ def test_unknown_and_unverified_senders_are_answered_2xx_and_never_stored(hub_pr
         assert re.search(rf'webhooks_discarded_total\{{[^}}]*reason="{reason}"[^}}]*\}} 1\.0', metrics), reason
     logs = "".join(p.log_path.read_text(errors="replace") for p in h.procs if hasattr(p, "log_path"))
     assert "stranger@elsewhere.example" not in logs and PARTNER not in logs  # digests only
+    assert PARSE_SECRET not in logs
     wrong = post_parse(h.web_url, posts["unknown_sender"], secret="not-the-secret-000000000")
     assert wrong.status_code == 404 and h.inbox() == []
 

@@ -23,10 +23,10 @@ A read timeout (or a connection dropped while waiting for the answer) comes afte
 request was written: SendGrid may have queued the message and only the 202 was lost. Sending
 again could mail the partner twice, and nothing can make that retry safe, so it is not a clear
 failure and is not retried: the outbox row waits in the ``unknown`` state with an alert,
-naming the notification id. The Event Webhook settles most of these without a person: a
-``processed``/``delivered``/``bounce`` event carrying that ``notification_id`` moves the
-notification on (``hub.email_events``), which shows the mail was accepted; an admin replays the
-row (``partnerhub replay --outbox --id N``) only if no event came. Email is therefore *at least
+naming the notification id. The Event Webhook settles most of these without a person: any
+event carrying that ``notification_id`` (``processed``, ``delivered``, ``bounce``…) proves
+SendGrid accepted the mail, so ``hub.email_events`` marks the parked row done and resolves its
+alert; an admin replays the row (``partnerhub replay --outbox --id N``) only if no event came. Email is therefore *at least
 once* overall — a worker that dies after the 202 but before its transaction commits leaves the
 row to be re-run when its lease ends, and that mail goes out again — and held for a person in the
 one case where a resend is a pure guess.

@@ -149,12 +149,8 @@ def dkim_passes(dkim: str, from_domain: str) -> bool:
     return False
 
 
-def sender_ref(value: str) -> str:
-    """What logs may say about a sender: a short digest of the lower-cased address."""
-    return _ref(_address(value) or value)
-
-
 def _ref(value: str) -> str:
+    """What logs may say about a sender: a short digest of the lower-cased address."""
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:12]
 
 

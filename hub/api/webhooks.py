@@ -1,16 +1,18 @@
-"""``POST /webhooks/{connector}[/{subpath}]``: verify over the raw bytes, parse, store, commit, enqueue, ack.
+"""``POST /webhooks/{connector}[/{subpath}]``: verify over the raw bytes, parse, store, commit,
+enqueue, ack.
 
 Storing goes through the process's ``InboxWriter`` (group commit: concurrent requests share a
 transaction; each is answered only after that transaction committed).
 
 Order matters and is the product: nothing is stored for a request that fails verification (401)
 or parsing (400); the 2xx goes out only after the inbox rows are committed; a repeated delivery
-adds no row and still gets its 2xx. A delivery the connector discards on purpose (``Parsed.discarded``:
-e-mail from an unverified sender) and one the hub screens out (``hub.screening``: e-mail from
-someone who is not a partner) is answered 2xx, logged with a digest and counted, and stores
-nothing. Connectors with several routes get the rest of the path (``subpath``) and may take a
-different body limit per route (``body_limit(subpath)``). If Redis is down after the commit the request is still
-acknowledged: the rows are durable and the reconciler enqueues them.
+adds no row and still gets its 2xx. A delivery the connector discards on purpose
+(``Parsed.discarded``: e-mail from an unverified sender) and one the hub screens out
+(``hub.screening``: e-mail from someone who is not a partner) is answered 2xx, logged with a
+digest and counted, and stores nothing. Connectors with several routes get the rest of the path
+(``subpath``) and may take a different body limit per route (``body_limit(subpath)``). If Redis
+is down after the commit the request is still acknowledged: the rows are durable and the
+reconciler enqueues them.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import Connector, Discarded, InboundRequest, WebhookRejected
+from connectors.base import Connector, Discarded, InboundRequest, Parsed, WebhookRejected
 from hub import metrics, screening
 from hub.alerts import raise_alert
 from hub.context import Hub
@@ -82,6 +82,16 @@ def _not_ready(hub: Hub, name: str) -> None:
         )
 
 
+#: bodies up to this size are verified and parsed on the event loop (the hot path); larger ones
+#: in a worker thread, so one large post does not stall every other request
+IN_LOOP_BYTES = 256 * 1024
+
+
+def _verify_and_parse(connector: Connector, inbound: InboundRequest) -> Parsed:
+    connector.verify_webhook(inbound)
+    return connector.parse_webhook(inbound)
+
+
 def _discard(hub: Hub, connector: str, discarded: list[Discarded]) -> None:
     for item in discarded:
         log.info("webhook delivery discarded", connector=connector, reason=item.reason, ref=item.ref)
@@ -117,8 +127,10 @@ async def receive_webhook(request: Request) -> Response:
         received_at=time.time(),
     )
     try:
-        connector.verify_webhook(inbound)
-        parsed = connector.parse_webhook(inbound)
+        if len(body) > IN_LOOP_BYTES:  # a whole e-mail (Inbound Parse): parse it off the event loop
+            parsed = await run_in_threadpool(_verify_and_parse, connector, inbound)
+        else:
+            parsed = _verify_and_parse(connector, inbound)
     except WebhookRejected as exc:
         reason = {401: "signature", 404: "unknown_path", 503: "not_configured"}.get(exc.status, "malformed")
         return _reject(hub, name, reason, exc.status, str(exc))

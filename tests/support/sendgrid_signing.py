@@ -78,7 +78,10 @@ def parse_form(*, sender: str, to: str, subject: str, text: str, spf: str = "pas
     return fields
 
 
-def post_parse(web_url: str, fields: dict[str, str], *, secret: str = PARSE_SECRET) -> httpx.Response:
+def post_parse(web_url: str, fields: dict[str, str], *, secret: str = PARSE_SECRET,
+               attachment: bytes | None = None) -> httpx.Response:
     """multipart/form-data, as SendGrid posts it (httpx picks a fresh boundary each time)."""
-    files = {name: (None, value.encode()) for name, value in fields.items()}
+    files: dict[str, Any] = {name: (None, value.encode()) for name, value in fields.items()}
+    if attachment is not None:
+        files["attachment1"] = ("signed-contract.pdf", attachment, "application/pdf")
     return httpx.post(f"{web_url}/webhooks/sendgrid/{secret}/parse", files=files, timeout=30)

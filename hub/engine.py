@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from hub import echo, email_events, inbound_mail, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
-from hub.models import Deal, InboxEvent, utcnow
+from hub.models import Deal, InboxEvent, WorkState, utcnow
 
 
 class HubEngine:
@@ -40,7 +40,9 @@ class HubEngine:
         would otherwise cost a read per event. Best effort: on any failure each event reads its
         own object and its failure is classified there. Returns the number of records read."""
         wanted: dict[tuple[str, str], set[str]] = {}
-        for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids))):
+        # only events still waiting: the reconciler may enqueue ids another job already took
+        waiting = select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state == WorkState.RECEIVED)
+        for event in session.scalars(waiting):
             connector = self.hub.connectors.get(event.connector)
             if connector is None or not getattr(connector, "api_ready", False):
                 continue

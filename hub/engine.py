@@ -25,10 +25,10 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import commissions, echo, privacy, records, referrals
+from hub import commissions, echo, email_events, inbound_mail, privacy, records, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
-from hub.models import Deal, InboxEvent, Partner, utcnow
+from hub.models import Deal, InboxEvent, Partner, WorkState, utcnow
 
 
 class HubEngine:
@@ -43,7 +43,9 @@ class HubEngine:
         would otherwise cost a read per event. Best effort: on any failure each event reads its
         own object and its failure is classified there. Returns the number of records read."""
         wanted: dict[tuple[str, str], set[str]] = {}
-        for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids))):
+        # only events still waiting: the reconciler may enqueue ids another job already took
+        waiting = select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state == WorkState.RECEIVED)
+        for event in session.scalars(waiting):
             connector = self.hub.connectors.get(event.connector)
             if connector is None or not getattr(connector, "api_ready", False):
                 continue
@@ -89,6 +91,10 @@ class HubEngine:
         change = plan.inbound(record, partial=partial)
         if change is None:
             return "filtered"
+        if change.target == "notification_event":
+            return email_events.apply(session, change)
+        if change.target == "inbound_email":
+            return inbound_mail.apply(session, self.hub, change)
         if change.target != "deal":
             return "mapped"  # contact and company records arrive with the CRM connectors work
         outcome, deal, applied, first_seen = _apply_deal(session, event.connector, change, change.version_ms or version)

@@ -81,6 +81,7 @@ def _write_child(env: dict[str, str], crm_name: str, obj: str, key: str, count: 
 def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, out: Any) -> None:
     os.environ.update(env)
     from connectors import REGISTRY
+    from connectors.base import RetriableError
     from hub.mapping import MappingStore
     from hub.settings import load_settings
 
@@ -94,7 +95,14 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
         records = [plan.outbound({"name": f"Bench deal {n}", "tracking_id": f"R-B{n:09d}", "partner_id": "1",
                                   "source": "partner_referral", "amount": 1000 + n, "currency": "USD"})
                    for n in range(begin, min(begin + chunk, count))]
-        results = connector.upsert_many(obj, records, key=key)
+        for attempt in range(5):  # what the outbox does with a retriable answer, minus the backoff
+            try:
+                results = connector.upsert_many(obj, records, key=key)
+                break
+            except RetriableError:
+                if attempt == 4:
+                    raise
+                time.sleep(1)
         written += sum(1 for r in results if r.error is None)
     elapsed = time.perf_counter() - started
     connector.close()

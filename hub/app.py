@@ -35,8 +35,9 @@ class HubApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(WEBHOOKS):
-            connector = scope["path"][len(WEBHOOKS):]
-            if connector and "/" not in connector:
+            # /webhooks/<connector>[/<sub-path>]: the connector reads any sub-path from the URL
+            connector = scope["path"][len(WEBHOOKS):].partition("/")[0]
+            if connector:
                 scope["app"] = self.api
                 scope["path_params"] = {"connector": connector}
                 response = await receive_webhook(Request(scope, receive))
@@ -68,6 +69,8 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
     # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
     app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
+    app.router.add_route("/webhooks/{connector}/{rest:path}", receive_webhook, methods=["POST"],
+                         include_in_schema=False)
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

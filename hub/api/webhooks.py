@@ -57,11 +57,14 @@ def public_url(request: Request, base_url: str | None) -> str:
     return f"{request.url.scheme}://{host}{tail}"
 
 
-def _reject(hub: Hub, connector: str, reason: str, status: int, message: str) -> JSONResponse:
+def _reject(hub: Hub, connector: str, reason: str, status: int, message: str,
+            body: bytes | None = None, media_type: str = "application/json") -> Response:
     try:
         metrics.incr(hub.redis, "webhooks_rejected", {"connector": connector, "reason": reason})
     except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
         pass
+    if body is not None:  # the provider's own refusal format (e.g. a SOAP fault)
+        return Response(body, status_code=status, media_type=media_type)
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -100,8 +103,9 @@ async def receive_webhook(request: Request) -> Response:
         connector.verify_webhook(inbound)
         parsed = connector.parse_webhook(inbound)
     except WebhookRejected as exc:
-        reason = "signature" if exc.status == 401 else "malformed"
-        return _reject(hub, name, reason, exc.status, str(exc))
+        reason = getattr(exc, "reason", None) or ("signature" if exc.status == 401 else "malformed")
+        return _reject(hub, name, reason, exc.status, str(exc), getattr(exc, "body", None),
+                       getattr(exc, "media_type", "application/json"))
     stored = await request.app.state.inbox_writer.store(name, parsed.changes)
     reply = parsed.reply
     if reply.body is not None:

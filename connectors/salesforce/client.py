@@ -9,6 +9,7 @@ JSON numbers are read as exact decimals and kept as text (``"10000.50"``): money
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -94,8 +95,8 @@ class SalesforceApi:
             ca = self.settings.ca_bundle
             if ca is not None and not ca.is_file():
                 raise ConfigurationError(f"PARTNERHUB_SALESFORCE__CA_BUNDLE: no file at {ca}")
-            self._client = httpx.Client(timeout=self.settings.timeout_s, transport=self._transport,
-                                        verify=str(ca) if ca is not None else True)
+            verify = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+            self._client = httpx.Client(timeout=self.settings.timeout_s, transport=self._transport, verify=verify)
         return self._client
 
     def session(self) -> Session:

@@ -77,10 +77,12 @@ CUSTOM: dict[str, dict[str, tuple[str, bool]]] = {
 REQUIRED = {"Opportunity": ("Name", "StageName", "CloseDate"), "Contact": ("LastName",), "Account": ("Name",),
             "Lead": ("LastName", "Company"), "OpportunityContactRole": ("OpportunityId", "ContactId")}
 WON, LOST = "Closed Won", "Closed Lost"
-#: sObject Collections templates of the REST API Developer Guide that the 2021 Postman collection
-#: lacks: upsert by External ID (API 46.0+), and update, which the guide documents without an
-#: sObject in the path (the Postman item names one)
-DOC_TEMPLATES = [("PATCH", "/services/data/v{{version}}/composite/sobjects/<SOBJECT_API_NAME>/<EXTERNAL_ID_FIELD>"),
+#: REST API Developer Guide templates that the 2021 Postman collection lacks: sObject Collections
+#: upsert by External ID (API 46.0+); update, which the guide documents without an sObject in the
+#: path (the Postman item names one); the next page of a query (``nextRecordsUrl``)
+DOC_TEMPLATES = [("GET", "/services/data/v{{version}}/query/<QUERY_LOCATOR>"),
+                 ("GET", "/services/data/v{{version}}/queryAll/<QUERY_LOCATOR>"),
+                 ("PATCH", "/services/data/v{{version}}/composite/sobjects/<SOBJECT_API_NAME>/<EXTERNAL_ID_FIELD>"),
                  ("PATCH", "/services/data/v{{version}}/composite/sobjects")]
 
 
@@ -371,7 +373,7 @@ class FakeSalesforce:
 
     def _describe(self, sobject: str) -> tuple[int, Any]:
         if sobject not in STANDARD:
-            return 404, [{"message": f"The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+            return 404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
         fields = []
         for name, kind in self._schema(sobject).items():
             external = self.custom.get(sobject, {}).get(name, ("", False))[1]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from hub.models import OutboxItem
 from hub.outbox import enqueue_owed, owe
 from tests.support.fake_salesforce import outbound_message
-from tests.support.salesforce_hub import APEX_SECRET, FLOW_SECRET, post_callout, post_outbound, salesforce_env
+from tests.support.salesforce_hub import APEX_SECRET, FLOW_SECRET, PATH_SECRET, post_callout, post_outbound, salesforce_env
 from tests.support.servers import wait_until
 
 pytest_plugins = ["tests.support.salesforce_fixtures"]
@@ -98,3 +98,5 @@ def test_a_field_mapped_both_ways_does_not_loop(hub_sf):
     assert len(_outbox(h)) == 1
     writes = [r for r in sf.requests if r["method"] == "PATCH"]
     assert len(writes) == 1
+    logs = "".join(p.read_text(errors="replace") for p in h.tmp_path.glob("*.log"))
+    assert PATH_SECRET not in logs and "00D5g000004ABCD!" not in logs  # no path secret, no access token

@@ -292,3 +292,19 @@ def test_outbound_messages_with_entities_are_refused():
         parse_outbound(bomb, ORG_ID)
     assert caught.value.status == 500 and b"<faultstring>" in caught.value.body
 
+
+
+def test_what_an_event_says_changed_for_echo_suppression():
+    from connectors.salesforce.webhooks import changed_fields, record_from_event
+
+    at = "2026-01-02T03:04:05.000+0000"
+    created = {"source": "outbound_message", "record": {"Id": "006A", "Name": "X", "OwnerId": "005B",
+                                                        "CreatedDate": at, "SystemModstamp": at}}
+    assert changed_fields(created) == {}  # a creation: an echo when the hub created the record
+    edited = {"source": "outbound_message", "record": {"Id": "006A", "Name": "Y", "SystemModstamp": at}}
+    assert changed_fields(edited) == {"Name": "Y"}
+    assert changed_fields({"Id": "006A", "CreatedDate": at, "SystemModstamp": "2026-01-03T00:00:00.000+0000"}) is None
+    deleted = {"source": "callout", "change": "deleted", "record": {"Id": "003A", "Email": "a@b.c"}}
+    assert changed_fields(deleted) is None
+    assert record_from_event(deleted) == ({"Id": "003A", "Email": "a@b.c", "IsDeleted": True}, True)
+    assert record_from_event({"Id": "006A", "Name": "polled"}) == ({"Id": "006A", "Name": "polled"}, False)

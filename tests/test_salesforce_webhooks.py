@@ -100,3 +100,14 @@ def test_a_field_mapped_both_ways_does_not_loop(hub_sf):
     assert len(writes) == 1
     logs = "".join(p.read_text(errors="replace") for p in h.tmp_path.glob("*.log"))
     assert PATH_SECRET not in logs and "00D5g000004ABCD!" not in logs  # no path secret, no access token
+
+
+def test_outbound_messages_wait_with_503_until_they_are_configured(make_harness, sqlite_url, fake_salesforce,
+                                                                   salesforce_mappings):
+    env = salesforce_env(fake_salesforce, salesforce_mappings)
+    env.pop("PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET")
+    h = make_harness(sqlite_url, **env)
+    h.start_web()
+    answer = post_outbound(h, outbound_message([("04l5g0000000F01AAA", "Opportunity", {"Id": "0065g0000000001AAA"})]))
+    assert answer.status_code == 503 and "not configured" in answer.text
+    assert h.inbox() == []

@@ -19,7 +19,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from connectors.base import Change, ConfigurationError, InboundRequest, MalformedPayload, Parsed, SignatureInvalid, first_error
+from connectors.base import (
+    Change,
+    InboundRequest,
+    MalformedPayload,
+    Parsed,
+    SignatureInvalid,
+    WebhookRejected,
+    first_error,
+)
 from connectors.salesforce.objects import HUB_OBJECTS
 from connectors.salesforce.records import parse_time
 
@@ -50,7 +58,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(flow_secret: SecretStr | None, signing_secret: SecretStr | None, req: InboundRequest) -> None:
     if flow_secret is None and signing_secret is None:
-        raise ConfigurationError("PARTNERHUB_SALESFORCE__CALLOUT_SECRET or __CALLOUT_SIGNING_SECRET is not set")
+        raise WebhookRejected("callouts are not configured (PARTNERHUB_SALESFORCE__CALLOUT_SECRET or "
+                              "__CALLOUT_SIGNING_SECRET)", status=503)
     given = req.header("x-partnerhub-secret")
     if given is not None:
         if flow_secret is None or not hmac.compare_digest(given.encode(), flow_secret.get_secret_value().encode()):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from connectors.base import ConfigurationError, InboundRequest, Parsed
+from connectors.base import InboundRequest, Parsed, WebhookRejected
 from connectors.salesforce import callouts, outbound
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -38,7 +38,9 @@ def verify(settings: SalesforceSettings, req: InboundRequest) -> None:
         return
     secret = settings.outbound_path_secret
     if secret is None or not settings.organization_id:
-        raise ConfigurationError("PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET and __ORGANIZATION_ID are not set")
+        # answered 503 so Salesforce keeps the message queued until the hub is configured
+        raise WebhookRejected("Outbound Messages are not configured (PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET, "
+                              "__ORGANIZATION_ID)", status=503)
     if not tail or not hmac.compare_digest(tail.encode(), secret.get_secret_value().encode()):
         raise outbound.SoapFault("unknown endpoint", reason="signature")
 
@@ -69,20 +71,21 @@ def record_from_event(payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]
 
 
 def changed_fields(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """For echo suppression: a pushed record's fields (without system fields) are what its
-    sender reports; a creation callout changed nothing yet; a polled row untouched since its
-    creation (``CreatedDate == SystemModstamp``) is a creation; other polled rows do not say."""
+    """For echo suppression. A record untouched since its creation (``CreatedDate ==
+    SystemModstamp``, when the sender includes both) or a creation callout is a creation (``{}``:
+    an echo when the hub created it); otherwise a pushed record's fields (without system fields)
+    are what its sender reports (an echo when the hub wrote every one of those values). A polled
+    row that is not a creation does not say what changed."""
     source = payload.get("source")
-    if source in ("outbound_message", "callout"):
-        if payload.get("change") == "created":
-            return {}
-        if payload.get("change") == "deleted":
-            return None
-        record = payload.get("record") or {}
-        return {k: v for k, v in record.items() if k not in SYSTEM_FIELDS}
-    created, stamp = payload.get("CreatedDate"), payload.get("SystemModstamp")
-    if created and created == stamp and not payload.get("IsDeleted"):
+    pushed = source in ("outbound_message", "callout")
+    record = (payload.get("record") or {}) if pushed else payload
+    if payload.get("change") == "deleted" or record.get("IsDeleted") in (True, "true"):
+        return None
+    created, stamp = record.get("CreatedDate"), record.get("SystemModstamp")
+    if payload.get("change") == "created" or (created and created == stamp):
         return {}
+    if pushed:
+        return {k: v for k, v in record.items() if k not in SYSTEM_FIELDS}
     return None
 
 

@@ -123,11 +123,13 @@ def sf_time(moment: datetime) -> str:
 class FakeSalesforce:
     def __init__(self, *, api_limit: int = 15000, client_id: str = "3MVG-made-up-client-id",
                  client_secret: str = "made-up-client-secret", refresh_token: str = "5Aep-made-up-refresh",
-                 jwt_public_key: str | None = None):
+                 jwt_public_key: str | None = None, keep_bodies: bool = True):
         self.ca = trustme.CA()
         self._cert = self.ca.issue_cert("127.0.0.1", "localhost")
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.jwt_public_key = jwt_public_key
+        self.keep_bodies = keep_bodies  # off for benchmarks: request bodies are not kept
+        self._external: dict[tuple[str, str], dict[Any, str]] = {}  # (sObject, field) -> value -> Id
         self.api_limit = api_limit
         self.api_used = 0
         self.lock = threading.RLock()
@@ -237,15 +239,37 @@ class FakeSalesforce:
                            "LastModifiedDate": at, **fields})
             self._derive(sobject, record)
             self.records[sobject][record_id] = record
+            self._reindex(sobject, record)
             return record_id
 
     def update(self, sobject: str, record_id: str, *, stamp: str | None = None, **fields: Any) -> dict[str, Any]:
         with self.lock:
             record = self.records[sobject][record_id]
+            for (t, f), index in self._external.items():
+                if t == sobject and f in fields and index.get(record.get(f)) == record_id:
+                    del index[record[f]]
             record.update(fields)
             record["SystemModstamp"] = record["LastModifiedDate"] = stamp or self._stamp()
             self._derive(sobject, record)
+            self._reindex(sobject, record)
             return dict(record)
+
+    def _reindex(self, sobject: str, record: Mapping[str, Any]) -> None:
+        for (t, f), index in self._external.items():
+            if t == sobject and record.get(f) not in (None, ""):
+                index.setdefault(record[f], record["Id"])
+
+    def _by_external(self, sobject: str, field: str, value: Any) -> list[dict[str, Any]]:
+        index = self._external.get((sobject, field))
+        if index is None:
+            index = self._external[(sobject, field)] = {}
+            for r in self.records[sobject].values():
+                if r.get(field) not in (None, ""):
+                    if r[field] in index:  # duplicates: the index cannot say which; scan
+                        return [x for x in self.records[sobject].values() if x.get(field) == value]
+                    index[r[field]] = r["Id"]
+        found = index.get(value)
+        return [self.records[sobject][found]] if found else []
 
     def delete(self, sobject: str, record_id: str) -> None:
         with self.lock:
@@ -298,7 +322,8 @@ class FakeSalesforce:
         with self.lock:
             self.request_count += 1
             self.requests_by_path[re.sub(r"/(query|queryAll)/[^/]+$", r"/\1/<locator>", path)] += 1
-            self.requests.append({"method": method, "path": path, "query": query, "body": body, "at": time.time()})
+            self.requests.append({"method": method, "path": path, "query": query,
+                                  "body": body if self.keep_bodies else b"", "at": time.time()})
             if not any(m == method and p.match(path) for m, p in ROUTES):
                 self.violations.append(f"{method} {path}: no such request in Salesforce's Postman collection")
             for n, (part, status, fail_body, fail_headers) in enumerate(self._failures):
@@ -511,7 +536,7 @@ class FakeSalesforce:
         key = fields.get(external)
         if key in (None, ""):
             return self._error("MISSING_ARGUMENT", f"{external} not specified")
-        same = [r for r in self.records[sobject].values() if r.get(external) == key]
+        same = self._by_external(sobject, external, key)
         if len(same) > 1:
             return self._error("DUPLICATE_EXTERNAL_ID", f"{external}: more than one record found for external id field")
         if same:

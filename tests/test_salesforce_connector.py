@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.base import AuthenticationFailed, ConfigurationError, Cursor, RetriableError
 from connectors.salesforce import SalesforceConnector, SalesforceSettings, soql
 from connectors.salesforce.outbound import SoapFault, parse as parse_outbound
-from connectors.salesforce.polling import change_for_record
+from connectors.salesforce.polling import polled_change
 from tests.support.fake_salesforce import ORG_ID, FakeSalesforce, outbound_message, sf_time
 
 pytest_plugins = ["tests.support.salesforce_fixtures"]
@@ -214,9 +214,9 @@ def test_a_deleted_contact_is_reported_as_a_contact_deletion_with_its_email(conn
     gone = fake_salesforce.add("Contact", {"LastName": "Gone", "Email": "gone@acme.com"})
     fake_salesforce.delete("Contact", gone)
     records = [r for page in connector.fetch_changes("contact", None) for r in page.records]
-    changes = {r.id: change_for_record(r) for r in records}
+    changes = {r.id: polled_change("contact", r) for r in records}
     assert changes[gone].event_type == "contact.deletion" and changes[gone].payload["Email"] == "gone@acme.com"
-    assert changes[kept].event_type == "contact.change"
+    assert changes[kept].event_type == "contact.polled"
     assert all(r["path"].endswith("/queryAll/") for r in fake_salesforce.requests if "query" in r["path"])
 
 
@@ -308,3 +308,11 @@ def test_what_an_event_says_changed_for_echo_suppression():
     assert changed_fields(deleted) is None
     assert record_from_event(deleted) == ({"Id": "003A", "Email": "a@b.c", "IsDeleted": True}, True)
     assert record_from_event({"Id": "006A", "Name": "polled"}) == ({"Id": "006A", "Name": "polled"}, False)
+
+
+def test_jwt_audience_follows_the_login_host():
+    from connectors.salesforce.auth import audience
+
+    assert audience("https://acme.my.salesforce.com") == "https://login.salesforce.com"
+    assert audience("https://acme--uat.sandbox.my.salesforce.com") == "https://test.salesforce.com"
+    assert audience("https://test.salesforce.com") == "https://test.salesforce.com"

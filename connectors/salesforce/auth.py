@@ -52,6 +52,17 @@ def check_host(url: str, allowed: Sequence[str], *, what: str) -> str:
     )
 
 
+def audience(login: str) -> str:
+    """The JWT-bearer ``aud`` Salesforce expects for a login URL (its OAuth JWT-bearer docs:
+    login.salesforce.com, or test.salesforce.com for sandboxes, whatever My Domain is used)."""
+    host = (urlsplit(login).hostname or "").lower()
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    if host == "login.salesforce.com" or host.endswith(".salesforce.com"):
+        return "https://login.salesforce.com"
+    return login
+
+
 class TokenSource:
     """Gets a new session from the token endpoint with the configured flow."""
 
@@ -125,7 +136,7 @@ class TokenSource:
                 key = s.private_key_file.read_text()
             except OSError as exc:
                 raise ConfigurationError(f"salesforce: cannot read the private key file: {exc.strerror}") from None
-        claims = {"iss": s.client_id, "sub": s.username, "aud": login,
+        claims = {"iss": s.client_id, "sub": s.username, "aud": s.jwt_audience or audience(login),
                   "exp": int(self._clock()) + JWT_LIFETIME_S}
         try:
             return jwt.encode(claims, key, algorithm="RS256")

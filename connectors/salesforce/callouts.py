@@ -97,6 +97,8 @@ def parse(body: bytes) -> Parsed:
             event_key=f"callout:{event.id}", event_type=f"{object_type}.{action}", object_type=object_type,
             object_id=record_id, version_ms=parse_time(event.record.get("SystemModstamp")),
             payload={"source": "callout", "eventId": event.id, "sobject": event.sobject,
-                     "change": event.change, "record": event.record},
+                     "change": event.change, "record": event.record,
+                     # a deleted person's address, where hub.privacy looks for it
+                     **({"Email": event.record["Email"]} if event.change == "deleted" and event.record.get("Email") else {})},
         ))
     return Parsed(changes=tuple(changes))

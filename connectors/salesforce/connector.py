@@ -29,6 +29,8 @@ class SalesforceConnector:
     #: the methods the outbox dispatcher may call
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: what the scheduler and ``partnerhub sync backfill`` poll (contacts: for deletions)
+    poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company")
 
     def __init__(self, settings: SalesforceSettings, **options: Unpack[ClientOptions]):
         self.settings = settings
@@ -44,7 +46,8 @@ class SalesforceConnector:
     record_from_event = staticmethod(webhooks.record_from_event)
 
     def webhook_ready(self) -> bool:
-        return webhooks.ready(self.settings)
+        """Pushed records are unsigned and re-read before use, so webhooks need API access too."""
+        return webhooks.ready(self.settings) and self._api.ready
 
     def verify_webhook(self, req: InboundRequest) -> None:
         webhooks.verify(self.settings, req)
@@ -67,10 +70,9 @@ class SalesforceConnector:
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
         return polling.fetch_changes(self._api, obj, cursor, overlap_s=self.settings.poll_overlap_s)
 
-    @staticmethod
-    def change_for_record(record: Record) -> Change:
+    def polled_change(self, object_type: str, record: Record) -> Change:
         """The inbox change a polled record stands for (deleted contact: ``contact.deletion``)."""
-        return polling.change_for_record(record)
+        return polling.polled_change(object_type, record)
 
     def upsert_many(self, obj: str, rows: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]:
         return records.upsert_many(self._api, obj, rows, key=key)

@@ -55,12 +55,13 @@ def _iso(value: Any) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def change_for_record(record: Record) -> Change:
+def polled_change(object_type: str, record: Record) -> Change:
     """The inbox change a polled record stands for: a deleted contact is ``contact.deletion``
-    (with its Email, for ``hub.privacy``), other deletions ``<object>.deletion``, the rest
-    ``<object>.change``; keyed on Id + SystemModstamp, so overlapping polls collapse."""
+    (its row carries ``Email``, for ``hub.privacy``), other deletions ``<object>.deletion``, the
+    rest ``<object>.polled``; keyed on object, Id and SystemModstamp, so overlapping polls
+    collapse."""
     raw = dict(record.raw)
-    action = "deletion" if record.archived else "change"
-    return Change(event_key=f"poll:{record.id}:{raw.get('SystemModstamp') or ''}",
-                  event_type=f"{record.object_type}.{action}", object_type=record.object_type,
+    action = "deletion" if record.archived else "polled"
+    return Change(event_key=f"poll:{object_type}:{record.id}:{raw.get('SystemModstamp') or ''}",
+                  event_type=f"{object_type}.{action}", object_type=object_type,
                   object_id=record.id, version_ms=record.version_ms, payload=raw)

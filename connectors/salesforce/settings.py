@@ -47,6 +47,11 @@ class SalesforceSettings(BaseModel):
         default=None, description="jwt_bearer: the PEM private key whose certificate the app holds."
     )
     private_key_file: Path | None = Field(default=None, description="jwt_bearer: the key as a file.")
+    jwt_audience: str | None = Field(
+        default=None,
+        description="jwt_bearer: the assertion's aud. Unset: https://test.salesforce.com for sandbox "
+        "hosts, https://login.salesforce.com for other Salesforce hosts, else the login URL.",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
         description="Hosts the login URL and the instance_url may have (``*.`` = any subdomain); "

@@ -27,9 +27,7 @@ def fake_salesforce(tmp_path: Path) -> Iterator[FakeSalesforce]:
 
 @pytest.fixture
 def salesforce_mappings(tmp_path: Path) -> Path:
-    """The shipped mapping files, with the program's new deals starting at 'Prospecting'."""
+    """A copy of the shipped mapping files and program (new Salesforce deals start at 'Prospecting')."""
     target = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", target)
-    program = target / "program.yaml"
-    program.write_text(program.read_text().replace("stage: appointmentscheduled", "stage: Prospecting"))
     return target

@@ -22,7 +22,9 @@ def salesforce_env(fake: FakeSalesforce, mappings: Path, **extra: str) -> dict[s
     return {**fake.settings_env(), "PARTNERHUB_CRM": "salesforce", "PARTNERHUB_MAPPINGS_DIR": str(mappings),
             "PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET": PATH_SECRET,
             "PARTNERHUB_SALESFORCE__CALLOUT_SECRET": FLOW_SECRET,
-            "PARTNERHUB_SALESFORCE__CALLOUT_SIGNING_SECRET": APEX_SECRET, **extra}
+            "PARTNERHUB_SALESFORCE__CALLOUT_SIGNING_SECRET": APEX_SECRET,
+            # pushes only: scheduled polling would add rows of its own (tests poll with `sync backfill`)
+            "PARTNERHUB_SYNC__INTERVAL_S": "0", **extra}
 
 
 def post_outbound(h: Any, body: bytes, *, secret: str = PATH_SECRET) -> httpx.Response:

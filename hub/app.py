@@ -35,11 +35,10 @@ class HubApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(WEBHOOKS):
-            # /webhooks/<connector>[/<sub-path>]: the connector reads any sub-path from the URL
-            connector = scope["path"][len(WEBHOOKS):].partition("/")[0]
+            connector, _, subpath = scope["path"][len(WEBHOOKS):].partition("/")
             if connector:
                 scope["app"] = self.api
-                scope["path_params"] = {"connector": connector}
+                scope["path_params"] = {"connector": connector, "subpath": subpath}
                 response = await receive_webhook(Request(scope, receive))
                 await response(scope, receive, send)
                 return
@@ -69,7 +68,8 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
     # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
     app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
-    app.router.add_route("/webhooks/{connector}/{rest:path}", receive_webhook, methods=["POST"],
+    # a connector with several inbound routes (SendGrid's Inbound Parse) reads the rest of the path
+    app.router.add_route("/webhooks/{connector}/{subpath:path}", receive_webhook, methods=["POST"],
                          include_in_schema=False)
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])

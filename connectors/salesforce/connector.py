@@ -49,6 +49,11 @@ class SalesforceConnector:
         """Pushed records are unsigned and re-read before use, so webhooks need API access too."""
         return webhooks.ready(self.settings) and self._api.ready
 
+    def body_limit(self, subpath: str) -> int:
+        """Every Salesforce route takes a sub-path (``<outbound_path_secret>`` or ``callout``);
+        which one is checked, in constant time, by ``verify_webhook``."""
+        return self.max_body_bytes
+
     def verify_webhook(self, req: InboundRequest) -> None:
         webhooks.verify(self.settings, req)
 

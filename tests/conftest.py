@@ -193,6 +193,9 @@ def make_harness(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
             "PARTNERHUB_WORKER__BACKOFF_BASE_S": "0.5",
             "PARTNERHUB_WORKER__BACKOFF_MAX_S": "2",
             "PARTNERHUB_LOG_LEVEL": "INFO",
+            # scheduled polling off unless a test turns it on: its reads would interleave with
+            # the webhook-driven calls other tests script and count
+            "PARTNERHUB_SYNC__INTERVAL_S": "0",
         })
         env.update(settings)
         harness = HubHarness(env, tmp_path, monkeypatch)

@@ -41,11 +41,13 @@ class HubEngine:
         """Read the current state of every object these events name in one batched call per
         (connector, object) — HubSpot's webhooks carry one property each, so a burst of changes
         would otherwise cost a read per event. Best effort: on any failure each event reads its
-        own object and its failure is classified there. Returns the number of records read."""
+        own object and its failure is classified there. Events already done (a job enqueued twice,
+        by the receiver and by the reconciler) are not read again. Returns the number of records
+        read."""
         wanted: dict[tuple[str, str], set[str]] = {}
-        # only events still waiting: the reconciler may enqueue ids another job already took
-        waiting = select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state == WorkState.RECEIVED)
-        for event in session.scalars(waiting):
+        for event in session.scalars(
+            select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state != WorkState.DONE)
+        ):
             connector = self.hub.connectors.get(event.connector)
             if connector is None or not getattr(connector, "api_ready", False):
                 continue

@@ -195,6 +195,9 @@ def make_harness(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
             # scheduled polling off unless a test turns it on: rows it adds would blur what a test counts
             "PARTNERHUB_SYNC__INTERVAL_S": "0",
             "PARTNERHUB_LOG_LEVEL": "INFO",
+            # scheduled polling off unless a test turns it on: its reads would interleave with
+            # the webhook-driven calls other tests script and count
+            "PARTNERHUB_SYNC__INTERVAL_S": "0",
         })
         env.update(settings)
         harness = HubHarness(env, tmp_path, monkeypatch)

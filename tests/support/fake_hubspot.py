@@ -37,7 +37,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +106,8 @@ _GROUPS = {"contacts": "contactinformation", "companies": "companyinformation", 
 _DATETIMES = {"hs_lastmodifieddate", "lastmodifieddate", "createdate", "closedate", "hs_timestamp"}
 #: CRM search limits (PROVIDERS.md §2.4)
 SEARCH_PAGE_MAX = 200
+#: up to this many records of a type, unique-property lookups scan (exact whatever a test did)
+_SCAN_MAX = 5_000
 SEARCH_RESULT_CAP = 10_000
 BATCH_MAX = 100
 _CLOSED_WON = {"closedwon"}
@@ -403,6 +405,9 @@ class FakeHubSpot:
         self.assoc_page_size = 500
         #: requests served per "METHOD /path"
         self.request_counts: Counter[str] = Counter()
+        #: (object, unique property) -> {value lower-cased: id}, kept by every write, so lookups
+        #: stay fast with many records (bench); small sets are scanned
+        self._index: dict[tuple[str, str], dict[str, str]] = {}
         #: (type a, id a, type b, id b) with type a < type b, -> association type ids
         self.associations: dict[tuple[str, str, str, str], set[int]] = {}
         #: every association written (inline at create, or through the v4 API), in order
@@ -418,9 +423,6 @@ class FakeHubSpot:
         self.issued_tokens: list[str] = []
         self.valid_tokens: set[str] | None = None
         self._next_id = 1000
-        #: (object, property) -> lower-cased value -> ids: lookups by a unique property without a
-        #: scan (kept by the API writes and the helpers above; verified on every use)
-        self._value_index: dict[tuple[str, str], dict[str, set[str]]] = {}
         self._lock = threading.RLock()
         self._define_standard()
         fake = self
@@ -480,7 +482,7 @@ class FakeHubSpot:
         with self._lock:
             self.deals.setdefault(deal_id, {"pipeline": "default"}).update(properties)
             self.modified[deal_id] = modified
-            self._index_values("deals", deal_id, properties)
+            self._remember("deals", deal_id, properties)
 
     def add(self, obj: str, properties: dict[str, str], *, object_id: str | None = None) -> str:
         """Put a record in the CRM as a person would (no validation); returns its id."""
@@ -488,8 +490,8 @@ class FakeHubSpot:
             oid = object_id or self._new_id()
             self.objects[obj][oid] = dict(properties)
             self.stamps[obj][oid] = datetime.now(timezone.utc)
+            self._remember(obj, oid, properties)
             self.created[obj][oid] = time.time() - 3600  # long indexed
-            self._index_values(obj, oid, properties)
             return oid
 
     @property
@@ -708,14 +710,22 @@ class FakeHubSpot:
         if prop == "hs_object_id":
             return value if self._exists(obj, value) else None
         wanted = value.lower()
-        candidates = self._value_index.get((obj, prop), {}).get(wanted, set())
-        found = [oid for oid in candidates if (self.objects[obj].get(oid) or {}).get(prop) is not None
-                 and self.objects[obj][oid][prop].lower() == wanted]  # fmt: skip
+        if len(self.objects[obj]) > _SCAN_MAX and self._unique(obj, prop):
+            hit = self._index.get((obj, prop), {}).get(wanted)
+            found = [hit] if hit in self.objects[obj] and (self.objects[obj][hit].get(prop) or "").lower() == wanted else []
+        else:
+            found = [oid for oid, props in self.objects[obj].items()
+                     if props.get(prop) is not None and props[prop].lower() == wanted]  # fmt: skip
         seeded = self.seeded.get(obj)
         index = seeded.find(prop, value) if seeded is not None else None
         if index is not None and str(seeded.first_id + index) not in self.objects[obj]:  # type: ignore[union-attr]
             found.append(str(seeded.first_id + index))  # type: ignore[union-attr]
         return min(found, key=lambda k: int(k) if k.isdigit() else 0) if found else None
+
+    def _remember(self, obj: str, oid: str, props: dict[str, str]) -> None:
+        for name, value in props.items():
+            if value and self._unique(obj, name):
+                self._index.setdefault((obj, name), {})[value.lower()] = oid
 
     def _unique(self, obj: str, prop: str) -> bool:
         if obj == "contacts" and prop == "email":
@@ -745,12 +755,7 @@ class FakeHubSpot:
             self.created[obj][oid] = 0.0
         self.objects[obj].setdefault(oid, {}).update(props)
         self.stamps[obj][oid] = datetime.now(timezone.utc)
-        self._index_values(obj, oid, self.objects[obj][oid])
-
-    def _index_values(self, obj: str, oid: str, props: Mapping[str, Any]) -> None:
-        for prop, value in props.items():
-            if isinstance(value, str) and value:
-                self._value_index.setdefault((obj, prop), {}).setdefault(value.lower(), set()).add(oid)
+        self._remember(obj, oid, props)
 
     def _batch_read(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request = parse_batch_read(body)

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.pipedrive import PipedriveSettings
 from connectors.sendgrid import SendGridSettings
 
 ENV_PREFIX = "PARTNERHUB_"
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
 
     worker: WorkerSettings = WorkerSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 
     @property

@@ -57,6 +57,12 @@ def present(fields: FieldKeys | None, obj: str, raw: Mapping[str, Any]) -> dict[
             (e for e in emails if isinstance(e, dict)), None
         )
         record["primary_email"] = (primary or {}).get("value")
+    # amounts are JSON numbers at Pipedrive; the money transform takes exact text, so a float is
+    # handed over as its shortest decimal form (1500.5 -> "1500.5"), which is what was typed
+    if isinstance(record.get("value"), float):
+        record["value"] = repr(record["value"])
+    if isinstance(record.get("value"), dict) and isinstance(record["value"].get("amount"), float):
+        record["value"] = {**record["value"], "amount": repr(record["value"]["amount"])}
     if obj == "deal":
         status = record.get("status")
         stage = record.get("stage_id")

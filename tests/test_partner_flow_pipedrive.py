@@ -41,6 +41,7 @@ def pipedrive_mappings(tmp_path: Path) -> Path:
 
 
 def pipedrive_harness(make_harness, database_url, pipedrive, tmp_path, **extra: str):  # type: ignore[no-untyped-def]
+    extra.setdefault("PARTNERHUB_SYNC__INTERVAL_S", "0")  # webhooks only here; polling has its own tests
     return make_harness(database_url, PARTNERHUB_CRM="pipedrive", PARTNERHUB_MAPPINGS_DIR=str(pipedrive_mappings(tmp_path)),
                         PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN, **pipedrive.env(), **extra)
 

@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 import yaml
 
-from connectors.base import Cursor, InboundRequest, MalformedPayload, SignatureInvalid
+from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
 from connectors.pipedrive import TOKEN_COSTS, field_name
 from connectors.pipedrive.webhooks import basic_auth_header
 from hub.ratelimit import RateBudgetExhausted
@@ -63,6 +63,10 @@ def test_setup_creates_custom_fields_resolved_by_name(pipedrive, pipedrive_conne
     [record] = crm.read_many("deal", [deal_id])
     assert record.raw["custom_fields"]["partnerhub_tracking_id"] == "R-AAAA"
     assert record.raw["stage_or_outcome"] == "1" and record.version_ms
+    assert crm.read_many("deal", ["999999"]) == []  # gone: absent, not an error
+    other = pipedrive.fake.add("deal", {"title": "Other"})
+    assert sorted(r.id for r in crm.read_many("deal", [deal_id, str(other), "999999"])) == sorted([deal_id, str(other)])
+    assert pipedrive.fake.requests_by_path[f"GET /api/v2/deals/{deal_id}"] == 1  # one id: the 1-token call
 
 
 def test_referral_deal_is_created_once_and_reports_what_it_wrote(pipedrive, pipedrive_connector):

@@ -21,6 +21,8 @@ class PipedriveConnector:
     #: the methods the outbox dispatcher may call
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: what ``hub.sync`` polls (v2 deals, persons, organizations; v1 leads)
+    poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company", "lead")
 
     def __init__(self, settings: PipedriveSettings, **options: Unpack[ClientOptions]):
         self.settings = settings

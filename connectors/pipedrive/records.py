@@ -95,6 +95,10 @@ def read_many(api: PipedriveApi, fields: FieldKeys, obj: str, ids: Sequence[str]
                 records.append(to_record(fields, obj, data))
         return records
     unique = list(dict.fromkeys(str(i) for i in ids))
+    if len(unique) == 1:  # one record: GET /{objects}/{id} costs 1 token, a list call 10
+        response = api.send("GET", "v2", spec.path + "/{id}", path_params={"id": unique[0]}, allow=(404, 410))
+        data = api.json(response).get("data") if response.status_code == 200 else None
+        return [to_record(fields, obj, data)] if isinstance(data, dict) else []
     for start in range(0, len(unique), MAX_IDS):
         chunk = unique[start : start + MAX_IDS]
         response = api.send("GET", "v2", spec.path, params={"ids": ",".join(chunk), "limit": MAX_IDS})

@@ -6,15 +6,18 @@ A test module loads them with ``pytest_plugins = ["tests.support.pipedrive_fixtu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.pipedrive import PipedriveConnector, PipedriveSettings
 from tests.support.fake_pipedrive import API_TOKEN, FakePipedrive
 from tests.support.prism import PIPEDRIVE_SPECS, PrismMock
+from tests.support.servers import wait_until
 
 WEBHOOK_USER = "pipedrive-hook"
 WEBHOOK_PASSWORD = "hook-password-made-up-0000"  # made up for tests
@@ -37,9 +40,14 @@ class PipedriveStack:
         }
 
     def violations(self) -> list[str]:
-        """Prism's verdicts on requests (422) and answers (500) so far."""
+        """Prism's verdicts on requests (422) and answers (500) so far. Prism writes its log
+        asynchronously: a marker request is sent and awaited in each log first, so every
+        verdict before it is in."""
         out = []
         for prism in (self.v2, self.v1):
+            marker = f"/partnerhub-log-marker-{uuid.uuid4().hex}"
+            httpx.get(prism.url + marker, timeout=10)
+            wait_until(lambda p=prism, m=marker: m in p.log(), 30, what="Prism log flushed")
             out += [line for line in prism.log().splitlines()
                     if "UNPROCESSABLE_ENTITY" in line or "VIOLATIONS" in line or "Invalid security" in line]
         return out

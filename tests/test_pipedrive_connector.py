@@ -258,3 +258,18 @@ def test_prism_refuses_a_request_that_breaks_the_spec(pipedrive, pipedrive_conne
     assert pipedrive.fake.request_count == 0
     assert pipedrive.violations()
     pipedrive.v2.log_path.write_text("")  # seen and expected: not a failure of this test
+
+
+def test_fixed_window_budget_counts_token_costs_until_the_window_ends():
+    """``hub.ratelimit``'s calendar-window budget (Pipedrive's daily tokens) without Redis."""
+    from hub.ratelimit import Budget, LocalRateLimiter
+
+    limiter = LocalRateLimiter([Budget("pipedrive:tokens", 25, 86_400.0, fixed=True)], max_wait_s=0)
+    limiter.acquire("pipedrive:tokens", 10)
+    limiter.acquire("pipedrive:tokens", 10)
+    limiter.acquire("pipedrive:tokens", 5)
+    with pytest.raises(RateBudgetExhausted) as exc:
+        limiter.acquire("pipedrive:tokens", 1)
+    import time as _time
+
+    assert 0 < exc.value.retry_after <= 86_400 - (_time.time() % 86_400) + 1  # at the next UTC midnight

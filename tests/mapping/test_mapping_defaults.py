@@ -20,6 +20,10 @@ EXPECTED = {
     ("hubspot", "deal"): "deal",
     ("hubspot", "contact"): "contact",
     ("hubspot", "company"): "company",
+    ("pipedrive", "deal"): "deal",
+    ("pipedrive", "contact"): "contact",
+    ("pipedrive", "company"): "company",
+    ("pipedrive", "lead"): "deal",
     ("sendgrid", "event"): "notification_event",
     ("sendgrid", "inbound_parse"): "inbound_email",
 }

@@ -88,6 +88,10 @@ class FakePipedrive:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in one write (flushed after each request), no Nagle delay:
+            # otherwise each small answer waits for a delayed ACK (the benchmark's write pass)
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass

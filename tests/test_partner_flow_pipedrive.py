@@ -30,13 +30,12 @@ ADMIN_TOKEN = "admin-token-made-up-for-tests"
 
 
 def pipedrive_mappings(tmp_path: Path) -> Path:
-    """The shipped mapping files, with the program's new deals in Pipedrive's default pipeline
-    (ids, as Pipedrive has them) instead of HubSpot's."""
+    """A copy of the shipped mapping files (new deals start in Pipedrive's default pipeline,
+    ``new_deals.start.pipedrive`` in the program file)."""
     target = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", target)
     program = (target / "program.yaml").read_text()
-    program = program.replace("pipeline: default", 'pipeline: "1"').replace("stage: appointmentscheduled", 'stage: "1"')
-    (target / "program.yaml").write_text(program)
+    assert 'pipedrive: {pipeline: "1", stage: "1"}' in program  # the shipped default
     return target
 
 

@@ -84,7 +84,25 @@ def _salesforce() -> Crm:
     )
 
 
-CRMS: dict[str, Callable[[], Crm]] = {"hubspot": _hubspot, "salesforce": _salesforce}
+def _pipedrive() -> Crm:
+    from tests.support.fake_pipedrive import API_TOKEN, FakePipedrive
+
+    return Crm(
+        # Pipedrive has no batch write and no upsert: one POST per new record (key "id")
+        poll_object="deal", write_object="deal", write_key="id",
+        start_fake=lambda tmp: FakePipedrive().start(),  # without Prism in front: Prism is slow
+        env=lambda fake: {"PARTNERHUB_PIPEDRIVE__API_TOKEN": API_TOKEN,
+                          "PARTNERHUB_PIPEDRIVE__API_V2_URL": fake.v2_url,
+                          "PARTNERHUB_PIPEDRIVE__API_V1_URL": fake.v1_url,
+                          # the fake has no rate limit; the hub's budgets would otherwise pace the run
+                          "PARTNERHUB_PIPEDRIVE__DAILY_TOKEN_BUDGET": "100000000",
+                          "PARTNERHUB_PIPEDRIVE__BURST_PER_2S": "100000"},
+        seed=lambda fake, n: fake.seed_records("deals", n),
+        calls=lambda fake: fake.request_count,
+    )
+
+
+CRMS: dict[str, Callable[[], Crm]] = {"hubspot": _hubspot, "salesforce": _salesforce, "pipedrive": _pipedrive}
 
 
 def _write_child(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, out: Any) -> None:

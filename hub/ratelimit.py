@@ -13,6 +13,12 @@ waiters do not all wake at once) and tries again. It never busy-spins, and it wa
 ``max_wait_s`` in total: past that it raises ``RateBudgetExhausted`` (retriable, with
 ``retry_after``), so a job gives its worker back instead of holding it.
 
+A budget with ``fixed=True`` is a calendar window instead (a daily token budget that resets at
+midnight UTC, Pipedrive's): one counter per window (``INCRBY`` of the call's cost), so a cost-
+weighted daily budget of millions of units is one integer, not millions of log entries; a call
+that does not fit waits until the next window starts (usually longer than ``max_wait_s``, so the
+job is handed back with ``retry_after``).
+
 ``pause(key, seconds)`` stops the budget for everyone (a provider's 429 saying the shared window
 is spent, e.g. HubSpot's ``TEN_SECONDLY_ROLLING``); ``acquire`` waits the pause out first.
 """
@@ -40,11 +46,14 @@ _JITTER = 0.1
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """At most ``limit`` units may be spent in any rolling ``window_s`` seconds under ``key``."""
+    """At most ``limit`` units may be spent in any rolling ``window_s`` seconds under ``key``
+    (``fixed``: in each calendar window of ``window_s`` seconds counted from the epoch, e.g. per
+    UTC day for 86400)."""
 
     key: str
     limit: int
     window_s: float
+    fixed: bool = False
 
     def __post_init__(self) -> None:
         if self.limit < 1:
@@ -141,6 +150,26 @@ local entry = redis.call('ZRANGE', KEYS[1], index, index, 'WITHSCORES')
 return math.max(1, tonumber(entry[2]) + window - now)
 """
 
+# KEYS[1] the counter prefix, KEYS[2] the pause flag
+# ARGV[1] limit, ARGV[2] window ms, ARGV[3] cost -> 0 when spent, else milliseconds to wait
+_ACQUIRE_FIXED = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+local start = now - (now % window)
+local key = KEYS[1] .. ':' .. start
+local used = tonumber(redis.call('GET', key) or '0')
+if used + tonumber(ARGV[3]) <= tonumber(ARGV[1]) then
+  redis.call('INCRBY', key, ARGV[3])
+  redis.call('PEXPIRE', key, window + 60000)
+  return 0
+end
+return math.max(1, start + window - now)
+"""
+
 # KEYS[1] the pause flag; ARGV[1] milliseconds
 _PAUSE = """
 local left = redis.call('PTTL', KEYS[1])
@@ -168,6 +197,7 @@ class RedisRateLimiter(_Waiting):
         self.prefix = prefix
         self._redis = redis
         self._acquire = redis.register_script(_ACQUIRE)
+        self._acquire_fixed = redis.register_script(_ACQUIRE_FIXED)
         self._pause = redis.register_script(_PAUSE)
 
     def _keys(self, key: str) -> list[str]:
@@ -176,7 +206,11 @@ class RedisRateLimiter(_Waiting):
     def _try(self, budget: Budget, cost: int) -> float:
         args = [budget.limit, int(budget.window_s * 1000), cost, uuid.uuid4().hex]
         try:
-            wait_ms = int(self._acquire(keys=self._keys(budget.key), args=args))
+            if budget.fixed:
+                keys = [f"{self.prefix}:{budget.key}:count", self._keys(budget.key)[1]]
+                wait_ms = int(self._acquire_fixed(keys=keys, args=args[:3]))
+            else:
+                wait_ms = int(self._acquire(keys=self._keys(budget.key), args=args))
         except Exception as exc:  # noqa: BLE001 - Redis trouble: the budget cannot be checked
             raise RetriableError(f"rate budget {budget.key!r} unavailable: {type(exc).__name__}") from None
         return wait_ms / 1000
@@ -204,6 +238,7 @@ class LocalRateLimiter(_Waiting):
         self._setup(budgets, max_wait_s, sleep, clock)
         self._lock = threading.Lock()
         self._logs: dict[str, deque[float]] = {}
+        self._counts: dict[str, tuple[float, int]] = {}  # fixed windows: (window start, used)
         self._paused_until: dict[str, float] = {}
 
     def _try(self, budget: Budget, cost: int) -> float:
@@ -212,6 +247,8 @@ class LocalRateLimiter(_Waiting):
             paused = self._paused_until.get(budget.key, 0.0) - now
             if paused > 0:
                 return paused
+            if budget.fixed:
+                return self._try_fixed(budget, cost, time.time())
             log = self._logs.setdefault(budget.key, deque())
             while log and log[0] <= now - budget.window_s:
                 log.popleft()
@@ -220,6 +257,16 @@ class LocalRateLimiter(_Waiting):
                 return 0.0
             oldest_needed = log[len(log) + cost - budget.limit - 1]
             return max(0.001, oldest_needed + budget.window_s - now)
+
+    def _try_fixed(self, budget: Budget, cost: int, now: float) -> float:
+        start = now - (now % budget.window_s)
+        window_start, used = self._counts.get(budget.key, (start, 0))
+        if window_start != start:
+            used = 0
+        if used + cost <= budget.limit:
+            self._counts[budget.key] = (start, used + cost)
+            return 0.0
+        return max(0.001, start + budget.window_s - now)
 
     def pause(self, key: str, seconds: float) -> None:
         self.budget(key)

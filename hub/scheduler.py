@@ -75,6 +75,41 @@ def _close_cleared_dead_letter_alerts(hub: Hub) -> None:
                 alert.resolved_at = utcnow()
 
 
+#: per connector, a Redis key held for its check interval so one process checks, once per interval
+WEBHOOK_CHECK_KEY = "partnerhub:scheduler:webhook-check:{}"
+
+
+def check_webhooks(hub: Hub) -> dict[str, list[str]]:
+    """Connectors that watch their provider-side webhooks (``check_webhooks(base_url)``, every
+    ``webhook_check_interval_s``) report problems, which become one open alert per connector
+    (``webhooks:<name>``), resolved once a check finds nothing wrong. Needs
+    ``PARTNERHUB_PUBLIC_BASE_URL``."""
+    base_url = hub.settings.public_base_url
+    done: dict[str, list[str]] = {}
+    if not base_url:
+        return done
+    from hub.alerts import raise_alert, resolve_alert
+
+    for name, connector in hub.connectors.items():
+        check = getattr(connector, "check_webhooks", None)
+        if check is None:
+            continue
+        interval_ms = int(float(getattr(connector, "webhook_check_interval_s", 600.0)) * 1000)
+        if not hub.redis.set(WEBHOOK_CHECK_KEY.format(name), "1", nx=True, px=interval_ms):
+            continue
+        try:
+            problems = list(check(base_url.rstrip("/")))
+        except Exception as exc:  # noqa: BLE001 - a provider outage must not stop the scheduler
+            problems = [f"{name}: webhook check failed: {type(exc).__name__}: {exc}"[:500]]
+        with hub.sessions() as session, session.begin():
+            if problems:
+                raise_alert(session, key=f"webhooks:{name}", kind="webhook_health", message="; ".join(problems))
+            else:
+                resolve_alert(session, f"webhooks:{name}")
+        done[name] = problems
+    return done
+
+
 class Scheduler:
     """Runs ``reconcile_once`` in a background thread while it holds the scheduler lock."""
 
@@ -113,6 +148,12 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
             log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
             return None
+        try:
+            for name, problems in check_webhooks(self.hub).items():
+                if problems:
+                    log.warning("webhook problems", connector=name, problems=problems)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("webhook check failed", error=f"{type(exc).__name__}: {exc}")
         try:
             deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
         except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
 from connectors.salesforce import SalesforceSettings
+from connectors.pipedrive import PipedriveSettings
 from connectors.sendgrid import SendGridSettings
 
 ENV_PREFIX = "PARTNERHUB_"
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
+    pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 
     @property

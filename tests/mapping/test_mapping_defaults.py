@@ -23,6 +23,10 @@ EXPECTED = {
     ("salesforce", "deal"): "deal",
     ("salesforce", "contact"): "contact",
     ("salesforce", "company"): "company",
+    ("pipedrive", "deal"): "deal",
+    ("pipedrive", "contact"): "contact",
+    ("pipedrive", "company"): "company",
+    ("pipedrive", "lead"): "deal",
     ("sendgrid", "event"): "notification_event",
     ("sendgrid", "inbound_parse"): "inbound_email",
 }

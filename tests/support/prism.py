@@ -23,9 +23,17 @@ PRISM_BIN = REPO / ".tools" / "prism" / "node_modules" / ".bin" / "prism"
 SENDGRID_MAIL_SPEC = REPO.parent / "shared" / "specs" / "sendgrid" / "tsg_mail_v3.json"
 
 
+PIPEDRIVE_SPECS = REPO.parent / "shared" / "specs" / "pipedrive"
+
+
 class PrismMock:
-    def __init__(self, spec: Path) -> None:
+    """``upstream`` set: proxy mode (``prism proxy --errors``): each request is validated against
+    the spec (422 and not forwarded when it breaks it), forwarded to ``upstream`` (a stateful
+    fake), and its answer validated on the way back (500 when the fake's answer breaks it)."""
+
+    def __init__(self, spec: Path, upstream: str | None = None) -> None:
         self.spec = spec
+        self.upstream = upstream
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +46,8 @@ class PrismMock:
             raise RuntimeError(f"the OpenAPI spec {self.spec} is missing")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(PRISM_BIN), "mock", "--errors", "-h", "127.0.0.1", "-p", str(self.port), str(self.spec)],
+                [str(PRISM_BIN), *(("proxy",) if self.upstream else ("mock",)), "--errors", "-h", "127.0.0.1",
+                 "-p", str(self.port), str(self.spec), *((self.upstream,) if self.upstream else ())],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends node and its children

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
 from connectors.sendgrid import SendGridSettings
+from connectors.stripe import StripeSettings
 
 ENV_PREFIX = "PARTNERHUB_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     sendgrid: SendGridSettings = SendGridSettings()
+    stripe: StripeSettings = StripeSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

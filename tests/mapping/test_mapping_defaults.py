@@ -22,6 +22,7 @@ EXPECTED = {
     ("hubspot", "company"): "company",
     ("sendgrid", "event"): "notification_event",
     ("sendgrid", "inbound_parse"): "inbound_email",
+    ("stripe", "customer"): "payment_customer",
 }
 
 

@@ -13,7 +13,7 @@ from connectors.base import Change, Cursor, InboundRequest, ObjectSpec, Page, Pa
 from connectors.payments import CustomerSeen, PaymentChange
 from connectors.stripe import polling, setup, transfers, webhooks
 from connectors.stripe.client import StripeApi
-from connectors.stripe.meaning import Meaning
+from connectors.stripe.meaning import Meaning, transfers_ready
 from connectors.stripe.objects import OBJECTS
 from connectors.stripe.settings import StripeSettings
 
@@ -59,6 +59,14 @@ class StripeConnector:
 
     def read_customer(self, customer_id: str) -> CustomerSeen | None:
         return self._meaning.read_customer(customer_id)
+
+    def account_ready(self, account_id: str) -> bool | None:
+        """Whether a connected account can receive transfers now; ``None`` when Stripe does not
+        know the account (or the hub has no API key)."""
+        if not self._api.ready:
+            return None
+        account = self._api.get_or_none(f"/v1/accounts/{account_id}")
+        return transfers_ready(account) if account is not None else None
 
     # -- records ----------------------------------------------------------------------------
 

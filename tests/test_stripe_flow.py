@@ -138,10 +138,15 @@ def test_checkout_by_email_match_and_its_refund(make_harness: Any, database_url:
     charge = fake.add_charge(amount=5000, customer=cus["id"], payment_intent=session["payment_intent"])
     refund = fake.add_refund(charge["id"], 1250)
     subscription_session = fake.add_session(amount=900, customer=cus["id"], mode="subscription")
+    failing = fake.add_refund(charge["id"], 600, status="pending")
+    created_event = fake.publish("refund.created", snapshot(failing))
+    fake.refunds[failing["id"]]["status"] = "failed"
     events = [
         fake.publish("refund.created", refund),
         fake.publish("checkout.session.completed", session),
         fake.publish("checkout.session.completed", subscription_session),  # its money is invoice.paid's
+        fake.publish("refund.updated", snapshot(fake.refunds[failing["id"]])),
+        created_event,  # the older, pending state arrives last: the refund is re-read
     ]
     for event in events + events:
         assert send(h, event).status_code == 200
@@ -152,7 +157,9 @@ def test_checkout_by_email_match_and_its_refund(make_harness: Any, database_url:
                                                                                    "price_onetime", partner_id)
     back = got[f"stripe:refund:{refund['id']}"]
     assert (back.amount_minor, back.revenue_key, back.partner_id) == (-1250, sale.natural_key, partner_id)
-    assert len(got) == 2
+    gone = got[f"stripe:refund:{failing['id']}"]
+    assert (gone.amount_minor, gone.status, gone.details["requested_minor"]) == (0, "failed", 600)
+    assert len(got) == 3
     assert customer(h, cus["id"]).attribution_source == "email"
     assert h.inbox()[2].outcome == "ignored"
 

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from connectors.base import ConfigurationError
 from hub.crm_cli import app as crm_app
 from hub.webhooks_cli import app as webhooks_app
+from hub.sync_cli import app as sync_app
+from hub.privacy_cli import app as privacy_app
 from hub.mapping.cli import app as mappings_app
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.settings import Settings, load_settings
@@ -31,6 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(crm_app, name="crm")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(sync_app, name="sync")
+app.add_typer(privacy_app, name="privacy")
 
 console = Console()
 

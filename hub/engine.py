@@ -8,8 +8,9 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 (version guard, per field, since events arrive out of order); write the record; then the
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
-The hub's own events (a submitted referral) go to ``hub.referrals.process_submitted``; a payment
-connector's events (Stripe) to ``hub.payments``.
+The hub's own events (a submitted referral) go to ``hub.referrals.process_submitted``; a CRM's
+``contact.deletion``/``contact.privacyDeletion`` to ``hub.privacy.forget``; a payment connector's
+events (Stripe) to ``hub.payments``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import echo, payments, referrals
+from hub import echo, payments, privacy, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, utcnow
@@ -68,6 +69,12 @@ class HubEngine:
         """Apply one event; returns the outcome recorded on the inbox row."""
         if event.connector == referrals.INTERNAL:
             return referrals.process_submitted(session, self.hub, int(event.object_id))
+        if privacy.is_person_deletion(event.object_type, event.event_type):
+            report = privacy.forget(
+                session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
+                crm=event.connector, contact_id=event.object_id, reason=event.event_type,
+            )
+            return f"forgotten:{report.total}"
         if payments.is_payment_connector(self.hub.connectors.get(event.connector)):
             return payments.process(session, self.hub, event)  # customers, revenue facts, accounts
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)

@@ -2,7 +2,8 @@
 
 Every ``reconcile_interval_s`` it re-enqueues each inbox and outbox row that is due and not done
 (received or pending and not picked up, processing past its lease, retrying with its time come),
-and closes dead-letter alerts once nothing dead is left behind them. One scheduler is active at a
+and closes dead-letter alerts once nothing dead is left behind them; it also starts the polling
+rounds (``hub.sync.Poller``). One scheduler is active at a
 time across all processes, elected by a Redis lock; any process may run the loop.
 """
 
@@ -19,6 +20,7 @@ from hub import queue, work
 from hub.context import Hub
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.notifications import deliver_alerts
+from hub.sync import Poller
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +84,7 @@ class Scheduler:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.poller = Poller(hub)
 
     def _hold_lock(self) -> bool:
         ttl_ms = int(max(self.interval * 3, 5) * 1000)
@@ -114,6 +117,7 @@ class Scheduler:
             deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
         except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
             log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
+        self.poller.maybe_start()  # in its own thread; each object under its own lock
         return counts
 
     def run(self) -> None:
@@ -131,6 +135,7 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.poller.join()
         try:
             r = self.hub.redis
             if r.get(LOCK_KEY) == self.token.encode():

@@ -44,6 +44,19 @@ class WorkerSettings(BaseModel):
     processes: int = Field(default=1, ge=1, description="Worker processes started by `run`.")
 
 
+class SyncSettings(BaseModel):
+    """``PARTNERHUB_SYNC__*``: polling the providers' APIs for what webhooks may have missed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(
+        default=300.0, ge=0, description="How often each connector's objects are polled; 0 turns polling off."
+    )
+    max_pages: int = Field(
+        default=50, ge=1, description="Pages one scheduled poll reads per object before the next round."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -93,6 +106,7 @@ class Settings(BaseSettings):
     )
 
     worker: WorkerSettings = WorkerSettings()
+    sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()

@@ -109,3 +109,16 @@ def test_connect_account_state_and_meaning_without_api(hub: Hub) -> None:
         assert partner.payouts_enabled is True
         assert payments.apply(session, hub, "stripe", PayoutAccount("acct_unknown", True)) == "account:no_partner"
         assert session.scalars(select(PaymentCustomer)).all() == []
+
+
+def test_forgetting_a_person_anonymizes_their_payment_customer(hub: Hub) -> None:
+    from hub import privacy
+
+    with hub.sessions() as session, session.begin():
+        customer = payments.upsert_customer(session, hub, "stripe", _seen(
+            "cus_F", 1, email="Jane.Doe@corp.io", name="Jane Doe", metadata={"note": "call jane.doe@corp.io"}))
+        report = privacy.forget(session, email="jane.doe@corp.io", actor="test")
+        assert report.counts.get("payment_customer") == 1
+        assert (customer.email, customer.name) == (None, privacy.FORGOTTEN)
+        assert "jane" not in str(customer.properties).lower()
+        assert customer.external_id == "cus_F"  # the money trail stays

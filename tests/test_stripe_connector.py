@@ -164,19 +164,24 @@ def test_transfer_5xx_is_unknown_and_4xx_fails_with_stripes_message(fake: FakeSt
 # -- polling -------------------------------------------------------------------------------------
 
 
-def test_events_are_polled_newest_first_with_the_cursor_on_the_last_page(
-        fake: FakeStripe, connector: StripeConnector) -> None:
+def test_events_are_polled_newest_first_and_a_stopped_walk_resumes(fake: FakeStripe, connector: StripeConnector) -> None:
     customer = fake.add_customer(email="a@acme.io")
     base = int(time.time()) - 3600
     published = [fake.publish("customer.updated", customer, created=base + i) for i in range(230)]
     fake.publish("payout.paid", {"id": "po_1", "object": "payout"}, created=base + 1)  # not subscribed
     pages = list(connector.fetch_changes("event", None))
     assert [len(p.records) for p in pages] == [100, 100, 30]
-    assert [p.cursor for p in pages[:-1]] == [None, None]
+    assert [r.id for p in pages for r in p.records] == [e["id"] for e in reversed(published)]
+    assert pages[0].cursor is not None and pages[0].cursor.value == {
+        "created": 0, "top": base + 229, "after": published[130]["id"]}
     assert pages[-1].cursor is not None and pages[-1].cursor.value == {"created": base + 229}
-    assert {r.id for p in pages for r in p.records} == {e["id"] for e in published}
+    resumed = list(connector.fetch_changes("event", pages[0].cursor))  # stopped after one page
+    assert [r.id for p in resumed for r in p.records] == [e["id"] for e in reversed(published[:130])]
+    assert resumed[-1].cursor == pages[-1].cursor
+    newer = fake.publish("customer.updated", customer, created=base + 300)
     again = list(connector.fetch_changes("event", pages[-1].cursor))
-    assert [r.id for p in again for r in p.records] == [published[-1]["id"]]  # gte: the last second again
+    assert [r.id for p in again for r in p.records] == [newer["id"], published[-1]["id"]]  # gte: last second again
+    assert again[-1].cursor is not None and again[-1].cursor.value == {"created": base + 300}
     query = fake.requests_to("/v1/events")[-1]["query"]
     assert "created%5Bgte%5D=" in query and "types%5B0%5D=" in query
     record = pages[0].records[0]

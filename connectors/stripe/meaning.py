@@ -159,8 +159,7 @@ class Meaning:
             occurred_at=at or datetime.now(timezone.utc),
             status="paid",
             product=price,
-            details={"checkout_session": session["id"], "payment_intent": _id(session.get("payment_intent")),
-                     "email": (session.get("customer_details") or {}).get("email")},
+            details={"checkout_session": session["id"], "payment_intent": _id(session.get("payment_intent"))},
         )]
 
     def _refunds_of(self, charge: Mapping[str, Any]) -> list[dict[str, Any]]:

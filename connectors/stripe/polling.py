@@ -1,12 +1,15 @@
 """The safety net: ``GET /v1/events`` from a ``created`` cursor, for events missed while the hub
 was down or its endpoint failing (Stripe lists events of the last 30 days).
 
-Stripe lists events newest first, so the walk goes backwards from now to the cursor. Only the
-last page carries the new cursor (the newest ``created`` seen when the walk began): a walk killed
-halfway resumes from the old cursor and repeats pages whose events collapse on their ids in the
-inbox. ``created[gte]`` (not ``gt``) because several events share one second; the repeats cost a
-duplicate key, never a lost event. Connected accounts' events (``account.updated``) are not
-listed here: they belong to each account (``Stripe-Account``) and reach the Connect endpoint.
+Stripe lists events newest first, so a walk goes backwards from the newest event to the cursor's
+``created``. Every page carries the cursor to resume after it: mid-walk that is the walk's own
+position (``{"created": since, "top": newest, "after": last event id}``), so a walk stopped after
+some pages (a killed process, the scheduler's page budget) carries on where it stopped; the last
+page's cursor is ``{"created": newest}``, where the next walk stops. Events created during a walk
+are newer than ``top`` and are found by the next one. ``created[gte]`` (not ``gt``) because
+several events share one second; the repeats collapse on their event ids in the inbox.
+Connected accounts' events (``account.updated``) are not listed here: they belong to each
+account (``Stripe-Account``) and reach the Connect endpoint.
 """
 
 from __future__ import annotations
@@ -27,19 +30,25 @@ def event_record(event: dict[str, Any]) -> Record:
 def fetch_events(api: StripeApi, obj: str, cursor: Cursor | None) -> Iterator[Page]:
     if obj != "event":
         raise ConfigurationError(f"stripe polls only 'event', not {obj!r}")
-    since = int((cursor.value if cursor else {}).get("created") or 0)
+    state = dict(cursor.value) if cursor else {}
+    since = int(state.get("created") or 0)
+    top = int(state.get("top") or 0)
+    after = state.get("after")
     query: dict[str, Any] = {"limit": PAGE_LIMIT, "types": list(PLATFORM_EVENTS)}
     if since:
         query["created"] = {"gte": since}
-    newest = since
     while True:
+        if after:
+            query["starting_after"] = after
         page = api.get("/v1/events", query)
         events = list(page.get("data") or [])
-        for event in events:
-            newest = max(newest, int(event.get("created") or 0))
+        top = max([top, since, *(int(e.get("created") or 0) for e in events)])
         more = bool(page.get("has_more")) and bool(events)
-        yield Page(records=tuple(event_record(e) for e in events),
-                   cursor=None if more else Cursor({"created": newest}))
+        if more:
+            after = str(events[-1]["id"])
+            resume = Cursor({"created": since, "top": top, "after": after})
+        else:
+            resume = Cursor({"created": top})
+        yield Page(records=tuple(event_record(e) for e in events), cursor=resume)
         if not more:
             return
-        query["starting_after"] = events[-1]["id"]

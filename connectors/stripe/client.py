@@ -87,10 +87,11 @@ class StripeApi:
         idempotency_key: str | None = None,
         moves_money: bool = False,
         stripe_account: str | None = None,
-    ) -> dict[str, Any]:
+        missing_ok: bool = False,
+    ) -> dict[str, Any] | None:
         """One call. GETs send ``params`` as the query, POSTs as the form body. A call that
         ``moves_money`` and may have reached Stripe without its answer reaching us (a timeout
-        after sending, a 5xx) raises ``OutcomeUnknown``: it must not be sent again blindly."""
+        after sending, a 5xx) raises ``OutcomeUnknown``: it must not be sent again blindly. ``missing_ok``: a 404 answers ``None``."""
         headers = self._auth()
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
@@ -113,6 +114,8 @@ class StripeApi:
             raise RetriableError(f"stripe {method} {path}: {type(exc).__name__}") from None
         if response.status_code >= 500 and moves_money:
             raise OutcomeUnknown(f"stripe {method} {path} answered {response.status_code}: {_message(response)}")
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code == 409:  # a concurrent request with the same idempotency key
             raise RetriableError(f"stripe answered 409: {_message(response)}", retry_after=2.0)
         error: HubError | None = classify_status(
@@ -125,17 +128,19 @@ class StripeApi:
             raise FatalError(f"stripe {method} {path}: answer is not JSON") from None
         return dict(data)
 
+    def post(self, path: str, params: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        answer = self.request("POST", path, params, **options)
+        assert answer is not None
+        return answer
+
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, params)
+        answer = self.request("GET", path, params)
+        assert answer is not None
+        return answer
 
     def get_or_none(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """The object, or ``None`` when Stripe answers 404 (deleted, or never existed)."""
-        try:
-            return self.get(path, params)
-        except FatalError as exc:
-            if "answered 404" in str(exc):
-                return None
-            raise
+        return self.request("GET", path, params, missing_ok=True)
 
     def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every object of a list endpoint, following ``has_more`` with ``starting_after``."""

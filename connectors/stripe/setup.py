@@ -32,7 +32,7 @@ def register_webhooks(api: StripeApi, base_url: str) -> list[str]:
         url = receiver + ("?endpoint=connect" if connect else "")
         found = next((e for e in existing if e.get("url") == url), None)
         if found is None:
-            made = api.request("POST", "/v1/webhook_endpoints", {
+            made = api.post("/v1/webhook_endpoints", {
                 "url": url, "enabled_events": list(events), "api_version": API_VERSION, "connect": connect,
                 "description": f"partnerhub ({label})", "metadata": {"partnerhub": label},
             })
@@ -43,7 +43,7 @@ def register_webhooks(api: StripeApi, base_url: str) -> list[str]:
         missing = [e for e in events if e not in enabled and "*" not in enabled]
         note = ""
         if missing:
-            api.request("POST", f"/v1/webhook_endpoints/{found['id']}", {"enabled_events": sorted(enabled | set(events))})
+            api.post(f"/v1/webhook_endpoints/{found['id']}", {"enabled_events": sorted(enabled | set(events))})
             note = f"; subscribed to {', '.join(missing)}"
         if found.get("api_version") != API_VERSION:
             note += (f"; WARNING its API version is {found.get('api_version') or 'the account default'}, not "

@@ -70,5 +70,5 @@ def create_transfer(api: StripeApi, payload: Mapping[str, Any], *, idempotency_k
         "description": req.description or None,
         "metadata": {"payout_id": str(req.payout_id)},
     }
-    transfer = api.request("POST", "/v1/transfers", params, idempotency_key=idempotency_key, moves_money=True)
+    transfer = api.post("/v1/transfers", params, idempotency_key=idempotency_key, moves_money=True)
     return _answer(transfer, existing=False)

@@ -9,11 +9,13 @@ rows collapse on their keys). The workers process the rows exactly like webhook 
 
 Used by ``partnerhub sync backfill`` (with a progress bar) and by the scheduler every
 ``PARTNERHUB_SYNC__INTERVAL_S`` for each connector's ``poll_objects``. One poll per
-(connector, object) runs at a time, across processes (a Redis lock renewed per page).
+(connector, object) runs at a time, across processes (a Redis lock with a heartbeat).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import uuid
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import structlog
 from sqlalchemy import delete, select
 
@@ -33,8 +36,8 @@ from hub.models import SyncCursor, utcnow
 log = structlog.get_logger(__name__)
 
 LOCK_PREFIX = "partnerhub:sync:lock:"
-#: a poll holding its lock longer than this without finishing a page is presumed dead
-LOCK_TTL_S = 300
+#: a poll whose heartbeat stopped this long ago is presumed dead
+LOCK_TTL_S = 30
 
 
 @dataclass
@@ -103,24 +106,69 @@ def _save_cursor(session: Any, connector: str, object_type: str, cursor: Cursor)
 
 
 class _Lock:
-    """A Redis lock for one (connector, object), extended after every page."""
+    """A Redis lock for one (connector, object), kept alive by a heartbeat thread while the poll
+    runs. Its value names the host and pid holding it: a poll killed on this host (a backfill
+    stopped with kill -9) is taken over at once; one on another host within ``LOCK_TTL_S``."""
 
     def __init__(self, hub: Hub, connector: str, object_type: str):
         self.redis = hub.redis
         self.key = f"{LOCK_PREFIX}{hub.settings.queue_prefix}:{connector}:{object_type}"
-        self.token = uuid.uuid4().hex.encode()
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        return bool(self.redis.set(self.key, self.token, nx=True, ex=LOCK_TTL_S))
+        if not self.redis.set(self.key, self.token, nx=True, ex=LOCK_TTL_S):
+            held = self.redis.get(self.key)
+            if held is None or not _holder_is_dead(held):
+                return False
+            with self.redis.pipeline() as pipe:  # take over, unless someone else just did
+                try:
+                    pipe.watch(self.key)
+                    if pipe.get(self.key) != held:
+                        return False
+                    pipe.multi()
+                    pipe.set(self.key, self.token, ex=LOCK_TTL_S)
+                    pipe.execute()
+                except redis.WatchError:
+                    return False
+        self._beat = threading.Thread(target=self._heartbeat, name="partnerhub-sync-lock", daemon=True)
+        self._beat.start()
+        return True
 
-    def extend(self) -> None:
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(LOCK_TTL_S / 3):
+            try:
+                if self.redis.get(self.key) != self.token:
+                    return
+                self.redis.expire(self.key, LOCK_TTL_S)
+            except redis.RedisError:
+                continue
+
+    def check(self) -> None:
         if self.redis.get(self.key) != self.token:
             raise PollBusy(f"lost the sync lock {self.key}: another process took over")
-        self.redis.expire(self.key, LOCK_TTL_S)
 
     def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
         if self.redis.get(self.key) == self.token:
             self.redis.delete(self.key)
+
+
+def _holder_is_dead(value: bytes) -> bool:
+    """True when the lock's holder was a process on this host that no longer runs."""
+    try:
+        host, pid, _ = value.decode().split(":", 2)
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError, OSError):
+        return False
+    return False
 
 
 def poll(
@@ -162,7 +210,7 @@ def poll(
             result.pages += 1
             result.records += len(page.records)
             result.new_events += len(new)
-            lock.extend()
+            lock.check()
             if on_page is not None:
                 on_page(result, len(page.records))
             if max_pages is not None and result.pages >= max_pages:

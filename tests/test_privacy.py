@@ -129,7 +129,7 @@ def test_crm_privacy_deletion_and_cli_forget_through_the_running_hub(make_harnes
     with h.hub.sessions() as session:
         assert session.get(Referral, ids["other"]).contact_email is None
         audits = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.forget")))
-        assert [a.actor for a in audits] == ["hubspot:privacyDeletion", "cli:dpo@vendor.example"]
+        assert [a.actor for a in audits] == ["hubspot:contact.privacyDeletion", "cli:dpo@vendor.example"]
     assert "nothing held" in h.cli("privacy", "forget", "nobody@nowhere.example").stdout
     bad = h.cli("privacy", "forget", "not-an-address", check=False)
     assert bad.returncode == 2 and "email address" in bad.stderr

@@ -4,6 +4,7 @@ killed halfway resumes from the last saved page and nothing is stored twice."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+import json
 from typing import Any
 
 import pytest
@@ -116,3 +117,43 @@ def test_one_poll_per_object_at_a_time_and_clear_errors(hub: Hub) -> None:
 def test_deleted_records_become_deletion_events() -> None:
     change = polled_change(object(), "contact", Record("contact", "5", {}, 9, archived=True, raw={"id": "5", "archived": True}))
     assert (change.event_type, change.event_key, change.object_id) == ("contact.deletion", "poll:contact:5:9", "5")
+
+
+def test_backfill_cli_killed_halfway_resumes_from_its_last_page(make_harness, sqlite_url: str, fake_hubspot: Any) -> None:
+    """`partnerhub sync backfill` against the fake HubSpot: SIGKILLed mid-run, the next run
+    starts at the saved cursor and the inbox ends with every record exactly once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    total = 3000
+    h = make_harness.with_api(sqlite_url, fake_hubspot, PARTNERHUB_HUBSPOT__POLL_LAG_S="0",
+                              PARTNERHUB_SYNC__INTERVAL_S="0")
+    fake_hubspot.seed_records("deals", total)
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "sync", "backfill", "hubspot", "-o", "deal"],
+                            env=h.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(h.inbox()) < 600 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    stored = len(h.inbox())
+    assert 600 <= stored < total
+    status = json.loads(h.cli("sync", "status", "--json").stdout)
+    assert [(s["connector"], s["object"]) for s in status] == [("hubspot", "deal")]
+
+    out = h.cli("sync", "backfill", "hubspot", "-o", "deal", "-q").stdout
+    resumed = int(out.split(": ")[1].split(" records")[0])
+    assert resumed <= total - stored + 200  # it carried on from the saved page, not from the start
+    assert "done" in out
+    ids = [e.object_id for e in h.inbox()]
+    assert len(ids) == len(set(ids)) == total
+
+    bad = h.cli("sync", "backfill", "hubspot", "-o", "invoice", check=False)
+    assert bad.returncode == 1 and "cannot poll 'invoice'" in bad.stderr

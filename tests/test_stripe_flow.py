@@ -44,10 +44,11 @@ def start(make_harness: Any, database_url: str, fake: FakeStripe) -> Any:
     return h
 
 
-def send(h: Any, event: dict[str, Any], *, secret: str = NEW, timestamp: int | None = None) -> httpx.Response:
+def send(h: Any, event: dict[str, Any], *, secret: str = NEW, timestamp: int | None = None,
+         query: str = "") -> httpx.Response:
     raw = json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(raw, secret, timestamp=timestamp)
-    return httpx.post(f"{h.web_url}/webhooks/stripe", content=raw.encode(), timeout=30,
+    return httpx.post(f"{h.web_url}/webhooks/stripe{query}", content=raw.encode(), timeout=30,
                       headers={"content-type": "application/json", "Stripe-Signature": header})
 
 
@@ -207,7 +208,8 @@ def test_connect_account_ready_links_and_transfer_reversal(make_harness: Any, da
     ready = fake.publish("account.updated", snapshot(fake.accounts[account["id"]]), account=account["id"])
     stale = fake.publish("account.updated", pending, account=account["id"], created=ready["created"] - 60)
     for event in (ready, stale, ready):
-        assert send(h, event, secret=OLD).status_code == 200  # the Connect endpoint's secret
+        # the Connect endpoint's URL and secret
+        assert send(h, event, secret=OLD, query="?endpoint=connect").status_code == 200
     settle(h, 2)
     with h.hub.sessions() as s:
         partner = s.scalars(select(Partner).where(Partner.email == "p3@partners.example")).one()

@@ -220,9 +220,20 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Discarded:
+    """A delivery answered 2xx but deliberately not stored (mail from an unverified sender, where
+    an error status would only make the provider retry for days). The receiver logs ``reason``
+    with ``ref`` — a digest, never personal data — and counts it."""
+
+    reason: str
+    ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
     changes: tuple[Change, ...]
     reply: Reply = Reply()
+    discarded: tuple[Discarded, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

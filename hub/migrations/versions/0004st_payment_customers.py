@@ -1,7 +1,7 @@
 """payment customers
 
 Revision ID: 0004st
-Revises: 0003
+Revises: 0004sg
 Create Date: 2026-11-23 04:42:15.111176
 """
 
@@ -12,7 +12,7 @@ import hub.models
 
 
 revision = '0004st'
-down_revision = '0003'
+down_revision = '0004sg'
 branch_labels = None
 depends_on = None
 

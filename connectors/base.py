@@ -41,6 +41,11 @@ class WebhookRejected(HubError):
 
     kind = "rejected"
     status: int = 400
+    #: the answer's body when the provider expects its own refusal format (a SOAP fault); ``None``:
+    #: the hub's JSON error. ``media_type`` goes with it; ``reason`` labels the rejection metric.
+    body: bytes | None = None
+    media_type: str = "application/json"
+    reason: str | None = None
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.salesforce import SalesforceSettings
 from connectors.sendgrid import SendGridSettings
 from connectors.stripe import StripeSettings
 
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()
 

@@ -14,6 +14,7 @@ from connectors.hubspot import HubSpotConnector
 from connectors.salesforce import SalesforceConnector
 from connectors.pipedrive import PipedriveConnector
 from connectors.sendgrid import SendGridConnector
+from connectors.stripe import StripeConnector
 
 #: connector name -> class; the class takes its settings section (``Settings.<name>``)
 REGISTRY: dict[str, type[Any]] = {
@@ -21,6 +22,7 @@ REGISTRY: dict[str, type[Any]] = {
     SalesforceConnector.name: SalesforceConnector,
     PipedriveConnector.name: PipedriveConnector,
     SendGridConnector.name: SendGridConnector,
+    StripeConnector.name: StripeConnector,
 }
 
 

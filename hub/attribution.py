@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hub.models import AuditEntry, Deal, Partner, Referral, utcnow
+from hub.models import AuditEntry, Deal, Partner, PaymentCustomer, Referral, utcnow
 from hub.program import Attribution
 
 
@@ -75,8 +75,9 @@ def find_attribution(
     return None
 
 
-def attribute(session: Session, deal: Deal, found: Attributed | None) -> bool:
-    """Set the attribution unless the deal already has one (sticky). True when it was set now."""
+def attribute(session: Session, deal: Deal | PaymentCustomer, found: Attributed | None) -> bool:
+    """Set the attribution unless the deal (or payment customer: the same columns, the same
+    rules) already has one (sticky). True when it was set now."""
     if deal.partner_id is not None or found is None:
         return False
     deal.partner_id = found.partner_id

@@ -210,6 +210,30 @@ def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-
     console.print(table)
 
 
+@partners_app.command("set-stripe-account")
+def partners_set_stripe_account(
+    partner: Annotated[str, typer.Argument(metavar="PARTNER_EMAIL", help="The partner's email (or id).")],
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT_ID", help="Their Stripe Connect account, acct_…; "
+                                              "'none' unlinks.")],
+) -> None:
+    """Link a partner to their Stripe Connect account (payouts are transferred there); audited."""
+    import getpass
+
+    from hub.payments import LinkError, link_partner_account
+
+    hub = _open_hub(_settings(), start_redis=False)
+    try:
+        linked = link_partner_account(hub, partner, None if account_id.lower() == "none" else account_id,
+                                      actor=f"cli:{getpass.getuser()}")
+    except LinkError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        hub.close()
+    typer.echo(f"partner {linked['partner_id']} <{linked['email']}>: stripe account {linked['stripe_account_id']}, "
+               f"payouts {'enabled' if linked['payouts_enabled'] else 'not enabled yet'}")
+
+
 # -- operating -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ its email, the commission — their emails and CRM writes as outbox rows in this
 A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
 (``hub.records.merge_deal``). The hub's own events (a submitted referral) go to
 ``hub.referrals.process_submitted``; a CRM's ``contact.deletion``/``contact.privacyDeletion`` to
-``hub.privacy.forget``.
+``hub.privacy.forget``; a payment connector's events (Stripe) to ``hub.payments``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import commissions, echo, email_events, inbound_mail, privacy, records, referrals
+from hub import commissions, echo, email_events, inbound_mail, payments, privacy, records, referrals
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, Partner, WorkState, utcnow
@@ -80,6 +80,8 @@ class HubEngine:
                 crm=event.connector, contact_id=event.object_id, reason=event.event_type,
             )
             return f"forgotten:{report.total}"
+        if payments.is_payment_connector(self.hub.connectors.get(event.connector)):
+            return payments.process(session, self.hub, event)  # customers, revenue facts, accounts
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:
             return "unmapped"

@@ -371,3 +371,29 @@ class RevenueFact(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentCustomer(Base):
+    """A paying customer at a payment provider (a Stripe customer), with its (sticky) partner
+    attribution: every revenue fact of the customer carries its partner and deal."""
+
+    __tablename__ = "payment_customers"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    external_id: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    #: what the customer mapping file produced (tracking id, partner id, CRM deal id, …)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the provider version (event ``created``) of ``properties``; older events do not overwrite
+    version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    attribution_source: Mapped[str | None] = mapped_column(String(32))
+    attributed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,8 @@
 
 What the hub holds about a person (a referred contact, or a partner's own contact details) is
 anonymized everywhere it was copied: the referral's contact fields, the stored provider events and
-outbox payloads, notification addresses, audit snapshots, the partner's own name and address.
+outbox payloads, notification addresses, audit snapshots, the partner's own name and address, a
+payment provider's customer record (its email and name; its attribution and revenue stay).
 Money stays: ledger entries, deals, payouts and their amounts are untouched, so statements and
 totals still add up. The audit entry names the request by a hash of the address, never the address.
 
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.models import AuditEntry, InboxEvent, Notification, OutboxItem, Partner, Referral, utcnow
+from hub.models import AuditEntry, InboxEvent, Notification, OutboxItem, Partner, PaymentCustomer, Referral, utcnow
 
 FORGOTTEN = "[forgotten]"
 
@@ -31,6 +32,7 @@ _DOCUMENTS: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (OutboxItem, ("payload", "result")),
     (Referral, ("history",)),
     (AuditEntry, ("before", "after")),
+    (PaymentCustomer, ("properties",)),
 )
 
 
@@ -118,6 +120,14 @@ def forget(
     ) if emails else ():
         notification.to_email = FORGOTTEN
         report.add("notification")
+    for customer in session.scalars(
+        select(PaymentCustomer).where(func.lower(PaymentCustomer.email).in_(emails))
+    ) if emails else ():
+        if customer.name and len(customer.name.strip()) >= 3:
+            names.add(customer.name.strip().lower())
+        customer.email = None
+        customer.name = FORGOTTEN if customer.name else None
+        report.add("payment_customer")
     needles = tuple(sorted(emails | names))
     if needles:
         for model, columns in _DOCUMENTS:

@@ -18,6 +18,7 @@ from connectors.hubspot import HubSpotSettings
 from connectors.salesforce import SalesforceSettings
 from connectors.pipedrive import PipedriveSettings
 from connectors.sendgrid import SendGridSettings
+from connectors.stripe import StripeSettings
 
 ENV_PREFIX = "PARTNERHUB_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
+    stripe: StripeSettings = StripeSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -101,3 +101,22 @@ def _override(hub: Hub, deal_id: int, body: AttributionIn, actor: str) -> dict[s
 @router.post("/deals/{deal_id}/attribution", summary="Override a deal's attribution (audited)")
 async def set_attribution(request: Request, admin: AdminDep, deal_id: int, body: AttributionIn) -> dict[str, object]:
     return await run_in_threadpool(_override, hub_of(request), deal_id, body, admin)
+
+
+class StripeAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stripe_account_id: str | None = Field(description="The partner's Stripe Connect account (acct_…); null unlinks.")
+
+
+def _link(hub: Hub, partner_id: int, body: StripeAccountIn, actor: str) -> dict[str, object]:
+    from hub.payments import LinkError, link_partner_account
+
+    try:
+        return link_partner_account(hub, partner_id, body.stripe_account_id, actor=actor)
+    except LinkError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.put("/partners/{partner_id}/stripe-account", summary="Link a partner to their Stripe Connect account (audited)")
+async def set_stripe_account(request: Request, admin: AdminDep, partner_id: int, body: StripeAccountIn) -> dict[str, object]:
+    return await run_in_threadpool(_link, hub_of(request), partner_id, body, admin)

@@ -119,6 +119,8 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
             F("contact_ids", "list"),
             F("company_ids", "list"),
             F("deleted", "bool"),
+            F("payment_customer_id", "id",
+              description="The payment provider's customer this deal became (e.g. a Stripe cus_ id)."),
             version_field="modified_at",
         ),
         "contact": _target(
@@ -166,6 +168,18 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
             F("partner_id", "string", description="The hub's partner, a custom arg."),
             F("bounce_type", "string", description="bounce (hard) or blocked, on bounce events."),
             version_field="occurred_at",
+        ),
+        "payment_customer": _target(
+            "payment_customer",
+            "A paying customer at a payment provider, and what attributes it to a partner.",
+            F("external_id", "id", description="The provider's customer id."),
+            F("email", "email"),
+            F("name", "string"),
+            F("tracking_id", "string", description="A referral's tracking id the customer carries."),
+            F("partner_id", "string", description="The hub partner id the customer carries."),
+            F("crm_deal_id", "id", description="The CRM deal the customer belongs to."),
+            F("created_at", "datetime"),
+            F("deleted", "bool"),
         ),
         "inbound_email": _target(
             "inbound_email",

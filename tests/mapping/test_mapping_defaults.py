@@ -29,6 +29,7 @@ EXPECTED = {
     ("pipedrive", "lead"): "deal",
     ("sendgrid", "event"): "notification_event",
     ("sendgrid", "inbound_parse"): "inbound_email",
+    ("stripe", "customer"): "payment_customer",
 }
 
 

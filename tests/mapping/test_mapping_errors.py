@@ -170,7 +170,8 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         GOOD.replace("connector: hubspot", "connector: hubspt"),
         4,
         14,
-        "source.connector: unknown connector 'hubspt' (did you mean 'hubspot'?); known: hubspot, pipedrive, salesforce, sendgrid",
+        "source.connector: unknown connector 'hubspt' (did you mean 'hubspot'?); known: hubspot, pipedrive, salesforce, sendgrid, "
+        "stripe",
     ),
     (
         "unknown object",
@@ -300,7 +301,7 @@ def test_errors_across_files_in_one_pass(write_mapping: Callable[[str, str], Pat
         f"{first}:2:10: version: Input should be 1, got 2",
         (
             f"{second}:6:9: target: unknown record 'dael' (did you mean 'deal'?); known: deal, contact, "
-            "company, notification_event, inbound_email"
+            "company, notification_event, payment_customer, inbound_email"
         ),
     ]
 

@@ -8,7 +8,8 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 (version guard, per field, since events arrive out of order); write the record; then the
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
-The hub's own events (a submitted referral) go to ``hub.referrals.process_submitted``.
+The hub's own events go to ``hub.referrals.process_submitted`` (a submitted referral) and
+``hub.registrations.process`` (a deal registration).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import echo, referrals
+from hub import echo, referrals, registrations
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, utcnow
@@ -66,6 +67,8 @@ class HubEngine:
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
         if event.connector == referrals.INTERNAL:
+            if event.event_type == registrations.EVENT_TYPE:
+                return registrations.process(session, self.hub, int(event.object_id))
             return referrals.process_submitted(session, self.hub, int(event.object_id))
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:

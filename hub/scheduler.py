@@ -82,6 +82,7 @@ class Scheduler:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._program_due = 0.0  # monotonic time of the next program pass
 
     def _hold_lock(self) -> bool:
         ttl_ms = int(max(self.interval * 3, 5) * 1000)
@@ -110,11 +111,29 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
             log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
             return None
+        self._program_tick()
         try:
             deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
         except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
             log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
         return counts
+
+    def _program_tick(self) -> None:
+        """The program engine's timed rules (``hub.program_tick``), every
+        ``program.tick_interval_s`` while this scheduler holds the lock."""
+        import time
+
+        from hub import program_tick
+
+        if time.monotonic() < self._program_due:
+            return
+        self._program_due = time.monotonic() + self.hub.settings.program.tick_interval_s
+        try:
+            done = program_tick.tick(self.hub)
+            if any(v for k, v in done.items() if k != "now"):
+                log.info("program pass", **{k: v for k, v in done.items() if v})
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken program file
+            log.warning("program pass failed", error=f"{type(exc).__name__}: {exc}")
 
     def run(self) -> None:
         while not self._stop.is_set():

@@ -58,8 +58,8 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
-def submit(session: Session, partner: Partner, fields: dict[str, Any], *,
-           idempotency_key: str | None) -> tuple[DealRegistration, bool, int | None]:
+def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None,
+           at: datetime | None = None) -> tuple[DealRegistration, bool, int | None]:
     """Store the registration and its internal event (caller's transaction): (row, created, event id)."""
     if idempotency_key:
         existing = session.scalars(select(DealRegistration).where(
@@ -73,7 +73,7 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *,
                                     company_key=normalize_company(fields["company_name"]), created_at=now,
                                     updated_at=now, **fields)
     session.add(registration)
-    record_activity(session, partner)
+    record_activity(session, partner, at=at)
     session.flush()
     [event_id] = insert_ignoring_conflicts(session, InboxEvent, [{
         "connector": referrals.INTERNAL, "event_key": f"{EVENT_TYPE}:{registration.id}", "event_type": EVENT_TYPE,

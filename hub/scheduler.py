@@ -130,8 +130,10 @@ class Scheduler:
         self._program_due = time.monotonic() + self.hub.settings.program.tick_interval_s
         try:
             done = program_tick.tick(self.hub)
-            if any(v for k, v in done.items() if k != "now"):
-                log.info("program pass", **{k: v for k, v in done.items() if v})
+            busy = {k: v for k, v in done.items() if k != "now" and v and (
+                not isinstance(v, dict) or any(v.values()))}
+            if busy:
+                log.info("program pass", now=done["now"], **busy)
         except Exception as exc:  # noqa: BLE001 - e.g. a broken program file
             log.warning("program pass failed", error=f"{type(exc).__name__}: {exc}")
 

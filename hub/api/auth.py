@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.context import Hub
 from hub.models import Partner
-from hub.models import utcnow
+from hub import clock
 from hub.partners import partner_for_key, record_activity
 
 bearer = HTTPBearer(auto_error=False, description="A partner API key (ph_live_…) or the admin token.")
@@ -33,7 +33,7 @@ def _lookup(hub: Hub, key: str) -> Partner | None:
         partner = partner_for_key(session, key)
         if partner is None:
             return None
-        now = utcnow()
+        now = clock.now(hub)
         if partner.last_activity_at is None or now - partner.last_activity_at >= ACTIVITY_RESOLUTION:
             record_activity(session, partner, at=now)
         session.flush()

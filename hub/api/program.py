@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hub import queue, registrations
+from hub import clock, queue, registrations
 from hub.api.auth import PartnerDep, hub_of
 from hub.api.partner import ReferralIn
 from hub.commissions import balances
@@ -54,7 +54,7 @@ def _out(session: Any, r: DealRegistration) -> RegistrationOut:
 def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None) -> tuple[RegistrationOut, bool]:
     with hub.sessions() as session, session.begin():
         row, created, event_id = registrations.submit(session, session.merge(partner), body.model_dump(),
-                                                      idempotency_key=key)
+                                                      idempotency_key=key, at=clock.now(hub))
         out = _out(session, row)
     if event_id is not None:
         try:

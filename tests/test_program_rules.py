@@ -308,3 +308,41 @@ def test_clawbacks_net_in_the_next_payout_and_never_go_negative_silently(db_sess
     assert {e.status for e in db_session.scalars(select(LedgerEntry).where(
         LedgerEntry.partner_id == p.id, LedgerEntry.status != "paid"))} == {"approved"}
     assert db_session.scalars(select(Payout).where(Payout.partner_id == p.id)).first() is None
+
+
+# -- tiers -------------------------------------------------------------------------------------------
+
+
+def test_quarterly_tier_review_moves_partners_and_tells_them(db_session):
+    from hub import program_tick
+    from hub.models import AuditEntry, Notification, Referral
+    from hub.program import TierLevel, Tiers
+
+    program = Program(version=1, commissions=[rule("standard", percent="10")], tiers=Tiers(levels=[
+        TierLevel(name="gold", min_referrals=2, min_won_revenue=flat("1000", "USD")),
+        TierLevel(name="silver", min_referrals=2),
+        TierLevel(name="bronze"),
+    ]))
+    hub = Clock(program, now=datetime(2026, 3, 10, tzinfo=timezone.utc))   # in Q1
+    star, busy, quiet = (partner(db_session, tier="bronze") for _ in range(3))
+    for p, count in ((star, 2), (busy, 3), (quiet, 0)):
+        for n in range(count):
+            db_session.add(Referral(tracking_id=f"R-T{p.id:03d}{n:05d}", partner_id=p.id, company_name="X",
+                                    status="submitted", history=[], created_at=hub.now, updated_at=hub.now))
+    won(db_session, hub, star, 150_000)                                    # USD 1,500 won in Q1
+    won(db_session, hub, busy, 150_000, "EUR")                            # EUR does not count for gold
+    db_session.commit()
+
+    from sqlalchemy.orm import sessionmaker
+    hub.sessions = sessionmaker(bind=db_session.get_bind())  # type: ignore[attr-defined]
+    first = program_tick.tick(hub, datetime(2026, 4, 2, tzinfo=timezone.utc))   # Q2: review Q1
+    assert first["tier_review"]["quarter"] == "2026-Q1"
+    assert {m["partner_id"]: m["tier"] for m in first["tier_review"]["moved"]} == {star.id: "gold", busy.id: "silver"}
+    assert program_tick.tick(hub, datetime(2026, 4, 3, tzinfo=timezone.utc))["tier_review"] is None  # once
+    db_session.expire_all()
+    assert [db_session.get(Partner, p.id).tier for p in (star, busy, quiet)] == ["gold", "silver", "bronze"]
+    audit = [(a.actor, a.subject, a.before, a.after["tier"]) for a in db_session.scalars(select(AuditEntry))]
+    assert (("program", f"partner:{star.id}", {"tier": "bronze"}, "gold")) in audit
+    mails = [(n.partner_id, n.subject) for n in db_session.scalars(
+        select(Notification).where(Notification.kind == "tier_changed").order_by(Notification.id))]
+    assert mails == [(star.id, "Your partner tier is now Gold"), (busy.id, "Your partner tier is now Silver")]

@@ -250,3 +250,25 @@ def report(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+@program_app.command("check")
+def program_check(
+    folder: Annotated[str | None, typer.Argument(help="The mappings folder (default: the settings').")] = None,
+) -> None:
+    """Check the program file; print each problem as file:line:col: message; exit 1 on any."""
+    from pathlib import Path
+
+    from hub.cli import _settings
+    from hub.mapping import MappingFileError
+    from hub.program import PROGRAM_FILE, load_program
+
+    where = Path(folder) if folder else _settings().mappings_dir
+    try:
+        program = load_program(where)
+    except MappingFileError as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok  {where / PROGRAM_FILE}: {len(program.commissions)} commission rule(s), "
+               f"{len(program.tiers.levels)} tier level(s)")

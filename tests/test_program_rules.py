@@ -346,3 +346,43 @@ def test_quarterly_tier_review_moves_partners_and_tells_them(db_session):
     mails = [(n.partner_id, n.subject) for n in db_session.scalars(
         select(Notification).where(Notification.kind == "tier_changed").order_by(Notification.id))]
     assert mails == [(star.id, "Your partner tier is now Gold"), (busy.id, "Your partner tier is now Silver")]
+
+
+# -- the program file --------------------------------------------------------------------------------
+
+
+def test_program_schema_is_current():
+    from pathlib import Path
+
+    from hub.program import schema_text
+
+    committed = (Path(__file__).resolve().parents[1] / "mappings" / "program.schema.json").read_text()
+    assert committed == schema_text(), "run: partnerhub program schema --output mappings/program.schema.json"
+
+
+@pytest.mark.parametrize("rules, where, message", [
+    ('  - name: x\n    percent: "10"\n    months: 3\n', ":3:5:", "months applies to recurring_invoice_paid"),
+    ('  - name: x\n    event: referral_qualified\n    percent: "10"\n', ":3:5:", "referral_qualified rules pay flat"),
+    ('  - name: x\n    percent: "10"\n    cap: {amount: "5", currency: XYZ}\n', ":5:34:", "not an ISO 4217"),
+    ('  - name: x\n    event: invoice_paid\n    percent: "10"\n', ":4:12:", "did you mean 'recurring_invoice_paid'"),
+    ('  - name: x\n    percent: "10"\n    holding_days: -1\n', ":5:19:", "holding_days"),
+])
+def test_program_file_errors_name_file_and_line(tmp_path, rules, where, message):
+    import subprocess
+    import sys
+
+    (tmp_path / "program.yaml").write_text("version: 1\ncommissions:\n" + rules)
+    out = subprocess.run([sys.executable, "-m", "hub.cli", "program", "check", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "program.yaml" in out.stderr and message in out.stderr, out.stderr
+    assert f"program.yaml{where}" in out.stderr, out.stderr
+
+
+def test_shipped_program_file_checks():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hub.cli", "program", "check"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "2 commission rule(s)" in out.stdout, out.stdout + out.stderr

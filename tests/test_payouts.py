@@ -272,3 +272,28 @@ def test_admin_overrides_are_audited(hub: Hub) -> None:
         assert [a[1] for a in audit] == ["ledger.override", "partner.tier", "ledger.adjust"]
         assert s.get(Partner, partner).tier == "gold"
         assert utcnow()  # the audit rows carry their time
+
+
+def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.partners import add_partner as new_partner
+
+    h = hub
+    partner = add_partner(h, "Stmt", 60_000, stripe=True)
+    with h.sessions() as s, s.begin():
+        key = new_partner(s, name="Other", email="other@partners.example").api_key
+        row = s.get(Partner, partner)
+        from hub.partners import rotate_key
+        mine = rotate_key(s, row)
+    program_tick.tick(h, RUN_AT)
+    assert run_outbox_item(h, transfer_row(h, payout_of(h, partner).id).id) == WorkState.DONE
+    with TestClient(create_app(h)) as client:
+        body = client.get("/api/v1/statement", headers={"Authorization": f"Bearer {mine}"}).json()
+        other = client.get("/api/v1/statement", headers={"Authorization": f"Bearer {key}"}).json()
+    assert body["balances"] == {"USD": {"pending": 0, "approved": 0, "paid": 60_000}}
+    assert [(e["kind"], e["amount"], e["currency"], e["status"], e["rule"]) for e in body["entries"]] == [
+        ("commission", "600.00", "USD", "paid", "standard")]
+    assert [(p["amount"], p["status"], p["period"]) for p in body["payouts"]] == [("600.00", "paid", "2026-12")]
+    assert other["entries"] == [] and other["payouts"] == [] and other["balances"] == {}

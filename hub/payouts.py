@@ -270,50 +270,68 @@ def transfer_done(session: Session, hub: Hub, item: OutboxItem) -> None:
 
 
 def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
-    """Payouts whose transfer row ended ``unknown`` become ``unknown`` and are looked up at the
-    provider (``find_transfers(payout_id)``): one transfer found settles it paid; none found
-    leaves it for a person (a missing transfer may still appear). A dead transfer row fails
-    the payout (entries back to the balance)."""
+    """Settle payouts whose transfer row ended without an answer we can trust.
+
+    * ``unknown`` (the answer was lost): the payout becomes ``unknown`` (alert) and is looked up
+      at the provider (``find_transfers(payout_id)``): exactly one transfer of the payout's
+      amount settles it paid; none found leaves it for a person (a lost request may still land).
+    * ``dead`` (the provider refused, or we gave up): failed (entries back to the balance) only
+      when the lookup shows no transfer for the payout; otherwise (a transfer exists, or no
+      lookup is possible) it waits ``unknown`` for a person. Money is never sent twice."""
     counts = {"unknown": 0, "settled": 0, "failed": 0}
-    sending = list(session.scalars(select(Payout).where(Payout.status.in_(("sending", "unknown"))).with_for_update()))
-    for payout in sending:
+    for payout in list(session.scalars(select(Payout).where(Payout.status.in_(("sending", "unknown"))).with_for_update())):
         item = session.scalars(select(OutboxItem).where(OutboxItem.natural_key == transfer_key(payout.id))).first()
-        if item is None:
+        if item is None or item.state not in (WorkState.UNKNOWN, WorkState.DEAD):
             continue
-        if item.state == WorkState.DEAD:
+        found = _look_up(hub, payout)
+        if item.state == WorkState.DEAD and found == []:
             mark_failed(session, hub, payout, reason=item.last_error or "the transfer failed")
-            item.state = WorkState.DONE  # settled: a replay must never send it again
-            item.result = {"settled": "failed"}
+            item.state, item.result = WorkState.DONE, {"settled": "failed"}  # a replay must never send it
             counts["failed"] += 1
-            continue
-        if item.state != WorkState.UNKNOWN:
             continue
         if payout.status != "unknown":
             payout.status, payout.updated_at = "unknown", utcnow()
-            payout.reason = "the transfer's outcome is unknown: looked up at the provider, or settle it " \
-                            f"(partnerhub payouts settle {payout.id} --paid|--failed)"
+            payout.reason = (f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
+                             f"partnerhub payouts settle {payout.id} --paid|--failed")
             raise_alert(session, key=f"payout_unknown:{payout.id}", kind="payout_unknown", message=payout.reason)
             counts["unknown"] += 1
-        connector = hub.connectors.get(TRANSFER_CONNECTOR)
-        finder = getattr(connector, "find_transfers", None)
-        if finder is None:
+        if item.state != WorkState.UNKNOWN or not found:
             continue
-        try:
-            found = list(finder(payout.id))
-        except Exception as exc:  # noqa: BLE001 - try again on the next pass
-            log.warning("transfer lookup failed", payout_id=payout.id, error=f"{type(exc).__name__}: {exc}")
-            continue
-        if len(found) == 1:
-            transfer = found[0]
-            transfer_id = str(transfer.get("transfer_id") or transfer.get("id")) if isinstance(transfer, dict) \
-                else str(getattr(transfer, "id", transfer))
+        matching = [t for t in found if _amount(t) == payout.amount_minor]
+        if len(found) == 1 and matching:
+            transfer_id = _transfer_id(found[0])
             item.state, item.result, item.finished_at = WorkState.DONE, {"transfer_id": transfer_id, "found": True}, utcnow()
             mark_paid(session, hub, payout, transfer_id=transfer_id, by="lookup")
             counts["settled"] += 1
-        elif len(found) > 1:
-            raise_alert(session, key=f"payout_duplicate:{payout.id}", kind="payout_duplicate",
-                        message=f"payout #{payout.id}: {len(found)} transfers found; a person must check")
+        else:
+            raise_alert(session, key=f"payout_lookup:{payout.id}", kind="payout_lookup",
+                        message=f"payout #{payout.id}: {len(found)} transfer(s) found at the provider, "
+                        f"{len(matching)} of its amount; a person must settle it")
     return counts
+
+
+def _look_up(hub: Hub, payout: Payout) -> list[Any] | None:
+    """The provider's transfers for the payout; None when no lookup is possible now."""
+    finder = getattr(hub.connectors.get(TRANSFER_CONNECTOR), "find_transfers", None)
+    if finder is None:
+        return None
+    try:
+        return list(finder(payout.id))
+    except Exception as exc:  # noqa: BLE001 - try again on the next pass
+        log.warning("transfer lookup failed", payout_id=payout.id, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _transfer_id(transfer: Any) -> str:
+    if isinstance(transfer, dict):
+        return str(transfer.get("transfer_id") or transfer.get("id"))
+    return str(getattr(transfer, "id", transfer))
+
+
+def _amount(transfer: Any) -> int | None:
+    """Minor units of a transfer as the connector reports it (its answer, or Stripe's object)."""
+    value = transfer.get("amount_minor", transfer.get("amount")) if isinstance(transfer, dict) else getattr(transfer, "amount", None)
+    return int(value) if value is not None else None
 
 
 def transfer_reversed(session: Session, hub: Hub, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.base import OutcomeUnknown
+from connectors.base import FatalError, OutcomeUnknown
 from hub import program_tick
 from hub.commissions import settle_deal
 from hub.context import Hub
@@ -60,6 +60,7 @@ class FakeStripe:
         self.transfers: dict[str, dict[str, Any]] = {}  # idempotency key -> transfer
         self.answer_lost: set[int] = set()
         self.request_lost: set[int] = set()
+        self.refused: set[int] = set()
         self.calls: list[tuple[dict[str, Any], str]] = []
 
     def create_transfer(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
@@ -69,6 +70,8 @@ class FakeStripe:
         assert payload["destination"].startswith("acct_")
         assert idempotency_key == f"payout-{payload['payout_id']}"
         self.calls.append((payload, idempotency_key))
+        if payload["payout_id"] in self.refused:
+            raise FatalError("Stripe: insufficient available balance (400 balance_insufficient)")
         if payload["payout_id"] in self.request_lost:
             raise OutcomeUnknown("timed out before Stripe answered")
         existing = idempotency_key in self.transfers
@@ -297,3 +300,23 @@ def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
         ("commission", "600.00", "USD", "paid", "standard")]
     assert [(p["amount"], p["status"], p["period"]) for p in body["payouts"]] == [("600.00", "paid", "2026-12")]
     assert other["entries"] == [] and other["payouts"] == [] and other["balances"] == {}
+
+
+def test_a_refused_transfer_fails_the_payout_only_when_stripe_holds_none(hub: Hub) -> None:
+    h, stripe = hub, hub.connectors["stripe"]
+    refused = add_partner(h, "Refused", 60_000, stripe=True)
+    odd = add_partner(h, "Odd", 70_000, stripe=True)
+    program_tick.tick(h, RUN_AT)
+    p_refused, p_odd = payout_of(h, refused), payout_of(h, odd)
+    stripe.refused.update({p_refused.id, p_odd.id})
+    # Stripe holds a transfer for "Odd" already (another amount): never failed automatically
+    stripe.transfers["elsewhere"] = {"transfer_id": "tr_odd", "payout_id": p_odd.id, "amount_minor": 1, "currency": "usd"}
+    for payout in (p_refused, p_odd):
+        assert run_outbox_item(h, transfer_row(h, payout.id).id) == WorkState.DEAD
+    counts = program_tick.tick(h, RUN_AT)["transfers"]
+    assert counts == {"unknown": 1, "settled": 0, "failed": 1}
+    assert payout_of(h, refused).status == "failed" and entry_states(h, refused) == ["approved"]
+    assert "insufficient" in payout_of(h, refused).reason
+    assert emails(h, refused) == ["payout_scheduled", "payout_failed"]
+    assert payout_of(h, odd).status == "unknown" and entry_states(h, odd) == ["in_payout"]
+    assert transfer_row(h, p_refused.id).state == WorkState.DONE  # `replay --dead` cannot resend it

@@ -279,9 +279,11 @@ def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
       when the lookup shows no transfer for the payout; otherwise (a transfer exists, or no
       lookup is possible) it waits ``unknown`` for a person. Money is never sent twice."""
     counts = {"unknown": 0, "settled": 0, "failed": 0}
-    for payout in list(session.scalars(select(Payout).where(Payout.status.in_(("sending", "unknown"))).with_for_update())):
-        item = session.scalars(select(OutboxItem).where(OutboxItem.natural_key == transfer_key(payout.id))).first()
-        if item is None or item.state not in (WorkState.UNKNOWN, WorkState.DEAD):
+    stuck = list(session.scalars(select(OutboxItem).where(
+        OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD)))))
+    for item in stuck:
+        payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
+        if payout is None or payout.status not in ("sending", "unknown"):
             continue
         found = _look_up(hub, payout)
         if item.state == WorkState.DEAD and found == []:

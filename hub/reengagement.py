@@ -29,38 +29,37 @@ if TYPE_CHECKING:
 FLAG_REASON = "re-engagement: no referral after two emails; reach out personally"
 
 
-def last_sign_of_life(session: Session, partner: Partner) -> datetime:
-    newest_referral = session.scalar(select(func.max(Referral.created_at)).where(Referral.partner_id == partner.id))
-    stamps = [s for s in (partner.last_activity_at, newest_referral, partner.created_at) if s is not None]
-    return max(stamps)
-
-
 def _context(partner: Partner) -> dict[str, Any]:
     return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
             "segment": partner.segment, "locale": partner.locale}
 
 
 def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
-    """One pass over active partners; returns counts per step taken."""
+    """One pass over active partners (a partner's last sign of life: its last activity, newest
+    referral, or joining date); returns counts per step taken."""
     rules = hub.program.reengagement
     counts = {"started": 0, "second": 0, "flagged": 0, "stopped": 0}
     if not rules.enabled:
         return counts
+    newest = dict(session.execute(select(Referral.partner_id, func.max(Referral.created_at))
+                                  .group_by(Referral.partner_id)).tuples().all())
+    active = {seq.partner_id: seq for seq in session.scalars(select(ReengagementSequence).where(
+        ReengagementSequence.state == "active").with_for_update())}
+    handled = set(session.execute(select(ReengagementSequence.partner_id, ReengagementSequence.anchor_at).where(
+        ReengagementSequence.state != "active")).tuples().all())
+    quiet_since = now - timedelta(days=rules.first_after_days)
     for partner in session.scalars(select(Partner).where(Partner.status == "active").order_by(Partner.id)):
-        last = last_sign_of_life(session, partner)
-        sequence = session.scalars(select(ReengagementSequence).where(
-            ReengagementSequence.partner_id == partner.id, ReengagementSequence.state == "active")
-            .with_for_update()).first()
+        stamps = [s for s in (partner.last_activity_at, newest.get(partner.id), partner.created_at) if s is not None]
+        last = max(stamps)
+        sequence = active.get(partner.id)
         if sequence is not None and last > sequence.anchor_at:
             stop(session, sequence, reason="partner activity", now=now)
             counts["stopped"] += 1
             continue
         if sequence is None:
-            if now - last < timedelta(days=rules.first_after_days):
+            if last > quiet_since:
                 continue
-            done_before = session.scalars(select(ReengagementSequence).where(
-                ReengagementSequence.partner_id == partner.id, ReengagementSequence.anchor_at == last)).first()
-            if done_before is not None:
+            if (partner.id, last) in handled:
                 continue  # this quiet spell was handled (or stopped by an admin)
             ids = insert_ignoring_conflicts(session, ReengagementSequence, [{
                 "partner_id": partner.id, "anchor_at": last, "step": 0, "state": "active", "next_at": now,

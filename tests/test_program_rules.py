@@ -386,3 +386,42 @@ def test_shipped_program_file_checks():
     out = subprocess.run([sys.executable, "-m", "hub.cli", "program", "check"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "2 commission rule(s)" in out.stdout, out.stdout + out.stderr
+
+
+# -- the program's emails ------------------------------------------------------------------------------
+
+PROGRAM_EMAILS = {
+    "payout_scheduled": ({"payout_id": 7, "amount_minor": 150_000, "currency": "USD", "review": True, "note": None},
+                         "Payout scheduled: $1,500.00", "approves it before it is sent"),
+    "payout_paid": ({"payout_id": 7, "amount_minor": 1_852, "currency": "JPY", "reference": "tr_1"},
+                    "Payout sent: ¥1,852", "Reference: tr_1"),
+    "payout_failed": ({"payout_id": 7, "amount_minor": 5_000, "currency": "EUR", "reason": "account closed"},
+                      "Payout #7 could not be sent", "€50.00"),
+    "reengagement_first": ({}, "We miss your referrals, Alpha", "Submit it through the partner API"),
+    "reengagement_second": ({}, "Can we help you refer, Alpha?", "reply to this email"),
+    "tier_changed": ({"old_tier": None, "new_tier": "gold", "quarter": "2026-Q1", "referrals": 4},
+                     "Your partner tier is now Gold", "from no tier to Gold"),
+    "registration_approved": ({"company_name": "Initech", "tracking_id": "R-ABC", "protected_until": "2027-02-21"},
+                              "Deal registration approved: Initech", "until February 21, 2027"),
+    "registration_declined": ({"company_name": "Initech", "reason": "duplicate of an existing opportunity"},
+                              "Deal registration declined: Initech", "duplicate of an existing opportunity"),
+    "registration_held": ({"company_name": "Initech"}, "Deal registration in review: Initech", "reviewed"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROGRAM_EMAILS))
+def test_program_emails_render_and_name_whom_to_ask(kind):
+    from connectors.base import ConfigurationError
+    from hub.notifications import DEFAULT_TEMPLATES_DIR, templates_for
+
+    extra, subject, phrase = PROGRAM_EMAILS[kind]
+    base = {"partner_name": "Alpha", "segment": "smb", "locale": None}
+    t = templates_for(DEFAULT_TEMPLATES_DIR)
+    email = t.render(kind, {**base, **extra, "partner_manager": "Grace Hopper"})
+    assert email.subject == subject
+    assert phrase in email.text and "your partner manager, Grace Hopper" in email.html
+    assert "None" not in email.text
+    without = t.render(kind, {**base, **extra, "partner_manager": None})
+    assert "partner team" in without.text
+    with pytest.raises(ConfigurationError):
+        t.render(kind, {**extra, "partner_manager": None})  # no partner name: an error, never "Hi ,"

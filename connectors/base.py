@@ -180,6 +180,15 @@ class Change:
 
     ``event_key`` is unique per connector for one delivery of one event (duplicates collapse on it);
     ``version_ms`` is the provider's modification version in epoch milliseconds (order guard).
+
+    ``event_type`` is ``<object>.<action>`` (``deal.propertyChange``, ``contact.deletion``): the
+    hub acts on the action after the last dot, whatever the provider calls it. Actions with a
+    meaning in the hub: ``creation``, ``propertyChange``, ``deletion``, ``restore``,
+    ``associationChange`` (the deal's parties are looked up again), ``merge`` (records merged
+    into the one ``object_id`` names; the connector's ``merge_of(payload)`` says which ids went
+    away, and the hub re-points its records to the survivor, ``hub.records.merge_deal``), and
+    ``privacyDeletion`` (a person's data must go; ``object_type`` ``contact``, the payload
+    carries ``email`` when the provider sends it; ``hub.privacy``).
     """
 
     event_key: str
@@ -188,6 +197,16 @@ class Change:
     object_id: str
     version_ms: int | None
     payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Records merged in the provider: ``from_ids`` went away into ``into_id`` (the survivor,
+    which may be a new id). What a connector's ``merge_of(payload)`` returns for a ``*.merge``
+    event."""
+
+    from_ids: tuple[str, ...]
+    into_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +268,11 @@ class WriteResult:
 class Connector(Protocol):
     """What every provider module implements. Non-record actions (``send_email``,
     ``create_transfer``, ``associate``, ``create_task``) are plain methods named for what they do,
-    declared by the connectors that have them and called only from the outbox dispatcher."""
+    declared by the connectors that have them and called only from the outbox dispatcher.
+
+    Optional, looked up with ``getattr`` (so not members of the Protocol): ``merge_of(payload)
+    -> Merge | None`` for providers that report merges (which ids a ``*.merge`` event merged into
+    which), ``use_redis(client)``, ``rate_budgets()``, ``api_ready``."""
 
     name: ClassVar[str]
     #: the objects (and their fields) this connector reads and writes, by the hub's object name

@@ -17,6 +17,8 @@ from connectors.base import ConfigurationError
 from hub.crm_cli import app as crm_app
 from hub.program_cli import payouts_app, program_app, report
 from hub.webhooks_cli import app as webhooks_app
+from hub.sync_cli import app as sync_app
+from hub.privacy_cli import app as privacy_app
 from hub.mapping.cli import app as mappings_app
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.settings import Settings, load_settings
@@ -35,6 +37,8 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(program_app, name="program")
 app.command("report")(report)
+app.add_typer(sync_app, name="sync")
+app.add_typer(privacy_app, name="privacy")
 
 console = Console()
 

@@ -9,7 +9,8 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
 The hub's own events go to ``hub.referrals.process_submitted`` (a submitted referral) and
-``hub.registrations.process`` (a deal registration).
+``hub.registrations.process`` (a deal registration); a CRM's
+``contact.deletion``/``contact.privacyDeletion`` to ``hub.privacy.forget``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import echo, referrals, registrations
+from hub import commissions, echo, privacy, records, referrals, registrations
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
-from hub.models import Deal, InboxEvent, utcnow
+from hub.models import Deal, InboxEvent, Partner, utcnow
 
 
 class HubEngine:
@@ -70,10 +71,18 @@ class HubEngine:
             if event.event_type == registrations.EVENT_TYPE:
                 return registrations.process(session, self.hub, int(event.object_id))
             return referrals.process_submitted(session, self.hub, int(event.object_id))
+        if privacy.is_person_deletion(event.object_type, event.event_type):
+            report = privacy.forget(
+                session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
+                crm=event.connector, contact_id=event.object_id, reason=event.event_type,
+            )
+            return f"forgotten:{report.total}"
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:
             return "unmapped"
         connector = self.hub.connectors[event.connector]
+        if _action(event.event_type) == "merge" and plan.target == "deal":
+            self._merge_deals(session, event)
         changed = connector.changed_fields(event.payload)
         if changed is not None and echo.is_echo(session, event.connector, event.object_type, event.object_id, changed):
             return "echo"
@@ -87,11 +96,25 @@ class HubEngine:
         if deal is not None and outcome != "stale":
             happened = referrals.on_deal_changed(
                 session, self.hub, deal, applied,
-                look_up_parties=first_seen or event.event_type == "associationChange",
+                look_up_parties=first_seen or _action(event.event_type) == "associationChange",
             )
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
+
+    def _merge_deals(self, session: Session, event: InboxEvent) -> None:
+        """A ``*.merge`` event: the hub's records of the merged-away deals point to the survivor
+        (``hub.records.merge_deal``); a merged-away record that keeps a commission of its own is
+        settled as deleted, so nothing is counted twice. The survivor itself is then processed
+        like any changed deal."""
+        merge_of = getattr(self.hub.connectors[event.connector], "merge_of", None)
+        merge = merge_of(event.payload) if merge_of is not None else None
+        if merge is None:
+            return
+        merged = records.merge_deal(session, event.connector, merge.from_ids, merge.into_id)
+        for deal in merged.retired:
+            partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
+            commissions.settle_deal(session, self.hub.program, deal, partner)
 
     def _provider_record(self, event: InboxEvent, plan: Plan) -> tuple[dict[str, Any], bool, int]:
         """(record, partial, version): the whole record through the API when the connector can
@@ -109,6 +132,11 @@ class HubEngine:
                 return {"id": event.object_id, "archived": True}, True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback
         return from_event, is_partial(event.connector, event.payload), fallback
+
+
+def _action(event_type: str) -> str:
+    """The action of a ``<object>.<action>`` event type (``connectors.base.Change``)."""
+    return event_type.rpartition(".")[2]
 
 
 def _jsonable(value: Any) -> Any:

@@ -232,12 +232,32 @@ class Tiers(_Strict):
         return None
 
 
+class DealStart(_Strict):
+    """Where new referral deals start in one CRM (ids as that CRM names them)."""
+
+    pipeline: str | None = Field(default=None, description="The pipeline id (CRMs without pipelines: unset).")
+    stage: str = Field(description="The first stage id; it must be mapped in that CRM's deals mapping file.")
+
+
 class NewDeals(_Strict):
     """Where the CRM deal of an accepted referral starts."""
 
-    pipeline: str = Field(default="default", description="The CRM pipeline id new referral deals go to.")
-    stage: str = Field(default="appointmentscheduled", description="Their first stage id.")
     source: str = Field(default="partner_referral", description="Written to the deal's partner-source field.")
+    start: dict[str, DealStart] = Field(
+        default_factory=dict,
+        description="Per CRM connector (the value of PARTNERHUB_CRM): its pipeline and first stage.",
+    )
+
+    def start_for(self, crm: str) -> DealStart:
+        try:
+            return self.start[crm]
+        except KeyError:
+            from connectors.base import ConfigurationError
+
+            raise ConfigurationError(
+                f"{PROGRAM_FILE}: new_deals.start has no entry for the CRM {crm!r} "
+                f"(it has: {', '.join(sorted(self.start)) or 'none'})"
+            ) from None
 
 
 class Program(_Strict):

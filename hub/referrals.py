@@ -154,8 +154,9 @@ def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner
     owner_id = program.owners.owner_for(region=partner.region, segment=partner.segment, turn=referral.id)
     mappings = hub.mappings.current
     first, _, last = (referral.contact_name or "").partition(" ")
-    deal_fields = {"name": referral.company_name, "stage": program.new_deals.stage,
-                   "pipeline": program.new_deals.pipeline, "tracking_id": referral.tracking_id,
+    start = program.new_deals.start_for(crm.name)
+    deal_fields = {"name": referral.company_name, "stage": start.stage,
+                   "pipeline": start.pipeline, "tracking_id": referral.tracking_id,
                    "partner_id": str(partner.id), "source": program.new_deals.source, "owner_id": owner_id}
     contact_fields = {"email": referral.contact_email, "first_name": first or None, "last_name": last or None,
                       "company_name": referral.company_name, "company_domain": domain,

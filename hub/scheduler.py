@@ -2,7 +2,8 @@
 
 Every ``reconcile_interval_s`` it re-enqueues each inbox and outbox row that is due and not done
 (received or pending and not picked up, processing past its lease, retrying with its time come),
-and closes dead-letter alerts once nothing dead is left behind them. One scheduler is active at a
+and closes dead-letter alerts once nothing dead is left behind them; it also starts the polling
+rounds (``hub.sync.Poller``). One scheduler is active at a
 time across all processes, elected by a Redis lock; any process may run the loop.
 """
 
@@ -19,6 +20,7 @@ from hub import queue, work
 from hub.context import Hub
 from hub.models import Alert, InboxEvent, OutboxItem, WorkState, utcnow
 from hub.notifications import deliver_alerts
+from hub.sync import Poller
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._program_due = 0.0  # monotonic time of the next program pass
+        self.poller = Poller(hub)
 
     def _hold_lock(self) -> bool:
         ttl_ms = int(max(self.interval * 3, 5) * 1000)
@@ -116,6 +119,7 @@ class Scheduler:
             deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
         except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
             log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
+        self.poller.maybe_start()  # in its own thread; each object under its own lock
         return counts
 
     def _program_tick(self) -> None:
@@ -152,6 +156,7 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.poller.join()
         try:
             r = self.hub.redis
             if r.get(LOCK_KEY) == self.token.encode():

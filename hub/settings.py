@@ -56,6 +56,17 @@ class ProgramSettings(BaseModel):
         default=None, description="Run the program as of this fixed time (tests, what-if runs)."
     )
     clock_offset_s: float = Field(default=0.0, description="Seconds added to the real time.")
+class SyncSettings(BaseModel):
+    """``PARTNERHUB_SYNC__*``: polling the providers' APIs for what webhooks may have missed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(
+        default=300.0, ge=0, description="How often each connector's objects are polled; 0 turns polling off."
+    )
+    max_pages: int = Field(
+        default=50, ge=1, description="Pages one scheduled poll reads per object before the next round."
+    )
 
 
 class Settings(BaseSettings):
@@ -108,6 +119,7 @@ class Settings(BaseSettings):
 
     worker: WorkerSettings = WorkerSettings()
     program: ProgramSettings = ProgramSettings()
+    sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 

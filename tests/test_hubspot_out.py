@@ -246,7 +246,8 @@ def test_ensure_setup_creates_properties_once_then_reports_them_present(fake_hub
     tracking = fake_hubspot.property_defs["deals"]["partnerhub_tracking_id"]
     assert tracking.has_unique_value is True and tracking.group_name == "partnerhub"
     for obj, name in [("deals", "partnerhub_partner_id"), ("deals", "partnerhub_source"),
-                      ("deals", "partnerhub_partner_status"), ("contacts", "partnerhub_tracking_id")]:
+                      ("deals", "partnerhub_partner_status"), ("contacts", "partnerhub_tracking_id"),
+                      ("tasks", "partnerhub_task_key")]:
         assert name in fake_hubspot.property_defs[obj]
     creates = len(fake_hubspot.requests_to("/batch/create"))
 
@@ -254,7 +255,7 @@ def test_ensure_setup_creates_properties_once_then_reports_them_present(fake_hub
     assert all(line.endswith(("present", "present (unique values)")) for line in again)
     assert "deals.partnerhub_tracking_id: present (unique values)" in again
     assert len(fake_hubspot.requests_to("/batch/create")) == creates
-    assert fake_hubspot.requests_to("/groups", "POST") and len(fake_hubspot.requests_to("/groups", "POST")) == 3
+    assert fake_hubspot.requests_to("/groups", "POST") and len(fake_hubspot.requests_to("/groups", "POST")) == 4  # deals, contacts, companies, tasks
     assert connector.missing_setup() == []
 
 

@@ -51,8 +51,8 @@ def test_generated_vector_with_query_string():
         "3816279480:22:1246978:1462216307945",
     ]
     assert [(c.object_type, c.event_type, c.version_ms) for c in parsed.changes] == [
-        ("contact", "propertyChange", 1462216307945),
-        ("contact", "creation", 1462216307945),
+        ("contact", "contact.propertyChange", 1462216307945),
+        ("contact", "contact.creation", 1462216307945),
     ]
     # one byte changed anywhere: refused
     with pytest.raises(SignatureInvalid):

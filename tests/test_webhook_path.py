@@ -29,8 +29,8 @@ def test_same_delivery_three_times_one_row_processed_once(make_harness, database
     # what the hot-path insert wrote reads back exactly through the ORM
     assert [r.payload for r in rows] == events
     assert [(r.event_type, r.object_type, r.object_id, r.version_ms) for r in rows] == [
-        ("propertyChange", "deal", "1001", events[0]["occurredAt"]),
-        ("propertyChange", "deal", "1002", events[1]["occurredAt"]),
+        ("deal.propertyChange", "deal", "1001", events[0]["occurredAt"]),
+        ("deal.propertyChange", "deal", "1002", events[1]["occurredAt"]),
     ]
     assert rows[0].event_key == f"1:7:1001:{events[0]['occurredAt']}"
     assert abs(time.time() - rows[0].received_at.timestamp()) < 60

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypedDict
+from urllib.parse import quote
 
 import httpx
 from hubspot.crm.associations.v4 import (
@@ -22,6 +23,7 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     BatchResponsePublicAssociationMultiWithLabelWithErrors,
     BatchResponsePublicDefaultAssociation,
+    CollectionResponseMultiAssociatedObjectWithLabelForwardPaging,
     PublicDefaultAssociationMultiPost,
     PublicFetchAssociationsBatchRequest,
 )
@@ -44,6 +46,15 @@ from hub.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimite
 
 #: "Batch operations are limited to 100 records at a time."
 MAX_BATCH = 100
+
+#: CRM search: "up to 200" objects per page; results past 10,000 for one query are refused
+MAX_SEARCH_PAGE = 200
+SEARCH_RESULT_CAP = 10_000
+#: how many matches a lookup (an email, a domain) pages through before it stops
+MAX_SEARCH_MATCHES = 1_000
+#: v4 associations: a page holds up to 500; a record's associations are read up to this many pages
+MAX_ASSOCIATION_PAGE = 500
+MAX_ASSOCIATION_PAGES = 20
 
 #: the rate budgets this connector declares (``hub.ratelimit``)
 API_BUDGET = "hubspot:api"
@@ -187,18 +198,33 @@ class HubSpotApi:
 
     # -- API building blocks ----------------------------------------------------------------
 
-    def search(self, path_obj: str, prop: str, value: str, properties: list[str]) -> list[Any]:
+    def search(
+        self, path_obj: str, prop: str, value: str, properties: list[str], *, max_results: int = MAX_SEARCH_MATCHES
+    ) -> list[Any]:
         """Objects whose ``prop`` equals ``value`` (the value travels as a JSON value, never
-        spliced into a query string); the first 100, enough for an email or a domain."""
-        request = PublicObjectSearchRequest(
-            filter_groups=[FilterGroup(filters=[Filter(property_name=prop, operator="EQ", value=value)])],
-            properties=properties,
-            limit=MAX_BATCH,
-        )
-        response = self.send("POST", f"/crm/v3/objects/{path_obj}/search",
-                             OBJECTS_SDK.sanitize_for_serialization(request), budget=SEARCH_BUDGET)
+        spliced into a query string), paged through up to ``max_results`` (a bound: an email or
+        a domain matching more records than that is not a question of conflicts any more)."""
+        results: list[Any] = []
+        after: str | None = None
+        while True:
+            request = PublicObjectSearchRequest(
+                filter_groups=[FilterGroup(filters=[Filter(property_name=prop, operator="EQ", value=value)])],
+                properties=properties,
+                limit=MAX_SEARCH_PAGE,
+                after=after,
+            )
+            answer, _ = self.search_page(path_obj, OBJECTS_SDK.sanitize_for_serialization(request))
+            results.extend(answer.results or [])
+            after = _next_after(answer)
+            if after is None or len(results) >= max_results:
+                return results[:max_results]
+
+    def search_page(self, path_obj: str, body: dict[str, Any]) -> tuple[Any, Any]:
+        """One ``POST /crm/v3/objects/{type}/search`` under the search budget: (the SDK model,
+        checked; the raw JSON, whose records the mapping files address)."""
+        response = self.send("POST", f"/crm/v3/objects/{path_obj}/search", body, budget=SEARCH_BUDGET)
         answer: Any = decode(OBJECTS_SDK, response, CollectionResponseWithTotalSimplePublicObjectForwardPaging)
-        return list(answer.results or [])
+        return answer, response.json()
 
     def read_objects(
         self, path_obj: str, ids: Sequence[str], properties: list[str], *, id_property: str | None = None
@@ -225,7 +251,9 @@ class HubSpotApi:
                             OBJECTS_SDK.sanitize_for_serialization(request))
 
     def associated(self, from_obj: str, to_obj: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        """{from id: [to ids]} through the v4 associations batch read (first page each)."""
+        """{from id: [to ids]} through the v4 associations batch read; a record with more
+        associations than one answer holds is paged through (``GET .../associations/{to}``),
+        up to ``MAX_ASSOCIATION_PAGES`` more pages each."""
         out: dict[str, list[str]] = {}
         for start in range(0, len(ids), MAX_BATCH):
             request = BatchInputPublicFetchAssociationsBatchRequest(
@@ -236,9 +264,17 @@ class HubSpotApi:
             answer: Any = decode(ASSOCIATIONS_SDK, response,
                                  BatchResponsePublicAssociationMultiWithLabelWithErrors)
             for result in answer.results or []:
-                out.setdefault(str(result._from.id), []).extend(
-                    str(to.to_object_id) for to in result.to or []
-                )
+                from_id = str(result._from.id)
+                out.setdefault(from_id, []).extend(str(to.to_object_id) for to in result.to or [])
+                after = _next_after(result)
+                pages = 0
+                while after is not None and pages < MAX_ASSOCIATION_PAGES:
+                    more: Any = decode(ASSOCIATIONS_SDK, self.send(
+                        "GET", f"/crm/v4/objects/{from_obj}/{from_id}/associations/{to_obj}"
+                        f"?limit={MAX_ASSOCIATION_PAGE}&after={quote(after, safe='')}"),
+                        CollectionResponseMultiAssociatedObjectWithLabelForwardPaging)
+                    out[from_id].extend(str(to.to_object_id) for to in more.results or [])
+                    after, pages = _next_after(more), pages + 1
         return out
 
     def associate_default(self, from_obj: str, to_obj: str, pairs: Sequence[tuple[str, str]]) -> None:
@@ -257,3 +293,11 @@ class HubSpotApi:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _next_after(answer: Any) -> str | None:
+    """The ``paging.next.after`` of an answer (a search page, an association list), if any."""
+    paging = getattr(answer, "paging", None)
+    following = getattr(paging, "next", None) if paging is not None else None
+    after = getattr(following, "after", None) if following is not None else None
+    return str(after) if after not in (None, "") else None

@@ -3,11 +3,23 @@ and ``CrmConnector`` protocols (``connectors.base``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import CrmMatch, DealParties, Cursor, InboundRequest, ObjectSpec, Page, Parsed, Record, WriteResult
-from connectors.hubspot import crm, setup, webhooks
+from connectors.base import (
+    CrmMatch,
+    Cursor,
+    DealParties,
+    InboundRequest,
+    Merge,
+    ObjectSpec,
+    Page,
+    Parsed,
+    Record,
+    WriteResult,
+)
+from connectors.hubspot import crm, polling, setup, tasks, webhooks, writes
 from connectors.hubspot.client import ClientOptions, HubSpotApi
 from connectors.hubspot.objects import OBJECTS
 from connectors.hubspot.records import read_many as read_records
@@ -18,12 +30,15 @@ from hub.ratelimit import Budget
 class HubSpotConnector:
     name: ClassVar[str] = "hubspot"
     #: the methods the outbox dispatcher may call
-    actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal"})
+    actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: what the scheduler polls (``hub.sync``) to catch changes a webhook missed
+    poll_objects: ClassVar[tuple[str, ...]] = ("deal",)
 
     def __init__(self, settings: HubSpotSettings, **options: Unpack[ClientOptions]):
         self.settings = settings
         self.max_body_bytes = settings.max_body_bytes
+        self._clock = options.get("clock", time.time)
         self._api = HubSpotApi(settings, **options)
 
     def rate_budgets(self) -> tuple[Budget, ...]:
@@ -48,6 +63,9 @@ class HubSpotConnector:
     def changed_fields(self, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return webhooks.changed_fields(payload)
 
+    def merge_of(self, payload: Mapping[str, Any]) -> Merge | None:
+        return webhooks.merge_of(payload)
+
     # -- records ----------------------------------------------------------------------------
 
     @property
@@ -60,12 +78,15 @@ class HubSpotConnector:
         return read_records(self._api, obj, ids, fields=fields)
 
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
-        raise NotImplementedError("hubspot polling is not built yet (CRM connectors issue)")
+        return polling.fetch_changes(
+            self._api, obj, cursor, now_ms=lambda: int(self._clock() * 1000),
+            lag_ms=int(self.settings.poll_lag_s * 1000),
+        )
 
     def upsert_many(
         self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
     ) -> list[WriteResult]:
-        raise NotImplementedError("hubspot batch record writes arrive with the CRM connectors issue")
+        return writes.upsert_many(self._api, obj, records, key=key)
 
     # -- the partner flow -------------------------------------------------------------------
 
@@ -82,6 +103,9 @@ class HubSpotConnector:
 
     def update_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return crm.update_deal(self._api, payload, idempotency_key=idempotency_key)
+
+    def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        return tasks.create_task(self._api, payload, idempotency_key=idempotency_key)
 
     def missing_setup(self) -> list[str]:
         return setup.missing_setup(self._api)

@@ -8,9 +8,7 @@ deals (``crm setup`` creates it). Contacts are unique by ``email`` (batch read w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from hubspot.crm.objects import (
@@ -32,6 +30,7 @@ from connectors.base import CrmMatch, DealParties, FatalError, RetriableError, f
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID, api_object
 from connectors.hubspot.sdk import OBJECTS_SDK, decode
+from connectors.hubspot.values import texts
 
 # HubSpot-defined association type ids, used when a record is created already associated with
 # the deal (atomically, so a re-run finds it through the deal): contact->deal, company->deal.
@@ -164,7 +163,7 @@ def create_referral_deal(
     written: dict[str, dict[str, dict[str, str]]] = {}
     created: dict[str, list[str]] = {}
 
-    deal_props = _texts(ask.deal.properties)
+    deal_props = texts(ask.deal.properties)
     deal_props[TRACKING_ID] = ask.tracking_id
     if ask.owner_id not in (None, ""):
         deal_props["hubspot_owner_id"] = str(ask.owner_id)
@@ -220,7 +219,7 @@ def update_deal(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key:
         raise FatalError(f"update_deal: bad payload: {first_error(exc)}") from None
     if ask.deal_id in (None, "") and not ask.tracking_id:
         raise FatalError("update_deal: the payload names neither deal_id nor tracking_id")
-    props = _texts(ask.properties)
+    props = texts(ask.properties)
     if ask.deal_id not in (None, ""):
         item = SimplePublicObjectBatchInput(id=str(ask.deal_id), properties=props)
     else:
@@ -273,7 +272,7 @@ def _ensure_contact(
         if contact_id not in linked:
             api.associate_default("deals", "contacts", [(deal_id, contact_id)])
         return contact_id, False, {}
-    props = {**_texts(contact.properties), "email": email}
+    props = {**texts(contact.properties), "email": email}
     response = api.send(
         "POST", "/crm/v3/objects/contacts",
         OBJECTS_SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
@@ -302,7 +301,7 @@ def _ensure_company(
         company_id = min((str(c.id) for c in found), key=_id_order)
         api.associate_default("deals", "companies", [(deal_id, company_id)])
         return company_id, False, {}
-    props = {**_texts(company.properties), "domain": domain}
+    props = {**texts(company.properties), "domain": domain}
     response = api.send(
         "POST", "/crm/v3/objects/companies",
         OBJECTS_SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
@@ -317,24 +316,6 @@ def _to_deal(deal_id: str, type_id: int) -> PublicAssociationsForObject:
         to=PublicObjectId(id=deal_id),
         types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)],
     )
-
-
-def _text(value: Any) -> str:
-    """A property value as HubSpot takes it: text (``""`` clears it)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def _texts(properties: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): _text(v) for k, v in properties.items()}
 
 
 def _is_true(value: Any) -> bool:

@@ -24,11 +24,12 @@ def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence
         data = response.json()
         # the raw JSON, not the SDK model: mapping files address the API's own field names
         for result in (data.get("results", []) if isinstance(data, dict) else []):
-            records.append(_record(obj, result))
+            records.append(record_of(obj, result))
     return records
 
 
-def _record(obj: str, result: Mapping[str, Any]) -> Record:
+def record_of(obj: str, result: Mapping[str, Any]) -> Record:
+    """The ``Record`` a v3 object answer (batch read, search) becomes; ``raw`` is the JSON."""
     props = dict(result.get("properties") or {})
     version = None
     modified = props.get("hs_lastmodifieddate") or props.get("lastmodifieddate") or result.get(

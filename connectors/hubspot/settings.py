@@ -43,3 +43,9 @@ class HubSpotSettings(BaseModel):
         ge=0,
         description="How long a call waits for the rate budget before its job is retried later.",
     )
+    poll_lag_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Polling reads records modified up to this long before now: newly changed "
+        "records take a few moments to become searchable, and the next poll picks them up.",
+    )

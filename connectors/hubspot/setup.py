@@ -19,6 +19,7 @@ from connectors.base import ConfigurationError
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID
 from connectors.hubspot.sdk import PROPERTIES_SDK, decode
+from connectors.hubspot.tasks import TASK_KEY
 
 #: the property group ``crm setup`` puts the hub's properties in
 SETUP_GROUP = "partnerhub"
@@ -50,6 +51,8 @@ CUSTOM_PROPERTIES: tuple[CustomProperty, ...] = (
                    "The partnerhub referral this contact came from."),
     CustomProperty("companies", "partnerhub_partner_id", "Partner ID",
                    "The partner who referred this company."),
+    CustomProperty("tasks", TASK_KEY, "partnerhub task key",
+                   "The partnerhub action that made this task (one task per key)."),
 )
 
 

@@ -28,6 +28,7 @@ from connectors.base import (
     ConfigurationError,
     InboundRequest,
     MalformedPayload,
+    Merge,
     Parsed,
     SignatureInvalid,
     first_error,
@@ -130,17 +131,52 @@ def parse(req: InboundRequest) -> Parsed:
 
 
 def _change(event: _Event, item: Mapping[str, Any]) -> Change:
+    """One event as a ``Change``: event type ``<object>.<action>`` as HubSpot names it
+    (``deal.propertyChange``, ``contact.privacyDeletion``). A merge is about the surviving
+    record (``merge_of``), so that is the object it names."""
     event_type = event.eventType or event.subscriptionType or ""
     prefix, _, action = event_type.partition(".")
+    object_type = _OBJECT_TYPES.get(prefix, prefix or "unknown")
     key = f"{event.eventId}:{event.subscriptionId}:{event.objectId}:{event.occurredAt}"
+    object_id = str(event.objectId)
+    if action == "merge":
+        merge = merge_of(item)
+        if merge is None:
+            raise MalformedPayload(f"{event_type} event {event.eventId} names no merged ids")
+        object_id = merge.into_id
     return Change(
         event_key=key,
-        event_type=action or event_type,
-        object_type=_OBJECT_TYPES.get(prefix, prefix or "unknown"),
-        object_id=str(event.objectId),
+        event_type=f"{object_type}.{action}" if action else event_type or "unknown",
+        object_type=object_type,
+        object_id=object_id,
         version_ms=event.occurredAt,
         payload=dict(item),
     )
+
+
+def merge_of(payload: Mapping[str, Any]) -> Merge | None:
+    """Which records a ``*.merge`` event merged into which.
+
+    HubSpot's merge events carry ``primaryObjectId`` (the record given priority),
+    ``mergedObjectIds`` (the others) and ``newObjectId``: the id of the record the merge
+    produced, which can be a new one. The survivor is ``newObjectId`` when given (else the
+    primary, else ``objectId``); every other id named went away into it.
+    """
+    action = str(payload.get("eventType") or payload.get("subscriptionType") or "").rpartition(".")[2]
+    if action != "merge":
+        return None
+    merged = payload.get("mergedObjectIds")
+    ids = [str(i) for i in merged] if isinstance(merged, list) else []
+    primary = payload.get("primaryObjectId")
+    survivor = payload.get("newObjectId") or primary or payload.get("objectId")
+    if survivor in (None, ""):
+        return None
+    into = str(survivor)
+    gone = [*([str(primary)] if primary not in (None, "") else []), *ids, str(payload.get("objectId") or "")]
+    from_ids = tuple(dict.fromkeys(i for i in gone if i and i != into))
+    if not from_ids:
+        return None
+    return Merge(from_ids=from_ids, into_id=into)
 
 
 def changed_fields(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -160,16 +196,17 @@ def record_from_event(payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]
 
     A webhook event ``{"objectId": 1, "propertyName": "dealstage", "propertyValue": "x", ...}``
     becomes the partial ``{"id": "1", "properties": {"dealstage": "x"}}``; a deletion
-    ``{"id": "1", "archived": true}``, a restore ``{"id": "1", "archived": false}``, any other
+    (or privacy deletion) ``{"id": "1", "archived": true}``, a restore ``{"id": "1", "archived": false}``, any other
     event ``{"id": "1", "properties": {}}``. A polled record (no ``objectId``) is whole.
     """
     if "objectId" not in payload:
         return dict(payload), False
-    record: dict[str, Any] = {"id": str(payload["objectId"]), "properties": {}}
     action = str(payload.get("eventType") or payload.get("subscriptionType") or "").rpartition(".")[2]
+    merge = merge_of(payload) if action == "merge" else None
+    record: dict[str, Any] = {"id": merge.into_id if merge else str(payload["objectId"]), "properties": {}}
     if "propertyName" in payload:
         record["properties"][str(payload["propertyName"])] = payload.get("propertyValue")
-    if action == "deletion":
+    if action in ("deletion", "privacyDeletion"):
         record["archived"] = True
     elif action == "restore":
         record["archived"] = False

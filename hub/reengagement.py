@@ -41,12 +41,12 @@ def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
     counts = {"started": 0, "second": 0, "flagged": 0, "stopped": 0}
     if not rules.enabled:
         return counts
-    newest = dict(session.execute(select(Referral.partner_id, func.max(Referral.created_at))
-                                  .group_by(Referral.partner_id)).tuples().all())
+    newest = {pid: at for pid, at in session.execute(
+        select(Referral.partner_id, func.max(Referral.created_at)).group_by(Referral.partner_id))}
     active = {seq.partner_id: seq for seq in session.scalars(select(ReengagementSequence).where(
         ReengagementSequence.state == "active").with_for_update())}
-    handled = set(session.execute(select(ReengagementSequence.partner_id, ReengagementSequence.anchor_at).where(
-        ReengagementSequence.state != "active")).tuples().all())
+    handled = {(pid, at) for pid, at in session.execute(select(
+        ReengagementSequence.partner_id, ReengagementSequence.anchor_at).where(ReengagementSequence.state != "active"))}
     quiet_since = now - timedelta(days=rules.first_after_days)
     for partner in session.scalars(select(Partner).where(Partner.status == "active").order_by(Partner.id)):
         stamps = [s for s in (partner.last_activity_at, newest.get(partner.id), partner.created_at) if s is not None]

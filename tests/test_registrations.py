@@ -35,23 +35,14 @@ def test_normalized_company_names(a, b, same):
 
 @pytest.fixture
 def flow(make_harness, database_url, fake_hubspot, fake_sendgrid):  # type: ignore[no-untyped-def]
-    """The deployment, with the CRM's custom properties created by the connector's own setup
-    (called directly: ``partnerhub crm setup`` refuses a CRM connector without ``create_task``,
-    which the HubSpot connector gains in another branch)."""
-    from connectors.hubspot import HubSpotConnector
-    from hub.settings import load_settings
-
+    """The deployment, with the CRM's custom properties made by ``partnerhub crm setup``."""
     h = make_harness.with_api(
         database_url, fake_hubspot, PARTNERHUB_SENDGRID__API_KEY=API_KEY,
         PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url, PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
         PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     h.fake_hubspot, h.fake_sendgrid = fake_hubspot, fake_sendgrid
-    connector = HubSpotConnector(load_settings().hubspot)
-    try:
-        assert any("partnerhub_tracking_id" in line for line in connector.ensure_setup())
-    finally:
-        connector.close()
+    assert "partnerhub_tracking_id" in h.cli("crm", "setup").stdout
     h.start_web()
     h.start_worker()
     return h

@@ -47,6 +47,10 @@ class Crm:
     env: Callable[[Any], dict[str, str]]
     seed: Callable[[Any, int], None]
     calls: Callable[[Any], int]
+    #: hub deal fields the CRM needs on create besides the common ones
+    deal_fields: dict[str, Any] | None = None
+    #: provider fields added to each outbound record (required by the provider, not mapped)
+    provider_fields: dict[str, Any] | None = None
 
 
 def _hubspot() -> Crm:
@@ -66,7 +70,21 @@ def _hubspot() -> Crm:
     )
 
 
-CRMS: dict[str, Callable[[], Crm]] = {"hubspot": _hubspot}
+def _salesforce() -> Crm:
+    from tests.support.fake_salesforce import FakeSalesforce
+
+    return Crm(
+        poll_object="deal", write_object="deal", write_key="Partnerhub_Tracking_Id__c",
+        start_fake=lambda tmp: FakeSalesforce(keep_bodies=False, api_limit=10_000_000).start(ca_dir=tmp),
+        env=lambda fake: fake.settings_env(),
+        seed=lambda fake, n: fake.seed_records("Opportunity", n),
+        calls=lambda fake: fake.request_count,
+        deal_fields={"stage": "Prospecting"},
+        provider_fields={"CloseDate": "2030-01-01"},
+    )
+
+
+CRMS: dict[str, Callable[[], Crm]] = {"hubspot": _hubspot, "salesforce": _salesforce}
 
 
 def _write_child(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, out: Any) -> None:
@@ -80,7 +98,9 @@ def _write_child(env: dict[str, str], crm_name: str, obj: str, key: str, count: 
 
 def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, out: Any) -> None:
     os.environ.update(env)
+    crm = CRMS[crm_name]()
     from connectors import REGISTRY
+    from connectors.base import RetriableError
     from hub.mapping import MappingStore
     from hub.settings import load_settings
 
@@ -91,15 +111,32 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
     written = 0
     chunk = 1000
     for begin in range(0, count, chunk):
-        records = [plan.outbound({"name": f"Bench deal {n}", "tracking_id": f"R-B{n:09d}", "partner_id": "1",
-                                  "source": "partner_referral", "amount": 1000 + n, "currency": "USD"})
+        records = [_with(plan.outbound({"name": f"Bench deal {n}", "tracking_id": f"R-B{n:09d}", "partner_id": "1",
+                                        "source": "partner_referral", "amount": 1000 + n, "currency": "USD",
+                                        **(crm.deal_fields or {})}), crm.provider_fields)
                    for n in range(begin, min(begin + chunk, count))]
-        results = connector.upsert_many(obj, records, key=key)
+        for attempt in range(5):  # what the outbox does with a retriable answer, minus the backoff
+            try:
+                results = connector.upsert_many(obj, records, key=key)
+                break
+            except RetriableError:
+                if attempt == 4:
+                    raise
+                time.sleep(1)
         written += sum(1 for r in results if r.error is None)
     elapsed = time.perf_counter() - started
     connector.close()
     out.send({"seconds": elapsed, "written": written,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _with(record: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Add provider fields to an outbound record (under ``properties`` where the CRM nests them)."""
+    if not extra:
+        return record
+    if isinstance(record.get("properties"), dict):
+        return {**record, "properties": {**record["properties"], **extra}}
+    return {**record, **extra}
 
 
 def main() -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 from connectors.base import Connector
 from connectors.hubspot import HubSpotConnector
+from connectors.salesforce import SalesforceConnector
 from connectors.sendgrid import SendGridConnector
 
 #: connector name -> class; the class takes its settings section (``Settings.<name>``)
 REGISTRY: dict[str, type[Any]] = {
     HubSpotConnector.name: HubSpotConnector,
+    SalesforceConnector.name: SalesforceConnector,
     SendGridConnector.name: SendGridConnector,
 }
 

@@ -41,6 +41,11 @@ class WebhookRejected(HubError):
 
     kind = "rejected"
     status: int = 400
+    #: the answer's body when the provider expects its own refusal format (a SOAP fault); ``None``:
+    #: the hub's JSON error. ``media_type`` goes with it; ``reason`` labels the rejection metric.
+    body: bytes | None = None
+    media_type: str = "application/json"
+    reason: str | None = None
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -220,9 +225,20 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Discarded:
+    """A delivery answered 2xx but deliberately not stored (mail from an unverified sender, where
+    an error status would only make the provider retry for days). The receiver logs ``reason``
+    with ``ref`` — a digest, never personal data — and counts it."""
+
+    reason: str
+    ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
     changes: tuple[Change, ...]
     reply: Reply = Reply()
+    discarded: tuple[Discarded, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,10 @@ class HubApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(WEBHOOKS):
-            connector = scope["path"][len(WEBHOOKS):]
-            if connector and "/" not in connector:
+            connector, _, subpath = scope["path"][len(WEBHOOKS):].partition("/")
+            if connector:
                 scope["app"] = self.api
-                scope["path_params"] = {"connector": connector}
+                scope["path_params"] = {"connector": connector, "subpath": subpath}
                 response = await receive_webhook(Request(scope, receive))
                 await response(scope, receive, send)
                 return
@@ -70,6 +70,9 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
     # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
     app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
+    # a connector with several inbound routes (SendGrid's Inbound Parse) reads the rest of the path
+    app.router.add_route("/webhooks/{connector}/{subpath:path}", receive_webhook, methods=["POST"],
+                         include_in_schema=False)
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

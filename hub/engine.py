@@ -8,8 +8,9 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 (version guard, per field, since events arrive out of order); write the record; then the
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
-The hub's own events go to ``hub.referrals.process_submitted`` (a submitted referral) and
-``hub.registrations.process`` (a deal registration); a CRM's
+A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
+(``hub.records.merge_deal``). The hub's own events go to ``hub.referrals.process_submitted`` (a
+submitted referral) and ``hub.registrations.process`` (a deal registration); a CRM's
 ``contact.deletion``/``contact.privacyDeletion`` to ``hub.privacy.forget``.
 """
 
@@ -24,10 +25,10 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import commissions, echo, privacy, records, referrals, registrations
+from hub import commissions, echo, email_events, inbound_mail, privacy, records, referrals, registrations
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
-from hub.models import Deal, InboxEvent, Partner, utcnow
+from hub.models import Deal, InboxEvent, Partner, WorkState, utcnow
 
 
 class HubEngine:
@@ -42,7 +43,9 @@ class HubEngine:
         would otherwise cost a read per event. Best effort: on any failure each event reads its
         own object and its failure is classified there. Returns the number of records read."""
         wanted: dict[tuple[str, str], set[str]] = {}
-        for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids))):
+        # only events still waiting: the reconciler may enqueue ids another job already took
+        waiting = select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state == WorkState.RECEIVED)
+        for event in session.scalars(waiting):
             connector = self.hub.connectors.get(event.connector)
             if connector is None or not getattr(connector, "api_ready", False):
                 continue
@@ -90,6 +93,10 @@ class HubEngine:
         change = plan.inbound(record, partial=partial)
         if change is None:
             return "filtered"
+        if change.target == "notification_event":
+            return email_events.apply(session, change)
+        if change.target == "inbound_email":
+            return inbound_mail.apply(session, self.hub, change)
         if change.target != "deal":
             return "mapped"  # contact and company records arrive with the CRM connectors work
         outcome, deal, applied, first_seen = _apply_deal(session, event.connector, change, change.version_ms or version)

@@ -30,6 +30,8 @@ COUNTER_HELP = {
     "webhooks_received": "Events accepted into the inbox, per connector.",
     "webhooks_duplicate": "Deliveries of events already in the inbox, per connector.",
     "webhooks_rejected": "Webhook requests refused, per connector and reason.",
+    "webhooks_discarded": "Deliveries answered 2xx but not stored (unverified or unknown e-mail "
+    "senders), per connector and reason.",
     "events_processed": "Inbox events processed, per connector and outcome.",
     "events_retried": "Failed attempts scheduled for retry, per connector and error kind.",
     "dead_letters": "Events and outbox items that went dead, per source and error kind.",

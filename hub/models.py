@@ -374,8 +374,26 @@ class Notification(Base):
     to_email: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
-    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: why the status is what it is (a bounce's reason, "address bounced" for a suppressed mail)
+    status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmailPreference(Base):
+    """A partner's choice about one unsubscribe group (``asm_group_id``; 0: every group, a
+    global unsubscribe), as the e-mail provider reported it. ``changed_at`` is the provider's
+    event time, so an older event never overwrites a newer choice."""
+
+    __tablename__ = "email_preferences"
+    __table_args__ = (UniqueConstraint("partner_id", "asm_group_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    asm_group_id: Mapped[int] = mapped_column(Integer)
+    opted_out: Mapped[bool] = mapped_column(default=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

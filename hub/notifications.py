@@ -9,10 +9,24 @@ step for ``send_email``); issue 6's Event Webhook moves it on (delivered, bounce
 Templates are files, ``<templates>/email/<kind>/{subject.txt,body.txt,body.html}``, rendered in
 jinja2's immutable sandbox: the HTML part is autoescaped, the text parts are not, and a variable
 a template needs but the caller did not give is an error (``StrictUndefined``), so a partner never
-gets "Hi ," or a "None". A variant for a locale lives beside the default
-(``email/<kind>/de-DE/…``, ``email/<kind>/de/…``) and is chosen whole: all three parts come from
-the first folder of ``variant_dirs`` that has them. Filters for templates: ``money(currency)``
-(integer minor units, ISO 4217 exponent), ``date``, ``label``.
+gets "Hi ," or a "None". Variants live beside the default and are chosen whole: all three
+parts come from the first folder of ``variant_dirs`` that has a ``subject.txt``. A partner's
+mail is looked up by its locale (``Partner.locale``, falling back ``de-AT`` -> ``de`` -> the
+default) and, within each locale, by its segment, then its country, then neither::
+
+    email/<kind>/de-AT/segment-smb/   email/<kind>/de-AT/country-AT/   email/<kind>/de-AT/
+    email/<kind>/de/segment-smb/      email/<kind>/de/country-AT/      email/<kind>/de/
+    email/<kind>/segment-smb/         email/<kind>/country-AT/         email/<kind>/
+
+(the ``segment-``/``country-`` prefixes keep a segment such as ``smb`` from being read as a
+language). Filters for templates: ``money(currency)`` (integer minor units, ISO 4217 exponent),
+``date``, ``label``.
+
+Before owing a partner's mail, ``notify`` checks that it may be sent: a partner whose address
+bounced or reported spam (``Partner.email_status``) and a partner who opted out of the kind's
+unsubscribe group (``EmailPreference``, kinds mapped to groups by
+``PARTNERHUB_SENDGRID__UNSUBSCRIBE_GROUPS``) get none; the notification is still recorded, as
+``suppressed`` or ``skipped`` with the reason, so the admin sees what was not sent and why.
 
 Partner emails always say whom to contact when automation does not fit: their layout names the
 partner manager (``partner_manager`` in the context; ``None`` names the partner team instead).
@@ -36,11 +50,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConfigurationError
-from connectors.sendgrid import Address, OutboundEmail
+from connectors.sendgrid import Address, OutboundEmail, SendGridSettings
 from hub import queue
 from hub.inbox import insert_ignoring_conflicts
 from hub.mapping.money import exponent, from_minor_units
-from hub.models import Alert, Notification, OutboxItem, utcnow
+from hub.email_events import opted_out
+from hub.models import Alert, Notification, OutboxItem, Partner, utcnow
 from hub.outbox import owe
 from hub.settings import REPO_ROOT
 
@@ -65,6 +80,9 @@ EMAIL_CONNECTOR: Final = "sendgrid"
 class NotificationStatus:
     QUEUED = "queued"  # owed; the outbox has not had SendGrid's 202 yet
     SENT = "sent"  # SendGrid answered 202 (queued there, not yet delivered)
+    SUPPRESSED = "suppressed"  # not sent: the partner's address bounced or reported spam
+    SKIPPED = "skipped"  # not sent: the partner opted out of this kind's unsubscribe group
+    # later statuses come from the provider's events: see hub.email_events
 
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -123,16 +141,29 @@ def normalize_locale(locale: str | None) -> str | None:
     return "-".join([first, *(p.upper() if len(p) == 2 else p for p in rest)])
 
 
-def variant_dirs(kind: str, locale: str | None = None) -> list[str]:
-    """Folders to try, most specific first: ``email/<kind>/<locale>``, then its language, then
-    ``email/<kind>``. (Issue 6 adds segment variants here.)"""
+_SLUG = re.compile(r"[^a-z0-9_-]+")
+
+
+def variant_dirs(
+    kind: str, locale: str | None = None, *, segment: str | None = None, country: str | None = None
+) -> list[str]:
+    """Folders to try, most specific first (see the module docstring): for the locale, then its
+    language, then the default, each with the segment, then the country, then neither."""
     base = f"email/{kind}"
     tag = normalize_locale(locale)
-    candidates = []
+    locales = []
     if tag:
         parts = tag.split("-")
-        candidates += [f"{base}/{'-'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
-    return [*dict.fromkeys([*candidates, base])]
+        locales += [f"{base}/{'-'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+    locales.append(base)
+    qualifiers = []
+    slug = _SLUG.sub("-", segment.strip().lower()).strip("-") if segment else ""
+    if slug:
+        qualifiers.append(f"segment-{slug}")
+    if country and re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+        qualifiers.append(f"country-{country.strip().upper()}")
+    candidates = [f"{folder}/{q}" for folder in locales for q in [*qualifiers, ""]]
+    return [*dict.fromkeys(c.rstrip("/") for c in candidates)]
 
 
 class EmailTemplates:
@@ -157,11 +188,12 @@ class EmailTemplates:
         return sorted(p.name for p in root.iterdir() if p.is_dir() and _KIND.match(p.name))
 
     def render(
-        self, kind: str, context: Mapping[str, Any], *, locale: str | None = None
+        self, kind: str, context: Mapping[str, Any], *, locale: str | None = None,
+        segment: str | None = None, country: str | None = None,
     ) -> RenderedEmail:
         if not _KIND.match(kind):
             raise ConfigurationError(f"notification kind {kind!r} is not a template name")
-        variant = self._variant(kind, locale)
+        variant = self._variant(kind, locale, segment, country)
         values = dict(context)
         parts = {}
         for part in PARTS:
@@ -181,8 +213,8 @@ class EmailTemplates:
             variant=variant,
         )
 
-    def _variant(self, kind: str, locale: str | None) -> str:
-        for folder in variant_dirs(kind, locale):
+    def _variant(self, kind: str, locale: str | None, segment: str | None, country: str | None) -> str:
+        for folder in variant_dirs(kind, locale, segment=segment, country=country):
             if (self.directory / folder / PARTS[0]).is_file():
                 return folder
         raise ConfigurationError(f"no templates for notification kind {kind!r} in {self.directory}/email")
@@ -211,6 +243,7 @@ def notify(
     reply_to: str | None = None,
     templates: EmailTemplates | None = None,
     owed: list[int] | None = None,
+    mail_settings: SendGridSettings | None = None,
 ) -> int | None:
     """Owe one email, in the caller's transaction: the ``notifications`` row (unique
     ``natural_key``) and the outbox row that sends it. Returns the notification id, or ``None``
@@ -219,9 +252,19 @@ def notify(
     ``custom_args`` (e.g. ``tracking_id``) travel with the mail and come back on every SendGrid
     event, with ``notification_id`` and ``partner_id``. ``owed`` collects the new outbox id so the
     caller can enqueue it after commit (otherwise the reconciler finds it on its next pass).
+    A partner's mail (``partner_id``) uses the partner's locale (unless ``locale`` is given),
+    segment and country for the template, and is recorded but not sent when the partner's
+    address bounced or the partner opted out of the kind's unsubscribe group.
+
     Raises ``ConfigurationError`` for a template that is missing or cannot render with this
     context, and for a recipient SendGrid would refuse."""
-    rendered = (templates or templates_for()).render(kind, context, locale=locale)
+    partner = session.get(Partner, partner_id) if partner_id is not None else None
+    mail = mail_settings or _mail_settings()
+    group = mail.unsubscribe_groups.get(kind)
+    rendered = (templates or templates_for()).render(
+        kind, context, locale=locale or (partner.locale if partner else None),
+        segment=partner.segment if partner else None, country=partner.country if partner else None)
+    status, reason = _may_send(session, partner, to_email, group)
     try:
         to = Address(email=to_email, name=to_name)
         reply = Address(email=reply_to) if reply_to else None
@@ -241,7 +284,8 @@ def notify(
                 "kind": kind,
                 "to_email": to_email,
                 "subject": rendered.subject,
-                "status": NotificationStatus.QUEUED,
+                "status": status,
+                "status_reason": reason,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -251,6 +295,11 @@ def notify(
     if not ids:
         return None
     notification_id = ids[0]
+    if status != NotificationStatus.QUEUED:
+        log.info("notification not sent", notification_id=notification_id, kind=kind, status=status)
+        return notification_id
+    if reply is None and partner is not None and mail.reply_address:
+        reply = Address(email=reply_address_for(mail.reply_address, notification_id))
     args = {str(k): str(v) for k, v in (custom_args or {}).items() if v is not None}
     if partner_id is not None:
         args["partner_id"] = str(partner_id)
@@ -265,6 +314,7 @@ def notify(
         reply_to=reply,
         custom_args=args,
         categories=[kind],
+        asm_group_id=group,
     )
     item_id = owe(
         session,
@@ -277,6 +327,36 @@ def notify(
     if owed is not None and item_id is not None:
         owed.append(item_id)
     return notification_id
+
+
+def reply_address_for(reply_address: str, notification_id: int) -> str:
+    """``replies@parse.example.com`` -> ``replies+n42@parse.example.com``: a reply names the
+    notification it answers (Inbound Parse routes it back as the partner's activity)."""
+    local, _, domain = reply_address.strip().partition("@")
+    return f"{local}+n{notification_id}@{domain}"
+
+
+def _may_send(session: Session, partner: Partner | None, to_email: str, group: int | None) -> tuple[str, str | None]:
+    """(status, reason) for a new notification: ``queued``, or why it is not sent."""
+    if partner is None:
+        return NotificationStatus.QUEUED, None
+    if partner.email_status != "ok" and to_email.strip().lower() == partner.email.lower():
+        return NotificationStatus.SUPPRESSED, f"the partner's address is marked {partner.email_status}"
+    if opted_out(session, partner.id, group):
+        return NotificationStatus.SKIPPED, f"the partner unsubscribed from group {group}"
+    return NotificationStatus.QUEUED, None
+
+
+def _mail_settings() -> SendGridSettings:
+    """The process's e-mail settings (the open hub's, else the environment's)."""
+    from hub import context
+
+    hub = context._current
+    if hub is not None:
+        return hub.settings.sendgrid
+    from hub.settings import load_settings
+
+    return load_settings().sendgrid
 
 
 def outbox_key(notification_id: int) -> str:
@@ -346,6 +426,7 @@ def deliver_alerts(hub: Hub, *, limit: int = 100) -> int:
         for alert in alerts:
             notify(
                 session,
+                mail_settings=hub.settings.sendgrid,
                 kind=ADMIN_ALERT,
                 to_email=admin,
                 natural_key=alert_key(alert.id),

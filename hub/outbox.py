@@ -66,6 +66,8 @@ def owe(
 
 #: ``session.info`` key listing the outbox rows a transaction wrote, to enqueue after its commit
 OWED = "partnerhub.owed"
+#: the same for internal inbox events a transaction wrote (a referral submitted by e-mail)
+OWED_INBOX = "partnerhub.owed_inbox"
 
 
 def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
@@ -73,13 +75,14 @@ def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
     any that did not make it)."""
     from hub import queue
 
-    owed = info.pop(OWED, [])
-    if not owed:
-        return
-    try:
-        queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.OUTBOX, owed)
-    except Exception:  # noqa: BLE001
-        pass
+    for key, name in ((OWED, queue.OUTBOX), (OWED_INBOX, queue.INBOX)):
+        owed = info.pop(key, [])
+        if not owed:
+            continue
+        try:
+            queue.enqueue(hub.redis, hub.settings.queue_prefix, name, owed)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def carry_out(hub: Hub, item: OutboxItem) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.salesforce import SalesforceSettings
 from connectors.sendgrid import SendGridSettings
 
 ENV_PREFIX = "PARTNERHUB_"
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     program: ProgramSettings = ProgramSettings()
     sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 
     @property

@@ -192,6 +192,8 @@ def make_harness(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
             "PARTNERHUB_WORKER__LEASE_S": "3",
             "PARTNERHUB_WORKER__BACKOFF_BASE_S": "0.5",
             "PARTNERHUB_WORKER__BACKOFF_MAX_S": "2",
+            # scheduled polling off unless a test turns it on: rows it adds would blur what a test counts
+            "PARTNERHUB_SYNC__INTERVAL_S": "0",
             "PARTNERHUB_LOG_LEVEL": "INFO",
         })
         env.update(settings)

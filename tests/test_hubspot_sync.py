@@ -271,3 +271,16 @@ def test_merge_and_privacy_events_become_changes_the_hub_acts_on(fake_hubspot, h
     broken = {**event, "mergedObjectIds": [], "primaryObjectId": None, "newObjectId": None}
     with pytest.raises(Exception, match="names no merged ids"):
         _parse([broken])
+
+
+def test_the_fake_merges_through_the_api_as_the_sdk_models_say(fake_hubspot):
+    a = fake_hubspot.add("companies", {"name": "Acme", "domain": "acme.example"})
+    b = fake_hubspot.add("companies", {"name": "Acme Inc", "country": "DE"})
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    bad = json.dumps({"primaryObjectId": a, "objectIdToMerge": b, "keep": "both"}).encode()
+    status, _, answer = fake_hubspot.serve("POST", "/crm/v3/objects/companies/merge", headers, bad)
+    assert status == 400 and "keep" in answer["message"] and b in fake_hubspot.companies
+    body = json.dumps({"primaryObjectId": a, "objectIdToMerge": b}).encode()
+    status, _, answer = fake_hubspot.serve("POST", "/crm/v3/objects/companies/merge", headers, body)
+    assert status == 200 and answer["id"] == a and b not in fake_hubspot.companies
+    assert fake_hubspot.companies[a] == {"name": "Acme", "domain": "acme.example", "country": "DE"}

@@ -117,7 +117,7 @@ def test_templates_are_sandboxed(tmp_path: Path) -> None:
 def test_locale_variants_fall_back_to_the_default(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_TEMPLATES_DIR, tmp_path, dirs_exist_ok=True)
     german = tmp_path / "email" / "referral_received" / "de"
-    german.mkdir()
+    german.mkdir(exist_ok=True)
     (german / "subject.txt").write_text("Danke! Ihre Empfehlung für {{ company_name }} ist da")
     (german / "body.txt").write_text("Wir melden uns innerhalb von 24 Stunden bei {{ company_name }}.")
     (german / "body.html").write_text("<p>Wir melden uns bei {{ company_name }}.</p>")

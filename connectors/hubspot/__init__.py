@@ -4,13 +4,17 @@ through the API, the partner flow's CRM surface (``connectors.base.CrmConnector`
 One module per concept:
 
 * ``settings``: ``HubSpotSettings`` (``PARTNERHUB_HUBSPOT__*``);
-* ``webhooks``: the v3 signature and the webhook body parsed into changes;
+* ``webhooks``: the v3 signature, the webhook body parsed into changes, merges (``merge_of``);
 * ``objects``: the CRM objects a mapping file may name, their API paths, what is always read;
 * ``records``: batch reads, and the ``Record`` an API answer becomes;
 * ``sdk``: hubspot-api-client's models for request bodies and answers; error answers;
 * ``oauth``: OAuth access tokens, refreshed ahead of expiry and shared between processes;
 * ``client``: ``HubSpotApi``, every call authenticated, under the rate budget, errors classified;
+* ``polling``: ``fetch_changes``, records changed since a cursor, through CRM search by key;
+* ``writes``: ``upsert_many``, batch upsert/update/create 100 records a call;
+* ``values``: property values as the text HubSpot takes;
 * ``crm``: conflicts, and the outbox actions ``create_referral_deal`` and ``update_deal``;
+* ``tasks``: the outbox action ``create_task``, once per idempotency key;
 * ``setup``: the custom properties ``crm setup`` creates and checks;
 * ``connector``: ``HubSpotConnector``, composed from the above.
 """

@@ -213,18 +213,16 @@ class HubSpotApi:
                 limit=MAX_SEARCH_PAGE,
                 after=after,
             )
-            answer, _ = self.search_page(path_obj, OBJECTS_SDK.sanitize_for_serialization(request))
+            response = self.search_page(path_obj, OBJECTS_SDK.sanitize_for_serialization(request))
+            answer: Any = decode(OBJECTS_SDK, response, CollectionResponseWithTotalSimplePublicObjectForwardPaging)
             results.extend(answer.results or [])
             after = _next_after(answer)
             if after is None or len(results) >= max_results:
                 return results[:max_results]
 
-    def search_page(self, path_obj: str, body: dict[str, Any]) -> tuple[Any, Any]:
-        """One ``POST /crm/v3/objects/{type}/search`` under the search budget: (the SDK model,
-        checked; the raw JSON, whose records the mapping files address)."""
-        response = self.send("POST", f"/crm/v3/objects/{path_obj}/search", body, budget=SEARCH_BUDGET)
-        answer: Any = decode(OBJECTS_SDK, response, CollectionResponseWithTotalSimplePublicObjectForwardPaging)
-        return answer, response.json()
+    def search_page(self, path_obj: str, body: dict[str, Any]) -> httpx.Response:
+        """One ``POST /crm/v3/objects/{type}/search`` under the search budget."""
+        return self.send("POST", f"/crm/v3/objects/{path_obj}/search", body, budget=SEARCH_BUDGET)
 
     def read_objects(
         self, path_obj: str, ids: Sequence[str], properties: list[str], *, id_property: str | None = None

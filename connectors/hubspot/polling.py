@@ -116,9 +116,15 @@ def _search(
         properties=properties,
         limit=MAX_SEARCH_PAGE,
     )
-    _, raw = api.search_page(path_obj, OBJECTS_SDK.sanitize_for_serialization(request))
-    results: list[Any] = raw.get("results", []) if isinstance(raw, dict) else []
-    records = [record_of(obj, r) for r in results]
+    response = api.search_page(path_obj, OBJECTS_SDK.sanitize_for_serialization(request))
+    # the raw JSON, not the SDK models: mapping files address the API's own field names (and
+    # parsing every timestamp into a model would cost more than the call)
+    try:
+        raw = response.json()
+        results: list[Any] = raw["results"]
+        records = [record_of(obj, r) for r in results]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FatalError(f"hubspot: unexpected search answer for {obj} ({type(exc).__name__}: {exc})"[:300]) from None
     for record in records:
         if record.version_ms is None:
             raise FatalError(f"hubspot: {obj} {record.id} came back from search without a modified stamp")

@@ -1,12 +1,18 @@
-"""``POST /webhooks/{connector}``: verify over the raw bytes, parse, store, commit, enqueue, ack.
+"""``POST /webhooks/{connector}[/{subpath}]``: verify over the raw bytes, parse, store, commit,
+enqueue, ack.
 
 Storing goes through the process's ``InboxWriter`` (group commit: concurrent requests share a
 transaction; each is answered only after that transaction committed).
 
 Order matters and is the product: nothing is stored for a request that fails verification (401)
 or parsing (400); the 2xx goes out only after the inbox rows are committed; a repeated delivery
-adds no row and still gets its 2xx. If Redis is down after the commit the request is still
-acknowledged: the rows are durable and the reconciler enqueues them.
+adds no row and still gets its 2xx. A delivery the connector discards on purpose
+(``Parsed.discarded``: e-mail from an unverified sender) and one the hub screens out
+(``hub.screening``: e-mail from someone who is not a partner) is answered 2xx, logged with a
+digest and counted, and stores nothing. Connectors with several routes get the rest of the path
+(``subpath``) and may take a different body limit per route (``body_limit(subpath)``). If Redis
+is down after the commit the request is still acknowledged: the rows are durable and the
+reconciler enqueues them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import Connector, InboundRequest, WebhookRejected
-from hub import metrics
+from connectors.base import Connector, Discarded, InboundRequest, Parsed, WebhookRejected
+from hub import metrics, screening
 from hub.alerts import raise_alert
 from hub.context import Hub
 
@@ -57,11 +63,14 @@ def public_url(request: Request, base_url: str | None) -> str:
     return f"{request.url.scheme}://{host}{tail}"
 
 
-def _reject(hub: Hub, connector: str, reason: str, status: int, message: str) -> JSONResponse:
+def _reject(hub: Hub, connector: str, reason: str, status: int, message: str,
+            body: bytes | None = None, media_type: str = "application/json") -> Response:
     try:
         metrics.incr(hub.redis, "webhooks_rejected", {"connector": connector, "reason": reason})
     except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
         pass
+    if body is not None:  # the provider's own refusal format (e.g. a SOAP fault)
+        return Response(body, status_code=status, media_type=media_type)
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -76,6 +85,25 @@ def _not_ready(hub: Hub, name: str) -> None:
         )
 
 
+#: bodies up to this size are verified and parsed on the event loop (the hot path); larger ones
+#: in a worker thread, so one large post does not stall every other request
+IN_LOOP_BYTES = 256 * 1024
+
+
+def _verify_and_parse(connector: Connector, inbound: InboundRequest) -> Parsed:
+    connector.verify_webhook(inbound)
+    return connector.parse_webhook(inbound)
+
+
+def _discard(hub: Hub, connector: str, discarded: list[Discarded]) -> None:
+    for item in discarded:
+        log.info("webhook delivery discarded", connector=connector, reason=item.reason, ref=item.ref)
+        try:
+            metrics.incr(hub.redis, "webhooks_discarded", {"connector": connector, "reason": item.reason})
+        except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
+            pass
+
+
 async def receive_webhook(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     name = request.path_params["connector"]
@@ -85,10 +113,15 @@ async def receive_webhook(request: Request) -> Response:
     if not connector.webhook_ready():
         await run_in_threadpool(_not_ready, hub, name)
         return _reject(hub, name, "not_configured", 503, f"{name} webhooks are not configured")
+    subpath = request.path_params.get("subpath") or ""
+    body_limit = getattr(connector, "body_limit", None)
+    limit = body_limit(subpath) if body_limit is not None else connector.max_body_bytes
+    if subpath and body_limit is None:
+        return _reject(hub, name, "unknown_path", 404, "not found")
     try:
-        body = await read_body(request, connector.max_body_bytes)
+        body = await read_body(request, limit)
     except BodyTooLarge:
-        return _reject(hub, name, "too_large", 413, f"body larger than {connector.max_body_bytes} bytes")
+        return _reject(hub, name, "too_large", 413, f"body larger than {limit} bytes")
     inbound = InboundRequest(
         method=request.method,
         url=public_url(request, hub.settings.public_base_url),
@@ -97,14 +130,25 @@ async def receive_webhook(request: Request) -> Response:
         received_at=time.time(),
     )
     try:
-        connector.verify_webhook(inbound)
-        parsed = connector.parse_webhook(inbound)
+        if len(body) > IN_LOOP_BYTES:  # a whole e-mail (Inbound Parse): parse it off the event loop
+            parsed = await run_in_threadpool(_verify_and_parse, connector, inbound)
+        else:
+            parsed = _verify_and_parse(connector, inbound)
     except WebhookRejected as exc:
-        reason = "signature" if exc.status == 401 else "malformed"
-        return _reject(hub, name, reason, exc.status, str(exc))
-    stored = await request.app.state.inbox_writer.store(name, parsed.changes)
+        reason = exc.reason or {401: "signature", 404: "unknown_path", 503: "not_configured"}.get(exc.status, "malformed")
+        return _reject(hub, name, reason, exc.status, str(exc), exc.body, exc.media_type)
+    changes = parsed.changes
+    discarded = list(parsed.discarded)
+    if changes and screening.needs_screening(hub, name, changes):
+        changes, screened = await run_in_threadpool(screening.screen, hub, name, changes)
+        discarded += screened
+    if discarded:
+        _discard(hub, name, discarded)
+    stored = await request.app.state.inbox_writer.store(name, changes)
     reply = parsed.reply
     if reply.body is not None:
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
     summary = {"received": len(stored.new_ids), "duplicates": stored.duplicates}
+    if discarded:
+        summary["discarded"] = len(discarded)
     return Response(json.dumps(summary).encode(), status_code=reply.status, media_type="application/json")

@@ -163,6 +163,8 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
             F("provider_event_id", "id"),
             F("provider_message_id", "id"),
             F("asm_group_id", "int"),
+            F("partner_id", "string", description="The hub's partner, a custom arg."),
+            F("bounce_type", "string", description="bounce (hard) or blocked, on bounce events."),
             version_field="occurred_at",
         ),
         "inbound_email": _target(
@@ -177,6 +179,11 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
             F("spf", "string"),
             F("dkim", "string"),
             F("message_headers", "string"),
+            F("cc", "list"),
+            F("delivered_to", "list", description="The hub's own addresses that received it."),
+            F("message_id", "string", description="The Message-ID header."),
+            F("route", "string", description="referral | reply | other: which hub address it reached."),
+            F("reply_notification_id", "string", description="The notification a reply answers."),
             keyed=False,
         ),
     }

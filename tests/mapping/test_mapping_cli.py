@@ -29,7 +29,7 @@ def test_check_default_folder_is_clean() -> None:
     result = runner.invoke(app, ["check", str(MAPPINGS)])
     assert result.exit_code == 0, result.output
     assert f"ok  {DEALS}: hubspot deal -> deal" in result.stdout
-    assert result.stdout.rstrip().endswith("5 mapping files OK")
+    assert result.stdout.rstrip().endswith("8 mapping files OK")
 
 
 def test_check_uses_the_settings_folder_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_check_as_a_real_process(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "5 mapping files OK" in ok.stdout
+    assert "8 mapping files OK" in ok.stdout
 
     broken = tmp_path / "sendgrid" / "events.yaml"
     broken.parent.mkdir()

@@ -20,6 +20,9 @@ EXPECTED = {
     ("hubspot", "deal"): "deal",
     ("hubspot", "contact"): "contact",
     ("hubspot", "company"): "company",
+    ("salesforce", "deal"): "deal",
+    ("salesforce", "contact"): "contact",
+    ("salesforce", "company"): "company",
     ("sendgrid", "event"): "notification_event",
     ("sendgrid", "inbound_parse"): "inbound_email",
 }

@@ -1,7 +1,7 @@
 """program engine
 
 Revision ID: 0004pg
-Revises: 0003
+Revises: 0004sg
 Create Date: 2026-11-23 04:39:14.848551
 """
 
@@ -12,7 +12,7 @@ import hub.models
 
 
 revision = '0004pg'
-down_revision = '0003'
+down_revision = '0004sg'
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,8 @@ from starlette.types import Receive, Scope, Send
 
 from hub.api import admin as admin_api
 from hub.api import partner as partner_api
+from hub.api import program as program_api
+from hub.api import program_admin as program_admin_api
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.context import Hub
@@ -76,4 +78,6 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(partner_api.router)
     app.include_router(admin_api.router)
+    app.include_router(program_api.router)
+    app.include_router(program_admin_api.router)
     return HubApp(app)

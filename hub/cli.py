@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from connectors.base import ConfigurationError
 from hub.crm_cli import app as crm_app
+from hub.program_cli import payouts_app, program_app, report
 from hub.webhooks_cli import app as webhooks_app
 from hub.sync_cli import app as sync_app
 from hub.privacy_cli import app as privacy_app
@@ -33,6 +34,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(crm_app, name="crm")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(payouts_app, name="payouts")
+app.add_typer(program_app, name="program")
+app.command("report")(report)
 app.add_typer(sync_app, name="sync")
 app.add_typer(privacy_app, name="privacy")
 

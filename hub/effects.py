@@ -42,10 +42,17 @@ def _email_sent(session: Session, hub: Hub, item: OutboxItem) -> None:
     record_sent(session, item)
 
 
+def _transfer_made(session: Session, hub: Hub, item: OutboxItem) -> None:
+    from hub import payouts
+
+    payouts.transfer_done(session, hub, item)
+
+
 ON_DONE: dict[str, Callable[[Session, Hub, OutboxItem], None]] = {
     "create_referral_deal": _referral_deal,
     "update_deal": _crm_write,
     "send_email": _email_sent,
+    "create_transfer": _transfer_made,  # payout paid, its entries paid, partner emailed
 }
 
 

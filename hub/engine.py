@@ -9,9 +9,10 @@ maps, transforms) to get the canonical change; drop fields older than what the r
 partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
 its email, the commission — their emails and CRM writes as outbox rows in this transaction.
 A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
-(``hub.records.merge_deal``). The hub's own events (a submitted referral) go to
-``hub.referrals.process_submitted``; a CRM's ``contact.deletion``/``contact.privacyDeletion`` to
-``hub.privacy.forget``; a payment connector's events (Stripe) to ``hub.payments``.
+(``hub.records.merge_deal``). The hub's own events go to ``hub.referrals.process_submitted`` (a
+submitted referral) and ``hub.registrations.process`` (a deal registration); a CRM's
+``contact.deletion``/``contact.privacyDeletion`` to ``hub.privacy.forget``; a payment connector's
+events (Stripe) to ``hub.payments``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from connectors.base import Record
 from sqlalchemy.orm import Session
 
-from hub import commissions, echo, email_events, inbound_mail, payments, privacy, records, referrals
+from hub import commissions, echo, email_events, inbound_mail, payments, privacy, records, referrals, registrations
 from hub.context import Hub
 from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
 from hub.models import Deal, InboxEvent, Partner, WorkState, utcnow
@@ -73,6 +74,8 @@ class HubEngine:
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
         if event.connector == referrals.INTERNAL:
+            if event.event_type == registrations.EVENT_TYPE:
+                return registrations.process(session, self.hub, int(event.object_id))
             return referrals.process_submitted(session, self.hub, int(event.object_id))
         if privacy.is_person_deletion(event.object_type, event.event_type):
             report = privacy.forget(

@@ -270,6 +270,98 @@ class LedgerEntry(Base):
     expected_payment_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: what earned it: ``deal:<id>``, ``fact:<revenue fact id>``, ``referral:<id>`` (NULL: manual)
+    source_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: end of the holding period: the scheduled pass approves a pending entry from then on
+    approve_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the payout the entry is (being) paid in
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+
+
+class Payout(Base):
+    """Approved ledger entries of one partner in one currency, paid together.
+
+    review (above the threshold: waits for an admin) | approved (to send; ``reason`` says why it
+    waits, e.g. no payouts-enabled Stripe account) | sending (transfer owed) | unknown (the
+    transfer's outcome is unknown: a lookup or a person settles it) | paid | failed | rejected."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (UniqueConstraint("partner_id", "currency", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    #: the run that made it (``2026-11``: the run of that month)
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(String(16))  # stripe | manual
+    reason: Mapped[str | None] = mapped_column(Text)
+    transfer_id: Mapped[str | None] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProgramRun(Base):
+    """A scheduled program pass that must run once per period (payout run, tier review)."""
+
+    __tablename__ = "program_runs"
+    __table_args__ = (UniqueConstraint("kind", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReengagementSequence(Base):
+    """One re-engagement sequence of a quiet partner, started from its last sign of life
+    (``anchor_at``). step 1: first email sent, 2: second sent, 3: flagged and CRM task owed.
+    state: active | stopped (activity, or an admin) | done."""
+
+    __tablename__ = "reengagement_sequences"
+    __table_args__ = (UniqueConstraint("partner_id", "anchor_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DealRegistration(Base):
+    """A partner's claim on a deal: checked against the CRM and other partners' registrations,
+    then approved (a referral and its CRM deal, protected until ``protected_until``), held for
+    review, or declined with the reason.
+
+    status: received | held_for_review | approved | declined."""
+
+    __tablename__ = "deal_registrations"
+    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    company_name: Mapped[str] = mapped_column(String(200))
+    #: the company name normalized (case, punctuation, legal suffixes) for matching
+    company_key: Mapped[str] = mapped_column(String(200), index=True)
+    company_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    protected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):

@@ -109,32 +109,127 @@ class FlatAmount(_Strict):
         return value.upper()
 
 
+EVENTS = ("deal_won", "referral_qualified", "recurring_invoice_paid")
+
+
+class Cap(_Strict):
+    """At most ``amount`` earned from this rule per partner per ``period``. Only commissions in
+    the cap's currency count against it (and are capped): amounts are never converted."""
+
+    amount: DecimalText = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    period: Literal["month", "quarter", "year"] = "month"
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        return FlatAmount._known_currency(value)
+
+
 class CommissionRule(_Strict):
     name: str
-    event: Literal["deal_won"] = "deal_won"
+    event: Literal["deal_won", "referral_qualified", "recurring_invoice_paid"] = Field(
+        default="deal_won", description="What earns it: a won deal, a referral accepted into the CRM, "
+        "a paid invoice of a subscription (a recurring revenue fact).")
     tier: str | None = Field(default=None, description="Only partners of this tier; unset: any tier.")
+    region: str | None = Field(default=None, description="Only partners of this region; unset: any.")
+    segment: str | None = Field(default=None, description="Only partners of this segment; unset: any.")
+    product: str | None = Field(default=None, description="Only revenue for this product or price id "
+                                "(recurring_invoice_paid); unset: any product.")
     percent: DecimalText | None = Field(default=None, ge=0, le=100)
     flat: FlatAmount | None = None
+    months: int | None = Field(default=None, ge=1, le=600, description="recurring_invoice_paid: pay on the "
+                               "customer's invoices for this many months from the first; unset: for life.")
+    cap: Cap | None = Field(default=None, description="Most a partner earns from this rule per period.")
+    holding_days: int = Field(default=30, ge=0, le=365, description="Days a commission stays pending "
+                              "before the scheduled pass approves it (refund window).")
 
     @model_validator(mode="after")
     def _one_kind(self) -> CommissionRule:
         if (self.percent is None) == (self.flat is None):
             raise ValueError("give exactly one of percent or flat")
+        if self.event == "referral_qualified" and self.percent is not None:
+            raise ValueError("a referral has no amount: referral_qualified rules pay flat")
+        if self.months is not None and self.event != "recurring_invoice_paid":
+            raise ValueError("months applies to recurring_invoice_paid rules only")
         return self
 
-    def applies(self, event: str, tier: str | None) -> bool:
-        return self.event == event and (self.tier is None or self.tier == tier)
+    def applies(self, event: str, tier: str | None, *, region: str | None = None,
+                segment: str | None = None, product: str | None = None) -> bool:
+        return (self.event == event and (self.tier is None or self.tier == tier)
+                and (self.region is None or self.region == region)
+                and (self.segment is None or self.segment == segment)
+                and (self.product is None or self.product == product))
 
 
 class PayoutSchedule(_Strict):
-    day_of_month: int = Field(default=15, ge=1, le=28)
+    day_of_month: int = Field(default=15, ge=1, le=28, description="The payout run's day of the month.")
     months_after: int = Field(default=1, ge=0, le=12)
+    minimum: dict[str, DecimalText] = Field(default_factory=dict, description="Per currency: smaller "
+                                            "balances wait for the next run (e.g. {USD: \"50\"}).")
+    review_above: dict[str, DecimalText] = Field(default_factory=dict, description="Per currency: larger "
+                                                 "payouts wait for an admin's approval.")
+
+    @field_validator("minimum", "review_above")
+    @classmethod
+    def _currencies(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return {FlatAmount._known_currency(code): amount for code, amount in value.items()}
 
     def expected_date(self, earned: date) -> date:
         """Default: the 15th of the month after the commission was earned."""
         month_index = earned.month - 1 + self.months_after
         year, month = earned.year + month_index // 12, month_index % 12 + 1
         return date(year, month, min(self.day_of_month, calendar.monthrange(year, month)[1]))
+
+    def minimum_minor(self, currency: str) -> int:
+        amount = self.minimum.get(currency)
+        return 1 if amount is None else max(1, to_minor_units(amount, currency))
+
+    def review_above_minor(self, currency: str) -> int | None:
+        amount = self.review_above.get(currency)
+        return None if amount is None else to_minor_units(amount, currency)
+
+
+class Reengagement(_Strict):
+    """Quiet partners: a first email, a second, then a flag and a CRM task for the manager."""
+
+    enabled: bool = True
+    first_after_days: int = Field(default=60, ge=1, le=3650, description="Days without a referral "
+                                  "or other activity before the first email.")
+    second_after_days: int = Field(default=7, ge=1, le=365, description="Days after the first email.")
+    flag_after_days: int = Field(default=7, ge=1, le=365, description="Days after the second email "
+                                 "before the partner is flagged and a CRM task created.")
+    task_owner_id: str | None = Field(default=None, description="CRM user the outreach task goes to "
+                                      "(unset: the CRM's default owner).")
+
+
+class Registrations(_Strict):
+    protection_days: int = Field(default=90, ge=1, le=3650, description="How long an approved "
+                                 "registration protects the deal from other partners.")
+
+
+class TierLevel(_Strict):
+    name: str
+    min_referrals: int = Field(default=0, ge=0, description="Referrals in the quarter.")
+    min_won_revenue: FlatAmount | None = Field(default=None, description="Won deal revenue in the quarter, "
+                                               "in this currency (deals in other currencies do not count).")
+
+
+class Tiers(_Strict):
+    """Quarterly review: a partner moves to the first level (in file order: put the highest
+    first) whose thresholds it met last quarter. No levels: tiers are set by hand only."""
+
+    levels: list[TierLevel] = Field(default_factory=list)
+
+    def level_for(self, referrals: int, won: dict[str, int]) -> str | None:
+        for level in self.levels:
+            if referrals < level.min_referrals:
+                continue
+            need = level.min_won_revenue
+            if need is not None and won.get(need.currency, 0) < to_minor_units(need.amount, need.currency):
+                continue
+            return level.name
+        return None
 
 
 class DealStart(_Strict):
@@ -173,15 +268,26 @@ class Program(_Strict):
     owners: Owners = Owners()
     commissions: list[CommissionRule] = Field(default_factory=list)
     payouts: PayoutSchedule = PayoutSchedule()
+    reengagement: Reengagement = Reengagement()
+    registrations: Registrations = Registrations()
+    tiers: Tiers = Tiers()
 
-    def commission_rule(self, event: str, tier: str | None) -> CommissionRule | None:
-        """The first rule in file order that applies (put tier-specific rules first)."""
-        return next((rule for rule in self.commissions if rule.applies(event, tier)), None)
+    def commission_rule(self, event: str, tier: str | None, *, region: str | None = None,
+                        segment: str | None = None, product: str | None = None) -> CommissionRule | None:
+        """The first rule in file order that applies (put the most specific rules first)."""
+        return next((rule for rule in self.commissions
+                     if rule.applies(event, tier, region=region, segment=segment, product=product)), None)
+
+    def rule_for(self, event: str, partner: object, product: str | None = None) -> CommissionRule | None:
+        """The rule for this partner's tier, region and segment."""
+        return self.commission_rule(event, getattr(partner, "tier", None), region=getattr(partner, "region", None),
+                                    segment=getattr(partner, "segment", None), product=product)
 
 
 def commission_amount(rule: CommissionRule, amount_minor: int | None, currency: str | None) -> tuple[int, str] | None:
-    """(minor units, currency) the rule pays on a deal, or None when it cannot be computed
-    (a percentage of a deal with no amount). Half-even rounding at the currency's exponent."""
+    """(minor units, currency) the rule pays on an amount, or None when it cannot be computed
+    (a percentage of a deal with no amount). Half-even rounding at the currency's exponent: the
+    amount is already in the currency's minor units, so the result is rounded to a whole one."""
     if rule.flat is not None:
         return to_minor_units(rule.flat.amount, rule.flat.currency), rule.flat.currency
     if amount_minor is None or currency is None or rule.percent is None:
@@ -197,3 +303,19 @@ def load_program(folder: Path) -> Program:
     if not path.exists():
         return Program(version=1)
     return load_yaml_model(path, Program)
+
+
+PROGRAM_SCHEMA_ID = "https://partnerhub.invalid/schemas/program-v1.json"
+
+
+def program_schema() -> dict[str, object]:
+    """The JSON Schema of the program file, for editors (``mappings/program.schema.json``)."""
+    schema = Program.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": PROGRAM_SCHEMA_ID,
+            "title": "partnerhub program file (version 1)", **{k: v for k, v in schema.items() if k != "title"}}
+
+
+def schema_text() -> str:
+    import json
+
+    return json.dumps(program_schema(), indent=2) + "\n"

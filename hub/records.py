@@ -78,6 +78,8 @@ def merge_deal(session: Session, source: str, from_ids: Sequence[str], into_id: 
                 f"check the merged deal's commission",
             )
         if deal.partner_id == survivor.partner_id and not _has_commission(session, survivor):
+            session.execute(update(LedgerEntry).where(LedgerEntry.source_key == f"deal:{deal.id}")
+                            .values(source_key=f"deal:{survivor.id}"))  # the survivor's live commission
             session.execute(update(LedgerEntry).where(LedgerEntry.deal_id == deal.id).values(deal_id=survivor.id))
             session.execute(update(RevenueFact).where(RevenueFact.deal_id == deal.id).values(deal_id=survivor.id))
         elif _has_commission(session, deal):

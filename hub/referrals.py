@@ -23,6 +23,7 @@ from hub.inbox import insert_ignoring_conflicts
 from hub.models import Deal, InboxEvent, Partner, Referral, WorkState, utcnow
 from hub.notifications import notify
 from hub.outbox import owe
+from hub.partners import record_activity
 from hub.program import Program
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
                         status="received", history=[], created_at=now, updated_at=now, **fields)
     _history(referral, "received")
     session.add(referral)
+    record_activity(session, partner)  # a new referral stops any re-engagement sequence
     session.flush()
     [event_id] = insert_ignoring_conflicts(session, InboxEvent, [{
         "connector": INTERNAL, "event_key": f"referral.submitted:{referral.id}", "event_type": "referral.submitted",
@@ -96,7 +98,8 @@ def _partner_context(partner: Partner, referral: Referral | None, *, company_nam
     return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
             "company_name": referral.company_name if referral else company_name,
             "tracking_id": referral.tracking_id if referral else None,
-            "contact_name": referral.contact_name if referral else None}
+            "contact_name": referral.contact_name if referral else None,
+            "segment": partner.segment, "locale": partner.locale}
 
 
 def _conflicting_referrals(session: Session, program: Program, referral: Referral, domain: str | None) -> list[Referral]:
@@ -137,6 +140,17 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
             notify(session, kind="referral_held", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
             return "held_for_review"
+    return send_to_crm(session, hub, referral, partner, approved_by=approved_by)
+
+
+def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner, *,
+                approved_by: str | None = None) -> str:
+    """Owe the CRM deal of an accepted referral (``create_referral_deal``), with its owner and
+    attribution, and tell the partner and the owner; a ``referral_qualified`` rule earns now.
+    Deal registrations come through here too, so there is one path to a partner's CRM deal."""
+    program = hub.program
+    crm = hub.crm
+    domain = None if program.attribution.is_free_mail(referral.company_domain) else referral.company_domain
     owner_id = program.owners.owner_for(region=partner.region, segment=partner.segment, turn=referral.id)
     mappings = hub.mappings.current
     first, _, last = (referral.contact_name or "").partition(" ")
@@ -171,6 +185,9 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
     if owner_email:
         notify(session, kind="owner_assigned", to_email=owner_email, natural_key=f"owner-assigned:{referral.id}",
                context={**_partner_context(partner, referral), "owner_id": owner_id})
+    from hub import clock
+
+    commissions.settle_referral(session, program, referral, partner, now=clock.now(hub))
     return "submitted"
 
 
@@ -229,7 +246,9 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
                    natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
                    context={**_partner_context(partner, referral), "status": deal.status,
                             "status_label": STATUS_LABELS.get(deal.status, deal.status)})
-    settled = commissions.settle_deal(session, program, deal, partner)
+    from hub import clock
+
+    settled = commissions.settle_deal(session, program, deal, partner, now=clock.now(hub))
     if settled.earned is not None and partner is not None:
         entry = settled.earned
         happened.append("commission")

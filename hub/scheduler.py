@@ -119,6 +119,7 @@ class Scheduler:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._program_due = 0.0  # monotonic time of the next program pass
         self.poller = Poller(hub)
 
     def _hold_lock(self) -> bool:
@@ -148,6 +149,7 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
             log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
             return None
+        self._program_tick()
         try:
             for name, problems in check_webhooks(self.hub).items():
                 if problems:
@@ -160,6 +162,25 @@ class Scheduler:
             log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
         self.poller.maybe_start()  # in its own thread; each object under its own lock
         return counts
+
+    def _program_tick(self) -> None:
+        """The program engine's timed rules (``hub.program_tick``), every
+        ``program.tick_interval_s`` while this scheduler holds the lock."""
+        import time
+
+        from hub import program_tick
+
+        if time.monotonic() < self._program_due:
+            return
+        self._program_due = time.monotonic() + self.hub.settings.program.tick_interval_s
+        try:
+            done = program_tick.tick(self.hub)
+            busy = {k: v for k, v in done.items() if k != "now" and v and (
+                not isinstance(v, dict) or any(v.values()))}
+            if busy:
+                log.info("program pass", now=done["now"], **busy)
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken program file
+            log.warning("program pass failed", error=f"{type(exc).__name__}: {exc}")
 
     def run(self) -> None:
         while not self._stop.is_set():

@@ -7,6 +7,7 @@ problem, each naming the variable.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +47,18 @@ class WorkerSettings(BaseModel):
     processes: int = Field(default=1, ge=1, description="Worker processes started by `run`.")
 
 
+class ProgramSettings(BaseModel):
+    """``PARTNERHUB_PROGRAM__*``: how often the program engine's timed rules run, and its clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tick_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the scheduler runs the program's timed rules."
+    )
+    clock_now: datetime | None = Field(
+        default=None, description="Run the program as of this fixed time (tests, what-if runs)."
+    )
+    clock_offset_s: float = Field(default=0.0, description="Seconds added to the real time.")
 class SyncSettings(BaseModel):
     """``PARTNERHUB_SYNC__*``: polling the providers' APIs for what webhooks may have missed."""
 
@@ -108,6 +121,7 @@ class Settings(BaseSettings):
     )
 
     worker: WorkerSettings = WorkerSettings()
+    program: ProgramSettings = ProgramSettings()
     sync: SyncSettings = SyncSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -11,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.context import Hub
 from hub.models import Partner
-from hub.partners import partner_for_key
+from hub import clock
+from hub.partners import partner_for_key, record_activity
 
 bearer = HTTPBearer(auto_error=False, description="A partner API key (ph_live_…) or the admin token.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -21,11 +23,21 @@ def hub_of(request: Request) -> Hub:
     return request.app.state.hub
 
 
+#: partner API calls closer together than this record activity once (one write per minute)
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
 def _lookup(hub: Hub, key: str) -> Partner | None:
-    with hub.sessions() as session:
+    """The partner behind the key; its API call counts as activity (stops re-engagement)."""
+    with hub.sessions() as session, session.begin():
         partner = partner_for_key(session, key)
-        if partner is not None:
-            session.expunge(partner)
+        if partner is None:
+            return None
+        now = clock.now(hub)
+        if partner.last_activity_at is None or now - partner.last_activity_at >= ACTIVITY_RESOLUTION:
+            record_activity(session, partner, at=now)
+        session.flush()
+        session.expunge(partner)
         return partner
 
 

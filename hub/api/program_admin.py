@@ -1,0 +1,184 @@
+"""The admin API's program part (``/api/v1/admin``): the review queues (payouts, deal
+registrations), KPIs, and the escape valves — an admin can override every automated decision
+(a ledger entry's amount or status, a payout, a tier, a registration, a re-engagement sequence),
+each with an audit entry (who, when, before, after)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from hub import clock, kpis, ledger, payouts, registrations, reengagement, tiers
+from hub.api.auth import AdminDep, hub_of
+from hub.context import Hub
+from hub.models import DealRegistration, Partner, Payout, ReengagementSequence
+from hub.outbox import enqueue_owed
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SettleIn(Reason):
+    outcome: Literal["paid", "failed"]
+    transfer_id: str | None = Field(default=None, max_length=128, description="The provider's transfer id, if paid.")
+
+
+class EntryOverride(Reason):
+    status: Literal["pending", "approved", "cancelled", "reversed"] | None = None
+    amount_minor: int | None = Field(default=None, description="New amount (pending or approved entries not in a payout).")
+
+
+class AdjustmentIn(Reason):
+    partner_id: int
+    amount_minor: int = Field(description="Signed minor units: negative takes money back.")
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class TierIn(Reason):
+    tier: str | None = Field(max_length=64)
+
+
+def _in_tx(hub: Hub, work: Callable[[Session], Any]) -> Any:
+    try:
+        with hub.sessions() as session:
+            with session.begin():
+                out = work(session)
+            enqueue_owed(hub, session.info)
+        return out
+    except LookupError as exc:
+        raise HTTPException(404, str(exc).strip("'\"")) from None
+    except (ValueError, payouts.PayoutStateError, ledger.LedgerError) as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def payout_dict(p: Payout) -> dict[str, Any]:
+    return {"id": p.id, "partner_id": p.partner_id, "period": p.period, "amount_minor": p.amount_minor,
+            "currency": p.currency, "status": p.status, "method": p.method, "reason": p.reason,
+            "transfer_id": p.transfer_id, "decided_by": p.decided_by, "paid_at": p.paid_at}
+
+
+@router.get("/kpis", summary="Program KPIs (JSON)")
+async def get_kpis(request: Request, admin: AdminDep, at: datetime | None = None) -> dict[str, Any]:
+    hub = hub_of(request)
+
+    def compute() -> dict[str, Any]:
+        with hub.sessions() as session:
+            return kpis.compute(session, at or clock.now(hub))
+    return await run_in_threadpool(compute)
+
+
+@router.get("/payouts", summary="Payouts by status (default: waiting for review)")
+async def list_payouts(request: Request, admin: AdminDep, status: str = "review") -> list[dict[str, Any]]:
+    hub = hub_of(request)
+
+    def rows() -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return [payout_dict(p) for p in session.scalars(select(Payout).where(Payout.status == status).order_by(Payout.id))]
+    return await run_in_threadpool(rows)
+
+
+@router.post("/payouts/{payout_id}/approve", summary="Approve a payout waiting for review (audited)")
+async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(
+        payouts.approve(s, hub, payout_id, actor=admin, reason=body.reason)))
+
+
+@router.post("/payouts/{payout_id}/reject", summary="Reject a payout; its entries return to the balance (audited)")
+async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(
+        payouts.reject(s, hub, payout_id, actor=admin, reason=body.reason)))
+
+
+@router.post("/payouts/{payout_id}/settle", summary="Settle a payout whose transfer outcome is unknown, "
+             "or mark a manual payout paid (audited)")
+async def settle_payout(request: Request, admin: AdminDep, payout_id: int, body: SettleIn) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(payouts.settle(
+        s, hub, payout_id, paid=body.outcome == "paid", actor=admin, transfer_id=body.transfer_id, reason=body.reason)))
+
+
+@router.post("/ledger/{entry_id}", summary="Override a ledger entry's amount or status (audited)")
+async def override_entry(request: Request, admin: AdminDep, entry_id: int, body: EntryOverride) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: ledger.override(
+        s, entry_id, actor=admin, reason=body.reason, status=body.status, amount_minor=body.amount_minor,
+        now=clock.now(hub)))
+
+
+@router.post("/ledger", status_code=201, summary="Add a manual adjustment (audited)")
+async def add_adjustment(request: Request, admin: AdminDep, body: AdjustmentIn) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: ledger.adjust(
+        s, body.partner_id, body.amount_minor, body.currency, actor=admin, reason=body.reason, now=clock.now(hub)))
+
+
+@router.post("/partners/{partner_id}/tier", summary="Set a partner's tier (audited; the partner is told)")
+async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: TierIn) -> dict[str, Any]:
+    hub = hub_of(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        partner = session.get(Partner, partner_id, with_for_update=True)
+        if partner is None:
+            raise LookupError("no such partner")
+        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason)
+        return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
+    return await run_in_threadpool(_in_tx, hub, work)
+
+
+@router.post("/partners/{partner_id}/reengagement/stop", summary="Stop a partner's re-engagement sequence (audited)")
+async def stop_sequence(request: Request, admin: AdminDep, partner_id: int, body: Reason) -> dict[str, Any]:
+    hub = hub_of(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        sequence = session.scalars(select(ReengagementSequence).where(
+            ReengagementSequence.partner_id == partner_id, ReengagementSequence.state == "active")
+            .with_for_update()).first()
+        if sequence is None:
+            raise LookupError("no active re-engagement sequence for this partner")
+        reengagement.stop(session, sequence, reason=body.reason, actor=admin)
+        return {"partner_id": partner_id, "sequence_id": sequence.id, "state": sequence.state, "step": sequence.step}
+    return await run_in_threadpool(_in_tx, hub, work)
+
+
+def registration_dict(r: DealRegistration) -> dict[str, Any]:
+    return {"id": r.id, "partner_id": r.partner_id, "company_name": r.company_name, "company_domain": r.company_domain,
+            "contact_email": r.contact_email, "status": r.status, "reason": r.reason, "referral_id": r.referral_id,
+            "protected_until": r.protected_until, "created_at": r.created_at}
+
+
+@router.get("/deal-registrations", summary="Deal registrations by status (default: held for review)")
+async def list_registrations(request: Request, admin: AdminDep, status: str = "held_for_review") -> list[dict[str, Any]]:
+    hub = hub_of(request)
+
+    def rows() -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return [registration_dict(r) for r in session.scalars(
+                select(DealRegistration).where(DealRegistration.status == status).order_by(DealRegistration.id))]
+    return await run_in_threadpool(rows)
+
+
+@router.post("/deal-registrations/{reg_id}/approve", summary="Approve a held (or declined) registration (audited)")
+async def approve_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: registration_dict(
+        registrations.decide(s, hub, reg_id, approve_it=True, actor=admin, reason=body.reason)))
+
+
+@router.post("/deal-registrations/{reg_id}/decline", summary="Decline a held registration (audited)")
+async def decline_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(_in_tx, hub, lambda s: registration_dict(
+        registrations.decide(s, hub, reg_id, approve_it=False, actor=admin, reason=body.reason)))

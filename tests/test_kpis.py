@@ -1,0 +1,140 @@
+"""KPIs against a hand-computed fixture, through the function, the admin API
+(``GET /api/v1/admin/kpis``) and the CLI (``partnerhub report --csv``), on SQLite and PostgreSQL.
+
+The fixture, as of 2026-05-20 12:00 UTC (this month May, last month April; this quarter Q2,
+previous quarter Q1):
+
+=====  ========  ===========================================================  ======
+who    joined    referrals (status)                                           status
+=====  ========  ===========================================================  ======
+P1     01-01     01-11 won, 04-10 submitted, 05-05 won, 05-15 declined        active
+P2     02-01     02-21 lost, 03-01 submitted                                  active
+P3     03-01     05-01 submitted                                              active
+P4     04-01     none                                                         active
+P5     01-01     05-02 submitted                                              paused
+=====  ========  ===========================================================  ======
+
+* partners 4 (P1-P4); active (a referral since 02-19 12:00) P1 P2 P3 = 3; share 0.7500
+* referrals this month 4 (05-05, 05-15, 05-01, 05-02), last month 1 (04-10), change +3
+* conversion P1 2/4 = 0.5000, P2 0/2, P3 0/1, P4 none, P5 0/1
+* ledger: P1 USD 100.00 paid, USD 50.00 approved, USD -20.00 pending (a reversal), EUR 7.00
+  paid; P2 EUR 30.00 pending; P3 JPY 500 cancelled (left out); an entry dated 06-01 (after
+  ``at``, left out) -> USD owed 30.00 paid 100.00; EUR owed 30.00 paid 7.00
+* days to first referral P1 10, P2 20, P3 61, P5 121 -> median (low) 20
+* retention: Q1 active P1 P2; of them active in Q2: P1 -> 1/2 = 0.5000
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from hub import kpis
+from hub.models import LedgerEntry, Partner, Referral
+from hub.store import upgrade
+
+AT = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
+EXPECTED = {
+    "at": "2026-05-20T12:00:00+00:00",
+    "partners": 4,
+    "active_partners": 3,
+    "active_share": "0.7500",
+    "referrals": {"this_month": 4, "last_month": 1, "change": 3},
+    "conversion_by_partner": {
+        "1": {"name": "P1", "referrals": 4, "won": 2, "rate": "0.5000"},
+        "2": {"name": "P2", "referrals": 2, "won": 0, "rate": "0.0000"},
+        "3": {"name": "P3", "referrals": 1, "won": 0, "rate": "0.0000"},
+        "4": {"name": "P4", "referrals": 0, "won": 0, "rate": None},
+        "5": {"name": "P5", "referrals": 1, "won": 0, "rate": "0.0000"},
+    },
+    "commission": {"EUR": {"owed": 3_000, "paid": 700}, "USD": {"owed": 3_000, "paid": 10_000}},
+    "time_to_first_referral_days": {"by_partner": {"1": 10, "2": 20, "3": 61, "5": 121}, "median": 20},
+    "retention": {"previous_quarter_active": 2, "retained": 1, "rate": "0.5000"},
+}
+
+
+def d(month: int, day: int) -> datetime:
+    return datetime(2026, month, day, tzinfo=timezone.utc)
+
+
+def load_fixture(session) -> None:  # type: ignore[no-untyped-def]
+    partners = {}
+    for name, joined, status in (("P1", d(1, 1), "active"), ("P2", d(2, 1), "active"), ("P3", d(3, 1), "active"),
+                                 ("P4", d(4, 1), "active"), ("P5", d(1, 1), "paused")):
+        p = Partner(name=name, email=f"{name.lower()}@partners.example", status=status, created_at=joined)
+        session.add(p)
+        session.flush()
+        partners[name] = p.id
+    referrals = [("P1", d(1, 11), "closed_won"), ("P1", d(4, 10), "submitted"), ("P1", d(5, 5), "closed_won"),
+                 ("P1", d(5, 15), "declined"), ("P2", d(2, 21), "closed_lost"), ("P2", d(3, 1), "submitted"),
+                 ("P3", d(5, 1), "submitted"), ("P5", d(5, 2), "submitted")]
+    for n, (who, at, status) in enumerate(referrals):
+        session.add(Referral(tracking_id=f"R-KPI{n:07d}", partner_id=partners[who], company_name=f"C{n}",
+                             status=status, history=[], created_at=at, updated_at=at))
+    ledger = [("P1", 10_000, "USD", "paid", d(2, 1)), ("P1", 5_000, "USD", "approved", d(4, 1)),
+              ("P1", -2_000, "USD", "pending", d(5, 1)), ("P1", 700, "EUR", "paid", d(3, 3)),
+              ("P2", 3_000, "EUR", "pending", d(5, 2)), ("P3", 500, "JPY", "cancelled", d(5, 3)),
+              ("P1", 9_999, "USD", "pending", d(6, 1))]
+    for n, (who, amount, currency, status, at) in enumerate(ledger):
+        session.add(LedgerEntry(natural_key=f"kpi:{n}", partner_id=partners[who], kind="commission",
+                                amount_minor=amount, currency=currency, status=status, created_at=at, updated_at=at))
+    session.flush()
+
+
+def test_kpis_match_the_hand_computed_fixture(db_session):
+    load_fixture(db_session)
+    assert kpis.compute(db_session, AT) == EXPECTED
+
+
+@pytest.fixture
+def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    for key in [k for k in os.environ if k.startswith("PARTNERHUB_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up")
+    upgrade(database_url)
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        load_fixture(session)
+    engine.dispose()
+    return database_url
+
+
+def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.context import Hub
+    from hub.settings import load_settings
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    hub = Hub.open(load_settings())
+    try:
+        with TestClient(create_app(hub)) as client:
+            assert client.get("/api/v1/admin/kpis").status_code == 401
+            answer = client.get("/api/v1/admin/kpis", params={"at": AT.isoformat()},
+                                headers={"Authorization": "Bearer admin-token-made-up"})
+            assert answer.status_code == 200 and answer.json() == EXPECTED
+    finally:
+        hub.close()
+    out = subprocess.run([sys.executable, "-m", "hub.cli", "report", "--csv", "--at", AT.isoformat()],
+                         env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = dict(csv.reader(io.StringIO(out.stdout)))
+    assert rows["active partners"] == "3" and rows["active share"] == "0.7500"
+    assert (rows["referrals this month"], rows["referrals last month"]) == ("4", "1")
+    assert rows["commission owed USD"] == "$30.00" and rows["commission paid USD"] == "$100.00"
+    assert rows["commission paid EUR"] == "€7.00" and rows["median days to first referral"] == "20"
+    assert rows["retention (previous quarter)"] == "0.5000"
+    assert rows["conversion partner 1 (P1)"] == "2/4 = 0.5000"

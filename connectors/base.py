@@ -316,6 +316,12 @@ class Connector(Protocol):
         Optional: without it the payload is the whole record."""
         ...
 
+    @staticmethod
+    def deleted_record(obj: str, object_id: str) -> dict[str, Any]:
+        """The record, as the mapping files address it, of an object the API no longer returns
+        (deleted since the event named it). Optional for connectors without API reads."""
+        ...
+
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
         """Poll: pages of records changed since ``cursor`` (``None``: from the beginning), each
         page with the cursor to resume *after* it. The hub stores each page's records in the

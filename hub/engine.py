@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.base import Record
+from connectors.base import Record, SkippableRecord
 from sqlalchemy.orm import Session
 
 from hub import commissions, echo, email_events, inbound_mail, payments, privacy, records, referrals, registrations
@@ -140,8 +140,12 @@ class HubEngine:
             ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
             found = [ahead] if ahead is not None else connector.read_many(
                 event.object_type, [event.object_id], fields=plan.source_paths)
-            if not found:  # gone from the CRM since the event
-                return {"id": event.object_id, "archived": True}, True, fallback
+            if not found:  # gone from the provider since the event
+                gone = getattr(connector, "deleted_record", None)
+                if gone is None:
+                    raise SkippableRecord(f"{event.connector} {event.object_type} {event.object_id} is gone "
+                                          "and the connector cannot say what a deletion looks like")
+                return gone(event.object_type, event.object_id), True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback
         return from_event, is_partial(event.connector, event.payload), fallback
 

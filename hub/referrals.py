@@ -239,9 +239,12 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
     referral = session.get(Referral, deal.referral_id) if deal.referral_id else None
     if referral is not None and deal.status and deal.status != referral.status and "status" in applied:
+        # the stage the hub itself created the deal in is not news to the partner (they were told
+        # "your referral is in"): recorded, not emailed
+        own_start = referral.status == "submitted" and deal.stage == _start_stage(program, deal.source)
         _history(referral, deal.status)
         happened.append(f"status:{deal.status}")
-        if partner is not None:
+        if partner is not None and not own_start:
             notify(session, kind="referral_status", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
                    context={**_partner_context(partner, referral), "status": deal.status,
@@ -261,6 +264,11 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
     if settled.cancelled is not None or settled.reversed is not None:
         happened.append("commission-adjusted")
     return happened
+
+
+def _start_stage(program: Any, crm: str) -> str | None:
+    start = program.new_deals.start.get(crm)
+    return start.stage if start is not None else None
 
 
 def _as_datetime(value: Any):  # type: ignore[no-untyped-def]

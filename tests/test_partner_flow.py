@@ -141,6 +141,13 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     assert len(mails_to(h, "alpha@partners.example")) == 1
     assert 'partnerhub_echoes_dropped_total{connector="hubspot"} 2.0' in httpx.get(h.web_url + "/metrics").text
 
+    # a salesperson renames the deal: the hub reads it whole and meets the stage it created the
+    # deal in — recorded on the referral, but no news to the partner, so no email
+    move_deal(h, deal_id, dealname="Acme Corp (EMEA)")
+    h.deliver([deal_event(deal_id, event_type="deal.propertyChange", prop="dealname", value="Acme Corp (EMEA)")])
+    wait_until(lambda: referral(h, tracking_id).status == "contacted" and idle(h), 30, what="rename processed")
+    assert len(mails_to(h, "alpha@partners.example")) == 1
+
     # a genuine stage change, delivered three times and shuffled with a repeat of an older one
     move_deal(h, deal_id, dealstage="presentationscheduled")
     change = deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="presentationscheduled")
@@ -180,7 +187,8 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     commissions = api(h, alpha, "GET", "/api/v1/commissions").json()
     assert commissions["balances"] == {"USD": {"pending": 300_000, "approved": 0, "paid": 0}}
     history = [step["status"] for step in api(h, alpha, "GET", f"/api/v1/referrals/{tracking_id}").json()["history"]]
-    assert history == ["received", "submitted", "demo_scheduled", "closed_won", "proposal_sent", "closed_won"]
+    assert history == ["received", "submitted", "contacted", "demo_scheduled", "closed_won", "proposal_sent",
+                       "closed_won"]
 
 
 def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):

@@ -51,6 +51,11 @@ class HubSpotConnector:
 
     record_from_event = staticmethod(webhooks.record_from_event)
 
+    @staticmethod
+    def deleted_record(obj: str, object_id: str) -> dict[str, Any]:
+        """A record the API no longer returns, as the mapping files address a deleted one."""
+        return {"id": object_id, "archived": True}
+
     def webhook_ready(self) -> bool:
         return self.settings.client_secret is not None
 

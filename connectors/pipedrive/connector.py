@@ -42,6 +42,11 @@ class PipedriveConnector:
 
     record_from_event = staticmethod(webhooks.record_from_event)
 
+    @staticmethod
+    def deleted_record(obj: str, object_id: str) -> dict[str, Any]:
+        """A record the API no longer returns, as the mapping files address a deleted one."""
+        return {"id": object_id, "is_deleted": True}
+
     def webhook_ready(self) -> bool:
         return self.settings.webhook_password is not None
 

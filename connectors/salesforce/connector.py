@@ -45,6 +45,12 @@ class SalesforceConnector:
 
     record_from_event = staticmethod(webhooks.record_from_event)
 
+    @staticmethod
+    def deleted_record(obj: str, object_id: str) -> dict[str, Any]:
+        """A record the API no longer returns (purged from the recycle bin), as the mapping
+        files address a deleted one."""
+        return {"Id": object_id, "IsDeleted": True}
+
     def webhook_ready(self) -> bool:
         """Pushed records are unsigned and re-read before use, so webhooks need API access too."""
         return webhooks.ready(self.settings) and self._api.ready

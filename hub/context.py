@@ -129,6 +129,21 @@ class Hub:
             self.embedded.stop()
 
 
+def standalone_connector(settings: Settings, name: str) -> Any:
+    """One connector with its settings section (and the shared Redis when a URL is configured),
+    for a CLI command that needs only that provider. The caller closes it."""
+    from connectors import REGISTRY
+
+    cls = REGISTRY.get(name)
+    section = getattr(settings, name, None)
+    if cls is None or section is None:
+        raise ConfigurationError(f"unknown connector {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    connector = cls(section)
+    if settings.redis_url is not None and hasattr(connector, "use_redis"):
+        connector.use_redis(redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=10))
+    return connector
+
+
 _current: Hub | None = None
 
 

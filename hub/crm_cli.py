@@ -20,19 +20,15 @@ app = typer.Typer(help="Prepare and check the CRM the partner flow writes to.", 
 def crm_connector(settings: Settings) -> CrmConnector:
     """The configured CRM's connector (its own settings section), with the shared rate budget
     when a Redis URL is configured."""
+    from hub.context import standalone_connector
+
     name = str(getattr(settings, "crm", "hubspot"))
-    cls = REGISTRY.get(name)
-    section = getattr(settings, name, None)
-    if cls is None or section is None:
+    if name not in REGISTRY:
         raise ConfigurationError(f"PARTNERHUB_CRM names an unknown connector: {name!r}")
-    connector = cls(section)
+    connector = standalone_connector(settings, name)
     if not isinstance(connector, CrmConnector):
         connector.close()
         raise ConfigurationError(f"PARTNERHUB_CRM: {name!r} is not a CRM connector")
-    if settings.redis_url is not None and hasattr(connector, "use_redis"):
-        import redis
-
-        connector.use_redis(redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=10))
     return connector
 
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors import REGISTRY
 from connectors.base import HubError
 from hub.settings import load_settings
 
@@ -20,16 +19,10 @@ app = typer.Typer(help="Provider webhook subscriptions.", no_args_is_help=True)
 
 def open_connector(name: str) -> Any:
     """One connector with its settings section and, when configured, the shared Redis."""
-    settings = load_settings()
-    cls = REGISTRY.get(name)
-    if cls is None:
-        raise HubError(f"unknown connector {name!r} (known: {', '.join(sorted(REGISTRY))})")
-    connector = cls(getattr(settings, name))
-    if settings.redis_url is not None and hasattr(connector, "use_redis"):
-        import redis
+    from hub.context import standalone_connector
 
-        connector.use_redis(redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=10))
-    return connector, settings
+    settings = load_settings()
+    return standalone_connector(settings, name), settings
 
 
 @app.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from connectors.pipedrive.webhooks import basic_auth_header
-from hub.models import Deal, InboxEvent, LedgerEntry, OutboxItem, Referral
+from hub.models import Deal, InboxEvent, LedgerEntry, OutboxItem
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 from tests.support.servers import REPO, wait_until
+from tests.test_partner_flow import add_partner, api, idle, referral, subjects
 
 pytest_plugins = ["tests.support.sendgrid_fixtures", "tests.support.pipedrive_fixtures"]
 
@@ -63,41 +63,6 @@ def deliver(h, event: dict[str, Any], *, auth: str | None = None) -> httpx.Respo
     return httpx.post(f"{h.web_url}/webhooks/pipedrive", content=json.dumps(event).encode(), timeout=30, headers={
         "content-type": "application/json",
         "authorization": auth if auth is not None else basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)})
-
-
-def add_partner(h, name: str, email: str, tier: str = "gold") -> str:  # type: ignore[no-untyped-def]
-    out = h.cli("partners", "add", "--name", name, "--email", email, "--tier", tier,
-                "--manager", "pm@vendor.example").stdout
-    key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
-    assert key, out
-    return key.group(1)
-
-
-def api(h, key: str | None, method: str, path: str, **kw: Any) -> httpx.Response:  # type: ignore[no-untyped-def]
-    headers = kw.pop("headers", {})
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.request(method, h.web_url + path, headers=headers, timeout=30, **kw)
-
-
-def subjects(h, address: str) -> list[str]:  # type: ignore[no-untyped-def]
-    out = []
-    for r in h.fake_sendgrid.accepted:
-        if any(t["email"] == address for p in r.body["personalizations"] for t in p["to"]):
-            out.append(r.body.get("subject") or r.body["personalizations"][0].get("subject", ""))
-    return out
-
-
-def referral(h, tracking_id: str) -> Referral:  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return s.scalars(select(Referral).where(Referral.tracking_id == tracking_id)).one()
-
-
-def idle(h) -> bool:  # type: ignore[no-untyped-def]
-    status = json.loads(h.cli("status", "--json").stdout)
-    waiting = {k: v for k, v in status["inbox"].items() if k != "done"}
-    waiting.update({k: v for k, v in status["outbox"].items() if k != "done"})
-    return not waiting
 
 
 def outcomes(h) -> list[str]:  # type: ignore[no-untyped-def]

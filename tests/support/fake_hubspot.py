@@ -40,7 +40,6 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -74,6 +73,8 @@ from hubspot.crm.properties import (
     PropertyGroup,
     PropertyGroupCreate,
 )
+
+from tests.support.servers import JsonApiServer
 from hubspot.crm.deals import PublicMergeInput
 from hubspot.oauth import TokenResponseIF
 
@@ -425,58 +426,21 @@ class FakeHubSpot:
         self._next_id = 1000
         self._lock = threading.RLock()
         self._define_standard()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self, method: str) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, answer = fake.serve(method, self.path, dict(self.headers), raw)
-                payload = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_PUT(self) -> None:
-                self._serve("PUT")
-
-            def do_PATCH(self) -> None:
-                self._serve("PATCH")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.http = JsonApiServer(self.serve)
 
     # -- test controls --------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.http.url
 
     def start(self) -> FakeHubSpot:
-        self.thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def set_deal(self, deal_id: str, modified: datetime, **properties: str) -> None:
         with self._lock:

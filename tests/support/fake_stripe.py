@@ -19,15 +19,14 @@ timeout: "request sent, answer lost").
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.stripe import API_VERSION
+from tests.support.servers import JsonApiServer
 from tests.support.stripe_spec import check_request, list_object, spec_object
 
 
@@ -51,53 +50,25 @@ class FakeStripe:
         self.release = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        fake = self
+        self.http = JsonApiServer(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self, method: str) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, answer = fake.serve(method, self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
-                payload = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_DELETE(self) -> None:
-                self._serve("DELETE")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        status, answer = self.serve(method, path, {k.lower(): v for k, v in headers.items()}, raw)
+        return status, {}, answer
 
     # -- test controls --------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.http.url
 
     def start(self) -> FakeStripe:
-        self.thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}fake"

@@ -4,15 +4,19 @@ the hub's own processes (web app and workers) started through the ``partnerhub``
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -142,3 +146,47 @@ def wait_http_ok(url: str, timeout: float = 30.0, proc: HubProcess | None = None
             return False
 
     wait_until(ok, timeout, what=url)
+
+
+class JsonApiServer:
+    """The shell the fake provider APIs share: a threaded HTTP server on 127.0.0.1 whose every
+    request goes to ``handle(method, path_with_query, headers, body) -> (status, headers, answer)``
+    and whose answer is sent as JSON."""
+
+    def __init__(self, handle: Callable[[str, str, dict[str, str], bytes], tuple[int, Mapping[str, str], Any]]):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, headers, answer = handle(self.command, self.path, dict(self.headers), raw)
+                payload = json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

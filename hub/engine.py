@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from hub import commissions, echo, email_events, inbound_mail, payments, privacy, records, referrals, registrations
 from hub.context import Hub
-from hub.mapping import Canonical, Plan, is_partial, source_record_from_event
+from hub.mapping import Canonical, Plan, event_record
 from hub.models import Deal, InboxEvent, Partner, WorkState, utcnow
 
 
@@ -52,9 +52,8 @@ class HubEngine:
             connector = self.hub.connectors.get(event.connector)
             if connector is None or not getattr(connector, "api_ready", False):
                 continue
-            if not is_partial(event.connector, event.payload):
-                continue
-            if source_record_from_event(event.connector, event.payload).get("archived"):
+            record, partial = event_record(event.connector, event.payload)
+            if not partial or record.get("archived"):
                 continue
             wanted.setdefault((event.connector, event.object_type), set()).add(event.object_id)
         count = 0
@@ -133,8 +132,8 @@ class HubEngine:
         read it, else what the event itself carries."""
         connector = self.hub.connectors[event.connector]
         fallback = event.version_ms or 0
-        from_event = source_record_from_event(event.connector, event.payload)
-        if getattr(connector, "api_ready", False) and is_partial(event.connector, event.payload):
+        from_event, partial = event_record(event.connector, event.payload)
+        if getattr(connector, "api_ready", False) and partial:
             if from_event.get("archived"):
                 return from_event, True, fallback
             ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
@@ -147,7 +146,7 @@ class HubEngine:
                                           "and the connector cannot say what a deletion looks like")
                 return gone(event.object_type, event.object_id), True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback
-        return from_event, is_partial(event.connector, event.payload), fallback
+        return from_event, partial, fallback
 
 
 def _action(event_type: str) -> str:

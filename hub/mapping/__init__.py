@@ -11,7 +11,7 @@ functions, and applies it to records::
 """
 
 from hub.mapping.errors import MappingFileError, MappingRuntimeError, UnknownMappedValue
-from hub.mapping.events import is_partial, source_record_from_event
+from hub.mapping.events import event_record, is_partial, source_record_from_event
 from hub.mapping.mappingset import (
     MappingSet,
     MappingStore,
@@ -38,6 +38,7 @@ __all__ = [
     "Plan",
     "UnknownMappedValue",
     "compile_file",
+    "event_record",
     "is_partial",
     "load_mappings",
     "load_yaml_model",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hub.mapping.errors import MappingFileError, MappingRuntimeError
-from hub.mapping.events import is_partial, source_record_from_event
+from hub.mapping.events import event_record
 from hub.mapping.mappingset import compile_file, load_mappings
 from hub.mapping.plan import Canonical, Plan
 from hub.mapping.schema import schema_text
@@ -131,8 +131,7 @@ def preview(
             if direction is Direction.outbound:
                 results.append(plan.outbound(item))
             else:
-                record = source_record_from_event(plan.connector, item)
-                partial = is_partial(plan.connector, item)
+                record, partial = event_record(plan.connector, item)
                 results.append(_canonical_json(plan.inbound(record, partial=partial)))
     except MappingRuntimeError as exc:
         raise _fail([str(exc)]) from None

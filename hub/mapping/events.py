@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+def event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(the source record an inbox event's payload stands for, whether it is partial), from the
+    connector's ``record_from_event``; without one, the payload itself, whole."""
     from connectors import REGISTRY  # late: connectors import nothing from hub.mapping
 
     cls = REGISTRY.get(connector)
@@ -26,9 +28,9 @@ def _event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str,
 def source_record_from_event(connector: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The source record an inbox event's payload stands for (the connector's
     ``record_from_event``; without one, the payload itself)."""
-    return _event_record(connector, payload)[0]
+    return event_record(connector, payload)[0]
 
 
 def is_partial(connector: str, payload: Mapping[str, Any]) -> bool:
     """True when ``source_record_from_event`` yields only part of the record."""
-    return _event_record(connector, payload)[1]
+    return event_record(connector, payload)[1]

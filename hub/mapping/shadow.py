@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from hub.mapping.errors import MappingRuntimeError
-from hub.mapping.events import is_partial, source_record_from_event
+from hub.mapping.events import event_record
 from hub.mapping.plan import Canonical, Plan
 from hub.models import InboxEvent
 
@@ -106,9 +106,9 @@ def recent_events(engine: Engine, connector: str, obj: str, since: datetime, lim
 
 
 def apply(plan: Plan, event: StoredEvent) -> Outcome:
-    record = source_record_from_event(event.connector, event.payload)
+    record, partial = event_record(event.connector, event.payload)
     try:
-        change = plan.inbound(record, partial=is_partial(event.connector, event.payload))
+        change = plan.inbound(record, partial=partial)
     except MappingRuntimeError as exc:
         return Outcome(None, error=exc.problem)
     return Outcome(change, filtered=change is None)

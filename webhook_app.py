@@ -3,6 +3,6 @@
     uvicorn webhook_app:app --host 0.0.0.0 --port 8080
 """
 
-from hub.app import create_app
+from hub.api.app import create_app
 
 app = create_app()

@@ -1,6 +1,6 @@
 """Thin entry point: an RQ worker over the hub's queues (same as ``partnerhub worker``)."""
 
-from hub.cli import main
+from hub.cli.main import main
 
 if __name__ == "__main__":
     main(["worker"])

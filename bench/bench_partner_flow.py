@@ -263,7 +263,7 @@ class Bench:
 
     def open_work(self) -> tuple[int, int]:
         """(inbox + outbox rows not finished, dead rows)."""
-        from hub.models import InboxEvent, OutboxItem, WorkState
+        from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 
         assert self.h is not None
         open_, dead = 0, 0

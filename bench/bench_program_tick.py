@@ -17,11 +17,11 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
-from hub import program_tick
-from hub.context import Hub
-from hub.models import LedgerEntry, Partner
-from hub.settings import load_settings
-from hub.store import upgrade
+from hub.pipeline.store import upgrade
+from hub.program import tick as program_tick
+from hub.program.models import LedgerEntry, Partner
+from hub.runtime.context import Hub
+from hub.runtime.settings import load_settings
 
 
 def main() -> None:

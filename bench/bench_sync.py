@@ -120,7 +120,7 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
     from connectors import REGISTRY
     from connectors.base import RetriableError
     from hub.mapping import MappingStore
-    from hub.settings import load_settings
+    from hub.runtime.settings import load_settings
 
     settings = load_settings()
     connector = REGISTRY[crm_name](getattr(settings, crm_name))

@@ -11,8 +11,8 @@ from typing import Any
 
 from connectors.base import Connector
 from connectors.hubspot import HubSpotConnector
-from connectors.salesforce import SalesforceConnector
 from connectors.pipedrive import PipedriveConnector
+from connectors.salesforce import SalesforceConnector
 from connectors.sendgrid import SendGridConnector
 from connectors.stripe import StripeConnector
 

@@ -72,7 +72,7 @@ def db_session(sqlite_url: str) -> Iterator[Any]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from hub.store import upgrade
+    from hub.pipeline.store import upgrade
 
     upgrade(sqlite_url)
     engine = create_engine(sqlite_url)
@@ -130,8 +130,8 @@ class HubHarness:
     @property
     def hub(self) -> Any:
         if self._hub is None:
-            from hub.context import Hub
-            from hub.settings import load_settings
+            from hub.runtime.context import Hub
+            from hub.runtime.settings import load_settings
 
             self._hub = Hub.open(load_settings())
         return self._hub
@@ -139,7 +139,7 @@ class HubHarness:
     def inbox(self) -> list[Any]:
         from sqlalchemy import select
 
-        from hub.models import InboxEvent
+        from hub.pipeline.models import InboxEvent
 
         with self.hub.sessions() as s:
             return list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
@@ -150,7 +150,7 @@ class HubHarness:
     def alerts(self) -> list[Any]:
         from sqlalchemy import select
 
-        from hub.models import Alert
+        from hub.pipeline.models import Alert
 
         with self.hub.sessions() as s:
             return list(s.scalars(select(Alert).order_by(Alert.id)))

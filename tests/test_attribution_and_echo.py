@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hub import echo
-from hub.attribution import attribute, find_attribution, override
-from hub.models import AuditEntry, Deal, Partner, Referral, utcnow
-from hub.program import Attribution
+from hub.pipeline import echo
+from hub.pipeline.store import utcnow
+from hub.program.attribution import attribute, find_attribution, override
+from hub.program.models import AuditEntry, Deal, Partner, Referral
+from hub.program.program_file import Attribution
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from hub.models import Base
-from hub.settings import Settings, load_settings
-from hub.store import upgrade
 from connectors.base import ConfigurationError
+from hub.pipeline.store import Base, upgrade
+from hub.runtime.settings import Settings, load_settings
 
 SUBCOMMANDS = [[], ["run"], ["web"], ["worker"], ["status"], ["replay"], ["db"], ["db", "upgrade"], ["mappings"]]
 
@@ -80,7 +79,7 @@ def test_invalid_setting_stops_startup_with_one_line(tmp_path):
 
 
 def test_log_lines_never_carry_secrets(monkeypatch, tmp_path):
-    from hub.logs import configure_logging
+    from hub.runtime.logs import configure_logging
 
     monkeypatch.setenv("PARTNERHUB_HUBSPOT__ACCESS_TOKEN", "pat-na1-supersecret-value")
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://hub:db-password-xyz@db/hub")

@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.commissions import balances, settle_deal
 from hub.mapping import MappingFileError
-from hub.models import Deal, LedgerEntry, Partner, utcnow
-from hub.program import CommissionRule, FlatAmount, PayoutSchedule, Program, commission_amount, load_program
+from hub.pipeline.store import utcnow
+from hub.program.commissions import balances, settle_deal
+from hub.program.models import Deal, LedgerEntry, Partner
+from hub.program.program_file import (
+    CommissionRule,
+    FlatAmount,
+    PayoutSchedule,
+    Program,
+    commission_amount,
+    load_program,
+)
 
 
 @pytest.fixture

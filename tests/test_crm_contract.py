@@ -7,7 +7,7 @@ import pytest
 from connectors import REGISTRY
 from connectors.base import CrmConnector
 from hub.mapping import MappingStore
-from hub.settings import REPO_ROOT
+from hub.runtime.settings import REPO_ROOT
 
 CRMS = ["hubspot", "salesforce", "pipedrive"]
 

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from hub.models import Alert
-from hub.commissions import settle_deal
-from hub.models import Deal, LedgerEntry, Partner, Referral, utcnow
-from hub.program import CommissionRule, Program
-from hub.records import MERGED_INTO, merge_deal
+from hub.pipeline.models import Alert
+from hub.pipeline.store import utcnow
+from hub.program.commissions import settle_deal
+from hub.program.merges import MERGED_INTO, merge_deal
+from hub.program.models import Deal, LedgerEntry, Partner, Referral
+from hub.program.program_file import CommissionRule, Program
 
 PROGRAM = Program(version=1, commissions=[CommissionRule(name="all", percent=Decimal("10"))])
 

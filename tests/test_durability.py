@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import redis as redis_lib
 from sqlalchemy import select
 
-from hub.models import Deal
+from hub.program.models import Deal
 from tests.conftest import deal_event
 from tests.support.servers import wait_until
 

@@ -10,9 +10,20 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from hub.models import Deal, InboxEvent, LedgerEntry, Notification, OutboxItem
+from hub.pipeline.models import InboxEvent, OutboxItem
+from hub.program.models import Deal, LedgerEntry, Notification
 from tests.support.servers import wait_until
-from tests.test_partner_flow import add_partner, api, deal_event, flow, idle, mails_to, move_deal, referral, subjects
+from tests.test_partner_flow import (
+    add_partner,
+    api,
+    deal_event,
+    flow,
+    idle,
+    mails_to,
+    move_deal,
+    referral,
+    subjects,
+)
 
 __all__ = ["flow"]  # the harness fixture, shared with the partner-flow tests
 pytest_plugins = ["tests.support.sendgrid_fixtures"]

@@ -26,7 +26,7 @@ from connectors.base import (
 )
 from connectors.hubspot import TRACKING_ID, HubSpotConnector, HubSpotSettings
 from hub.mapping import load_mappings
-from hub.outbox import carry_out
+from hub.pipeline.outbox import carry_out
 from tests.conftest import TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
 
@@ -269,7 +269,7 @@ def test_setup_refuses_a_tracking_property_without_unique_values(fake_hubspot):
 
 
 def test_crm_cli_setup_and_check(fake_hubspot, monkeypatch):
-    from hub.crm_cli import app
+    from hub.cli.crm import app
 
     monkeypatch.setenv("PARTNERHUB_HUBSPOT__ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("PARTNERHUB_HUBSPOT__API_BASE_URL", fake_hubspot.url)

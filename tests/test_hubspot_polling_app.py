@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from hub.models import Deal, InboxEvent
+from hub.pipeline.models import InboxEvent
+from hub.program.models import Deal
 from tests.support.servers import wait_until
 from tests.test_partner_flow import idle
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import pytest
 
-from hub import kpis
-from hub.models import LedgerEntry, Partner, Referral
-from hub.store import upgrade
+from hub.pipeline.store import upgrade
+from hub.program import kpis
+from hub.program.models import LedgerEntry, Partner, Referral
 
 AT = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
 EXPECTED = {
@@ -114,9 +114,9 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
 def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from hub.app import create_app
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.api.app import create_app
+    from hub.runtime.context import Hub
+    from hub.runtime.settings import load_settings
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     hub = Hub.open(load_settings())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from hub.models import Deal
+from hub.program.models import Deal
 from tests.conftest import deal_event
 from tests.support.servers import REPO, wait_until
 

@@ -12,21 +12,20 @@ from sqlalchemy import func, select
 
 from connectors.base import ConfigurationError
 from connectors.sendgrid import OutboundEmail
-from hub.alerts import raise_alert
-from hub.jobs import run_outbox_item
 from hub.mapping.money import MoneyError
-from hub.models import Alert, Notification, OutboxItem
-from hub.notifications import (
+from hub.pipeline.alerts import raise_alert
+from hub.pipeline.models import Alert, OutboxItem
+from hub.program.email.alerts import deliver_alerts
+from hub.program.email.formatting import format_money
+from hub.program.email.notify import PARTNER_KINDS, mark_sent, notify
+from hub.program.email.templates import (
     DEFAULT_TEMPLATES_DIR,
-    PARTNER_KINDS,
     EmailTemplates,
-    deliver_alerts,
-    format_money,
-    mark_sent,
-    notify,
     templates_for,
     variant_dirs,
 )
+from hub.program.models import Notification
+from hub.runtime.jobs import run_outbox_item
 from tests.support.fake_sendgrid import ADMIN_EMAIL, FakeSendGrid
 
 #: Prism, the fake SendGrid and a Hub in-process (fixtures)

@@ -9,13 +9,13 @@ import redis as redis_lib
 from sqlalchemy import select
 
 from connectors.base import RetriableError
-from hub.context import Hub
-from hub.jobs import run_outbox_item
-from hub.models import OutboxItem
-from hub.outbox import owe
-from hub.scheduler import reconcile_once
-from hub.settings import load_settings
-from hub.store import upgrade
+from hub.pipeline.models import OutboxItem
+from hub.pipeline.outbox import owe
+from hub.pipeline.store import upgrade
+from hub.runtime.context import Hub
+from hub.runtime.jobs import run_outbox_item
+from hub.runtime.scheduler import reconcile_once
+from hub.runtime.settings import load_settings
 
 
 class RecordingConnector:

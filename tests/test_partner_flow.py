@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.models import InboxEvent, LedgerEntry, Referral
+from hub.pipeline.models import InboxEvent
+from hub.program.models import LedgerEntry, Referral
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.servers import wait_until
 
@@ -236,7 +237,7 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
     declined_mail = mails_to(h, "beta@partners.example")[1]
     assert any("already an active customer" in c["value"] for c in declined_mail["content"])
     with h.hub.sessions() as s:
-        from hub.models import AuditEntry
+        from hub.program.models import AuditEntry
 
         assert [a.action for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
             "referral.decline", "referral.approve"]
@@ -275,7 +276,7 @@ def test_deal_a_salesperson_opens_for_a_referred_contact_is_attributed_by_email(
     h.fake_hubspot.set_deal(upsell, datetime.now(timezone.utc))
     assert h.deliver([deal_event(upsell, event_type="deal.creation")]).status_code == 200
     wait_until(lambda: idle(h), 30, what="processed")
-    from hub.models import Deal
+    from hub.program.models import Deal
 
     with h.hub.sessions() as s:
         deal = s.scalars(select(Deal).where(Deal.external_id == upsell)).one()

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from connectors.pipedrive.webhooks import basic_auth_header
-from hub.models import Deal, InboxEvent, LedgerEntry, OutboxItem
+from hub.pipeline.models import InboxEvent, OutboxItem
+from hub.program.models import Deal, LedgerEntry
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 from tests.support.servers import REPO, wait_until
@@ -127,7 +128,7 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
         "Deal closed! Commission: $1,500.00"]
 
     # a field mapped both ways (the partner id) written by the hub comes back as a webhook: no loop
-    from hub.outbox import owe
+    from hub.pipeline.outbox import owe
 
     with h.hub.sessions() as s, s.begin():
         owe(s, natural_key="test:partner-id", connector="pipedrive", action="update_deal",

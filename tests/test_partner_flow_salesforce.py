@@ -11,12 +11,21 @@ import pytest
 from sqlalchemy import select
 
 from connectors.salesforce import ACK
-from hub.models import InboxEvent, LedgerEntry
+from hub.pipeline.models import InboxEvent
+from hub.program.models import LedgerEntry
 from tests.support.fake_salesforce import ORG_ID, outbound_message
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.salesforce_hub import post_outbound, salesforce_env
 from tests.support.servers import wait_until
-from tests.test_partner_flow import ADMIN_TOKEN, add_partner, api, idle, mails_to, referral, subjects
+from tests.test_partner_flow import (
+    ADMIN_TOKEN,
+    add_partner,
+    api,
+    idle,
+    mails_to,
+    referral,
+    subjects,
+)
 
 pytest_plugins = ["tests.support.sendgrid_fixtures", "tests.support.salesforce_fixtures"]
 

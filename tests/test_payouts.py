@@ -24,13 +24,21 @@ import pytest
 from sqlalchemy import select
 
 from connectors.base import FatalError, OutcomeUnknown
-from hub import program_tick
-from hub.commissions import settle_deal
-from hub.context import Hub
-from hub.jobs import run_outbox_item
-from hub.models import AuditEntry, Deal, LedgerEntry, Notification, OutboxItem, Partner, Payout, WorkState, utcnow
-from hub.settings import load_settings
-from hub.store import upgrade
+from hub.pipeline.models import OutboxItem, WorkState
+from hub.pipeline.store import upgrade, utcnow
+from hub.program import tick as program_tick
+from hub.program.commissions import settle_deal
+from hub.program.models import (
+    AuditEntry,
+    Deal,
+    LedgerEntry,
+    Notification,
+    Partner,
+    Payout,
+)
+from hub.runtime.context import Hub
+from hub.runtime.jobs import run_outbox_item
+from hub.runtime.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_AT = datetime(2026, 12, 15, 8, 0, tzinfo=timezone.utc)
@@ -221,7 +229,7 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
 
 
 def test_transfer_reversal_becomes_a_negative_adjustment_and_an_alert(hub: Hub) -> None:
-    from hub.facts import record_transfer_reversal
+    from hub.program.facts import record_transfer_reversal
 
     h = hub
     partner = add_partner(h, "Rev", 60_000, stripe=True)
@@ -240,7 +248,7 @@ def test_transfer_reversal_becomes_a_negative_adjustment_and_an_alert(hub: Hub) 
 
 
 def _alerts(h: Hub) -> list[Any]:
-    from hub.models import Alert
+    from hub.pipeline.models import Alert
 
     with h.sessions() as s:
         return list(s.scalars(select(Alert)))
@@ -249,7 +257,7 @@ def _alerts(h: Hub) -> list[Any]:
 def test_admin_overrides_are_audited(hub: Hub) -> None:
     from fastapi.testclient import TestClient
 
-    from hub.app import create_app
+    from hub.api.app import create_app
 
     h = hub
     partner = add_partner(h, "Ovr", 10_000, stripe=False)
@@ -280,15 +288,15 @@ def test_admin_overrides_are_audited(hub: Hub) -> None:
 def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
     from fastapi.testclient import TestClient
 
-    from hub.app import create_app
-    from hub.partners import add_partner as new_partner
+    from hub.api.app import create_app
+    from hub.program.partners import add_partner as new_partner
 
     h = hub
     partner = add_partner(h, "Stmt", 60_000, stripe=True)
     with h.sessions() as s, s.begin():
         key = new_partner(s, name="Other", email="other@partners.example").api_key
         row = s.get(Partner, partner)
-        from hub.partners import rotate_key
+        from hub.program.partners import rotate_key
         mine = rotate_key(s, row)
     program_tick.tick(h, RUN_AT)
     assert run_outbox_item(h, transfer_row(h, payout_of(h, partner).id).id) == WorkState.DONE

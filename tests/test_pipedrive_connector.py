@@ -14,7 +14,7 @@ import yaml
 from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
 from connectors.pipedrive import TOKEN_COSTS, field_name
 from connectors.pipedrive.webhooks import basic_auth_header
-from hub.ratelimit import RateBudgetExhausted
+from connectors.ratelimit import RateBudgetExhausted
 from tests.support.fake_pipedrive import HUB_USER_ID
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 from tests.support.prism import PIPEDRIVE_SPECS
@@ -262,7 +262,7 @@ def test_prism_refuses_a_request_that_breaks_the_spec(pipedrive, pipedrive_conne
 
 def test_fixed_window_budget_counts_token_costs_until_the_window_ends():
     """``hub.ratelimit``'s calendar-window budget (Pipedrive's daily tokens) without Redis."""
-    from hub.ratelimit import Budget, LocalRateLimiter
+    from connectors.ratelimit import Budget, LocalRateLimiter
 
     limiter = LocalRateLimiter([Budget("pipedrive:tokens", 25, 86_400.0, fixed=True)], max_wait_s=0)
     limiter.acquire("pipedrive:tokens", 10)

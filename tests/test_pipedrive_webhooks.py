@@ -13,7 +13,8 @@ import httpx
 from sqlalchemy import select
 
 from connectors.pipedrive.webhooks import basic_auth_header
-from hub.models import Deal, InboxEvent, SyncCursor
+from hub.pipeline.models import InboxEvent, SyncCursor
+from hub.program.models import Deal
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 from tests.support.servers import wait_until
 from tests.test_partner_flow_pipedrive import deliver, idle, pipedrive_harness

@@ -4,17 +4,22 @@ them, and the ledger's amounts stay."""
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from hub.models import (
-    AuditEntry, Deal, InboxEvent, LedgerEntry, Notification, OutboxItem, Partner, Referral, utcnow,
+from hub.pipeline.models import InboxEvent, OutboxItem
+from hub.pipeline.store import upgrade, utcnow
+from hub.program.models import (
+    AuditEntry,
+    Deal,
+    LedgerEntry,
+    Notification,
+    Partner,
+    Referral,
 )
-from hub.privacy import FORGOTTEN, email_digest, forget
-from hub.store import upgrade
+from hub.program.privacy import FORGOTTEN, email_digest, forget
 from tests.support.servers import wait_until
 
 JANE = "Jane.Doe@Acme-Corp.com"

@@ -13,11 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub import facts, payouts
-from hub.commissions import balances, settle_deal
-from hub.models import Deal, LedgerEntry, Partner, Payout, utcnow
-from hub.program import Cap, CommissionRule, FlatAmount, PayoutSchedule, Program
-from hub.settings import ProgramSettings
+from hub.pipeline.store import utcnow
+from hub.program import facts, payouts
+from hub.program.commissions import balances, settle_deal
+from hub.program.models import Deal, LedgerEntry, Partner, Payout
+from hub.program.program_file import (
+    Cap,
+    CommissionRule,
+    FlatAmount,
+    PayoutSchedule,
+    Program,
+)
+from hub.runtime.settings import ProgramSettings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -205,8 +212,8 @@ def case_zero_decimal_currency(s, hub):  # type: ignore[no-untyped-def]
 
 
 def case_qualified_referral(s, hub):  # type: ignore[no-untyped-def]
-    from hub.commissions import settle_referral
-    from hub.models import Referral
+    from hub.program.commissions import settle_referral
+    from hub.program.models import Referral
 
     p = partner(s, tier="bonus")
     ref = Referral(tracking_id="R-TEST000001", partner_id=p.id, company_name="Acme", status="submitted",
@@ -302,7 +309,7 @@ def test_clawbacks_net_in_the_next_payout_and_never_go_negative_silently(db_sess
     made = {(x["partner_id"], x["currency"]): x["amount_minor"] for x in summary["payouts"]}
     assert made == {(q.id, "USD"): 10_000, (q.id, "EUR"): 300}
     assert {"partner_id": p.id, "currency": "USD", "amount_minor": -6_000} in summary["carried_over"]
-    alerts = [a.key for a in db_session.scalars(select(__import__("hub.models", fromlist=["Alert"]).Alert))]
+    alerts = [a.key for a in db_session.scalars(select(__import__("hub.pipeline.models", fromlist=["Alert"]).Alert))]
     assert f"payout_negative:{p.id}:USD" in alerts
     # P's entries stay approved, outside any payout, for the next run
     assert {e.status for e in db_session.scalars(select(LedgerEntry).where(
@@ -314,9 +321,9 @@ def test_clawbacks_net_in_the_next_payout_and_never_go_negative_silently(db_sess
 
 
 def test_quarterly_tier_review_moves_partners_and_tells_them(db_session):
-    from hub import program_tick
-    from hub.models import AuditEntry, Notification, Referral
-    from hub.program import TierLevel, Tiers
+    from hub.program import tick as program_tick
+    from hub.program.models import AuditEntry, Notification, Referral
+    from hub.program.program_file import TierLevel, Tiers
 
     program = Program(version=1, commissions=[rule("standard", percent="10")], tiers=Tiers(levels=[
         TierLevel(name="gold", min_referrals=2, min_won_revenue=flat("1000", "USD")),
@@ -354,7 +361,7 @@ def test_quarterly_tier_review_moves_partners_and_tells_them(db_session):
 def test_program_schema_is_current():
     from pathlib import Path
 
-    from hub.program import schema_text
+    from hub.program.program_file import schema_text
 
     committed = (Path(__file__).resolve().parents[1] / "mappings" / "program.schema.json").read_text()
     assert committed == schema_text(), "run: partnerhub program schema --output mappings/program.schema.json"
@@ -412,7 +419,7 @@ PROGRAM_EMAILS = {
 @pytest.mark.parametrize("kind", sorted(PROGRAM_EMAILS))
 def test_program_emails_render_and_name_whom_to_ask(kind):
     from connectors.base import ConfigurationError
-    from hub.notifications import DEFAULT_TEMPLATES_DIR, templates_for
+    from hub.program.email.templates import DEFAULT_TEMPLATES_DIR, templates_for
 
     extra, subject, phrase = PROGRAM_EMAILS[kind]
     base = {"partner_name": "Alpha", "segment": "smb", "locale": None}

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from connectors.base import RetriableError
 from connectors.hubspot import API_BUDGET, HubSpotConnector, HubSpotSettings
-from hub.ratelimit import (
+from connectors.ratelimit import (
     Budget,
     LocalRateLimiter,
     RateBudgetExhausted,

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 from sqlalchemy import select
 
-from hub.models import OutboxItem, Partner, ReengagementSequence
+from hub.pipeline.models import OutboxItem
+from hub.program.models import Partner, ReengagementSequence
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.servers import wait_until
 
@@ -42,7 +43,7 @@ def sequence(h, email: str) -> ReengagementSequence | None:  # type: ignore[no-u
 
 
 def ran_payout_run(h) -> bool:  # type: ignore[no-untyped-def]
-    from hub.models import ProgramRun
+    from hub.program.models import ProgramRun
 
     with h.hub.sessions() as s:
         return s.scalars(select(ProgramRun).where(ProgramRun.kind == "payouts")).first() is not None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.models import AuditEntry, DealRegistration, Referral
-from hub.registrations import normalize_company
+from hub.program.models import AuditEntry, DealRegistration, Referral
+from hub.program.registrations import normalize_company
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.servers import wait_until
 from tests.test_partner_flow import ADMIN_TOKEN, add_partner, api, idle

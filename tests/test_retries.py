@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from hub.models import Deal
+from hub.program.models import Deal
 from tests.conftest import TOKEN, deal_event
 from tests.support.servers import wait_until
 

@@ -14,11 +14,22 @@ import redis as redis_lib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.base import AuthenticationFailed, ConfigurationError, Cursor, RetriableError
+from connectors.base import (
+    AuthenticationFailed,
+    ConfigurationError,
+    Cursor,
+    RetriableError,
+)
 from connectors.salesforce import SalesforceConnector, SalesforceSettings, soql
-from connectors.salesforce.outbound import SoapFault, parse as parse_outbound
+from connectors.salesforce.outbound import SoapFault
+from connectors.salesforce.outbound import parse as parse_outbound
 from connectors.salesforce.polling import polled_change
-from tests.support.fake_salesforce import ORG_ID, FakeSalesforce, outbound_message, sf_time
+from tests.support.fake_salesforce import (
+    ORG_ID,
+    FakeSalesforce,
+    outbound_message,
+    sf_time,
+)
 
 pytest_plugins = ["tests.support.salesforce_fixtures"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.models import InboxEvent, SyncCursor
+from hub.pipeline.models import InboxEvent, SyncCursor
 from tests.support.salesforce_hub import salesforce_env
 from tests.support.servers import wait_until
 

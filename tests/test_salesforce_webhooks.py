@@ -9,10 +9,17 @@ import time
 import pytest
 from sqlalchemy import select
 
-from hub.models import OutboxItem
-from hub.outbox import enqueue_owed, owe
+from hub.pipeline.models import OutboxItem
+from hub.pipeline.outbox import enqueue_owed, owe
 from tests.support.fake_salesforce import outbound_message
-from tests.support.salesforce_hub import APEX_SECRET, FLOW_SECRET, PATH_SECRET, post_callout, post_outbound, salesforce_env
+from tests.support.salesforce_hub import (
+    APEX_SECRET,
+    FLOW_SECRET,
+    PATH_SECRET,
+    post_callout,
+    post_outbound,
+    salesforce_env,
+)
 from tests.support.servers import wait_until
 
 pytest_plugins = ["tests.support.salesforce_fixtures"]

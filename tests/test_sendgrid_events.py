@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.models import EmailPreference, InboxEvent, Notification, OutboxItem, Partner, utcnow
-from hub.notifications import DEFAULT_TEMPLATES_DIR, notify, templates_for
+from hub.pipeline.models import InboxEvent, OutboxItem
+from hub.pipeline.store import utcnow
+from hub.program.email.notify import notify
+from hub.program.email.templates import DEFAULT_TEMPLATES_DIR, templates_for
+from hub.program.models import EmailPreference, Notification, Partner
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.sendgrid_signing import PUBLIC_KEY, event, post_events, sign
 from tests.support.servers import wait_until

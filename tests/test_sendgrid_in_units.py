@@ -12,11 +12,16 @@ import httpx
 import pytest
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
-from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid, WebhookRejected
+from connectors.base import (
+    InboundRequest,
+    MalformedPayload,
+    SignatureInvalid,
+    WebhookRejected,
+)
 from connectors.sendgrid import SendGridConnector, SendGridSettings
 from connectors.sendgrid.inbound import Addresses, dkim_passes, parse_email, read_form
-from hub.introductions import find_introduction
-from hub.notifications import EmailTemplates, variant_dirs
+from hub.program.email.introductions import find_introduction
+from hub.program.email.templates import EmailTemplates, variant_dirs
 from tests.support.sendgrid_signing import (
     GENERATED,
     PARSE_SECRET,
@@ -236,8 +241,10 @@ def test_locale_and_segment_choose_the_template(tmp_path: Path) -> None:
 
 
 def test_notify_uses_the_partners_locale_and_segment(db_session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from hub.models import Notification, OutboxItem, Partner, utcnow
-    from hub.notifications import notify
+    from hub.pipeline.models import OutboxItem
+    from hub.pipeline.store import utcnow
+    from hub.program.email.notify import notify
+    from hub.program.models import Notification, Partner
 
     write_kind(tmp_path, "email/welcome", "Welcome")
     write_kind(tmp_path, "email/welcome/de/segment-smb", "Willkommen, KMU")

@@ -11,9 +11,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub.models import OutboxItem, Partner, Referral
+from hub.pipeline.models import OutboxItem
+from hub.program.models import Partner, Referral
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
-from tests.support.sendgrid_signing import PARSE_SECRET, PUBLIC_KEY, parse_form, post_parse
+from tests.support.sendgrid_signing import (
+    PARSE_SECRET,
+    PUBLIC_KEY,
+    parse_form,
+    post_parse,
+)
 from tests.support.servers import wait_until
 
 pytest_plugins = ["tests.support.sendgrid_fixtures"]

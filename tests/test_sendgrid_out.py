@@ -19,10 +19,11 @@ from connectors.sendgrid import (
     SendGridSettings,
     SendOutcomeUnknown,
 )
-from hub.jobs import run_outbox_item
-from hub.models import Alert, Notification, OutboxItem
-from hub.notifications import notify, record_sent
-from hub.scheduler import reconcile_once
+from hub.pipeline.models import Alert, OutboxItem
+from hub.program.email.notify import notify, record_sent
+from hub.program.models import Notification
+from hub.runtime.jobs import run_outbox_item
+from hub.runtime.scheduler import reconcile_once
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL, FakeSendGrid, Scripted
 from tests.support.servers import free_port
 

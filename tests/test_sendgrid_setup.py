@@ -10,7 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.fake_sendgrid import API_KEY
-from tests.support.fake_sendgrid_settings import PUBLIC_KEY, SENDGRID_WEBHOOKS_SPEC, FakeSendGridSettings
+from tests.support.fake_sendgrid_settings import (
+    PUBLIC_KEY,
+    SENDGRID_WEBHOOKS_SPEC,
+    FakeSendGridSettings,
+)
 from tests.support.prism import PrismMock
 from tests.support.sendgrid_signing import PARSE_SECRET
 

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from connectors.payments import CustomerSeen, PayoutAccount, Refund
-from hub import payments
-from hub.context import Hub
-from hub.models import Deal, Partner, PaymentCustomer, Referral, RevenueFact, utcnow
-from hub.settings import load_settings
-from hub.store import upgrade
+from hub.pipeline.store import upgrade, utcnow
+from hub.program import payments
+from hub.program.models import Deal, Partner, PaymentCustomer, Referral, RevenueFact
+from hub.runtime.context import Hub
+from hub.runtime.settings import load_settings
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_connect_account_state_and_meaning_without_api(hub: Hub) -> None:
 
 
 def test_forgetting_a_person_anonymizes_their_payment_customer(hub: Hub) -> None:
-    from hub import privacy
+    from hub.program import privacy
 
     with hub.sessions() as session, session.begin():
         customer = payments.upsert_customer(session, hub, "stripe", _seen(

@@ -13,8 +13,19 @@ import pytest
 import stripe
 from pydantic import SecretStr
 
-from connectors.base import FatalError, InboundRequest, MalformedPayload, OutcomeUnknown, SignatureInvalid
-from connectors.stripe import API_VERSION, PLATFORM_EVENTS, StripeConnector, StripeSettings
+from connectors.base import (
+    FatalError,
+    InboundRequest,
+    MalformedPayload,
+    OutcomeUnknown,
+    SignatureInvalid,
+)
+from connectors.stripe import (
+    API_VERSION,
+    PLATFORM_EVENTS,
+    StripeConnector,
+    StripeSettings,
+)
 from connectors.stripe.webhooks import event_change
 from tests.support.fake_stripe import FakeStripe
 

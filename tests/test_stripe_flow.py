@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,15 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from hub.models import AuditEntry, OutboxItem, Partner, PaymentCustomer, Referral, RevenueFact, utcnow
+from hub.pipeline.models import OutboxItem
+from hub.pipeline.store import utcnow
+from hub.program.models import (
+    AuditEntry,
+    Partner,
+    PaymentCustomer,
+    Referral,
+    RevenueFact,
+)
 from tests.support.fake_stripe import FakeStripe
 from tests.support.servers import wait_until
 
@@ -257,8 +265,8 @@ def test_bad_and_expired_signatures_store_nothing(make_harness: Any, database_ur
 
 def test_transfer_whose_create_times_out_is_unknown_and_replay_makes_no_second(
         make_harness: Any, database_url: str, fake: FakeStripe) -> None:
-    from hub import queue
-    from hub.outbox import owe
+    from hub.pipeline import queue
+    from hub.pipeline.outbox import owe
 
     h = start(make_harness, database_url, fake)
     account = fake.add_account(transfers="active")

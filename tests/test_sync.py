@@ -3,19 +3,19 @@ killed halfway resumes from the last saved page and nothing is stored twice."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from connectors.base import ConfigurationError, Cursor, Page, Record
-from hub.context import Hub
-from hub.models import InboxEvent, SyncCursor
-from hub.settings import load_settings
-from hub.store import upgrade
-from hub.sync import PollBusy, load_cursor, poll, polled_change, reset_cursor
+from hub.pipeline.models import InboxEvent, SyncCursor
+from hub.pipeline.store import upgrade
+from hub.pipeline.sync import PollBusy, load_cursor, poll, polled_change, reset_cursor
+from hub.runtime.context import Hub
+from hub.runtime.settings import load_settings
 
 
 class PagedProvider:

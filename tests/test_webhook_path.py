@@ -9,7 +9,8 @@ import time
 import httpx
 from sqlalchemy import func, select
 
-from hub.models import Deal, InboxEvent
+from hub.pipeline.models import InboxEvent
+from hub.program.models import Deal
 from tests.conftest import deal_event
 from tests.support.servers import wait_until
 

@@ -21,7 +21,13 @@ One module per concept:
 
 from __future__ import annotations
 
-from connectors.hubspot.client import API_BUDGET, MAX_BATCH, SEARCH_BUDGET, ClientOptions, HubSpotApi
+from connectors.hubspot.client import (
+    API_BUDGET,
+    MAX_BATCH,
+    SEARCH_BUDGET,
+    ClientOptions,
+    HubSpotApi,
+)
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.oauth import REFRESH_AHEAD_S, OAuthTokens
 from connectors.hubspot.objects import OBJECTS, READ_PROPERTIES, TRACKING_ID

@@ -38,11 +38,22 @@ from hubspot.crm.objects import (
     SimplePublicObjectId,
 )
 
-from connectors.base import ConfigurationError, RetriableError, classify_status, parse_retry_after
+from connectors.base import (
+    ConfigurationError,
+    RetriableError,
+    classify_status,
+    parse_retry_after,
+)
 from connectors.hubspot.oauth import OAuthTokens
-from connectors.hubspot.sdk import ASSOCIATIONS_SDK, OBJECTS_SDK, decode, error_field, error_message
+from connectors.hubspot.sdk import (
+    ASSOCIATIONS_SDK,
+    OBJECTS_SDK,
+    decode,
+    error_field,
+    error_message,
+)
 from connectors.hubspot.settings import HubSpotSettings
-from hub.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from connectors.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 #: "Batch operations are limited to 100 records at a time."
 MAX_BATCH = 100

@@ -24,7 +24,7 @@ from connectors.hubspot.client import ClientOptions, HubSpotApi
 from connectors.hubspot.objects import OBJECTS
 from connectors.hubspot.records import read_many as read_records
 from connectors.hubspot.settings import HubSpotSettings
-from hub.ratelimit import Budget
+from connectors.ratelimit import Budget
 
 
 class HubSpotConnector:

@@ -26,7 +26,13 @@ from hubspot.crm.objects import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import CrmMatch, DealParties, FatalError, RetriableError, first_error
+from connectors.base import (
+    CrmMatch,
+    DealParties,
+    FatalError,
+    RetriableError,
+    first_error,
+)
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID, api_object
 from connectors.hubspot.sdk import OBJECTS_SDK, decode

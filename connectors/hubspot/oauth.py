@@ -19,7 +19,12 @@ import httpx
 from hubspot.oauth import TokenResponseIF
 from pydantic import SecretStr
 
-from connectors.base import AuthenticationFailed, FatalError, RetriableError, classify_status
+from connectors.base import (
+    AuthenticationFailed,
+    FatalError,
+    RetriableError,
+    classify_status,
+)
 from connectors.hubspot.sdk import OAUTH_SDK, decode, error_message
 
 

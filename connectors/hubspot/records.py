@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-
 from connectors.base import Record, epoch_ms
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import READ_PROPERTIES, api_object

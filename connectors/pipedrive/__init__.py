@@ -17,7 +17,12 @@ One module per concept:
 
 from __future__ import annotations
 
-from connectors.pipedrive.client import BURST_BUDGET, TOKEN_BUDGET, TOKEN_COSTS, PipedriveApi
+from connectors.pipedrive.client import (
+    BURST_BUDGET,
+    TOKEN_BUDGET,
+    TOKEN_COSTS,
+    PipedriveApi,
+)
 from connectors.pipedrive.connector import PipedriveConnector
 from connectors.pipedrive.fields import FieldKeys, field_name
 from connectors.pipedrive.objects import OBJECTS, TRACKING_ID

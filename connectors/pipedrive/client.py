@@ -21,9 +21,15 @@ from typing import Any, TypedDict
 
 import httpx
 
-from connectors.base import ConfigurationError, FatalError, RetriableError, classify_status, parse_retry_after
+from connectors.base import (
+    ConfigurationError,
+    FatalError,
+    RetriableError,
+    classify_status,
+    parse_retry_after,
+)
 from connectors.pipedrive.settings import PipedriveSettings
-from hub.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from connectors.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 #: the rate budgets this connector declares (``hub.ratelimit``)
 TOKEN_BUDGET = "pipedrive:tokens"

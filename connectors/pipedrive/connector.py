@@ -6,14 +6,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import CrmMatch, Cursor, DealParties, InboundRequest, ObjectSpec, Page, Parsed, Record, WriteResult
+from connectors.base import (
+    CrmMatch,
+    Cursor,
+    DealParties,
+    InboundRequest,
+    ObjectSpec,
+    Page,
+    Parsed,
+    Record,
+    WriteResult,
+)
 from connectors.pipedrive import records, setup, subscriptions, webhooks
 from connectors.pipedrive.client import ClientOptions, PipedriveApi
 from connectors.pipedrive.crm import Crm
 from connectors.pipedrive.fields import FieldKeys
 from connectors.pipedrive.objects import OBJECTS
 from connectors.pipedrive.settings import PipedriveSettings
-from hub.ratelimit import Budget
+from connectors.ratelimit import Budget
 
 
 class PipedriveConnector:

@@ -11,7 +11,15 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import ConfigurationError, Cursor, FatalError, Page, Record, WriteResult, epoch_ms
+from connectors.base import (
+    ConfigurationError,
+    Cursor,
+    FatalError,
+    Page,
+    Record,
+    WriteResult,
+    epoch_ms,
+)
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import HASH_KEY, FieldKeys
 from connectors.pipedrive.objects import api_object

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from connectors.base import ConfigurationError
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import FieldKeys, field_name
-from connectors.pipedrive.objects import COMPANY_DOMAIN, PARTNER_ID, TRACKING_ID, api_object
+from connectors.pipedrive.objects import (
+    COMPANY_DOMAIN,
+    PARTNER_ID,
+    TRACKING_ID,
+    api_object,
+)
 
 #: field types that Pipedrive's search finds by value (the look-ups before create need that)
 _SEARCHABLE = {"varchar", "text", "varchar_auto", "double", "monetary", "phone", "address"}

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import CrmMatch, DealParties, FatalError, RetriableError, first_error
+from connectors.base import (
+    CrmMatch,
+    DealParties,
+    FatalError,
+    RetriableError,
+    first_error,
+)
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceApi, result_error
 from connectors.salesforce.objects import TASK_KEY, TRACKING_ID

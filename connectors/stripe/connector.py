@@ -9,7 +9,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Change, Cursor, InboundRequest, ObjectSpec, Page, Parsed, Record, WriteResult
+from connectors.base import (
+    Change,
+    Cursor,
+    InboundRequest,
+    ObjectSpec,
+    Page,
+    Parsed,
+    Record,
+    WriteResult,
+)
 from connectors.payments import CustomerSeen, PaymentChange
 from connectors.stripe import polling, setup, transfers, webhooks
 from connectors.stripe.client import StripeApi

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from connectors.payments import CustomerSeen, PaymentChange, PayoutAccount, Refund, Revenue, TransferReversed
+from connectors.payments import (
+    CustomerSeen,
+    PaymentChange,
+    PayoutAccount,
+    Refund,
+    Revenue,
+    TransferReversed,
+)
 from connectors.stripe.client import StripeApi
 
 SOURCE = "stripe"

@@ -23,7 +23,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.base import Change, ConfigurationError, InboundRequest, MalformedPayload, Parsed, SignatureInvalid
+from connectors.base import (
+    Change,
+    ConfigurationError,
+    InboundRequest,
+    MalformedPayload,
+    Parsed,
+    SignatureInvalid,
+)
 
 SIGNATURE_HEADER = "stripe-signature"
 SCHEME = "v1"

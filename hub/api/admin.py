@@ -6,17 +6,17 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
-
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
 from hub.api.partner import ReferralOut
-from hub.attribution import override
-from hub.context import Hub
-from hub.models import AuditEntry, Deal, Partner, Referral, utcnow
-from hub.outbox import enqueue_owed
-from hub.referrals import decline, process_submitted
+from hub.pipeline.outbox import enqueue_owed
+from hub.pipeline.store import utcnow
+from hub.program.attribution import override
+from hub.program.models import AuditEntry, Deal, Partner, Referral
+from hub.program.referrals import decline, process_submitted
+from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -109,7 +109,7 @@ class StripeAccountIn(BaseModel):
 
 
 def _link(hub: Hub, partner_id: int, body: StripeAccountIn, actor: str) -> dict[str, object]:
-    from hub.payments import LinkError, link_partner_account
+    from hub.program.payments import LinkError, link_partner_account
 
     try:
         return link_partner_account(hub, partner_id, body.stripe_account_id, actor=actor)

@@ -10,10 +10,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hub.context import Hub
-from hub.models import Partner
-from hub import clock
-from hub.partners import partner_for_key, record_activity
+from hub.program import clock
+from hub.program.models import Partner
+from hub.program.partners import partner_for_key, record_activity
+from hub.runtime.context import Hub
 
 bearer = HTTPBearer(auto_error=False, description="A partner API key (ph_live_…) or the admin token.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

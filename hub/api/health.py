@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub import queue
-from hub.context import Hub
-from hub.metrics import HubCollector
-from hub.models import Alert, InboxEvent, OutboxItem, WorkState
-from hub.store import ping
+from hub.pipeline import queue
+from hub.pipeline.metrics import HubCollector
+from hub.pipeline.models import Alert, InboxEvent, OutboxItem, WorkState
+from hub.pipeline.store import ping
+from hub.runtime.context import Hub
 
 
 async def healthz(request: Request) -> Response:

@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hub import queue
 from hub.api.auth import PartnerDep, hub_of
-from hub.commissions import balances
-from hub.context import Hub
 from hub.mapping.money import from_minor_units
-from hub.models import LedgerEntry, Partner, Referral
-from hub.referrals import IdempotencyConflict, submit
+from hub.pipeline import queue
+from hub.program.commissions import balances
+from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program.referrals import IdempotencyConflict, submit
+from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1", tags=["partner"])
 

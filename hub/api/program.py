@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hub import clock, queue, registrations
 from hub.api.auth import PartnerDep, hub_of
 from hub.api.partner import ReferralIn
-from hub.commissions import balances
-from hub.context import Hub
 from hub.mapping.money import from_minor_units
-from hub.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
+from hub.pipeline import queue
+from hub.program import clock, registrations
+from hub.program.commissions import balances
+from hub.program.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
+from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1", tags=["partner"])
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hub import clock, kpis, ledger, payouts, registrations, reengagement, tiers
 from hub.api.auth import AdminDep, hub_of
-from hub.context import Hub
-from hub.models import DealRegistration, Partner, Payout, ReengagementSequence
-from hub.outbox import enqueue_owed
+from hub.pipeline.outbox import enqueue_owed
+from hub.program import clock, kpis, ledger, payouts, reengagement, registrations, tiers
+from hub.program.models import DealRegistration, Partner, Payout, ReengagementSequence
+from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

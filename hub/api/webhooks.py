@@ -25,10 +25,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import Connector, Discarded, InboundRequest, Parsed, WebhookRejected
-from hub import metrics, screening
-from hub.alerts import raise_alert
-from hub.context import Hub
+from connectors.base import (
+    Connector,
+    Discarded,
+    InboundRequest,
+    Parsed,
+    WebhookRejected,
+)
+from hub.pipeline import metrics
+from hub.pipeline.alerts import raise_alert
+from hub.program import screening
+from hub.runtime.context import Hub
 
 log = structlog.get_logger(__name__)
 

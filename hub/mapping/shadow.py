@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.mapping.errors import MappingRuntimeError
 from hub.mapping.events import event_record
 from hub.mapping.plan import Canonical, Plan
-from hub.models import InboxEvent
+from hub.pipeline.models import InboxEvent
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

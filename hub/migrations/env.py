@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from hub.models import Base
+from hub.pipeline.store import Base
 
 config = context.config
 url = config.attributes["sqlalchemy_url"]

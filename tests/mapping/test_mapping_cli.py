@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from hub.cli.mappings import app
 from hub.mapping import mapping_files
-from hub.mapping.cli import app
 from hub.mapping.schema import schema_text
-from hub.models import InboxEvent, WorkState
-from hub.store import make_engine, upgrade
+from hub.pipeline.models import InboxEvent, WorkState
+from hub.pipeline.store import make_engine, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO / "mappings"
@@ -122,7 +122,7 @@ def test_schema_command_prints_the_committed_schema() -> None:
 
 def test_check_as_a_real_process(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [sys.executable, "-m", "hub.mapping.cli", "check", "mappings"],
+        [sys.executable, "-m", "hub.cli.mappings", "check", "mappings"],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -132,7 +132,7 @@ def test_check_as_a_real_process(tmp_path: Path) -> None:
     broken.parent.mkdir()
     broken.write_text((MAPPINGS / "sendgrid" / "events.yaml").read_text().replace("[email]", "[emial]"))
     bad = subprocess.run(
-        [sys.executable, "-m", "hub.mapping.cli", "check", str(tmp_path)],
+        [sys.executable, "-m", "hub.cli.mappings", "check", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert bad.returncode == 1

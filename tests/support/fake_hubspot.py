@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from hubspot.crm.associations import v4 as assoc
+from hubspot.crm.deals import PublicMergeInput
 from hubspot.crm.objects import (
     ApiClient,
     BatchInputSimplePublicObjectBatchInput,
@@ -73,10 +74,9 @@ from hubspot.crm.properties import (
     PropertyGroup,
     PropertyGroupCreate,
 )
+from hubspot.oauth import TokenResponseIF
 
 from tests.support.servers import JsonApiServer
-from hubspot.crm.deals import PublicMergeInput
-from hubspot.oauth import TokenResponseIF
 
 _SDK = ApiClient()
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from hub.context import Hub
-from hub.models import Partner, utcnow
-from hub.settings import load_settings
-from hub.store import upgrade
+from hub.pipeline.store import upgrade, utcnow
+from hub.program.models import Partner
+from hub.runtime.context import Hub
+from hub.runtime.settings import load_settings
 from tests.support.fake_sendgrid import ADMIN_EMAIL, API_KEY, FROM_EMAIL, FakeSendGrid
 from tests.support.prism import SENDGRID_MAIL_SPEC, PrismMock
 

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-23 02:15:33.198058
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0001'
 down_revision = None
@@ -26,10 +25,10 @@ def upgrade() -> None:
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('first_seen_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', hub.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_seen_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts'))
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
@@ -42,7 +41,7 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('before', sa.JSON(), nullable=True),
     sa.Column('after', sa.JSON(), nullable=True),
-    sa.Column('at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     op.create_table('inbox_events',
@@ -54,15 +53,15 @@ def upgrade() -> None:
     sa.Column('object_id', sa.String(length=128), nullable=False),
     sa.Column('version_ms', sa.BigInteger(), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('received_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('outcome', sa.String(length=64), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error_kind', sa.String(length=32), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('last_traceback', sa.Text(), nullable=True),
-    sa.Column('finished_at', hub.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbox_events')),
     sa.UniqueConstraint('connector', 'event_key', name=op.f('uq_inbox_events_connector_event_key'))
     )
@@ -80,7 +79,7 @@ def upgrade() -> None:
     sa.Column('partner_manager', sa.String(length=320), nullable=True),
     sa.Column('api_key_hash', sa.String(length=128), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_partners')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_partners_api_key_hash')),
     sa.UniqueConstraint('email', name=op.f('uq_partners_email'))
@@ -90,7 +89,7 @@ def upgrade() -> None:
     sa.Column('connector', sa.String(length=32), nullable=False),
     sa.Column('object_type', sa.String(length=64), nullable=False),
     sa.Column('cursor', sa.JSON(), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_cursors')),
     sa.UniqueConstraint('connector', 'object_type', name=op.f('uq_sync_cursors_connector_object_type'))
     )
@@ -103,8 +102,8 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=255), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('provider_message_id', sa.String(length=128), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_notifications_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
     sa.UniqueConstraint('natural_key', name=op.f('uq_notifications_natural_key'))
@@ -120,15 +119,15 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('inbox_event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error_kind', sa.String(length=32), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('last_traceback', sa.Text(), nullable=True),
-    sa.Column('finished_at', hub.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['inbox_event_id'], ['inbox_events.id'], name=op.f('fk_outbox_items_inbox_event_id_inbox_events')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_items')),
     sa.UniqueConstraint('natural_key', name=op.f('uq_outbox_items_natural_key'))
@@ -148,8 +147,8 @@ def upgrade() -> None:
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('history', sa.JSON(), nullable=False),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_referrals_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referrals')),
     sa.UniqueConstraint('partner_id', 'idempotency_key', name=op.f('uq_referrals_partner_id_idempotency_key')),
@@ -176,9 +175,9 @@ def upgrade() -> None:
     sa.Column('partner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('referral_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('attribution_source', sa.String(length=32), nullable=True),
-    sa.Column('attributed_at', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attributed_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_deals_partner_id_partners')),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_deals_referral_id_referrals')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deals')),
@@ -197,8 +196,8 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('rule_snapshot', sa.JSON(), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_ledger_entries_deal_id_deals')),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_ledger_entries_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),

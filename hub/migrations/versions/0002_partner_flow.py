@@ -5,11 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23 03:00:06.996168
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0002'
 down_revision = '0001'
@@ -25,7 +24,7 @@ def upgrade() -> None:
     sa.Column('object_id', sa.String(length=128), nullable=False),
     sa.Column('field', sa.String(length=128), nullable=False),
     sa.Column('value_hash', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_echo_fingerprints'))
     )
     with op.batch_alter_table('echo_fingerprints', schema=None) as batch_op:

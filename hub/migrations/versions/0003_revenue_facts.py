@@ -5,11 +5,10 @@ Revises: 0002
 Create Date: 2026-11-23 04:35:28.389391
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0003'
 down_revision = '0002'
@@ -31,14 +30,14 @@ def upgrade() -> None:
     sa.Column('partner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('deal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('product', sa.String(length=128), nullable=True),
-    sa.Column('period_start', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('period_end', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('occurred_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('period_start', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('period_end', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('occurred_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
-    sa.Column('processed_at', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_revenue_facts_deal_id_deals')),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_revenue_facts_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_revenue_facts')),
@@ -56,8 +55,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('payouts_enabled', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('email_status', sa.String(length=16), nullable=False, server_default='ok'))
         batch_op.add_column(sa.Column('flag_reason', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('flagged_at', hub.models.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('last_activity_at', hub.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('flagged_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_activity_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_partners_stripe_account_id'), ['stripe_account_id'])
 
 

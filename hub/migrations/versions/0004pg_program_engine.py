@@ -5,11 +5,10 @@ Revises: 0004st
 Create Date: 2026-11-23 04:39:14.848551
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0004pg'
 down_revision = '0004st'
@@ -23,7 +22,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('period', sa.String(length=16), nullable=False),
-    sa.Column('ran_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ran_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('summary', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_program_runs')),
     sa.UniqueConstraint('kind', 'period', name=op.f('uq_program_runs_kind_period'))
@@ -39,9 +38,9 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('transfer_id', sa.String(length=128), nullable=True),
     sa.Column('decided_by', sa.String(length=200), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('paid_at', hub.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_payouts_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payouts')),
     sa.UniqueConstraint('partner_id', 'currency', 'period', name=op.f('uq_payouts_partner_id_currency_period'))
@@ -52,13 +51,13 @@ def upgrade() -> None:
     op.create_table('reengagement_sequences',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('partner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('anchor_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('anchor_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('step', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('next_at', hub.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
     sa.Column('stopped_reason', sa.Text(), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_reengagement_sequences_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reengagement_sequences')),
     sa.UniqueConstraint('partner_id', 'anchor_at', name=op.f('uq_reengagement_sequences_partner_id_anchor_at'))
@@ -79,9 +78,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('referral_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('protected_until', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('protected_until', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_deal_registrations_partner_id_partners')),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_deal_registrations_referral_id_referrals')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_registrations')),
@@ -95,7 +94,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source_key', sa.String(length=255), nullable=True))
-        batch_op.add_column(sa.Column('approve_after', hub.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('approve_after', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('payout_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.create_index(batch_op.f('ix_ledger_entries_payout_id'), ['payout_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_source_key'), ['source_key'], unique=False)

@@ -5,11 +5,10 @@ Revises: 0003
 Create Date: 2026-11-23 04:42:41.953232
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0004sg'
 down_revision = '0003'
@@ -24,8 +23,8 @@ def upgrade() -> None:
     sa.Column('partner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('asm_group_id', sa.Integer(), nullable=False),
     sa.Column('opted_out', sa.Boolean(), nullable=False),
-    sa.Column('changed_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_email_preferences_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_email_preferences')),
     sa.UniqueConstraint('partner_id', 'asm_group_id', name=op.f('uq_email_preferences_partner_id_asm_group_id'))

@@ -5,11 +5,10 @@ Revises: 0004sg
 Create Date: 2026-11-23 04:42:15.111176
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import hub.models
-
+import hub.pipeline.store
 
 revision = '0004st'
 down_revision = '0004sg'
@@ -32,9 +31,9 @@ def upgrade() -> None:
     sa.Column('referral_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('deal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('attribution_source', sa.String(length=32), nullable=True),
-    sa.Column('attributed_at', hub.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', hub.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hub.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attributed_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_payment_customers_deal_id_deals')),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_payment_customers_partner_id_partners')),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_payment_customers_referral_id_referrals')),

@@ -1,0 +1,82 @@
+"""The ASGI app: provider webhooks, health, metrics, the partner API and the admin API (OpenAPI
+at ``/docs``). ``webhook_app.py`` exposes it to ASGI servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from hub.api import admin as admin_api
+from hub.api import partner as partner_api
+from hub.api import program as program_api
+from hub.api import program_admin as program_admin_api
+from hub.api.health import healthz, metrics_endpoint, readyz
+from hub.api.webhooks import receive_webhook
+from hub.pipeline.ingest import InboxWriter
+from hub.runtime.context import Hub
+from hub.runtime.logs import configure_logging
+
+
+class HubApp:
+    """The ASGI entry point. Webhook POSTs go straight to their handler (the hot path skips
+    FastAPI's middleware stack, about a tenth of its CPU per request in ``bench/``); everything
+    else — API, health, metrics, lifespan — goes to the FastAPI app."""
+
+    def __init__(self, api: FastAPI):
+        self.api = api
+
+    @property
+    def state(self) -> Any:
+        return self.api.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(WEBHOOKS):
+            connector, _, subpath = scope["path"][len(WEBHOOKS):].partition("/")
+            if connector:
+                scope["app"] = self.api
+                scope["path_params"] = {"connector": connector, "subpath": subpath}
+                response = await receive_webhook(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+
+WEBHOOKS = "/webhooks/"
+
+
+def create_app(hub: Hub | None = None) -> HubApp:
+    """``hub`` given: the caller owns it. Otherwise the app opens one at start-up from the
+    environment and closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = hub is None
+        app.state.hub = hub if hub is not None else Hub.open(load_mappings=True)
+        configure_logging(app.state.hub.settings)
+        app.state.inbox_writer = InboxWriter(app.state.hub)
+        try:
+            yield
+        finally:
+            app.state.inbox_writer.close()
+            if own:
+                app.state.hub.close()
+
+    app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
+    # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
+    app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
+    # a connector with several inbound routes (SendGrid's Inbound Parse) reads the rest of the path
+    app.router.add_route("/webhooks/{connector}/{subpath:path}", receive_webhook, methods=["POST"],
+                         include_in_schema=False)
+    app.router.add_route("/healthz", healthz, methods=["GET"])
+    app.router.add_route("/readyz", readyz, methods=["GET"])
+    app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.include_router(partner_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(program_api.router)
+    app.include_router(program_admin_api.router)
+    return HubApp(app)

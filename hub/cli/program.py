@@ -1,0 +1,274 @@
+"""``partnerhub payouts``, ``partnerhub program`` and ``partnerhub report``: the program engine
+from the command line. Decisions made here are audited with the actor ``cli:<user>``."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from connectors.base import ConfigurationError
+
+payouts_app = typer.Typer(help="Payouts: the review queue, transfers, manual payment.", no_args_is_help=True)
+program_app = typer.Typer(help="The program engine's timed rules and its file's schema.", no_args_is_help=True)
+console = Console()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001
+        return "cli"
+
+
+def _hub(start_redis: bool = True):  # type: ignore[no-untyped-def]
+    from hub.cli.main import _open_hub, _settings
+
+    return _open_hub(_settings(), start_redis=start_redis)
+
+
+def _decide(work: Any, *, enqueue: bool = True) -> Any:
+    """Run ``work(session, hub)`` in one transaction; errors are one clear line, exit 1."""
+    from hub.pipeline.outbox import enqueue_owed
+    from hub.program import payouts
+
+    hub = _hub()
+    try:
+        with hub.sessions() as session:
+            with session.begin():
+                out = work(session, hub)
+            if enqueue:
+                enqueue_owed(hub, session.info)
+        return out
+    except (LookupError, payouts.PayoutStateError, ValueError) as exc:
+        typer.echo(f"error: {str(exc).strip(chr(39))}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        hub.close()
+
+
+@payouts_app.command("list")
+def payouts_list(
+    status: Annotated[str | None, typer.Option(help="Only this status (review, approved, unknown, paid…).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Payouts, newest first."""
+    from hub.api.program_admin import payout_dict
+    from hub.program.email.formatting import format_money
+    from hub.program.models import Payout
+
+    hub = _hub(start_redis=False)
+    try:
+        with hub.sessions() as session:
+            query = select(Payout).order_by(Payout.id.desc())
+            if status:
+                query = query.where(Payout.status == status)
+            rows = [payout_dict(p) for p in session.scalars(query)]
+    finally:
+        hub.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(title="payouts")
+    for column in ("id", "partner", "period", "amount", "status", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["partner_id"]), r["period"], format_money(r["amount_minor"], r["currency"]),
+                      r["status"], r["reason"] or "")
+    console.print(table)
+
+
+@payouts_app.command("approve")
+def payouts_approve(payout_id: int, reason: Annotated[str, typer.Option(help="Why (audited).")] = "approved") -> None:
+    """Approve a payout waiting for review: its transfer goes out (or it waits for manual payment)."""
+    from hub.program import payouts
+
+    p = _decide(lambda s, hub: payouts.approve(s, hub, payout_id, actor=_actor(), reason=reason))
+    typer.echo(f"payout {p.id}: {p.status}" + (f" ({p.reason})" if p.reason else ""))
+
+
+@payouts_app.command("reject")
+def payouts_reject(payout_id: int, reason: Annotated[str, typer.Option(help="Why (audited, kept on the payout).")]) -> None:
+    """Reject a payout: its entries return to the partner's approved balance."""
+    from hub.program import payouts
+
+    p = _decide(lambda s, hub: payouts.reject(s, hub, payout_id, actor=_actor(), reason=reason))
+    typer.echo(f"payout {p.id}: {p.status}")
+
+
+@payouts_app.command("settle")
+def payouts_settle(
+    payout_id: int,
+    paid: Annotated[bool, typer.Option("--paid", help="The transfer happened (checked at the provider).")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="It did not: entries return to the balance.")] = False,
+    transfer_id: Annotated[str | None, typer.Option(help="The provider's transfer id.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Note kept with the decision.")] = None,
+) -> None:
+    """Settle a payout whose transfer outcome is unknown. The transfer is never resent."""
+    from hub.program import payouts
+
+    if paid == failed:
+        raise typer.BadParameter("give exactly one of --paid or --failed")
+    p = _decide(lambda s, hub: payouts.settle(s, hub, payout_id, paid=paid, actor=_actor(),
+                                              transfer_id=transfer_id, reason=reason))
+    typer.echo(f"payout {p.id}: {p.status}")
+
+
+@payouts_app.command("mark-paid")
+def payouts_mark_paid(payout_id: int,
+                      reference: Annotated[str, typer.Option(help="The bank or payment reference.")]) -> None:
+    """Mark a payout paid by hand (after paying it from the CSV export)."""
+    from hub.program import payouts
+
+    def work(session: Any, hub: Any) -> Any:
+        return payouts.settle(session, hub, payout_id, paid=True, actor=_actor(), reason=reference,
+                              transfer_id=None)
+
+    p = _decide(work)
+    typer.echo(f"payout {p.id}: {p.status}")
+
+
+@payouts_app.command("export")
+def payouts_export(
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the only format so far).")] = True,
+) -> None:
+    """Approved payouts waiting for manual payment, as CSV on stdout."""
+    from hub.mapping.money import from_minor_units
+    from hub.program.models import Partner, Payout
+
+    hub = _hub(start_redis=False)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["payout_id", "partner_id", "partner_name", "partner_email", "period", "amount", "currency",
+                     "amount_minor", "reason"])
+    try:
+        with hub.sessions() as session:
+            for p, partner in session.execute(select(Payout, Partner).join(Partner, Partner.id == Payout.partner_id)
+                                              .where(Payout.status == "approved").order_by(Payout.id)):
+                writer.writerow([p.id, partner.id, partner.name, partner.email, p.period,
+                                 from_minor_units(p.amount_minor, p.currency), p.currency, p.amount_minor, p.reason or ""])
+    finally:
+        hub.close()
+    sys.stdout.write(out.getvalue())
+
+
+@program_app.command("tick")
+def program_tick_command(
+    now: Annotated[str | None, typer.Option(help="Run as of this ISO time (UTC if no zone); default: the program clock.")] = None,
+) -> None:
+    """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers."""
+    from hub.program import tick as program_tick
+
+    when = None
+    if now:
+        try:
+            when = datetime.fromisoformat(now)
+        except ValueError:
+            raise typer.BadParameter(f"{now!r} is not an ISO time") from None
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    hub = _hub()
+    try:
+        summary = program_tick.tick(hub, when)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        hub.close()
+    sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+@program_app.command("schema")
+def program_schema(output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None) -> None:
+    """The program file's JSON Schema (committed as mappings/program.schema.json)."""
+    from hub.program.program_file import schema_text
+
+    text = schema_text()
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def report(
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table.")] = False,
+    at: Annotated[str | None, typer.Option(help="As of this ISO time (default: the program clock).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The KPIs as JSON (as GET /api/v1/admin/kpis).")] = False,
+) -> None:
+    """Program KPIs: active partners, referrals this month vs last, conversion, commission owed
+    and paid per currency, time to first referral, retention."""
+    from hub.program import clock, kpis
+    from hub.program.email.formatting import format_money
+
+    hub = _hub(start_redis=False)
+    try:
+        when = clock.now(hub)
+        if at:
+            when = datetime.fromisoformat(at)
+            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        with hub.sessions() as session:
+            data = kpis.compute(session, when)
+    finally:
+        hub.close()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    rows: list[tuple[str, str]] = [
+        ("partners", str(data["partners"])),
+        ("active partners", str(data["active_partners"])),
+        ("active share", data["active_share"] or ""),
+        ("referrals this month", str(data["referrals"]["this_month"])),
+        ("referrals last month", str(data["referrals"]["last_month"])),
+        ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
+        ("retention (previous quarter)", data["retention"]["rate"] or ""),
+    ]
+    for currency, per in data["commission"].items():
+        rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
+        rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
+    for pid, conv in data["conversion_by_partner"].items():
+        rows.append((f"conversion partner {pid} ({conv['name']})", f"{conv['won']}/{conv['referrals']}"
+                     + (f" = {conv['rate']}" if conv["rate"] else "")))
+    if as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["kpi", "value"])
+        writer.writerows(rows)
+        sys.stdout.write(out.getvalue())
+        return
+    table = Table(title=f"partner program, {data['at']}")
+    table.add_column("kpi")
+    table.add_column("value", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@program_app.command("check")
+def program_check(
+    folder: Annotated[str | None, typer.Argument(help="The mappings folder (default: the settings').")] = None,
+) -> None:
+    """Check the program file; print each problem as file:line:col: message; exit 1 on any."""
+    from pathlib import Path
+
+    from hub.cli.main import _settings
+    from hub.mapping import MappingFileError
+    from hub.program.program_file import PROGRAM_FILE, load_program
+
+    where = Path(folder) if folder else _settings().mappings_dir
+    try:
+        program = load_program(where)
+    except MappingFileError as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok  {where / PROGRAM_FILE}: {len(program.commissions)} commission rule(s), "
+               f"{len(program.tiers.levels)} tier level(s)")

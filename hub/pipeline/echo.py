@@ -1,0 +1,75 @@
+"""Echo suppression: the hub's own writes coming back as webhooks are recognised and dropped.
+
+When an outbox action writes to a provider it reports every value it wrote; each becomes a
+fingerprint (connector, object, field, hash of the value) kept for ``TTL``. An inbound change
+whose changed fields all match live fingerprints is our echo: dropped (and counted), so
+bidirectional sync cannot loop and no partner gets a spurious "moved to…" email. A later change
+by a person to another value does not match and goes through. The mechanism is CRM-neutral:
+every connector's write actions report ``written`` the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hub.pipeline.models import EchoFingerprint
+from hub.pipeline.store import utcnow
+
+TTL = timedelta(hours=24)
+#: the field name standing for "the hub created this object"
+CREATED = "__created__"
+
+
+def _hash(value: Any) -> str:
+    text = "" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return hashlib.sha256(text.strip().encode()).hexdigest()
+
+
+def remember_writes(session: Session, connector: str, written: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                    *, created: Mapping[str, list[str]] | None = None) -> int:
+    """``written``: {object_type: {object_id: {field: value}}}; ``created``: {object_type: [ids]}."""
+    expires = utcnow() + TTL
+    rows = []
+    for object_type, objects in written.items():
+        for object_id, fields in objects.items():
+            for field, value in fields.items():
+                rows.append(EchoFingerprint(connector=connector, object_type=object_type, object_id=str(object_id),
+                                            field=field, value_hash=_hash(value), expires_at=expires))
+    for object_type, ids in (created or {}).items():
+        for object_id in ids:
+            rows.append(EchoFingerprint(connector=connector, object_type=object_type, object_id=str(object_id),
+                                        field=CREATED, value_hash=_hash(None), expires_at=expires))
+    session.add_all(rows)
+    return len(rows)
+
+
+def is_echo(session: Session, connector: str, object_type: str, object_id: str,
+            changed: Mapping[str, Any]) -> bool:
+    """True when every changed field carries a value the hub itself wrote (``changed`` empty:
+    a creation event, an echo when the hub created the object)."""
+    now = utcnow()
+    prints = session.execute(
+        select(EchoFingerprint.field, EchoFingerprint.value_hash).where(
+            EchoFingerprint.connector == connector,
+            EchoFingerprint.object_type == object_type,
+            EchoFingerprint.object_id == str(object_id),
+            EchoFingerprint.expires_at > now,
+        )
+    ).all()
+    if not prints:
+        return False
+    known = {(field, value_hash) for field, value_hash in prints}
+    if not changed:
+        return (CREATED, _hash(None)) in known
+    return all((field, _hash(value)) in known for field, value in changed.items())
+
+
+def forget_expired(session: Session) -> int:
+    return session.execute(delete(EchoFingerprint).where(EchoFingerprint.expires_at <= utcnow())).rowcount

@@ -1,0 +1,120 @@
+"""The inbox: every provider event lands here, once, before anyone is told "received"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from connectors.base import Change
+from hub.pipeline.models import WorkState
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+@dataclass(frozen=True)
+class Stored:
+    new_ids: list[int]
+    duplicates: int
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> list[int]:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id``: the ids of the rows that were new."""
+    if not rows:
+        return []
+    insert = _INSERTS[session.get_bind().dialect.name]
+    stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=list(keys))
+    return sorted(session.scalars(stmt.returning(model.id)))
+
+
+def event_rows(
+    connector: str, changes: Sequence[Change], *, now: datetime, look_again: datetime
+) -> list[dict[str, Any]]:
+    """Inbox rows for one request's changes (a key repeated inside the request counts once)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for change in changes:
+        rows.setdefault(
+            change.event_key,
+            {
+                "connector": connector,
+                "event_key": change.event_key,
+                "event_type": change.event_type[:64],
+                "object_type": change.object_type[:64],
+                "object_id": change.object_id[:128],
+                "version_ms": change.version_ms,
+                "payload": dict(change.payload),
+                "received_at": now,
+                "state": WorkState.RECEIVED,
+                "attempts": 0,
+                "next_attempt_at": look_again,
+            },
+        )
+    return list(rows.values())
+
+
+#: the columns the webhook path writes, in the order the statements below bind them
+_COLUMNS = ("connector", "event_key", "event_type", "object_type", "object_id", "version_ms",
+            "payload", "received_at", "state", "attempts", "next_attempt_at")
+_RETURNING = " ON CONFLICT (connector, event_key) DO NOTHING RETURNING id, connector, event_key"
+#: rows per SQLite statement (11 bound values each; SQLite allows 32,766)
+_SQLITE_ROWS = 2000
+# PostgreSQL: one statement for any number of rows, each column bound as one array
+_PG_INSERT = (
+    f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], "
+    "%s::json[], %s::timestamptz[], %s::varchar[], %s::int[], %s::timestamptz[])" + _RETURNING
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # the text SQLAlchemy's SQLite DATETIME stores (naive UTC, see models.UTCDateTime)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert in the caller's transaction, skipping (connector, event_key) already stored; returns
+    {(connector, event_key): id} of the new rows.
+
+    This is the webhook hot path, so it binds plain values to one hand-written statement per
+    dialect instead of letting the ORM process each row (3-4x less CPU per event, measured in
+    ``bench/``). ``tests/test_webhook_path.py`` reads the rows back through the ORM on both."""
+    if not rows:
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if conn.dialect.name == "postgresql":
+            columns = [[row[c] for row in rows] for c in _COLUMNS]
+            columns[6] = [json.dumps(p, separators=(",", ":")) for p in columns[6]]
+            cursor.execute(_PG_INSERT, tuple(columns))
+            found.update({(connector, key): id_ for id_, connector, key in cursor.fetchall()})
+            return found
+        times: dict[datetime, str] = {}  # a batch shares its two timestamps: format them once
+        for start in range(0, len(rows), _SQLITE_ROWS):
+            chunk = rows[start : start + _SQLITE_ROWS]
+            params: list[Any] = []
+            for row in chunk:
+                received, look = row["received_at"], row["next_attempt_at"]
+                if received not in times:
+                    times[received] = _sqlite_time(received)
+                if look not in times:
+                    times[look] = _sqlite_time(look)
+                params.extend((
+                    row["connector"], row["event_key"], row["event_type"], row["object_type"],
+                    row["object_id"], row["version_ms"], json.dumps(row["payload"], separators=(",", ":")),
+                    times[received], row["state"], row["attempts"], times[look],
+                ))
+            values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+            cursor.execute(f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values}{_RETURNING}", params)
+            found.update({(connector, key): id_ for id_, connector, key in cursor.fetchall()})
+        return found
+    finally:
+        cursor.close()

@@ -1,0 +1,100 @@
+"""The outbox: effects owed to providers (emails, CRM writes, transfers), written in the same
+transaction as the state change that caused them and carried out by RQ jobs.
+
+Each row has a natural key under a unique constraint, so an effect is owed once however often its
+cause is processed, and an idempotency key the connector passes to the provider where the
+provider offers one. Actions are connector methods named for what they do; a connector lists the
+ones the outbox may call in ``actions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from connectors.base import ConfigurationError
+from hub.pipeline.inbox import insert_ignoring_conflicts
+from hub.pipeline.models import OutboxItem, WorkState
+from hub.pipeline.store import utcnow
+
+if TYPE_CHECKING:
+    from hub.runtime.context import Hub
+
+
+def owe(
+    session: Session,
+    *,
+    natural_key: str,
+    connector: str,
+    action: str,
+    payload: Mapping[str, Any],
+    idempotency_key: str | None = None,
+    inbox_event_id: int | None = None,
+    requeue_after_s: float = 0.0,
+) -> int | None:
+    """Write an outbox row in the caller's transaction. Returns its id, or ``None`` when the
+    effect was already owed (same natural key). The id is also listed in ``session.info[OWED]``
+    for the caller to enqueue after commit (``enqueue_owed``); if that is lost, the reconciler
+    finds the row by ``next_attempt_at``."""
+    now = utcnow()
+    ids = insert_ignoring_conflicts(
+        session,
+        OutboxItem,
+        [
+            {
+                "natural_key": natural_key,
+                "connector": connector,
+                "action": action,
+                "payload": dict(payload),
+                "idempotency_key": idempotency_key or natural_key,
+                "state": WorkState.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now + timedelta(seconds=requeue_after_s),
+                "created_at": now,
+                "inbox_event_id": inbox_event_id,
+            }
+        ],
+        ("natural_key",),
+    )
+    if not ids:
+        return None
+    session.info.setdefault(OWED, []).append(ids[0])
+    return ids[0]
+
+
+#: ``session.info`` key listing the outbox rows a transaction wrote, to enqueue after its commit
+OWED = "partnerhub.owed"
+#: the same for internal inbox events a transaction wrote (a referral submitted by e-mail)
+OWED_INBOX = "partnerhub.owed_inbox"
+
+
+def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
+    """Enqueue the outbox rows the committed transaction wrote (best effort: the reconciler finds
+    any that did not make it)."""
+    from hub.pipeline import queue
+
+    for key, name in ((OWED, queue.OUTBOX), (OWED_INBOX, queue.INBOX)):
+        owed = info.pop(key, [])
+        if not owed:
+            continue
+        try:
+            queue.enqueue(hub.redis, hub.settings.queue_prefix, name, owed)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def carry_out(hub: Hub, item: OutboxItem) -> dict[str, Any]:
+    """Call the connector action the row names; its return value is stored as the result."""
+    connector = hub.connectors.get(item.connector)
+    if connector is None:
+        raise ConfigurationError(f"outbox #{item.id}: unknown connector {item.connector!r}")
+    if item.action not in getattr(connector, "actions", frozenset()):
+        raise ConfigurationError(
+            f"outbox #{item.id}: {item.connector} has no outbox action {item.action!r}"
+        )
+    method = getattr(connector, item.action)
+    result = method(dict(item.payload), idempotency_key=item.idempotency_key)
+    return dict(result or {})

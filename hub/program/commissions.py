@@ -1,0 +1,272 @@
+"""Commission ledger entries, kept right as what earned them changes.
+
+A *source* earns commissions: a won deal (``deal:<id>``), a paid recurring invoice (a revenue
+fact, ``fact:<id>``), a referral accepted into the CRM (``referral:<id>``). One *live*
+commission per source. Each settlement compares what the source should earn now (``hub.rules``:
+the program's first applicable rule, capped, with its holding period) with the live entry:
+
+* no live entry and something is earned: a pending entry (natural key ``commission:<source>``,
+  so a replayed event never makes a second one);
+* live entry still pending (or cancelled): its amount is recomputed (a partial refund reduces
+  it in proportion), or it is cancelled (deal reopened or lost, invoice fully refunded), or
+  reactivated;
+* live entry approved, in a payout or paid: it is never edited; a change becomes a reversing
+  entry (negative, ``reversal:<entry id>``, approved at once so it nets against the partner's
+  next payout) plus, if the source still earns, a new entry (``commission:<source>:after:<id>``).
+
+States: pending -> approved (the scheduled pass, after the holding period) -> in_payout -> paid;
+cancelled (never approved); reversed (undone after approval by a reversing entry or an admin).
+Amounts are integer minor units with their currency; nothing sums across currencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.pipeline.store import utcnow
+from hub.program import rules
+from hub.program.models import Deal, LedgerEntry, Partner, Referral, RevenueFact
+from hub.program.program_file import Program
+
+SETTLED = ("approved", "in_payout", "paid")
+#: refund statuses that took money back
+REFUNDED = ("succeeded",)
+#: revenue statuses that brought money in
+PAID = ("paid", "succeeded")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What changed: ``earned`` is the entry a partner should hear about (new or reactivated)."""
+
+    earned: LedgerEntry | None = None
+    cancelled: LedgerEntry | None = None
+    reversed: LedgerEntry | None = None
+
+
+def _live(session: Session, source_key: str) -> LedgerEntry | None:
+    entries = list(session.scalars(
+        select(LedgerEntry).where(LedgerEntry.source_key == source_key, LedgerEntry.kind == "commission")
+        .order_by(LedgerEntry.id)))
+    undone = set(session.scalars(select(LedgerEntry.reverses_id).where(
+        LedgerEntry.source_key == source_key, LedgerEntry.kind == "reversal")))
+    live = [e for e in entries if e.id not in undone and e.status != "reversed"]
+    return live[-1] if live else None
+
+
+def settle(session: Session, program: Program, partner: Partner | None, source_key: str,
+           due: rules.Due | None, *, now: datetime, reason: str, deal_id: int | None = None) -> Settlement:
+    """Bring one source's ledger in line with what it should earn now (caller's transaction)."""
+    live = _live(session, source_key)
+
+    def new_entry(key: str) -> LedgerEntry:
+        assert due is not None and partner is not None
+        entry = LedgerEntry(
+            natural_key=key, partner_id=partner.id, deal_id=deal_id, kind="commission", source_key=source_key,
+            amount_minor=due.amount_minor, currency=due.currency, status="pending", rule_snapshot=due.snapshot,
+            approve_after=due.approve_after,
+            expected_payment_date=program.payouts.expected_date(due.approve_after.date()),
+            created_at=now, updated_at=now,
+        )
+        session.add(entry)
+        session.flush()
+        return entry
+
+    if live is None:
+        return Settlement(earned=new_entry(f"commission:{source_key}")) if due else Settlement()
+
+    if live.status in SETTLED:
+        if due and (live.amount_minor, live.currency) == (due.amount_minor, due.currency):
+            return Settlement()
+        reversal = reverse_entry(session, live, reason=reason, now=now)
+        earned = new_entry(f"commission:{source_key}:after:{live.id}") if due else None
+        return Settlement(earned=earned, reversed=reversal)
+
+    # pending or cancelled: still ours to change
+    if due is None:
+        if live.status == "cancelled":
+            return Settlement()
+        live.status = "cancelled"
+        live.rule_snapshot = {**(live.rule_snapshot or {}), "cancelled_because": reason}
+        live.updated_at = now
+        return Settlement(cancelled=live)
+    was_cancelled = live.status == "cancelled"
+    if (live.amount_minor, live.currency, live.status) == (due.amount_minor, due.currency, "pending"):
+        return Settlement()
+    live.amount_minor, live.currency, live.rule_snapshot = due.amount_minor, due.currency, due.snapshot
+    live.status = "pending"
+    live.updated_at = now
+    if was_cancelled:
+        live.approve_after = due.approve_after
+        live.expected_payment_date = program.payouts.expected_date(due.approve_after.date())
+        return Settlement(earned=live)
+    return Settlement()
+
+
+def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: datetime) -> LedgerEntry:
+    """A negative entry undoing a settled one, due for approval at once (no holding period): it
+    nets against the partner's next payout (one that would go negative carries over instead,
+    see ``hub.payouts``)."""
+    snap = entry.rule_snapshot or {}
+    reversal = LedgerEntry(
+        natural_key=f"reversal:{entry.id}", partner_id=entry.partner_id, deal_id=entry.deal_id,
+        kind="reversal", source_key=entry.source_key, amount_minor=-entry.amount_minor, currency=entry.currency,
+        status="pending", rule_snapshot={"reverses": entry.id, "reason": reason, "rule_name": snap.get("rule_name")},
+        reverses_id=entry.id, approve_after=now, created_at=now, updated_at=now,
+    )
+    session.add(reversal)
+    session.flush()
+    return reversal
+
+
+# -- won deals ---------------------------------------------------------------------------------
+
+
+def settle_deal(session: Session, program: Program, deal: Deal, partner: Partner | None, *,
+                now: datetime | None = None) -> Settlement:
+    """Bring the deal's ledger in line with the deal, in the caller's transaction."""
+    now = now or utcnow()
+    key = f"deal:{deal.id}"
+    due = None
+    if partner is not None and deal.status == "closed_won" and not deal.deleted:
+        rule = program.rule_for("deal_won", partner, product=(deal.properties or {}).get("product"))
+        if rule is not None:
+            due = rules.due(session, rule, partner, event="deal_won", base_minor=deal.amount_minor,
+                            base_currency=deal.currency, at=now, source_key=key,
+                            extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency})
+    return settle(session, program, partner, key, due, now=now, reason=_reason(deal), deal_id=deal.id)
+
+
+def _reason(deal: Deal) -> str:
+    if deal.deleted:
+        return "deal deleted"
+    if deal.status != "closed_won":
+        return f"deal moved to {deal.status}"
+    return "deal amount changed"
+
+
+# -- qualified referrals -------------------------------------------------------------------------
+
+
+def settle_referral(session: Session, program: Program, referral: Referral, partner: Partner, *,
+                    now: datetime | None = None) -> Settlement:
+    """A referral accepted into the CRM earns what a ``referral_qualified`` rule pays (flat)."""
+    now = now or utcnow()
+    key = f"referral:{referral.id}"
+    rule = program.rule_for("referral_qualified", partner)
+    due = None
+    if rule is not None:
+        due = rules.due(session, rule, partner, event="referral_qualified", base_minor=None, base_currency=None,
+                        at=now, source_key=key, extra={"tracking_id": referral.tracking_id})
+    return settle(session, program, partner, key, due, now=now, reason="referral not qualified")
+
+
+# -- revenue facts ---------------------------------------------------------------------------------
+
+
+def _fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
+    partner_id = fact.partner_id
+    if partner_id is None and fact.deal_id is not None:
+        deal = session.get(Deal, fact.deal_id)
+        partner_id = deal.partner_id if deal else None
+    return session.get(Partner, partner_id) if partner_id else None
+
+
+def _first_recurring_start(session: Session, fact: RevenueFact) -> datetime:
+    """When this customer's recurring revenue for this partner began (their first invoice)."""
+    starts = [f.period_start or f.occurred_at for f in session.scalars(select(RevenueFact).where(
+        RevenueFact.kind == "revenue", RevenueFact.recurrence == "recurring",
+        RevenueFact.customer_id == fact.customer_id, RevenueFact.partner_id == fact.partner_id))]
+    return min(starts, default=fact.period_start or fact.occurred_at)
+
+
+def settle_revenue(session: Session, hub: Any, revenue: RevenueFact, *, now: datetime) -> Settlement:
+    """What one revenue fact earns, net of its succeeded refunds (in proportion)."""
+    program = hub.program
+    partner = _fact_partner(session, revenue)
+    key = f"fact:{revenue.id}"
+    live = _live(session, key)
+    due = None
+    if partner is not None and revenue.kind == "revenue" and revenue.status in PAID and revenue.recurrence == "recurring":
+        refunded = -sum(f.amount_minor for f in session.scalars(select(RevenueFact).where(
+            RevenueFact.kind == "refund", RevenueFact.revenue_key == revenue.natural_key,
+            RevenueFact.status.in_(REFUNDED))))
+        net = max(0, revenue.amount_minor - refunded)
+        # the rule that earned it stays (a program edit does not rewrite history)
+        rule = _snapshot_rule(live) or program.rule_for("recurring_invoice_paid", partner, product=revenue.product)
+        if rule is not None and _within_months(session, rule, revenue):
+            at = live.created_at if live is not None else now
+            due = rules.due(session, rule, partner, event="recurring_invoice_paid", base_minor=revenue.amount_minor,
+                            base_currency=revenue.currency, at=at, source_key=key,
+                            extra={"revenue_key": revenue.natural_key, "customer_id": revenue.customer_id,
+                                   "refunded_minor": refunded},
+                            scale=(net, revenue.amount_minor) if refunded else None)
+    reason = "invoice refunded" if revenue.status in PAID else f"invoice {revenue.status}"
+    return settle(session, program, partner, key, due, now=now, reason=reason, deal_id=revenue.deal_id)
+
+
+def _snapshot_rule(entry: LedgerEntry | None) -> Any:
+    from hub.program.program_file import CommissionRule
+
+    if entry is None or not (entry.rule_snapshot or {}).get("rule"):
+        return None
+    return CommissionRule.model_validate(entry.rule_snapshot["rule"])
+
+
+def _within_months(session: Session, rule: Any, fact: RevenueFact) -> bool:
+    if rule.months is None:
+        return True
+    first = _first_recurring_start(session, fact)
+    end = rules.add_months(first.date(), rule.months)
+    return (fact.period_start or fact.occurred_at).date() < end
+
+
+def on_revenue_fact(session: Session, hub: Any, fact: RevenueFact) -> None:
+    """A revenue fact was recorded or changed (``hub.facts.record_fact``), in the caller's
+    transaction: a paid recurring invoice earns its commission; a refund reduces the commission
+    of the revenue it takes back (``revenue_key``) in proportion — by editing a pending entry,
+    or, once paid, by a negative entry netted against the next payout."""
+    from hub.program import clock
+
+    now = clock.now(hub)
+    if fact.kind == "refund":
+        if fact.revenue_key:
+            revenue = session.scalars(select(RevenueFact).where(RevenueFact.natural_key == fact.revenue_key)).first()
+            if revenue is not None:
+                settle_revenue(session, hub, revenue, now=now)
+    else:
+        settle_revenue(session, hub, fact, now=now)
+    fact.processed_at = utcnow()
+
+
+# -- balances and transfer reversals ---------------------------------------------------------------
+
+
+def balances(session: Session, partner_id: int) -> dict[str, dict[str, int]]:
+    """Per currency: pending, approved (incl. in a payout), paid totals; reversals net in."""
+    totals: dict[str, dict[str, int]] = {}
+    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner_id)):
+        if entry.status in ("cancelled", "reversed"):
+            continue
+        bucket = "paid" if entry.status == "paid" else "approved" if entry.status in ("approved", "in_payout") else "pending"
+        per = totals.setdefault(entry.currency, {"pending": 0, "approved": 0, "paid": 0})
+        per[bucket] += entry.amount_minor
+    return totals
+
+
+def on_transfer_reversed(
+    session: Session, hub: Any, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+    currency: str, event_id: str,
+) -> None:
+    """A payout's transfer was reversed at the provider (money went back from the partner): the
+    reversed amount becomes a negative adjustment (netted against the partner's next payout, so
+    the ledger says what the partner really has) and a person is alerted."""
+    from hub.program import payouts
+
+    payouts.transfer_reversed(session, hub, payout_id=payout_id, transfer_id=transfer_id,
+                              amount_reversed_minor=amount_reversed_minor, currency=currency, event_id=event_id)

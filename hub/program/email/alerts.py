@@ -1,0 +1,81 @@
+"""Open alerts e-mailed to the admin (``PARTNERHUB_ADMIN_EMAIL``), once per alert row."""
+
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import select
+
+from hub.pipeline import queue
+from hub.pipeline.models import Alert
+from hub.pipeline.store import utcnow
+from hub.program.email.notify import (
+    ADMIN_ALERT,
+    notify,
+)
+from hub.program.email.templates import (
+    templates_for,
+)
+
+if TYPE_CHECKING:
+    from hub.runtime.context import Hub
+
+log = structlog.get_logger(__name__)
+
+
+
+def alert_key(alert_id: int) -> str:
+    """One email per alert row: a repeat of an open alert only bumps its count (emailing each
+    count would loop when the alert is about mail itself); a resolved and re-raised alert is a
+    new row and is emailed again."""
+    return f"admin-alert:{alert_id}"
+
+
+def deliver_alerts(hub: Hub, *, limit: int = 100) -> int:
+    """Email the admin each open alert not delivered yet, once, and set its ``delivered_at`` in
+    the same transaction. Returns how many were owed; the outbox ids are enqueued after commit.
+    Does nothing (returns 0) when ``PARTNERHUB_ADMIN_EMAIL`` is unset."""
+    admin = hub.settings.admin_email
+    if not admin:
+        return 0
+    templates = templates_for(hub.settings.templates_dir)
+    owed: list[int] = []
+    with hub.sessions() as session, session.begin():
+        alerts = list(
+            session.scalars(
+                select(Alert)
+                .where(Alert.state == "open", Alert.delivered_at.is_(None))
+                .order_by(Alert.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for alert in alerts:
+            notify(
+                session,
+                mail_settings=hub.settings.sendgrid,
+                kind=ADMIN_ALERT,
+                to_email=admin,
+                natural_key=alert_key(alert.id),
+                context={
+                    "alert_kind": alert.kind,
+                    "alert_key": alert.key,
+                    "severity": alert.severity,
+                    "message": alert.message,
+                    "count": alert.count,
+                    "first_seen_at": alert.first_seen_at.isoformat(timespec="seconds"),
+                    "last_seen_at": alert.last_seen_at.isoformat(timespec="seconds"),
+                },
+                custom_args={"alert_id": alert.id},
+                templates=templates,
+                owed=owed,
+            )
+            alert.delivered_at = utcnow()
+    if owed:
+        try:
+            queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.OUTBOX, owed)
+        except Exception as exc:  # noqa: BLE001 - the reconciler enqueues them on its next pass
+            log.warning("alert emails not enqueued; the reconciler will", error=str(exc))
+    return len(alerts)

@@ -1,0 +1,332 @@
+"""The partner program's records: partners, referrals, deals (with their attribution), the
+commission ledger, payouts, program runs, re-engagement sequences, deal registrations,
+notifications and e-mail preferences, the audit log, revenue facts and payment customers.
+
+Money is integer minor units plus an ISO 4217 currency, never a float."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+#: an auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY)
+from hub.pipeline.store import Base, BigId, UTCDateTime
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    region: Mapped[str | None] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(64))
+    tier: Mapped[str | None] = mapped_column(String(64))
+    partner_manager: Mapped[str | None] = mapped_column(String(320))
+    api_key_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: BCP 47 language tag for the partner's emails (``de``, ``en-CA``); unset: the default
+    locale: Mapped[str | None] = mapped_column(String(16))
+    #: ISO 3166-1 alpha-2
+    country: Mapped[str | None] = mapped_column(String(2))
+    #: the partner's Stripe Connect account, and whether Stripe says it can receive transfers
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    #: ok | bounced | spam_report: a bounced address gets no more mail until a person fixes it
+    email_status: Mapped[str] = mapped_column(String(16), default="ok")
+    #: why a person should look at this partner (a bounce, re-engagement exhausted); NULL: fine
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the partner's last sign of life: a referral, an API call, a reply to our email
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Referral(Base):
+    __tablename__ = "referrals"
+    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tracking_id: Mapped[str] = mapped_column(String(32), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    company_name: Mapped[str] = mapped_column(String(200))
+    company_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: received -> held_for_review | declined | submitted (deal in the CRM) -> the deal's statuses
+    status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    crm: Mapped[str | None] = mapped_column(String(32))  # the CRM connector holding its deal
+    crm_deal_id: Mapped[str | None] = mapped_column(String(128))
+    crm_contact_id: Mapped[str | None] = mapped_column(String(128))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deal(Base):
+    """A CRM deal as the hub knows it, with its (sticky) partner attribution."""
+
+    __tablename__ = "deals"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(255))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    pipeline: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: newest provider version applied per property (events arrive out of order)
+    property_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    #: the referral status the deal's stage stands for (from the mapping file's value map)
+    status: Mapped[str | None] = mapped_column(String(32))
+    tracking_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    attribution_source: Mapped[str | None] = mapped_column(String(32))
+    attributed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(255), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: pending -> approved -> in_payout -> paid; cancelled (before approval); reversed
+    status: Mapped[str] = mapped_column(String(16))
+    rule_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the entry a reversing entry undoes
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    expected_payment_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: what earned it: ``deal:<id>``, ``fact:<revenue fact id>``, ``referral:<id>`` (NULL: manual)
+    source_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: end of the holding period: the scheduled pass approves a pending entry from then on
+    approve_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the payout the entry is (being) paid in
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+
+
+class Payout(Base):
+    """Approved ledger entries of one partner in one currency, paid together.
+
+    review (above the threshold: waits for an admin) | approved (to send; ``reason`` says why it
+    waits, e.g. no payouts-enabled Stripe account) | sending (transfer owed) | unknown (the
+    transfer's outcome is unknown: a lookup or a person settles it) | paid | failed | rejected."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (UniqueConstraint("partner_id", "currency", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    #: the run that made it (``2026-11``: the run of that month)
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(String(16))  # stripe | manual
+    reason: Mapped[str | None] = mapped_column(Text)
+    transfer_id: Mapped[str | None] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProgramRun(Base):
+    """A scheduled program pass that must run once per period (payout run, tier review)."""
+
+    __tablename__ = "program_runs"
+    __table_args__ = (UniqueConstraint("kind", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ReengagementSequence(Base):
+    """One re-engagement sequence of a quiet partner, started from its last sign of life
+    (``anchor_at``). step 1: first email sent, 2: second sent, 3: flagged and CRM task owed.
+    state: active | stopped (activity, or an admin) | done."""
+
+    __tablename__ = "reengagement_sequences"
+    __table_args__ = (UniqueConstraint("partner_id", "anchor_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DealRegistration(Base):
+    """A partner's claim on a deal: checked against the CRM and other partners' registrations,
+    then approved (a referral and its CRM deal, protected until ``protected_until``), held for
+    review, or declined with the reason.
+
+    status: received | held_for_review | approved | declined."""
+
+    __tablename__ = "deal_registrations"
+    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    company_name: Mapped[str] = mapped_column(String(200))
+    #: the company name normalized (case, punctuation, legal suffixes) for matching
+    company_key: Mapped[str] = mapped_column(String(200), index=True)
+    company_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    protected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(255), unique=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    to_email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: why the status is what it is (a bounce's reason, "address bounced" for a suppressed mail)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmailPreference(Base):
+    """A partner's choice about one unsubscribe group (``asm_group_id``; 0: every group, a
+    global unsubscribe), as the e-mail provider reported it. ``changed_at`` is the provider's
+    event time, so an older event never overwrites a newer choice."""
+
+    __tablename__ = "email_preferences"
+    __table_args__ = (UniqueConstraint("partner_id", "asm_group_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    asm_group_id: Mapped[int] = mapped_column(Integer)
+    opted_out: Mapped[bool] = mapped_column(default=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RevenueFact(Base):
+    """Money that reached the company from a customer, or went back: the program engine turns
+    these into commissions. One row per provider object (``natural_key``: ``stripe:invoice:in_1``,
+    ``stripe:refund:re_1``); a later event for the same object updates the row (a refund's
+    amount or status changes) and sets ``processed_at`` back to NULL so the engine looks again.
+
+    ``amount_minor`` is signed: revenue positive, refunds negative (the refunded amount of that
+    one refund, never a cumulative figure). ``revenue_key`` on a refund names the revenue fact it
+    takes back, so a partial refund reduces that revenue's commission in proportion.
+    """
+
+    __tablename__ = "revenue_facts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    #: revenue | refund
+    kind: Mapped[str] = mapped_column(String(16))
+    #: recurring (an invoice of a subscription) | one_time
+    recurrence: Mapped[str] = mapped_column(String(16), default="one_time")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: the revenue fact a refund takes back
+    revenue_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    #: what the fact is for (a product or price id), for per-product commission rules
+    product: Mapped[str | None] = mapped_column(String(128))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: provider status of the object (paid, succeeded, pending, failed, canceled)
+    status: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentCustomer(Base):
+    """A paying customer at a payment provider (a Stripe customer), with its (sticky) partner
+    attribution: every revenue fact of the customer carries its partner and deal."""
+
+    __tablename__ = "payment_customers"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    external_id: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    #: what the customer mapping file produced (tracking id, partner id, CRM deal id, …)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the provider version (event ``created``) of ``properties``; older events do not overwrite
+    version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    attribution_source: Mapped[str | None] = mapped_column(String(32))
+    attributed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,92 @@
+"""Partners and their API keys.
+
+A key is shown once, when it is made: ``ph_live_`` + 32 random bytes (URL-safe base64). Only its
+SHA-256 is stored. The keys are long random strings, so a fast hash is as safe as a slow one
+here and lets a request be authenticated with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.pipeline.store import utcnow
+from hub.program.models import Partner
+
+KEY_PREFIX = "ph_live_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    partner: Partner
+    api_key: str  # shown once
+
+
+def add_partner(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    region: str | None = None,
+    segment: str | None = None,
+    tier: str | None = None,
+    partner_manager: str | None = None,
+) -> NewPartner:
+    key = new_key()
+    partner = Partner(
+        name=name.strip(),
+        email=email.strip().lower(),
+        region=region,
+        segment=segment,
+        tier=tier,
+        partner_manager=partner_manager,
+        api_key_hash=hash_key(key),
+        status="active",
+        created_at=utcnow(),
+    )
+    session.add(partner)
+    session.flush()
+    return NewPartner(partner, key)
+
+
+def rotate_key(session: Session, partner: Partner) -> str:
+    key = new_key()
+    partner.api_key_hash = hash_key(key)
+    return key
+
+
+def partner_for_key(session: Session, key: str) -> Partner | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    partner = session.scalars(select(Partner).where(Partner.api_key_hash == hash_key(key))).first()
+    if partner is None or partner.status != "active":
+        return None
+    return partner
+
+
+def record_activity(session: Session, partner: Partner, *, at: datetime | None = None) -> None:
+    """The partner showed a sign of life (a referral, an API call, a reply to our email): what
+    re-engagement sequences stop on. Never moves the stamp backwards."""
+    at = at or utcnow()
+    if partner.last_activity_at is None or at > partner.last_activity_at:
+        partner.last_activity_at = at
+
+
+def flag(session: Session, partner: Partner, reason: str) -> None:
+    """Ask a person to look at this partner (shown in the admin API and ``partners list``)."""
+    if partner.flag_reason != reason:
+        partner.flag_reason = reason
+        partner.flagged_at = utcnow()

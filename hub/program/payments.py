@@ -1,0 +1,275 @@
+"""Payment providers' events applied to the partner records, in the engine's transaction.
+
+A payment connector (``payment_changes``, see ``connectors.payments``) says what an event means;
+this module applies it, provider-neutrally:
+
+* ``CustomerSeen``: the customer row (``payment_customers``) through the connector's ``customer``
+  mapping file, newest provider version wins; then its attribution, sticky like a deal's
+  (``hub.attribution``): the tracking id or partner id it carries, else the CRM deal it is linked
+  to (the deal id it carries, or a deal whose ``payment_customer_id`` names it) and that deal's
+  partner, else a referral matching its email or domain. When a customer is attributed, its
+  earlier revenue facts learn the partner;
+* ``Revenue`` / ``Refund``: a revenue fact (``hub.facts.record_fact``) carrying the customer's
+  partner and deal; a customer the hub has not seen yet is read through the API first (events
+  arrive in any order);
+* ``PayoutAccount``: ``Partner.payouts_enabled`` of the partner linked to that account;
+* ``TransferReversed``: ``hub.facts.record_transfer_reversal``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.payments import (
+    CustomerSeen,
+    PaymentChange,
+    PayoutAccount,
+    Refund,
+    Revenue,
+    TransferReversed,
+)
+from hub.pipeline.inbox import insert_ignoring_conflicts
+from hub.pipeline.models import InboxEvent
+from hub.pipeline.store import utcnow
+from hub.program import facts
+from hub.program.attribution import Attributed, attribute, find_attribution
+from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, RevenueFact
+from hub.runtime.context import Hub
+
+#: revenue fact columns carried over when a fact learns its partner
+_FACT_STATE = ("recurrence", "customer_id", "revenue_key", "product", "period_start", "period_end")
+
+
+def is_payment_connector(connector: Any) -> bool:
+    return hasattr(connector, "payment_changes")
+
+
+def process(session: Session, hub: Hub, event: InboxEvent) -> str:
+    """Apply one payment event; returns the outcome recorded on the inbox row."""
+    connector = hub.connectors[event.connector]
+    changes = connector.payment_changes(event.payload)
+    if not changes:
+        return "ignored"
+    outcomes = [apply(session, hub, event.connector, change) for change in changes]
+    return ",".join(dict.fromkeys(outcomes))[:64]
+
+
+def apply(session: Session, hub: Hub, source: str, change: PaymentChange) -> str:
+    if isinstance(change, CustomerSeen):
+        customer = upsert_customer(session, hub, source, change)
+        return "customer:attributed" if customer.partner_id is not None else "customer"
+    if isinstance(change, (Revenue, Refund)):
+        return _record(session, hub, source, change)
+    if isinstance(change, PayoutAccount):
+        partner = session.scalars(
+            select(Partner).where(Partner.stripe_account_id == change.account_id).with_for_update()).first()
+        if partner is None:
+            return "account:no_partner"
+        partner.payouts_enabled = change.payouts_enabled
+        return "account:ready" if change.payouts_enabled else "account:not_ready"
+    if isinstance(change, TransferReversed):
+        facts.record_transfer_reversal(
+            session, hub, payout_id=change.payout_id, transfer_id=change.transfer_id,
+            amount_reversed_minor=change.amount_reversed_minor, currency=change.currency, event_id=change.event_id)
+        return "transfer_reversed"
+    raise TypeError(f"unknown payment change {type(change).__name__}")
+
+
+# -- customers ----------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (datetime, date)) else value
+
+
+def _mapped(hub: Hub, source: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The customer mapping file's fields for this provider record (no file: id, email, name)."""
+    plan = hub.mappings.current.for_source(source, "customer")
+    if plan is None:
+        return {"external_id": str(record.get("id")), "email": record.get("email"), "name": record.get("name")}
+    change = plan.inbound(record)
+    return dict(change.fields) if change is not None else {}
+
+
+def upsert_customer(session: Session, hub: Hub, source: str, seen: CustomerSeen) -> PaymentCustomer:
+    now = utcnow()
+    insert_ignoring_conflicts(session, PaymentCustomer, [{
+        "source": source, "external_id": seen.customer_id, "properties": {}, "version_ms": -1, "deleted": False,
+        "created_at": now, "updated_at": now}], ("source", "external_id"))
+    customer = session.scalars(select(PaymentCustomer).where(
+        PaymentCustomer.source == source, PaymentCustomer.external_id == seen.customer_id).with_for_update()).one()
+    if seen.version_ms >= customer.version_ms:  # an older event never overwrites a newer one
+        fields = _mapped(hub, source, dict(seen.record))
+        customer.properties = json.loads(json.dumps(fields, default=_jsonable))
+        customer.email = fields.get("email") or None
+        customer.name = fields.get("name") or None
+        customer.deleted = bool(seen.deleted or fields.get("deleted"))
+        customer.version_ms = seen.version_ms
+        customer.updated_at = now
+    session.flush()
+    if attribute_customer(session, hub, customer):
+        _facts_learn_partner(session, hub, customer)
+    return customer
+
+
+def _linked_deal(session: Session, hub: Hub, customer: PaymentCustomer) -> Deal | None:
+    """The CRM deal the customer belongs to: the deal id it carries, else a deal that names it."""
+    crm_deal_id = (customer.properties or {}).get("crm_deal_id")
+    if crm_deal_id:
+        deal = session.scalars(select(Deal).where(Deal.external_id == str(crm_deal_id))
+                               .order_by(Deal.source != hub.settings.crm, Deal.id)).first()
+        if deal is not None:
+            return deal
+    return session.scalars(
+        select(Deal).where(Deal.properties["payment_customer_id"].as_string() == customer.external_id)
+        .order_by(Deal.id)).first()
+
+
+def attribute_customer(session: Session, hub: Hub, customer: PaymentCustomer) -> bool:
+    """Attribute an unattributed customer (sticky: an attributed one is never moved here; only an
+    admin changes it). True when it was attributed now."""
+    if customer.partner_id is not None:
+        return False
+    props = customer.properties or {}
+    rules = hub.program.attribution
+    created = _created_at(props) or customer.created_at
+    found = find_attribution(session, rules, tracking_id=props.get("tracking_id"),
+                             partner_id=props.get("partner_id"), deal_created_at=created)
+    deal = _linked_deal(session, hub, customer)
+    if found is None and deal is not None and deal.partner_id is not None:
+        found = Attributed(deal.partner_id, deal.referral_id, "deal")
+    if found is None and customer.email:
+        found = find_attribution(session, rules, tracking_id=None, partner_id=None, deal_created_at=created,
+                                 contact_emails=[customer.email])
+    if deal is None and found is not None and found.referral_id is not None:
+        deal = session.scalars(select(Deal).where(Deal.referral_id == found.referral_id).order_by(Deal.id)).first()
+    if deal is not None and customer.deal_id is None:
+        customer.deal_id = deal.id
+    return attribute(session, customer, found)
+
+
+def _created_at(props: dict[str, Any]) -> datetime | None:
+    raw = props.get("created_at")
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _facts_learn_partner(session: Session, hub: Hub, customer: PaymentCustomer) -> None:
+    """Revenue facts recorded before the customer was attributed now carry its partner."""
+    earlier = session.scalars(select(RevenueFact).where(
+        RevenueFact.source == customer.source, RevenueFact.customer_id == customer.external_id,
+        RevenueFact.partner_id.is_(None))).all()
+    for fact in earlier:
+        facts.record_fact(
+            session, hub, natural_key=fact.natural_key, source=fact.source, kind=fact.kind,
+            amount_minor=fact.amount_minor, currency=fact.currency, occurred_at=fact.occurred_at, status=fact.status,
+            partner_id=customer.partner_id, deal_id=customer.deal_id,
+            **{name: getattr(fact, name) for name in _FACT_STATE})
+
+
+def _customer(session: Session, hub: Hub, source: str, customer_id: str | None) -> PaymentCustomer | None:
+    if not customer_id:
+        return None
+    customer = session.scalars(select(PaymentCustomer).where(
+        PaymentCustomer.source == source, PaymentCustomer.external_id == customer_id)).first()
+    if customer is not None:
+        return customer
+    seen = hub.connectors[source].read_customer(customer_id)  # the payment arrived before the customer
+    return upsert_customer(session, hub, source, seen) if seen is not None else None
+
+
+# -- revenue facts -----------------------------------------------------------------------------
+
+
+def _record(session: Session, hub: Hub, source: str, change: Revenue | Refund) -> str:
+    customer = _customer(session, hub, source, change.customer_id)
+    partner_id = customer.partner_id if customer is not None else None
+    deal_id = customer.deal_id if customer is not None else None
+    extra: dict[str, Any]
+    if isinstance(change, Refund):
+        kind = "refund"
+        extra = {"revenue_key": change.revenue_key}
+        if partner_id is None and change.revenue_key:
+            revenue = session.scalars(select(RevenueFact).where(RevenueFact.natural_key == change.revenue_key)).first()
+            if revenue is not None:
+                partner_id, deal_id = revenue.partner_id, revenue.deal_id
+    else:
+        kind = "revenue"
+        extra = {"recurrence": change.recurrence, "product": change.product, "period_start": change.period_start,
+                 "period_end": change.period_end}
+    _, changed = facts.record_fact(
+        session, hub, natural_key=change.key, source=source, kind=kind, amount_minor=change.amount_minor,
+        currency=change.currency, occurred_at=change.occurred_at, status=change.status,
+        details=dict(change.details), customer_id=change.customer_id, partner_id=partner_id, deal_id=deal_id,
+        **extra)
+    return kind if changed else f"{kind}:unchanged"
+
+
+# -- partner accounts ----------------------------------------------------------------------------
+
+ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{1,60}$")
+#: the payment connector partners' accounts belong to (``Partner.stripe_account_id``)
+ACCOUNTS_CONNECTOR = "stripe"
+
+
+class LinkError(ValueError):
+    """A link an admin asked for cannot be made; ``status`` is the HTTP answer for the admin API."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def link_partner_account(hub: Hub, partner_ref: str | int, account_id: str | None, *, actor: str) -> dict[str, Any]:
+    """Link a partner (by email or id) to their Connect account (``None``: unlink), audited.
+    Whether the account can receive transfers is read from Stripe now when the hub has a key
+    (else it waits for the account's next ``account.updated``)."""
+    if account_id is not None and not ACCOUNT_ID.match(account_id):
+        raise LinkError(f"{account_id!r} is not a Stripe account id (acct_…)")
+    ready = None
+    if account_id is not None:
+        connector = hub.connectors.get(ACCOUNTS_CONNECTOR)
+        if connector is not None and getattr(connector, "api_ready", False):
+            ready = connector.account_ready(account_id)
+            if ready is None:
+                raise LinkError(f"Stripe knows no connected account {account_id}", status=404)
+    with hub.sessions() as session, session.begin():
+        ref = str(partner_ref).strip()
+        query = select(Partner).where(Partner.id == int(ref)) if ref.isdigit() else \
+            select(Partner).where(Partner.email == ref.lower())
+        partner = session.scalars(query.with_for_update()).first()
+        if partner is None:
+            raise LinkError(f"no partner {ref}", status=404)
+        if account_id is not None:
+            other = session.scalars(select(Partner).where(Partner.stripe_account_id == account_id,
+                                                          Partner.id != partner.id)).first()
+            if other is not None:
+                raise LinkError(f"{account_id} is linked to partner {other.id} already", status=409)
+        link_account(session, partner, account_id, actor=actor, ready=ready)
+        return {"partner_id": partner.id, "email": partner.email, "stripe_account_id": partner.stripe_account_id,
+                "payouts_enabled": partner.payouts_enabled}
+
+
+
+def link_account(session: Session, partner: Partner, account_id: str | None, *, actor: str,
+                 ready: bool | None = None) -> None:
+    """An admin links a partner to their payment provider account (``None``: unlinks), audited.
+    ``ready``: whether the provider says the account can receive transfers now (``None``: not
+    known until its next ``account.updated``)."""
+    before = {"stripe_account_id": partner.stripe_account_id, "payouts_enabled": partner.payouts_enabled}
+    if account_id != partner.stripe_account_id:
+        partner.payouts_enabled = False
+    partner.stripe_account_id = account_id
+    if ready is not None and account_id is not None:
+        partner.payouts_enabled = ready
+    session.add(AuditEntry(actor=actor, action="partner.stripe_account", subject=f"partner:{partner.id}",
+                           before=before, after={"stripe_account_id": account_id,
+                                                 "payouts_enabled": partner.payouts_enabled}, at=utcnow()))

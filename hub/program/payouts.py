@@ -1,0 +1,366 @@
+"""Payouts: approved ledger entries of one partner in one currency, paid together.
+
+The scheduled run (``run``; once per period, on ``payouts.day_of_month``) groups each partner's
+approved entries per currency. A total under the minimum waits for the next run; a total at or
+below zero carries over too, with an alert (nothing goes negative silently). A payout above
+``payouts.review_above`` waits in the review queue for an admin; people decide money. An
+approved payout goes out as a Stripe transfer through the outbox (``create_transfer``, natural
+key ``transfer:payout:<id>``, idempotency key ``payout-<id>``) when the partner can receive
+transfers, else it stays approved with the reason, for manual payment (``payouts export --csv``
+then ``payouts mark-paid``). A transfer whose outcome is unknown leaves the payout ``unknown``
+until a lookup (``find_transfers``) or a person (``payouts settle``) settles it. The partner is
+told of each step: scheduled, paid, failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.pipeline.alerts import raise_alert, resolve_alert
+from hub.pipeline.inbox import insert_ignoring_conflicts
+from hub.pipeline.models import OutboxItem, WorkState
+from hub.pipeline.outbox import owe
+from hub.pipeline.store import utcnow
+from hub.program.email.formatting import format_money
+from hub.program.email.notify import notify
+from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
+
+if TYPE_CHECKING:
+    from hub.runtime.context import Hub
+
+log = structlog.get_logger(__name__)
+
+TRANSFER_CONNECTOR = "stripe"
+TRANSFER_ACTION = "create_transfer"
+DEFAULT_HOLDING_DAYS = 30
+#: payout states in which its entries are spoken for
+OPEN = ("review", "approved", "sending", "unknown")
+
+
+def transfer_key(payout_id: int) -> str:
+    return f"transfer:payout:{payout_id}"
+
+
+# -- approval of held commissions --------------------------------------------------------------------
+
+
+def approve_due(session: Session, now: datetime) -> int:
+    """Pending entries past their holding period become approved; negative entries (reversals,
+    clawbacks) have none. Returns how many moved."""
+    from datetime import timedelta
+
+    moved = 0
+    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == "pending").with_for_update()):
+        after = entry.approve_after
+        if after is None:  # made before holding periods existed
+            after = entry.created_at if entry.amount_minor < 0 else entry.created_at + timedelta(days=DEFAULT_HOLDING_DAYS)
+        if after <= now:
+            entry.status = "approved"
+            entry.updated_at = now
+            moved += 1
+    return moved
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+def due_period(hub: Hub, now: datetime) -> str | None:
+    """The run due at ``now`` (``YYYY-MM``), or None before this month's payout day."""
+    if now.day < hub.program.payouts.day_of_month:
+        return None
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+def claim_run(session: Session, kind: str, period: str, now: datetime) -> bool:
+    """Take the once-per-period slot for a scheduled pass (unique kind+period): False when it
+    ran already, here or in another process."""
+    return bool(insert_ignoring_conflicts(session, ProgramRun, [
+        {"kind": kind, "period": period, "ran_at": now, "summary": None}], ("kind", "period")))
+
+
+def run(session: Session, hub: Hub, period: str, now: datetime) -> dict[str, Any]:
+    """Group approved, unpaid entries per partner and currency into payouts (caller's
+    transaction). Returns a summary."""
+    schedule = hub.program.payouts
+    groups: dict[tuple[int, str], list[LedgerEntry]] = {}
+    for entry in session.scalars(select(LedgerEntry).where(
+            LedgerEntry.status == "approved", LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
+        groups.setdefault((entry.partner_id, entry.currency), []).append(entry)
+    summary: dict[str, Any] = {"payouts": [], "carried_over": []}
+    for (partner_id, currency), entries in sorted(groups.items()):
+        total = sum(e.amount_minor for e in entries)  # one currency per group: never mixed
+        partner = session.get(Partner, partner_id)
+        assert partner is not None
+        if total <= 0 or total < schedule.minimum_minor(currency):
+            summary["carried_over"].append({"partner_id": partner_id, "currency": currency, "amount_minor": total})
+            if total < 0:
+                raise_alert(session, key=f"payout_negative:{partner_id}:{currency}", kind="payout_negative",
+                            severity="warning",
+                            message=f"partner #{partner_id} ({partner.name}) owes {format_money(-total, currency)} "
+                            f"after clawbacks; carried over to the next payout run")
+            continue
+        threshold = schedule.review_above_minor(currency)
+        review = threshold is not None and total > threshold
+        payout = Payout(partner_id=partner_id, currency=currency, amount_minor=total, period=period,
+                        status="review" if review else "approved", created_at=now, updated_at=now)
+        session.add(payout)
+        session.flush()
+        for entry in entries:
+            entry.status, entry.payout_id, entry.updated_at = "in_payout", payout.id, now
+        summary["payouts"].append({"id": payout.id, "partner_id": partner_id, "currency": currency,
+                                   "amount_minor": total, "status": payout.status})
+        note = None
+        if not review:
+            note = send(session, hub, payout, partner)
+        _tell(session, partner, payout, "payout_scheduled", review=review, note=note)
+    return summary
+
+
+def send(session: Session, hub: Hub, payout: Payout, partner: Partner) -> str | None:
+    """Owe the transfer of an approved payout, or say why it waits (returned, and kept as the
+    payout's ``reason``)."""
+    if not (partner.payouts_enabled and partner.stripe_account_id):
+        payout.method = "manual"
+        payout.reason = "the partner has no payouts-enabled Stripe account: pay manually (payouts export --csv)"
+        return None
+    payout.method = "stripe"
+    payout.status = "sending"
+    payout.reason = None
+    payout.updated_at = utcnow()
+    owe(session, natural_key=transfer_key(payout.id), connector=TRANSFER_CONNECTOR, action=TRANSFER_ACTION,
+        idempotency_key=f"payout-{payout.id}",
+        payload={"payout_id": payout.id, "destination": partner.stripe_account_id,
+                 "amount_minor": payout.amount_minor, "currency": payout.currency.lower(),
+                 "description": f"Partner payout #{payout.id} ({payout.period})"})
+    return None
+
+
+def _tell(session: Session, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
+    notify(session, kind=kind, to_email=partner.email, partner_id=partner.id,
+           natural_key=f"{kind.replace('_', '-')}:{payout.id}",
+           context={"partner_name": partner.name, "partner_manager": partner.partner_manager,
+                    "segment": partner.segment, "locale": partner.locale, "payout_id": payout.id,
+                    "amount_minor": payout.amount_minor, "currency": payout.currency,
+                    "review": False, "note": None, "reason": None, "reference": None, **extra})
+
+
+def _audit(session: Session, actor: str, action: str, payout: Payout, before: dict[str, Any]) -> None:
+    session.add(AuditEntry(actor=actor, action=action, subject=f"payout:{payout.id}", before=before,
+                           after={"status": payout.status, "reason": payout.reason,
+                                  "transfer_id": payout.transfer_id}, at=utcnow()))
+
+
+# -- people's decisions ---------------------------------------------------------------------------------
+
+
+class PayoutStateError(Exception):
+    """The payout is not in a state that allows this decision."""
+
+
+def _locked(session: Session, payout_id: int) -> Payout:
+    payout = session.get(Payout, payout_id, with_for_update=True)
+    if payout is None:
+        raise LookupError(f"no payout #{payout_id}")
+    return payout
+
+
+def approve(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
+    payout = _locked(session, payout_id)
+    if payout.status != "review":
+        raise PayoutStateError(f"payout #{payout_id} is {payout.status}, not waiting for review")
+    before = {"status": payout.status}
+    payout.status, payout.decided_by, payout.updated_at = "approved", actor, utcnow()
+    partner = session.get(Partner, payout.partner_id)
+    assert partner is not None
+    send(session, hub, payout, partner)
+    _audit(session, actor, "payout.approve", payout, {**before, "reason": reason})
+    return payout
+
+
+def reject(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
+    """The entries go back to approved and unpaid: the next run proposes them again, unless an
+    admin changes them (``ledger`` override)."""
+    payout = _locked(session, payout_id)
+    if payout.status not in ("review", "approved"):
+        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; only a payout in review or "
+                               "waiting for manual payment can be rejected")
+    before = {"status": payout.status}
+    payout.status, payout.reason, payout.decided_by, payout.updated_at = "rejected", reason, actor, utcnow()
+    _release(session, payout)
+    _audit(session, actor, "payout.reject", payout, before)
+    return payout
+
+
+def _release(session: Session, payout: Payout) -> None:
+    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == "in_payout")
+                    .values(status="approved", payout_id=None, updated_at=utcnow()))
+
+
+def mark_paid(session: Session, hub: Hub, payout: Payout, *, transfer_id: str | None, by: str | None,
+              reference: str | None = None) -> None:
+    """The money reached the partner: payout and entries paid, partner told (once)."""
+    now = utcnow()
+    payout.status, payout.paid_at, payout.updated_at = "paid", now, now
+    payout.transfer_id = transfer_id or payout.transfer_id
+    if by:
+        payout.decided_by = by
+    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id)
+                    .values(status="paid", updated_at=now))
+    partner = session.get(Partner, payout.partner_id)
+    assert partner is not None
+    _tell(session, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
+    resolve_alert(session, f"payout_unknown:{payout.id}")
+
+
+def mark_failed(session: Session, hub: Hub, payout: Payout, *, reason: str) -> None:
+    """The transfer did not happen: the entries return to the partner's approved balance."""
+    payout.status, payout.reason, payout.updated_at = "failed", reason, utcnow()
+    _release(session, payout)
+    partner = session.get(Partner, payout.partner_id)
+    assert partner is not None
+    _tell(session, partner, payout, "payout_failed", reason=reason)
+    resolve_alert(session, f"payout_unknown:{payout.id}")
+    raise_alert(session, key=f"payout_failed:{payout.id}", kind="payout_failed",
+                message=f"payout #{payout.id} to partner #{partner.id} ({format_money(payout.amount_minor, payout.currency)}) "
+                f"failed: {reason}")
+
+
+def settle(session: Session, hub: Hub, payout_id: int, *, paid: bool, actor: str,
+           transfer_id: str | None = None, reason: str | None = None) -> Payout:
+    """A person settles a payout whose transfer outcome is unknown (they checked Stripe), or
+    marks a manual payout paid. The outbox row waiting ``unknown`` is closed, never resent."""
+    payout = _locked(session, payout_id)
+    allowed = ("unknown", "sending") if not paid else ("unknown", "sending", "approved")
+    if payout.status not in allowed:
+        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; nothing to settle")
+    before = {"status": payout.status}
+    _close_transfer_row(session, payout, {"settled_by": actor, "paid": paid, "transfer_id": transfer_id})
+    if paid:
+        mark_paid(session, hub, payout, transfer_id=transfer_id, by=actor, reference=transfer_id or reason)
+    else:
+        mark_failed(session, hub, payout, reason=reason or f"marked failed by {actor}")
+    _audit(session, actor, "payout.settle", payout, before)
+    return payout
+
+
+def _close_transfer_row(session: Session, payout: Payout, result: dict[str, Any]) -> None:
+    session.execute(update(OutboxItem).where(
+        OutboxItem.natural_key == transfer_key(payout.id),
+        OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD, WorkState.PENDING, WorkState.RETRYING)))
+        .values(state=WorkState.DONE, result=result, finished_at=utcnow()))
+
+
+# -- the transfer's outcome ------------------------------------------------------------------------------
+
+
+def transfer_done(session: Session, hub: Hub, item: OutboxItem) -> None:
+    """``ON_DONE["create_transfer"]``: Stripe made the transfer (or had made it: ``existing``)."""
+    payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
+    if payout is None or payout.status == "paid":
+        return
+    result = item.result or {}
+    if int(result.get("amount_minor", payout.amount_minor)) != payout.amount_minor or \
+            str(result.get("currency", payout.currency)).upper() != payout.currency:
+        raise_alert(session, key=f"payout_mismatch:{payout.id}", kind="payout_mismatch",
+                    message=f"payout #{payout.id}: the transfer says {result.get('amount_minor')} "
+                    f"{result.get('currency')}, the payout {payout.amount_minor} {payout.currency}")
+    mark_paid(session, hub, payout, transfer_id=result.get("transfer_id"), by=None)
+
+
+def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
+    """Settle payouts whose transfer row ended without an answer we can trust.
+
+    * ``unknown`` (the answer was lost): the payout becomes ``unknown`` (alert) and is looked up
+      at the provider (``find_transfers(payout_id)``): exactly one transfer of the payout's
+      amount settles it paid; none found leaves it for a person (a lost request may still land).
+    * ``dead`` (the provider refused, or we gave up): failed (entries back to the balance) only
+      when the lookup shows no transfer for the payout; otherwise (a transfer exists, or no
+      lookup is possible) it waits ``unknown`` for a person. Money is never sent twice."""
+    counts = {"unknown": 0, "settled": 0, "failed": 0}
+    stuck = list(session.scalars(select(OutboxItem).where(
+        OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD)))))
+    for item in stuck:
+        payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
+        if payout is None or payout.status not in ("sending", "unknown"):
+            continue
+        found = _look_up(hub, payout)
+        if item.state == WorkState.DEAD and found == []:
+            mark_failed(session, hub, payout, reason=item.last_error or "the transfer failed")
+            item.state, item.result = WorkState.DONE, {"settled": "failed"}  # a replay must never send it
+            counts["failed"] += 1
+            continue
+        if payout.status != "unknown":
+            payout.status, payout.updated_at = "unknown", utcnow()
+            payout.reason = (f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
+                             f"partnerhub payouts settle {payout.id} --paid|--failed")
+            raise_alert(session, key=f"payout_unknown:{payout.id}", kind="payout_unknown", message=payout.reason)
+            counts["unknown"] += 1
+        if item.state != WorkState.UNKNOWN or not found:
+            continue
+        matching = [t for t in found if _amount(t) == payout.amount_minor]
+        if len(found) == 1 and matching:
+            transfer_id = _transfer_id(found[0])
+            item.state, item.result, item.finished_at = WorkState.DONE, {"transfer_id": transfer_id, "found": True}, utcnow()
+            mark_paid(session, hub, payout, transfer_id=transfer_id, by="lookup")
+            counts["settled"] += 1
+        else:
+            raise_alert(session, key=f"payout_lookup:{payout.id}", kind="payout_lookup",
+                        message=f"payout #{payout.id}: {len(found)} transfer(s) found at the provider, "
+                        f"{len(matching)} of its amount; a person must settle it")
+    return counts
+
+
+def _look_up(hub: Hub, payout: Payout) -> list[Any] | None:
+    """The provider's transfers for the payout; None when no lookup is possible now."""
+    finder = getattr(hub.connectors.get(TRANSFER_CONNECTOR), "find_transfers", None)
+    if finder is None:
+        return None
+    try:
+        return list(finder(payout.id))
+    except Exception as exc:  # noqa: BLE001 - try again on the next pass
+        log.warning("transfer lookup failed", payout_id=payout.id, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _transfer_id(transfer: Any) -> str:
+    if isinstance(transfer, dict):
+        return str(transfer.get("transfer_id") or transfer.get("id"))
+    return str(getattr(transfer, "id", transfer))
+
+
+def _amount(transfer: Any) -> int | None:
+    """Minor units of a transfer as the connector reports it (its answer, or Stripe's object)."""
+    value = transfer.get("amount_minor", transfer.get("amount")) if isinstance(transfer, dict) else getattr(transfer, "amount", None)
+    return int(value) if value is not None else None
+
+
+def transfer_reversed(session: Session, hub: Hub, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+                      currency: str, event_id: str) -> None:
+    """Money went back from the partner: a negative adjustment of the reversed amount (approved:
+    it nets against the next payout) and an alert. One per provider event."""
+    payout = session.get(Payout, payout_id)
+    now = utcnow()
+    message = (f"payout #{payout_id}: transfer {transfer_id} reversed by "
+               f"{format_money(amount_reversed_minor, currency)}")
+    if payout is None:
+        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
+                    message=message + "; no such payout here, check the ledger by hand")
+        return
+    if currency.upper() != payout.currency:
+        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
+                    message=message + f"; the payout is in {payout.currency}: nothing booked, check by hand")
+        return
+    added = insert_ignoring_conflicts(session, LedgerEntry, [{
+        "natural_key": f"transfer-reversal:{event_id}", "partner_id": payout.partner_id, "deal_id": None,
+        "kind": "adjustment", "source_key": f"payout:{payout_id}", "amount_minor": -abs(amount_reversed_minor),
+        "currency": payout.currency, "status": "approved",
+        "rule_snapshot": {"reason": "transfer reversed", "transfer_id": transfer_id, "payout_id": payout_id},
+        "approve_after": now, "created_at": now, "updated_at": now}], ("natural_key",))
+    if added:
+        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
+                    message=message + "; booked as a negative adjustment against the partner's next payout")

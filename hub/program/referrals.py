@@ -1,0 +1,287 @@
+"""Referrals: capture with a tracking id, the conflict check, and the partner's view of the deal.
+
+A submitted referral is stored with an internal inbox event in one transaction and answered at
+once (202). A worker then checks it against the CRM and the other partners' referrals; a conflict
+holds it for an admin, otherwise the CRM deal, the owner notice and the partner's confirmation go
+out through the outbox, each once. Later, each change of the deal's stage moves the referral's
+status (one email per change), and a won deal earns its commission.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hub.pipeline.inbox import insert_ignoring_conflicts
+from hub.pipeline.models import InboxEvent, WorkState
+from hub.pipeline.outbox import owe
+from hub.pipeline.store import utcnow
+from hub.program import commissions
+from hub.program.attribution import attribute, find_attribution
+from hub.program.email.notify import notify
+from hub.program.models import Deal, Partner, Referral
+from hub.program.partners import record_activity
+from hub.program.program_file import Program
+
+if TYPE_CHECKING:
+    from hub.runtime.context import Hub
+
+#: the connector name of events the hub raises for itself
+INTERNAL = "partnerhub"
+_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out over the phone
+STATUS_LABELS = {
+    "received": "Received", "held_for_review": "Held for review", "declined": "Declined",
+    "submitted": "Submitted", "contacted": "Contacted", "demo_scheduled": "Demo Scheduled",
+    "proposal_sent": "Proposal Sent", "closed_won": "Closed Won", "closed_lost": "Closed Lost",
+}  # fmt: skip
+
+
+def new_tracking_id() -> str:
+    """``R-`` + 10 characters from a 32-letter alphabet: 50 bits, short enough to read out."""
+    return "R-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def _history(referral: Referral, status: str, reason: str | None = None) -> None:
+    entry: dict[str, Any] = {"status": status, "at": utcnow().isoformat()}
+    if reason:
+        entry["reason"] = reason
+    referral.history = [*(referral.history or []), entry]
+    referral.status = status
+    referral.status_reason = reason
+    referral.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Submission:
+    referral: Referral
+    created: bool  # False: the same Idempotency-Key was used before
+    event_id: int | None
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different body."""
+
+
+def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None) -> Submission:
+    """Store the referral and the internal event that gets it checked, in the caller's
+    transaction. The caller enqueues ``event_id`` after commit (the reconciler does otherwise)."""
+    if idempotency_key:
+        existing = session.scalars(
+            select(Referral).where(Referral.partner_id == partner.id, Referral.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            same = all(getattr(existing, k) == v for k, v in fields.items())
+            if not same:
+                raise IdempotencyConflict(idempotency_key)
+            return Submission(existing, False, None)
+    now = utcnow()
+    referral = Referral(tracking_id=new_tracking_id(), partner_id=partner.id, idempotency_key=idempotency_key,
+                        status="received", history=[], created_at=now, updated_at=now, **fields)
+    _history(referral, "received")
+    session.add(referral)
+    record_activity(session, partner)  # a new referral stops any re-engagement sequence
+    session.flush()
+    [event_id] = insert_ignoring_conflicts(session, InboxEvent, [{
+        "connector": INTERNAL, "event_key": f"referral.submitted:{referral.id}", "event_type": "referral.submitted",
+        "object_type": "referral", "object_id": str(referral.id), "version_ms": None,
+        "payload": {"referral_id": referral.id}, "received_at": now, "state": WorkState.RECEIVED, "attempts": 0,
+        "next_attempt_at": now + timedelta(seconds=30),
+    }], ("connector", "event_key"))
+    return Submission(referral, True, event_id)
+
+
+def _partner_context(partner: Partner, referral: Referral | None, *, company_name: str | None = None) -> dict[str, Any]:
+    """What every partner email knows: who, about which company, and whom to ask."""
+    return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
+            "company_name": referral.company_name if referral else company_name,
+            "tracking_id": referral.tracking_id if referral else None,
+            "contact_name": referral.contact_name if referral else None,
+            "segment": partner.segment, "locale": partner.locale}
+
+
+def _conflicting_referrals(session: Session, program: Program, referral: Referral, domain: str | None) -> list[Referral]:
+    since = referral.created_at - timedelta(days=program.attribution.window_days)
+    same = []
+    if referral.contact_email:
+        same.append(Referral.contact_email == referral.contact_email)
+    if domain:
+        same.append(Referral.company_domain == domain)
+    if not same:
+        return []
+    return list(session.scalars(
+        select(Referral).where(or_(*same), Referral.partner_id != referral.partner_id, Referral.id != referral.id,
+                               Referral.created_at >= since, Referral.status != "declined")
+    ))
+
+
+def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_by: str | None = None) -> str:
+    """Check a received referral and, if clear (or approved by an admin), send it to the CRM."""
+    referral = session.get(Referral, referral_id, with_for_update=True)
+    if referral is None:
+        return "missing"
+    expected = "held_for_review" if approved_by else "received"
+    if referral.status != expected:
+        return "already_processed"
+    partner = session.get(Partner, referral.partner_id)
+    assert partner is not None
+    program = hub.program
+    crm = hub.crm
+    domain = None if program.attribution.is_free_mail(referral.company_domain) else referral.company_domain
+    if not approved_by:
+        reasons = [f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
+                   for m in crm.find_conflicts(email=referral.contact_email, domain=domain)]
+        reasons += [f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
+                    for r in _conflicting_referrals(session, program, referral, domain)]
+        if reasons:
+            _history(referral, "held_for_review", "; ".join(reasons))
+            notify(session, kind="referral_held", to_email=partner.email, partner_id=partner.id,
+                   natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
+            return "held_for_review"
+    return send_to_crm(session, hub, referral, partner, approved_by=approved_by)
+
+
+def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner, *,
+                approved_by: str | None = None) -> str:
+    """Owe the CRM deal of an accepted referral (``create_referral_deal``), with its owner and
+    attribution, and tell the partner and the owner; a ``referral_qualified`` rule earns now.
+    Deal registrations come through here too, so there is one path to a partner's CRM deal."""
+    program = hub.program
+    crm = hub.crm
+    domain = None if program.attribution.is_free_mail(referral.company_domain) else referral.company_domain
+    owner_id = program.owners.owner_for(region=partner.region, segment=partner.segment, turn=referral.id)
+    mappings = hub.mappings.current
+    first, _, last = (referral.contact_name or "").partition(" ")
+    start = program.new_deals.start_for(crm.name)
+    deal_fields = {"name": referral.company_name, "stage": start.stage,
+                   "pipeline": start.pipeline, "tracking_id": referral.tracking_id,
+                   "partner_id": str(partner.id), "source": program.new_deals.source, "owner_id": owner_id}
+    contact_fields = {"email": referral.contact_email, "first_name": first or None, "last_name": last or None,
+                      "company_name": referral.company_name, "company_domain": domain,
+                      "partner_id": str(partner.id), "tracking_id": referral.tracking_id}
+    company_fields = {"name": referral.company_name, "domain": domain, "partner_id": str(partner.id)}
+    payload = {
+        "tracking_id": referral.tracking_id,
+        "deal": mappings.for_target(crm.name, "deal").outbound({k: v for k, v in deal_fields.items() if v is not None}),
+        "contact": {"email": referral.contact_email,
+                    **mappings.for_target(crm.name, "contact").outbound({k: v for k, v in contact_fields.items() if v is not None})}
+        if referral.contact_email else None,
+        "company": {"domain": domain,
+                    **mappings.for_target(crm.name, "company").outbound({k: v for k, v in company_fields.items() if v is not None})}
+        if domain else None,
+        "owner_id": owner_id,
+        "referral_id": referral.id,
+    }
+    owe(session, natural_key=f"crm:referral-deal:{referral.id}", connector=crm.name,
+        action="create_referral_deal", payload=payload)
+    referral.crm = crm.name
+    referral.owner_id = owner_id
+    _history(referral, "submitted", f"approved by {approved_by}" if approved_by else None)
+    notify(session, kind="referral_received", to_email=partner.email, partner_id=partner.id,
+           natural_key=f"referral-received:{referral.id}", context=_partner_context(partner, referral))
+    owner_email = program.owners.email_of(owner_id)
+    if owner_email:
+        notify(session, kind="owner_assigned", to_email=owner_email, natural_key=f"owner-assigned:{referral.id}",
+               context={**_partner_context(partner, referral), "owner_id": owner_id})
+    from hub.program import clock
+
+    commissions.settle_referral(session, program, referral, partner, now=clock.now(hub))
+    return "submitted"
+
+
+def decline(session: Session, referral: Referral, *, actor: str, reason: str) -> None:
+    """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
+    _history(referral, "declined", f"{reason} (by {actor})")
+    partner = session.get(Partner, referral.partner_id)
+    assert partner is not None
+    notify(session, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
+           natural_key=f"referral-declined:{referral.id}",
+           context={**_partner_context(partner, referral), "reason": reason})
+
+
+def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> None:
+    """The CRM deal exists: remember its ids (the outbox's on-done step)."""
+    referral = session.get(Referral, referral_id)
+    if referral is None:
+        return
+    referral.crm_deal_id = str(result.get("deal_id") or "") or None
+    referral.crm_contact_id = str(result.get("contact_id") or "") or None
+    referral.updated_at = utcnow()
+
+
+def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, Any], *,
+                    look_up_parties: bool = False) -> list[str]:
+    """After a deal record changed: attribution (sticky), the referral's status and its email,
+    the commission. Returns what happened, for the event's outcome.
+
+    ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
+    and companies, read from the CRM (done when the hub first sees a deal and when its
+    associations change, not on every stage change)."""
+    program = hub.program
+    happened = []
+    found = None
+    if deal.partner_id is None:
+        created = _as_datetime(applied.get("created_at") or (deal.properties or {}).get("created_at"))
+        found = find_attribution(
+            session, program.attribution, tracking_id=deal.tracking_id,
+            partner_id=(deal.properties or {}).get("partner_id"), deal_created_at=created,
+        )
+        crm = hub.crm
+        if found is None and look_up_parties and deal.source == crm.name and getattr(crm, "api_ready", False):
+            parties = crm.deal_parties(deal.external_id)
+            found = find_attribution(session, program.attribution, tracking_id=None, partner_id=None,
+                                     deal_created_at=created, contact_emails=parties.emails,
+                                     company_domains=parties.domains)
+        if attribute(session, deal, found):
+            happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
+    partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
+    referral = session.get(Referral, deal.referral_id) if deal.referral_id else None
+    if referral is not None and deal.status and deal.status != referral.status and "status" in applied:
+        # the stage the hub itself created the deal in is not news to the partner (they were told
+        # "your referral is in"): recorded, not emailed
+        own_start = referral.status == "submitted" and deal.stage == _start_stage(program, deal.source)
+        _history(referral, deal.status)
+        happened.append(f"status:{deal.status}")
+        if partner is not None and not own_start:
+            notify(session, kind="referral_status", to_email=partner.email, partner_id=partner.id,
+                   natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
+                   context={**_partner_context(partner, referral), "status": deal.status,
+                            "status_label": STATUS_LABELS.get(deal.status, deal.status)})
+    from hub.program import clock
+
+    settled = commissions.settle_deal(session, program, deal, partner, now=clock.now(hub))
+    if settled.earned is not None and partner is not None:
+        entry = settled.earned
+        happened.append("commission")
+        notify(session, kind="deal_closed", to_email=partner.email, partner_id=partner.id,
+               natural_key=f"deal-closed:{entry.id}:{entry.amount_minor}:{deal.version_ms}",
+               context={**_partner_context(partner, referral, company_name=deal.name),
+                        "amount_minor": entry.amount_minor, "currency": entry.currency,
+                        "expected_payment_date": entry.expected_payment_date.isoformat()
+                        if entry.expected_payment_date else None})
+    if settled.cancelled is not None or settled.reversed is not None:
+        happened.append("commission-adjusted")
+    return happened
+
+
+def _start_stage(program: Any, crm: str) -> str | None:
+    start = program.new_deals.start.get(crm)
+    return start.stage if start is not None else None
+
+
+def _as_datetime(value: Any):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None

@@ -1,0 +1,105 @@
+"""What a commission rule pays now: the amount (half-even at the currency's exponent), capped
+per period, with its holding period and a snapshot of the rule that produced it.
+
+Pure computation over the program file and the ledger; ``hub.commissions`` writes the entries.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.mapping.money import to_minor_units
+from hub.program.models import LedgerEntry, Partner
+from hub.program.program_file import CommissionRule, commission_amount
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a source (a deal, a revenue fact, a referral) should earn now."""
+
+    amount_minor: int
+    currency: str
+    snapshot: dict[str, Any]
+    approve_after: datetime
+
+
+def period_bounds(at: datetime, period: str) -> tuple[datetime, datetime]:
+    """[start, end) of the calendar month, quarter or year containing ``at`` (UTC)."""
+    at = at.astimezone(timezone.utc)
+    if period == "year":
+        start, months = date(at.year, 1, 1), 12
+    elif period == "quarter":
+        start, months = date(at.year, 3 * ((at.month - 1) // 3) + 1, 1), 3
+    else:
+        start, months = date(at.year, at.month, 1), 1
+    end = add_months(start, months)
+    as_dt = lambda d: datetime(d.year, d.month, d.day, tzinfo=timezone.utc)  # noqa: E731
+    return as_dt(start), as_dt(end)
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def proportion(amount_minor: int, part: int, whole: int) -> int:
+    """``amount * part / whole`` rounded half-even to a whole minor unit (exact, no floats)."""
+    if whole == 0:
+        return 0
+    value = Decimal(amount_minor) * Decimal(part) / Decimal(whole)
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def earned_under_rule(session: Session, partner_id: int, rule_name: str, currency: str,
+                      start: datetime, end: datetime, *, exclude_source: str | None) -> int:
+    """What the partner earned from the rule (by name) in [start, end), in one currency; the
+    source being recomputed is left out so it never caps itself."""
+    total = 0
+    for entry in session.scalars(select(LedgerEntry).where(
+            LedgerEntry.partner_id == partner_id, LedgerEntry.currency == currency,
+            LedgerEntry.status != "cancelled", LedgerEntry.created_at >= start, LedgerEntry.created_at < end)):
+        snap = entry.rule_snapshot or {}
+        if snap.get("rule_name") == rule_name and (exclude_source is None or entry.source_key != exclude_source):
+            total += entry.amount_minor
+    return total
+
+
+def due(session: Session, rule: CommissionRule, partner: Partner, *, event: str, base_minor: int | None,
+        base_currency: str | None, at: datetime, source_key: str, extra: dict[str, Any] | None = None,
+        scale: tuple[int, int] | None = None) -> Due | None:
+    """The entry ``rule`` makes for this partner on this amount at ``at``, or None (nothing to
+    pay: no amount for a percentage, or the cap is used up). ``scale`` (part, whole) reduces the
+    amount in proportion (a partly refunded invoice)."""
+    computed = commission_amount(rule, base_minor, base_currency)
+    if computed is None:
+        return None
+    amount, currency = computed
+    snapshot: dict[str, Any] = {
+        "rule": rule.model_dump(mode="json"), "rule_name": rule.name, "event": event,
+        "base_amount_minor": base_minor, "base_currency": base_currency, "tier": partner.tier,
+        "region": partner.region, "segment": partner.segment, **(extra or {}),
+    }
+    if scale is not None:
+        snapshot["full_amount_minor"] = amount
+        snapshot["scale"] = list(scale)
+        amount = proportion(amount, *scale)
+    if rule.cap is not None and rule.cap.currency == currency:
+        start, end = period_bounds(at, rule.cap.period)
+        limit = to_minor_units(rule.cap.amount, currency)
+        used = earned_under_rule(session, partner.id, rule.name, currency, start, end, exclude_source=source_key)
+        capped = max(0, min(amount, limit - used))
+        if capped != amount:
+            snapshot["capped_from"] = amount
+            snapshot["cap_used_before"] = used
+            amount = capped
+    if amount <= 0:
+        return None
+    return Due(amount, currency, snapshot, at + timedelta(days=rule.holding_days))

@@ -1,0 +1,64 @@
+"""The program engine's timed rules, one pass: approve commissions past their holding period,
+settle transfers, the monthly payout run, re-engagement steps, the quarterly tier review.
+
+Run by the elected scheduler every ``PARTNERHUB_PROGRAM__TICK_INTERVAL_S`` and by
+``partnerhub program tick [--now ISO]``. Every step is idempotent and in its own transaction;
+the payout run and the tier review claim a ``program_runs`` row (unique kind + period) in the
+transaction that does the work, so they happen once per period however many processes tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from hub.pipeline.outbox import enqueue_owed
+from hub.program import clock, payouts, reengagement, tiers
+
+if TYPE_CHECKING:
+    from hub.runtime.context import Hub
+
+log = structlog.get_logger(__name__)
+
+
+def _step(hub: Hub, name: str, work: Callable[[Session], Any], summary: dict[str, Any]) -> None:
+    try:
+        with hub.sessions() as session:
+            with session.begin():
+                summary[name] = work(session)
+            enqueue_owed(hub, session.info)
+    except Exception as exc:  # noqa: BLE001 - one broken step must not stop the others
+        log.warning("program step failed", step=name, error=f"{type(exc).__name__}: {exc}")
+        summary[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def tick(hub: Hub, now: datetime | None = None) -> dict[str, Any]:
+    """One pass at ``now`` (default: the program clock). Returns what each step did."""
+    now = now or clock.now(hub)
+    summary: dict[str, Any] = {"now": now.isoformat()}
+    _step(hub, "approved", lambda s: payouts.approve_due(s, now), summary)
+    _step(hub, "transfers", lambda s: payouts.check_transfers(s, hub), summary)
+
+    def payout_run(session: Session) -> Any:
+        period = payouts.due_period(hub, now)
+        if period is None or not payouts.claim_run(session, "payouts", period, now):
+            return None
+        return payouts.run(session, hub, period, now)
+
+    _step(hub, "payout_run", payout_run, summary)
+    _step(hub, "reengagement", lambda s: reengagement.run(s, hub, now), summary)
+
+    def tier_review(session: Session) -> Any:
+        if not hub.program.tiers.levels:
+            return None
+        quarter = tiers.previous_quarter(now)[0]
+        if not payouts.claim_run(session, "tiers", quarter, now):
+            return None
+        return tiers.review(session, hub, now)
+
+    _step(hub, "tier_review", tier_review, summary)
+    return summary

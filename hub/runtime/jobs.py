@@ -1,0 +1,146 @@
+"""The functions RQ workers run. Each takes a row id and drives that row through ``hub.work``.
+
+A job never raises for a failure of the work itself: the outcome (done, retrying, dead) is
+written to the row, and dead letters raise an alert. Only a crash of the process (or the database
+being unreachable) leaves the row ``processing``, to be re-run when its lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from connectors.base import AuthenticationFailed, OutcomeUnknown
+from hub.pipeline import metrics, work
+from hub.pipeline.alerts import raise_alert
+from hub.pipeline.effects import on_done
+from hub.pipeline.engine import HubEngine
+from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
+from hub.pipeline.outbox import carry_out, enqueue_owed
+from hub.pipeline.store import utcnow
+from hub.runtime.context import Hub, current
+
+log = structlog.get_logger(__name__)
+
+
+def process_inbox_events(event_ids: list[int]) -> list[str | None]:
+    hub = current()
+    engine = HubEngine(hub)
+    with hub.sessions() as session:
+        engine.read_ahead(session, event_ids)
+    return [run_inbox_event(hub, event_id, engine=engine) for event_id in event_ids]
+
+
+def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
+    hub = current()
+    return [run_outbox_item(hub, item_id) for item_id in item_ids]
+
+
+def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None) -> str | None:
+    engine = engine or HubEngine(hub)
+    seen: dict[str, Any] = {}
+
+    def apply(session: Session, event: InboxEvent) -> str:
+        seen.update(connector=event.connector, received_at=event.received_at)
+        return engine.process(session, event)
+
+    state, outcome = _run(hub, InboxEvent, event_id, apply)
+    if state == WorkState.DONE:
+        latency = (utcnow() - seen["received_at"]).total_seconds()
+        pipe = hub.redis.pipeline(transaction=False)
+        metrics.incr(pipe, "events_processed", {"connector": seen["connector"], "outcome": str(outcome)})
+        metrics.observe(pipe, "processing_latency_seconds", {"connector": seen["connector"]}, latency)
+        if outcome == "echo":
+            metrics.incr(pipe, "echoes_dropped", {"connector": seen["connector"]})
+        _safe_execute(pipe)
+    return state
+
+
+def run_outbox_item(hub: Hub, item_id: int) -> str | None:
+    def apply(session: Session, item: OutboxItem) -> None:
+        item.result = carry_out(hub, item)
+        on_done(session, hub, item)  # in the same fenced transaction as "done"
+
+    return _run(hub, OutboxItem, item_id, apply)[0]
+
+
+def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]) -> tuple[str | None, Any]:
+    """Claim the row, apply the work and mark it done in one transaction fenced on the claim;
+    a failure is classified and recorded. Returns (new state or None, what ``apply`` returned)."""
+    with hub.sessions() as session, session.begin():
+        claim = work.claim(session, model, row_id, lease_s=hub.settings.worker.lease_s)
+    if claim is None:
+        return None, None  # finished, or another worker holds it
+    try:
+        with hub.sessions() as session:
+            with session.begin():
+                row = session.get(model, row_id)
+                assert row is not None
+                outcome = apply(session, row)
+                if not work.finish(session, model, claim, outcome=outcome):
+                    session.rollback()
+                    log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
+                    return None, None
+            enqueue_owed(hub, session.info)  # the effects this work owes, now committed
+    except Exception as exc:  # noqa: BLE001 - classified and recorded
+        return _record_failure(hub, model, claim, exc), None
+    return WorkState.DONE, outcome
+
+
+def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseException) -> str | None:
+    failure = work.describe(exc)
+    with hub.sessions() as session, session.begin():
+        row = session.get(model, claim.id)
+        source = row.connector if row is not None else "unknown"
+        if isinstance(exc, OutcomeUnknown) and model is OutboxItem:
+            parked = work.park_unknown(session, model, claim, failure.message)
+            state = WorkState.UNKNOWN if parked else None
+            if parked:
+                raise_alert(session, key=f"outcome_unknown:outbox:{claim.id}", kind="outcome_unknown",
+                            message=f"outbox #{claim.id} ({source}): {failure.message}. Check the provider; "
+                            f"replay with `partnerhub replay --outbox --id {claim.id}` only if it did not happen.")
+        else:
+            state = work.fail(session, model, claim, failure, hub.retry_policy)
+        if state == WorkState.DEAD:
+            table = "inbox" if model is InboxEvent else "outbox"
+            raise_alert(
+                session,
+                key=f"dead_letter:{table}:{source}:{failure.kind}",
+                kind="dead_letter",
+                message=f"{table} #{claim.id} ({source}) is dead after {claim.attempt} attempt(s): "
+                f"{failure.message}",
+            )
+        alert_key = getattr(exc, "alert_key", None)  # e.g. a stage the value map does not know
+        if alert_key:
+            raise_alert(session, key=alert_key, kind=failure.kind,
+                        message=f"{failure.message} (inbox #{claim.id} waits as a dead letter)"
+                        if model is InboxEvent else failure.message)
+        if isinstance(exc, AuthenticationFailed):
+            raise_alert(
+                session,
+                key=f"connector_auth:{source}",
+                kind="connector",
+                message=f"{source} refused the hub's credentials: {failure.message}",
+            )
+    log.warning(
+        "work failed", table=model.__tablename__, id=claim.id, state=state, kind=failure.kind,
+        error=failure.message,
+    )
+    pipe = hub.redis.pipeline(transaction=False)
+    if state == WorkState.DEAD:
+        metrics.incr(pipe, "dead_letters", {"source": source, "kind": failure.kind})
+    elif state == WorkState.RETRYING:
+        metrics.incr(pipe, "events_retried", {"source": source, "kind": failure.kind})
+    _safe_execute(pipe)
+    return state
+
+
+def _safe_execute(pipe: object) -> None:
+    # metrics must never turn finished work into a failure
+    try:
+        pipe.execute()  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001
+        log.warning("metrics not recorded", error=str(exc))

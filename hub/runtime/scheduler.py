@@ -1,0 +1,207 @@
+"""The scheduler: the reconciler that makes SQL, not Redis, the source of truth for due work.
+
+Every ``reconcile_interval_s`` it re-enqueues each inbox and outbox row that is due and not done
+(received or pending and not picked up, processing past its lease, retrying with its time come),
+and closes dead-letter alerts once nothing dead is left behind them; it also starts the polling
+rounds (``hub.sync.Poller``). One scheduler is active at a
+time across all processes, elected by a Redis lock; any process may run the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import redis
+import structlog
+from sqlalchemy import func, select
+
+from hub.pipeline import queue, work
+from hub.pipeline.models import Alert, InboxEvent, OutboxItem, WorkState
+from hub.pipeline.store import utcnow
+from hub.pipeline.sync import Poller
+from hub.program.email.alerts import deliver_alerts
+from hub.runtime.context import Hub
+
+log = structlog.get_logger(__name__)
+
+LOCK_KEY = "partnerhub:scheduler:lock"
+BATCH = 500
+
+
+def reconcile_once(hub: Hub) -> dict[str, int]:
+    """One pass: move due rows back in line and enqueue them. Returns counts per queue."""
+    requeue_after = hub.settings.worker.requeue_after_s
+    counts = {}
+    for kind, model in ((queue.INBOX, InboxEvent), (queue.OUTBOX, OutboxItem)):
+        total = 0
+        while True:
+            with hub.sessions() as session, session.begin():
+                ids = work.take_due(session, model, requeue_after_s=requeue_after, limit=BATCH)
+            if ids:
+                pipe = hub.redis.pipeline(transaction=False)
+                queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, ids, pipeline=pipe)
+                pipe.execute()
+            total += len(ids)
+            if len(ids) < BATCH:
+                break
+        counts[kind] = total
+    _close_cleared_dead_letter_alerts(hub)
+    return counts
+
+
+def _close_cleared_dead_letter_alerts(hub: Hub) -> None:
+    """Close alerts about dead rows once no such row is left (replayed, or fixed and replayed)."""
+    with hub.sessions() as session, session.begin():
+        alerts = list(
+            session.scalars(
+                select(Alert).where(
+                    Alert.kind.in_(("dead_letter", "mapping_unknown_value")), Alert.state == "open"
+                )
+            )
+        )
+        for alert in alerts:
+            if alert.kind == "dead_letter":
+                # key: dead_letter:<inbox|outbox>:<connector>:<error kind>
+                _, table, source, kind = alert.key.split(":", 3)
+                model = InboxEvent if table == "inbox" else OutboxItem
+                where = [model.connector == source, model.last_error_kind == kind]
+            else:
+                model, where = InboxEvent, [InboxEvent.last_error_kind == alert.kind]
+            left = session.scalar(
+                select(func.count()).select_from(model).where(model.state == WorkState.DEAD, *where)
+            )
+            if not left:
+                alert.state = "resolved"
+                alert.resolved_at = utcnow()
+
+
+#: per connector, a Redis key held for its check interval so one process checks, once per interval
+WEBHOOK_CHECK_KEY = "partnerhub:scheduler:webhook-check:{}"
+
+
+def check_webhooks(hub: Hub) -> dict[str, list[str]]:
+    """Connectors that watch their provider-side webhooks (``check_webhooks(base_url)``, every
+    ``webhook_check_interval_s``) report problems, which become one open alert per connector
+    (``webhooks:<name>``), resolved once a check finds nothing wrong. Needs
+    ``PARTNERHUB_PUBLIC_BASE_URL``."""
+    base_url = hub.settings.public_base_url
+    done: dict[str, list[str]] = {}
+    if not base_url:
+        return done
+    from hub.pipeline.alerts import raise_alert, resolve_alert
+
+    for name, connector in hub.connectors.items():
+        check = getattr(connector, "check_webhooks", None)
+        if check is None:
+            continue
+        interval_ms = int(float(getattr(connector, "webhook_check_interval_s", 600.0)) * 1000)
+        if not hub.redis.set(WEBHOOK_CHECK_KEY.format(name), "1", nx=True, px=interval_ms):
+            continue
+        try:
+            problems = list(check(base_url.rstrip("/")))
+        except Exception as exc:  # noqa: BLE001 - a provider outage must not stop the scheduler
+            problems = [f"{name}: webhook check failed: {type(exc).__name__}: {exc}"[:500]]
+        with hub.sessions() as session, session.begin():
+            if problems:
+                raise_alert(session, key=f"webhooks:{name}", kind="webhook_health", message="; ".join(problems))
+            else:
+                resolve_alert(session, f"webhooks:{name}")
+        done[name] = problems
+    return done
+
+
+class Scheduler:
+    """Runs ``reconcile_once`` in a background thread while it holds the scheduler lock."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.interval = hub.settings.worker.reconcile_interval_s
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._program_due = 0.0  # monotonic time of the next program pass
+        self.poller = Poller(hub)
+
+    def _hold_lock(self) -> bool:
+        ttl_ms = int(max(self.interval * 3, 5) * 1000)
+        r = self.hub.redis
+        if r.set(LOCK_KEY, self.token, nx=True, px=ttl_ms):
+            return True
+        # still ours? extend it (compare-and-extend without a script: WATCH/MULTI)
+        with r.pipeline() as pipe:
+            try:
+                pipe.watch(LOCK_KEY)
+                if pipe.get(LOCK_KEY) != self.token.encode():
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.pexpire(LOCK_KEY, ttl_ms)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def tick(self) -> dict[str, int] | None:
+        try:
+            if not self._hold_lock():
+                return None
+            counts = reconcile_once(self.hub)
+        except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
+            log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
+            return None
+        self._program_tick()
+        try:
+            for name, problems in check_webhooks(self.hub).items():
+                if problems:
+                    log.warning("webhook problems", connector=name, problems=problems)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("webhook check failed", error=f"{type(exc).__name__}: {exc}")
+        try:
+            deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
+            log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
+        self.poller.maybe_start()  # in its own thread; each object under its own lock
+        return counts
+
+    def _program_tick(self) -> None:
+        """The program engine's timed rules (``hub.program_tick``), every
+        ``program.tick_interval_s`` while this scheduler holds the lock."""
+        import time
+
+        from hub.program import tick as program_tick
+
+        if time.monotonic() < self._program_due:
+            return
+        self._program_due = time.monotonic() + self.hub.settings.program.tick_interval_s
+        try:
+            done = program_tick.tick(self.hub)
+            busy = {k: v for k, v in done.items() if k != "now" and v and (
+                not isinstance(v, dict) or any(v.values()))}
+            if busy:
+                log.info("program pass", now=done["now"], **busy)
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken program file
+            log.warning("program pass failed", error=f"{type(exc).__name__}: {exc}")
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            counts = self.tick()
+            if counts and any(counts.values()):
+                log.info("reconciled", **counts)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="partnerhub-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.poller.join()
+        try:
+            r = self.hub.redis
+            if r.get(LOCK_KEY) == self.token.encode():
+                r.delete(LOCK_KEY)
+        except redis.RedisError:
+            pass

@@ -12,21 +12,10 @@ from sqlalchemy import select
 
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.program.models import Deal, LedgerEntry, Notification
+from tests.support.flows import add_partner, api, idle, mails_to, referral, subjects
+from tests.support.hubspot_hub import deal_webhook as deal_event
+from tests.support.hubspot_hub import move_deal
 from tests.support.servers import wait_until
-from tests.test_partner_flow import (
-    add_partner,
-    api,
-    deal_event,
-    flow,
-    idle,
-    mails_to,
-    move_deal,
-    referral,
-    subjects,
-)
-
-__all__ = ["flow"]  # the harness fixture, shared with the partner-flow tests
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
 
 
 def _refer(h, key: str, company: str, email: str) -> str:  # type: ignore[no-untyped-def]

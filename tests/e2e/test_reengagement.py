@@ -16,8 +16,6 @@ from hub.program.models import Partner, ReengagementSequence
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.servers import wait_until
 
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 FIRST = "We miss your referrals"
 SECOND = "Can we help you refer"
 

@@ -11,11 +11,9 @@ from sqlalchemy import select
 
 from hub.program.models import AuditEntry, DealRegistration, Referral
 from hub.program.registrations import normalize_company
-from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
+from tests.support.flows import ADMIN_TOKEN, add_partner, api, idle
 from tests.support.servers import wait_until
-from tests.test_partner_flow import ADMIN_TOKEN, add_partner, api, idle
 
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -31,21 +29,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ])
 def test_normalized_company_names(a, b, same):
     assert (normalize_company(a) == normalize_company(b)) is same
-
-
-@pytest.fixture
-def flow(make_harness, database_url, fake_hubspot, fake_sendgrid):  # type: ignore[no-untyped-def]
-    """The deployment, with the CRM's custom properties made by ``partnerhub crm setup``."""
-    h = make_harness.with_api(
-        database_url, fake_hubspot, PARTNERHUB_SENDGRID__API_KEY=API_KEY,
-        PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url, PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
-        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
-    )
-    h.fake_hubspot, h.fake_sendgrid = fake_hubspot, fake_sendgrid
-    assert "partnerhub_tracking_id" in h.cli("crm", "setup").stdout
-    h.start_web()
-    h.start_worker()
-    return h
 
 
 def crm_deal_id(h, referral_id: int) -> str | None:  # type: ignore[no-untyped-def]

@@ -23,8 +23,6 @@ from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.sendgrid_signing import PUBLIC_KEY, event, post_events, sign
 from tests.support.servers import wait_until
 
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 _ids = itertools.count(1)
 REMINDER_GROUP, COMMISSION_GROUP = 101, 102
 

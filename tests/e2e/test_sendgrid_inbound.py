@@ -22,8 +22,6 @@ from tests.support.sendgrid_signing import (
 )
 from tests.support.servers import wait_until
 
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 PARTNER = "pat@partner.io"
 REFERRALS = "referrals@parse.example.com"
 FORWARD = """Please take it from here!

@@ -14,7 +14,11 @@ import httpx
 
 from connectors.pipedrive.webhooks import basic_auth_header
 from tests.support.flows import ADMIN_TOKEN
-from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, PipedriveStack
+from tests.support.pipedrive_fixtures import (
+    WEBHOOK_PASSWORD,
+    WEBHOOK_USER,
+    PipedriveStack,
+)
 from tests.support.servers import REPO
 
 

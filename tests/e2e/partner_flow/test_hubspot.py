@@ -5,99 +5,27 @@ closed-won commission."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from hub.pipeline.models import InboxEvent
-from hub.program.models import LedgerEntry, Referral
-from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
+from hub.program.models import LedgerEntry
+from tests.support.flows import (
+    ADMIN_TOKEN,
+    add_partner,
+    api,
+    idle,
+    mails_to,
+    referral,
+    subjects,
+)
+from tests.support.hubspot_hub import deal_webhook as deal_event
+from tests.support.hubspot_hub import move_deal
 from tests.support.servers import wait_until
-
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
-ADMIN_TOKEN = "admin-token-made-up-for-tests"
-_event_ids = iter(range(10_000, 1_000_000))
-
-
-@pytest.fixture
-def flow(make_harness, database_url, fake_hubspot, fake_sendgrid):  # type: ignore[no-untyped-def]
-    h = make_harness.with_api(
-        database_url, fake_hubspot,
-        PARTNERHUB_SENDGRID__API_KEY=API_KEY,
-        PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
-        PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
-        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
-    )
-    h.fake_hubspot = fake_hubspot
-    h.fake_sendgrid = fake_sendgrid
-    setup = h.cli("crm", "setup").stdout  # the custom properties the flow needs, created once
-    assert "partnerhub_tracking_id" in setup
-    h.start_web()
-    h.start_worker()
-    return h
-
-
-def add_partner(h, name: str, email: str, tier: str = "gold") -> str:  # type: ignore[no-untyped-def]
-    out = h.cli("partners", "add", "--name", name, "--email", email, "--tier", tier,
-                "--manager", "pm@vendor.example").stdout
-    key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
-    assert key, out
-    return key.group(1)
-
-
-def api(h, key: str | None, method: str, path: str, **kw: Any) -> httpx.Response:  # type: ignore[no-untyped-def]
-    headers = kw.pop("headers", {})
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.request(method, h.web_url + path, headers=headers, timeout=30, **kw)
-
-
-def mails_to(h, address: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    out = []
-    for r in h.fake_sendgrid.accepted:
-        if any(t["email"] == address for p in r.body["personalizations"] for t in p["to"]):
-            out.append(r.body)
-    return out
-
-
-def subjects(h, address: str) -> list[str]:  # type: ignore[no-untyped-def]
-    return [m.get("subject") or m["personalizations"][0].get("subject", "") for m in mails_to(h, address)]
-
-
-def deal_event(deal_id: str, *, event_type: str, prop: str | None = None, value: str | None = None) -> dict[str, Any]:
-    event = {"objectId": int(deal_id), "eventId": next(_event_ids), "subscriptionId": 11, "portalId": 62515,
-             "appId": 54321, "occurredAt": int(time.time() * 1000), "eventType": event_type, "attemptNumber": 0,
-             "changeSource": "CRM_UI"}
-    if prop:
-        event.update(propertyName=prop, propertyValue=value)
-    return event
-
-
-def referral(h, tracking_id: str) -> Referral:  # type: ignore[no-untyped-def]
-    with h.hub.sessions() as s:
-        return s.scalars(select(Referral).where(Referral.tracking_id == tracking_id)).one()
-
-
-def idle(h) -> bool:  # type: ignore[no-untyped-def]
-    """Every inbox event and outbox item finished."""
-    status = json.loads(h.cli("status", "--json").stdout)
-    waiting = {k: v for k, v in status["inbox"].items() if k != "done"}
-    waiting.update({k: v for k, v in status["outbox"].items() if k != "done"})
-    return not waiting
-
-
-def move_deal(h, deal_id: str, **props: str) -> None:  # type: ignore[no-untyped-def]
-    """A salesperson edits the deal in HubSpot; HubSpot sends a webhook per changed property."""
-    h.fake_hubspot.set_deal(deal_id, datetime.now(timezone.utc), **props)
-    time.sleep(0.01)
 
 
 def test_referral_to_crm_deal_to_status_emails_to_commission(flow):

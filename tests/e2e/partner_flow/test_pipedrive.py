@@ -7,63 +7,29 @@ registered and re-registered when Pipedrive drops them."""
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from connectors.pipedrive.webhooks import basic_auth_header
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.program.models import Deal, LedgerEntry
-from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
-from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
-from tests.support.servers import REPO, wait_until
-from tests.test_partner_flow import add_partner, api, idle, referral, subjects
-
-pytest_plugins = ["tests.support.sendgrid_fixtures", "tests.support.pipedrive_fixtures"]
-
-ADMIN_TOKEN = "admin-token-made-up-for-tests"
-
-
-def pipedrive_mappings(tmp_path: Path) -> Path:
-    """A copy of the shipped mapping files (new deals start in Pipedrive's default pipeline,
-    ``new_deals.start.pipedrive`` in the program file)."""
-    target = tmp_path / "mappings"
-    shutil.copytree(REPO / "mappings", target)
-    program = (target / "program.yaml").read_text()
-    assert 'pipedrive: {pipeline: "1", stage: "1"}' in program  # the shipped default
-    return target
-
-
-def pipedrive_harness(make_harness, database_url, pipedrive, tmp_path, **extra: str):  # type: ignore[no-untyped-def]
-    extra.setdefault("PARTNERHUB_SYNC__INTERVAL_S", "0")  # webhooks only here; polling has its own tests
-    return make_harness(database_url, PARTNERHUB_CRM="pipedrive", PARTNERHUB_MAPPINGS_DIR=str(pipedrive_mappings(tmp_path)),
-                        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN, **pipedrive.env(), **extra)
+from tests.support.flows import (
+    add_partner,
+    api,
+    idle,
+    referral,
+    start_flow,
+    subjects,
+)
+from tests.support.pipedrive_hub import deliver, pipedrive_mappings
+from tests.support.servers import wait_until
 
 
 @pytest.fixture
 def flow(make_harness, database_url, pipedrive, fake_sendgrid, tmp_path):  # type: ignore[no-untyped-def]
-    h = pipedrive_harness(make_harness, database_url, pipedrive, tmp_path,
-                          PARTNERHUB_SENDGRID__API_KEY=API_KEY, PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
-                          PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL)
-    h.fake = pipedrive.fake
-    h.fake_sendgrid = fake_sendgrid
-    setup = h.cli("crm", "setup").stdout  # the custom fields the flow needs, created once
-    assert "deal.custom_fields.partnerhub_tracking_id: created" in setup
-    h.start_web()
-    h.start_worker()
-    return h
-
-
-def deliver(h, event: dict[str, Any], *, auth: str | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{h.web_url}/webhooks/pipedrive", content=json.dumps(event).encode(), timeout=30, headers={
-        "content-type": "application/json",
-        "authorization": auth if auth is not None else basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)})
+    return start_flow(make_harness, "pipedrive", database_url, pipedrive, fake_sendgrid,
+                      mappings=pipedrive_mappings(tmp_path))
 
 
 def outcomes(h) -> list[str]:  # type: ignore[no-untyped-def]

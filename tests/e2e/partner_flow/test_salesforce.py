@@ -14,41 +14,25 @@ from connectors.salesforce import ACK
 from hub.pipeline.models import InboxEvent
 from hub.program.models import LedgerEntry
 from tests.support.fake_salesforce import ORG_ID, outbound_message
-from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
-from tests.support.salesforce_hub import post_outbound, salesforce_env
-from tests.support.servers import wait_until
-from tests.test_partner_flow import (
-    ADMIN_TOKEN,
+from tests.support.flows import (
     add_partner,
     api,
     idle,
     mails_to,
     referral,
+    start_flow,
     subjects,
 )
-
-pytest_plugins = ["tests.support.sendgrid_fixtures", "tests.support.salesforce_fixtures"]
+from tests.support.salesforce_hub import post_outbound
+from tests.support.servers import wait_until
 
 _notification_ids = (f"04l5g00000{n:06d}AAA"[:18] for n in itertools.count(1))
 
 
 @pytest.fixture
 def flow(make_harness, database_url, fake_salesforce, fake_sendgrid, salesforce_mappings):  # type: ignore[no-untyped-def]
-    h = make_harness(
-        database_url,
-        **salesforce_env(fake_salesforce, salesforce_mappings),
-        PARTNERHUB_SENDGRID__API_KEY=API_KEY,
-        PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
-        PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
-        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
-    )
-    h.fake_salesforce = fake_salesforce
-    h.fake_sendgrid = fake_sendgrid
-    setup = h.cli("crm", "setup").stdout  # Salesforce: checks the custom fields the admin created
-    assert "Opportunity.Partnerhub_Tracking_Id__c: present (External ID, unique)" in setup
-    h.start_web()
-    h.start_worker()
-    return h
+    return start_flow(make_harness, "salesforce", database_url, fake_salesforce, fake_sendgrid,
+                      mappings=salesforce_mappings)
 
 
 def opportunity_message(fake, deal_id: str, *fields: str, notification_id: str | None = None,  # type: ignore[no-untyped-def]

@@ -22,8 +22,8 @@ from connectors.ratelimit import (
     RateBudgetExhausted,
     RedisRateLimiter,
 )
-from tests.conftest import TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.hubspot_hub import TOKEN
 
 LIMIT, WINDOW_S = 5, 0.5
 #: the fake stamps arrival, the budget stamps departure: allow this much network jitter

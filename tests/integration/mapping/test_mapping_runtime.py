@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hub.program.models import Deal
-from tests.conftest import deal_event
+from tests.support.hubspot_hub import deal_event
 from tests.support.servers import REPO, wait_until
 
 

@@ -9,7 +9,7 @@ import redis as redis_lib
 from sqlalchemy import select
 
 from hub.program.models import Deal
-from tests.conftest import deal_event
+from tests.support.hubspot_hub import deal_event
 from tests.support.servers import wait_until
 
 READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's read, not start-up checks

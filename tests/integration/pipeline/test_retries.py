@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from hub.program.models import Deal
-from tests.conftest import TOKEN, deal_event
+from tests.support.hubspot_hub import TOKEN, deal_event
 from tests.support.servers import wait_until
 
 READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's read, not start-up checks

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub.pipeline.models import InboxEvent
 from hub.program.models import Deal
-from tests.conftest import deal_event
+from tests.support.hubspot_hub import deal_event
 from tests.support.servers import wait_until
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from hub.program.program_file import (
     commission_amount,
     load_program,
 )
+from tests.support.servers import REPO
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_expected_payment_date_default_is_15th_of_next_month(earned, expected):
 
 
 def test_default_program_file_loads():
-    program = load_program(Path(__file__).resolve().parents[1] / "mappings")
+    program = load_program(REPO / "mappings")
     assert program.attribution.window_days == 90
     assert program.commission_rule("deal_won", "gold").name == "gold tier"
 

@@ -39,8 +39,8 @@ from hub.program.models import (
 from hub.runtime.context import Hub
 from hub.runtime.jobs import run_outbox_item
 from hub.runtime.settings import load_settings
+from tests.support.servers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RUN_AT = datetime(2026, 12, 15, 8, 0, tzinfo=timezone.utc)
 PROGRAM = """\
 version: 1

@@ -16,7 +16,7 @@ import httpx
 import psutil
 
 from connectors.hubspot import sign_v3
-from tests.conftest import SECRET, deal_event
+from tests.support.hubspot_hub import SECRET, deal_event
 from tests.support.servers import REPO, free_port, wait_until
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.servers import REPO
+
 MAPPINGS = REPO / "mappings"
 
 

@@ -19,8 +19,8 @@ from hub.mapping import mapping_files
 from hub.mapping.schema import schema_text
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.store import make_engine, upgrade
+from tests.support.servers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO / "mappings"
 DEALS = MAPPINGS / "hubspot" / "deals.yaml"
 runner = CliRunner()

@@ -13,8 +13,9 @@ import yaml
 from hub.mapping import load_mappings, mapping_files
 from hub.mapping.schema import SCHEMA_PATH, mapping_schema, schema_text
 from hub.mapping.sources import DECLARATIONS, connector_objects
+from tests.support.servers import REPO
 
-MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+MAPPINGS = REPO / "mappings"
 DEFAULT_FILES = mapping_files(MAPPINGS)
 EXPECTED = {
     ("hubspot", "deal"): "deal",
@@ -105,7 +106,7 @@ def test_reference_page_names_every_record_field_and_transform() -> None:
     from hub.mapping.models import transform_names
     from hub.mapping.targets import TARGETS
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "mappings.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "mappings.md").read_text(encoding="utf-8")
     for target in TARGETS.values():
         assert f"`{target.name}`" in text, target.name
         for name in target.fields:

@@ -22,8 +22,9 @@ from hub.mapping import (
     load_mappings,
     source_record_from_event,
 )
+from tests.support.servers import REPO
 
-MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+MAPPINGS = REPO / "mappings"
 
 
 

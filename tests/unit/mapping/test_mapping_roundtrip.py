@@ -15,8 +15,9 @@ from hub.mapping import Plan, compile_file, load_mappings
 from hub.mapping.money import CURRENCY_EXPONENTS, from_minor_units, to_minor_units
 from hub.mapping.paths import ABSENT, reader
 from hub.mapping.transforms import TRANSFORMS, format_datetime
+from tests.support.servers import REPO
 
-MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+MAPPINGS = REPO / "mappings"
 
 # the provider's usual forms
 texts = st.text(

@@ -22,6 +22,7 @@ from hub.mapping.transforms import (
     inbound,
     outbound,
 )
+from tests.support.servers import REPO
 
 # ISO 4217 amount -> minor units, rounding half-even (banker's rounding)
 MONEY_ROUNDING = [
@@ -182,8 +183,7 @@ def test_lookup_without_default_raises_unknown_value() -> None:
 
 
 def test_every_transform_is_documented() -> None:
-    from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "mappings.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "mappings.md").read_text(encoding="utf-8")
     for name in TRANSFORMS:
         assert f"### `{name}`" in text, name

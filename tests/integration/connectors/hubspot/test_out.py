@@ -7,7 +7,6 @@ models do not know; payload property dicts come from the real mapping files' out
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,10 +26,11 @@ from connectors.base import (
 from connectors.hubspot import TRACKING_ID, HubSpotConnector, HubSpotSettings
 from hub.mapping import load_mappings
 from hub.pipeline.outbox import carry_out
-from tests.conftest import TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.hubspot_hub import TOKEN
+from tests.support.servers import REPO
 
-MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+MAPPINGS = REPO / "mappings"
 CLIENT_ID = "client-id-0000"  # made up for tests
 CLIENT_SECRET = "client-secret-0000-made-up"
 REFRESH_TOKEN = "refresh-token-0000-made-up"

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from hub.pipeline.models import InboxEvent
 from hub.program.models import Deal
+from tests.support.flows import idle
 from tests.support.servers import wait_until
-from tests.test_partner_flow import idle
 
 
 def test_backfill_then_catch_up_reads_each_change_once(make_harness, database_url, fake_hubspot):

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 
 from connectors.base import Cursor, FatalError, InboundRequest, Merge, RetriableError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from tests.conftest import TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.hubspot_hub import TOKEN
 
 
 def connector_for(fake: FakeHubSpot, *, clock: Any = time.time, **settings: Any) -> HubSpotConnector:

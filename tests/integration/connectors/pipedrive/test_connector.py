@@ -19,8 +19,6 @@ from tests.support.fake_pipedrive import HUB_USER_ID
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 from tests.support.prism import PIPEDRIVE_SPECS
 
-pytest_plugins = ["tests.support.pipedrive_fixtures"]
-
 
 def referral_payload(tracking_id: str, email: str = "jane@acme-corp.com", domain: str = "acme-corp.com") -> dict[str, Any]:
     return {

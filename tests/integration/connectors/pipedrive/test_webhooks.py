@@ -15,11 +15,10 @@ from sqlalchemy import select
 from connectors.pipedrive.webhooks import basic_auth_header
 from hub.pipeline.models import InboxEvent, SyncCursor
 from hub.program.models import Deal
+from tests.support.flows import idle
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
+from tests.support.pipedrive_hub import deliver, pipedrive_harness
 from tests.support.servers import wait_until
-from tests.test_partner_flow_pipedrive import deliver, idle, pipedrive_harness
-
-pytest_plugins = ["tests.support.pipedrive_fixtures"]
 
 
 def webhook_only(make_harness, database_url, pipedrive, tmp_path, **extra: str):  # type: ignore[no-untyped-def]

@@ -31,8 +31,6 @@ from tests.support.fake_salesforce import (
     sf_time,
 )
 
-pytest_plugins = ["tests.support.salesforce_fixtures"]
-
 
 def settings_for(fake: FakeSalesforce, **overrides: Any) -> SalesforceSettings:
     values: dict[str, Any] = dict(login_url=fake.url, allowed_hosts=["127.0.0.1"], ca_bundle=fake.ca_file,

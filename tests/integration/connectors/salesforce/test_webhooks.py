@@ -22,8 +22,6 @@ from tests.support.salesforce_hub import (
 )
 from tests.support.servers import wait_until
 
-pytest_plugins = ["tests.support.salesforce_fixtures"]
-
 
 @pytest.fixture
 def hub_sf(make_harness, sqlite_url, fake_salesforce, salesforce_mappings):  # type: ignore[no-untyped-def]

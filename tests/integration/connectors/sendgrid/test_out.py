@@ -27,9 +27,6 @@ from hub.runtime.scheduler import reconcile_once
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL, FakeSendGrid, Scripted
 from tests.support.servers import free_port
 
-#: Prism, the fake SendGrid and a Hub in-process (fixtures)
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 PARTNER_CONTEXT = {
     "partner_name": "Northwind Consulting",
     "partner_manager": "Grace Hopper <grace@example.com>",

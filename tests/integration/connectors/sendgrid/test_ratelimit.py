@@ -13,8 +13,6 @@ from connectors.sendgrid import PAUSE_KEY, SendGridConnector, SendGridSettings
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL, FakeSendGrid
 from tests.support.prism import PrismMock
 
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 
 @pytest.fixture
 def one_per_window(prism_sendgrid: PrismMock) -> Iterator[FakeSendGrid]:

@@ -28,9 +28,6 @@ from hub.program.models import Notification
 from hub.runtime.jobs import run_outbox_item
 from tests.support.fake_sendgrid import ADMIN_EMAIL, FakeSendGrid
 
-#: Prism, the fake SendGrid and a Hub in-process (fixtures)
-pytest_plugins = ["tests.support.sendgrid_fixtures"]
-
 PARTNER = {
     "partner_name": "Northwind Consulting",
     "partner_manager": "Grace Hopper",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from hubspot.utils.signature import Signature
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 
 from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, canonical_uri, sign_v3
+from tests.support.servers import REPO
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = REPO.parent / "shared" / "vectors"
 
 
 def connector(secret: str) -> HubSpotConnector:

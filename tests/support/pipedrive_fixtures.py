@@ -2,7 +2,8 @@
 Pipedrive, so every request the connector sends is checked against Pipedrive's OpenAPI spec and
 every answer the fake gives is checked on its way back; a connector wired to them.
 
-A test module loads them with ``pytest_plugins = ["tests.support.pipedrive_fixtures"]``."""
+Loaded for every test by ``tests/conftest.py`` (``pytest_plugins``); the hub with Pipedrive as its
+CRM: ``tests.support.pipedrive_hub``."""
 
 from __future__ import annotations
 

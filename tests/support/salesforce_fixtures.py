@@ -1,6 +1,6 @@
 """Fixtures for Salesforce tests: the TLS fake Salesforce (its test CA written under the test's
 tmp dir) and a copy of the mapping folder whose program starts new deals in a Salesforce stage.
-Loaded with ``pytest_plugins = ["tests.support.salesforce_fixtures"]``; helpers are in
+Loaded for every test by ``tests/conftest.py`` (``pytest_plugins``); helpers are in
 ``tests.support.salesforce_hub``."""
 
 from __future__ import annotations

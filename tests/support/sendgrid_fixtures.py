@@ -1,7 +1,7 @@
 """Fixtures for SendGrid tests: Prism on the mail-send spec (once per session), the fake SendGrid
 in front of it, and a Hub in-process whose SendGrid connector calls the fake.
 
-A test module loads them with ``pytest_plugins = ["tests.support.sendgrid_fixtures"]`` and
+Loaded for every test by ``tests/conftest.py`` (``pytest_plugins``); a test module
 takes the made-up credentials from ``tests.support.fake_sendgrid``."""
 
 from __future__ import annotations

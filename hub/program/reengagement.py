@@ -25,7 +25,7 @@ from hub.program.models import AuditEntry, Partner, ReengagementSequence, Referr
 from hub.program.partners import flag
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 FLAG_REASON = "re-engagement: no referral after two emails; reach out personally"
 
@@ -35,7 +35,7 @@ def _context(partner: Partner) -> dict[str, Any]:
             "segment": partner.segment, "locale": partner.locale}
 
 
-def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
+def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
     """One pass over active partners (a partner's last sign of life: its last activity, newest
     referral, or joining date); returns counts per step taken."""
     rules = hub.program.reengagement
@@ -75,7 +75,7 @@ def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
     return counts
 
 
-def _step(session: Session, hub: Hub, partner: Partner, sequence: ReengagementSequence, now: datetime,
+def _step(session: Session, hub: ProgramContext, partner: Partner, sequence: ReengagementSequence, now: datetime,
           counts: dict[str, int]) -> None:
     rules = hub.program.reengagement
     if sequence.step == 0:

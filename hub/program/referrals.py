@@ -29,7 +29,7 @@ from hub.program.partners import record_activity
 from hub.program.program_file import Program
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 #: the connector name of events the hub raises for itself
 INTERNAL = "partnerhub"
@@ -119,7 +119,7 @@ def _conflicting_referrals(session: Session, program: Program, referral: Referra
     ))
 
 
-def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_by: str | None = None) -> str:
+def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *, approved_by: str | None = None) -> str:
     """Check a received referral and, if clear (or approved by an admin), send it to the CRM."""
     referral = session.get(Referral, referral_id, with_for_update=True)
     if referral is None:
@@ -145,7 +145,7 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
     return send_to_crm(session, hub, referral, partner, approved_by=approved_by)
 
 
-def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner, *,
+def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partner: Partner, *,
                 approved_by: str | None = None) -> str:
     """Owe the CRM deal of an accepted referral (``create_referral_deal``), with its owner and
     attribution, and tell the partner and the owner; a ``referral_qualified`` rule earns now.
@@ -213,7 +213,7 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
     referral.updated_at = utcnow()
 
 
-def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, Any], *,
+def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *,
                     look_up_parties: bool = False) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.

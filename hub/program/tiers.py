@@ -19,7 +19,7 @@ from hub.program.models import AuditEntry, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 
 def previous_quarter(now: datetime) -> tuple[str, datetime, datetime]:
@@ -67,7 +67,7 @@ def set_tier(session: Session, partner: Partner, tier: str | None, *, actor: str
     return True
 
 
-def review(session: Session, hub: Hub, now: datetime) -> dict[str, Any]:
+def review(session: Session, hub: ProgramContext, now: datetime) -> dict[str, Any]:
     """Apply last quarter's performance to every active partner (caller runs it once per quarter)."""
     levels = hub.program.tiers
     quarter, start, end = previous_quarter(now)

@@ -29,9 +29,9 @@ from hub.program.screening import partner_by_email
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
-def apply(session: Session, hub: Hub, change: Canonical) -> str:
+def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
     f = change.fields
     partner = partner_by_email(session, f.get("sender"))
     if partner is None:

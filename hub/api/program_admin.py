@@ -133,7 +133,8 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
         partner = session.get(Partner, partner_id, with_for_update=True)
         if partner is None:
             raise LookupError("no such partner")
-        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason)
+        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason,
+                                 mail_settings=hub.settings.sendgrid)
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
     return await run_in_threadpool(_in_tx, hub, work)
 

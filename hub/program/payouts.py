@@ -117,7 +117,7 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
         note = None
         if not review:
             note = send(session, hub, payout, partner)
-        _tell(session, partner, payout, "payout_scheduled", review=review, note=note)
+        _tell(session, hub, partner, payout, "payout_scheduled", review=review, note=note)
     return summary
 
 
@@ -140,8 +140,8 @@ def send(session: Session, hub: ProgramContext, payout: Payout, partner: Partner
     return None
 
 
-def _tell(session: Session, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
-    notify(session, kind=kind, to_email=partner.email, partner_id=partner.id,
+def _tell(session: Session, hub: ProgramContext, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
+    notify(session, mail_settings=hub.settings.sendgrid, kind=kind, to_email=partner.email, partner_id=partner.id,
            natural_key=f"{kind.replace('_', '-')}:{payout.id}",
            context={"partner_name": partner.name, "partner_manager": partner.partner_manager,
                     "segment": partner.segment, "locale": partner.locale, "payout_id": payout.id,
@@ -213,7 +213,7 @@ def mark_paid(session: Session, hub: ProgramContext, payout: Payout, *, transfer
                     .values(status="paid", updated_at=now))
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
-    _tell(session, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
+    _tell(session, hub, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
     resolve_alert(session, f"payout_unknown:{payout.id}")
 
 
@@ -223,7 +223,7 @@ def mark_failed(session: Session, hub: ProgramContext, payout: Payout, *, reason
     _release(session, payout)
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
-    _tell(session, partner, payout, "payout_failed", reason=reason)
+    _tell(session, hub, partner, payout, "payout_failed", reason=reason)
     resolve_alert(session, f"payout_unknown:{payout.id}")
     raise_alert(session, key=f"payout_failed:{payout.id}", kind="payout_failed",
                 message=f"payout #{payout.id} to partner #{partner.id} ({format_money(payout.amount_minor, payout.currency)}) "

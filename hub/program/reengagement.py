@@ -79,12 +79,12 @@ def _step(session: Session, hub: ProgramContext, partner: Partner, sequence: Ree
           counts: dict[str, int]) -> None:
     rules = hub.program.reengagement
     if sequence.step == 0:
-        notify(session, kind="reengagement_first", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_first", to_email=partner.email, partner_id=partner.id,
                natural_key=f"reengagement-1:{sequence.id}", context=_context(partner))
         sequence.step, sequence.next_at = 1, now + timedelta(days=rules.second_after_days)
         counts["started"] += 1
     elif sequence.step == 1:
-        notify(session, kind="reengagement_second", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_second", to_email=partner.email, partner_id=partner.id,
                natural_key=f"reengagement-2:{sequence.id}", context=_context(partner))
         sequence.step, sequence.next_at = 2, now + timedelta(days=rules.flag_after_days)
         counts["second"] += 1

@@ -144,7 +144,7 @@ def process(session: Session, hub: ProgramContext, registration_id: int) -> str:
         _set(registration, "held_for_review", "; ".join(reasons))
         partner = session.get(Partner, registration.partner_id)
         assert partner is not None
-        notify(session, kind="registration_held", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="registration_held", to_email=partner.email, partner_id=partner.id,
                natural_key=f"registration-held:{registration.id}", context=_context(partner, registration))
     return f"registration:{registration.status}"
 
@@ -179,7 +179,7 @@ def approve(session: Session, hub: ProgramContext, registration: DealRegistratio
     registration.referral_id = referral.id
     registration.protected_until = now + timedelta(days=hub.program.registrations.protection_days)
     _set(registration, "approved", f"approved by {approved_by}" if approved_by else None)
-    notify(session, kind="registration_approved", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_approved", to_email=partner.email, partner_id=partner.id,
            natural_key=f"registration-approved:{registration.id}",
            context=_context(partner, registration, tracking_id=referral.tracking_id,
                             protected_until=registration.protected_until.isoformat()))
@@ -189,7 +189,7 @@ def decline(session: Session, hub: ProgramContext, registration: DealRegistratio
     partner = session.get(Partner, registration.partner_id)
     assert partner is not None
     _set(registration, "declined", reason)
-    notify(session, kind="registration_declined", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_declined", to_email=partner.email, partner_id=partner.id,
            natural_key=f"registration-declined:{registration.id}", context=_context(partner, registration, reason=reason))
 
 

@@ -10,6 +10,7 @@ runtime; the pipeline offers the echo step (``remember_writes``) for it to use.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+
 from sqlalchemy.orm import Session
 
 from hub.pipeline import echo

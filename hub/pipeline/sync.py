@@ -29,10 +29,10 @@ from sqlalchemy import delete, select
 
 from connectors.base import Change, ConfigurationError, Cursor, Record
 from hub.pipeline import queue
+from hub.pipeline.context import PipelineContext
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.store import utcnow
-from hub.pipeline.context import PipelineContext
 
 log = structlog.get_logger(__name__)
 

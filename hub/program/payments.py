@@ -39,8 +39,8 @@ from hub.pipeline.models import InboxEvent
 from hub.pipeline.store import utcnow
 from hub.program import facts
 from hub.program.attribution import Attributed, attribute, find_attribution
-from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, RevenueFact
 from hub.program.context import ProgramContext
+from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, RevenueFact
 
 #: revenue fact columns carried over when a fact learns its partner
 _FACT_STATE = ("recurrence", "customer_id", "revenue_key", "product", "period_start", "period_end")

@@ -69,6 +69,13 @@ def approve_due(session: Session, now: datetime) -> int:
 # -- the run ------------------------------------------------------------------------------------------
 
 
+def payout_dict(p: Payout) -> dict[str, Any]:
+    """A payout as the API and the CLI show it."""
+    return {"id": p.id, "partner_id": p.partner_id, "period": p.period, "amount_minor": p.amount_minor,
+            "currency": p.currency, "status": p.status, "method": p.method, "reason": p.reason,
+            "transfer_id": p.transfer_id, "decided_by": p.decided_by, "paid_at": p.paid_at}
+
+
 def due_period(hub: ProgramContext, now: datetime) -> str | None:
     """The run due at ``now`` (``YYYY-MM``), or None before this month's payout day."""
     if now.day < hub.program.payouts.day_of_month:

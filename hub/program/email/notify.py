@@ -49,7 +49,7 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program.email.events import opted_out
+from hub.program.email.preferences import opted_out
 from hub.program.email.templates import (
     EmailTemplates,
     templates_for,

@@ -2,7 +2,8 @@
 
 Adding a provider: write ``connectors/<name>.py`` with a settings model and a class implementing
 ``connectors.base.Connector``, then add one line to ``REGISTRY`` and one field to
-``hub.settings.Settings``.
+``hub.runtime.settings.Settings``. Connectors import nothing from ``hub`` (an import-linter
+contract).
 """
 
 from __future__ import annotations

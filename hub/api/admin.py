@@ -63,7 +63,7 @@ def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reas
     if approve:
         process_submitted(session, hub, referral.id, approved_by=actor)
     else:
-        decline(session, referral, actor=actor, reason=reason)
+        decline(session, referral, actor=actor, reason=reason, mail_settings=hub.settings.sendgrid)
     session.add(AuditEntry(actor=actor, action="referral.approve" if approve else "referral.decline",
                            subject=f"referral:{tracking_id}", before=before,
                            after={"status": referral.status, "reason": reason}, at=utcnow()))

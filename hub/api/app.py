@@ -18,7 +18,7 @@ from hub.api import program_admin as program_admin_api
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.pipeline.ingest import InboxWriter
-from hub.runtime.context import Hub
+from hub.runtime.context import Hub, current
 from hub.runtime.logs import configure_logging
 
 
@@ -80,3 +80,9 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app.include_router(program_api.router)
     app.include_router(program_admin_api.router)
     return HubApp(app)
+
+
+def current_hub_app() -> HubApp:
+    """The app over the process's own hub (``hub.runtime.context.current``), which the caller
+    owns: the factory ``partnerhub run`` hands uvicorn by name (``hub.runtime.runner``)."""
+    return create_app(current())

@@ -3,12 +3,11 @@ sees its own referrals and ledger."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -18,49 +17,10 @@ from hub.pipeline import queue
 from hub.program.commissions import balances
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.referrals import IdempotencyConflict, submit
+from hub.program.submission import ReferralIn
 from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1", tags=["partner"])
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-class ReferralIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    company_name: str = Field(min_length=1, max_length=200)
-    company_domain: str | None = Field(default=None, max_length=253, examples=["acme.com"])
-    contact_name: str | None = Field(default=None, max_length=200)
-    contact_email: str | None = Field(default=None, max_length=320, examples=["jane@acme.com"])
-    notes: str | None = Field(default=None, max_length=5000)
-
-    @field_validator("contact_email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        value = value.lower()
-        if not _EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value
-
-    @field_validator("company_domain")
-    @classmethod
-    def _domain(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        value = re.sub(r"^[a-z]+://", "", value.lower()).split("/")[0].removeprefix("www.")
-        if not _DOMAIN.match(value):
-            raise ValueError("not a domain name (like acme.com)")
-        return value
-
-    @model_validator(mode="after")
-    def _someone_to_reach(self) -> ReferralIn:
-        if not self.contact_email and not self.company_domain:
-            raise ValueError("give contact_email or company_domain, so the referral can be matched")
-        return self
-
 
 class ReferralOut(BaseModel):
     tracking_id: str

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
-from hub.api.partner import ReferralIn
 from hub.mapping.money import from_minor_units
 from hub.pipeline import queue
 from hub.program import clock, registrations
 from hub.program.commissions import balances
 from hub.program.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
+from hub.program.submission import ReferralIn
 from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1", tags=["partner"])

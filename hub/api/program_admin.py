@@ -62,12 +62,6 @@ def _in_tx(hub: Hub, work: Callable[[Session], Any]) -> Any:
         raise HTTPException(409, str(exc)) from None
 
 
-def payout_dict(p: Payout) -> dict[str, Any]:
-    return {"id": p.id, "partner_id": p.partner_id, "period": p.period, "amount_minor": p.amount_minor,
-            "currency": p.currency, "status": p.status, "method": p.method, "reason": p.reason,
-            "transfer_id": p.transfer_id, "decided_by": p.decided_by, "paid_at": p.paid_at}
-
-
 @router.get("/kpis", summary="Program KPIs (JSON)")
 async def get_kpis(request: Request, admin: AdminDep, at: datetime | None = None) -> dict[str, Any]:
     hub = hub_of(request)
@@ -84,21 +78,21 @@ async def list_payouts(request: Request, admin: AdminDep, status: str = "review"
 
     def rows() -> list[dict[str, Any]]:
         with hub.sessions() as session:
-            return [payout_dict(p) for p in session.scalars(select(Payout).where(Payout.status == status).order_by(Payout.id))]
+            return [payouts.payout_dict(p) for p in session.scalars(select(Payout).where(Payout.status == status).order_by(Payout.id))]
     return await run_in_threadpool(rows)
 
 
 @router.post("/payouts/{payout_id}/approve", summary="Approve a payout waiting for review (audited)")
 async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(
+    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(
         payouts.approve(s, hub, payout_id, actor=admin, reason=body.reason)))
 
 
 @router.post("/payouts/{payout_id}/reject", summary="Reject a payout; its entries return to the balance (audited)")
 async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(
+    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(
         payouts.reject(s, hub, payout_id, actor=admin, reason=body.reason)))
 
 
@@ -106,7 +100,7 @@ async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body:
              "or mark a manual payout paid (audited)")
 async def settle_payout(request: Request, admin: AdminDep, payout_id: int, body: SettleIn) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payout_dict(payouts.settle(
+    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(payouts.settle(
         s, hub, payout_id, paid=body.outcome == "paid", actor=admin, transfer_id=body.transfer_id, reason=body.reason)))
 
 
@@ -133,7 +127,8 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
         partner = session.get(Partner, partner_id, with_for_update=True)
         if partner is None:
             raise LookupError("no such partner")
-        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason)
+        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason,
+                                 mail_settings=hub.settings.sendgrid)
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
     return await run_in_threadpool(_in_tx, hub, work)
 

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from connectors.base import ConfigurationError
+from hub.cli.common import open_hub as _open_hub
+from hub.cli.common import settings_or_exit as _settings
 from hub.cli.crm import app as crm_app
 from hub.cli.mappings import app as mappings_app
 from hub.cli.privacy import app as privacy_app
@@ -22,7 +23,6 @@ from hub.cli.sync import app as sync_app
 from hub.cli.webhooks import app as webhooks_app
 from hub.pipeline.models import Alert, InboxEvent, OutboxItem, WorkState
 from hub.pipeline.store import utcnow
-from hub.runtime.settings import Settings, load_settings
 
 app = typer.Typer(
     help="partnerhub: the integration hub partner programs run on.",
@@ -42,26 +42,6 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(privacy_app, name="privacy")
 
 console = Console()
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _open_hub(settings: Settings, *, start_redis: bool = True, load_mappings: bool = False):  # type: ignore[no-untyped-def]
-    from hub.runtime.context import Hub
-    from hub.runtime.logs import configure_logging
-
-    configure_logging(settings)
-    try:
-        return Hub.open(settings, start_redis=start_redis, load_mappings=load_mappings)
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")

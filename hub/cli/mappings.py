@@ -150,7 +150,8 @@ def diff(
     show_unchanged: Annotated[bool, typer.Option(help="List records that would not change.")] = False,
 ) -> None:
     """Shadow run: apply FILE and the mapping in force to recent inbox events; show what changes."""
-    from hub.mapping.shadow import parse_since, recent_events, shadow_diff
+    from hub.mapping.shadow import parse_since, shadow_diff
+    from hub.pipeline.inbox import recent_events
     from hub.pipeline.store import make_engine
     from hub.runtime.settings import load_settings
 

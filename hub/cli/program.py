@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from connectors.base import ConfigurationError
+from hub.cli.common import open_hub, settings_or_exit
 
 payouts_app = typer.Typer(help="Payouts: the review queue, transfers, manual payment.", no_args_is_help=True)
 program_app = typer.Typer(help="The program engine's timed rules and its file's schema.", no_args_is_help=True)
@@ -31,9 +32,7 @@ def _actor() -> str:
 
 
 def _hub(start_redis: bool = True):  # type: ignore[no-untyped-def]
-    from hub.cli.main import _open_hub, _settings
-
-    return _open_hub(_settings(), start_redis=start_redis)
+    return open_hub(settings_or_exit(), start_redis=start_redis)
 
 
 def _decide(work: Any, *, enqueue: bool = True) -> Any:
@@ -62,9 +61,9 @@ def payouts_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Payouts, newest first."""
-    from hub.api.program_admin import payout_dict
     from hub.program.email.formatting import format_money
     from hub.program.models import Payout
+    from hub.program.payouts import payout_dict
 
     hub = _hub(start_redis=False)
     try:
@@ -259,11 +258,10 @@ def program_check(
     """Check the program file; print each problem as file:line:col: message; exit 1 on any."""
     from pathlib import Path
 
-    from hub.cli.main import _settings
     from hub.mapping import MappingFileError
     from hub.program.program_file import PROGRAM_FILE, load_program
 
-    where = Path(folder) if folder else _settings().mappings_dir
+    where = Path(folder) if folder else settings_or_exit().mappings_dir
     try:
         program = load_program(where)
     except MappingFileError as exc:

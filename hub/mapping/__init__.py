@@ -8,6 +8,8 @@ functions, and applies it to records::
     plan = ms.for_source("hubspot", "deal")
     change = plan.inbound(record)      # Canonical | None (filtered out)
     payload = plan.outbound(deal)      # {"properties": {...}} for HubSpot
+
+May import ``connectors`` only (inbox events for a shadow run are handed in).
 """
 
 from hub.mapping.errors import MappingFileError, MappingRuntimeError, UnknownMappedValue

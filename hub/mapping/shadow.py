@@ -1,5 +1,6 @@
 """Shadow runs: apply an edited mapping and the one in force to recent stored inbox events and
-show, record by record, what would change — before anyone deploys the edit."""
+show, record by record, what would change — before anyone deploys the edit. The events are
+handed in (``hub.pipeline.inbox.recent_events`` reads them from the inbox)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
-
 from hub.mapping.errors import MappingRuntimeError
 from hub.mapping.events import event_record
 from hub.mapping.plan import Canonical, Plan
-from hub.pipeline.models import InboxEvent
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -31,6 +28,8 @@ def parse_since(text: str) -> timedelta:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
+    """One stored provider event, as a shadow run reads it."""
+
     id: int
     connector: str
     object_type: str
@@ -78,31 +77,6 @@ class RecordDiff:
 
 def _key(outcome: Outcome) -> str | None:
     return outcome.change.key if outcome.change else None
-
-
-def recent_events(engine: Engine, connector: str, obj: str, since: datetime, limit: int = 10_000) -> list[StoredEvent]:
-    query = (
-        select(InboxEvent)
-        .where(
-            InboxEvent.connector == connector,
-            InboxEvent.object_type == obj,
-            InboxEvent.received_at >= since,
-        )
-        .order_by(InboxEvent.id)
-        .limit(limit)
-    )
-    with Session(engine) as session:
-        return [
-            StoredEvent(
-                id=row.id,
-                connector=row.connector,
-                object_type=row.object_type,
-                object_id=row.object_id,
-                payload=row.payload,
-                received_at=row.received_at,
-            )
-            for row in session.scalars(query)
-        ]
 
 
 def apply(plan: Plan, event: StoredEvent) -> Outcome:

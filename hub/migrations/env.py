@@ -1,10 +1,15 @@
-"""Alembic environment: the URL comes from ``hub.store.alembic_config``, never from a file."""
+"""Alembic environment: the URL comes from ``hub.pipeline.store.alembic_config``, never from a
+file. The target metadata is every layer's tables on the one ``Base``: each layer's models
+module is imported here, so autogenerate and comparisons see them all whatever else the
+process imported."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import hub.pipeline.models  # noqa: F401 - registers the work tables on Base.metadata
+import hub.program.models  # noqa: F401 - registers the partner-record tables
 from hub.pipeline.store import Base
 
 config = context.config

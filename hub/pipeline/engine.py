@@ -4,22 +4,22 @@ For each provider event: find the mapping plan for (connector, object); drop it 
 hub's own write coming back (echo fingerprints); take the provider record — read whole through
 the connector when it has API access (a HubSpot webhook names one property; events of one job
 are read in one batched call), else the event's own part of it; apply the plan (filters, value
-maps, transforms) to get the canonical change; drop fields older than what the record holds
-(version guard, per field, since events arrive out of order); write the record; then the
-partner side (``hub.referrals.on_deal_changed``): sticky attribution, the referral's status and
-its email, the commission — their emails and CRM writes as outbox rows in this transaction.
-A ``*.merge`` event first re-points the hub's records of the merged-away deals to the survivor
-(``hub.records.merge_deal``). The hub's own events go to ``hub.referrals.process_submitted`` (a
-submitted referral) and ``hub.registrations.process`` (a deal registration); a CRM's
-``contact.deletion``/``contact.privacyDeletion`` to ``hub.privacy.forget``; a payment connector's
-events (Stripe) to ``hub.payments``.
+maps, transforms) to get the canonical change; then hand the change to the domain.
+
+The engine reaches the domain only through the ``DomainHandlers`` table it is given (built by
+``hub.program.handlers`` and wired by the runtime): ``routes`` take whole events before any
+mapping (the hub's own events, a person's deletion, a payment connector's events); ``targets``
+take a mapped change by its canonical target (``deal``: the record's version guard, sticky
+attribution, the referral, the commission — their emails and CRM writes as outbox rows in this
+transaction); ``merges`` re-point the records of a ``*.merge`` event before the survivor is
+processed like any changed record.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,19 +27,45 @@ from sqlalchemy.orm import Session
 from connectors.base import Record, SkippableRecord
 from hub.mapping import Canonical, Plan, event_record
 from hub.pipeline import echo
+from hub.pipeline.context import PipelineContext
 from hub.pipeline.models import InboxEvent, WorkState
-from hub.pipeline.store import utcnow
-from hub.program import commissions, payments, privacy, referrals, registrations
-from hub.program import merges as records
-from hub.program.email import events as email_events
-from hub.program.email import inbound as inbound_mail
-from hub.program.models import Deal, Partner
-from hub.runtime.context import Hub
+
+
+@dataclass(frozen=True)
+class Route:
+    """Events the domain takes whole, before any mapping: ``handle`` runs when ``applies``."""
+
+    applies: Callable[[InboxEvent], bool]
+    handle: Callable[[Session, InboxEvent], str]
+
+
+class ChangeHandler(Protocol):
+    """Applies one mapped change (``version``: the provider's, for the version guard); returns
+    the outcome recorded on the inbox row."""
+
+    def __call__(self, session: Session, event: InboxEvent, change: Canonical, version: int) -> str: ...
+
+
+class MergeHandler(Protocol):
+    """Re-points the records of a ``*.merge`` event of ``source`` (``merge``: the connector's
+    ``merge_of`` answer, with ``from_ids`` and ``into_id``)."""
+
+    def __call__(self, session: Session, source: str, merge: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class DomainHandlers:
+    """What the domain does with events: see the module docstring. Built above the pipeline."""
+
+    routes: Sequence[Route] = ()
+    targets: Mapping[str, ChangeHandler] = field(default_factory=dict)
+    merges: Mapping[str, MergeHandler] = field(default_factory=dict)
 
 
 class HubEngine:
-    def __init__(self, hub: Hub):
+    def __init__(self, hub: PipelineContext, handlers: DomainHandlers):
         self.hub = hub
+        self.handlers = handlers
         #: current state read ahead for a batch of events: (connector, object, id) -> record
         self._read_ahead: dict[tuple[str, str, str], Record] = {}
 
@@ -77,24 +103,16 @@ class HubEngine:
 
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
-        if event.connector == referrals.INTERNAL:
-            if event.event_type == registrations.EVENT_TYPE:
-                return registrations.process(session, self.hub, int(event.object_id))
-            return referrals.process_submitted(session, self.hub, int(event.object_id))
-        if privacy.is_person_deletion(event.object_type, event.event_type):
-            report = privacy.forget(
-                session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
-                crm=event.connector, contact_id=event.object_id, reason=event.event_type,
-            )
-            return f"forgotten:{report.total}"
-        if payments.is_payment_connector(self.hub.connectors.get(event.connector)):
-            return payments.process(session, self.hub, event)  # customers, revenue facts, accounts
+        for route in self.handlers.routes:
+            if route.applies(event):
+                return route.handle(session, event)
         plan = self.hub.mappings.current.for_source(event.connector, event.object_type)
         if plan is None:
             return "unmapped"
         connector = self.hub.connectors[event.connector]
-        if _action(event.event_type) == "merge" and plan.target == "deal":
-            self._merge_deals(session, event)
+        merge_records = self.handlers.merges.get(plan.target)
+        if event_action(event.event_type) == "merge" and merge_records is not None:
+            self._merge(session, event, merge_records)
         changed = connector.changed_fields(event.payload)
         if changed is not None and echo.is_echo(session, event.connector, event.object_type, event.object_id, changed):
             return "echo"
@@ -102,35 +120,20 @@ class HubEngine:
         change = plan.inbound(record, partial=partial)
         if change is None:
             return "filtered"
-        if change.target == "notification_event":
-            return email_events.apply(session, change)
-        if change.target == "inbound_email":
-            return inbound_mail.apply(session, self.hub, change)
-        if change.target != "deal":
+        handler = self.handlers.targets.get(change.target)
+        if handler is None:
             return "mapped"  # contact and company records arrive with the CRM connectors work
-        outcome, deal, applied, first_seen = _apply_deal(session, event.connector, change, change.version_ms or version)
-        if deal is not None and outcome != "stale":
-            happened = referrals.on_deal_changed(
-                session, self.hub, deal, applied,
-                look_up_parties=first_seen or _action(event.event_type) == "associationChange",
-            )
-            if happened:
-                outcome = f"{outcome}:{','.join(happened)}"[:64]
-        return outcome
+        return handler(session, event, change, change.version_ms or version)
 
-    def _merge_deals(self, session: Session, event: InboxEvent) -> None:
-        """A ``*.merge`` event: the hub's records of the merged-away deals point to the survivor
-        (``hub.records.merge_deal``); a merged-away record that keeps a commission of its own is
-        settled as deleted, so nothing is counted twice. The survivor itself is then processed
-        like any changed deal."""
+    def _merge(self, session: Session, event: InboxEvent, merge_records: MergeHandler) -> None:
+        """A ``*.merge`` event: the domain re-points its records of the merged-away objects to
+        the survivor (for deals, ``hub.program.deals.merge``). The survivor itself is then
+        processed like any changed record."""
         merge_of = getattr(self.hub.connectors[event.connector], "merge_of", None)
         merge = merge_of(event.payload) if merge_of is not None else None
         if merge is None:
             return
-        merged = records.merge_deal(session, event.connector, merge.from_ids, merge.into_id)
-        for deal in merged.retired:
-            partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
-            commissions.settle_deal(session, self.hub.program, deal, partner)
+        merge_records(session, event.connector, merge)
 
     def _provider_record(self, event: InboxEvent, plan: Plan) -> tuple[dict[str, Any], bool, int]:
         """(record, partial, version): the whole record through the API when the connector can
@@ -154,52 +157,6 @@ class HubEngine:
         return from_event, partial, fallback
 
 
-def _action(event_type: str) -> str:
+def event_action(event_type: str) -> str:
     """The action of a ``<object>.<action>`` event type (``connectors.base.Change``)."""
     return event_type.rpartition(".")[2]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
-
-
-def _apply_deal(
-    session: Session, source: str, change: Canonical, version: int
-) -> tuple[str, Deal | None, dict[str, Any], bool]:
-    """(outcome, deal, the fields applied, whether the hub saw this deal for the first time)."""
-    deal = session.scalars(
-        select(Deal).where(Deal.source == source, Deal.external_id == change.key).with_for_update()
-    ).first()
-    now = utcnow()
-    first_seen = deal is None
-    if deal is None:
-        deal = Deal(source=source, external_id=change.key, properties={}, property_versions={},
-                    version_ms=0, deleted=False, created_at=now, updated_at=now)
-        session.add(deal)
-    fields = dict(deal.properties or {})
-    versions = dict(deal.property_versions or {})
-    applied = {}
-    for name, value in change.fields.items():
-        if version > versions.get(name, -1):
-            applied[name] = value
-            fields[name] = json.loads(json.dumps(value, default=_jsonable))
-            versions[name] = version
-    if not applied and change.fields:
-        return "stale", deal, {}, first_seen
-    deal.properties = fields
-    deal.property_versions = versions
-    deal.version_ms = max(deal.version_ms, version)
-    deal.updated_at = now
-    for column, name in (("name", "name"), ("stage", "stage"), ("pipeline", "pipeline"),
-                         ("amount_minor", "amount"), ("currency", "currency"), ("status", "status"),
-                         ("tracking_id", "tracking_id")):
-        if name in applied:
-            setattr(deal, column, applied[name])
-    if "deleted" in applied:
-        deal.deleted = bool(applied["deleted"])
-        if deal.deleted:
-            return "deleted", deal, applied, first_seen
-    session.flush()
-    return "applied", deal, applied, first_seen

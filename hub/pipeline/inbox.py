@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connectors.base import Change
-from hub.pipeline.models import WorkState
+from hub.mapping.shadow import StoredEvent
+from hub.pipeline.models import InboxEvent, WorkState
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -118,3 +119,30 @@ def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[st
         return found
     finally:
         cursor.close()
+
+
+def recent_events(engine: Engine, connector: str, obj: str, since: datetime, limit: int = 10_000) -> list[StoredEvent]:
+    """The stored events of one (connector, object) received since ``since``, oldest first, for a
+    shadow run of an edited mapping (``hub.mapping.shadow``)."""
+    query = (
+        select(InboxEvent)
+        .where(
+            InboxEvent.connector == connector,
+            InboxEvent.object_type == obj,
+            InboxEvent.received_at >= since,
+        )
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    with Session(engine) as session:
+        return [
+            StoredEvent(
+                id=row.id,
+                connector=row.connector,
+                object_type=row.object_type,
+                object_id=row.object_id,
+                payload=row.payload,
+                received_at=row.received_at,
+            )
+            for row in session.scalars(query)
+        ]

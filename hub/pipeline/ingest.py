@@ -25,7 +25,7 @@ from hub.pipeline.inbox import Stored, event_rows, insert_events
 from hub.pipeline.store import utcnow
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.pipeline.context import PipelineContext
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,7 @@ def _settle(future: asyncio.Future[Stored], result: Stored | BaseException) -> N
 
 
 class InboxWriter:
-    def __init__(self, hub: Hub):
+    def __init__(self, hub: PipelineContext):
         self.hub = hub
         self._queue: stdlib_queue.SimpleQueue[_Pending | None] = stdlib_queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="partnerhub-inbox-writer", daemon=True)

@@ -21,7 +21,7 @@ from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.pipeline.context import PipelineContext
 
 
 def owe(
@@ -71,7 +71,7 @@ OWED = "partnerhub.owed"
 OWED_INBOX = "partnerhub.owed_inbox"
 
 
-def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
+def enqueue_owed(hub: PipelineContext, info: dict[str, Any]) -> None:
     """Enqueue the outbox rows the committed transaction wrote (best effort: the reconciler finds
     any that did not make it)."""
     from hub.pipeline import queue
@@ -86,7 +86,7 @@ def enqueue_owed(hub: Hub, info: dict[str, Any]) -> None:
             pass
 
 
-def carry_out(hub: Hub, item: OutboxItem) -> dict[str, Any]:
+def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:
     """Call the connector action the row names; its return value is stored as the result."""
     connector = hub.connectors.get(item.connector)
     if connector is None:

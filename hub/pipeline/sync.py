@@ -29,10 +29,10 @@ from sqlalchemy import delete, select
 
 from connectors.base import Change, ConfigurationError, Cursor, Record
 from hub.pipeline import queue
+from hub.pipeline.context import PipelineContext
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.store import utcnow
-from hub.runtime.context import Hub
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +76,7 @@ def polled_change(connector: Any, object_type: str, record: Record) -> Change:
     )
 
 
-def load_cursor(hub: Hub, connector: str, object_type: str) -> Cursor | None:
+def load_cursor(hub: PipelineContext, connector: str, object_type: str) -> Cursor | None:
     with hub.sessions() as session:
         row = session.scalars(
             select(SyncCursor).where(SyncCursor.connector == connector, SyncCursor.object_type == object_type)
@@ -84,7 +84,7 @@ def load_cursor(hub: Hub, connector: str, object_type: str) -> Cursor | None:
         return Cursor(dict(row.cursor)) if row is not None else None
 
 
-def reset_cursor(hub: Hub, connector: str, object_type: str) -> None:
+def reset_cursor(hub: PipelineContext, connector: str, object_type: str) -> None:
     """Forget where polling left off: the next poll starts from the beginning."""
     with hub.sessions() as session, session.begin():
         session.execute(
@@ -111,7 +111,7 @@ class _Lock:
     runs. Its value names the host and pid holding it: a poll killed on this host (a backfill
     stopped with kill -9) is taken over at once; one on another host within ``LOCK_TTL_S``."""
 
-    def __init__(self, hub: Hub, connector: str, object_type: str):
+    def __init__(self, hub: PipelineContext, connector: str, object_type: str):
         self.redis = hub.redis
         self.key = f"{LOCK_PREFIX}{hub.settings.queue_prefix}:{connector}:{object_type}"
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
@@ -173,7 +173,7 @@ def _holder_is_dead(value: bytes) -> bool:
 
 
 def poll(
-    hub: Hub,
+    hub: PipelineContext,
     connector_name: str,
     object_type: str,
     *,
@@ -226,7 +226,7 @@ class Poller:
     """The scheduler's polling: every ``interval_s``, each API-ready connector's ``poll_objects``
     in a background thread of its own (a long first sync never holds up reconciliation)."""
 
-    def __init__(self, hub: Hub):
+    def __init__(self, hub: PipelineContext):
         self.hub = hub
         self.interval = hub.settings.sync.interval_s
         self._last: float = 0.0

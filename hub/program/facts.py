@@ -20,7 +20,7 @@ from hub.pipeline.store import utcnow
 from hub.program.models import RevenueFact
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 #: the columns a fact's state is made of (a change to any of them is processed again)
 STATE = ("kind", "recurrence", "amount_minor", "currency", "customer_id", "revenue_key", "partner_id",
@@ -29,7 +29,7 @@ STATE = ("kind", "recurrence", "amount_minor", "currency", "customer_id", "reven
 
 def record_fact(
     session: Session,
-    hub: Hub,
+    hub: ProgramContext,
     *,
     natural_key: str,
     source: str,
@@ -78,7 +78,7 @@ def record_fact(
 
 
 def record_transfer_reversal(
-    session: Session, hub: Hub, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+    session: Session, hub: ProgramContext, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
     currency: str, event_id: str,
 ) -> None:
     """Stripe says a transfer made for a payout was (partly) reversed: money went back from the

@@ -39,8 +39,8 @@ from hub.pipeline.models import InboxEvent
 from hub.pipeline.store import utcnow
 from hub.program import facts
 from hub.program.attribution import Attributed, attribute, find_attribution
+from hub.program.context import ProgramContext
 from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, RevenueFact
-from hub.runtime.context import Hub
 
 #: revenue fact columns carried over when a fact learns its partner
 _FACT_STATE = ("recurrence", "customer_id", "revenue_key", "product", "period_start", "period_end")
@@ -50,7 +50,7 @@ def is_payment_connector(connector: Any) -> bool:
     return hasattr(connector, "payment_changes")
 
 
-def process(session: Session, hub: Hub, event: InboxEvent) -> str:
+def process(session: Session, hub: ProgramContext, event: InboxEvent) -> str:
     """Apply one payment event; returns the outcome recorded on the inbox row."""
     connector = hub.connectors[event.connector]
     changes = connector.payment_changes(event.payload)
@@ -60,7 +60,7 @@ def process(session: Session, hub: Hub, event: InboxEvent) -> str:
     return ",".join(dict.fromkeys(outcomes))[:64]
 
 
-def apply(session: Session, hub: Hub, source: str, change: PaymentChange) -> str:
+def apply(session: Session, hub: ProgramContext, source: str, change: PaymentChange) -> str:
     if isinstance(change, CustomerSeen):
         customer = upsert_customer(session, hub, source, change)
         return "customer:attributed" if customer.partner_id is not None else "customer"
@@ -88,7 +88,7 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (datetime, date)) else value
 
 
-def _mapped(hub: Hub, source: str, record: dict[str, Any]) -> dict[str, Any]:
+def _mapped(hub: ProgramContext, source: str, record: dict[str, Any]) -> dict[str, Any]:
     """The customer mapping file's fields for this provider record (no file: id, email, name)."""
     plan = hub.mappings.current.for_source(source, "customer")
     if plan is None:
@@ -97,7 +97,7 @@ def _mapped(hub: Hub, source: str, record: dict[str, Any]) -> dict[str, Any]:
     return dict(change.fields) if change is not None else {}
 
 
-def upsert_customer(session: Session, hub: Hub, source: str, seen: CustomerSeen) -> PaymentCustomer:
+def upsert_customer(session: Session, hub: ProgramContext, source: str, seen: CustomerSeen) -> PaymentCustomer:
     now = utcnow()
     insert_ignoring_conflicts(session, PaymentCustomer, [{
         "source": source, "external_id": seen.customer_id, "properties": {}, "version_ms": -1, "deleted": False,
@@ -118,7 +118,7 @@ def upsert_customer(session: Session, hub: Hub, source: str, seen: CustomerSeen)
     return customer
 
 
-def _linked_deal(session: Session, hub: Hub, customer: PaymentCustomer) -> Deal | None:
+def _linked_deal(session: Session, hub: ProgramContext, customer: PaymentCustomer) -> Deal | None:
     """The CRM deal the customer belongs to: the deal id it carries, else a deal that names it."""
     crm_deal_id = (customer.properties or {}).get("crm_deal_id")
     if crm_deal_id:
@@ -131,7 +131,7 @@ def _linked_deal(session: Session, hub: Hub, customer: PaymentCustomer) -> Deal 
         .order_by(Deal.id)).first()
 
 
-def attribute_customer(session: Session, hub: Hub, customer: PaymentCustomer) -> bool:
+def attribute_customer(session: Session, hub: ProgramContext, customer: PaymentCustomer) -> bool:
     """Attribute an unattributed customer (sticky: an attributed one is never moved here; only an
     admin changes it). True when it was attributed now."""
     if customer.partner_id is not None:
@@ -162,7 +162,7 @@ def _created_at(props: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _facts_learn_partner(session: Session, hub: Hub, customer: PaymentCustomer) -> None:
+def _facts_learn_partner(session: Session, hub: ProgramContext, customer: PaymentCustomer) -> None:
     """Revenue facts recorded before the customer was attributed now carry its partner."""
     earlier = session.scalars(select(RevenueFact).where(
         RevenueFact.source == customer.source, RevenueFact.customer_id == customer.external_id,
@@ -175,7 +175,7 @@ def _facts_learn_partner(session: Session, hub: Hub, customer: PaymentCustomer) 
             **{name: getattr(fact, name) for name in _FACT_STATE})
 
 
-def _customer(session: Session, hub: Hub, source: str, customer_id: str | None) -> PaymentCustomer | None:
+def _customer(session: Session, hub: ProgramContext, source: str, customer_id: str | None) -> PaymentCustomer | None:
     if not customer_id:
         return None
     customer = session.scalars(select(PaymentCustomer).where(
@@ -189,7 +189,7 @@ def _customer(session: Session, hub: Hub, source: str, customer_id: str | None) 
 # -- revenue facts -----------------------------------------------------------------------------
 
 
-def _record(session: Session, hub: Hub, source: str, change: Revenue | Refund) -> str:
+def _record(session: Session, hub: ProgramContext, source: str, change: Revenue | Refund) -> str:
     customer = _customer(session, hub, source, change.customer_id)
     partner_id = customer.partner_id if customer is not None else None
     deal_id = customer.deal_id if customer is not None else None
@@ -228,7 +228,7 @@ class LinkError(ValueError):
         self.status = status
 
 
-def link_partner_account(hub: Hub, partner_ref: str | int, account_id: str | None, *, actor: str) -> dict[str, Any]:
+def link_partner_account(hub: ProgramContext, partner_ref: str | int, account_id: str | None, *, actor: str) -> dict[str, Any]:
     """Link a partner (by email or id) to their Connect account (``None``: unlink), audited.
     Whether the account can receive transfers is read from Stripe now when the hub has a key
     (else it waits for the account's next ``account.updated``)."""

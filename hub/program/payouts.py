@@ -31,7 +31,7 @@ from hub.program.email.notify import notify
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,14 @@ def approve_due(session: Session, now: datetime) -> int:
 # -- the run ------------------------------------------------------------------------------------------
 
 
-def due_period(hub: Hub, now: datetime) -> str | None:
+def payout_dict(p: Payout) -> dict[str, Any]:
+    """A payout as the API and the CLI show it."""
+    return {"id": p.id, "partner_id": p.partner_id, "period": p.period, "amount_minor": p.amount_minor,
+            "currency": p.currency, "status": p.status, "method": p.method, "reason": p.reason,
+            "transfer_id": p.transfer_id, "decided_by": p.decided_by, "paid_at": p.paid_at}
+
+
+def due_period(hub: ProgramContext, now: datetime) -> str | None:
     """The run due at ``now`` (``YYYY-MM``), or None before this month's payout day."""
     if now.day < hub.program.payouts.day_of_month:
         return None
@@ -83,7 +90,7 @@ def claim_run(session: Session, kind: str, period: str, now: datetime) -> bool:
         {"kind": kind, "period": period, "ran_at": now, "summary": None}], ("kind", "period")))
 
 
-def run(session: Session, hub: Hub, period: str, now: datetime) -> dict[str, Any]:
+def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> dict[str, Any]:
     """Group approved, unpaid entries per partner and currency into payouts (caller's
     transaction). Returns a summary."""
     schedule = hub.program.payouts
@@ -117,11 +124,11 @@ def run(session: Session, hub: Hub, period: str, now: datetime) -> dict[str, Any
         note = None
         if not review:
             note = send(session, hub, payout, partner)
-        _tell(session, partner, payout, "payout_scheduled", review=review, note=note)
+        _tell(session, hub, partner, payout, "payout_scheduled", review=review, note=note)
     return summary
 
 
-def send(session: Session, hub: Hub, payout: Payout, partner: Partner) -> str | None:
+def send(session: Session, hub: ProgramContext, payout: Payout, partner: Partner) -> str | None:
     """Owe the transfer of an approved payout, or say why it waits (returned, and kept as the
     payout's ``reason``)."""
     if not (partner.payouts_enabled and partner.stripe_account_id):
@@ -140,8 +147,8 @@ def send(session: Session, hub: Hub, payout: Payout, partner: Partner) -> str | 
     return None
 
 
-def _tell(session: Session, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
-    notify(session, kind=kind, to_email=partner.email, partner_id=partner.id,
+def _tell(session: Session, hub: ProgramContext, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
+    notify(session, mail_settings=hub.settings.sendgrid, kind=kind, to_email=partner.email, partner_id=partner.id,
            natural_key=f"{kind.replace('_', '-')}:{payout.id}",
            context={"partner_name": partner.name, "partner_manager": partner.partner_manager,
                     "segment": partner.segment, "locale": partner.locale, "payout_id": payout.id,
@@ -169,7 +176,7 @@ def _locked(session: Session, payout_id: int) -> Payout:
     return payout
 
 
-def approve(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
+def approve(session: Session, hub: ProgramContext, payout_id: int, *, actor: str, reason: str) -> Payout:
     payout = _locked(session, payout_id)
     if payout.status != "review":
         raise PayoutStateError(f"payout #{payout_id} is {payout.status}, not waiting for review")
@@ -182,7 +189,7 @@ def approve(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: s
     return payout
 
 
-def reject(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
+def reject(session: Session, hub: ProgramContext, payout_id: int, *, actor: str, reason: str) -> Payout:
     """The entries go back to approved and unpaid: the next run proposes them again, unless an
     admin changes them (``ledger`` override)."""
     payout = _locked(session, payout_id)
@@ -201,7 +208,7 @@ def _release(session: Session, payout: Payout) -> None:
                     .values(status="approved", payout_id=None, updated_at=utcnow()))
 
 
-def mark_paid(session: Session, hub: Hub, payout: Payout, *, transfer_id: str | None, by: str | None,
+def mark_paid(session: Session, hub: ProgramContext, payout: Payout, *, transfer_id: str | None, by: str | None,
               reference: str | None = None) -> None:
     """The money reached the partner: payout and entries paid, partner told (once)."""
     now = utcnow()
@@ -213,24 +220,24 @@ def mark_paid(session: Session, hub: Hub, payout: Payout, *, transfer_id: str | 
                     .values(status="paid", updated_at=now))
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
-    _tell(session, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
+    _tell(session, hub, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
     resolve_alert(session, f"payout_unknown:{payout.id}")
 
 
-def mark_failed(session: Session, hub: Hub, payout: Payout, *, reason: str) -> None:
+def mark_failed(session: Session, hub: ProgramContext, payout: Payout, *, reason: str) -> None:
     """The transfer did not happen: the entries return to the partner's approved balance."""
     payout.status, payout.reason, payout.updated_at = "failed", reason, utcnow()
     _release(session, payout)
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
-    _tell(session, partner, payout, "payout_failed", reason=reason)
+    _tell(session, hub, partner, payout, "payout_failed", reason=reason)
     resolve_alert(session, f"payout_unknown:{payout.id}")
     raise_alert(session, key=f"payout_failed:{payout.id}", kind="payout_failed",
                 message=f"payout #{payout.id} to partner #{partner.id} ({format_money(payout.amount_minor, payout.currency)}) "
                 f"failed: {reason}")
 
 
-def settle(session: Session, hub: Hub, payout_id: int, *, paid: bool, actor: str,
+def settle(session: Session, hub: ProgramContext, payout_id: int, *, paid: bool, actor: str,
            transfer_id: str | None = None, reason: str | None = None) -> Payout:
     """A person settles a payout whose transfer outcome is unknown (they checked Stripe), or
     marks a manual payout paid. The outbox row waiting ``unknown`` is closed, never resent."""
@@ -258,8 +265,8 @@ def _close_transfer_row(session: Session, payout: Payout, result: dict[str, Any]
 # -- the transfer's outcome ------------------------------------------------------------------------------
 
 
-def transfer_done(session: Session, hub: Hub, item: OutboxItem) -> None:
-    """``ON_DONE["create_transfer"]``: Stripe made the transfer (or had made it: ``existing``)."""
+def transfer_done(session: Session, hub: ProgramContext, item: OutboxItem) -> None:
+    """The outbox follow-up of ``create_transfer`` (``hub.program.handlers``): Stripe made the transfer (or had made it: ``existing``)."""
     payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
     if payout is None or payout.status == "paid":
         return
@@ -272,7 +279,7 @@ def transfer_done(session: Session, hub: Hub, item: OutboxItem) -> None:
     mark_paid(session, hub, payout, transfer_id=result.get("transfer_id"), by=None)
 
 
-def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
+def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
     """Settle payouts whose transfer row ended without an answer we can trust.
 
     * ``unknown`` (the answer was lost): the payout becomes ``unknown`` (alert) and is looked up
@@ -315,7 +322,7 @@ def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
     return counts
 
 
-def _look_up(hub: Hub, payout: Payout) -> list[Any] | None:
+def _look_up(hub: ProgramContext, payout: Payout) -> list[Any] | None:
     """The provider's transfers for the payout; None when no lookup is possible now."""
     finder = getattr(hub.connectors.get(TRANSFER_CONNECTOR), "find_transfers", None)
     if finder is None:
@@ -339,7 +346,7 @@ def _amount(transfer: Any) -> int | None:
     return int(value) if value is not None else None
 
 
-def transfer_reversed(session: Session, hub: Hub, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
+def transfer_reversed(session: Session, hub: ProgramContext, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
                       currency: str, event_id: str) -> None:
     """Money went back from the partner: a negative adjustment of the reversed amount (approved:
     it nets against the next payout) and an alert. One per provider event."""

@@ -25,7 +25,7 @@ from hub.program.models import AuditEntry, Partner, ReengagementSequence, Referr
 from hub.program.partners import flag
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 FLAG_REASON = "re-engagement: no referral after two emails; reach out personally"
 
@@ -35,7 +35,7 @@ def _context(partner: Partner) -> dict[str, Any]:
             "segment": partner.segment, "locale": partner.locale}
 
 
-def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
+def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
     """One pass over active partners (a partner's last sign of life: its last activity, newest
     referral, or joining date); returns counts per step taken."""
     rules = hub.program.reengagement
@@ -75,16 +75,16 @@ def run(session: Session, hub: Hub, now: datetime) -> dict[str, int]:
     return counts
 
 
-def _step(session: Session, hub: Hub, partner: Partner, sequence: ReengagementSequence, now: datetime,
+def _step(session: Session, hub: ProgramContext, partner: Partner, sequence: ReengagementSequence, now: datetime,
           counts: dict[str, int]) -> None:
     rules = hub.program.reengagement
     if sequence.step == 0:
-        notify(session, kind="reengagement_first", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_first", to_email=partner.email, partner_id=partner.id,
                natural_key=f"reengagement-1:{sequence.id}", context=_context(partner))
         sequence.step, sequence.next_at = 1, now + timedelta(days=rules.second_after_days)
         counts["started"] += 1
     elif sequence.step == 1:
-        notify(session, kind="reengagement_second", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_second", to_email=partner.email, partner_id=partner.id,
                natural_key=f"reengagement-2:{sequence.id}", context=_context(partner))
         sequence.step, sequence.next_at = 2, now + timedelta(days=rules.flag_after_days)
         counts["second"] += 1

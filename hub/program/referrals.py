@@ -29,7 +29,8 @@ from hub.program.partners import record_activity
 from hub.program.program_file import Program
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from connectors.sendgrid import SendGridSettings
+    from hub.program.context import ProgramContext
 
 #: the connector name of events the hub raises for itself
 INTERNAL = "partnerhub"
@@ -119,7 +120,7 @@ def _conflicting_referrals(session: Session, program: Program, referral: Referra
     ))
 
 
-def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_by: str | None = None) -> str:
+def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *, approved_by: str | None = None) -> str:
     """Check a received referral and, if clear (or approved by an admin), send it to the CRM."""
     referral = session.get(Referral, referral_id, with_for_update=True)
     if referral is None:
@@ -139,13 +140,13 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
                     for r in _conflicting_referrals(session, program, referral, domain)]
         if reasons:
             _history(referral, "held_for_review", "; ".join(reasons))
-            notify(session, kind="referral_held", to_email=partner.email, partner_id=partner.id,
+            notify(session, mail_settings=hub.settings.sendgrid, kind="referral_held", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
             return "held_for_review"
     return send_to_crm(session, hub, referral, partner, approved_by=approved_by)
 
 
-def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner, *,
+def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partner: Partner, *,
                 approved_by: str | None = None) -> str:
     """Owe the CRM deal of an accepted referral (``create_referral_deal``), with its owner and
     attribution, and tell the partner and the owner; a ``referral_qualified`` rule earns now.
@@ -181,11 +182,11 @@ def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner
     referral.crm = crm.name
     referral.owner_id = owner_id
     _history(referral, "submitted", f"approved by {approved_by}" if approved_by else None)
-    notify(session, kind="referral_received", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=hub.settings.sendgrid, kind="referral_received", to_email=partner.email, partner_id=partner.id,
            natural_key=f"referral-received:{referral.id}", context=_partner_context(partner, referral))
     owner_email = program.owners.email_of(owner_id)
     if owner_email:
-        notify(session, kind="owner_assigned", to_email=owner_email, natural_key=f"owner-assigned:{referral.id}",
+        notify(session, mail_settings=hub.settings.sendgrid, kind="owner_assigned", to_email=owner_email, natural_key=f"owner-assigned:{referral.id}",
                context={**_partner_context(partner, referral), "owner_id": owner_id})
     from hub.program import clock
 
@@ -193,12 +194,13 @@ def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner
     return "submitted"
 
 
-def decline(session: Session, referral: Referral, *, actor: str, reason: str) -> None:
+def decline(session: Session, referral: Referral, *, actor: str, reason: str,
+            mail_settings: SendGridSettings | None = None) -> None:
     """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
     _history(referral, "declined", f"{reason} (by {actor})")
     partner = session.get(Partner, referral.partner_id)
     assert partner is not None
-    notify(session, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=mail_settings, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
            natural_key=f"referral-declined:{referral.id}",
            context={**_partner_context(partner, referral), "reason": reason})
 
@@ -213,7 +215,7 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
     referral.updated_at = utcnow()
 
 
-def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, Any], *,
+def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *,
                     look_up_parties: bool = False) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.
@@ -247,7 +249,7 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
         _history(referral, deal.status)
         happened.append(f"status:{deal.status}")
         if partner is not None and not own_start:
-            notify(session, kind="referral_status", to_email=partner.email, partner_id=partner.id,
+            notify(session, mail_settings=hub.settings.sendgrid, kind="referral_status", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
                    context={**_partner_context(partner, referral), "status": deal.status,
                             "status_label": STATUS_LABELS.get(deal.status, deal.status)})
@@ -257,7 +259,7 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
     if settled.earned is not None and partner is not None:
         entry = settled.earned
         happened.append("commission")
-        notify(session, kind="deal_closed", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="deal_closed", to_email=partner.email, partner_id=partner.id,
                natural_key=f"deal-closed:{entry.id}:{entry.amount_minor}:{deal.version_ms}",
                context={**_partner_context(partner, referral, company_name=deal.name),
                         "amount_minor": entry.amount_minor, "currency": entry.currency,

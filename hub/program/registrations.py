@@ -34,7 +34,7 @@ from hub.program.models import AuditEntry, DealRegistration, Partner, Referral
 from hub.program.partners import record_activity
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 EVENT_TYPE = "registration.submitted"
 #: legal-form words dropped when comparing company names
@@ -97,7 +97,7 @@ def _others(session: Session, registration: DealRegistration, domain: str | None
         DealRegistration.created_at >= since).order_by(DealRegistration.id)))
 
 
-def check(session: Session, hub: Hub, registration: DealRegistration, now: datetime) -> tuple[str, list[str]]:
+def check(session: Session, hub: ProgramContext, registration: DealRegistration, now: datetime) -> tuple[str, list[str]]:
     """("declined" | "held_for_review" | "approved", reasons)."""
     program = hub.program
     domain = None if program.attribution.is_free_mail(registration.company_domain) else registration.company_domain
@@ -125,7 +125,7 @@ def check(session: Session, hub: Hub, registration: DealRegistration, now: datet
     return "approved", []
 
 
-def process(session: Session, hub: Hub, registration_id: int) -> str:
+def process(session: Session, hub: ProgramContext, registration_id: int) -> str:
     """The worker's step for a submitted registration."""
     from hub.program import clock
 
@@ -144,7 +144,7 @@ def process(session: Session, hub: Hub, registration_id: int) -> str:
         _set(registration, "held_for_review", "; ".join(reasons))
         partner = session.get(Partner, registration.partner_id)
         assert partner is not None
-        notify(session, kind="registration_held", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=hub.settings.sendgrid, kind="registration_held", to_email=partner.email, partner_id=partner.id,
                natural_key=f"registration-held:{registration.id}", context=_context(partner, registration))
     return f"registration:{registration.status}"
 
@@ -158,7 +158,7 @@ def _context(partner: Partner, registration: DealRegistration, **extra: Any) -> 
             "locale": partner.locale, "company_name": registration.company_name, **extra}
 
 
-def approve(session: Session, hub: Hub, registration: DealRegistration, *, now: datetime,
+def approve(session: Session, hub: ProgramContext, registration: DealRegistration, *, now: datetime,
             approved_by: str | None = None) -> None:
     """A referral for the registration goes down the referral path to the CRM deal (with its
     tracking id, so the deal is attributed to the partner); protected for the window."""
@@ -179,21 +179,21 @@ def approve(session: Session, hub: Hub, registration: DealRegistration, *, now: 
     registration.referral_id = referral.id
     registration.protected_until = now + timedelta(days=hub.program.registrations.protection_days)
     _set(registration, "approved", f"approved by {approved_by}" if approved_by else None)
-    notify(session, kind="registration_approved", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_approved", to_email=partner.email, partner_id=partner.id,
            natural_key=f"registration-approved:{registration.id}",
            context=_context(partner, registration, tracking_id=referral.tracking_id,
                             protected_until=registration.protected_until.isoformat()))
 
 
-def decline(session: Session, hub: Hub, registration: DealRegistration, *, reason: str) -> None:
+def decline(session: Session, hub: ProgramContext, registration: DealRegistration, *, reason: str) -> None:
     partner = session.get(Partner, registration.partner_id)
     assert partner is not None
     _set(registration, "declined", reason)
-    notify(session, kind="registration_declined", to_email=partner.email, partner_id=partner.id,
+    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_declined", to_email=partner.email, partner_id=partner.id,
            natural_key=f"registration-declined:{registration.id}", context=_context(partner, registration, reason=reason))
 
 
-def decide(session: Session, hub: Hub, registration_id: int, *, approve_it: bool, actor: str, reason: str) -> DealRegistration:
+def decide(session: Session, hub: ProgramContext, registration_id: int, *, approve_it: bool, actor: str, reason: str) -> DealRegistration:
     """An admin's decision on a held registration (or an override of an automatic one that has
     not produced a CRM deal yet), audited."""
     from hub.program import clock

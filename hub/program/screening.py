@@ -23,7 +23,7 @@ from hub.mapping import source_record_from_event
 from hub.program.models import Partner
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 
 def digest(value: str) -> str:
@@ -51,7 +51,7 @@ SCREENS: dict[str, Callable[[Session, dict[str, Any]], str | None]] = {
 }
 
 
-def _plans(hub: Hub, connector: str, object_types: Iterable[str]) -> dict[str, Any]:
+def _plans(hub: ProgramContext, connector: str, object_types: Iterable[str]) -> dict[str, Any]:
     mappings = getattr(hub, "mappings", None)
     if mappings is None:
         return {}
@@ -63,11 +63,11 @@ def _plans(hub: Hub, connector: str, object_types: Iterable[str]) -> dict[str, A
     return found
 
 
-def needs_screening(hub: Hub, connector: str, changes: Iterable[Change]) -> bool:
+def needs_screening(hub: ProgramContext, connector: str, changes: Iterable[Change]) -> bool:
     return bool(_plans(hub, connector, (c.object_type for c in changes)))
 
 
-def screen(hub: Hub, connector: str, changes: tuple[Change, ...]) -> tuple[tuple[Change, ...], list[Discarded]]:
+def screen(hub: ProgramContext, connector: str, changes: tuple[Change, ...]) -> tuple[tuple[Change, ...], list[Discarded]]:
     """(the changes to store, the ones discarded with their reason and a digest of the sender)."""
     plans = _plans(hub, connector, (c.object_type for c in changes))
     kept: list[Change] = []

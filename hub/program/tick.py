@@ -20,12 +20,12 @@ from hub.pipeline.outbox import enqueue_owed
 from hub.program import clock, payouts, reengagement, tiers
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 log = structlog.get_logger(__name__)
 
 
-def _step(hub: Hub, name: str, work: Callable[[Session], Any], summary: dict[str, Any]) -> None:
+def _step(hub: ProgramContext, name: str, work: Callable[[Session], Any], summary: dict[str, Any]) -> None:
     try:
         with hub.sessions() as session:
             with session.begin():
@@ -36,7 +36,7 @@ def _step(hub: Hub, name: str, work: Callable[[Session], Any], summary: dict[str
         summary[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
-def tick(hub: Hub, now: datetime | None = None) -> dict[str, Any]:
+def tick(hub: ProgramContext, now: datetime | None = None) -> dict[str, Any]:
     """One pass at ``now`` (default: the program clock). Returns what each step did."""
     now = now or clock.now(hub)
     summary: dict[str, Any] = {"now": now.isoformat()}

@@ -19,7 +19,8 @@ from hub.program.models import AuditEntry, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from connectors.sendgrid import SendGridSettings
+    from hub.program.context import ProgramContext
 
 
 def previous_quarter(now: datetime) -> tuple[str, datetime, datetime]:
@@ -48,7 +49,8 @@ def performance(session: Session, partner_id: int, start: datetime, end: datetim
 
 
 def set_tier(session: Session, partner: Partner, tier: str | None, *, actor: str, reason: str,
-             quarter: str | None = None, referrals: int | None = None) -> bool:
+             quarter: str | None = None, referrals: int | None = None,
+             mail_settings: SendGridSettings | None = None) -> bool:
     """Move a partner to ``tier`` (audited, partner told). False when it is there already."""
     if partner.tier == tier:
         return False
@@ -59,7 +61,7 @@ def set_tier(session: Session, partner: Partner, tier: str | None, *, actor: str
                            after={"tier": tier, "reason": reason}, at=utcnow()))
     if tier is not None:
         stamp = quarter or utcnow().isoformat(timespec="seconds")
-        notify(session, kind="tier_changed", to_email=partner.email, partner_id=partner.id,
+        notify(session, mail_settings=mail_settings, kind="tier_changed", to_email=partner.email, partner_id=partner.id,
                natural_key=f"tier-changed:{partner.id}:{stamp}:{tier}",
                context={"partner_name": partner.name, "partner_manager": partner.partner_manager,
                         "segment": partner.segment, "locale": partner.locale, "old_tier": old, "new_tier": tier,
@@ -67,7 +69,7 @@ def set_tier(session: Session, partner: Partner, tier: str | None, *, actor: str
     return True
 
 
-def review(session: Session, hub: Hub, now: datetime) -> dict[str, Any]:
+def review(session: Session, hub: ProgramContext, now: datetime) -> dict[str, Any]:
     """Apply last quarter's performance to every active partner (caller runs it once per quarter)."""
     levels = hub.program.tiers
     quarter, start, end = previous_quarter(now)
@@ -78,6 +80,7 @@ def review(session: Session, hub: Hub, now: datetime) -> dict[str, Any]:
         referrals, won = performance(session, partner.id, start, end)
         tier = levels.level_for(referrals, won)
         if tier is not None and set_tier(session, partner, tier, actor="program", quarter=quarter, referrals=referrals,
+                                         mail_settings=hub.settings.sendgrid,
                                          reason=f"{quarter}: {referrals} referral(s), won {won}"):
             moved.append({"partner_id": partner.id, "tier": tier})
     return {"quarter": quarter, "moved": moved}

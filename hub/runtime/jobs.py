@@ -1,4 +1,9 @@
-"""The functions RQ workers run. Each takes a row id and drives that row through ``hub.work``.
+"""The functions RQ workers run. Each takes a row id and drives that row through
+``hub.pipeline.work``.
+
+They are entry points, like the CLI commands: each takes the process's ``Hub`` (``current()``,
+opened by the worker) and hands the layers below what they need: the hub as their narrow context,
+and the domain's handler tables (``hub.program.handlers``) to the engine and the outbox.
 
 A job never raises for a failure of the work itself: the outcome (done, retrying, dead) is
 written to the row, and dead letters raise an alert. Only a crash of the process (or the database
@@ -21,6 +26,7 @@ from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out, enqueue_owed
 from hub.pipeline.store import utcnow
+from hub.program.handlers import inbox_handlers, outbox_follow_ups
 from hub.runtime.context import Hub, current
 
 log = structlog.get_logger(__name__)
@@ -28,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 def process_inbox_events(event_ids: list[int]) -> list[str | None]:
     hub = current()
-    engine = HubEngine(hub)
+    engine = HubEngine(hub, inbox_handlers(hub))
     with hub.sessions() as session:
         engine.read_ahead(session, event_ids)
     return [run_inbox_event(hub, event_id, engine=engine) for event_id in event_ids]
@@ -40,7 +46,7 @@ def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
 
 
 def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None) -> str | None:
-    engine = engine or HubEngine(hub)
+    engine = engine or HubEngine(hub, inbox_handlers(hub))
     seen: dict[str, Any] = {}
 
     def apply(session: Session, event: InboxEvent) -> str:
@@ -60,9 +66,11 @@ def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None)
 
 
 def run_outbox_item(hub: Hub, item_id: int) -> str | None:
+    follow_ups = outbox_follow_ups(hub)
+
     def apply(session: Session, item: OutboxItem) -> None:
         item.result = carry_out(hub, item)
-        on_done(session, hub, item)  # in the same fenced transaction as "done"
+        on_done(session, item, follow_ups)  # in the same fenced transaction as "done"
 
     return _run(hub, OutboxItem, item_id, apply)[0]
 

@@ -18,12 +18,15 @@ import httpx
 import structlog
 import uvicorn
 
-from hub.api.app import create_app
 from hub.pipeline.store import upgrade
-from hub.runtime.context import Hub
+from hub.runtime.context import Hub, set_current
 from hub.runtime.scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
+
+#: the ASGI app, named for uvicorn (the runtime sits below the entry layers and does not import
+#: them): a factory building the app over this process's hub, which ``run_all`` sets as current
+APP_FACTORY = "hub.api.app:current_hub_app"
 
 
 class WorkerPool:
@@ -106,7 +109,8 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
         signal.signal(sig, lambda *_: None)
     signal.signal(signal.SIGHUP, lambda *_: pool.signal(signal.SIGHUP))  # workers reload mappings
     try:
-        config = uvicorn.Config(create_app(hub), host=host, port=port, log_level="warning")
+        set_current(hub)
+        config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, log_level="warning")
         uvicorn.Server(config).run()
     finally:
         stop.set()

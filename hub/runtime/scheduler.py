@@ -1,10 +1,8 @@
-"""The scheduler: the reconciler that makes SQL, not Redis, the source of truth for due work.
-
-Every ``reconcile_interval_s`` it re-enqueues each inbox and outbox row that is due and not done
-(received or pending and not picked up, processing past its lease, retrying with its time come),
-and closes dead-letter alerts once nothing dead is left behind them; it also starts the polling
-rounds (``hub.sync.Poller``). One scheduler is active at a
-time across all processes, elected by a Redis lock; any process may run the loop.
+"""The scheduler: one loop, active in one process at a time across all processes (elected by a
+Redis lock; any process may run the loop). Every ``reconcile_interval_s`` it runs the reconciler
+(``hub.pipeline.reconciler``: SQL, not Redis, is the source of truth for due work), the program's
+timed rules (``hub.program.tick``), the connectors' webhook checks and the admin's alert e-mails,
+and starts the polling rounds (``hub.pipeline.sync.Poller``).
 """
 
 from __future__ import annotations
@@ -14,11 +12,8 @@ import uuid
 
 import redis
 import structlog
-from sqlalchemy import func, select
 
-from hub.pipeline import queue, work
-from hub.pipeline.models import Alert, InboxEvent, OutboxItem, WorkState
-from hub.pipeline.store import utcnow
+from hub.pipeline.reconciler import reconcile_once
 from hub.pipeline.sync import Poller
 from hub.program.email.alerts import deliver_alerts
 from hub.runtime.context import Hub
@@ -26,54 +21,6 @@ from hub.runtime.context import Hub
 log = structlog.get_logger(__name__)
 
 LOCK_KEY = "partnerhub:scheduler:lock"
-BATCH = 500
-
-
-def reconcile_once(hub: Hub) -> dict[str, int]:
-    """One pass: move due rows back in line and enqueue them. Returns counts per queue."""
-    requeue_after = hub.settings.worker.requeue_after_s
-    counts = {}
-    for kind, model in ((queue.INBOX, InboxEvent), (queue.OUTBOX, OutboxItem)):
-        total = 0
-        while True:
-            with hub.sessions() as session, session.begin():
-                ids = work.take_due(session, model, requeue_after_s=requeue_after, limit=BATCH)
-            if ids:
-                pipe = hub.redis.pipeline(transaction=False)
-                queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, ids, pipeline=pipe)
-                pipe.execute()
-            total += len(ids)
-            if len(ids) < BATCH:
-                break
-        counts[kind] = total
-    _close_cleared_dead_letter_alerts(hub)
-    return counts
-
-
-def _close_cleared_dead_letter_alerts(hub: Hub) -> None:
-    """Close alerts about dead rows once no such row is left (replayed, or fixed and replayed)."""
-    with hub.sessions() as session, session.begin():
-        alerts = list(
-            session.scalars(
-                select(Alert).where(
-                    Alert.kind.in_(("dead_letter", "mapping_unknown_value")), Alert.state == "open"
-                )
-            )
-        )
-        for alert in alerts:
-            if alert.kind == "dead_letter":
-                # key: dead_letter:<inbox|outbox>:<connector>:<error kind>
-                _, table, source, kind = alert.key.split(":", 3)
-                model = InboxEvent if table == "inbox" else OutboxItem
-                where = [model.connector == source, model.last_error_kind == kind]
-            else:
-                model, where = InboxEvent, [InboxEvent.last_error_kind == alert.kind]
-            left = session.scalar(
-                select(func.count()).select_from(model).where(model.state == WorkState.DEAD, *where)
-            )
-            if not left:
-                alert.state = "resolved"
-                alert.resolved_at = utcnow()
 
 
 #: per connector, a Redis key held for its check interval so one process checks, once per interval

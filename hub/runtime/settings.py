@@ -7,14 +7,11 @@ problem, each naming the variable.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -27,56 +24,15 @@ from connectors.pipedrive import PipedriveSettings
 from connectors.salesforce import SalesforceSettings
 from connectors.sendgrid import SendGridSettings
 from connectors.stripe import StripeSettings
+from hub.pipeline.settings import SyncSettings, WorkerSettings
+from hub.program.settings import ProgramSettings
 
 ENV_PREFIX = "PARTNERHUB_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-class WorkerSettings(BaseModel):
-    """``PARTNERHUB_WORKER__*``: how durable work is retried and reconciled."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lease_s: float = Field(
-        default=120.0, gt=0, description="How long a claimed job may run before it is re-run."
-    )
-    max_attempts: int = Field(default=8, ge=1, description="Attempts before a dead letter.")
-    backoff_base_s: float = Field(default=2.0, gt=0, description="First retry delay.")
-    backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
-    reconcile_interval_s: float = Field(
-        default=5.0, gt=0, description="How often the reconciler looks for due work."
-    )
-    requeue_after_s: float = Field(
-        default=30.0,
-        gt=0,
-        description="A received row not picked up this long after enqueue is enqueued again.",
-    )
-    processes: int = Field(default=1, ge=1, description="Worker processes started by `run`.")
-
-
-class ProgramSettings(BaseModel):
-    """``PARTNERHUB_PROGRAM__*``: how often the program engine's timed rules run, and its clock."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tick_interval_s: float = Field(
-        default=60.0, gt=0, description="How often the scheduler runs the program's timed rules."
-    )
-    clock_now: datetime | None = Field(
-        default=None, description="Run the program as of this fixed time (tests, what-if runs)."
-    )
-    clock_offset_s: float = Field(default=0.0, description="Seconds added to the real time.")
-class SyncSettings(BaseModel):
-    """``PARTNERHUB_SYNC__*``: polling the providers' APIs for what webhooks may have missed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interval_s: float = Field(
-        default=300.0, ge=0, description="How often each connector's objects are polled; 0 turns polling off."
-    )
-    max_pages: int = Field(
-        default=50, ge=1, description="Pages one scheduled poll reads per object before the next round."
-    )
+__all__ = [
+    "REPO_ROOT", "ProgramSettings", "Settings", "SyncSettings", "WorkerSettings", "load_settings",
+]
 
 
 class Settings(BaseSettings):

@@ -20,7 +20,7 @@ from hub.program.email.templates import (
 )
 
 if TYPE_CHECKING:
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,7 @@ def alert_key(alert_id: int) -> str:
     return f"admin-alert:{alert_id}"
 
 
-def deliver_alerts(hub: Hub, *, limit: int = 100) -> int:
+def deliver_alerts(hub: ProgramContext, *, limit: int = 100) -> int:
     """Email the admin each open alert not delivered yet, once, and set its ``delivered_at`` in
     the same transaction. Returns how many were owed; the outbox ids are enqueued after commit.
     Does nothing (returns 0) when ``PARTNERHUB_ADMIN_EMAIL`` is unset."""

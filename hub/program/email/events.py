@@ -33,6 +33,8 @@ from hub.mapping import Canonical
 from hub.pipeline.alerts import resolve_alert
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
+from hub.program.email.notify import NotificationStatus, outbox_key
+from hub.program.email.preferences import GLOBAL_GROUP
 from hub.program.models import EmailPreference, Notification, Partner
 from hub.program.partners import flag
 
@@ -47,7 +49,6 @@ RANK = {
     "queued": 0, "sent": 1, "processed": 2, "deferred": 3, "delivered": 4, "unsubscribed": 5,
     "dropped": 6, "blocked": 6, "bounced": 6, "spam_reported": 7,
 }  # fmt: skip
-GLOBAL_GROUP = 0
 _DROPPED_BOUNCED = re.compile(r"bounced address|invalid", re.I)
 _DROPPED_SPAM = re.compile(r"spam report", re.I)
 
@@ -93,20 +94,8 @@ def apply(session: Session, change: Canonical) -> str:
     return ",".join(done)[:64] or "recorded"
 
 
-def opted_out(session: Session, partner_id: int, group: int | None) -> bool:
-    """Whether the partner opted out of this unsubscribe group (or of every group)."""
-    groups = [GLOBAL_GROUP] + ([group] if group is not None else [])
-    return session.scalars(
-        select(EmailPreference.id).where(EmailPreference.partner_id == partner_id,
-                                         EmailPreference.asm_group_id.in_(groups),
-                                         EmailPreference.opted_out.is_(True))
-    ).first() is not None
-
-
 def _settle_unknown_send(session: Session, notification: Notification) -> bool:
     """The send whose answer was lost did reach SendGrid: finish its parked outbox row."""
-    from hub.program.email.notify import NotificationStatus, outbox_key
-
     item = session.scalars(
         select(OutboxItem).where(OutboxItem.natural_key == outbox_key(notification.id),
                                  OutboxItem.state == WorkState.UNKNOWN).with_for_update()

@@ -25,13 +25,14 @@ from hub.program import referrals
 from hub.program.email.introductions import find_introduction
 from hub.program.partners import record_activity
 from hub.program.screening import partner_by_email
+from hub.program.submission import ReferralIn  # the same rules as an API referral
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from hub.runtime.context import Hub
+    from hub.program.context import ProgramContext
 
-def apply(session: Session, hub: Hub, change: Canonical) -> str:
+def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
     f = change.fields
     partner = partner_by_email(session, f.get("sender"))
     if partner is None:
@@ -46,10 +47,6 @@ def apply(session: Session, hub: Hub, change: Canonical) -> str:
                               partner_email=partner.email, hub_addresses=f.get("delivered_to") or [])
     if intro is None:
         return "referral:no_contact"
-    from hub.api.partner import (
-        ReferralIn,  # the API's own validation: same rules as an API referral
-    )
-
     domain = None if hub.program.attribution.is_free_mail(intro.company_domain) else intro.company_domain
     subject = str(f.get("subject") or "").strip()
     try:

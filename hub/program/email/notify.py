@@ -49,7 +49,7 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program.email.events import opted_out
+from hub.program.email.preferences import opted_out
 from hub.program.email.templates import (
     EmailTemplates,
     templates_for,
@@ -110,10 +110,13 @@ def notify(
     segment and country for the template, and is recorded but not sent when the partner's
     address bounced or the partner opted out of the kind's unsubscribe group.
 
+    ``mail_settings``: the process's e-mail settings (``Settings.sendgrid``: unsubscribe groups,
+    reply address); callers in the domain pass their context's.
+
     Raises ``ConfigurationError`` for a template that is missing or cannot render with this
     context, and for a recipient SendGrid would refuse."""
     partner = session.get(Partner, partner_id) if partner_id is not None else None
-    mail = mail_settings or _mail_settings()
+    mail = mail_settings or SendGridSettings()
     group = mail.unsubscribe_groups.get(kind)
     rendered = (templates or templates_for()).render(
         kind, context, locale=locale or (partner.locale if partner else None),
@@ -199,18 +202,6 @@ def _may_send(session: Session, partner: Partner | None, to_email: str, group: i
     if opted_out(session, partner.id, group):
         return NotificationStatus.SKIPPED, f"the partner unsubscribed from group {group}"
     return NotificationStatus.QUEUED, None
-
-
-def _mail_settings() -> SendGridSettings:
-    """The process's e-mail settings (the open hub's, else the environment's)."""
-    from hub.runtime import context
-
-    hub = context._current
-    if hub is not None:
-        return hub.settings.sendgrid
-    from hub.runtime.settings import load_settings
-
-    return load_settings().sendgrid
 
 
 def outbox_key(notification_id: int) -> str:

@@ -17,7 +17,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connectors.base import ConfigurationError
 from hub.program.email.formatting import format_date, format_money, label
-from hub.runtime.settings import REPO_ROOT
 
 if TYPE_CHECKING:
     pass
@@ -26,7 +25,8 @@ log = structlog.get_logger(__name__)
 
 
 
-DEFAULT_TEMPLATES_DIR: Final = REPO_ROOT / "templates"
+#: the repository's ``templates/`` (``PARTNERHUB_TEMPLATES_DIR`` names another one)
+DEFAULT_TEMPLATES_DIR: Final = Path(__file__).resolve().parents[3] / "templates"
 #: the parts of one email, by file name
 PARTS: Final = ("subject.txt", "body.txt", "body.html")
 #: kinds sent to partners: their layout names the partner manager

@@ -1,0 +1,104 @@
+"""How the pipeline reaches the partner-program domain: the handler tables it is given.
+
+``inbox_handlers(ctx)`` tells the engine (``hub.pipeline.engine``) what the domain does with an
+inbox event; ``outbox_follow_ups(ctx)`` tells the outbox job (``hub.pipeline.effects``) what
+follows a carried-out action. Both are bound to one process's context and built by the runtime
+(``hub.runtime.jobs``). Adding a kind of event or a canonical target the domain handles is one
+line here, not an import in the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.mapping import Canonical
+from hub.pipeline.effects import FollowUp, remember_writes
+from hub.pipeline.engine import DomainHandlers, Route, event_action
+from hub.pipeline.models import InboxEvent, OutboxItem
+from hub.program import deals, payments, payouts, privacy, referrals, registrations
+from hub.program.context import ProgramContext
+from hub.program.email import events as email_events
+from hub.program.email import inbound as inbound_mail
+from hub.program.email.notify import record_sent
+
+
+def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
+    """The domain's side of the engine, bound to ``ctx``. Routes are tried in this order."""
+
+    def internal(session: Session, event: InboxEvent) -> str:
+        """The hub's own events: a deal registration, else a submitted referral."""
+        if event.event_type == registrations.EVENT_TYPE:
+            return registrations.process(session, ctx, int(event.object_id))
+        return referrals.process_submitted(session, ctx, int(event.object_id))
+
+    def forget_person(session: Session, event: InboxEvent) -> str:
+        """A CRM's ``contact.deletion``/``contact.privacyDeletion``."""
+        report = privacy.forget(
+            session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
+            crm=event.connector, contact_id=event.object_id, reason=event.event_type,
+        )
+        return f"forgotten:{report.total}"
+
+    def is_payment(event: InboxEvent) -> bool:
+        return payments.is_payment_connector(ctx.connectors.get(event.connector))
+
+    def payment(session: Session, event: InboxEvent) -> str:
+        return payments.process(session, ctx, event)  # customers, revenue facts, accounts
+
+    def deal_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        """Write the deal record (version guard), then the partner side: sticky attribution,
+        the referral's status and its email, the commission."""
+        outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
+        if deal is not None and outcome != "stale":
+            happened = referrals.on_deal_changed(
+                session, ctx, deal, applied,
+                look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
+            )
+            if happened:
+                outcome = f"{outcome}:{','.join(happened)}"[:64]
+        return outcome
+
+    def notification_event(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return email_events.apply(session, change)
+
+    def inbound_email(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return inbound_mail.apply(session, ctx, change)
+
+    def deals_merged(session: Session, source: str, merge: Any) -> None:
+        deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
+
+    return DomainHandlers(
+        routes=(
+            Route(lambda event: event.connector == referrals.INTERNAL, internal),
+            Route(lambda event: privacy.is_person_deletion(event.object_type, event.event_type), forget_person),
+            Route(is_payment, payment),
+        ),
+        targets={
+            "deal": deal_changed,
+            "notification_event": notification_event,
+            "inbound_email": inbound_email,
+        },
+        merges={"deal": deals_merged},
+    )
+
+
+def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
+    """What follows each carried-out outbox action, bound to ``ctx``."""
+
+    def referral_deal(session: Session, item: OutboxItem) -> None:
+        remember_writes(session, item)
+        referral_id = item.payload.get("referral_id")
+        if referral_id is not None:
+            referrals.deal_created(session, int(referral_id), item.result or {})
+
+    def transfer_made(session: Session, item: OutboxItem) -> None:
+        payouts.transfer_done(session, ctx, item)
+
+    return {
+        "create_referral_deal": referral_deal,
+        "update_deal": remember_writes,
+        "send_email": record_sent,
+        "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
+    }

@@ -36,22 +36,15 @@ def _hub(start_redis: bool = True):  # type: ignore[no-untyped-def]
     return _open_hub(_settings(), start_redis=start_redis)
 
 
-def _decide(work: Any, *, enqueue: bool = True) -> Any:
-    """Run ``work(session, hub)`` in one transaction; errors are one clear line, exit 1."""
-    from hub.pipeline.outbox import enqueue_owed
-    from hub.program import payouts
+def _decide(work: Any) -> Any:
+    """Run ``work(session, hub)`` in one unit of work; a refusal is one clear line (``hub.cli.errors``)."""
+    from hub.cli.errors import domain_errors
+    from hub.pipeline.unit_of_work import unit_of_work
 
     hub = _hub()
     try:
-        with hub.sessions() as session:
-            with session.begin():
-                out = work(session, hub)
-            if enqueue:
-                enqueue_owed(hub, session.info)
-        return out
-    except (LookupError, payouts.PayoutStateError, ValueError) as exc:
-        typer.echo(f"error: {str(exc).strip(chr(39))}", err=True)
-        raise typer.Exit(1) from None
+        with domain_errors(), unit_of_work(hub) as session:
+            return work(session, hub)
     finally:
         hub.close()
 

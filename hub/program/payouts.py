@@ -28,6 +28,7 @@ from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program.email.formatting import format_money
 from hub.program.email.notify import notify
+from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
 
 if TYPE_CHECKING:
@@ -158,21 +159,17 @@ def _audit(session: Session, actor: str, action: str, payout: Payout, before: di
 # -- people's decisions ---------------------------------------------------------------------------------
 
 
-class PayoutStateError(Exception):
-    """The payout is not in a state that allows this decision."""
-
-
 def _locked(session: Session, payout_id: int) -> Payout:
     payout = session.get(Payout, payout_id, with_for_update=True)
     if payout is None:
-        raise LookupError(f"no payout #{payout_id}")
+        raise NotFound(f"no payout #{payout_id}")
     return payout
 
 
 def approve(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
     payout = _locked(session, payout_id)
     if payout.status != "review":
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}, not waiting for review")
+        raise InvalidState(f"payout #{payout_id} is {payout.status}, not waiting for review")
     before = {"status": payout.status}
     payout.status, payout.decided_by, payout.updated_at = "approved", actor, utcnow()
     partner = session.get(Partner, payout.partner_id)
@@ -187,8 +184,8 @@ def reject(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: st
     admin changes them (``ledger`` override)."""
     payout = _locked(session, payout_id)
     if payout.status not in ("review", "approved"):
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; only a payout in review or "
-                               "waiting for manual payment can be rejected")
+        raise InvalidState(f"payout #{payout_id} is {payout.status}; only a payout in review or "
+                           "waiting for manual payment can be rejected")
     before = {"status": payout.status}
     payout.status, payout.reason, payout.decided_by, payout.updated_at = "rejected", reason, actor, utcnow()
     _release(session, payout)
@@ -237,7 +234,7 @@ def settle(session: Session, hub: Hub, payout_id: int, *, paid: bool, actor: str
     payout = _locked(session, payout_id)
     allowed = ("unknown", "sending") if not paid else ("unknown", "sending", "approved")
     if payout.status not in allowed:
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; nothing to settle")
+        raise InvalidState(f"payout #{payout_id} is {payout.status}; nothing to settle")
     before = {"status": payout.status}
     _close_transfer_row(session, payout, {"settled_by": actor, "paid": paid, "transfer_id": transfer_id})
     if paid:

@@ -24,6 +24,7 @@ from hub.pipeline.store import utcnow
 from hub.program import commissions
 from hub.program.attribution import attribute, find_attribution
 from hub.program.email.notify import notify
+from hub.program.errors import IdempotencyConflict
 from hub.program.models import Deal, Partner, Referral
 from hub.program.partners import record_activity
 from hub.program.program_file import Program
@@ -63,10 +64,6 @@ class Submission:
     event_id: int | None
 
 
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was used before with a different body."""
-
-
 def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None) -> Submission:
     """Store the referral and the internal event that gets it checked, in the caller's
     transaction. The caller enqueues ``event_id`` after commit (the reconciler does otherwise)."""
@@ -77,7 +74,7 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
         if existing is not None:
             same = all(getattr(existing, k) == v for k, v in fields.items())
             if not same:
-                raise IdempotencyConflict(idempotency_key)
+                raise IdempotencyConflict("this Idempotency-Key was used with a different referral")
             return Submission(existing, False, None)
     now = utcnow()
     referral = Referral(tracking_id=new_tracking_id(), partner_id=partner.id, idempotency_key=idempotency_key,

@@ -17,6 +17,7 @@ from hub.program.attribution import override
 from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, Deal, Partner, Referral
 from hub.program.referrals import decline, process_submitted
+from hub.program.states import ReferralStatus
 from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -55,7 +56,7 @@ def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reas
                                .with_for_update()).first()
     if referral is None:
         raise NotFound("no such referral")
-    if referral.status != "held_for_review":
+    if referral.status != ReferralStatus.HELD_FOR_REVIEW:
         raise InvalidState(f"the referral is {referral.status}, not held for review")
     before = {"status": referral.status}
     if approve:

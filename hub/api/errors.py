@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hub.program.errors import DomainError, IdempotencyConflict, InvalidInput, InvalidState, NotFound
+from hub.program.errors import (
+    DomainError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 
 #: domain error class -> HTTP status; a subclass takes the status of its nearest listed ancestor
 STATUS: dict[type[DomainError], int] = {

@@ -11,7 +11,13 @@ from contextlib import contextmanager
 
 import typer
 
-from hub.program.errors import DomainError, IdempotencyConflict, InvalidInput, InvalidState, NotFound
+from hub.program.errors import (
+    DomainError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 
 #: domain error class -> exit code; a subclass takes the code of its nearest listed ancestor
 EXIT_CODES: dict[type[DomainError], int] = {

@@ -137,6 +137,7 @@ def payouts_export(
     """Approved payouts waiting for manual payment, as CSV on stdout."""
     from hub.mapping.money import from_minor_units
     from hub.program.models import Partner, Payout
+    from hub.program.states import PayoutStatus
 
     hub = _hub(start_redis=False)
     out = io.StringIO()
@@ -146,7 +147,7 @@ def payouts_export(
     try:
         with hub.sessions() as session:
             for p, partner in session.execute(select(Payout, Partner).join(Partner, Partner.id == Payout.partner_id)
-                                              .where(Payout.status == "approved").order_by(Payout.id)):
+                                              .where(Payout.status == PayoutStatus.APPROVED).order_by(Payout.id)):
                 writer.writerow([p.id, partner.id, partner.name, partner.email, p.period,
                                  from_minor_units(p.amount_minor, p.currency), p.currency, p.amount_minor, p.reason or ""])
     finally:

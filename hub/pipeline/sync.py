@@ -28,10 +28,10 @@ import structlog
 from sqlalchemy import delete, select
 
 from connectors.base import Change, ConfigurationError, Cursor, Record
-from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.runtime.context import Hub
 
 log = structlog.get_logger(__name__)

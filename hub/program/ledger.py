@@ -14,6 +14,7 @@ from hub.pipeline.store import utcnow
 from hub.program.commissions import SETTLED, reverse_entry
 from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Partner
+from hub.program.states import LedgerStatus
 
 
 def entry_dict(e: LedgerEntry) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def override(session: Session, entry_id: int, *, actor: str, reason: str, status
     if status is None and amount_minor is None:
         raise InvalidState("give status or amount_minor")
     before = entry_dict(entry)
-    editable = entry.status in ("pending", "approved", "cancelled") and entry.payout_id is None
+    editable = entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED) and entry.payout_id is None
     if amount_minor is not None:
         if not editable:
             raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}: "
@@ -43,18 +44,18 @@ def override(session: Session, entry_id: int, *, actor: str, reason: str, status
         entry.rule_snapshot = {**(entry.rule_snapshot or {}), "overridden_by": actor, "override_reason": reason}
     extra: dict[str, Any] = {}
     if status is not None and status != entry.status:
-        if status == "reversed":
+        if status == LedgerStatus.REVERSED:
             if entry.status not in SETTLED:
                 raise InvalidState(f"entry #{entry.id} is {entry.status}: cancel it instead")
             reversal = reverse_entry(session, entry, reason=f"{reason} (by {actor})", now=now)
-            entry.status = "reversed" if entry.status == "approved" and entry.payout_id is None else entry.status
+            entry.status = LedgerStatus.REVERSED if entry.status == LedgerStatus.APPROVED and entry.payout_id is None else entry.status
             extra["reversal_id"] = reversal.id
-            if entry.status == "reversed":  # never paid: the entry and its reversal cancel out now
-                reversal.status = "reversed"
+            if entry.status == LedgerStatus.REVERSED:  # never paid: the entry and its reversal cancel out now
+                reversal.status = LedgerStatus.REVERSED
         elif not editable:
             raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}")
         else:
-            entry.status = status
+            entry.status = LedgerStatus(status)
     entry.updated_at = now
     _audit(session, actor, "ledger.override", entry, before, reason)
     return {**entry_dict(entry), **extra}
@@ -74,7 +75,7 @@ def adjust(session: Session, partner_id: int, amount_minor: int, currency: str, 
         raise InvalidState("an adjustment of zero changes nothing")
     entry = LedgerEntry(natural_key=f"adjustment:manual:{partner_id}:{now.isoformat()}:{utcnow().timestamp()}",
                         partner_id=partner_id, kind="adjustment", source_key=None, amount_minor=amount_minor,
-                        currency=code, status="approved", rule_snapshot={"reason": reason, "by": actor},
+                        currency=code, status=LedgerStatus.APPROVED, rule_snapshot={"reason": reason, "by": actor},
                         approve_after=now, created_at=now, updated_at=now)
     session.add(entry)
     session.flush()

@@ -30,6 +30,7 @@ from hub.program.email.formatting import format_money
 from hub.program.email.notify import notify
 from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
+from hub.program.states import LedgerStatus, PayoutStatus
 
 if TYPE_CHECKING:
     from hub.runtime.context import Hub
@@ -40,7 +41,7 @@ TRANSFER_CONNECTOR = "stripe"
 TRANSFER_ACTION = "create_transfer"
 DEFAULT_HOLDING_DAYS = 30
 #: payout states in which its entries are spoken for
-OPEN = ("review", "approved", "sending", "unknown")
+OPEN = (PayoutStatus.REVIEW, PayoutStatus.APPROVED, PayoutStatus.SENDING, PayoutStatus.UNKNOWN)
 
 
 def transfer_key(payout_id: int) -> str:
@@ -56,12 +57,12 @@ def approve_due(session: Session, now: datetime) -> int:
     from datetime import timedelta
 
     moved = 0
-    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == "pending").with_for_update()):
+    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == LedgerStatus.PENDING).with_for_update()):
         after = entry.approve_after
         if after is None:  # made before holding periods existed
             after = entry.created_at if entry.amount_minor < 0 else entry.created_at + timedelta(days=DEFAULT_HOLDING_DAYS)
         if after <= now:
-            entry.status = "approved"
+            entry.status = LedgerStatus.APPROVED
             entry.updated_at = now
             moved += 1
     return moved
@@ -90,7 +91,7 @@ def run(session: Session, hub: Hub, period: str, now: datetime) -> dict[str, Any
     schedule = hub.program.payouts
     groups: dict[tuple[int, str], list[LedgerEntry]] = {}
     for entry in session.scalars(select(LedgerEntry).where(
-            LedgerEntry.status == "approved", LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
+            LedgerEntry.status == LedgerStatus.APPROVED, LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
         groups.setdefault((entry.partner_id, entry.currency), []).append(entry)
     summary: dict[str, Any] = {"payouts": [], "carried_over": []}
     for (partner_id, currency), entries in sorted(groups.items()):
@@ -108,11 +109,11 @@ def run(session: Session, hub: Hub, period: str, now: datetime) -> dict[str, Any
         threshold = schedule.review_above_minor(currency)
         review = threshold is not None and total > threshold
         payout = Payout(partner_id=partner_id, currency=currency, amount_minor=total, period=period,
-                        status="review" if review else "approved", created_at=now, updated_at=now)
+                        status=PayoutStatus.REVIEW if review else PayoutStatus.APPROVED, created_at=now, updated_at=now)
         session.add(payout)
         session.flush()
         for entry in entries:
-            entry.status, entry.payout_id, entry.updated_at = "in_payout", payout.id, now
+            entry.status, entry.payout_id, entry.updated_at = LedgerStatus.IN_PAYOUT, payout.id, now
         summary["payouts"].append({"id": payout.id, "partner_id": partner_id, "currency": currency,
                                    "amount_minor": total, "status": payout.status})
         note = None
@@ -130,7 +131,7 @@ def send(session: Session, hub: Hub, payout: Payout, partner: Partner) -> str | 
         payout.reason = "the partner has no payouts-enabled Stripe account: pay manually (payouts export --csv)"
         return None
     payout.method = "stripe"
-    payout.status = "sending"
+    payout.status = PayoutStatus.SENDING
     payout.reason = None
     payout.updated_at = utcnow()
     owe(session, natural_key=transfer_key(payout.id), connector=TRANSFER_CONNECTOR, action=TRANSFER_ACTION,
@@ -168,10 +169,10 @@ def _locked(session: Session, payout_id: int) -> Payout:
 
 def approve(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: str) -> Payout:
     payout = _locked(session, payout_id)
-    if payout.status != "review":
+    if payout.status != PayoutStatus.REVIEW:
         raise InvalidState(f"payout #{payout_id} is {payout.status}, not waiting for review")
     before = {"status": payout.status}
-    payout.status, payout.decided_by, payout.updated_at = "approved", actor, utcnow()
+    payout.status, payout.decided_by, payout.updated_at = PayoutStatus.APPROVED, actor, utcnow()
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
     send(session, hub, payout, partner)
@@ -183,31 +184,31 @@ def reject(session: Session, hub: Hub, payout_id: int, *, actor: str, reason: st
     """The entries go back to approved and unpaid: the next run proposes them again, unless an
     admin changes them (``ledger`` override)."""
     payout = _locked(session, payout_id)
-    if payout.status not in ("review", "approved"):
+    if payout.status not in (PayoutStatus.REVIEW, PayoutStatus.APPROVED):
         raise InvalidState(f"payout #{payout_id} is {payout.status}; only a payout in review or "
                            "waiting for manual payment can be rejected")
     before = {"status": payout.status}
-    payout.status, payout.reason, payout.decided_by, payout.updated_at = "rejected", reason, actor, utcnow()
+    payout.status, payout.reason, payout.decided_by, payout.updated_at = PayoutStatus.REJECTED, reason, actor, utcnow()
     _release(session, payout)
     _audit(session, actor, "payout.reject", payout, before)
     return payout
 
 
 def _release(session: Session, payout: Payout) -> None:
-    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == "in_payout")
-                    .values(status="approved", payout_id=None, updated_at=utcnow()))
+    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == LedgerStatus.IN_PAYOUT)
+                    .values(status=LedgerStatus.APPROVED, payout_id=None, updated_at=utcnow()))
 
 
 def mark_paid(session: Session, hub: Hub, payout: Payout, *, transfer_id: str | None, by: str | None,
               reference: str | None = None) -> None:
     """The money reached the partner: payout and entries paid, partner told (once)."""
     now = utcnow()
-    payout.status, payout.paid_at, payout.updated_at = "paid", now, now
+    payout.status, payout.paid_at, payout.updated_at = PayoutStatus.PAID, now, now
     payout.transfer_id = transfer_id or payout.transfer_id
     if by:
         payout.decided_by = by
     session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id)
-                    .values(status="paid", updated_at=now))
+                    .values(status=LedgerStatus.PAID, updated_at=now))
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
     _tell(session, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
@@ -216,7 +217,7 @@ def mark_paid(session: Session, hub: Hub, payout: Payout, *, transfer_id: str | 
 
 def mark_failed(session: Session, hub: Hub, payout: Payout, *, reason: str) -> None:
     """The transfer did not happen: the entries return to the partner's approved balance."""
-    payout.status, payout.reason, payout.updated_at = "failed", reason, utcnow()
+    payout.status, payout.reason, payout.updated_at = PayoutStatus.FAILED, reason, utcnow()
     _release(session, payout)
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
@@ -232,7 +233,8 @@ def settle(session: Session, hub: Hub, payout_id: int, *, paid: bool, actor: str
     """A person settles a payout whose transfer outcome is unknown (they checked Stripe), or
     marks a manual payout paid. The outbox row waiting ``unknown`` is closed, never resent."""
     payout = _locked(session, payout_id)
-    allowed = ("unknown", "sending") if not paid else ("unknown", "sending", "approved")
+    allowed = ((PayoutStatus.UNKNOWN, PayoutStatus.SENDING) if not paid
+               else (PayoutStatus.UNKNOWN, PayoutStatus.SENDING, PayoutStatus.APPROVED))
     if payout.status not in allowed:
         raise InvalidState(f"payout #{payout_id} is {payout.status}; nothing to settle")
     before = {"status": payout.status}
@@ -258,7 +260,7 @@ def _close_transfer_row(session: Session, payout: Payout, result: dict[str, Any]
 def transfer_done(session: Session, hub: Hub, item: OutboxItem) -> None:
     """``ON_DONE["create_transfer"]``: Stripe made the transfer (or had made it: ``existing``)."""
     payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
-    if payout is None or payout.status == "paid":
+    if payout is None or payout.status == PayoutStatus.PAID:
         return
     result = item.result or {}
     if int(result.get("amount_minor", payout.amount_minor)) != payout.amount_minor or \
@@ -283,7 +285,7 @@ def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
         OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD)))))
     for item in stuck:
         payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
-        if payout is None or payout.status not in ("sending", "unknown"):
+        if payout is None or payout.status not in (PayoutStatus.SENDING, PayoutStatus.UNKNOWN):
             continue
         found = _look_up(hub, payout)
         if item.state == WorkState.DEAD and found == []:
@@ -291,8 +293,8 @@ def check_transfers(session: Session, hub: Hub) -> dict[str, int]:
             item.state, item.result = WorkState.DONE, {"settled": "failed"}  # a replay must never send it
             counts["failed"] += 1
             continue
-        if payout.status != "unknown":
-            payout.status, payout.updated_at = "unknown", utcnow()
+        if payout.status != PayoutStatus.UNKNOWN:
+            payout.status, payout.updated_at = PayoutStatus.UNKNOWN, utcnow()
             payout.reason = (f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
                              f"partnerhub payouts settle {payout.id} --paid|--failed")
             raise_alert(session, key=f"payout_unknown:{payout.id}", kind="payout_unknown", message=payout.reason)

@@ -28,6 +28,7 @@ from hub.program.errors import IdempotencyConflict
 from hub.program.models import Deal, Partner, Referral
 from hub.program.partners import record_activity
 from hub.program.program_file import Program
+from hub.program.states import ReferralStatus
 
 if TYPE_CHECKING:
     from hub.runtime.context import Hub
@@ -78,8 +79,8 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
             return Submission(existing, False, None)
     now = utcnow()
     referral = Referral(tracking_id=new_tracking_id(), partner_id=partner.id, idempotency_key=idempotency_key,
-                        status="received", history=[], created_at=now, updated_at=now, **fields)
-    _history(referral, "received")
+                        status=ReferralStatus.RECEIVED, history=[], created_at=now, updated_at=now, **fields)
+    _history(referral, ReferralStatus.RECEIVED)
     session.add(referral)
     record_activity(session, partner)  # a new referral stops any re-engagement sequence
     session.flush()
@@ -112,7 +113,7 @@ def _conflicting_referrals(session: Session, program: Program, referral: Referra
         return []
     return list(session.scalars(
         select(Referral).where(or_(*same), Referral.partner_id != referral.partner_id, Referral.id != referral.id,
-                               Referral.created_at >= since, Referral.status != "declined")
+                               Referral.created_at >= since, Referral.status != ReferralStatus.DECLINED)
     ))
 
 
@@ -121,7 +122,7 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
     referral = session.get(Referral, referral_id, with_for_update=True)
     if referral is None:
         return "missing"
-    expected = "held_for_review" if approved_by else "received"
+    expected = ReferralStatus.HELD_FOR_REVIEW if approved_by else ReferralStatus.RECEIVED
     if referral.status != expected:
         return "already_processed"
     partner = session.get(Partner, referral.partner_id)
@@ -135,7 +136,7 @@ def process_submitted(session: Session, hub: Hub, referral_id: int, *, approved_
         reasons += [f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
                     for r in _conflicting_referrals(session, program, referral, domain)]
         if reasons:
-            _history(referral, "held_for_review", "; ".join(reasons))
+            _history(referral, ReferralStatus.HELD_FOR_REVIEW, "; ".join(reasons))
             notify(session, kind="referral_held", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
             return "held_for_review"
@@ -177,7 +178,7 @@ def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner
         action="create_referral_deal", payload=payload)
     referral.crm = crm.name
     referral.owner_id = owner_id
-    _history(referral, "submitted", f"approved by {approved_by}" if approved_by else None)
+    _history(referral, ReferralStatus.SUBMITTED, f"approved by {approved_by}" if approved_by else None)
     notify(session, kind="referral_received", to_email=partner.email, partner_id=partner.id,
            natural_key=f"referral-received:{referral.id}", context=_partner_context(partner, referral))
     owner_email = program.owners.email_of(owner_id)
@@ -192,7 +193,7 @@ def send_to_crm(session: Session, hub: Hub, referral: Referral, partner: Partner
 
 def decline(session: Session, referral: Referral, *, actor: str, reason: str) -> None:
     """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
-    _history(referral, "declined", f"{reason} (by {actor})")
+    _history(referral, ReferralStatus.DECLINED, f"{reason} (by {actor})")
     partner = session.get(Partner, referral.partner_id)
     assert partner is not None
     notify(session, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
@@ -240,7 +241,7 @@ def on_deal_changed(session: Session, hub: Hub, deal: Deal, applied: dict[str, A
     if referral is not None and deal.status and deal.status != referral.status and "status" in applied:
         # the stage the hub itself created the deal in is not news to the partner (they were told
         # "your referral is in"): recorded, not emailed
-        own_start = referral.status == "submitted" and deal.stage == _start_stage(program, deal.source)
+        own_start = referral.status == ReferralStatus.SUBMITTED and deal.stage == _start_stage(program, deal.source)
         _history(referral, deal.status)
         happened.append(f"status:{deal.status}")
         if partner is not None and not own_start:

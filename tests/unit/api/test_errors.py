@@ -11,7 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from connectors.base import HubError
 from hub.api import errors
 from hub.api.app import create_app
-from hub.program.errors import DomainError, IdempotencyConflict, InvalidInput, InvalidState, NotFound
+from hub.program.errors import (
+    DomainError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 
 CASES = [
     (NotFound("no payout #999"), 404),

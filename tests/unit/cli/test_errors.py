@@ -7,7 +7,13 @@ import typer
 from typer.testing import CliRunner
 
 from hub.cli import errors
-from hub.program.errors import DomainError, IdempotencyConflict, InvalidInput, InvalidState, NotFound
+from hub.program.errors import (
+    DomainError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 
 
 @pytest.mark.parametrize("exc", [NotFound("no payout #999"), InvalidState("payout #3 is paid; nothing to settle"),

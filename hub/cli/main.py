@@ -341,6 +341,7 @@ def replay(
         query = query.where(stamp >= parse_when(since))
     if until:
         query = query.where(stamp <= parse_when(until))
+
     def unreachable(_: Exception) -> None:  # the reconciler enqueues them when they are due
         typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
 

@@ -357,7 +357,7 @@ def transfer_reversed(session: Session, hub: Hub, *, payout_id: int, transfer_id
     added = insert_ignoring_conflicts(session, LedgerEntry, [{
         "natural_key": f"transfer-reversal:{event_id}", "partner_id": payout.partner_id, "deal_id": None,
         "kind": "adjustment", "source_key": f"payout:{payout_id}", "amount_minor": -abs(amount_reversed_minor),
-        "currency": payout.currency, "status": "approved",
+        "currency": payout.currency, "status": LedgerStatus.APPROVED,
         "rule_snapshot": {"reason": "transfer reversed", "transfer_id": transfer_id, "payout_id": payout_id},
         "approve_after": now, "created_at": now, "updated_at": now}], ("natural_key",))
     if added:

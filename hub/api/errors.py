@@ -32,7 +32,7 @@ STATUS: dict[type[DomainError], int] = {
 def status_for(exc: DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

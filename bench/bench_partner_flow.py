@@ -264,13 +264,13 @@ class Bench:
 
     def open_work(self) -> tuple[int, int]:
         """(inbox + outbox rows not finished, dead rows)."""
-        from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
+        from hub.pipeline.models import OPEN_STATES, InboxEvent, OutboxItem, WorkState
 
         assert self.h is not None
         open_, dead = 0, 0
         with self.h.hub.sessions() as s:
             for model in (InboxEvent, OutboxItem):
-                open_ += s.scalar(select(func.count()).select_from(model).where(model.state.in_(WorkState.OPEN))) or 0
+                open_ += s.scalar(select(func.count()).select_from(model).where(model.state.in_(OPEN_STATES))) or 0
                 dead += s.scalar(select(func.count()).select_from(model).where(model.state == WorkState.DEAD)) or 0
         return open_, dead
 

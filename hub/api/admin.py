@@ -11,11 +11,13 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
 from hub.api.partner import ReferralOut
-from hub.pipeline.outbox import enqueue_owed
 from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import unit_of_work
 from hub.program.attribution import override
+from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, Deal, Partner, Referral
 from hub.program.referrals import decline, process_submitted
+from hub.program.states import ReferralStatus
 from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -45,20 +47,17 @@ async def list_referrals(request: Request, admin: AdminDep, status: str = "held_
 
 
 def _decide(hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
-    with hub.sessions() as session:
-        with session.begin():
-            out = _decide_in(session, hub, tracking_id, approve, reason, actor)
-        enqueue_owed(hub, session.info)
-    return out
+    with unit_of_work(hub) as session:
+        return _decide_in(session, hub, tracking_id, approve, reason, actor)
 
 
 def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
     referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id)
                                .with_for_update()).first()
     if referral is None:
-        raise HTTPException(404, "no such referral")
-    if referral.status != "held_for_review":
-        raise HTTPException(409, f"the referral is {referral.status}, not held for review")
+        raise NotFound("no such referral")
+    if referral.status != ReferralStatus.HELD_FOR_REVIEW:
+        raise InvalidState(f"the referral is {referral.status}, not held for review")
     before = {"status": referral.status}
     if approve:
         process_submitted(session, hub, referral.id, approved_by=actor)
@@ -109,12 +108,9 @@ class StripeAccountIn(BaseModel):
 
 
 def _link(hub: Hub, partner_id: int, body: StripeAccountIn, actor: str) -> dict[str, object]:
-    from hub.program.payments import LinkError, link_partner_account
+    from hub.program.payments import link_partner_account
 
-    try:
-        return link_partner_account(hub, partner_id, body.stripe_account_id, actor=actor)
-    except LinkError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return link_partner_account(hub, partner_id, body.stripe_account_id, actor=actor)
 
 
 @router.put("/partners/{partner_id}/stripe-account", summary="Link a partner to their Stripe Connect account (audited)")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from hub.api import admin as admin_api
+from hub.api import errors as api_errors
 from hub.api import partner as partner_api
 from hub.api import program as program_api
 from hub.api import program_admin as program_admin_api
@@ -67,6 +68,7 @@ def create_app(hub: Hub | None = None) -> HubApp:
                 app.state.hub.close()
 
     app = FastAPI(title="partnerhub", version="0.1.0", lifespan=lifespan)
+    api_errors.install(app)  # domain errors -> status codes, one table
     # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
     app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
     # a connector with several inbound routes (SendGrid's Inbound Parse) reads the rest of the path

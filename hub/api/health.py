@@ -48,12 +48,12 @@ def gauges(hub: Hub) -> Iterable[tuple[str, str, dict[str, str], float]]:
     with hub.sessions() as session:
         for table, model in (("inbox", InboxEvent), ("outbox", OutboxItem)):
             counts = dict(session.execute(select(model.state, func.count()).group_by(model.state)).all())
-            for state in WorkState.ALL:
+            for state in WorkState:
                 if model is InboxEvent and state in (WorkState.PENDING, WorkState.UNKNOWN):
                     continue
                 if model is OutboxItem and state == WorkState.RECEIVED:
                     continue
-                yield (f"{table}_rows", f"{table.capitalize()} rows by state.", {"state": state},
+                yield (f"{table}_rows", f"{table.capitalize()} rows by state.", {"state": state.value},
                        float(counts.get(state, 0)))
         dead = sum(
             session.scalar(select(func.count()).select_from(m).where(m.state == WorkState.DEAD)) or 0

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
 from hub.mapping.money import from_minor_units
-from hub.pipeline import queue
+from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program.commissions import balances
 from hub.program.models import LedgerEntry, Partner, Referral
-from hub.program.referrals import IdempotencyConflict, submit
+from hub.program.referrals import submit
 from hub.program.submission import ReferralIn
 from hub.runtime.context import Hub
 
@@ -59,15 +59,11 @@ class CommissionsOut(BaseModel):
 
 
 def _submit(hub: Hub, partner: Partner, body: ReferralIn, key: str | None) -> tuple[ReferralOut, bool]:
-    with hub.sessions() as session, session.begin():
+    with unit_of_work(hub) as session:
         result = submit(session, session.merge(partner), body.model_dump(), idempotency_key=key)
-        out = ReferralOut.of(result.referral)
-    if result.event_id is not None:
-        try:
-            queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.INBOX, [result.event_id])
-        except Exception:  # noqa: BLE001 - committed: the reconciler enqueues it
-            pass
-    return out, result.created
+        if result.event_id is not None:
+            owe_inbox(session, [result.event_id])
+        return ReferralOut.of(result.referral), result.created
 
 
 @router.post("/referrals", response_model=ReferralOut, status_code=202,
@@ -76,10 +72,7 @@ def _submit(hub: Hub, partner: Partner, body: ReferralIn, key: str | None) -> tu
                          "Send an Idempotency-Key header to make a retry safe.")
 async def post_referral(request: Request, response: Response, partner: PartnerDep, body: ReferralIn,
                         idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> ReferralOut:
-    try:
-        out, created = await run_in_threadpool(_submit, hub_of(request), partner, body, idempotency_key)
-    except IdempotencyConflict:
-        raise HTTPException(409, "this Idempotency-Key was used with a different referral") from None
+    out, created = await run_in_threadpool(_submit, hub_of(request), partner, body, idempotency_key)
     if not created:
         response.status_code = 200
     return out

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
 from hub.mapping.money import from_minor_units
-from hub.pipeline import queue
+from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program import clock, registrations
 from hub.program.commissions import balances
 from hub.program.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
@@ -53,16 +53,12 @@ def _out(session: Any, r: DealRegistration) -> RegistrationOut:
 
 
 def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None) -> tuple[RegistrationOut, bool]:
-    with hub.sessions() as session, session.begin():
+    with unit_of_work(hub) as session:
         row, created, event_id = registrations.submit(session, session.merge(partner), body.model_dump(),
                                                       idempotency_key=key, at=clock.now(hub))
-        out = _out(session, row)
-    if event_id is not None:
-        try:
-            queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.INBOX, [event_id])
-        except Exception:  # noqa: BLE001 - committed: the reconciler enqueues it
-            pass
-    return out, created
+        if event_id is not None:
+            owe_inbox(session, [event_id])
+        return _out(session, row), created
 
 
 @router.post("/deal-registrations", response_model=RegistrationOut, status_code=202, summary="Register a deal",
@@ -70,10 +66,7 @@ def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None)
                          "follows (poll GET /api/v1/deal-registrations/{id}). Idempotency-Key makes a retry safe.")
 async def post_registration(request: Request, response: Response, partner: PartnerDep, body: RegistrationIn,
                             idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> RegistrationOut:
-    try:
-        out, created = await run_in_threadpool(_register, hub_of(request), partner, body, idempotency_key)
-    except registrations.IdempotencyConflict:
-        raise HTTPException(409, "this Idempotency-Key was used with a different registration") from None
+    out, created = await run_in_threadpool(_register, hub_of(request), partner, body, idempotency_key)
     if not created:
         response.status_code = 200
     return out

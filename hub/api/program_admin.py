@@ -9,15 +9,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
-from hub.pipeline.outbox import enqueue_owed
+from hub.pipeline.unit_of_work import unit_of_work
 from hub.program import clock, kpis, ledger, payouts, reengagement, registrations, tiers
+from hub.program.errors import NotFound
 from hub.program.models import DealRegistration, Partner, Payout, ReengagementSequence
 from hub.runtime.context import Hub
 
@@ -50,16 +51,9 @@ class TierIn(Reason):
 
 
 def _in_tx(hub: Hub, work: Callable[[Session], Any]) -> Any:
-    try:
-        with hub.sessions() as session:
-            with session.begin():
-                out = work(session)
-            enqueue_owed(hub, session.info)
-        return out
-    except LookupError as exc:
-        raise HTTPException(404, str(exc).strip("'\"")) from None
-    except (ValueError, payouts.PayoutStateError, ledger.LedgerError) as exc:
-        raise HTTPException(409, str(exc)) from None
+    """``work`` in one unit of work; a domain refusal answers from ``hub.api.errors``."""
+    with unit_of_work(hub) as session:
+        return work(session)
 
 
 @router.get("/kpis", summary="Program KPIs (JSON)")
@@ -126,7 +120,7 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
     def work(session: Session) -> dict[str, Any]:
         partner = session.get(Partner, partner_id, with_for_update=True)
         if partner is None:
-            raise LookupError("no such partner")
+            raise NotFound("no such partner")
         changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason,
                                  mail_settings=hub.settings.sendgrid)
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
@@ -142,7 +136,7 @@ async def stop_sequence(request: Request, admin: AdminDep, partner_id: int, body
             ReengagementSequence.partner_id == partner_id, ReengagementSequence.state == "active")
             .with_for_update()).first()
         if sequence is None:
-            raise LookupError("no active re-engagement sequence for this partner")
+            raise NotFound("no active re-engagement sequence for this partner")
         reengagement.stop(session, sequence, reason=body.reason, actor=admin)
         return {"partner_id": partner_id, "sequence_id": sequence.id, "state": sequence.state, "step": sequence.step}
     return await run_in_threadpool(_in_tx, hub, work)

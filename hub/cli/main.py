@@ -204,15 +204,14 @@ def partners_set_stripe_account(
     """Link a partner to their Stripe Connect account (payouts are transferred there); audited."""
     import getpass
 
-    from hub.program.payments import LinkError, link_partner_account
+    from hub.cli.errors import domain_errors
+    from hub.program.payments import link_partner_account
 
     hub = _open_hub(_settings(), start_redis=False)
     try:
-        linked = link_partner_account(hub, partner, None if account_id.lower() == "none" else account_id,
-                                      actor=f"cli:{getpass.getuser()}")
-    except LinkError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        with domain_errors():
+            linked = link_partner_account(hub, partner, None if account_id.lower() == "none" else account_id,
+                                          actor=f"cli:{getpass.getuser()}")
     finally:
         hub.close()
     typer.echo(f"partner {linked['partner_id']} <{linked['email']}>: stripe account {linked['stripe_account_id']}, "
@@ -304,7 +303,8 @@ def replay(
     outbox: Annotated[bool, typer.Option("--outbox", help="Replay outbox items instead of inbox events.")] = False,
 ) -> None:
     """Re-run dead-lettered or selected events (by id, connector or time range)."""
-    from hub.pipeline import queue, work
+    from hub.pipeline import work
+    from hub.pipeline.unit_of_work import owe_inbox, owe_outbox, unit_of_work
 
     if not (ids or dead or connector or since or until):
         raise typer.BadParameter("choose what to replay: --id, --dead, --connector, --since or --until")
@@ -321,16 +321,16 @@ def replay(
         query = query.where(stamp >= parse_when(since))
     if until:
         query = query.where(stamp <= parse_when(until))
+
+    def unreachable(_: Exception) -> None:  # the reconciler enqueues them when they are due
+        typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
+
     hub = _open_hub(_settings())
     try:
-        with hub.sessions() as session, session.begin():
+        with unit_of_work(hub, on_enqueue_error=unreachable) as session:
             selected = list(session.scalars(query))
             moved = work.replay(session, model, selected, requeue_after_s=hub.settings.worker.requeue_after_s)
-        kind = queue.OUTBOX if outbox else queue.INBOX
-        try:
-            queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, moved)
-        except Exception:  # noqa: BLE001 - the reconciler enqueues them when they are due
-            typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
+            (owe_outbox if outbox else owe_inbox)(session, moved)
     finally:
         hub.close()
     skipped = len(selected) - len(moved)

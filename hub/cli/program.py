@@ -35,22 +35,15 @@ def _hub(start_redis: bool = True):  # type: ignore[no-untyped-def]
     return open_hub(settings_or_exit(), start_redis=start_redis)
 
 
-def _decide(work: Any, *, enqueue: bool = True) -> Any:
-    """Run ``work(session, hub)`` in one transaction; errors are one clear line, exit 1."""
-    from hub.pipeline.outbox import enqueue_owed
-    from hub.program import payouts
+def _decide(work: Any) -> Any:
+    """Run ``work(session, hub)`` in one unit of work; a refusal is one clear line (``hub.cli.errors``)."""
+    from hub.cli.errors import domain_errors
+    from hub.pipeline.unit_of_work import unit_of_work
 
     hub = _hub()
     try:
-        with hub.sessions() as session:
-            with session.begin():
-                out = work(session, hub)
-            if enqueue:
-                enqueue_owed(hub, session.info)
-        return out
-    except (LookupError, payouts.PayoutStateError, ValueError) as exc:
-        typer.echo(f"error: {str(exc).strip(chr(39))}", err=True)
-        raise typer.Exit(1) from None
+        with domain_errors(), unit_of_work(hub) as session:
+            return work(session, hub)
     finally:
         hub.close()
 
@@ -143,6 +136,7 @@ def payouts_export(
     """Approved payouts waiting for manual payment, as CSV on stdout."""
     from hub.mapping.money import from_minor_units
     from hub.program.models import Partner, Payout
+    from hub.program.states import PayoutStatus
 
     hub = _hub(start_redis=False)
     out = io.StringIO()
@@ -152,7 +146,7 @@ def payouts_export(
     try:
         with hub.sessions() as session:
             for p, partner in session.execute(select(Payout, Partner).join(Partner, Partner.id == Payout.partner_id)
-                                              .where(Payout.status == "approved").order_by(Payout.id)):
+                                              .where(Payout.status == PayoutStatus.APPROVED).order_by(Payout.id)):
                 writer.writerow([p.id, partner.id, partner.name, partner.email, p.period,
                                  from_minor_units(p.amount_minor, p.currency), p.currency, p.amount_minor, p.reason or ""])
     finally:

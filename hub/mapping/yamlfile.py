@@ -215,7 +215,7 @@ def _message(error: Any, loc: Loc, found: Loc, model: type[BaseModel]) -> str:
         return f"unknown key {key!r}{hint}"
     if kind in ("value_error", "assertion_error"):
         return re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):  # a Literal or a StrEnum field
         options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
         got = error.get("input")
         hint = did_you_mean(str(got), options) if isinstance(got, str) else ""

@@ -5,6 +5,7 @@ echo fingerprints of the hub's own writes."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,11 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY)
-from hub.pipeline.store import Base, BigId, UTCDateTime
+from hub.pipeline.store import Base, BigId, StateColumn, UTCDateTime
 
 
-class WorkState:
-    """States shared by inbox events and outbox items."""
+class WorkState(StrEnum):
+    """States shared by inbox events and outbox items (the values are what the rows store)."""
 
     RECEIVED = "received"  # inbox: stored and acknowledged, not yet processed
     PENDING = "pending"  # outbox: written, not yet carried out
@@ -34,14 +35,17 @@ class WorkState:
     DEAD = "dead"  # gave up: error kept, alert raised, ``partnerhub replay`` re-runs it
     UNKNOWN = "unknown"  # outbox, money: outcome unknown; waits for a lookup or a person
 
-    OPEN = (RECEIVED, PENDING, PROCESSING, RETRYING)
-    ALL = (RECEIVED, PENDING, PROCESSING, RETRYING, DONE, DEAD, UNKNOWN)
+
+#: states of work not finished yet (the reconciler's and the queue depth's concern)
+OPEN_STATES: tuple[WorkState, ...] = (WorkState.RECEIVED, WorkState.PENDING, WorkState.PROCESSING, WorkState.RETRYING)
+#: every state, in the order of a row's life
+ALL_STATES: tuple[WorkState, ...] = tuple(WorkState)
 
 
 class WorkColumns:
     """The state machine columns shared by every durable work table."""
 
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[WorkState] = mapped_column(StateColumn(WorkState, 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: when the reconciler should next look at the row: retry time, lease end, or requeue time
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ from connectors.base import ConfigurationError
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import OWED, OWED_INBOX, enqueue_owed  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from hub.pipeline.context import PipelineContext
@@ -37,7 +38,7 @@ def owe(
 ) -> int | None:
     """Write an outbox row in the caller's transaction. Returns its id, or ``None`` when the
     effect was already owed (same natural key). The id is also listed in ``session.info[OWED]``
-    for the caller to enqueue after commit (``enqueue_owed``); if that is lost, the reconciler
+    for the caller to enqueue after commit (``unit_of_work``); if that is lost, the reconciler
     finds the row by ``next_attempt_at``."""
     now = utcnow()
     ids = insert_ignoring_conflicts(
@@ -63,27 +64,6 @@ def owe(
         return None
     session.info.setdefault(OWED, []).append(ids[0])
     return ids[0]
-
-
-#: ``session.info`` key listing the outbox rows a transaction wrote, to enqueue after its commit
-OWED = "partnerhub.owed"
-#: the same for internal inbox events a transaction wrote (a referral submitted by e-mail)
-OWED_INBOX = "partnerhub.owed_inbox"
-
-
-def enqueue_owed(hub: PipelineContext, info: dict[str, Any]) -> None:
-    """Enqueue the outbox rows the committed transaction wrote (best effort: the reconciler finds
-    any that did not make it)."""
-    from hub.pipeline import queue
-
-    for key, name in ((OWED, queue.OUTBOX), (OWED_INBOX, queue.INBOX)):
-        owed = info.pop(key, [])
-        if not owed:
-            continue
-        try:
-            queue.enqueue(hub.redis, hub.settings.queue_prefix, name, owed)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.types import DateTime, String, TypeDecorator
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -41,6 +42,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class StateColumn(TypeDecorator[str]):
+    """A named state (a ``StrEnum``) stored as its string value, as the column always held it:
+    rows load as enum members (a value the enum does not name loads as the plain string)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, states: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.states = states
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self.states(value)
+        except ValueError:
+            return value
 
 
 def utcnow() -> datetime:

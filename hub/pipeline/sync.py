@@ -28,11 +28,11 @@ import structlog
 from sqlalchemy import delete, select
 
 from connectors.base import Change, ConfigurationError, Cursor, Record
-from hub.pipeline import queue
 from hub.pipeline.context import PipelineContext
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -199,15 +199,11 @@ def poll(
             changes = [polled_change(connector, object_type, record) for record in page.records]
             now = utcnow()
             rows = event_rows(connector_name, changes, now=now, look_again=now)
-            with hub.sessions() as session, session.begin():
+            with unit_of_work(hub) as session:  # the new events are enqueued after commit
                 new = insert_events(session.connection(), rows)
                 if page.cursor is not None:
                     _save_cursor(session, connector_name, object_type, page.cursor)
-            if new:
-                try:
-                    queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.INBOX, sorted(new.values()))
-                except Exception:  # noqa: BLE001 - committed; the reconciler enqueues them
-                    log.warning("enqueue after poll failed; the reconciler will pick the rows up")
+                owe_inbox(session, sorted(new.values()))
             result.pages += 1
             result.records += len(page.records)
             result.new_events += len(new)

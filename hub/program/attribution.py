@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hub.pipeline.store import utcnow
 from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, Referral
 from hub.program.program_file import Attribution
+from hub.program.states import ReferralStatus
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def find_attribution(
     candidates = session.scalars(
         select(Referral)
         .where(or_(*conditions), Referral.created_at >= window_start, Referral.created_at <= created,
-               Referral.status.notin_(("declined",)))
+               Referral.status.notin_((ReferralStatus.DECLINED,)))
         .order_by(order, Referral.id.asc() if rules.model == "first_touch" else Referral.id.desc())
     ).all()
     for referral in candidates:

@@ -32,8 +32,9 @@ from hub.pipeline.store import utcnow
 from hub.program import rules
 from hub.program.models import Deal, LedgerEntry, Partner, Referral, RevenueFact
 from hub.program.program_file import Program
+from hub.program.states import CommissionEvent, LedgerStatus, ReferralStatus
 
-SETTLED = ("approved", "in_payout", "paid")
+SETTLED = (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT, LedgerStatus.PAID)
 #: refund statuses that took money back
 REFUNDED = ("succeeded",)
 #: revenue statuses that brought money in
@@ -55,7 +56,7 @@ def _live(session: Session, source_key: str) -> LedgerEntry | None:
         .order_by(LedgerEntry.id)))
     undone = set(session.scalars(select(LedgerEntry.reverses_id).where(
         LedgerEntry.source_key == source_key, LedgerEntry.kind == "reversal")))
-    live = [e for e in entries if e.id not in undone and e.status != "reversed"]
+    live = [e for e in entries if e.id not in undone and e.status != LedgerStatus.REVERSED]
     return live[-1] if live else None
 
 
@@ -68,7 +69,7 @@ def settle(session: Session, program: Program, partner: Partner | None, source_k
         assert due is not None and partner is not None
         entry = LedgerEntry(
             natural_key=key, partner_id=partner.id, deal_id=deal_id, kind="commission", source_key=source_key,
-            amount_minor=due.amount_minor, currency=due.currency, status="pending", rule_snapshot=due.snapshot,
+            amount_minor=due.amount_minor, currency=due.currency, status=LedgerStatus.PENDING, rule_snapshot=due.snapshot,
             approve_after=due.approve_after,
             expected_payment_date=program.payouts.expected_date(due.approve_after.date()),
             created_at=now, updated_at=now,
@@ -89,17 +90,17 @@ def settle(session: Session, program: Program, partner: Partner | None, source_k
 
     # pending or cancelled: still ours to change
     if due is None:
-        if live.status == "cancelled":
+        if live.status == LedgerStatus.CANCELLED:
             return Settlement()
-        live.status = "cancelled"
+        live.status = LedgerStatus.CANCELLED
         live.rule_snapshot = {**(live.rule_snapshot or {}), "cancelled_because": reason}
         live.updated_at = now
         return Settlement(cancelled=live)
-    was_cancelled = live.status == "cancelled"
-    if (live.amount_minor, live.currency, live.status) == (due.amount_minor, due.currency, "pending"):
+    was_cancelled = live.status == LedgerStatus.CANCELLED
+    if (live.amount_minor, live.currency, live.status) == (due.amount_minor, due.currency, LedgerStatus.PENDING):
         return Settlement()
     live.amount_minor, live.currency, live.rule_snapshot = due.amount_minor, due.currency, due.snapshot
-    live.status = "pending"
+    live.status = LedgerStatus.PENDING
     live.updated_at = now
     if was_cancelled:
         live.approve_after = due.approve_after
@@ -116,7 +117,7 @@ def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: dat
     reversal = LedgerEntry(
         natural_key=f"reversal:{entry.id}", partner_id=entry.partner_id, deal_id=entry.deal_id,
         kind="reversal", source_key=entry.source_key, amount_minor=-entry.amount_minor, currency=entry.currency,
-        status="pending", rule_snapshot={"reverses": entry.id, "reason": reason, "rule_name": snap.get("rule_name")},
+        status=LedgerStatus.PENDING, rule_snapshot={"reverses": entry.id, "reason": reason, "rule_name": snap.get("rule_name")},
         reverses_id=entry.id, approve_after=now, created_at=now, updated_at=now,
     )
     session.add(reversal)
@@ -133,10 +134,10 @@ def settle_deal(session: Session, program: Program, deal: Deal, partner: Partner
     now = now or utcnow()
     key = f"deal:{deal.id}"
     due = None
-    if partner is not None and deal.status == "closed_won" and not deal.deleted:
-        rule = program.rule_for("deal_won", partner, product=(deal.properties or {}).get("product"))
+    if partner is not None and deal.status == ReferralStatus.CLOSED_WON and not deal.deleted:
+        rule = program.rule_for(CommissionEvent.DEAL_WON, partner, product=(deal.properties or {}).get("product"))
         if rule is not None:
-            due = rules.due(session, rule, partner, event="deal_won", base_minor=deal.amount_minor,
+            due = rules.due(session, rule, partner, event=CommissionEvent.DEAL_WON, base_minor=deal.amount_minor,
                             base_currency=deal.currency, at=now, source_key=key,
                             extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency})
     return settle(session, program, partner, key, due, now=now, reason=_reason(deal), deal_id=deal.id)
@@ -145,7 +146,7 @@ def settle_deal(session: Session, program: Program, deal: Deal, partner: Partner
 def _reason(deal: Deal) -> str:
     if deal.deleted:
         return "deal deleted"
-    if deal.status != "closed_won":
+    if deal.status != ReferralStatus.CLOSED_WON:
         return f"deal moved to {deal.status}"
     return "deal amount changed"
 
@@ -158,10 +159,10 @@ def settle_referral(session: Session, program: Program, referral: Referral, part
     """A referral accepted into the CRM earns what a ``referral_qualified`` rule pays (flat)."""
     now = now or utcnow()
     key = f"referral:{referral.id}"
-    rule = program.rule_for("referral_qualified", partner)
+    rule = program.rule_for(CommissionEvent.REFERRAL_QUALIFIED, partner)
     due = None
     if rule is not None:
-        due = rules.due(session, rule, partner, event="referral_qualified", base_minor=None, base_currency=None,
+        due = rules.due(session, rule, partner, event=CommissionEvent.REFERRAL_QUALIFIED, base_minor=None, base_currency=None,
                         at=now, source_key=key, extra={"tracking_id": referral.tracking_id})
     return settle(session, program, partner, key, due, now=now, reason="referral not qualified")
 
@@ -198,10 +199,10 @@ def settle_revenue(session: Session, hub: Any, revenue: RevenueFact, *, now: dat
             RevenueFact.status.in_(REFUNDED))))
         net = max(0, revenue.amount_minor - refunded)
         # the rule that earned it stays (a program edit does not rewrite history)
-        rule = _snapshot_rule(live) or program.rule_for("recurring_invoice_paid", partner, product=revenue.product)
+        rule = _snapshot_rule(live) or program.rule_for(CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product)
         if rule is not None and _within_months(session, rule, revenue):
             at = live.created_at if live is not None else now
-            due = rules.due(session, rule, partner, event="recurring_invoice_paid", base_minor=revenue.amount_minor,
+            due = rules.due(session, rule, partner, event=CommissionEvent.RECURRING_INVOICE_PAID, base_minor=revenue.amount_minor,
                             base_currency=revenue.currency, at=at, source_key=key,
                             extra={"revenue_key": revenue.natural_key, "customer_id": revenue.customer_id,
                                    "refunded_minor": refunded},
@@ -251,9 +252,9 @@ def balances(session: Session, partner_id: int) -> dict[str, dict[str, int]]:
     """Per currency: pending, approved (incl. in a payout), paid totals; reversals net in."""
     totals: dict[str, dict[str, int]] = {}
     for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner_id)):
-        if entry.status in ("cancelled", "reversed"):
+        if entry.status in (LedgerStatus.CANCELLED, LedgerStatus.REVERSED):
             continue
-        bucket = "paid" if entry.status == "paid" else "approved" if entry.status in ("approved", "in_payout") else "pending"
+        bucket = "paid" if entry.status == LedgerStatus.PAID else "approved" if entry.status in (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT) else "pending"
         per = totals.setdefault(entry.currency, {"pending": 0, "approved": 0, "paid": 0})
         per[bucket] += entry.amount_minor
     return totals

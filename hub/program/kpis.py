@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
+from hub.program.states import LedgerStatus, ReferralStatus
 
 ACTIVE_DAYS = 90
 
@@ -56,15 +57,15 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
     conversion = {}
     for p in partners:
         mine = by_partner.get(p.id, [])
-        won = sum(1 for r in mine if r.status == "closed_won")
+        won = sum(1 for r in mine if r.status == ReferralStatus.CLOSED_WON)
         conversion[str(p.id)] = {"name": p.name, "referrals": len(mine), "won": won, "rate": ratio(won, len(mine))}
 
     commission: dict[str, dict[str, int]] = {}
     for e in session.scalars(select(LedgerEntry).where(LedgerEntry.created_at <= at)):
-        if e.status in ("cancelled", "reversed"):
+        if e.status in (LedgerStatus.CANCELLED, LedgerStatus.REVERSED):
             continue
         per = commission.setdefault(e.currency, {"owed": 0, "paid": 0})
-        per["paid" if e.status == "paid" else "owed"] += e.amount_minor
+        per["paid" if e.status == LedgerStatus.PAID else "owed"] += e.amount_minor
 
     first_days = {}
     for p in partners:

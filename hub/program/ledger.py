@@ -12,11 +12,9 @@ from sqlalchemy.orm import Session
 from hub.mapping.money import MoneyError, exponent
 from hub.pipeline.store import utcnow
 from hub.program.commissions import SETTLED, reverse_entry
+from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Partner
-
-
-class LedgerError(Exception):
-    """The change is not allowed for the entry's state."""
+from hub.program.states import LedgerStatus
 
 
 def entry_dict(e: LedgerEntry) -> dict[str, Any]:
@@ -33,31 +31,31 @@ def override(session: Session, entry_id: int, *, actor: str, reason: str, status
              amount_minor: int | None, now: datetime) -> dict[str, Any]:
     entry = session.get(LedgerEntry, entry_id, with_for_update=True)
     if entry is None:
-        raise LookupError("no such ledger entry")
+        raise NotFound("no such ledger entry")
     if status is None and amount_minor is None:
-        raise LedgerError("give status or amount_minor")
+        raise InvalidState("give status or amount_minor")
     before = entry_dict(entry)
-    editable = entry.status in ("pending", "approved", "cancelled") and entry.payout_id is None
+    editable = entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED) and entry.payout_id is None
     if amount_minor is not None:
         if not editable:
-            raise LedgerError(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}: "
-                              "its amount is history; reverse it or add an adjustment")
+            raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}: "
+                               "its amount is history; reverse it or add an adjustment")
         entry.amount_minor = amount_minor
         entry.rule_snapshot = {**(entry.rule_snapshot or {}), "overridden_by": actor, "override_reason": reason}
     extra: dict[str, Any] = {}
     if status is not None and status != entry.status:
-        if status == "reversed":
+        if status == LedgerStatus.REVERSED:
             if entry.status not in SETTLED:
-                raise LedgerError(f"entry #{entry.id} is {entry.status}: cancel it instead")
+                raise InvalidState(f"entry #{entry.id} is {entry.status}: cancel it instead")
             reversal = reverse_entry(session, entry, reason=f"{reason} (by {actor})", now=now)
-            entry.status = "reversed" if entry.status == "approved" and entry.payout_id is None else entry.status
+            entry.status = LedgerStatus.REVERSED if entry.status == LedgerStatus.APPROVED and entry.payout_id is None else entry.status
             extra["reversal_id"] = reversal.id
-            if entry.status == "reversed":  # never paid: the entry and its reversal cancel out now
-                reversal.status = "reversed"
+            if entry.status == LedgerStatus.REVERSED:  # never paid: the entry and its reversal cancel out now
+                reversal.status = LedgerStatus.REVERSED
         elif not editable:
-            raise LedgerError(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}")
+            raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}")
         else:
-            entry.status = status
+            entry.status = LedgerStatus(status)
     entry.updated_at = now
     _audit(session, actor, "ledger.override", entry, before, reason)
     return {**entry_dict(entry), **extra}
@@ -70,14 +68,14 @@ def adjust(session: Session, partner_id: int, amount_minor: int, currency: str, 
     try:
         exponent(code)
     except MoneyError as exc:
-        raise LedgerError(str(exc)) from None
+        raise InvalidState(str(exc)) from None
     if session.get(Partner, partner_id) is None:
-        raise LookupError("no such partner")
+        raise NotFound("no such partner")
     if amount_minor == 0:
-        raise LedgerError("an adjustment of zero changes nothing")
+        raise InvalidState("an adjustment of zero changes nothing")
     entry = LedgerEntry(natural_key=f"adjustment:manual:{partner_id}:{now.isoformat()}:{utcnow().timestamp()}",
                         partner_id=partner_id, kind="adjustment", source_key=None, amount_minor=amount_minor,
-                        currency=code, status="approved", rule_snapshot={"reason": reason, "by": actor},
+                        currency=code, status=LedgerStatus.APPROVED, rule_snapshot={"reason": reason, "by": actor},
                         approve_after=now, created_at=now, updated_at=now)
     session.add(entry)
     session.flush()

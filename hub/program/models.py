@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY)
-from hub.pipeline.store import Base, BigId, UTCDateTime
+from hub.pipeline.store import Base, BigId, StateColumn, UTCDateTime
+from hub.program.states import LedgerStatus, PayoutStatus, ReferralStatus
 
 
 class Partner(Base):
@@ -68,7 +69,7 @@ class Referral(Base):
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
     #: received -> held_for_review | declined | submitted (deal in the CRM) -> the deal's statuses
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ReferralStatus] = mapped_column(StateColumn(ReferralStatus, 32))
     status_reason: Mapped[str | None] = mapped_column(Text)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     crm: Mapped[str | None] = mapped_column(String(32))  # the CRM connector holding its deal
@@ -120,7 +121,7 @@ class LedgerEntry(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     #: pending -> approved -> in_payout -> paid; cancelled (before approval); reversed
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[LedgerStatus] = mapped_column(StateColumn(LedgerStatus, 16))
     rule_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: the entry a reversing entry undoes
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
@@ -138,9 +139,10 @@ class LedgerEntry(Base):
 class Payout(Base):
     """Approved ledger entries of one partner in one currency, paid together.
 
-    review (above the threshold: waits for an admin) | approved (to send; ``reason`` says why it
-    waits, e.g. no payouts-enabled Stripe account) | sending (transfer owed) | unknown (the
-    transfer's outcome is unknown: a lookup or a person settles it) | paid | failed | rejected."""
+    ``status`` (``PayoutStatus``): review (above the threshold: waits for an admin) | approved (to
+    send; ``reason`` says why it waits, e.g. no payouts-enabled Stripe account) | sending (transfer
+    owed) | unknown (the transfer's outcome is unknown: a lookup or a person settles it) | paid |
+    failed | rejected."""
 
     __tablename__ = "payouts"
     __table_args__ = (UniqueConstraint("partner_id", "currency", "period"),)
@@ -151,7 +153,7 @@ class Payout(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     #: the run that made it (``2026-11``: the run of that month)
     period: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[PayoutStatus] = mapped_column(StateColumn(PayoutStatus, 16))
     method: Mapped[str | None] = mapped_column(String(16))  # stripe | manual
     reason: Mapped[str | None] = mapped_column(Text)
     transfer_id: Mapped[str | None] = mapped_column(String(128))

@@ -40,6 +40,7 @@ from hub.pipeline.store import utcnow
 from hub.program import facts
 from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.context import ProgramContext
+from hub.program.errors import InvalidInput, InvalidState, NotFound
 from hub.program.models import AuditEntry, Deal, Partner, PaymentCustomer, RevenueFact
 
 #: revenue fact columns carried over when a fact learns its partner
@@ -220,39 +221,31 @@ ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{1,60}$")
 ACCOUNTS_CONNECTOR = "stripe"
 
 
-class LinkError(ValueError):
-    """A link an admin asked for cannot be made; ``status`` is the HTTP answer for the admin API."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def link_partner_account(hub: ProgramContext, partner_ref: str | int, account_id: str | None, *, actor: str) -> dict[str, Any]:
     """Link a partner (by email or id) to their Connect account (``None``: unlink), audited.
     Whether the account can receive transfers is read from Stripe now when the hub has a key
     (else it waits for the account's next ``account.updated``)."""
     if account_id is not None and not ACCOUNT_ID.match(account_id):
-        raise LinkError(f"{account_id!r} is not a Stripe account id (acct_…)")
+        raise InvalidInput(f"{account_id!r} is not a Stripe account id (acct_…)")
     ready = None
     if account_id is not None:
         connector = hub.connectors.get(ACCOUNTS_CONNECTOR)
         if connector is not None and getattr(connector, "api_ready", False):
             ready = connector.account_ready(account_id)
             if ready is None:
-                raise LinkError(f"Stripe knows no connected account {account_id}", status=404)
+                raise NotFound(f"Stripe knows no connected account {account_id}")
     with hub.sessions() as session, session.begin():
         ref = str(partner_ref).strip()
         query = select(Partner).where(Partner.id == int(ref)) if ref.isdigit() else \
             select(Partner).where(Partner.email == ref.lower())
         partner = session.scalars(query.with_for_update()).first()
         if partner is None:
-            raise LinkError(f"no partner {ref}", status=404)
+            raise NotFound(f"no partner {ref}")
         if account_id is not None:
             other = session.scalars(select(Partner).where(Partner.stripe_account_id == account_id,
                                                           Partner.id != partner.id)).first()
             if other is not None:
-                raise LinkError(f"{account_id} is linked to partner {other.id} already", status=409)
+                raise InvalidState(f"{account_id} is linked to partner {other.id} already")
         link_account(session, partner, account_id, actor=actor, ready=ready)
         return {"partner_id": partner.id, "email": partner.email, "stripe_account_id": partner.stripe_account_id,
                 "payouts_enabled": partner.payouts_enabled}

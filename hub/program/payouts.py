@@ -28,7 +28,9 @@ from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program.email.formatting import format_money
 from hub.program.email.notify import notify
+from hub.program.errors import InvalidState, NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
+from hub.program.states import LedgerStatus, PayoutStatus
 
 if TYPE_CHECKING:
     from hub.program.context import ProgramContext
@@ -39,7 +41,7 @@ TRANSFER_CONNECTOR = "stripe"
 TRANSFER_ACTION = "create_transfer"
 DEFAULT_HOLDING_DAYS = 30
 #: payout states in which its entries are spoken for
-OPEN = ("review", "approved", "sending", "unknown")
+OPEN = (PayoutStatus.REVIEW, PayoutStatus.APPROVED, PayoutStatus.SENDING, PayoutStatus.UNKNOWN)
 
 
 def transfer_key(payout_id: int) -> str:
@@ -55,12 +57,12 @@ def approve_due(session: Session, now: datetime) -> int:
     from datetime import timedelta
 
     moved = 0
-    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == "pending").with_for_update()):
+    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == LedgerStatus.PENDING).with_for_update()):
         after = entry.approve_after
         if after is None:  # made before holding periods existed
             after = entry.created_at if entry.amount_minor < 0 else entry.created_at + timedelta(days=DEFAULT_HOLDING_DAYS)
         if after <= now:
-            entry.status = "approved"
+            entry.status = LedgerStatus.APPROVED
             entry.updated_at = now
             moved += 1
     return moved
@@ -96,7 +98,7 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
     schedule = hub.program.payouts
     groups: dict[tuple[int, str], list[LedgerEntry]] = {}
     for entry in session.scalars(select(LedgerEntry).where(
-            LedgerEntry.status == "approved", LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
+            LedgerEntry.status == LedgerStatus.APPROVED, LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
         groups.setdefault((entry.partner_id, entry.currency), []).append(entry)
     summary: dict[str, Any] = {"payouts": [], "carried_over": []}
     for (partner_id, currency), entries in sorted(groups.items()):
@@ -114,11 +116,11 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
         threshold = schedule.review_above_minor(currency)
         review = threshold is not None and total > threshold
         payout = Payout(partner_id=partner_id, currency=currency, amount_minor=total, period=period,
-                        status="review" if review else "approved", created_at=now, updated_at=now)
+                        status=PayoutStatus.REVIEW if review else PayoutStatus.APPROVED, created_at=now, updated_at=now)
         session.add(payout)
         session.flush()
         for entry in entries:
-            entry.status, entry.payout_id, entry.updated_at = "in_payout", payout.id, now
+            entry.status, entry.payout_id, entry.updated_at = LedgerStatus.IN_PAYOUT, payout.id, now
         summary["payouts"].append({"id": payout.id, "partner_id": partner_id, "currency": currency,
                                    "amount_minor": total, "status": payout.status})
         note = None
@@ -136,7 +138,7 @@ def send(session: Session, hub: ProgramContext, payout: Payout, partner: Partner
         payout.reason = "the partner has no payouts-enabled Stripe account: pay manually (payouts export --csv)"
         return None
     payout.method = "stripe"
-    payout.status = "sending"
+    payout.status = PayoutStatus.SENDING
     payout.reason = None
     payout.updated_at = utcnow()
     owe(session, natural_key=transfer_key(payout.id), connector=TRANSFER_CONNECTOR, action=TRANSFER_ACTION,
@@ -165,23 +167,19 @@ def _audit(session: Session, actor: str, action: str, payout: Payout, before: di
 # -- people's decisions ---------------------------------------------------------------------------------
 
 
-class PayoutStateError(Exception):
-    """The payout is not in a state that allows this decision."""
-
-
 def _locked(session: Session, payout_id: int) -> Payout:
     payout = session.get(Payout, payout_id, with_for_update=True)
     if payout is None:
-        raise LookupError(f"no payout #{payout_id}")
+        raise NotFound(f"no payout #{payout_id}")
     return payout
 
 
 def approve(session: Session, hub: ProgramContext, payout_id: int, *, actor: str, reason: str) -> Payout:
     payout = _locked(session, payout_id)
-    if payout.status != "review":
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}, not waiting for review")
+    if payout.status != PayoutStatus.REVIEW:
+        raise InvalidState(f"payout #{payout_id} is {payout.status}, not waiting for review")
     before = {"status": payout.status}
-    payout.status, payout.decided_by, payout.updated_at = "approved", actor, utcnow()
+    payout.status, payout.decided_by, payout.updated_at = PayoutStatus.APPROVED, actor, utcnow()
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
     send(session, hub, payout, partner)
@@ -193,31 +191,31 @@ def reject(session: Session, hub: ProgramContext, payout_id: int, *, actor: str,
     """The entries go back to approved and unpaid: the next run proposes them again, unless an
     admin changes them (``ledger`` override)."""
     payout = _locked(session, payout_id)
-    if payout.status not in ("review", "approved"):
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; only a payout in review or "
-                               "waiting for manual payment can be rejected")
+    if payout.status not in (PayoutStatus.REVIEW, PayoutStatus.APPROVED):
+        raise InvalidState(f"payout #{payout_id} is {payout.status}; only a payout in review or "
+                           "waiting for manual payment can be rejected")
     before = {"status": payout.status}
-    payout.status, payout.reason, payout.decided_by, payout.updated_at = "rejected", reason, actor, utcnow()
+    payout.status, payout.reason, payout.decided_by, payout.updated_at = PayoutStatus.REJECTED, reason, actor, utcnow()
     _release(session, payout)
     _audit(session, actor, "payout.reject", payout, before)
     return payout
 
 
 def _release(session: Session, payout: Payout) -> None:
-    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == "in_payout")
-                    .values(status="approved", payout_id=None, updated_at=utcnow()))
+    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == LedgerStatus.IN_PAYOUT)
+                    .values(status=LedgerStatus.APPROVED, payout_id=None, updated_at=utcnow()))
 
 
 def mark_paid(session: Session, hub: ProgramContext, payout: Payout, *, transfer_id: str | None, by: str | None,
               reference: str | None = None) -> None:
     """The money reached the partner: payout and entries paid, partner told (once)."""
     now = utcnow()
-    payout.status, payout.paid_at, payout.updated_at = "paid", now, now
+    payout.status, payout.paid_at, payout.updated_at = PayoutStatus.PAID, now, now
     payout.transfer_id = transfer_id or payout.transfer_id
     if by:
         payout.decided_by = by
     session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id)
-                    .values(status="paid", updated_at=now))
+                    .values(status=LedgerStatus.PAID, updated_at=now))
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
     _tell(session, hub, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
@@ -226,7 +224,7 @@ def mark_paid(session: Session, hub: ProgramContext, payout: Payout, *, transfer
 
 def mark_failed(session: Session, hub: ProgramContext, payout: Payout, *, reason: str) -> None:
     """The transfer did not happen: the entries return to the partner's approved balance."""
-    payout.status, payout.reason, payout.updated_at = "failed", reason, utcnow()
+    payout.status, payout.reason, payout.updated_at = PayoutStatus.FAILED, reason, utcnow()
     _release(session, payout)
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
@@ -242,9 +240,10 @@ def settle(session: Session, hub: ProgramContext, payout_id: int, *, paid: bool,
     """A person settles a payout whose transfer outcome is unknown (they checked Stripe), or
     marks a manual payout paid. The outbox row waiting ``unknown`` is closed, never resent."""
     payout = _locked(session, payout_id)
-    allowed = ("unknown", "sending") if not paid else ("unknown", "sending", "approved")
+    allowed = ((PayoutStatus.UNKNOWN, PayoutStatus.SENDING) if not paid
+               else (PayoutStatus.UNKNOWN, PayoutStatus.SENDING, PayoutStatus.APPROVED))
     if payout.status not in allowed:
-        raise PayoutStateError(f"payout #{payout_id} is {payout.status}; nothing to settle")
+        raise InvalidState(f"payout #{payout_id} is {payout.status}; nothing to settle")
     before = {"status": payout.status}
     _close_transfer_row(session, payout, {"settled_by": actor, "paid": paid, "transfer_id": transfer_id})
     if paid:
@@ -268,7 +267,7 @@ def _close_transfer_row(session: Session, payout: Payout, result: dict[str, Any]
 def transfer_done(session: Session, hub: ProgramContext, item: OutboxItem) -> None:
     """The outbox follow-up of ``create_transfer`` (``hub.program.handlers``): Stripe made the transfer (or had made it: ``existing``)."""
     payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
-    if payout is None or payout.status == "paid":
+    if payout is None or payout.status == PayoutStatus.PAID:
         return
     result = item.result or {}
     if int(result.get("amount_minor", payout.amount_minor)) != payout.amount_minor or \
@@ -293,7 +292,7 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
         OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD)))))
     for item in stuck:
         payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
-        if payout is None or payout.status not in ("sending", "unknown"):
+        if payout is None or payout.status not in (PayoutStatus.SENDING, PayoutStatus.UNKNOWN):
             continue
         found = _look_up(hub, payout)
         if item.state == WorkState.DEAD and found == []:
@@ -301,8 +300,8 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
             item.state, item.result = WorkState.DONE, {"settled": "failed"}  # a replay must never send it
             counts["failed"] += 1
             continue
-        if payout.status != "unknown":
-            payout.status, payout.updated_at = "unknown", utcnow()
+        if payout.status != PayoutStatus.UNKNOWN:
+            payout.status, payout.updated_at = PayoutStatus.UNKNOWN, utcnow()
             payout.reason = (f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
                              f"partnerhub payouts settle {payout.id} --paid|--failed")
             raise_alert(session, key=f"payout_unknown:{payout.id}", kind="payout_unknown", message=payout.reason)
@@ -365,7 +364,7 @@ def transfer_reversed(session: Session, hub: ProgramContext, *, payout_id: int, 
     added = insert_ignoring_conflicts(session, LedgerEntry, [{
         "natural_key": f"transfer-reversal:{event_id}", "partner_id": payout.partner_id, "deal_id": None,
         "kind": "adjustment", "source_key": f"payout:{payout_id}", "amount_minor": -abs(amount_reversed_minor),
-        "currency": payout.currency, "status": "approved",
+        "currency": payout.currency, "status": LedgerStatus.APPROVED,
         "rule_snapshot": {"reason": "transfer reversed", "transfer_id": transfer_id, "payout_id": payout_id},
         "approve_after": now, "created_at": now, "updated_at": now}], ("natural_key",))
     if added:

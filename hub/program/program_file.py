@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hub.mapping import load_yaml_model
 from hub.mapping.money import MoneyError, exponent, to_minor_units
+from hub.program.states import CommissionEvent
 
 PROGRAM_FILE = "program.yaml"
 
@@ -109,9 +110,6 @@ class FlatAmount(_Strict):
         return value.upper()
 
 
-EVENTS = ("deal_won", "referral_qualified", "recurring_invoice_paid")
-
-
 class Cap(_Strict):
     """At most ``amount`` earned from this rule per partner per ``period``. Only commissions in
     the cap's currency count against it (and are capped): amounts are never converted."""
@@ -128,8 +126,8 @@ class Cap(_Strict):
 
 class CommissionRule(_Strict):
     name: str
-    event: Literal["deal_won", "referral_qualified", "recurring_invoice_paid"] = Field(
-        default="deal_won", description="What earns it: a won deal, a referral accepted into the CRM, "
+    event: CommissionEvent = Field(
+        default=CommissionEvent.DEAL_WON, description="What earns it: a won deal, a referral accepted into the CRM, "
         "a paid invoice of a subscription (a recurring revenue fact).")
     tier: str | None = Field(default=None, description="Only partners of this tier; unset: any tier.")
     region: str | None = Field(default=None, description="Only partners of this region; unset: any.")
@@ -148,9 +146,9 @@ class CommissionRule(_Strict):
     def _one_kind(self) -> CommissionRule:
         if (self.percent is None) == (self.flat is None):
             raise ValueError("give exactly one of percent or flat")
-        if self.event == "referral_qualified" and self.percent is not None:
+        if self.event == CommissionEvent.REFERRAL_QUALIFIED and self.percent is not None:
             raise ValueError("a referral has no amount: referral_qualified rules pay flat")
-        if self.months is not None and self.event != "recurring_invoice_paid":
+        if self.months is not None and self.event != CommissionEvent.RECURRING_INVOICE_PAID:
             raise ValueError("months applies to recurring_invoice_paid rules only")
         return self
 

@@ -24,9 +24,11 @@ from hub.pipeline.store import utcnow
 from hub.program import commissions
 from hub.program.attribution import attribute, find_attribution
 from hub.program.email.notify import notify
+from hub.program.errors import IdempotencyConflict
 from hub.program.models import Deal, Partner, Referral
 from hub.program.partners import record_activity
 from hub.program.program_file import Program
+from hub.program.states import ReferralStatus
 
 if TYPE_CHECKING:
     from connectors.sendgrid import SendGridSettings
@@ -64,10 +66,6 @@ class Submission:
     event_id: int | None
 
 
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was used before with a different body."""
-
-
 def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None) -> Submission:
     """Store the referral and the internal event that gets it checked, in the caller's
     transaction. The caller enqueues ``event_id`` after commit (the reconciler does otherwise)."""
@@ -78,12 +76,12 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
         if existing is not None:
             same = all(getattr(existing, k) == v for k, v in fields.items())
             if not same:
-                raise IdempotencyConflict(idempotency_key)
+                raise IdempotencyConflict("this Idempotency-Key was used with a different referral")
             return Submission(existing, False, None)
     now = utcnow()
     referral = Referral(tracking_id=new_tracking_id(), partner_id=partner.id, idempotency_key=idempotency_key,
-                        status="received", history=[], created_at=now, updated_at=now, **fields)
-    _history(referral, "received")
+                        status=ReferralStatus.RECEIVED, history=[], created_at=now, updated_at=now, **fields)
+    _history(referral, ReferralStatus.RECEIVED)
     session.add(referral)
     record_activity(session, partner)  # a new referral stops any re-engagement sequence
     session.flush()
@@ -116,7 +114,7 @@ def _conflicting_referrals(session: Session, program: Program, referral: Referra
         return []
     return list(session.scalars(
         select(Referral).where(or_(*same), Referral.partner_id != referral.partner_id, Referral.id != referral.id,
-                               Referral.created_at >= since, Referral.status != "declined")
+                               Referral.created_at >= since, Referral.status != ReferralStatus.DECLINED)
     ))
 
 
@@ -125,7 +123,7 @@ def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *
     referral = session.get(Referral, referral_id, with_for_update=True)
     if referral is None:
         return "missing"
-    expected = "held_for_review" if approved_by else "received"
+    expected = ReferralStatus.HELD_FOR_REVIEW if approved_by else ReferralStatus.RECEIVED
     if referral.status != expected:
         return "already_processed"
     partner = session.get(Partner, referral.partner_id)
@@ -139,7 +137,7 @@ def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *
         reasons += [f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
                     for r in _conflicting_referrals(session, program, referral, domain)]
         if reasons:
-            _history(referral, "held_for_review", "; ".join(reasons))
+            _history(referral, ReferralStatus.HELD_FOR_REVIEW, "; ".join(reasons))
             notify(session, mail_settings=hub.settings.sendgrid, kind="referral_held", to_email=partner.email, partner_id=partner.id,
                    natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
             return "held_for_review"
@@ -181,7 +179,7 @@ def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partn
         action="create_referral_deal", payload=payload)
     referral.crm = crm.name
     referral.owner_id = owner_id
-    _history(referral, "submitted", f"approved by {approved_by}" if approved_by else None)
+    _history(referral, ReferralStatus.SUBMITTED, f"approved by {approved_by}" if approved_by else None)
     notify(session, mail_settings=hub.settings.sendgrid, kind="referral_received", to_email=partner.email, partner_id=partner.id,
            natural_key=f"referral-received:{referral.id}", context=_partner_context(partner, referral))
     owner_email = program.owners.email_of(owner_id)
@@ -197,7 +195,7 @@ def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partn
 def decline(session: Session, referral: Referral, *, actor: str, reason: str,
             mail_settings: SendGridSettings | None = None) -> None:
     """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
-    _history(referral, "declined", f"{reason} (by {actor})")
+    _history(referral, ReferralStatus.DECLINED, f"{reason} (by {actor})")
     partner = session.get(Partner, referral.partner_id)
     assert partner is not None
     notify(session, mail_settings=mail_settings, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
@@ -245,7 +243,7 @@ def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: 
     if referral is not None and deal.status and deal.status != referral.status and "status" in applied:
         # the stage the hub itself created the deal in is not news to the partner (they were told
         # "your referral is in"): recorded, not emailed
-        own_start = referral.status == "submitted" and deal.stage == _start_stage(program, deal.source)
+        own_start = referral.status == ReferralStatus.SUBMITTED and deal.stage == _start_stage(program, deal.source)
         _history(referral, deal.status)
         happened.append(f"status:{deal.status}")
         if partner is not None and not own_start:

@@ -30,6 +30,7 @@ from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.store import utcnow
 from hub.program import referrals
 from hub.program.email.notify import notify
+from hub.program.errors import IdempotencyConflict, InvalidState, NotFound
 from hub.program.models import AuditEntry, DealRegistration, Partner, Referral
 from hub.program.partners import record_activity
 
@@ -56,10 +57,6 @@ def normalize_company(name: str) -> str:
     return " ".join(words)
 
 
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was used before with a different body."""
-
-
 def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None,
            at: datetime | None = None) -> tuple[DealRegistration, bool, int | None]:
     """Store the registration and its internal event (caller's transaction): (row, created, event id)."""
@@ -68,7 +65,7 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
             DealRegistration.partner_id == partner.id, DealRegistration.idempotency_key == idempotency_key)).first()
         if existing is not None:
             if not all(getattr(existing, k) == v for k, v in fields.items()):
-                raise IdempotencyConflict(idempotency_key)
+                raise IdempotencyConflict("this Idempotency-Key was used with a different registration")
             return existing, False, None
     now = utcnow()
     registration = DealRegistration(partner_id=partner.id, idempotency_key=idempotency_key, status="received",
@@ -200,9 +197,9 @@ def decide(session: Session, hub: ProgramContext, registration_id: int, *, appro
 
     registration = session.get(DealRegistration, registration_id, with_for_update=True)
     if registration is None:
-        raise LookupError(f"no deal registration #{registration_id}")
+        raise NotFound(f"no deal registration #{registration_id}")
     if registration.status not in ("held_for_review", "declined") or (not approve_it and registration.status == "declined"):
-        raise ValueError(f"the registration is {registration.status}")
+        raise InvalidState(f"the registration is {registration.status}")
     before = {"status": registration.status, "reason": registration.reason}
     if approve_it:
         approve(session, hub, registration, now=clock.now(hub), approved_by=actor)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from hub.mapping.money import to_minor_units
 from hub.program.models import LedgerEntry, Partner
 from hub.program.program_file import CommissionRule, commission_amount
+from hub.program.states import LedgerStatus
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def earned_under_rule(session: Session, partner_id: int, rule_name: str, currenc
     total = 0
     for entry in session.scalars(select(LedgerEntry).where(
             LedgerEntry.partner_id == partner_id, LedgerEntry.currency == currency,
-            LedgerEntry.status != "cancelled", LedgerEntry.created_at >= start, LedgerEntry.created_at < end)):
+            LedgerEntry.status != LedgerStatus.CANCELLED, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)):
         snap = entry.rule_snapshot or {}
         if snap.get("rule_name") == rule_name and (exclude_source is None or entry.source_key != exclude_source):
             total += entry.amount_minor

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.orm import Session
 
-from hub.pipeline.outbox import enqueue_owed
+from hub.pipeline.unit_of_work import unit_of_work
 from hub.program import clock, payouts, reengagement, tiers
 
 if TYPE_CHECKING:
@@ -27,10 +27,8 @@ log = structlog.get_logger(__name__)
 
 def _step(hub: ProgramContext, name: str, work: Callable[[Session], Any], summary: dict[str, Any]) -> None:
     try:
-        with hub.sessions() as session:
-            with session.begin():
-                summary[name] = work(session)
-            enqueue_owed(hub, session.info)
+        with unit_of_work(hub) as session:
+            summary[name] = work(session)
     except Exception as exc:  # noqa: BLE001 - one broken step must not stop the others
         log.warning("program step failed", step=name, error=f"{type(exc).__name__}: {exc}")
         summary[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}

@@ -17,6 +17,7 @@ from hub.pipeline.store import utcnow
 from hub.program.email.notify import notify
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months
+from hub.program.states import LedgerStatus
 
 if TYPE_CHECKING:
     from connectors.sendgrid import SendGridSettings
@@ -39,7 +40,7 @@ def performance(session: Session, partner_id: int, start: datetime, end: datetim
     won: dict[str, int] = {}
     for entry in session.scalars(select(LedgerEntry).where(
             LedgerEntry.partner_id == partner_id, LedgerEntry.kind == "commission",
-            LedgerEntry.source_key.like("deal:%"), LedgerEntry.status != "cancelled",
+            LedgerEntry.source_key.like("deal:%"), LedgerEntry.status != LedgerStatus.CANCELLED,
             LedgerEntry.created_at >= start, LedgerEntry.created_at < end)):
         snap = entry.rule_snapshot or {}
         amount, currency = snap.get("deal_amount_minor"), snap.get("deal_currency")

@@ -24,9 +24,10 @@ from hub.pipeline.alerts import raise_alert
 from hub.pipeline.effects import on_done
 from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
-from hub.pipeline.outbox import carry_out, enqueue_owed
+from hub.pipeline.outbox import carry_out
 from hub.pipeline.store import utcnow
 from hub.program.handlers import inbox_handlers, outbox_follow_ups
+from hub.pipeline.unit_of_work import unit_of_work
 from hub.runtime.context import Hub, current
 
 log = structlog.get_logger(__name__)
@@ -83,16 +84,15 @@ def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]
     if claim is None:
         return None, None  # finished, or another worker holds it
     try:
-        with hub.sessions() as session:
-            with session.begin():
-                row = session.get(model, row_id)
-                assert row is not None
-                outcome = apply(session, row)
-                if not work.finish(session, model, claim, outcome=outcome):
-                    session.rollback()
-                    log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
-                    return None, None
-            enqueue_owed(hub, session.info)  # the effects this work owes, now committed
+        # the effects this work owes are enqueued once it has committed (not if it rolled back)
+        with unit_of_work(hub) as session:
+            row = session.get(model, row_id)
+            assert row is not None
+            outcome = apply(session, row)
+            if not work.finish(session, model, claim, outcome=outcome):
+                session.rollback()
+                log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
+                return None, None
     except Exception as exc:  # noqa: BLE001 - classified and recorded
         return _record_failure(hub, model, claim, exc), None
     return WorkState.DONE, outcome

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import select
 
-from hub.pipeline import queue
 from hub.pipeline.models import Alert
 from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import unit_of_work
 from hub.program.email.notify import (
     ADMIN_ALERT,
     notify,
@@ -41,8 +41,7 @@ def deliver_alerts(hub: ProgramContext, *, limit: int = 100) -> int:
     if not admin:
         return 0
     templates = templates_for(hub.settings.templates_dir)
-    owed: list[int] = []
-    with hub.sessions() as session, session.begin():
+    with unit_of_work(hub) as session:  # the emails are enqueued after commit
         alerts = list(
             session.scalars(
                 select(Alert)
@@ -70,12 +69,6 @@ def deliver_alerts(hub: ProgramContext, *, limit: int = 100) -> int:
                 },
                 custom_args={"alert_id": alert.id},
                 templates=templates,
-                owed=owed,
             )
             alert.delivered_at = utcnow()
-    if owed:
-        try:
-            queue.enqueue(hub.redis, hub.settings.queue_prefix, queue.OUTBOX, owed)
-        except Exception as exc:  # noqa: BLE001 - the reconciler enqueues them on its next pass
-            log.warning("alert emails not enqueued; the reconciler will", error=str(exc))
     return len(alerts)

@@ -23,6 +23,7 @@ from hub.mapping import Canonical
 from hub.pipeline.outbox import OWED_INBOX
 from hub.program import referrals
 from hub.program.email.introductions import find_introduction
+from hub.program.errors import IdempotencyConflict
 from hub.program.partners import record_activity
 from hub.program.screening import partner_by_email
 from hub.program.submission import ReferralIn  # the same rules as an API referral
@@ -58,7 +59,7 @@ def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
     key = f"email:{f.get('message_id') or change.key}"[:255]
     try:
         submission = referrals.submit(session, partner, body.model_dump(), idempotency_key=key)
-    except referrals.IdempotencyConflict:
+    except IdempotencyConflict:
         return "referral:duplicate"
     record_activity(session, partner)
     if submission.event_id is not None:

@@ -1,0 +1,45 @@
+"""The partner program's refusals, one class per meaning, in the hub's error tree.
+
+A domain function raises one of these when a person (an admin, a partner, an operator at the
+CLI) asks for something the program cannot do; the message is written for that person and is
+shown as it is. The entry layers each map the classes in one table: ``hub.api.errors`` to HTTP
+status codes, ``hub.cli.errors`` to exit codes. Nothing here knows about HTTP or the CLI.
+"""
+
+from __future__ import annotations
+
+from connectors.base import HubError
+
+
+class DomainError(HubError):
+    """A request the partner program refuses; nothing was changed."""
+
+    kind = "domain"
+
+
+class NotFound(DomainError):
+    """The record the request names does not exist (or is not the asker's to see)."""
+
+    kind = "not_found"
+
+
+class InvalidState(DomainError):
+    """The record exists, but its state does not allow the change (a payout already paid, a
+    registration already decided), or the change itself is not one the record can take."""
+
+    kind = "invalid_state"
+
+
+class IdempotencyConflict(DomainError):
+    """An Idempotency-Key was used before with a different request body."""
+
+    kind = "idempotency_conflict"
+
+
+class InvalidInput(DomainError):
+    """A value the request gives cannot be used (a malformed provider account id)."""
+
+    kind = "invalid_input"
+
+
+__all__ = ["DomainError", "IdempotencyConflict", "InvalidInput", "InvalidState", "NotFound"]

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.pipeline.store import Base, upgrade
 from hub.runtime.settings import Settings, load_settings
 

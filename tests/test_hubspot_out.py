@@ -17,13 +17,9 @@ import redis as redis_lib
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.base import (
-    AuthenticationFailed,
-    ConfigurationError,
-    CrmConnector,
-    CrmMatch,
-    RetriableError,
-)
+from connectors.capabilities import CrmConnector
+from connectors.errors import AuthenticationFailed, ConfigurationError, RetriableError
+from connectors.values import CrmMatch
 from connectors.hubspot import TRACKING_ID, HubSpotConnector, HubSpotSettings
 from hub.mapping import load_mappings
 from hub.pipeline.outbox import carry_out

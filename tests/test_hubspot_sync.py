@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Cursor, FatalError, InboundRequest, Merge, RetriableError
+from connectors.errors import FatalError, RetriableError
+from connectors.values import Cursor, InboundRequest, Merge
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from tests.conftest import TOKEN
 from tests.support.fake_hubspot import FakeHubSpot

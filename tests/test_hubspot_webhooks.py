@@ -11,7 +11,8 @@ from hubspot.utils.signature import Signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
+from connectors.errors import MalformedPayload, SignatureInvalid
+from connectors.values import InboundRequest
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, canonical_uri, sign_v3
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.sendgrid import OutboundEmail
 from hub.mapping.money import MoneyError
 from hub.pipeline.alerts import raise_alert

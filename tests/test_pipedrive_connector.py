@@ -11,7 +11,8 @@ import pytest
 import redis as redis_lib
 import yaml
 
-from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
+from connectors.errors import MalformedPayload, SignatureInvalid
+from connectors.values import InboundRequest
 from connectors.pipedrive import TOKEN_COSTS, field_name
 from connectors.pipedrive.webhooks import basic_auth_header
 from connectors.ratelimit import RateBudgetExhausted
@@ -163,7 +164,7 @@ def test_token_budget_is_shared_through_redis(pipedrive, pipedrive_connector, re
 
 
 def test_a_429_pauses_the_burst_budget_for_every_worker(pipedrive, pipedrive_connector, redis_url):
-    from connectors.base import RetriableError
+    from connectors.errors import RetriableError
 
     client = redis_lib.Redis.from_url(redis_url)
     a, b = pipedrive_connector(rate_max_wait_s=0), pipedrive_connector(rate_max_wait_s=0)
@@ -250,7 +251,7 @@ def test_upsert_many_creates_and_updates_one_request_each(pipedrive, pipedrive_c
 
 def test_prism_refuses_a_request_that_breaks_the_spec(pipedrive, pipedrive_connector):
     """The contract check is live: a body the spec refuses never reaches the fake."""
-    from connectors.base import FatalError
+    from connectors.errors import FatalError
 
     crm = pipedrive_connector()
     with pytest.raises(FatalError, match="422"):

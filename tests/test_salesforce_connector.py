@@ -14,12 +14,8 @@ import redis as redis_lib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.base import (
-    AuthenticationFailed,
-    ConfigurationError,
-    Cursor,
-    RetriableError,
-)
+from connectors.errors import AuthenticationFailed, ConfigurationError, RetriableError
+from connectors.values import Cursor
 from connectors.salesforce import SalesforceConnector, SalesforceSettings, soql
 from connectors.salesforce.outbound import SoapFault
 from connectors.salesforce.outbound import parse as parse_outbound

@@ -12,12 +12,8 @@ import httpx
 import pytest
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
-from connectors.base import (
-    InboundRequest,
-    MalformedPayload,
-    SignatureInvalid,
-    WebhookRejected,
-)
+from connectors.errors import MalformedPayload, SignatureInvalid, WebhookRejected
+from connectors.values import InboundRequest
 from connectors.sendgrid import SendGridConnector, SendGridSettings
 from connectors.sendgrid.inbound import Addresses, dkim_passes, parse_email, read_form
 from hub.program.email.introductions import find_introduction

@@ -13,13 +13,8 @@ import pytest
 import stripe
 from pydantic import SecretStr
 
-from connectors.base import (
-    FatalError,
-    InboundRequest,
-    MalformedPayload,
-    OutcomeUnknown,
-    SignatureInvalid,
-)
+from connectors.errors import FatalError, MalformedPayload, OutcomeUnknown, SignatureInvalid
+from connectors.values import InboundRequest
 from connectors.stripe import (
     API_VERSION,
     PLATFORM_EVENTS,

@@ -38,7 +38,7 @@ from hubspot.crm.objects import (
     SimplePublicObjectId,
 )
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
     RetriableError,
     classify_status,

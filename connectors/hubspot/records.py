@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Record, epoch_ms
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import READ_PROPERTIES, api_object
+from connectors.values import Record, epoch_ms
 
 
 def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:

@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 
 import httpx
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
     FatalError,
     RetriableError,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 
 #: the Redis key holding the last figure seen by any process: "used/limit"
 REDIS_KEY = "partnerhub:salesforce:api-usage"

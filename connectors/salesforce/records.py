@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.base import ConfigurationError, Record, WriteResult, epoch_ms
+from connectors.errors import ConfigurationError
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceApi, result_error
 from connectors.salesforce.objects import SOBJECTS, select_fields, sobject
+from connectors.values import Record, WriteResult, epoch_ms
 
 #: ids per read query (keeps the GET URL well under Salesforce's 16,384-character limit)
 READ_CHUNK = 200

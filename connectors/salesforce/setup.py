@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.salesforce.client import SalesforceApi
 from connectors.salesforce.objects import PARTNER_ID, SOURCE, TASK_KEY, TRACKING_ID
 

@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.errors import (
     ConfigurationError,
-    Cursor,
     FatalError,
-    InboundRequest,
-    ObjectSpec,
-    Page,
-    Parsed,
-    Record,
     RetriableError,
     WebhookRejected,
-    WriteResult,
     first_error,
 )
 from connectors.sendgrid import events, inbound, setup
@@ -44,6 +38,11 @@ from connectors.sendgrid.mail import (
 )
 from connectors.sendgrid.objects import OBJECTS
 from connectors.sendgrid.settings import SendGridSettings
+from connectors.values import (
+    InboundRequest,
+    ObjectSpec,
+    Parsed,
+)
 
 #: Redis key under which an exhausted mail-send window is shared by every worker
 PAUSE_KEY = "partnerhub:rate:sendgrid:mail:pause"
@@ -51,7 +50,7 @@ PAUSE_KEY = "partnerhub:rate:sendgrid:mail:pause"
 
 class SendGridConnector:
     name: ClassVar[str] = "sendgrid"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"send_email"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
@@ -119,25 +118,15 @@ class SendGridConnector:
     def register_webhooks(self, base_url: str) -> list[str]:
         return setup.register(self._http(), self.settings, base_url)
 
-    # -- records: SendGrid has none to poll, read or upsert --------------------------------------
-
-    def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be polled")
-
-    def read_many(
-        self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()
-    ) -> list[Record]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be read through the API")
-
-    def upsert_many(
-        self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
-    ) -> list[WriteResult]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be written")
+    # -- records: SendGrid has none to poll, read or upsert ---------------------------------------
 
     def changed_fields(self, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return None  # SendGrid events describe mail, never a record the hub writes back
 
     # -- mail send ------------------------------------------------------------------------------
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {"send_email": self.send_email}
 
     def send_email(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Send one rendered message. ``idempotency_key`` is accepted for the outbox's calling

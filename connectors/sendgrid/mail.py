@@ -46,12 +46,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import (
-    HubError,
-    OutcomeUnknown,
-    RetriableError,
-    classify_status,
-)
+from connectors.errors import HubError, OutcomeUnknown, RetriableError, classify_status
 from connectors.sendgrid.settings import SendGridSettings
 
 MAIL_SEND_PATH = "/v3/mail/send"

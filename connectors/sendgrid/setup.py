@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.base import ConfigurationError, classify_status
+from connectors.errors import ConfigurationError, classify_status
 from connectors.sendgrid.settings import SendGridSettings
 
 EVENT_SETTINGS = "/v3/user/webhooks/event/settings"

@@ -1,5 +1,5 @@
 """``StripeApi``: every call to Stripe authenticated, pinned to one API version, form-encoded,
-its failures classified (``connectors.base.classify_status``).
+its failures classified (``connectors.errors.classify_status``).
 
 The version is pinned (``API_VERSION``) on every request with ``Stripe-Version`` and on the
 webhook endpoints the hub registers, so the objects the hub reads and the events it receives have
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
     FatalError,
     HubError,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.cli.crm import app as crm_app
 from hub.cli.mappings import app as mappings_app
 from hub.cli.privacy import app as privacy_app

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 
 payouts_app = typer.Typer(help="Payouts: the review queue, transfers, manual payment.", no_args_is_help=True)
 program_app = typer.Typer(help="The program engine's timed rules and its file's schema.", no_args_is_help=True)

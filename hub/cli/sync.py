@@ -22,7 +22,8 @@ from rich.progress import (
 )
 from sqlalchemy import select
 
-from connectors.base import HubError
+from connectors.capabilities import Polls
+from connectors.errors import HubError
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.sync import PollResult, poll, reset_cursor
 from hub.runtime.settings import load_settings
@@ -57,7 +58,7 @@ def backfill(
         known = hub.connectors.get(connector)
         if known is None:
             raise HubError(f"unknown connector {connector!r} (known: {', '.join(sorted(hub.connectors))})")
-        chosen = list(objects or getattr(known, "poll_objects", ()))
+        chosen = list(objects or (known.poll_objects if isinstance(known, Polls) else ()))
         if not chosen:
             raise HubError(f"{connector} has nothing to poll")
         for object_type in chosen:

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.base import HubError
+from connectors.capabilities import RegistersWebhooks
+from connectors.errors import HubError
 from hub.runtime.settings import load_settings
 
 app = typer.Typer(help="Provider webhook subscriptions.", no_args_is_help=True)
@@ -33,7 +34,7 @@ def register(
     connector: Any = None
     try:
         connector, settings = open_connector(connector_name)
-        if not hasattr(connector, "register_webhooks"):
+        if not isinstance(connector, RegistersWebhooks):
             raise HubError(f"{connector_name}: webhooks are set up in the provider's own UI (see the README)")
         if not settings.public_base_url:
             raise HubError("PARTNERHUB_PUBLIC_BASE_URL is not set: providers need the hub's public URL")

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from connectors.base import Change
+from connectors.values import Change
 from hub.pipeline.models import WorkState
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from connectors.base import AuthenticationFailed, OutcomeUnknown
+from connectors.errors import AuthenticationFailed, OutcomeUnknown
 from hub.pipeline import metrics, work
 from hub.pipeline.alerts import raise_alert
 from hub.pipeline.effects import on_done

@@ -36,6 +36,10 @@ class Connector(Protocol):
     #: the objects (and their fields) this connector reads and writes, by the hub's object name
     objects: ClassVar[Mapping[str, ObjectSpec]]
 
+    def __init__(self, settings: Any, /) -> None:
+        """Built from its settings section (``Settings.<name>``) alone."""
+        ...
+
     def changed_fields(self, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The provider fields an inbox event says changed, with their new values, for echo
         suppression: ``{}`` for a creation, ``None`` when the event does not say."""

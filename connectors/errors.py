@@ -101,7 +101,7 @@ class SkippableRecord(HubError):
 def first_error(exc: Any) -> str:
     """``where: what`` of a pydantic ``ValidationError``'s first problem, for one-line errors."""
     first = exc.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
+    return ".".join(str(p) for p in first["loc"]) + ": " + str(first["msg"])
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -113,7 +113,7 @@ def _search(
     request = PublicObjectSearchRequest(
         filter_groups=[FilterGroup(filters=filters)],
         # the SDK types sorts as strings; the API documents objects, and takes them
-        sorts=[{"propertyName": sort_by, "direction": "ASCENDING"}],  # type: ignore[list-item]
+        sorts=[{"propertyName": sort_by, "direction": "ASCENDING"}],
         properties=properties,
         limit=MAX_SEARCH_PAGE,
     )

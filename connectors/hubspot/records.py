@@ -51,6 +51,6 @@ def _parse_hubspot_time(value: str) -> int | None:
     if value.isdigit():
         return int(value)
     try:
-        return epoch_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return epoch_ms(datetime.fromisoformat(value))
     except ValueError:
         return None

@@ -165,7 +165,8 @@ class SalesforceApi(HttpApi):
         return [r for page in self.query(soql, all_rows=all_rows, essential=essential) for r in page.get("records", [])]
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        return decode(self.send("GET", self.data(f"/sobjects/{sobject}/describe")))
+        described: dict[str, Any] = decode(self.send("GET", self.data(f"/sobjects/{sobject}/describe")))
+        return described
 
     def upsert(self, sobject: str, external_field: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """sObject Collections upsert by an External ID field, 200 a call; one result per record."""

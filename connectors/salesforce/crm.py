@@ -104,8 +104,8 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
     def add(match: CrmMatch) -> None:
         found.setdefault((match.kind, match.object_type, match.object_id), match)
 
-    contacts: list[Mapping[str, Any]] = []
-    accounts: list[Mapping[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
     email = (email or "").strip().lower() or None
     domain = (domain or "").strip().lower() or None
     if email:
@@ -116,12 +116,12 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
                                        f"Website LIKE {soql.like_contains(domain)}", limit=200))
         accounts = [a for a in rows if _same_domain(a.get("Website"), domain)]
     account_ids = {str(a["Id"]) for a in accounts} | {str(c["AccountId"]) for c in contacts if c.get("AccountId")}
-    roles: list[Mapping[str, Any]] = []
+    roles: list[dict[str, Any]] = []
     if contacts:
         roles = api.records(soql.select(("OpportunityId", "ContactId"), "OpportunityContactRole",
                                         f"ContactId IN {soql.quote_list(str(c['Id']) for c in contacts)}"))
     opp_ids = {str(r["OpportunityId"]) for r in roles}
-    opportunities: list[Mapping[str, Any]] = []
+    opportunities: list[dict[str, Any]] = []
     if account_ids or opp_ids:
         clauses = []
         if account_ids:
@@ -302,7 +302,7 @@ def create_task(api: SalesforceApi, payload: Mapping[str, Any], *, idempotency_k
         fields["OwnerId"] = ask.owner_id
     if ask.due_at:
         try:
-            fields["ActivityDate"] = datetime.fromisoformat(ask.due_at.replace("Z", "+00:00")).date().isoformat()
+            fields["ActivityDate"] = datetime.fromisoformat(ask.due_at).date().isoformat()
         except ValueError:
             raise FatalError("create_task: due_at is not ISO 8601") from None
     [result] = api.create("Task", [fields])

@@ -28,7 +28,7 @@ ORDER = "SystemModstamp ASC, Id ASC"
 def where(cursor: Cursor | None, overlap_s: float) -> str | None:
     if cursor is None or not cursor.value.get("stamp"):
         return None
-    stamp = datetime.fromisoformat(str(cursor.value["stamp"]).replace("Z", "+00:00"))
+    stamp = datetime.fromisoformat(str(cursor.value["stamp"]))
     if overlap_s > 0:
         return f"SystemModstamp >= {soql.datetime_literal(stamp - timedelta(seconds=overlap_s))}"
     at = soql.datetime_literal(stamp)

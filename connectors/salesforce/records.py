@@ -22,7 +22,7 @@ def parse_time(value: Any) -> int | None:
     if not value:
         return None
     try:
-        return epoch_ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return epoch_ms(datetime.fromisoformat(str(value)))
     except ValueError:
         return None
 

@@ -38,11 +38,7 @@ from connectors.sendgrid.mail import (
 )
 from connectors.sendgrid.objects import OBJECTS
 from connectors.sendgrid.settings import SendGridSettings
-from connectors.values import (
-    InboundRequest,
-    ObjectSpec,
-    Parsed,
-)
+from connectors.values import Discarded, InboundRequest, ObjectSpec, Parsed
 
 __all__ = ["PAUSE_KEY", "SendGridConnector"]
 
@@ -97,7 +93,7 @@ class SendGridConnector:
             return Parsed(events.parse_events(req.body))
         form = inbound.read_form(req.body, req.header("content-type"))
         result = inbound.parse_email(form, self.addresses)
-        if isinstance(result, inbound.Discarded):
+        if isinstance(result, Discarded):
             return Parsed((), discarded=(result,))
         return Parsed((result,))
 
@@ -105,7 +101,7 @@ class SendGridConnector:
         """``events`` for ``/webhooks/sendgrid``, ``parse`` for ``/webhooks/sendgrid/<secret>/parse``
         with the right secret (compared in constant time); anything else is refused (404)."""
         path = urlsplit(req.url).path.rstrip("/")
-        head, _, rest = path.partition("/webhooks/sendgrid")
+        _head, _, rest = path.partition("/webhooks/sendgrid")
         if not rest:
             return "events"
         parts = rest.strip("/").split("/")

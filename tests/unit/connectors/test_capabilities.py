@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import connectors.capabilities as capabilities
-from connectors import REGISTRY, build_connectors
+from connectors import REGISTRY, build_connectors, capabilities
 from connectors.capabilities import Connector, RunsOutboxActions
 from hub.runtime.settings import load_settings
 

@@ -257,7 +257,11 @@ def test_stripe_sends_the_idempotency_key_and_a_lost_money_movement_is_unknown()
 
 
 def test_sendgrid_never_resends_a_mail_whose_answer_was_lost() -> None:
-    from connectors.sendgrid import SendGridConnector, SendGridSettings, SendOutcomeUnknown
+    from connectors.sendgrid import (
+        SendGridConnector,
+        SendGridSettings,
+        SendOutcomeUnknown,
+    )
 
     sent: list[httpx.Request] = []
 

@@ -37,7 +37,7 @@ def _run(action: str) -> list[str]:
     connector: Any = None
     try:
         connector = crm_connector(load_settings())
-        lines: list[str] = getattr(connector, action)()
+        lines: list[str] = connector.ensure_setup() if action == "ensure_setup" else connector.missing_setup()
     except HubError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -133,7 +133,7 @@ class Hub:
             self.embedded.stop()
 
 
-def standalone_connector(settings: Settings, name: str) -> Any:
+def standalone_connector(settings: Settings, name: str) -> Connector:
     """One connector with its settings section (and the shared Redis when a URL is configured),
     for a CLI command that needs only that provider. The caller closes it."""
     from connectors import REGISTRY

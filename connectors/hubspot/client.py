@@ -67,7 +67,7 @@ MAX_SEARCH_MATCHES = 1_000
 MAX_ASSOCIATION_PAGE = 500
 MAX_ASSOCIATION_PAGES = 20
 
-#: the rate budgets this connector declares (``hub.ratelimit``)
+#: the rate budgets this connector declares (``connectors.ratelimit``)
 API_BUDGET = "hubspot:api"
 SEARCH_BUDGET = "hubspot:search"
 

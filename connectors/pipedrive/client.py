@@ -8,7 +8,7 @@ Facts this module relies on (``shared/PROVIDERS.md`` §3 and §7, the specs' ``x
   ``.../v1``.
 * Token-based rate limits: a daily budget per company (30,000 base tokens x plan multiplier x
   seats, reset at midnight) that every API call spends its operation's token cost from, and a
-  burst limit per token over a rolling 2 seconds. Both are ``hub.ratelimit`` budgets kept in
+  burst limit per token over a rolling 2 seconds. Both are ``connectors.ratelimit`` budgets kept in
   Redis, so every worker of the company draws from the same ones; a 429 pauses the burst budget
   for everyone (and the daily one until midnight when ``x-daily-requests-left`` says it is spent).
 """
@@ -30,7 +30,7 @@ from connectors.http import Call, HttpApi
 from connectors.pipedrive.settings import PipedriveSettings
 from connectors.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
 
-#: the rate budgets this connector declares (``hub.ratelimit``)
+#: the rate budgets this connector declares (``connectors.ratelimit``)
 TOKEN_BUDGET = "pipedrive:tokens"
 BURST_BUDGET = "pipedrive:burst"
 DAY_S = 86_400.0

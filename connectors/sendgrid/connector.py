@@ -1,6 +1,6 @@
 """``SendGridConnector``: mail send for the outbox; the signed Event Webhook and Inbound Parse in;
 webhook registration. Each concept lives in its own module (``mail``, ``events``, ``inbound``,
-``setup``); this class ties them to the settings and one HTTP client.
+``setup``, ``client``); this class ties them to the settings and one API client.
 
 Webhook paths (``hub/app.py`` routes ``/webhooks/sendgrid`` and anything below it here):
 

@@ -31,9 +31,11 @@ once* overall — a worker that dies after the 202 but before its transaction co
 row to be re-run when its lease ends, and that mail goes out again — and held for a person in the
 one case where a resend is a pure guess.
 
-Rate limits: every answer's ``X-RateLimit-*`` headers are kept (``RateLimit``); when ``remaining``
-is 0 the next send waits for ``reset`` without calling SendGrid (``RetriableError`` with
-``retry_after``), shared by all workers through Redis when the connector has it.
+Rate limits: every mail-send answer's ``X-RateLimit-*`` headers are kept (``RateLimit``, by
+``client``); when ``remaining`` is 0 the next send waits for ``reset`` without calling SendGrid
+(``RetriableError`` with ``retry_after``), shared by all workers through Redis when the connector
+has it. The transport rules of the table are ``client.SendGridApi``'s hooks on the shared pipeline
+(``connectors.http``): a mail send is not repeatable.
 """
 
 from __future__ import annotations

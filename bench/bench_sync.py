@@ -118,7 +118,7 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
     os.environ.update(env)
     crm = CRMS[crm_name]()
     from connectors import REGISTRY
-    from connectors.base import RetriableError
+    from connectors.errors import RetriableError
     from hub.mapping import MappingStore
     from hub.runtime.settings import load_settings
 

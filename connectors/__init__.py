@@ -1,16 +1,20 @@
 """Provider connectors, registered explicitly in one dict.
 
-Adding a provider: write ``connectors/<name>.py`` with a settings model and a class implementing
-``connectors.base.Connector``, then add one line to ``REGISTRY`` and one field to
-``hub.runtime.settings.Settings``. Connectors import nothing from ``hub`` (an import-linter
-contract).
+Adding a provider: write ``connectors/<name>/`` with a settings model and a connector class, add
+one line to ``REGISTRY`` and one field to the hub's ``Settings``. The class implements
+``capabilities.Connector`` (``name``, ``objects``, ``changed_fields``, ``close``) plus exactly
+the capabilities its provider supports, no stubs: ``ReceivesWebhooks`` (verify and parse),
+``Polls``, ``ReadsInBatches``, ``WritesInBatches``, ``RunsOutboxActions`` (a table of named
+actions), ``CrmConnector`` for a CRM, and the smaller ones in ``connectors.capabilities``. Raise
+the errors of ``connectors.errors``; send HTTP through ``connectors.http`` with the provider's
+hooks; take and return the value types of ``connectors.values``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Connector
+from connectors.capabilities import Connector
 from connectors.hubspot import HubSpotConnector
 from connectors.pipedrive import PipedriveConnector
 from connectors.salesforce import SalesforceConnector
@@ -18,7 +22,7 @@ from connectors.sendgrid import SendGridConnector
 from connectors.stripe import StripeConnector
 
 #: connector name -> class; the class takes its settings section (``Settings.<name>``)
-REGISTRY: dict[str, type[Any]] = {
+REGISTRY: dict[str, type[Connector]] = {
     HubSpotConnector.name: HubSpotConnector,
     SalesforceConnector.name: SalesforceConnector,
     PipedriveConnector.name: PipedriveConnector,

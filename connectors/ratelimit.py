@@ -29,12 +29,13 @@ import random
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 
 #: Redis key prefix of every budget (``<prefix>:<budget key>:log`` and ``…:pause``)
 KEY_PREFIX = "partnerhub:rate"
@@ -77,7 +78,7 @@ class RateLimiter(Protocol):
         ...
 
 
-class _Waiting:
+class _Waiting(ABC):
     """The wait loop both limiters share: ask, sleep what the answer says, ask again."""
 
     budgets: dict[str, Budget]
@@ -119,9 +120,9 @@ class _Waiting:
                 )
             self._sleep(wait_s + random.uniform(0, min(0.05, wait_s * _JITTER)))
 
+    @abstractmethod
     def _try(self, budget: Budget, cost: int) -> float:
         """0 when ``cost`` was spent, else the seconds until it might be allowed."""
-        raise NotImplementedError
 
 
 # KEYS[1] the log (sorted set), KEYS[2] the pause flag

@@ -1,5 +1,5 @@
 """HubSpot: app webhooks in (signature v3, batched JSON arrays), CRM objects read and written
-through the API, the partner flow's CRM surface (``connectors.base.CrmConnector``).
+through the API, the partner flow's CRM surface (``connectors.capabilities.CrmConnector``).
 
 One module per concept:
 

@@ -38,12 +38,12 @@ from hubspot.crm.objects import (
     SimplePublicObjectId,
 )
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
     RetriableError,
-    classify_status,
     parse_retry_after,
 )
+from connectors.http import Call, HttpApi
 from connectors.hubspot.oauth import OAuthTokens
 from connectors.hubspot.sdk import (
     ASSOCIATIONS_SDK,
@@ -67,7 +67,7 @@ MAX_SEARCH_MATCHES = 1_000
 MAX_ASSOCIATION_PAGE = 500
 MAX_ASSOCIATION_PAGES = 20
 
-#: the rate budgets this connector declares (``hub.ratelimit``)
+#: the rate budgets this connector declares (``connectors.ratelimit``)
 API_BUDGET = "hubspot:api"
 SEARCH_BUDGET = "hubspot:search"
 
@@ -82,8 +82,11 @@ class ClientOptions(TypedDict, total=False):
     sleep: Callable[[float], None]
 
 
-class HubSpotApi:
-    """HubSpot's API as the connector uses it: authenticated calls under the rate budget."""
+class HubSpotApi(HttpApi):
+    """HubSpot's API as the connector uses it: authenticated calls under the rate budget, sent
+    through the shared pipeline (``connectors.http``); this class keeps HubSpot's hooks."""
+
+    provider = "hubspot"
 
     def __init__(
         self,
@@ -98,7 +101,7 @@ class HubSpotApi:
         self._transport = transport
         self._client: httpx.Client | None = None
         self._sleep = sleep
-        self._limiter: RateLimiter = LocalRateLimiter(
+        self.limiter: RateLimiter = LocalRateLimiter(
             self.rate_budgets(), max_wait_s=settings.rate_max_wait_s, sleep=sleep
         )
         self._oauth: OAuthTokens | None = None
@@ -112,7 +115,7 @@ class HubSpotApi:
                 client_id=settings.client_id,
                 client_secret=settings.client_secret,
                 refresh_token=settings.refresh_token,
-                http=self._http,
+                http=self.http,
                 clock=clock,
                 sleep=sleep,
             )
@@ -128,19 +131,19 @@ class HubSpotApi:
 
     def use_redis(self, client: Any) -> None:
         """Share the rate budget (and the OAuth access token) with every process on ``client``."""
-        self._limiter = RedisRateLimiter(
+        self.limiter = RedisRateLimiter(
             client, self.rate_budgets(), max_wait_s=self.settings.rate_max_wait_s, sleep=self._sleep
         )
         if self._oauth is not None:
             self._oauth.use_redis(client)
 
-    # -- API plumbing -----------------------------------------------------------------------
-
     @property
     def ready(self) -> bool:
         return self._oauth is not None or self.settings.access_token is not None
 
-    def _http(self) -> httpx.Client:
+    # -- the pipeline's hooks ---------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
         if self._client is None:
             self._client = httpx.Client(
                 base_url=self.settings.api_base_url,
@@ -150,14 +153,33 @@ class HubSpotApi:
             )
         return self._client
 
-    def _bearer(self) -> str:
+    def auth_headers(self) -> dict[str, str]:
         if self._oauth is not None:
-            return self._oauth.bearer()
+            return {"authorization": f"Bearer {self._oauth.bearer()}"}
         if self.settings.access_token is None:
             raise ConfigurationError(
                 "PARTNERHUB_HUBSPOT__ACCESS_TOKEN (or the OAuth settings) is not set"
             )
-        return self.settings.access_token.get_secret_value()
+        return {"authorization": f"Bearer {self.settings.access_token.get_secret_value()}"}
+
+    def error_message(self, response: httpx.Response) -> str:
+        return error_message(response)
+
+    def rate_limited(self, response: httpx.Response, call: Call) -> RetriableError:
+        """A 429: when it says the shared window is spent, every worker backs off with us."""
+        budget = call.budgets[0][0] if call.budgets else API_BUDGET
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        policy = error_field(response, "policyName")
+        pause: float | None = None
+        if budget == SEARCH_BUDGET:
+            pause = retry_after or 1.0
+        elif policy == "TEN_SECONDLY_ROLLING":
+            interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
+            pause = retry_after or (int(interval) / 1000 if interval and interval.isdigit() else 10.0)
+        if pause is not None:
+            self.limiter.pause(budget, pause)
+        detail = f"{policy or 'rate limit'}: {error_message(response)}"
+        return RetriableError(f"hubspot answered 429: {detail}"[:400], retry_after=retry_after or pause)
 
     def send(
         self,
@@ -170,42 +192,7 @@ class HubSpotApi:
     ) -> httpx.Response:
         """One API call under the rate budget. A status in ``allow`` is returned to the caller;
         any other failure raises the classified error."""
-        headers = {"authorization": f"Bearer {self._bearer()}"}
-        self._limiter.acquire(budget)
-        try:
-            response = self._http().request(method, path, json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise RetriableError(f"hubspot: timeout on {method} {path}") from None
-        except httpx.TransportError as exc:
-            raise RetriableError(f"hubspot: {type(exc).__name__} on {method} {path}") from None
-        if response.status_code in set(allow):
-            return response
-        if response.status_code == 429:
-            raise self._rate_limited(response, budget)
-        error = classify_status(
-            response.status_code,
-            provider="hubspot",
-            detail=error_message(response),
-            headers=response.headers,
-        )
-        if error is not None:
-            raise error
-        return response
-
-    def _rate_limited(self, response: httpx.Response, budget: str) -> RetriableError:
-        """A 429: when it says the shared window is spent, every worker backs off with us."""
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        policy = error_field(response, "policyName")
-        pause: float | None = None
-        if budget == SEARCH_BUDGET:
-            pause = retry_after or 1.0
-        elif policy == "TEN_SECONDLY_ROLLING":
-            interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
-            pause = retry_after or (int(interval) / 1000 if interval and interval.isdigit() else 10.0)
-        if pause is not None:
-            self._limiter.pause(budget, pause)
-        detail = f"{policy or 'rate limit'}: {error_message(response)}"
-        return RetriableError(f"hubspot answered 429: {detail}"[:400], retry_after=retry_after or pause)
+        return self.execute(Call(method, path, json=body, budgets=((budget, 1),), allow=frozenset(allow)))
 
     # -- API building blocks ----------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The HubSpot connector: the declarations and the concept modules put behind the ``Connector``
-and ``CrmConnector`` protocols (``connectors.base``)."""
+and ``CrmConnector`` protocols (``connectors.capabilities``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.hubspot import crm, polling, setup, tasks, webhooks, writes
+from connectors.hubspot.client import ClientOptions, HubSpotApi
+from connectors.hubspot.objects import OBJECTS
+from connectors.hubspot.records import read_many as read_records
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.ratelimit import Budget
+from connectors.values import (
     CrmMatch,
     Cursor,
     DealParties,
@@ -19,17 +26,11 @@ from connectors.base import (
     Record,
     WriteResult,
 )
-from connectors.hubspot import crm, polling, setup, tasks, webhooks, writes
-from connectors.hubspot.client import ClientOptions, HubSpotApi
-from connectors.hubspot.objects import OBJECTS
-from connectors.hubspot.records import read_many as read_records
-from connectors.hubspot.settings import HubSpotSettings
-from connectors.ratelimit import Budget
 
 
 class HubSpotConnector:
     name: ClassVar[str] = "hubspot"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
     #: what the scheduler polls (``hub.sync``) to catch changes a webhook missed
@@ -58,6 +59,10 @@ class HubSpotConnector:
 
     def webhook_ready(self) -> bool:
         return self.settings.client_secret is not None
+
+    def body_limit(self, subpath: str) -> int | None:
+        """Only the main path (no sub-path) takes deliveries."""
+        return None if subpath else self.max_body_bytes
 
     def verify_webhook(self, req: InboundRequest) -> None:
         webhooks.verify(self.settings.client_secret, req)
@@ -111,6 +116,13 @@ class HubSpotConnector:
 
     def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return tasks.create_task(self._api, payload, idempotency_key=idempotency_key)
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {
+            "create_referral_deal": self.create_referral_deal,
+            "update_deal": self.update_deal,
+            "create_task": self.create_task,
+        }
 
     def missing_setup(self) -> list[str]:
         return setup.missing_setup(self._api)

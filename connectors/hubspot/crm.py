@@ -1,4 +1,4 @@
-"""The partner flow's CRM surface on HubSpot (``connectors.base.CrmConnector``): conflicts for a
+"""The partner flow's CRM surface on HubSpot (``connectors.capabilities.CrmConnector``): conflicts for a
 referral's email or domain, and the outbox actions that create the referral's deal and update it.
 
 Idempotent writes need a property with ``hasUniqueValue: true``: ``partnerhub_tracking_id`` on
@@ -26,17 +26,12 @@ from hubspot.crm.objects import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import (
-    CrmMatch,
-    DealParties,
-    FatalError,
-    RetriableError,
-    first_error,
-)
+from connectors.errors import FatalError, RetriableError, first_error
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID, api_object
 from connectors.hubspot.sdk import OBJECTS_SDK, decode
 from connectors.hubspot.values import texts
+from connectors.values import CrmMatch, DealParties
 
 # HubSpot-defined association type ids, used when a record is created already associated with
 # the deal (atomically, so a re-run finds it through the deal): contact->deal, company->deal.

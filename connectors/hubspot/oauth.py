@@ -19,7 +19,7 @@ import httpx
 from hubspot.oauth import TokenResponseIF
 from pydantic import SecretStr
 
-from connectors.base import (
+from connectors.errors import (
     AuthenticationFailed,
     FatalError,
     RetriableError,

@@ -3,7 +3,8 @@ API path of each, the properties always read, and the unique property deals are 
 
 from __future__ import annotations
 
-from connectors.base import ConfigurationError, ObjectSpec
+from connectors.errors import ConfigurationError
+from connectors.values import ObjectSpec
 
 #: the unique property deals are keyed on (``hasUniqueValue: true``, created by ``crm setup``)
 TRACKING_ID = "partnerhub_tracking_id"

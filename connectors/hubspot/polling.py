@@ -26,11 +26,12 @@ from typing import Any
 
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 
-from connectors.base import Cursor, FatalError, Page, Record
+from connectors.errors import FatalError
 from connectors.hubspot.client import MAX_SEARCH_PAGE, HubSpotApi
 from connectors.hubspot.objects import OBJECTS, READ_PROPERTIES, api_object
 from connectors.hubspot.records import record_of
 from connectors.hubspot.sdk import OBJECTS_SDK
+from connectors.values import Cursor, Page, Record
 
 #: the object id as a searchable property
 _ID = "hs_object_id"
@@ -112,7 +113,7 @@ def _search(
     request = PublicObjectSearchRequest(
         filter_groups=[FilterGroup(filters=filters)],
         # the SDK types sorts as strings; the API documents objects, and takes them
-        sorts=[{"propertyName": sort_by, "direction": "ASCENDING"}],  # type: ignore[list-item]
+        sorts=[{"propertyName": sort_by, "direction": "ASCENDING"}],
         properties=properties,
         limit=MAX_SEARCH_PAGE,
     )

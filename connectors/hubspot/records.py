@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Record, epoch_ms
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import READ_PROPERTIES, api_object
+from connectors.values import Record, epoch_ms
 
 
 def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
@@ -51,6 +51,6 @@ def _parse_hubspot_time(value: str) -> int | None:
     if value.isdigit():
         return int(value)
     try:
-        return epoch_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return epoch_ms(datetime.fromisoformat(value))
     except ValueError:
         return None

@@ -16,7 +16,7 @@ from hubspot.crm.objects import ApiClient
 from hubspot.crm.properties import ApiClient as PropertiesClient
 from hubspot.oauth import ApiClient as OAuthClient
 
-from connectors.base import FatalError
+from connectors.errors import FatalError
 
 #: request bodies are built with hubspot-api-client's generated models (their JSON names); each
 #: API group has its own client, whose deserializer knows that group's models

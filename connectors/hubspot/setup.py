@@ -15,7 +15,7 @@ from hubspot.crm.properties import (
     PropertyGroupCreate,
 )
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.objects import TRACKING_ID
 from connectors.hubspot.sdk import PROPERTIES_SDK, decode

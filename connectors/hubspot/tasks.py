@@ -11,13 +11,13 @@ Search lags behind new records, so a create whose answer was lost is retried onl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hubspot.crm.objects import SimplePublicObject, SimplePublicObjectInputForCreate
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import FatalError, RetriableError, first_error
+from connectors.errors import FatalError, RetriableError, first_error
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.sdk import OBJECTS_SDK, decode
 
@@ -38,7 +38,7 @@ class _TaskAsk(BaseModel):
 
 def create_task(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
     """The task for ``idempotency_key``: found if made before, else created. Returns
-    ``task_id``, ``written`` and ``created`` (``connectors.base.CrmConnector.create_task``)."""
+    ``task_id``, ``written`` and ``created`` (``connectors.capabilities.CrmConnector.create_task``)."""
     try:
         ask = _TaskAsk.model_validate(payload)
     except ValidationError as exc:
@@ -46,9 +46,9 @@ def create_task(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key:
     found = api.search("tasks", TASK_KEY, idempotency_key, [TASK_KEY, "hs_task_subject"], max_results=1)
     if found:
         return {"task_id": str(found[0].id), "written": {}, "created": {}}
-    due = ask.due_at or datetime.now(timezone.utc)
+    due = ask.due_at or datetime.now(UTC)
     if due.tzinfo is None:
-        due = due.replace(tzinfo=timezone.utc)
+        due = due.replace(tzinfo=UTC)
     props = {
         "hs_timestamp": str(int(due.timestamp() * 1000)),
         "hs_task_subject": ask.subject,

@@ -23,16 +23,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from connectors.base import (
-    Change,
+from connectors.errors import (
     ConfigurationError,
-    InboundRequest,
     MalformedPayload,
-    Merge,
-    Parsed,
     SignatureInvalid,
     first_error,
 )
+from connectors.values import Change, InboundRequest, Merge, Parsed
 
 #: HubSpot batches are "under 100 notifications"; each is a few hundred bytes.
 MAX_EVENTS_PER_BATCH = 100

@@ -24,11 +24,12 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInputUpsert,
 )
 
-from connectors.base import FatalError, WriteResult
+from connectors.errors import FatalError
 from connectors.hubspot.client import MAX_BATCH, HubSpotApi
 from connectors.hubspot.objects import api_object
 from connectors.hubspot.sdk import OBJECTS_SDK, decode
 from connectors.hubspot.values import texts
+from connectors.values import WriteResult
 
 #: ``key`` naming the HubSpot object id itself
 OBJECT_ID = "id"

@@ -1,5 +1,5 @@
 """Pipedrive: webhooks v2 in (HTTP Basic auth), API v2 (deals, persons, organizations) and v1
-(leads, webhooks) through httpx, the partner flow's CRM surface (``connectors.base.CrmConnector``).
+(leads, webhooks) through httpx, the partner flow's CRM surface (``connectors.capabilities.CrmConnector``).
 
 One module per concept:
 

@@ -8,7 +8,7 @@ Facts this module relies on (``shared/PROVIDERS.md`` §3 and §7, the specs' ``x
   ``.../v1``.
 * Token-based rate limits: a daily budget per company (30,000 base tokens x plan multiplier x
   seats, reset at midnight) that every API call spends its operation's token cost from, and a
-  burst limit per token over a rolling 2 seconds. Both are ``hub.ratelimit`` budgets kept in
+  burst limit per token over a rolling 2 seconds. Both are ``connectors.ratelimit`` budgets kept in
   Redis, so every worker of the company draws from the same ones; a 429 pauses the burst budget
   for everyone (and the daily one until midnight when ``x-daily-requests-left`` says it is spent).
 """
@@ -21,17 +21,16 @@ from typing import Any, TypedDict
 
 import httpx
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
-    FatalError,
     RetriableError,
-    classify_status,
     parse_retry_after,
 )
+from connectors.http import Call, HttpApi
 from connectors.pipedrive.settings import PipedriveSettings
 from connectors.ratelimit import Budget, LocalRateLimiter, RateLimiter, RedisRateLimiter
 
-#: the rate budgets this connector declares (``hub.ratelimit``)
+#: the rate budgets this connector declares (``connectors.ratelimit``)
 TOKEN_BUDGET = "pipedrive:tokens"
 BURST_BUDGET = "pipedrive:burst"
 DAY_S = 86_400.0
@@ -66,8 +65,11 @@ class ClientOptions(TypedDict, total=False):
     sleep: Callable[[float], None]
 
 
-class PipedriveApi:
-    """Pipedrive's API as the connector uses it: authenticated calls under the token budget."""
+class PipedriveApi(HttpApi):
+    """Pipedrive's API as the connector uses it: authenticated calls under the token budget, sent
+    through the shared pipeline (``connectors.http``); this class keeps Pipedrive's hooks."""
+
+    provider = "pipedrive"
 
     def __init__(
         self,
@@ -81,7 +83,7 @@ class PipedriveApi:
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
         self._sleep = sleep
-        self._limiter: RateLimiter = LocalRateLimiter(
+        self.limiter: RateLimiter = LocalRateLimiter(
             self.rate_budgets(), max_wait_s=settings.rate_max_wait_s, sleep=sleep
         )
         self.redis: Any = None
@@ -97,7 +99,7 @@ class PipedriveApi:
     def use_redis(self, client: Any) -> None:
         """Share the budgets (and the custom-field cache) with every process on ``client``."""
         self.redis = client
-        self._limiter = RedisRateLimiter(
+        self.limiter = RedisRateLimiter(
             client, self.rate_budgets(), max_wait_s=self.settings.rate_max_wait_s, sleep=self._sleep
         )
 
@@ -111,21 +113,41 @@ class PipedriveApi:
             return (self.settings.api_v2_url or base + "/api/v2").rstrip("/")
         return (self.settings.api_v1_url or base + "/v1").rstrip("/")
 
-    def _http(self, api: str) -> httpx.Client:
-        client = self._clients.get(api)
+    # -- the pipeline's hooks ---------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
+        """One client for both API versions; calls carry absolute URLs (``url``)."""
+        client = self._clients.get("api")
         if client is None:
-            client = self._clients[api] = httpx.Client(
-                base_url=self.root(api),
+            client = self._clients["api"] = httpx.Client(
                 timeout=self.settings.timeout_s,
                 transport=self._transport,
                 headers={"accept": "application/json"},
             )
         return client
 
-    def _token(self) -> str:
+    def auth_headers(self) -> dict[str, str]:
         if self.settings.api_token is None:
             raise ConfigurationError("PARTNERHUB_PIPEDRIVE__API_TOKEN is not set")
-        return self.settings.api_token.get_secret_value()
+        return {"x-api-token": self.settings.api_token.get_secret_value()}
+
+    def error_message(self, response: httpx.Response) -> str:
+        return error_message(response)
+
+    def rate_limited(self, response: httpx.Response, call: Call) -> RetriableError:
+        """A 429 pauses the budget for every worker: the burst window by ``Retry-After`` /
+        ``x-ratelimit-reset``; the daily budget until midnight UTC when it is spent."""
+        retry_after = parse_retry_after(response.headers.get("retry-after")) or parse_retry_after(
+            response.headers.get("x-ratelimit-reset")
+        )
+        if response.headers.get("x-daily-requests-left") == "0":
+            now = time.time()
+            pause = DAY_S - (now % DAY_S)
+            self.limiter.pause(TOKEN_BUDGET, pause)
+        else:
+            pause = retry_after or 2.0
+            self.limiter.pause(BURST_BUDGET, pause)
+        return RetriableError(f"pipedrive answered 429: {error_message(response)}"[:400], retry_after=retry_after or pause)
 
     def send(
         self,
@@ -142,50 +164,15 @@ class PipedriveApi:
         which prices it. A status in ``allow`` is returned; any other failure raises."""
         path = template.format(**{k: str(v) for k, v in (path_params or {}).items()})
         cost = TOKEN_COSTS.get((api, method.upper(), template), DEFAULT_COST)
-        headers = {"x-api-token": self._token()}
-        self._limiter.acquire(BURST_BUDGET)
-        self._limiter.acquire(TOKEN_BUDGET, cost)
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = self._http(api).request(method, path, params=query, json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise RetriableError(f"pipedrive: timeout on {method} {template}") from None
-        except httpx.TransportError as exc:
-            raise RetriableError(f"pipedrive: {type(exc).__name__} on {method} {template}") from None
-        if response.status_code in set(allow):
-            return response
-        if response.status_code == 429:
-            raise self._rate_limited(response)
-        error = classify_status(
-            response.status_code, provider="pipedrive", detail=error_message(response), headers=response.headers
-        )
-        if error is not None:
-            raise error
-        return response
+        return self.execute(Call(
+            method, self.root(api) + path, params=query, json=body,
+            budgets=((BURST_BUDGET, 1), (TOKEN_BUDGET, cost)), allow=frozenset(allow),
+            ref=f"{method} {template}",
+        ))
 
     def json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            raise FatalError(f"pipedrive answered {response.status_code} with a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise FatalError("pipedrive answered with JSON that is not an object")
-        return data
-
-    def _rate_limited(self, response: httpx.Response) -> RetriableError:
-        """A 429 pauses the budget for every worker: the burst window by ``Retry-After`` /
-        ``x-ratelimit-reset``; the daily budget until midnight UTC when it is spent."""
-        retry_after = parse_retry_after(response.headers.get("retry-after")) or parse_retry_after(
-            response.headers.get("x-ratelimit-reset")
-        )
-        if response.headers.get("x-daily-requests-left") == "0":
-            now = time.time()
-            pause = DAY_S - (now % DAY_S)
-            self._limiter.pause(TOKEN_BUDGET, pause)
-        else:
-            pause = retry_after or 2.0
-            self._limiter.pause(BURST_BUDGET, pause)
-        return RetriableError(f"pipedrive answered 429: {error_message(response)}"[:400], retry_after=retry_after or pause)
+        return self.json_object(response)
 
     def close(self) -> None:
         for client in self._clients.values():

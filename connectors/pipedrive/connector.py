@@ -1,12 +1,20 @@
 """The Pipedrive connector: the declarations and the concept modules put behind the
-``Connector`` and ``CrmConnector`` protocols (``connectors.base``)."""
+``Connector`` and ``CrmConnector`` protocols (``connectors.capabilities``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.pipedrive import records, setup, subscriptions, webhooks
+from connectors.pipedrive.client import ClientOptions, PipedriveApi
+from connectors.pipedrive.crm import Crm
+from connectors.pipedrive.fields import FieldKeys
+from connectors.pipedrive.objects import OBJECTS
+from connectors.pipedrive.settings import PipedriveSettings
+from connectors.ratelimit import Budget
+from connectors.values import (
     CrmMatch,
     Cursor,
     DealParties,
@@ -17,18 +25,11 @@ from connectors.base import (
     Record,
     WriteResult,
 )
-from connectors.pipedrive import records, setup, subscriptions, webhooks
-from connectors.pipedrive.client import ClientOptions, PipedriveApi
-from connectors.pipedrive.crm import Crm
-from connectors.pipedrive.fields import FieldKeys
-from connectors.pipedrive.objects import OBJECTS
-from connectors.pipedrive.settings import PipedriveSettings
-from connectors.ratelimit import Budget
 
 
 class PipedriveConnector:
     name: ClassVar[str] = "pipedrive"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
     #: what ``hub.sync`` polls (v2 deals, persons, organizations; v1 leads)
@@ -59,6 +60,10 @@ class PipedriveConnector:
 
     def webhook_ready(self) -> bool:
         return self.settings.webhook_password is not None
+
+    def body_limit(self, subpath: str) -> int | None:
+        """Only the main path (no sub-path) takes deliveries."""
+        return None if subpath else self.max_body_bytes
 
     def verify_webhook(self, req: InboundRequest) -> None:
         password = self.settings.webhook_password
@@ -110,6 +115,13 @@ class PipedriveConnector:
 
     def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return self._crm.create_task(payload, idempotency_key=idempotency_key)
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {
+            "create_referral_deal": self.create_referral_deal,
+            "update_deal": self.update_deal,
+            "create_task": self.create_task,
+        }
 
     def missing_setup(self) -> list[str]:
         return setup.missing_setup(self._api, self._fields)

@@ -1,4 +1,4 @@
-"""The partner flow's CRM surface on Pipedrive (``connectors.base.CrmConnector``): conflicts for a
+"""The partner flow's CRM surface on Pipedrive (``connectors.capabilities.CrmConnector``): conflicts for a
 referral's email or domain, the outbox actions (referral deal, deal update, task as an activity),
 and a deal's parties.
 
@@ -18,11 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import CrmMatch, DealParties, FatalError, first_error
+from connectors.errors import FatalError, first_error
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import FieldKeys
 from connectors.pipedrive.objects import COMPANY_DOMAIN, TRACKING_ID, api_object
 from connectors.pipedrive.records import present, write_body
+from connectors.values import CrmMatch, DealParties
 
 
 class _Fields(BaseModel):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.objects import api_object
 

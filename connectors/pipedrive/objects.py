@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.base import ConfigurationError, ObjectSpec
+from connectors.errors import ConfigurationError
+from connectors.values import ObjectSpec
 
 #: the custom field deals are keyed on (created by ``crm setup``), by name
 TRACKING_ID = "partnerhub_tracking_id"

@@ -7,22 +7,15 @@ leads through v1 ``updated_since`` + offset) streamed one page at a time; record
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import (
-    ConfigurationError,
-    Cursor,
-    FatalError,
-    Page,
-    Record,
-    WriteResult,
-    epoch_ms,
-)
+from connectors.errors import ConfigurationError, FatalError
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import HASH_KEY, FieldKeys
 from connectors.pipedrive.objects import api_object
+from connectors.values import Cursor, Page, Record, WriteResult, epoch_ms
 
 #: "ids: comma separated string array of up to 100 entity ids"
 MAX_IDS = 100
@@ -42,11 +35,11 @@ def parse_time(value: Any) -> int | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return epoch_ms(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    return epoch_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def present(fields: FieldKeys | None, obj: str, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import FieldKeys, field_name
 from connectors.pipedrive.objects import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.settings import PipedriveSettings
 

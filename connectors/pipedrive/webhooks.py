@@ -26,17 +26,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import (
-    Change,
+from connectors.errors import (
     ConfigurationError,
-    InboundRequest,
     MalformedPayload,
-    Parsed,
     SignatureInvalid,
     first_error,
 )
 from connectors.pipedrive.objects import BY_ENTITY
 from connectors.pipedrive.records import parse_time, present
+from connectors.values import Change, InboundRequest, Parsed
 
 #: fields Pipedrive itself moves along with a change; they say nothing about who changed what
 _BOOKKEEPING = {"update_time", "stage_change_time", "last_activity_id", "next_activity_id",

@@ -1,6 +1,6 @@
 """Salesforce: Outbound Messages (SOAP) and Flow/Apex callouts in, SOQL polling on
 ``SystemModstamp``, sObject Collections out, the partner flow's CRM surface
-(``connectors.base.CrmConnector``).
+(``connectors.capabilities.CrmConnector``).
 
 One module per concept:
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from connectors.base import AuthenticationFailed, ConfigurationError, RetriableError
+from connectors.errors import AuthenticationFailed, ConfigurationError, RetriableError
 from connectors.salesforce.settings import SalesforceSettings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -19,17 +19,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from connectors.base import (
-    Change,
-    InboundRequest,
+from connectors.errors import (
     MalformedPayload,
-    Parsed,
     SignatureInvalid,
     WebhookRejected,
     first_error,
 )
 from connectors.salesforce.objects import HUB_OBJECTS
 from connectors.salesforce.records import parse_time
+from connectors.values import Change, InboundRequest, Parsed
 
 MAX_EVENTS = 100
 SIGNATURE_MAX_AGE_S = 300

@@ -17,12 +17,8 @@ from typing import Any, TypedDict
 
 import httpx
 
-from connectors.base import (
-    ConfigurationError,
-    FatalError,
-    RetriableError,
-    classify_status,
-)
+from connectors.errors import ConfigurationError, FatalError, HubError, RetriableError
+from connectors.http import Call, HttpApi
 from connectors.salesforce.auth import Session, TokenSource, check_host
 from connectors.salesforce.limits import ApiUsage
 from connectors.salesforce.settings import SalesforceSettings
@@ -71,13 +67,18 @@ def error_text(response: httpx.Response) -> tuple[str, str]:
         first.get("message") or first.get("error_description") or "")[:300]
 
 
-class SalesforceApi:
+class SalesforceApi(HttpApi):
+    """Salesforce's REST API as the connector uses it, sent through the shared pipeline
+    (``connectors.http``); this class keeps Salesforce's hooks."""
+
+    provider = "salesforce"
+
     def __init__(self, settings: SalesforceSettings, *, transport: httpx.BaseTransport | None = None,
                  redis: Any = None, clock: Callable[[], float] = time.time):
         self.settings = settings
         self._transport = transport
         self._client: httpx.Client | None = None
-        self._tokens = TokenSource(settings, self._http, clock)
+        self._tokens = TokenSource(settings, self.http, clock)
         self._session: Session | None = None
         self.usage = ApiUsage(settings.api_usage_poll_stop, settings.api_usage_stop, clock)
         if redis is not None:
@@ -90,15 +91,6 @@ class SalesforceApi:
     def ready(self) -> bool:
         return self._tokens.ready()
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            ca = self.settings.ca_bundle
-            if ca is not None and not ca.is_file():
-                raise ConfigurationError(f"PARTNERHUB_SALESFORCE__CA_BUNDLE: no file at {ca}")
-            verify = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
-            self._client = httpx.Client(timeout=self.settings.timeout_s, transport=self._transport, verify=verify)
-        return self._client
-
     def session(self) -> Session:
         if self._session is None:
             self._session = self._tokens.new_session()
@@ -107,39 +99,53 @@ class SalesforceApi:
     def data(self, path: str) -> str:
         return f"/services/data/v{self.settings.api_version}{path}"
 
+    # -- the pipeline's hooks ---------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
+        if self._client is None:
+            ca = self.settings.ca_bundle
+            if ca is not None and not ca.is_file():
+                raise ConfigurationError(f"PARTNERHUB_SALESFORCE__CA_BUNDLE: no file at {ca}")
+            verify = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+            self._client = httpx.Client(timeout=self.settings.timeout_s, transport=self._transport, verify=verify)
+        return self._client
+
+    def acquire(self, call: Call) -> None:
+        """The org's daily allocation (``limits``): polling stops first, then every call."""
+        self.usage.check(essential=call.essential)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.session().access_token}", "accept": "application/json"}
+
+    def renew_auth(self) -> bool:
+        self._session = None
+        return True
+
+    def url(self, call: Call) -> str:
+        """On the session's instance, which must be an allowed host."""
+        return check_host(self.session().instance_url, self.settings.allowed_hosts, what="instance_url") + call.path
+
+    def observe(self, response: httpx.Response, call: Call) -> None:
+        self.usage.record(response.headers.get("sforce-limit-info"))
+
+    def special_answer(self, response: httpx.Response, call: Call) -> HubError | None:
+        if response.status_code == 403 and error_text(response)[0] == "REQUEST_LIMIT_EXCEEDED":
+            self.usage.spent()
+            return RetriableError("salesforce: daily API request limit exceeded", retry_after=3600)
+        return None
+
+    def error_message(self, response: httpx.Response) -> str:
+        code, message = error_text(response)
+        return f"{code}: {message}" if code else message
+
     # -- one call ---------------------------------------------------------------------------
 
     def send(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None,
              essential: bool = True, allow: Iterable[int] = ()) -> httpx.Response:
         """One REST call on the instance (``path`` from ``/services/...``). A 401 renews the
         session once; a status in ``allow`` is returned; other failures raise the classified error."""
-        self.usage.check(essential=essential)
-        for attempt in (1, 2):
-            session = self.session()
-            url = check_host(session.instance_url, self.settings.allowed_hosts, what="instance_url") + path
-            headers = {"authorization": f"Bearer {session.access_token}", "accept": "application/json"}
-            try:
-                response = self._http().request(method, url, json=body, params=params, headers=headers)
-            except httpx.TimeoutException:
-                raise RetriableError(f"salesforce: timeout on {method} {path.split('?')[0]}") from None
-            except httpx.TransportError as exc:
-                raise RetriableError(f"salesforce: {type(exc).__name__} on {method} {path.split('?')[0]}") from None
-            self.usage.record(response.headers.get("sforce-limit-info"))
-            if response.status_code == 401 and attempt == 1:
-                self._session = None  # expired or revoked: one new session, then the classified error
-                continue
-            break
-        if response.status_code in set(allow):
-            return response
-        code, message = error_text(response) if response.status_code >= 400 else ("", "")
-        if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-            self.usage.spent()
-            raise RetriableError("salesforce: daily API request limit exceeded", retry_after=3600)
-        error = classify_status(response.status_code, provider="salesforce",
-                                detail=f"{code}: {message}" if code else message, headers=response.headers)
-        if error is not None:
-            raise error
-        return response
+        return self.execute(Call(method, path, params=params, json=body, essential=essential,
+                                 allow=frozenset(allow)))
 
     # -- building blocks --------------------------------------------------------------------
 
@@ -159,7 +165,8 @@ class SalesforceApi:
         return [r for page in self.query(soql, all_rows=all_rows, essential=essential) for r in page.get("records", [])]
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        return decode(self.send("GET", self.data(f"/sobjects/{sobject}/describe")))
+        described: dict[str, Any] = decode(self.send("GET", self.data(f"/sobjects/{sobject}/describe")))
+        return described
 
     def upsert(self, sobject: str, external_field: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """sObject Collections upsert by an External ID field, 200 a call; one result per record."""

@@ -1,12 +1,17 @@
 """The Salesforce connector: the declarations and the concept modules put behind the
-``Connector`` and ``CrmConnector`` protocols (``connectors.base``)."""
+``Connector`` and ``CrmConnector`` protocols (``connectors.capabilities``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Unpack
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.salesforce import crm, polling, records, setup, webhooks
+from connectors.salesforce.client import ClientOptions, SalesforceApi
+from connectors.salesforce.objects import OBJECTS
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.values import (
     Change,
     CrmMatch,
     Cursor,
@@ -18,15 +23,11 @@ from connectors.base import (
     Record,
     WriteResult,
 )
-from connectors.salesforce import crm, polling, records, setup, webhooks
-from connectors.salesforce.client import ClientOptions, SalesforceApi
-from connectors.salesforce.objects import OBJECTS
-from connectors.salesforce.settings import SalesforceSettings
 
 
 class SalesforceConnector:
     name: ClassVar[str] = "salesforce"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
     #: what the scheduler and ``partnerhub sync backfill`` poll (contacts: for deletions)
@@ -104,6 +105,13 @@ class SalesforceConnector:
 
     def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return crm.create_task(self._api, payload, idempotency_key=idempotency_key)
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {
+            "create_referral_deal": self.create_referral_deal,
+            "update_deal": self.update_deal,
+            "create_task": self.create_task,
+        }
 
     def missing_setup(self) -> list[str]:
         return setup.missing_setup(self._api)

@@ -1,4 +1,4 @@
-"""The partner flow's CRM surface on Salesforce (``connectors.base.CrmConnector``): conflicts for
+"""The partner flow's CRM surface on Salesforce (``connectors.capabilities.CrmConnector``): conflicts for
 a referral's email or domain, who a deal is with, and the outbox actions.
 
 Writes go through sObject Collections. Accounts, Contacts and Opportunities the hub creates are
@@ -12,23 +12,18 @@ the outbox idempotency key). Every value in a query goes through ``soql``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import (
-    CrmMatch,
-    DealParties,
-    FatalError,
-    RetriableError,
-    first_error,
-)
+from connectors.errors import FatalError, RetriableError, first_error
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceApi, result_error
 from connectors.salesforce.objects import TASK_KEY, TRACKING_ID
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.values import CrmMatch, DealParties
 
 #: payload keys that are instructions, not Salesforce fields
 _CONTROL = {"deal_id", "tracking_id", "referral_id", "email", "domain", "properties"}
@@ -59,8 +54,8 @@ class _Task(BaseModel):
 def _value(value: Any) -> Any:
     """A value as Salesforce's JSON takes it (dates ISO 8601, the rest as is)."""
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -109,8 +104,8 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
     def add(match: CrmMatch) -> None:
         found.setdefault((match.kind, match.object_type, match.object_id), match)
 
-    contacts: list[Mapping[str, Any]] = []
-    accounts: list[Mapping[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
     email = (email or "").strip().lower() or None
     domain = (domain or "").strip().lower() or None
     if email:
@@ -121,12 +116,12 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
                                        f"Website LIKE {soql.like_contains(domain)}", limit=200))
         accounts = [a for a in rows if _same_domain(a.get("Website"), domain)]
     account_ids = {str(a["Id"]) for a in accounts} | {str(c["AccountId"]) for c in contacts if c.get("AccountId")}
-    roles: list[Mapping[str, Any]] = []
+    roles: list[dict[str, Any]] = []
     if contacts:
         roles = api.records(soql.select(("OpportunityId", "ContactId"), "OpportunityContactRole",
                                         f"ContactId IN {soql.quote_list(str(c['Id']) for c in contacts)}"))
     opp_ids = {str(r["OpportunityId"]) for r in roles}
-    opportunities: list[Mapping[str, Any]] = []
+    opportunities: list[dict[str, Any]] = []
     if account_ids or opp_ids:
         clauses = []
         if account_ids:
@@ -241,7 +236,7 @@ def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, paylo
     deal_fields = _fields(ask.deal)
     deal_fields.setdefault("Name", str((ask.company or {}).get("Name") or (ask.company or {}).get("domain") or tracking))
     deal_fields.setdefault("StageName", "Prospecting")
-    deal_fields.setdefault("CloseDate", (datetime.now(timezone.utc).date()
+    deal_fields.setdefault("CloseDate", (datetime.now(UTC).date()
                                          + timedelta(days=settings.default_close_days)).isoformat())
     if ask.owner_id:
         deal_fields["OwnerId"] = ask.owner_id
@@ -307,7 +302,7 @@ def create_task(api: SalesforceApi, payload: Mapping[str, Any], *, idempotency_k
         fields["OwnerId"] = ask.owner_id
     if ask.due_at:
         try:
-            fields["ActivityDate"] = datetime.fromisoformat(ask.due_at.replace("Z", "+00:00")).date().isoformat()
+            fields["ActivityDate"] = datetime.fromisoformat(ask.due_at).date().isoformat()
         except ValueError:
             raise FatalError("create_task: due_at is not ISO 8601") from None
     [result] = api.create("Task", [fields])

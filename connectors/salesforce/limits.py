@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 
 #: the Redis key holding the last figure seen by any process: "used/limit"
 REDIS_KEY = "partnerhub:salesforce:api-usage"
@@ -50,7 +50,7 @@ class ApiUsage:
         if self._redis is not None:
             try:
                 self._redis.set(REDIS_KEY, f"{figure[0]}/{figure[1]}", ex=FIGURE_TTL_S)
-            except Exception:  # noqa: BLE001 - a Redis outage must not fail the API call
+            except Exception:  # noqa: BLE001, S110 - a Redis outage must not fail the API call
                 pass
 
     def spent(self) -> None:
@@ -60,7 +60,7 @@ class ApiUsage:
         if self._redis is not None:
             try:
                 self._redis.set(REDIS_KEY, f"{limit}/{limit}", ex=FIGURE_TTL_S)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110
                 pass
 
     def current(self) -> tuple[int, int] | None:

@@ -4,7 +4,8 @@ External ID fields writes are keyed on."""
 
 from __future__ import annotations
 
-from connectors.base import ConfigurationError, ObjectSpec
+from connectors.errors import ConfigurationError
+from connectors.values import ObjectSpec
 
 #: the External ID field referral records are keyed on (``crm setup`` checks it)
 TRACKING_ID = "Partnerhub_Tracking_Id__c"

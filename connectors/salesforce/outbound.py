@@ -20,9 +20,10 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from connectors.base import Change, Parsed, Reply, WebhookRejected
+from connectors.errors import WebhookRejected
 from connectors.salesforce.objects import HUB_OBJECTS
 from connectors.salesforce.records import parse_time
+from connectors.values import Change, Parsed, Reply
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 OM = "http://soap.sforce.com/2005/09/outbound"

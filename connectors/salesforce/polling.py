@@ -13,14 +13,14 @@ Pages are Salesforce's own (up to 2,000 rows, ``nextRecordsUrl``) and are stream
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.base import Change, Cursor, Page, Record
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceApi
 from connectors.salesforce.objects import select_fields, sobject
 from connectors.salesforce.records import parse_time, to_record
+from connectors.values import Change, Cursor, Page, Record
 
 ORDER = "SystemModstamp ASC, Id ASC"
 
@@ -28,7 +28,7 @@ ORDER = "SystemModstamp ASC, Id ASC"
 def where(cursor: Cursor | None, overlap_s: float) -> str | None:
     if cursor is None or not cursor.value.get("stamp"):
         return None
-    stamp = datetime.fromisoformat(str(cursor.value["stamp"]).replace("Z", "+00:00"))
+    stamp = datetime.fromisoformat(str(cursor.value["stamp"]))
     if overlap_s > 0:
         return f"SystemModstamp >= {soql.datetime_literal(stamp - timedelta(seconds=overlap_s))}"
     at = soql.datetime_literal(stamp)
@@ -52,7 +52,7 @@ def _iso(value: Any) -> str:
     ms = parse_time(value)
     if ms is None:
         return str(value)
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def polled_change(object_type: str, record: Record) -> Change:

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.base import ConfigurationError, Record, WriteResult, epoch_ms
+from connectors.errors import ConfigurationError
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceApi, result_error
 from connectors.salesforce.objects import SOBJECTS, select_fields, sobject
+from connectors.values import Record, WriteResult, epoch_ms
 
 #: ids per read query (keeps the GET URL well under Salesforce's 16,384-character limit)
 READ_CHUNK = 200
@@ -21,7 +22,7 @@ def parse_time(value: Any) -> int | None:
     if not value:
         return None
     try:
-        return epoch_ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return epoch_ms(datetime.fromisoformat(str(value)))
     except ValueError:
         return None
 

@@ -6,8 +6,9 @@ object, field label and API name, type, length and the External ID / Unique boxe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.salesforce.client import SalesforceApi
 from connectors.salesforce.objects import PARTNER_ID, SOURCE, TASK_KEY, TRACKING_ID
 
@@ -47,7 +48,7 @@ def _problems(api: SalesforceApi) -> tuple[list[str], list[str]]:
     """(fields present, what to create or fix)."""
     present: list[str] = []
     problems: list[str] = []
-    described: dict[str, dict[str, dict]] = {}
+    described: dict[str, dict[str, dict[str, Any]]] = {}
     for field in FIELDS:
         if field.sobject not in described:
             answer = api.describe(field.sobject)

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from connectors.base import InboundRequest, Parsed, WebhookRejected
+from connectors.errors import WebhookRejected
 from connectors.salesforce import callouts, outbound
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.values import InboundRequest, Parsed
 
 PREFIX = "/webhooks/salesforce"
 CALLOUT = "callout"

@@ -1,5 +1,6 @@
 """SendGrid: mail send (``mail``), the signed Event Webhook (``events``), Inbound Parse
-(``inbound``), webhook registration (``setup``), tied together by ``SendGridConnector``."""
+(``inbound``), webhook registration (``setup``), the API behind the shared HTTP pipeline
+(``client``), tied together by ``SendGridConnector``."""
 
 from connectors.sendgrid.connector import PAUSE_KEY, SendGridConnector
 from connectors.sendgrid.mail import (

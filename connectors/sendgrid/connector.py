@@ -1,6 +1,6 @@
 """``SendGridConnector``: mail send for the outbox; the signed Event Webhook and Inbound Parse in;
 webhook registration. Each concept lives in its own module (``mail``, ``events``, ``inbound``,
-``setup``); this class ties them to the settings and one HTTP client.
+``setup``, ``client``); this class ties them to the settings and one API client.
 
 Webhook paths (``hub/app.py`` routes ``/webhooks/sendgrid`` and anything below it here):
 
@@ -11,47 +11,41 @@ Webhook paths (``hub/app.py`` routes ``/webhooks/sendgrid`` and anything below i
 from __future__ import annotations
 
 import hmac
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.errors import (
     ConfigurationError,
-    Cursor,
     FatalError,
-    InboundRequest,
-    ObjectSpec,
-    Page,
-    Parsed,
-    Record,
-    RetriableError,
     WebhookRejected,
-    WriteResult,
     first_error,
 )
+from connectors.http import Call
 from connectors.sendgrid import events, inbound, setup
+from connectors.sendgrid.client import MAIL_BUDGET, PAUSE_KEY, SendGridApi
 from connectors.sendgrid.mail import (
+    MAIL_SEND_PATH,
     Address,
     OutboundEmail,
     RateLimit,
-    error_for,
+    SendOutcomeUnknown,
     mail_body,
-    post_mail,
 )
 from connectors.sendgrid.objects import OBJECTS
 from connectors.sendgrid.settings import SendGridSettings
+from connectors.values import Discarded, InboundRequest, ObjectSpec, Parsed
 
-#: Redis key under which an exhausted mail-send window is shared by every worker
-PAUSE_KEY = "partnerhub:rate:sendgrid:mail:pause"
+__all__ = ["PAUSE_KEY", "SendGridConnector"]
 
 
 class SendGridConnector:
     name: ClassVar[str] = "sendgrid"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"send_email"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
@@ -60,11 +54,7 @@ class SendGridConnector:
     ) -> None:
         self.settings = settings
         self.max_body_bytes = settings.max_body_bytes
-        self._transport = transport
-        self._client: httpx.Client | None = None
-        self._redis: Any = None
-        #: the rate-limit window of the last answer (read by callers that budget sends)
-        self.rate_limit: RateLimit | None = None
+        self._api = SendGridApi(settings, transport=transport)
         self.addresses = inbound.Addresses(
             referral=_lower(settings.referral_address
                             or (f"referrals@{settings.parse_hostname}" if settings.parse_hostname else None)),
@@ -73,7 +63,12 @@ class SendGridConnector:
 
     def use_redis(self, client: Any) -> None:
         """Share an exhausted rate-limit window with every worker."""
-        self._redis = client
+        self._api.use_redis(client)
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate-limit window of the last answer (read by callers that budget sends)."""
+        return self._api.rate_limit
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -98,7 +93,7 @@ class SendGridConnector:
             return Parsed(events.parse_events(req.body))
         form = inbound.read_form(req.body, req.header("content-type"))
         result = inbound.parse_email(form, self.addresses)
-        if isinstance(result, inbound.Discarded):
+        if isinstance(result, Discarded):
             return Parsed((), discarded=(result,))
         return Parsed((result,))
 
@@ -106,7 +101,7 @@ class SendGridConnector:
         """``events`` for ``/webhooks/sendgrid``, ``parse`` for ``/webhooks/sendgrid/<secret>/parse``
         with the right secret (compared in constant time); anything else is refused (404)."""
         path = urlsplit(req.url).path.rstrip("/")
-        head, _, rest = path.partition("/webhooks/sendgrid")
+        _head, _, rest = path.partition("/webhooks/sendgrid")
         if not rest:
             return "events"
         parts = rest.strip("/").split("/")
@@ -117,27 +112,17 @@ class SendGridConnector:
         raise WebhookRejected("not found", status=404)
 
     def register_webhooks(self, base_url: str) -> list[str]:
-        return setup.register(self._http(), self.settings, base_url)
+        return setup.register(self._api, self.settings, base_url)
 
-    # -- records: SendGrid has none to poll, read or upsert --------------------------------------
-
-    def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be polled")
-
-    def read_many(
-        self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()
-    ) -> list[Record]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be read through the API")
-
-    def upsert_many(
-        self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
-    ) -> list[WriteResult]:
-        raise ConfigurationError(f"sendgrid: {obj!r} cannot be written")
+    # -- records: SendGrid has none to poll, read or upsert ---------------------------------------
 
     def changed_fields(self, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return None  # SendGrid events describe mail, never a record the hub writes back
 
     # -- mail send ------------------------------------------------------------------------------
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {"send_email": self.send_email}
 
     def send_email(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Send one rendered message. ``idempotency_key`` is accepted for the outbox's calling
@@ -147,21 +132,18 @@ class SendGridConnector:
         except ValidationError as exc:
             raise FatalError(f"sendgrid: bad send_email payload: {first_error(exc)}") from None
         body = self.mail_body(email)
-        self._respect_exhausted_window()
-        response = post_mail(self._http(), body, email.notification_id)
-        self._remember_window(response)
+        response = self._api.execute(Call("POST", MAIL_SEND_PATH, json=body, budgets=((MAIL_BUDGET, 1),),
+                                          repeatable=False, ref=f"notification {email.notification_id}"))
         if response.status_code == 202:
             return {"message_id": response.headers.get("x-message-id")}
-        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
-        raise error_for(response, rate_limit=self.rate_limit, secret=key)
+        # a 2xx other than 202, or a 3xx: not what mail send promises
+        raise SendOutcomeUnknown(f"sendgrid answered {response.status_code} instead of 202; not resent")
 
     def mail_body(self, email: OutboundEmail) -> dict[str, Any]:
         return mail_body(email, self.settings, email.from_ or self._default_sender())
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._api.close()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -169,56 +151,6 @@ class SendGridConnector:
         if not self.settings.from_email:
             raise ConfigurationError("PARTNERHUB_SENDGRID__FROM_EMAIL is not set")
         return Address(email=self.settings.from_email, name=self.settings.from_name)
-
-    def _http(self) -> httpx.Client:
-        if self.settings.api_key is None:
-            raise ConfigurationError("PARTNERHUB_SENDGRID__API_KEY is not set")
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.settings.api_base_url,
-                timeout=httpx.Timeout(self.settings.timeout_s, connect=self.settings.connect_timeout_s),
-                transport=self._transport,
-                headers={
-                    "authorization": f"Bearer {self.settings.api_key.get_secret_value()}",
-                    "accept": "application/json",
-                },
-            )
-        return self._client
-
-    def _remember_window(self, response: httpx.Response) -> None:
-        """Keep the answer's ``X-RateLimit-*`` window; when nothing is left in it, pause every
-        worker's sends until it resets (or after a 429)."""
-        self.rate_limit = RateLimit.from_headers(response.headers) or self.rate_limit
-        limit, now = self.rate_limit, time.time()
-        if self._redis is None or limit is None or limit.reset_at is None:
-            return
-        if limit.remaining == 0 or response.status_code == 429:
-            wait_ms = int((limit.wait_s(now) or 0) * 1000)
-            if wait_ms > 0:
-                try:
-                    self._redis.set(PAUSE_KEY, "1", px=wait_ms)
-                except Exception:  # noqa: BLE001 - the local window still applies
-                    pass
-
-    def _respect_exhausted_window(self) -> None:
-        """No requests are left in the current window (this process's last answer, or any
-        worker's through Redis): wait for the reset without calling — a clear failure, nothing
-        is sent."""
-        limit, now = self.rate_limit, time.time()
-        if limit is not None and limit.remaining == 0 and limit.reset_at is not None and limit.reset_at > now:
-            raise RetriableError(
-                "sendgrid: rate limit exhausted until the window resets", retry_after=limit.wait_s(now)
-            )
-        if self._redis is not None:
-            try:
-                pause_ms = int(self._redis.pttl(PAUSE_KEY))
-            except Exception:  # noqa: BLE001 - Redis down: fall back to this process's view
-                return
-            if pause_ms > 0:
-                raise RetriableError(
-                    "sendgrid: rate limit exhausted (another worker saw it) until the window resets",
-                    retry_after=pause_ms / 1000,
-                )
 
 
 def _lower(value: str | None) -> str | None:

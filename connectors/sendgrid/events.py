@@ -33,13 +33,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from connectors.base import (
-    Change,
-    ConfigurationError,
-    InboundRequest,
-    MalformedPayload,
-    SignatureInvalid,
-)
+from connectors.errors import ConfigurationError, MalformedPayload, SignatureInvalid
+from connectors.values import Change, InboundRequest
 
 SIGNATURE_HEADER = "x-twilio-email-event-webhook-signature"
 TIMESTAMP_HEADER = "x-twilio-email-event-webhook-timestamp"

@@ -35,7 +35,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from connectors.base import Change, Discarded, MalformedPayload
+from connectors.errors import MalformedPayload
+from connectors.values import Change, Discarded
 
 #: form fields kept (attachment parts are never stored)
 TEXT_FIELDS = ("from", "to", "cc", "subject", "text", "html", "headers", "envelope", "SPF", "dkim",

@@ -31,14 +31,15 @@ once* overall — a worker that dies after the 202 but before its transaction co
 row to be re-run when its lease ends, and that mail goes out again — and held for a person in the
 one case where a resend is a pure guess.
 
-Rate limits: every answer's ``X-RateLimit-*`` headers are kept (``RateLimit``); when ``remaining``
-is 0 the next send waits for ``reset`` without calling SendGrid (``RetriableError`` with
-``retry_after``), shared by all workers through Redis when the connector has it.
+Rate limits: every mail-send answer's ``X-RateLimit-*`` headers are kept (``RateLimit``, by
+``client``); when ``remaining`` is 0 the next send waits for ``reset`` without calling SendGrid
+(``RetriableError`` with ``retry_after``), shared by all workers through Redis when the connector
+has it. The transport rules of the table are ``client.SendGridApi``'s hooks on the shared pipeline
+(``connectors.http``): a mail send is not repeatable.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +47,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import (
-    HubError,
-    OutcomeUnknown,
-    RetriableError,
-    classify_status,
-)
+from connectors.errors import OutcomeUnknown
 from connectors.sendgrid.settings import SendGridSettings
 
 MAIL_SEND_PATH = "/v3/mail/send"
@@ -143,51 +139,6 @@ def mail_body(email: OutboundEmail, settings: SendGridSettings, sender: Address)
     return body
 
 
-def post_mail(client: httpx.Client, body: dict[str, Any], notification_id: int) -> httpx.Response:
-    """Send; a transport failure becomes ``RetriableError`` when the request cannot have reached
-    SendGrid whole, ``SendOutcomeUnknown`` when it may have (see the module docstring)."""
-    try:
-        return client.post(MAIL_SEND_PATH, json=body)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise RetriableError(f"sendgrid: {type(exc).__name__}: the request was not sent") from None
-    except (httpx.WriteError, httpx.WriteTimeout) as exc:
-        raise RetriableError(
-            f"sendgrid: {type(exc).__name__}: the request was not completely sent"
-        ) from None
-    except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
-        raise SendOutcomeUnknown(
-            f"sendgrid: {type(exc).__name__} after the request was sent: notification "
-            f"{notification_id} may have been queued; not resent. Check SendGrid's activity (or "
-            "this notification's events) for that notification_id, then replay the row only if "
-            "it was not sent"
-        ) from None
-    except httpx.TransportError as exc:
-        raise SendOutcomeUnknown(
-            f"sendgrid: {type(exc).__name__}: outcome unknown for notification "
-            f"{notification_id}; not resent"
-        ) from None
-
-
-def error_for(response: httpx.Response, *, rate_limit: RateLimit | None, secret: str) -> HubError:
-    """What a non-202 mail-send answer means (the table in the module docstring)."""
-    detail = _error_messages(response)
-    if secret:
-        detail = detail.replace(secret, "[redacted]")  # never echo the key, even if SendGrid did
-    error = classify_status(
-        response.status_code, provider="sendgrid", detail=detail, headers=response.headers
-    )
-    if error is None:  # a 2xx other than 202, or a 3xx: not what mail send promises
-        return SendOutcomeUnknown(
-            f"sendgrid answered {response.status_code} instead of 202; not resent"
-        )
-    if isinstance(error, RetriableError) and response.status_code == 429:
-        retry_after = error.retry_after
-        if retry_after is None and rate_limit is not None:
-            retry_after = rate_limit.wait_s(time.time())
-        return RetriableError(str(error), retry_after=retry_after)
-    return error
-
-
 def _address(address: Address) -> dict[str, str]:
     out = {"email": address.email}
     if address.name:
@@ -205,7 +156,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return None
 
 
-def _error_messages(response: httpx.Response) -> str:
+def error_messages(response: httpx.Response) -> str:
     """SendGrid's ``{"errors": [{"message", "field", "help"}]}`` as one line."""
     try:
         data = response.json()

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from connectors.base import ObjectSpec
+from connectors.values import ObjectSpec
 
 #: custom args the hub attaches to every e-mail it sends (come back as top-level event keys)
 CUSTOM_ARGS: dict[str, str] = {

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from connectors.base import ConfigurationError, classify_status
+from connectors.errors import ConfigurationError, HubError
+from connectors.http import Call
+from connectors.sendgrid.client import SendGridApi
 from connectors.sendgrid.settings import SendGridSettings
 
 EVENT_SETTINGS = "/v3/user/webhooks/event/settings"
@@ -38,27 +38,27 @@ def parse_url(base_url: str, secret: str) -> str:
     return f"{base_url}/webhooks/sendgrid/{quote(secret, safe='')}/parse"
 
 
-def register(client: httpx.Client, settings: SendGridSettings, base_url: str) -> list[str]:
-    return [*_event_webhook(client, settings, base_url), *_parse_route(client, settings, base_url)]
+def register(api: SendGridApi, settings: SendGridSettings, base_url: str) -> list[str]:
+    return [*_event_webhook(api, settings, base_url), *_parse_route(api, settings, base_url)]
 
 
-def _event_webhook(client: httpx.Client, settings: SendGridSettings, base_url: str) -> list[str]:
+def _event_webhook(api: SendGridApi, settings: SendGridSettings, base_url: str) -> list[str]:
     url = event_webhook_url(base_url)
-    listed = _call(client, "GET", f"{EVENT_SETTINGS}/all")
+    listed = _call(api, "GET", f"{EVENT_SETTINGS}/all")
     found = next((w for w in listed.get("webhooks") or [] if w.get("url") == url), None)
     wanted = {"enabled": True, "url": url, **EVENT_SELECTION}
     if found is None:
-        found = _call(client, "POST", EVENT_SETTINGS, {**wanted, "friendly_name": FRIENDLY_NAME})
+        found = _call(api, "POST", EVENT_SETTINGS, {**wanted, "friendly_name": FRIENDLY_NAME})
         what = "created"
     elif any(found.get(k) != v for k, v in wanted.items()):
-        found = _call(client, "PATCH", f"{EVENT_SETTINGS}/{found['id']}", {**wanted, "friendly_name": FRIENDLY_NAME})
+        found = _call(api, "PATCH", f"{EVENT_SETTINGS}/{found['id']}", {**wanted, "friendly_name": FRIENDLY_NAME})
         what = "updated"
     else:
         what = "found"
     webhook_id = str(found.get("id") or "")
     if not webhook_id:
         raise ConfigurationError("sendgrid: the Event Webhook answer carries no id")
-    signed = _call(client, "PATCH", f"{EVENT_SETTINGS}/signed/{webhook_id}", {"enabled": True})
+    signed = _call(api, "PATCH", f"{EVENT_SETTINGS}/signed/{webhook_id}", {"enabled": True})
     public_key = str(signed.get("public_key") or "")
     lines = [f"sendgrid event webhook {webhook_id} {what}: {url} (signed)"]
     if public_key and public_key == (settings.event_webhook_public_key or "").strip():
@@ -68,34 +68,32 @@ def _event_webhook(client: httpx.Client, settings: SendGridSettings, base_url: s
     return lines
 
 
-def _parse_route(client: httpx.Client, settings: SendGridSettings, base_url: str) -> list[str]:
+def _parse_route(api: SendGridApi, settings: SendGridSettings, base_url: str) -> list[str]:
     if not settings.parse_hostname or settings.parse_secret is None:
         return ["sendgrid inbound parse: skipped (set PARTNERHUB_SENDGRID__PARSE_HOSTNAME and __PARSE_SECRET)"]
     hostname = settings.parse_hostname.lower()
     url = parse_url(base_url, settings.parse_secret.get_secret_value())
     shown = parse_url(base_url, "<secret>")
-    listed = _call(client, "GET", PARSE_SETTINGS)
+    listed = _call(api, "GET", PARSE_SETTINGS)
     found = next((p for p in listed.get("result") or [] if str(p.get("hostname", "")).lower() == hostname), None)
     body = {"url": url, "spam_check": False, "send_raw": False}
     if found is None:
-        _call(client, "POST", PARSE_SETTINGS, {"hostname": hostname, **body})
+        _call(api, "POST", PARSE_SETTINGS, {"hostname": hostname, **body})
         what = "created"
     elif found.get("url") != url or found.get("send_raw"):
-        _call(client, "PATCH", f"{PARSE_SETTINGS}/{quote(hostname, safe='')}", body)
+        _call(api, "PATCH", f"{PARSE_SETTINGS}/{quote(hostname, safe='')}", body)
         what = "updated"
     else:
         what = "found"
     return [f"sendgrid inbound parse {hostname} {what}: {shown} (MX {hostname} -> mx.sendgrid.net)"]
 
 
-def _call(client: httpx.Client, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _call(api: SendGridApi, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One settings call through the pipeline; any failure is a setup problem for a person."""
     try:
-        response = client.request(method, path, json=body)
-    except httpx.TransportError as exc:
-        raise ConfigurationError(f"sendgrid: {method} {path}: {type(exc).__name__}") from None
-    error = classify_status(response.status_code, provider="sendgrid", detail=response.text[:300])
-    if error is not None:
-        raise ConfigurationError(f"sendgrid: {method} {path}: {error}")
+        response = api.execute(Call(method, path, json=body))
+    except HubError as exc:
+        raise ConfigurationError(f"sendgrid: {method} {path}: {exc}") from None
     if not response.content:
         return {}
     data = response.json()

@@ -1,5 +1,5 @@
 """``StripeApi``: every call to Stripe authenticated, pinned to one API version, form-encoded,
-its failures classified (``connectors.base.classify_status``).
+sent through the shared pipeline (``connectors.http``), its failures classified.
 
 The version is pinned (``API_VERSION``) on every request with ``Stripe-Version`` and on the
 webhook endpoints the hub registers, so the objects the hub reads and the events it receives have
@@ -14,14 +14,14 @@ from urllib.parse import urlencode
 
 import httpx
 
-from connectors.base import (
+from connectors.errors import (
     ConfigurationError,
     FatalError,
     HubError,
     OutcomeUnknown,
     RetriableError,
-    classify_status,
 )
+from connectors.http import PARTLY_SENT, Call, HttpApi
 from connectors.stripe.settings import StripeSettings
 
 #: the Stripe API version the hub is written against (``shared/specs/stripe/spec3.json``)
@@ -59,7 +59,12 @@ def _message(response: httpx.Response) -> str:
     return (f"{'/'.join(parts)}: {text}" if parts else text)[:300]
 
 
-class StripeApi:
+class StripeApi(HttpApi):
+    """Stripe's API as the connector uses it, sent through the shared pipeline
+    (``connectors.http``); this class keeps Stripe's hooks."""
+
+    provider = "stripe"
+
     def __init__(self, settings: StripeSettings, *, transport: httpx.BaseTransport | None = None):
         self.settings = settings
         self._client = httpx.Client(
@@ -73,10 +78,38 @@ class StripeApi:
     def ready(self) -> bool:
         return self.settings.api_key is not None
 
-    def _auth(self) -> dict[str, str]:
+    # -- the pipeline's hooks ---------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
+        return self._client
+
+    def auth_headers(self) -> dict[str, str]:
         if self.settings.api_key is None:
             raise ConfigurationError("PARTNERHUB_STRIPE__API_KEY is not set")
         return {"Authorization": f"Bearer {self.settings.api_key.get_secret_value()}"}
+
+    def error_message(self, response: httpx.Response) -> str:
+        return _message(response)
+
+    def special_answer(self, response: httpx.Response, call: Call) -> HubError | None:
+        """A money movement answered 5xx may have happened; a 409 is a concurrent request with
+        the same idempotency key."""
+        if response.status_code >= 500 and not call.repeatable:
+            return OutcomeUnknown(f"stripe {call.label} answered {response.status_code}: {_message(response)}")
+        if response.status_code == 409:
+            return RetriableError(f"stripe answered 409: {_message(response)}", retry_after=2.0)
+        return None
+
+    def transport_error(self, exc: Exception, call: Call) -> HubError:
+        """A money movement whose request was even partly written is never sent again blindly."""
+        if isinstance(exc, PARTLY_SENT) and not call.repeatable:
+            return self.outcome_unknown(exc, call)
+        return super().transport_error(exc, call)
+
+    def outcome_unknown(self, exc: Exception, call: Call) -> HubError:
+        return OutcomeUnknown(f"stripe {call.label}: no answer after sending ({type(exc).__name__})")
+
+    # -- one call ---------------------------------------------------------------------------
 
     def request(
         self,
@@ -91,37 +124,25 @@ class StripeApi:
     ) -> dict[str, Any] | None:
         """One call. GETs send ``params`` as the query, POSTs as the form body. A call that
         ``moves_money`` and may have reached Stripe without its answer reaching us (a timeout
-        after sending, a 5xx) raises ``OutcomeUnknown``: it must not be sent again blindly. ``missing_ok``: a 404 answers ``None``."""
-        headers = self._auth()
+        after sending, a 5xx) raises ``OutcomeUnknown``: it must not be sent again blindly.
+        ``missing_ok``: a 404 answers ``None``."""
+        headers: dict[str, str] = {}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         if stripe_account:
             headers["Stripe-Account"] = stripe_account
         pairs = encode(params or {})
-        try:
-            if method == "GET":
-                response = self._client.request(method, path, params=pairs, headers=headers)
-            else:
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-                body = urlencode(pairs).encode()
-                response = self._client.request(method, path, content=body, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetriableError(f"stripe unreachable: {type(exc).__name__}") from None
-        except httpx.HTTPError as exc:
-            if moves_money:
-                raise OutcomeUnknown(
-                    f"stripe {method} {path}: no answer after sending ({type(exc).__name__})") from None
-            raise RetriableError(f"stripe {method} {path}: {type(exc).__name__}") from None
-        if response.status_code >= 500 and moves_money:
-            raise OutcomeUnknown(f"stripe {method} {path} answered {response.status_code}: {_message(response)}")
+        if method == "GET":
+            call = Call(method, path, params=pairs, headers=headers, repeatable=not moves_money,
+                        allow=frozenset({404}) if missing_ok else frozenset(), ref=f"{method} {path}")
+        else:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            call = Call(method, path, content=urlencode(pairs).encode(), headers=headers,
+                        repeatable=not moves_money, allow=frozenset({404}) if missing_ok else frozenset(),
+                        ref=f"{method} {path}")
+        response = self.execute(call)
         if response.status_code == 404 and missing_ok:
             return None
-        if response.status_code == 409:  # a concurrent request with the same idempotency key
-            raise RetriableError(f"stripe answered 409: {_message(response)}", retry_after=2.0)
-        error: HubError | None = classify_status(
-            response.status_code, provider="stripe", detail=_message(response), headers=response.headers)
-        if error is not None:
-            raise error
         try:
             data = response.json()
         except ValueError:

@@ -1,15 +1,22 @@
 """The Stripe connector: the declarations and the concept modules put behind the ``Connector``
-protocol (``connectors.base``), plus what makes it a payment connector (``payment_changes``,
+protocol (``connectors.capabilities``), plus what makes it a payment connector (``payment_changes``,
 read by ``hub.payments``) and its outbox actions (``create_transfer``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import (
+from connectors.capabilities import OutboxAction
+from connectors.payments import CustomerSeen, PaymentChange
+from connectors.stripe import polling, setup, transfers, webhooks
+from connectors.stripe.client import StripeApi
+from connectors.stripe.meaning import Meaning, transfers_ready
+from connectors.stripe.objects import OBJECTS
+from connectors.stripe.settings import StripeSettings
+from connectors.values import (
     Change,
     Cursor,
     InboundRequest,
@@ -17,19 +24,12 @@ from connectors.base import (
     Page,
     Parsed,
     Record,
-    WriteResult,
 )
-from connectors.payments import CustomerSeen, PaymentChange
-from connectors.stripe import polling, setup, transfers, webhooks
-from connectors.stripe.client import StripeApi
-from connectors.stripe.meaning import Meaning, transfers_ready
-from connectors.stripe.objects import OBJECTS
-from connectors.stripe.settings import StripeSettings
 
 
 class StripeConnector:
     name: ClassVar[str] = "stripe"
-    #: the methods the outbox dispatcher may call
+    #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_transfer"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
     #: what ``hub.sync`` polls: the event list, the safety net under the webhooks
@@ -47,6 +47,10 @@ class StripeConnector:
 
     def webhook_ready(self) -> bool:
         return bool(self.settings.webhook_secrets)
+
+    def body_limit(self, subpath: str) -> int | None:
+        """Only the main path (no sub-path) takes deliveries."""
+        return None if subpath else self.max_body_bytes
 
     def verify_webhook(self, req: InboundRequest) -> None:
         webhooks.verify(self.settings.webhook_secrets, req, tolerance_s=self.settings.signature_tolerance_s)
@@ -90,20 +94,10 @@ class StripeConnector:
         """A polled event is stored exactly as its webhook delivery would be (same event key)."""
         return webhooks.event_change(record.raw)
 
-    def read_many(self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
-        if obj != "customer":
-            raise NotImplementedError(f"stripe reads customers, not {obj!r}")
-        found = []
-        for customer_id in ids:
-            raw = self._api.get_or_none(f"/v1/customers/{customer_id}")
-            if raw is not None:
-                found.append(Record("customer", str(raw["id"]), {}, None, bool(raw.get("deleted")), raw))
-        return found
-
-    def upsert_many(self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]:
-        raise NotImplementedError("the hub writes no records to Stripe")
-
     # -- outbox actions ---------------------------------------------------------------------
+
+    def outbox_actions(self) -> Mapping[str, OutboxAction]:
+        return {"create_transfer": self.create_transfer}
 
     def create_transfer(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """A Connect transfer for one hub payout, looked up before it is made (``transfers``)."""

@@ -21,7 +21,7 @@ Order is not guaranteed and events repeat, so:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.payments import (
@@ -39,7 +39,7 @@ PAYOUT_GROUP_PREFIX = "payout_"
 
 
 def _at(seconds: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc) if seconds not in (None, "") else None
+    return datetime.fromtimestamp(int(seconds), tz=UTC) if seconds not in (None, "") else None
 
 
 def _id(value: Any) -> str | None:
@@ -110,7 +110,7 @@ class Meaning:
         found = self.api.get_or_none(f"/v1/customers/{customer_id}")
         if found is None:
             return None
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
         return CustomerSeen(customer_id, found, now_ms, deleted=bool(found.get("deleted")))
 
     # -- helpers ----------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class Meaning:
             customer_id=_id(invoice.get("customer")),
             amount_minor=amount,
             currency=str(invoice.get("currency") or ""),
-            occurred_at=_at(paid_at) or datetime.now(timezone.utc),
+            occurred_at=_at(paid_at) or datetime.now(UTC),
             status="paid",
             recurrence="recurring" if subscription else "one_time",
             product=_id(price) or None,
@@ -163,7 +163,7 @@ class Meaning:
             customer_id=_id(session.get("customer")),
             amount_minor=amount,
             currency=str(session.get("currency") or ""),
-            occurred_at=at or datetime.now(timezone.utc),
+            occurred_at=at or datetime.now(UTC),
             status="paid",
             product=price,
             details={"checkout_session": session["id"], "payment_intent": _id(session.get("payment_intent"))},
@@ -188,7 +188,7 @@ class Meaning:
             # a failed or canceled refund gave nothing back
             amount_minor=0 if refund.get("status") in ("failed", "canceled") else -int(refund.get("amount") or 0),
             currency=str(refund.get("currency") or charge.get("currency") or ""),
-            occurred_at=_at(refund.get("created")) or datetime.now(timezone.utc),
+            occurred_at=_at(refund.get("created")) or datetime.now(UTC),
             status=str(refund.get("status") or "pending"),
             details={"refund": refund["id"], "charge": charge_id, "reason": refund.get("reason"),
                      "requested_minor": int(refund.get("amount") or 0)},

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from connectors.base import ObjectSpec
+from connectors.values import ObjectSpec
 
 #: events of the platform account the hub acts on (the platform webhook endpoint subscribes to these)
 PLATFORM_EVENTS: tuple[str, ...] = (

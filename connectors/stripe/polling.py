@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from connectors.base import ConfigurationError, Cursor, Page, Record
+from connectors.errors import ConfigurationError
 from connectors.stripe.client import PAGE_LIMIT, StripeApi
 from connectors.stripe.objects import PLATFORM_EVENTS
+from connectors.values import Cursor, Page, Record
 
 
 def event_record(event: dict[str, Any]) -> Record:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import FatalError, first_error
+from connectors.errors import FatalError, first_error
 from connectors.stripe.client import StripeApi
 from connectors.stripe.meaning import PAYOUT_GROUP_PREFIX
 

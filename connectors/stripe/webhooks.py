@@ -23,14 +23,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.base import (
-    Change,
-    ConfigurationError,
-    InboundRequest,
-    MalformedPayload,
-    Parsed,
-    SignatureInvalid,
-)
+from connectors.errors import ConfigurationError, MalformedPayload, SignatureInvalid
+from connectors.values import Change, InboundRequest, Parsed
 
 SIGNATURE_HEADER = "stripe-signature"
 SCHEME = "v1"

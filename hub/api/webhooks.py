@@ -25,13 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.base import (
-    Connector,
-    Discarded,
-    InboundRequest,
-    Parsed,
-    WebhookRejected,
-)
+from connectors.capabilities import ReceivesWebhooks
+from connectors.errors import WebhookRejected
+from connectors.values import Discarded, InboundRequest, Parsed
 from hub.pipeline import metrics
 from hub.pipeline.alerts import raise_alert
 from hub.program import screening
@@ -97,7 +93,7 @@ def _not_ready(hub: Hub, name: str) -> None:
 IN_LOOP_BYTES = 256 * 1024
 
 
-def _verify_and_parse(connector: Connector, inbound: InboundRequest) -> Parsed:
+def _verify_and_parse(connector: ReceivesWebhooks, inbound: InboundRequest) -> Parsed:
     connector.verify_webhook(inbound)
     return connector.parse_webhook(inbound)
 
@@ -114,16 +110,15 @@ def _discard(hub: Hub, connector: str, discarded: list[Discarded]) -> None:
 async def receive_webhook(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     name = request.path_params["connector"]
-    connector: Connector | None = hub.connectors.get(name)
-    if connector is None:
+    connector = hub.connectors.get(name)
+    if not isinstance(connector, ReceivesWebhooks):
         return _reject(hub, "_unknown", "unknown_connector", 404, "unknown connector")
     if not connector.webhook_ready():
         await run_in_threadpool(_not_ready, hub, name)
         return _reject(hub, name, "not_configured", 503, f"{name} webhooks are not configured")
     subpath = request.path_params.get("subpath") or ""
-    body_limit = getattr(connector, "body_limit", None)
-    limit = body_limit(subpath) if body_limit is not None else connector.max_body_bytes
-    if subpath and body_limit is None:
+    limit = connector.body_limit(subpath)
+    if limit is None:
         return _reject(hub, name, "unknown_path", 404, "not found")
     try:
         body = await read_body(request, limit)

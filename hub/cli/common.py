@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.runtime.context import Hub
 from hub.runtime.settings import Settings, load_settings
 

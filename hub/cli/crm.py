@@ -1,7 +1,7 @@
 """``partnerhub crm``: prepare and check the CRM the partner flow writes to.
 
 CRM-neutral: it works on whichever connector ``PARTNERHUB_CRM`` names (default ``hubspot``),
-through ``connectors.base.CrmConnector``.
+through ``connectors.capabilities.CrmConnector``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 import typer
 
 from connectors import REGISTRY
-from connectors.base import ConfigurationError, CrmConnector, HubError
+from connectors.capabilities import CrmConnector
+from connectors.errors import ConfigurationError, HubError
 from hub.runtime.settings import Settings, load_settings
 
 app = typer.Typer(help="Prepare and check the CRM the partner flow writes to.", no_args_is_help=True)
@@ -36,7 +37,7 @@ def _run(action: str) -> list[str]:
     connector: Any = None
     try:
         connector = crm_connector(load_settings())
-        lines: list[str] = getattr(connector, action)()
+        lines: list[str] = connector.ensure_setup() if action == "ensure_setup" else connector.missing_setup()
     except HubError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from connectors.base import HubError
+from connectors.errors import HubError
 from hub.runtime.settings import load_settings
 
 app = typer.Typer(help="Personal data requests.", no_args_is_help=True)

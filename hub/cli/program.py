@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.cli.common import open_hub, settings_or_exit
 
 payouts_app = typer.Typer(help="Payouts: the review queue, transfers, manual payment.", no_args_is_help=True)

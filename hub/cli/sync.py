@@ -22,7 +22,8 @@ from rich.progress import (
 )
 from sqlalchemy import select
 
-from connectors.base import HubError
+from connectors.capabilities import Polls
+from connectors.errors import HubError
 from hub.pipeline.models import SyncCursor
 from hub.pipeline.sync import PollResult, poll, reset_cursor
 from hub.runtime.settings import load_settings
@@ -57,7 +58,7 @@ def backfill(
         known = hub.connectors.get(connector)
         if known is None:
             raise HubError(f"unknown connector {connector!r} (known: {', '.join(sorted(hub.connectors))})")
-        chosen = list(objects or getattr(known, "poll_objects", ()))
+        chosen = list(objects or (known.poll_objects if isinstance(known, Polls) else ()))
         if not chosen:
             raise HubError(f"{connector} has nothing to poll")
         for object_type in chosen:
@@ -80,13 +81,7 @@ def backfill(
 def _backfill_one(hub: Any, connector: str, object_type: str, *, max_pages: int | None, quiet: bool) -> PollResult:
     if quiet:
         return poll(hub, connector, object_type, max_pages=max_pages)
-    estimate = getattr(hub.connectors[connector], "estimate_total", None)
-    total = None
-    if estimate is not None:
-        try:
-            total = estimate(object_type)
-        except Exception:  # noqa: BLE001 - the bar just has no end then
-            total = None
+    total = None  # providers' change feeds give no total up front: the bar counts records and pages
     columns = [SpinnerColumn(), TextColumn(f"{connector}/{object_type}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("records · {task.fields[pages]} pages"), TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True)) as progress:

@@ -7,17 +7,18 @@ nothing new). The URL providers call is ``PARTNERHUB_PUBLIC_BASE_URL`` + ``/webh
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from connectors.base import HubError
-from hub.runtime.settings import load_settings
+from connectors.capabilities import Connector, RegistersWebhooks
+from connectors.errors import HubError
+from hub.runtime.settings import Settings, load_settings
 
 app = typer.Typer(help="Provider webhook subscriptions.", no_args_is_help=True)
 
 
-def open_connector(name: str) -> Any:
+def open_connector(name: str) -> tuple[Connector, Settings]:
     """One connector with its settings section and, when configured, the shared Redis."""
     from hub.runtime.context import standalone_connector
 
@@ -30,10 +31,10 @@ def register(
     connector_name: Annotated[str, typer.Argument(metavar="CONNECTOR", help="e.g. stripe, sendgrid, pipedrive")],
 ) -> None:
     """Create (or check) the provider's webhooks pointing at this hub."""
-    connector: Any = None
+    connector: Connector | None = None
     try:
         connector, settings = open_connector(connector_name)
-        if not hasattr(connector, "register_webhooks"):
+        if not isinstance(connector, RegistersWebhooks):
             raise HubError(f"{connector_name}: webhooks are set up in the provider's own UI (see the README)")
         if not settings.public_base_url:
             raise HubError("PARTNERHUB_PUBLIC_BASE_URL is not set: providers need the hub's public URL")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.base import ObjectSpec
+from connectors.values import ObjectSpec
 from hub.mapping.models import (
     FieldRule,
     Filter,

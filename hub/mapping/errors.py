@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from connectors.base import ConfigurationError, SkippableRecord
+from connectors.errors import ConfigurationError, SkippableRecord
 
 _VALUE_CHARS = 200
 

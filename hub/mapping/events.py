@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.capabilities import EventRecords
+
 
 def event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """(the source record an inbox event's payload stands for, whether it is partial), from the
@@ -18,10 +20,9 @@ def event_record(connector: str, payload: Mapping[str, Any]) -> tuple[dict[str, 
     from connectors import REGISTRY  # late: connectors import nothing from hub.mapping
 
     cls = REGISTRY.get(connector)
-    read = getattr(cls, "record_from_event", None)
-    if read is None:
+    if cls is None or not issubclass(cls, EventRecords):
         return dict(payload), False
-    record, partial = read(payload)
+    record, partial = cls.record_from_event(payload)
     return dict(record), bool(partial)
 
 

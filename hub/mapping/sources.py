@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from connectors.base import ObjectSpec
+from connectors.values import ObjectSpec
 
 #: connector name -> module with a module-level ``OBJECTS: dict[str, ObjectSpec]``
 DECLARATIONS: Mapping[str, str] = {"sendgrid": "connectors.sendgrid"}

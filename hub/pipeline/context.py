@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import Connector
+from connectors.capabilities import Connector
 from hub.mapping import MappingStore
 from hub.pipeline.settings import SyncSettings, WorkerSettings
 from hub.pipeline.work import RetryPolicy

@@ -24,7 +24,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import Record, SkippableRecord
+from connectors.capabilities import DeletedRecords, MergesRecords, ReadsInBatches
+from connectors.errors import SkippableRecord
+from connectors.values import Record
 from hub.mapping import Canonical, Plan, event_record
 from hub.pipeline import echo
 from hub.pipeline.context import PipelineContext
@@ -81,7 +83,7 @@ class HubEngine:
             select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state != WorkState.DONE)
         ):
             connector = self.hub.connectors.get(event.connector)
-            if connector is None or not getattr(connector, "api_ready", False):
+            if not isinstance(connector, ReadsInBatches) or not connector.api_ready:
                 continue
             record, partial = event_record(event.connector, event.payload)
             if not partial or record.get("archived"):
@@ -93,7 +95,9 @@ class HubEngine:
             if plan is None or len(ids) < 2:
                 continue
             try:
-                records = self.hub.connectors[name].read_many(object_type, sorted(ids), fields=plan.source_paths)
+                reader = self.hub.connectors[name]
+                assert isinstance(reader, ReadsInBatches)  # only readers were gathered above
+                records = reader.read_many(object_type, sorted(ids), fields=plan.source_paths)
             except Exception:  # noqa: BLE001 - each event will read (and classify) on its own
                 continue
             for record in records:
@@ -129,8 +133,8 @@ class HubEngine:
         """A ``*.merge`` event: the domain re-points its records of the merged-away objects to
         the survivor (for deals, ``hub.program.deals.merge``). The survivor itself is then
         processed like any changed record."""
-        merge_of = getattr(self.hub.connectors[event.connector], "merge_of", None)
-        merge = merge_of(event.payload) if merge_of is not None else None
+        connector = self.hub.connectors[event.connector]
+        merge = connector.merge_of(event.payload) if isinstance(connector, MergesRecords) else None
         if merge is None:
             return
         merge_records(session, event.connector, merge)
@@ -141,22 +145,21 @@ class HubEngine:
         connector = self.hub.connectors[event.connector]
         fallback = event.version_ms or 0
         from_event, partial = event_record(event.connector, event.payload)
-        if getattr(connector, "api_ready", False) and partial:
+        if isinstance(connector, ReadsInBatches) and connector.api_ready and partial:
             if from_event.get("archived"):
                 return from_event, True, fallback
             ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
             found = [ahead] if ahead is not None else connector.read_many(
                 event.object_type, [event.object_id], fields=plan.source_paths)
             if not found:  # gone from the provider since the event
-                gone = getattr(connector, "deleted_record", None)
-                if gone is None:
+                if not isinstance(connector, DeletedRecords):
                     raise SkippableRecord(f"{event.connector} {event.object_type} {event.object_id} is gone "
                                           "and the connector cannot say what a deletion looks like")
-                return gone(event.object_type, event.object_id), True, fallback
+                return connector.deleted_record(event.object_type, event.object_id), True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback
         return from_event, partial, fallback
 
 
 def event_action(event_type: str) -> str:
-    """The action of a ``<object>.<action>`` event type (``connectors.base.Change``)."""
+    """The action of a ``<object>.<action>`` event type (``connectors.values.Change``)."""
     return event_type.rpartition(".")[2]

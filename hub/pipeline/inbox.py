@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from connectors.base import Change
+from connectors.values import Change
 from hub.mapping.shadow import StoredEvent
 from hub.pipeline.models import InboxEvent, WorkState
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from connectors.base import Change
+from connectors.values import Change
 from hub.pipeline import metrics, queue
 from hub.pipeline.inbox import Stored, event_rows, insert_events
 from hub.pipeline.store import utcnow

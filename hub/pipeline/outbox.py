@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from connectors.base import ConfigurationError
+from connectors.capabilities import RunsOutboxActions
+from connectors.errors import ConfigurationError
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
@@ -71,10 +72,11 @@ def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:
     connector = hub.connectors.get(item.connector)
     if connector is None:
         raise ConfigurationError(f"outbox #{item.id}: unknown connector {item.connector!r}")
-    if item.action not in getattr(connector, "actions", frozenset()):
+    table = connector.outbox_actions() if isinstance(connector, RunsOutboxActions) else {}
+    method = table.get(item.action)
+    if method is None:
         raise ConfigurationError(
             f"outbox #{item.id}: {item.connector} has no outbox action {item.action!r}"
         )
-    method = getattr(connector, item.action)
     result = method(dict(item.payload), idempotency_key=item.idempotency_key)
     return dict(result or {})

@@ -27,7 +27,9 @@ import redis
 import structlog
 from sqlalchemy import delete, select
 
-from connectors.base import Change, ConfigurationError, Cursor, Record
+from connectors.capabilities import CallsApi, NamesPolledChanges, Polls
+from connectors.errors import ConfigurationError
+from connectors.values import Change, Cursor, Record
 from hub.pipeline.context import PipelineContext
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import SyncCursor
@@ -61,10 +63,8 @@ def polled_change(connector: Any, object_type: str, record: Record) -> Change:
     """The inbox change a polled record stands for: the connector's own ``polled_change`` when it
     has one (Stripe's polled events keep their webhook event id), else a key made of the object,
     the id and the version, so a record polled twice at one version is stored once."""
-    own = getattr(connector, "polled_change", None)
-    if own is not None:
-        change: Change = own(object_type, record)
-        return change
+    if isinstance(connector, NamesPolledChanges):
+        return connector.polled_change(object_type, record)
     action = "deletion" if record.archived else "polled"
     return Change(
         event_key=f"poll:{object_type}:{record.id}:{record.version_ms or 0}",
@@ -186,8 +186,8 @@ def poll(
     connector = hub.connectors.get(connector_name)
     if connector is None:
         raise ConfigurationError(f"unknown connector {connector_name!r}")
-    if object_type not in getattr(connector, "poll_objects", ()):
-        polls = ", ".join(getattr(connector, "poll_objects", ())) or "nothing"
+    if not isinstance(connector, Polls) or object_type not in connector.poll_objects:
+        polls = ", ".join(connector.poll_objects if isinstance(connector, Polls) else ()) or "nothing"
         raise ConfigurationError(f"{connector_name} cannot poll {object_type!r} (it polls: {polls})")
     lock = _Lock(hub, connector_name, object_type)
     if not lock.acquire():
@@ -231,9 +231,9 @@ class Poller:
     def targets(self) -> list[tuple[str, str]]:
         found = []
         for name, connector in self.hub.connectors.items():
-            if not getattr(connector, "api_ready", False):
+            if not isinstance(connector, Polls) or not isinstance(connector, CallsApi) or not connector.api_ready:
                 continue
-            for object_type in getattr(connector, "poll_objects", ()):
+            for object_type in connector.poll_objects:
                 found.append((name, object_type))
         return found
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import HubError, RetriableError
+from connectors.errors import HubError, RetriableError
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.store import utcnow
 
@@ -96,7 +96,7 @@ class Failure:
 
 def describe(exc: BaseException) -> Failure:
     """What went wrong and whether trying again can help (see the error classes in
-    ``connectors.base``). Unclassified exceptions are bugs: they are not retried blindly, they
+    ``connectors.errors``). Unclassified exceptions are bugs: they are not retried blindly, they
     dead-letter with their traceback so a person can fix the cause and replay."""
     from sqlalchemy.exc import OperationalError
 

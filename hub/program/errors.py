@@ -8,7 +8,7 @@ status codes, ``hub.cli.errors`` to exit codes. Nothing here knows about HTTP or
 
 from __future__ import annotations
 
-from connectors.base import HubError
+from connectors.errors import HubError
 
 
 class DomainError(HubError):

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.capabilities import PaymentEvents, PayoutAccounts
 from connectors.payments import (
     CustomerSeen,
     PaymentChange,
@@ -48,7 +49,7 @@ _FACT_STATE = ("recurrence", "customer_id", "revenue_key", "product", "period_st
 
 
 def is_payment_connector(connector: Any) -> bool:
-    return hasattr(connector, "payment_changes")
+    return isinstance(connector, PaymentEvents)
 
 
 def process(session: Session, hub: ProgramContext, event: InboxEvent) -> str:
@@ -230,7 +231,7 @@ def link_partner_account(hub: ProgramContext, partner_ref: str | int, account_id
     ready = None
     if account_id is not None:
         connector = hub.connectors.get(ACCOUNTS_CONNECTOR)
-        if connector is not None and getattr(connector, "api_ready", False):
+        if isinstance(connector, PayoutAccounts) and connector.api_ready:
             ready = connector.account_ready(account_id)
             if ready is None:
                 raise NotFound(f"Stripe knows no connected account {account_id}")

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors.capabilities import TransferLookup
 from hub.pipeline.alerts import raise_alert, resolve_alert
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
@@ -323,11 +324,11 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
 
 def _look_up(hub: ProgramContext, payout: Payout) -> list[Any] | None:
     """The provider's transfers for the payout; None when no lookup is possible now."""
-    finder = getattr(hub.connectors.get(TRANSFER_CONNECTOR), "find_transfers", None)
-    if finder is None:
+    connector = hub.connectors.get(TRANSFER_CONNECTOR)
+    if not isinstance(connector, TransferLookup):
         return None
     try:
-        return list(finder(payout.id))
+        return list(connector.find_transfers(payout.id))
     except Exception as exc:  # noqa: BLE001 - try again on the next pass
         log.warning("transfer lookup failed", payout_id=payout.id, error=f"{type(exc).__name__}: {exc}")
         return None

@@ -250,7 +250,7 @@ class NewDeals(_Strict):
         try:
             return self.start[crm]
         except KeyError:
-            from connectors.base import ConfigurationError
+            from connectors.errors import ConfigurationError
 
             raise ConfigurationError(
                 f"{PROGRAM_FILE}: new_deals.start has no entry for the CRM {crm!r} "

@@ -231,7 +231,7 @@ def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: 
             partner_id=(deal.properties or {}).get("partner_id"), deal_created_at=created,
         )
         crm = hub.crm
-        if found is None and look_up_parties and deal.source == crm.name and getattr(crm, "api_ready", False):
+        if found is None and look_up_parties and deal.source == crm.name and crm.api_ready:
             parties = crm.deal_parties(deal.external_id)
             found = find_attribution(session, program.attribution, tracking_id=None, partner_id=None,
                                      deal_created_at=created, contact_emails=parties.emails,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors.base import Change, Discarded
+from connectors.values import Change, Discarded
 from hub.mapping import source_record_from_event
 from hub.program.models import Partner
 

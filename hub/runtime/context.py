@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors import build_connectors
-from connectors.base import ConfigurationError, Connector
+from connectors.capabilities import Connector, CrmConnector, SharesRedis
+from connectors.errors import ConfigurationError
 from hub.mapping import MappingFileError, MappingStore
 from hub.pipeline.store import make_engine, make_sessionmaker
 from hub.pipeline.work import RetryPolicy
@@ -67,7 +68,7 @@ class Hub:
         )
         if redis_url:  # connectors share rate budgets and tokens across processes through Redis
             for connector in hub.connectors.values():
-                if hasattr(connector, "use_redis"):
+                if isinstance(connector, SharesRedis):
                     connector.use_redis(hub.redis)
         return hub
 
@@ -91,13 +92,16 @@ class Hub:
         return self._program
 
     @property
-    def crm(self) -> Any:
+    def crm(self) -> CrmConnector:
         """The CRM connector the partner flow uses (``PARTNERHUB_CRM``)."""
         name = getattr(self.settings, "crm", "hubspot")
         try:
-            return self.connectors[name]
+            connector = self.connectors[name]
         except KeyError:
             raise ConfigurationError(f"PARTNERHUB_CRM names an unknown connector: {name!r}") from None
+        if not isinstance(connector, CrmConnector):
+            raise ConfigurationError(f"PARTNERHUB_CRM: {name!r} is not a CRM connector")
+        return connector
 
     @property
     def mappings(self) -> MappingStore:
@@ -129,7 +133,7 @@ class Hub:
             self.embedded.stop()
 
 
-def standalone_connector(settings: Settings, name: str) -> Any:
+def standalone_connector(settings: Settings, name: str) -> Connector:
     """One connector with its settings section (and the shared Redis when a URL is configured),
     for a CLI command that needs only that provider. The caller closes it."""
     from connectors import REGISTRY
@@ -139,7 +143,7 @@ def standalone_connector(settings: Settings, name: str) -> Any:
     if cls is None or section is None:
         raise ConfigurationError(f"unknown connector {name!r} (known: {', '.join(sorted(REGISTRY))})")
     connector = cls(section)
-    if settings.redis_url is not None and hasattr(connector, "use_redis"):
+    if settings.redis_url is not None and isinstance(connector, SharesRedis):
         connector.use_redis(redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=10))
     return connector
 

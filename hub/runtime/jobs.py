@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from connectors.base import AuthenticationFailed, OutcomeUnknown
+from connectors.errors import AuthenticationFailed, OutcomeUnknown
 from hub.pipeline import metrics, work
 from hub.pipeline.alerts import raise_alert
 from hub.pipeline.effects import on_done
@@ -26,8 +26,8 @@ from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out
 from hub.pipeline.store import utcnow
-from hub.program.handlers import inbox_handlers, outbox_follow_ups
 from hub.pipeline.unit_of_work import unit_of_work
+from hub.program.handlers import inbox_handlers, outbox_follow_ups
 from hub.runtime.context import Hub, current
 
 log = structlog.get_logger(__name__)

@@ -13,6 +13,7 @@ import uuid
 import redis
 import structlog
 
+from connectors.capabilities import ChecksWebhooks
 from hub.pipeline.reconciler import reconcile_once
 from hub.pipeline.sync import Poller
 from hub.program.email.alerts import deliver_alerts
@@ -39,10 +40,10 @@ def check_webhooks(hub: Hub) -> dict[str, list[str]]:
     from hub.pipeline.alerts import raise_alert, resolve_alert
 
     for name, connector in hub.connectors.items():
-        check = getattr(connector, "check_webhooks", None)
-        if check is None:
+        if not isinstance(connector, ChecksWebhooks):
             continue
-        interval_ms = int(float(getattr(connector, "webhook_check_interval_s", 600.0)) * 1000)
+        check = connector.check_webhooks
+        interval_ms = int(float(connector.webhook_check_interval_s) * 1000)
         if not hub.redis.set(WEBHOOK_CHECK_KEY.format(name), "1", nx=True, px=interval_ms):
             continue
         try:

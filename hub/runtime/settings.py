@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotSettings
 from connectors.pipedrive import PipedriveSettings
 from connectors.salesforce import SalesforceSettings

@@ -54,7 +54,7 @@ def _check_crm_setup(hub: Hub) -> None:
     (``partnerhub crm setup`` creates them)."""
     try:
         crm = hub.crm
-        if not getattr(crm, "api_ready", False):
+        if not crm.api_ready:
             return
         missing = crm.missing_setup()
     except Exception as exc:  # noqa: BLE001 - a CRM outage must not stop the worker

@@ -13,7 +13,7 @@ from rq.registry import FailedJobRegistry
 from rq.utils import import_attribute
 from sqlalchemy import select
 
-from connectors.base import Change
+from connectors.values import Change
 from hub.pipeline import outbox, queue
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import OutboxItem

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.sendgrid import Address, OutboundEmail, SendGridSettings
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem

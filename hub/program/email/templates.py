@@ -15,7 +15,7 @@ import structlog
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.program.email.formatting import format_date, format_money, label
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import pytest
 import redis as redis_lib
 from pydantic import SecretStr
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 from connectors.hubspot import API_BUDGET, HubSpotConnector, HubSpotSettings
 from connectors.ratelimit import (
     Budget,

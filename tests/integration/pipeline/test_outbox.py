@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import redis as redis_lib
 from sqlalchemy import select
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import upgrade
@@ -33,6 +33,9 @@ class RecordingConnector:
             raise self.failures.pop(0)
         self.calls.append((payload, idempotency_key))
         return {"message_id": f"m-{len(self.calls)}"}
+
+    def outbox_actions(self) -> dict[str, Any]:
+        return {"send_email": self.send_email}
 
     def close(self) -> None:
         pass

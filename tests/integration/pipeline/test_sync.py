@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import ConfigurationError, Cursor, Page, Record
+from connectors.errors import ConfigurationError
+from connectors.values import Cursor, Page, Record
 from hub.pipeline.models import InboxEvent, SyncCursor
 from hub.pipeline.store import upgrade
 from hub.pipeline.sync import PollBusy, load_cursor, poll, reset_cursor

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.base import FatalError, OutcomeUnknown
+from connectors.errors import FatalError, OutcomeUnknown
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import upgrade, utcnow
 from hub.program import tick as program_tick
@@ -90,6 +90,9 @@ class FakeStripe:
             raise OutcomeUnknown("read timeout after the request was sent")
         return {"transfer_id": transfer["transfer_id"], "amount_minor": transfer["amount_minor"],
                 "currency": transfer["currency"], "existing": existing}
+
+    def outbox_actions(self) -> dict[str, Any]:
+        return {"create_transfer": self.create_transfer}
 
     def find_transfers(self, payout_id: int) -> list[dict[str, Any]]:
         return [t for t in self.transfers.values() if t["payout_id"] == payout_id]

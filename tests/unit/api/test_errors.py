@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from connectors.base import HubError
+from connectors.errors import HubError
 from hub.api import errors
 from hub.api.app import create_app
 from hub.program.errors import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors import REGISTRY
-from connectors.base import CrmConnector
+from connectors.capabilities import CrmConnector
 from hub.mapping import MappingStore
 from hub.runtime.settings import REPO_ROOT
 

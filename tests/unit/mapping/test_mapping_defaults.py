@@ -92,7 +92,7 @@ def test_sendgrid_objects_are_the_connector_declaration() -> None:
 
 def test_registered_connectors_come_first(monkeypatch: pytest.MonkeyPatch) -> None:
     from connectors import REGISTRY
-    from connectors.base import ObjectSpec
+    from connectors.values import ObjectSpec
 
     class FakeSendGrid:
         name: ClassVar[str] = "sendgrid"

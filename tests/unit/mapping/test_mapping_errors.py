@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.mapping import MappingFileError, compile_file, load_mappings
 from hub.mapping.errors import MappingFileError as RootError
 

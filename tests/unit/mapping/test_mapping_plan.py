@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import SkippableRecord
+from connectors.errors import SkippableRecord
 from hub.mapping import (
     Canonical,
     MappingFileError,

@@ -3,7 +3,7 @@ on its version."""
 
 from __future__ import annotations
 
-from connectors.base import Record
+from connectors.values import Record
 from hub.pipeline.sync import polled_change
 
 

@@ -66,7 +66,7 @@ PROGRAM_EMAILS = {
 
 @pytest.mark.parametrize("kind", sorted(PROGRAM_EMAILS))
 def test_program_emails_render_and_name_whom_to_ask(kind):
-    from connectors.base import ConfigurationError
+    from connectors.errors import ConfigurationError
     from hub.program.email.templates import DEFAULT_TEMPLATES_DIR, templates_for
 
     extra, subject, phrase = PROGRAM_EMAILS[kind]

@@ -11,7 +11,7 @@ import sys
 import pytest
 import structlog
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.runtime.settings import Settings, load_settings
 
 SUBCOMMANDS = [[], ["run"], ["web"], ["worker"], ["status"], ["replay"], ["db"], ["db", "upgrade"], ["mappings"]]

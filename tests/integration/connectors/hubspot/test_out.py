@@ -16,14 +16,10 @@ import redis as redis_lib
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.base import (
-    AuthenticationFailed,
-    ConfigurationError,
-    CrmConnector,
-    CrmMatch,
-    RetriableError,
-)
+from connectors.capabilities import CrmConnector
+from connectors.errors import AuthenticationFailed, ConfigurationError, RetriableError
 from connectors.hubspot import TRACKING_ID, HubSpotConnector, HubSpotSettings
+from connectors.values import CrmMatch
 from hub.mapping import load_mappings
 from hub.pipeline.outbox import carry_out
 from tests.support.fake_hubspot import FakeHubSpot

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Cursor, FatalError, InboundRequest, Merge, RetriableError
+from connectors.errors import FatalError, RetriableError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.values import Cursor, InboundRequest, Merge
 from tests.support.fake_hubspot import FakeHubSpot
 from tests.support.hubspot_hub import TOKEN
 

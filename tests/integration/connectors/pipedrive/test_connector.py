@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
+from connectors.errors import MalformedPayload, SignatureInvalid
 from connectors.pipedrive import field_name
 from connectors.pipedrive.webhooks import basic_auth_header
 from connectors.ratelimit import RateBudgetExhausted
+from connectors.values import InboundRequest
 from tests.support.fake_pipedrive import HUB_USER_ID
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 
@@ -152,7 +153,7 @@ def test_token_budget_is_shared_through_redis(pipedrive, pipedrive_connector, re
 
 
 def test_a_429_pauses_the_burst_budget_for_every_worker(pipedrive, pipedrive_connector, redis_url):
-    from connectors.base import RetriableError
+    from connectors.errors import RetriableError
 
     client = redis_lib.Redis.from_url(redis_url)
     a, b = pipedrive_connector(rate_max_wait_s=0), pipedrive_connector(rate_max_wait_s=0)
@@ -239,7 +240,7 @@ def test_upsert_many_creates_and_updates_one_request_each(pipedrive, pipedrive_c
 
 def test_prism_refuses_a_request_that_breaks_the_spec(pipedrive, pipedrive_connector):
     """The contract check is live: a body the spec refuses never reaches the fake."""
-    from connectors.base import FatalError
+    from connectors.errors import FatalError
 
     crm = pipedrive_connector()
     with pytest.raises(FatalError, match="422"):

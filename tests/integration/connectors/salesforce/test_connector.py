@@ -14,14 +14,10 @@ import redis as redis_lib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.base import (
-    AuthenticationFailed,
-    ConfigurationError,
-    Cursor,
-    RetriableError,
-)
+from connectors.errors import AuthenticationFailed, ConfigurationError, RetriableError
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.polling import polled_change
+from connectors.values import Cursor
 from tests.support.fake_salesforce import (
     ORG_ID,
     FakeSalesforce,

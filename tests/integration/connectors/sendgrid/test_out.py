@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import AuthenticationFailed, FatalError, RetriableError
+from connectors.errors import AuthenticationFailed, FatalError, RetriableError
 from connectors.sendgrid import (
     RateLimit,
     SendGridConnector,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 
-from connectors.base import RetriableError
+from connectors.errors import RetriableError
 from connectors.sendgrid import PAUSE_KEY, SendGridConnector, SendGridSettings
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL, FakeSendGrid
 from tests.support.prism import PrismMock

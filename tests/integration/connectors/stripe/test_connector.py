@@ -13,13 +13,7 @@ import pytest
 import stripe
 from pydantic import SecretStr
 
-from connectors.base import (
-    FatalError,
-    InboundRequest,
-    MalformedPayload,
-    OutcomeUnknown,
-    SignatureInvalid,
-)
+from connectors.errors import FatalError, MalformedPayload, OutcomeUnknown, SignatureInvalid
 from connectors.stripe import (
     API_VERSION,
     PLATFORM_EVENTS,
@@ -27,6 +21,7 @@ from connectors.stripe import (
     StripeSettings,
 )
 from connectors.stripe.webhooks import event_change
+from connectors.values import InboundRequest
 from tests.support.fake_stripe import FakeStripe
 
 KEY = "sk_test_made_up_0000"  # made up for tests

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from connectors.sendgrid import OutboundEmail
 from hub.pipeline.alerts import raise_alert
 from hub.pipeline.models import Alert, OutboxItem

@@ -12,7 +12,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import AuthenticationFailed, FatalError, RetriableError
+from connectors.errors import AuthenticationFailed, FatalError, RetriableError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 
 BASE = "https://api.hubapi.example"

@@ -10,8 +10,9 @@ from hubspot.utils.signature import Signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import InboundRequest, MalformedPayload, SignatureInvalid
+from connectors.errors import MalformedPayload, SignatureInvalid
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, canonical_uri, sign_v3
+from connectors.values import InboundRequest
 from tests.support.servers import REPO
 
 VECTORS = REPO.parent / "shared" / "vectors"

@@ -12,7 +12,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import AuthenticationFailed, FatalError, RetriableError
+from connectors.errors import AuthenticationFailed, FatalError, RetriableError
 from connectors.pipedrive import PipedriveConnector, PipedriveSettings
 
 V1 = "https://acme.pipedrive.example/v1"

@@ -12,14 +12,10 @@ import httpx
 import pytest
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
-from connectors.base import (
-    InboundRequest,
-    MalformedPayload,
-    SignatureInvalid,
-    WebhookRejected,
-)
+from connectors.errors import MalformedPayload, SignatureInvalid, WebhookRejected
 from connectors.sendgrid import SendGridConnector, SendGridSettings
 from connectors.sendgrid.inbound import Addresses, dkim_passes, parse_email, read_form
+from connectors.values import InboundRequest
 from hub.program.email.introductions import find_introduction
 from hub.program.email.templates import EmailTemplates, variant_dirs
 from tests.support.sendgrid_signing import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConfigurationError
+from connectors.errors import ConfigurationError
 from hub.mapping.money import MoneyError
 from hub.program.email.formatting import format_money
 from hub.program.email.notify import PARTNER_KINDS

@@ -25,8 +25,15 @@ sys.path.insert(0, str(REPO))
 
 from hub.mapping import load_mappings
 
-STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
-          "contractsent", "closedwon", "closedlost")
+STAGES = (
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+)
 CURRENCIES = ("USD", "EUR", "JPY", "KWD", "")
 
 
@@ -34,28 +41,36 @@ def records(count: int) -> list[dict[str, Any]]:
     out = []
     for n in range(count):
         currency = CURRENCIES[n % len(CURRENCIES)]
-        out.append({
-            "id": str(10_000_000 + n),
-            "properties": {
-                "dealname": f"  Deal {n} ",
-                "dealstage": STAGES[n % len(STAGES)],
-                "pipeline": "default",
-                "amount": f"{n % 100_000}.{n % 100:02d}",
-                "deal_currency_code": currency,
-                "closedate": f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T00:00:00.000Z",
-                "createdate": f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}T10:11:12.345Z",
-                "hs_lastmodifieddate": f"2024-05-{1 + n % 28:02d}T10:00:{n % 60:02d}.123Z",
-                "hubspot_owner_id": str(100 + n % 17),
-                "partnerhub_partner_id": f"P-{n % 500}",
-                "partnerhub_tracking_id": f"T-{n}",
-                "partnerhub_source": "partner",
-            },
-            "associations": {"contacts": {"results": [{"id": str(n), "type": "deal_to_contact"},
-                                                      {"id": str(n + 1), "type": "deal_to_contact"}]}},
-            "archived": False,
-            "createdAt": "2023-01-01T00:00:00.000Z",
-            "updatedAt": "2024-05-01T00:00:00.000Z",
-        })
+        out.append(
+            {
+                "id": str(10_000_000 + n),
+                "properties": {
+                    "dealname": f"  Deal {n} ",
+                    "dealstage": STAGES[n % len(STAGES)],
+                    "pipeline": "default",
+                    "amount": f"{n % 100_000}.{n % 100:02d}",
+                    "deal_currency_code": currency,
+                    "closedate": f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T00:00:00.000Z",
+                    "createdate": f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}T10:11:12.345Z",
+                    "hs_lastmodifieddate": f"2024-05-{1 + n % 28:02d}T10:00:{n % 60:02d}.123Z",
+                    "hubspot_owner_id": str(100 + n % 17),
+                    "partnerhub_partner_id": f"P-{n % 500}",
+                    "partnerhub_tracking_id": f"T-{n}",
+                    "partnerhub_source": "partner",
+                },
+                "associations": {
+                    "contacts": {
+                        "results": [
+                            {"id": str(n), "type": "deal_to_contact"},
+                            {"id": str(n + 1), "type": "deal_to_contact"},
+                        ]
+                    }
+                },
+                "archived": False,
+                "createdAt": "2023-01-01T00:00:00.000Z",
+                "updatedAt": "2024-05-01T00:00:00.000Z",
+            }
+        )
     return out
 
 
@@ -83,16 +98,20 @@ def main() -> None:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         return len(items) / cpu, len(items) / wall
 
-    print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
-          f"{args.records} records x {args.runs} runs, {len(plan.fields)} fields per deal")
+    print(
+        f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"{args.records} records x {args.runs} runs, {len(plan.fields)} fields per deal"
+    )
     for label, function, items in (("inbound", inbound, data), ("outbound", outbound, hub_records)):
         timed(function, items[: min(2000, len(items))])  # warm up
         results = [timed(function, items) for _ in range(args.runs)]
         cpu_rates = [r[0] for r in results]
         wall_rates = [r[1] for r in results]
         runs = ", ".join(f"{r:,.0f}" for r in cpu_rates)
-        print(f"{label:8s} median {statistics.median(cpu_rates):>10,.0f} records/CPU-s "
-              f"({statistics.median(wall_rates):,.0f} records/wall-s; CPU-s runs: {runs})")
+        print(
+            f"{label:8s} median {statistics.median(cpu_rates):>10,.0f} records/CPU-s "
+            f"({statistics.median(wall_rates):,.0f} records/wall-s; CPU-s runs: {runs})"
+        )
 
 
 if __name__ == "__main__":

@@ -158,8 +158,14 @@ class Phase:
         lat = self.latencies_ms
         out = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}
         if lat:
-            out.update(p50_ms=round(pct(lat, 50), 1), p95_ms=round(pct(lat, 95), 1), p99_ms=round(pct(lat, 99), 1),
-                       max_ms=round(max(lat), 1), min_ms=round(min(lat), 1), mean_ms=round(statistics.fmean(lat), 1))
+            out.update(
+                p50_ms=round(pct(lat, 50), 1),
+                p95_ms=round(pct(lat, 95), 1),
+                p99_ms=round(pct(lat, 99), 1),
+                max_ms=round(max(lat), 1),
+                min_ms=round(min(lat), 1),
+                mean_ms=round(statistics.fmean(lat), 1),
+            )
         if self.phase == "burst" and self.drain_s:
             out["emails_per_s"] = round(len(lat) / self.drain_s, 1)
             if self.drain_s > self.first_email_s:  # from the first email to the last
@@ -199,25 +205,30 @@ class Bench:
         self.hubspot = FakeHubSpot().start()
         self.sendgrid = TimedSendGrid(self.prism).start()  # type: ignore[assignment]
         database_url = f"sqlite:///{self.tmp / 'hub.sqlite3'}"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("PARTNERHUB_") and k not in ("REDIS_URL", "DATABASE_URL")}
-        env.update({
-            "PARTNERHUB_DATA_DIR": str(self.tmp / "data"),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "PARTNERHUB_HUBSPOT__CLIENT_SECRET": SECRET,
-            "PARTNERHUB_HUBSPOT__ACCESS_TOKEN": TOKEN,
-            "PARTNERHUB_HUBSPOT__API_BASE_URL": self.hubspot.url,
-            # the fake HubSpot is not rate limited; the hub's budget is raised for setup (and, by
-            # default, for the measurement: see --hubspot-rate-per-10s)
-            "PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S": "100000",
-            "PARTNERHUB_HUBSPOT__SEARCH_RATE_PER_S": "10000",
-            "PARTNERHUB_SENDGRID__API_KEY": API_KEY,
-            "PARTNERHUB_SENDGRID__API_BASE_URL": self.sendgrid.url,
-            "PARTNERHUB_SENDGRID__FROM_EMAIL": FROM_EMAIL,
-            "PARTNERHUB_WORKER__RECONCILE_INTERVAL_S": str(self.args.reconcile_interval_s),
-            "PARTNERHUB_LOG_LEVEL": "WARNING",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PARTNERHUB_") and k not in ("REDIS_URL", "DATABASE_URL")
+        }
+        env.update(
+            {
+                "PARTNERHUB_DATA_DIR": str(self.tmp / "data"),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "PARTNERHUB_HUBSPOT__CLIENT_SECRET": SECRET,
+                "PARTNERHUB_HUBSPOT__ACCESS_TOKEN": TOKEN,
+                "PARTNERHUB_HUBSPOT__API_BASE_URL": self.hubspot.url,
+                # the fake HubSpot is not rate limited; the hub's budget is raised for setup (and, by
+                # default, for the measurement: see --hubspot-rate-per-10s)
+                "PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S": "100000",
+                "PARTNERHUB_HUBSPOT__SEARCH_RATE_PER_S": "10000",
+                "PARTNERHUB_SENDGRID__API_KEY": API_KEY,
+                "PARTNERHUB_SENDGRID__API_BASE_URL": self.sendgrid.url,
+                "PARTNERHUB_SENDGRID__FROM_EMAIL": FROM_EMAIL,
+                "PARTNERHUB_WORKER__RECONCILE_INTERVAL_S": str(self.args.reconcile_interval_s),
+                "PARTNERHUB_LOG_LEVEL": "WARNING",
+            }
+        )
         self.h = HubHarness(env, self.tmp, self.monkeypatch)
         self.h.cli("db", "upgrade")
         setup = self.h.cli("crm", "setup").stdout
@@ -255,7 +266,7 @@ class Bench:
                 if server is not None:
                     try:
                         server.stop()
-                    except Exception as exc:  # noqa: BLE001 - stop the others anyway
+                    except Exception as exc:
                         log(f"stopping {type(server).__name__}: {exc}")
             self.monkeypatch.undo()
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -287,17 +298,34 @@ class Bench:
 
     def setup(self, n: int) -> None:
         assert self.h is not None and self.hubspot is not None
-        out = self.h.cli("partners", "add", "--name", "Bench Partners", "--email", PARTNER_EMAIL, "--tier", "gold",
-                         "--manager", "pm@vendor.example").stdout
+        out = self.h.cli(
+            "partners",
+            "add",
+            "--name",
+            "Bench Partners",
+            "--email",
+            PARTNER_EMAIL,
+            "--tier",
+            "gold",
+            "--manager",
+            "pm@vendor.example",
+        ).stdout
         key = next(w for w in out.split() if w.startswith("ph_live_"))
         headers = {"Authorization": f"Bearer {key}"}
         t0 = time.monotonic()
         tracking: dict[str, str] = {}
         for i in range(n):
             company = f"Benchco {i:04d}"
-            answer = self.client.post(self.h.web_url + "/api/v1/referrals", headers=headers, json={
-                "company_name": company, "company_domain": f"benchco{i:04d}.com",
-                "contact_name": f"Pat Buyer{i}", "contact_email": f"pat{i}@benchco{i:04d}.com"})
+            answer = self.client.post(
+                self.h.web_url + "/api/v1/referrals",
+                headers=headers,
+                json={
+                    "company_name": company,
+                    "company_domain": f"benchco{i:04d}.com",
+                    "contact_name": f"Pat Buyer{i}",
+                    "contact_email": f"pat{i}@benchco{i:04d}.com",
+                },
+            )
             answer.raise_for_status()
             tracking[answer.json()["tracking_id"]] = company
         log(f"{n} referrals posted in {time.monotonic() - t0:.1f}s; waiting for their CRM deals")
@@ -312,8 +340,11 @@ class Bench:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"setup not finished after {self.args.setup_timeout}s: {self.open_work()}")
             time.sleep(0.5)
-        by_tracking = {p["partnerhub_tracking_id"]: i for i, p in self.hubspot.deals.items()
-                       if p.get("partnerhub_tracking_id") in tracking}
+        by_tracking = {
+            p["partnerhub_tracking_id"]: i
+            for i, p in self.hubspot.deals.items()
+            if p.get("partnerhub_tracking_id") in tracking
+        }
         self.deals = sorted(((by_tracking[t], c) for t, c in tracking.items()), key=lambda d: d[1])
         self.status = {d: "submitted" for d, _ in self.deals}
         log(f"setup done in {time.monotonic() - t0:.1f}s: {n} deals, dead rows {self.open_work()[1]}")
@@ -341,8 +372,11 @@ class Bench:
         url = f"{self.h.web_url}/webhooks/hubspot"
         raw = json.dumps(events).encode()
         ts = str(int(time.time() * 1000))
-        headers = {"content-type": "application/json", "X-HubSpot-Request-Timestamp": ts,
-                   "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", url, raw, ts)}
+        headers = {
+            "content-type": "application/json",
+            "X-HubSpot-Request-Timestamp": ts,
+            "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", url, raw, ts),
+        }
         sent = time.time()
         answer = self.client.post(url, content=raw, headers=headers)
         if answer.status_code != 200:
@@ -381,7 +415,7 @@ class Bench:
         acks = []
         t0 = time.time()
         for start in range(0, n, batch):
-            changes = [self.next_change(d, c) for d, c in self.deals[start:start + batch]]
+            changes = [self.next_change(d, c) for d, c in self.deals[start : start + batch]]
             sent = self.post([e for e, _ in changes])
             acks.append((time.time() - sent) * 1000)
             expected += [(subject, sent) for _, subject in changes]
@@ -440,7 +474,7 @@ def machine() -> dict[str, str]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": sh("nproc"),
         "cpu": sh("lscpu | sed -n 's/^Model name: *//p'"),
-        "mem": sh("free -h | awk '/^Mem:/ {print $2\" total, \"$7\" available\"}'"),
+        "mem": sh('free -h | awk \'/^Mem:/ {print $2" total, "$7" available"}\''),
         "python": platform.python_version(),
         # the tree under test (other work lands concurrently: note what was uncommitted)
         "commit": sh(f"git -C {REPO} rev-parse --short HEAD"),
@@ -453,11 +487,18 @@ def main() -> int:
     p.add_argument("--deals", type=int, default=1000, help="referrals/deals set up; the burst moves all of them")
     p.add_argument("--idle", type=int, default=50, help="stage changes one at a time")
     p.add_argument("--batch", type=int, default=10, help="events per webhook request in the burst (HubSpot: <= 100)")
-    p.add_argument("--configs", default="1:prism,2:prism,1:plain,2:plain",
-                   help="workers:prism|plain, comma separated (plain: the fake SendGrid skips Prism)")
+    p.add_argument(
+        "--configs",
+        default="1:prism,2:prism,1:plain,2:plain",
+        help="workers:prism|plain, comma separated (plain: the fake SendGrid skips Prism)",
+    )
     p.add_argument("--phases", default="idle,burst")
-    p.add_argument("--hubspot-rate-per-10s", type=int, default=100000,
-                   help="the hub's HubSpot API budget during the measurement (the hub's default is 100)")
+    p.add_argument(
+        "--hubspot-rate-per-10s",
+        type=int,
+        default=100000,
+        help="the hub's HubSpot API budget during the measurement (the hub's default is 100)",
+    )
     p.add_argument("--reconcile-interval-s", type=float, default=5.0, help="PARTNERHUB_WORKER__RECONCILE_INTERVAL_S")
     p.add_argument("--idle-gap-s", type=float, default=0.2)
     p.add_argument("--email-timeout", type=float, default=30.0)
@@ -471,8 +512,11 @@ def main() -> int:
         bench.run()
     finally:
         bench.close()
-    report = {"machine": {**tree, "finished": machine()["date"]}, "args": {k: str(v) for k, v in vars(args).items()},
-              "phases": [ph.summary() for ph in bench.results]}
+    report = {
+        "machine": {**tree, "finished": machine()["date"]},
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "phases": [ph.summary() for ph in bench.results],
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
@@ -480,8 +524,10 @@ def main() -> int:
     print("| workers, SendGrid fake | phase | changes | p50 ms | p95 ms | max ms | missing | drain s | emails/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for ph in report["phases"]:
-        print(f"| {ph['config']} | {ph['phase']} | {ph['changes']} | {ph.get('p50_ms', '-')} | {ph.get('p95_ms', '-')} "
-              f"| {ph.get('max_ms', '-')} | {ph['missing']} | {ph['drain_s']} | {ph.get('emails_per_s', '-')} |")
+        print(
+            f"| {ph['config']} | {ph['phase']} | {ph['changes']} | {ph.get('p50_ms', '-')} | {ph.get('p95_ms', '-')} "
+            f"| {ph.get('max_ms', '-')} | {ph['missing']} | {ph['drain_s']} | {ph.get('emails_per_s', '-')} |"
+        )
     return 0
 
 

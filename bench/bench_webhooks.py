@@ -50,7 +50,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
-from connectors.hubspot import sign_v3  # noqa: E402
+from connectors.hubspot import sign_v3
 
 VENV_BIN = Path(sys.executable).parent
 PARTNERHUB = VENV_BIN / "partnerhub"
@@ -151,18 +151,25 @@ class Server:
                     log(f"stopped leftover embedded valkey-server pid {pid}")
 
 
-def start_server(name: str, argv: list[str], env: dict[str, str], port: int, workdir: Path,
-                 ready_path: str, data_dir: Path | None = None) -> Server:
+def start_server(
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    port: int,
+    workdir: Path,
+    ready_path: str,
+    data_dir: Path | None = None,
+) -> Server:
     logfile = workdir / f"{name}.log"
     with open(logfile, "ab") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(name, port, proc, logfile, data_dir)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}; see {logfile}:\n"
-                               + logfile.read_text()[-2000:])
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {logfile}:\n" + logfile.read_text()[-2000:])
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2) as r:
                 if r.status == 200:
@@ -184,8 +191,13 @@ def postgres(workdir: Path) -> Iterator[str]:
     port = free_port()
 
     def as_pg(*argv: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=pgdir)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=pgdir,
+        )
 
     as_pg(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
     opts = f"-p {port} -k {pgdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
@@ -256,13 +268,26 @@ POSTMASTERS: dict[str, int] = {}
 # -- (a) saturation with wrk -----------------------------------------------------------------
 
 
-def run_wrk(port: int, requests_file: Path, args: argparse.Namespace, server: Server | None = None,
-            pg_url: str | None = None) -> dict[str, Any]:
-    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_HOST=f"127.0.0.1:{port}",
-               BENCH_THREADS=str(args.wrk_threads))
-    argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s",
-            "--timeout", "10s", "-s", str(BENCH_DIR / "presigned.lua"),
-            f"http://127.0.0.1:{port}/webhooks/hubspot"]
+def run_wrk(
+    port: int, requests_file: Path, args: argparse.Namespace, server: Server | None = None, pg_url: str | None = None
+) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        BENCH_REQUESTS=str(requests_file),
+        BENCH_HOST=f"127.0.0.1:{port}",
+        BENCH_THREADS=str(args.wrk_threads),
+    )
+    argv = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH_DIR / "presigned.lua"),
+        f"http://127.0.0.1:{port}/webhooks/hubspot",
+    ]
     pm = postmaster_pid(pg_url)
     cpu0 = cpu_seconds(pgid=server.proc.pid) if server else 0.0
     pg0 = cpu_seconds(parent=pm) if pm else 0.0
@@ -316,8 +341,9 @@ class OpenLoopResult:
         return xs[k]
 
 
-async def _open_loop(port: int, reqs: list[bytes], rate: float, max_conns: int,
-                     drain_timeout: float, fresh_marker: bytes | None) -> OpenLoopResult:
+async def _open_loop(
+    port: int, reqs: list[bytes], rate: float, max_conns: int, drain_timeout: float, fresh_marker: bytes | None
+) -> OpenLoopResult:
     n = len(reqs)
     res = OpenLoopResult(offered=n, rate=rate, latencies=[math.inf] * n)
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
@@ -368,7 +394,7 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float, max_conns: int,
             res.timeouts += 1
             res.sent_unanswered += sent
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed request is counted, not fatal
+        except Exception as exc:
             res.errors += 1
             res.sent_unanswered += sent
             if len(res.error_samples) < 3:
@@ -388,7 +414,7 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float, max_conns: int,
             res.late_sends += 1
         tasks.append(asyncio.create_task(one(i, scheduled)))
     res.send_span = time.perf_counter() - start
-    done, pending = await asyncio.wait(tasks, timeout=drain_timeout)
+    _done, pending = await asyncio.wait(tasks, timeout=drain_timeout)
     for t in pending:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
@@ -423,9 +449,14 @@ def bench_bare(workdir: Path, ids: EventIds, args: argparse.Namespace) -> Figure
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/hubspot"
     fig = Figures("bare")
-    server = start_server("bare", [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port),
-                                   "--processes", str(args.processes)],
-                          dict(os.environ), port, workdir, "/")
+    server = start_server(
+        "bare",
+        [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port), "--processes", str(args.processes)],
+        dict(os.environ),
+        port,
+        workdir,
+        "/",
+    )
     try:
         # the bare app ignores the content; a small file, cycled, gives the same request sizes
         reqs = signed_requests(ids, 2000, url)
@@ -440,38 +471,49 @@ def bench_bare(workdir: Path, ids: EventIds, args: argparse.Namespace) -> Figure
         raw = [raw_request(f"127.0.0.1:{port}", *r) for r in (reqs * (n // len(reqs) + 1))[:n]]
         log(f"bare: open loop {args.rate:,.0f} req/s for {args.ol_duration}s")
         fig.bare_ol = open_loop(port, raw, args, None)
-        log(f"bare: p50 {fig.bare_ol.pct(50)*1e3:.2f} ms  p99 {fig.bare_ol.pct(99)*1e3:.2f} ms")
+        log(f"bare: p50 {fig.bare_ol.pct(50) * 1e3:.2f} ms  p99 {fig.bare_ol.pct(99) * 1e3:.2f} ms")
     finally:
         server.stop()
     return fig
 
 
-def bench_hub(backend: str, workdir: Path, ids: EventIds, args: argparse.Namespace,
-              database_url: str | None) -> Figures:
+def bench_hub(
+    backend: str, workdir: Path, ids: EventIds, args: argparse.Namespace, database_url: str | None
+) -> Figures:
     fig = Figures(backend)
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/hubspot"
     data_dir = workdir / f"data-{backend}"
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("PARTNERHUB_") or k in ("DATABASE_URL", "REDIS_URL"))}
-    env.update(PARTNERHUB_DATA_DIR=str(data_dir), PARTNERHUB_HUBSPOT__CLIENT_SECRET=SECRET,
-               PARTNERHUB_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+    env = {
+        k: v for k, v in os.environ.items() if not (k.startswith("PARTNERHUB_") or k in ("DATABASE_URL", "REDIS_URL"))
+    }
+    env.update(
+        PARTNERHUB_DATA_DIR=str(data_dir),
+        PARTNERHUB_HUBSPOT__CLIENT_SECRET=SECRET,
+        PARTNERHUB_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
     if database_url:
         env["DATABASE_URL"] = database_url
     sqlalchemy_url = database_url or f"sqlite:///{(data_dir / 'partnerhub.sqlite3').resolve()}"
-    subprocess.run([str(PARTNERHUB), "db", "upgrade"], env=env, cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    server = start_server(f"hub-{backend}", [str(PARTNERHUB), "web", "--port", str(port),
-                                             "--processes", str(args.processes)],
-                          env, port, workdir, "/readyz", data_dir=data_dir)
+    subprocess.run([str(PARTNERHUB), "db", "upgrade"], env=env, cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    server = start_server(
+        f"hub-{backend}",
+        [str(PARTNERHUB), "web", "--port", str(port), "--processes", str(args.processes)],
+        env,
+        port,
+        workdir,
+        "/readyz",
+        data_dir=data_dir,
+    )
     marker = b'"received": 10,'
     try:
         # warm-up: a few hundred requests through the whole path (threads, pools, caches)
         warm = [raw_request(f"127.0.0.1:{port}", *r) for r in signed_requests(ids, 300, url)]
         w = open_loop(port, warm, argparse.Namespace(**{**vars(args), "rate": 300.0}), marker)
         if w.fresh != len(warm):
-            raise RuntimeError(f"hub warm-up: {w.fresh}/{len(warm)} fresh acks, errors {w.error_samples}, "
-                               f"see {server.logfile}")
+            raise RuntimeError(
+                f"hub warm-up: {w.fresh}/{len(warm)} fresh acks, errors {w.error_samples}, see {server.logfile}"
+            )
 
         # (b) open loop at the fixed offered load
         n = int(args.rate * args.ol_duration)
@@ -481,8 +523,10 @@ def bench_hub(backend: str, workdir: Path, ids: EventIds, args: argparse.Namespa
         fig.hub_ol = open_loop(port, raw, args, marker)
         fig.ol_committed = settled_count(sqlalchemy_url) - before
         ol = fig.hub_ol
-        log(f"{backend}: p50 {ol.pct(50)*1e3:.2f} ms  p99 {ol.pct(99)*1e3:.2f} ms  "
-            f"acked {ol.fresh}/{ol.offered}  committed {fig.ol_committed}")
+        log(
+            f"{backend}: p50 {ol.pct(50) * 1e3:.2f} ms  p99 {ol.pct(99) * 1e3:.2f} ms  "
+            f"acked {ol.fresh}/{ol.offered}  committed {fig.ol_committed}"
+        )
 
         # (a) saturation
         count = int(args.presign_rate * args.duration)
@@ -497,8 +541,10 @@ def bench_hub(backend: str, workdir: Path, ids: EventIds, args: argparse.Namespa
         f.unlink()
         fig.hub_rps = fig.wrk_hub["rps"]
         r = fig.wrk_hub
-        log(f"{backend}: {fig.hub_rps:,.0f} req/s  fresh acks {r['fresh']}  committed {fig.sat_committed}  "
-            f"in flight at stop {r['sent'] - r['completed']}  wrapped {r['wrapped']}")
+        log(
+            f"{backend}: {fig.hub_rps:,.0f} req/s  fresh acks {r['fresh']}  committed {fig.sat_committed}  "
+            f"in flight at stop {r['sent'] - r['completed']}  wrapped {r['wrapped']}"
+        )
     finally:
         server.stop()
     return fig
@@ -532,11 +578,15 @@ def report(run_no: int, bare: Figures, hubs: list[Figures], args: argparse.Names
     rows = []
     assert bare.bare_ol is not None
     print()
-    print(f"== run {run_no}: {args.processes} server process(es) each side; wrk -t{args.wrk_threads} "
-          f"-c{args.connections} -d{args.duration}s; open loop {args.rate:,.0f} req/s x {args.ol_duration}s; "
-          f"{EVENTS_PER_REQUEST} events/request ==")
-    hdr = (f"{'backend':<10} {'bare rps':>9} {'hub rps':>9} {'ratio':>6}  {'bare p50/p99 ms':>15}  "
-           f"{'hub p50/p99 ms':>15}  {'acked/offered':>13}  committed = 10 x acked?")
+    print(
+        f"== run {run_no}: {args.processes} server process(es) each side; wrk -t{args.wrk_threads} "
+        f"-c{args.connections} -d{args.duration}s; open loop {args.rate:,.0f} req/s x {args.ol_duration}s; "
+        f"{EVENTS_PER_REQUEST} events/request =="
+    )
+    hdr = (
+        f"{'backend':<10} {'bare rps':>9} {'hub rps':>9} {'ratio':>6}  {'bare p50/p99 ms':>15}  "
+        f"{'hub p50/p99 ms':>15}  {'acked/offered':>13}  committed = 10 x acked?"
+    )
     print(hdr)
     print("-" * len(hdr))
     for fig in hubs:
@@ -545,43 +595,71 @@ def report(run_no: int, bare: Figures, hubs: list[Figures], args: argparse.Names
         ratio = fig.hub_rps / bare.bare_rps
         sat_ok, sat_msg = check_sat(fig)
         ol_ok, ol_msg = check_ol(fig)
-        print(f"{fig.backend:<10} {bare.bare_rps:>9,.0f} {fig.hub_rps:>9,.0f} {ratio:>6.0%}  "
-              f"{ms(bare.bare_ol.pct(50)):>6} / {ms(bare.bare_ol.pct(99)):>6}  "
-              f"{ms(ol.pct(50)):>6} / {ms(ol.pct(99)):>6}  {ol.fresh:>6}/{ol.offered:<6}  "
-              f"(b) {'OK' if ol_ok else 'FAIL'}: {ol_msg}; (a) {'OK' if sat_ok else 'FAIL'}: {sat_msg}")
-        rows.append({
-            "run": run_no, "backend": fig.backend, "bare_rps": bare.bare_rps, "hub_rps": fig.hub_rps,
-            "ratio": ratio, "target_ratio_met": ratio >= 0.5,
-            "bare_p50_ms": bare.bare_ol.pct(50) * 1e3, "bare_p99_ms": bare.bare_ol.pct(99) * 1e3,
-            "hub_p50_ms": ol.pct(50) * 1e3, "hub_p99_ms": ol.pct(99) * 1e3,
-            "hub_p999_ms": ol.pct(99.9) * 1e3, "target_p99_met": ol.pct(99) <= 0.050,
-            "ol_offered": ol.offered, "ol_acked": ol.fresh, "ol_non200": ol.non200, "ol_errors": ol.errors,
-            "ol_timeouts": ol.timeouts, "ol_max_conns": ol.max_conns, "ol_late_sends": ol.late_sends,
-            "ol_committed": fig.ol_committed, "ol_check_ok": ol_ok,
-            "sat_completed": fig.wrk_hub["completed"], "sat_acked": fig.wrk_hub["fresh"],
-            "sat_non200": fig.wrk_hub["non200"], "sat_in_flight": fig.wrk_hub["sent"] - fig.wrk_hub["completed"],
-            "sat_committed": fig.sat_committed, "sat_check_ok": sat_ok,
-            "wrk_hub_p50_ms": fig.wrk_hub["lat_p50_us"] / 1e3, "wrk_hub_p99_ms": fig.wrk_hub["lat_p99_us"] / 1e3,
-            "wrk_bare_p50_ms": bare.wrk_bare["lat_p50_us"] / 1e3,
-            "wrk_bare_p99_ms": bare.wrk_bare["lat_p99_us"] / 1e3,
-            "hub_cpu_sat": fig.wrk_hub["server_cpu"], "pg_cpu_sat": fig.wrk_hub["pg_cpu"],
-            "bare_cpu_sat": bare.wrk_bare["server_cpu"], "ol_sent_unanswered": ol.sent_unanswered,
-            "bare_ol_late_sends": bare.bare_ol.late_sends, "bare_ol_errors": bare.bare_ol.errors,
-        })
-    print(f"generator check (bare, open loop): {bare.bare_ol.ok}/{bare.bare_ol.offered} answered, "
-          f"{bare.bare_ol.late_sends} sends >5 ms late, p99.9 {ms(bare.bare_ol.pct(99.9))} ms, "
-          f"max conns {bare.bare_ol.max_conns}")
+        print(
+            f"{fig.backend:<10} {bare.bare_rps:>9,.0f} {fig.hub_rps:>9,.0f} {ratio:>6.0%}  "
+            f"{ms(bare.bare_ol.pct(50)):>6} / {ms(bare.bare_ol.pct(99)):>6}  "
+            f"{ms(ol.pct(50)):>6} / {ms(ol.pct(99)):>6}  {ol.fresh:>6}/{ol.offered:<6}  "
+            f"(b) {'OK' if ol_ok else 'FAIL'}: {ol_msg}; (a) {'OK' if sat_ok else 'FAIL'}: {sat_msg}"
+        )
+        rows.append(
+            {
+                "run": run_no,
+                "backend": fig.backend,
+                "bare_rps": bare.bare_rps,
+                "hub_rps": fig.hub_rps,
+                "ratio": ratio,
+                "target_ratio_met": ratio >= 0.5,
+                "bare_p50_ms": bare.bare_ol.pct(50) * 1e3,
+                "bare_p99_ms": bare.bare_ol.pct(99) * 1e3,
+                "hub_p50_ms": ol.pct(50) * 1e3,
+                "hub_p99_ms": ol.pct(99) * 1e3,
+                "hub_p999_ms": ol.pct(99.9) * 1e3,
+                "target_p99_met": ol.pct(99) <= 0.050,
+                "ol_offered": ol.offered,
+                "ol_acked": ol.fresh,
+                "ol_non200": ol.non200,
+                "ol_errors": ol.errors,
+                "ol_timeouts": ol.timeouts,
+                "ol_max_conns": ol.max_conns,
+                "ol_late_sends": ol.late_sends,
+                "ol_committed": fig.ol_committed,
+                "ol_check_ok": ol_ok,
+                "sat_completed": fig.wrk_hub["completed"],
+                "sat_acked": fig.wrk_hub["fresh"],
+                "sat_non200": fig.wrk_hub["non200"],
+                "sat_in_flight": fig.wrk_hub["sent"] - fig.wrk_hub["completed"],
+                "sat_committed": fig.sat_committed,
+                "sat_check_ok": sat_ok,
+                "wrk_hub_p50_ms": fig.wrk_hub["lat_p50_us"] / 1e3,
+                "wrk_hub_p99_ms": fig.wrk_hub["lat_p99_us"] / 1e3,
+                "wrk_bare_p50_ms": bare.wrk_bare["lat_p50_us"] / 1e3,
+                "wrk_bare_p99_ms": bare.wrk_bare["lat_p99_us"] / 1e3,
+                "hub_cpu_sat": fig.wrk_hub["server_cpu"],
+                "pg_cpu_sat": fig.wrk_hub["pg_cpu"],
+                "bare_cpu_sat": bare.wrk_bare["server_cpu"],
+                "ol_sent_unanswered": ol.sent_unanswered,
+                "bare_ol_late_sends": bare.bare_ol.late_sends,
+                "bare_ol_errors": bare.bare_ol.errors,
+            }
+        )
+    print(
+        f"generator check (bare, open loop): {bare.bare_ol.ok}/{bare.bare_ol.offered} answered, "
+        f"{bare.bare_ol.late_sends} sends >5 ms late, p99.9 {ms(bare.bare_ol.pct(99.9))} ms, "
+        f"max conns {bare.bare_ol.max_conns}"
+    )
     for fig in hubs:
         ol = fig.hub_ol
         assert ol is not None
         extra = f"; first errors: {ol.error_samples}" if ol.error_samples else ""
-        print(f"{fig.backend}: open loop p99.9 {ms(ol.pct(99.9))} ms, max conns {ol.max_conns}, "
-              f"non-200 {ol.non200}, errors {ol.errors}, unanswered {ol.timeouts}, "
-              f"late sends {ol.late_sends}{extra}; saturation: wrk p50/p99 "
-              f"{fig.wrk_hub['lat_p50_us']/1e3:.1f}/{fig.wrk_hub['lat_p99_us']/1e3:.1f} ms, "
-              f"non-200 {fig.wrk_hub['non200']}; CPU during (a): hub {fig.wrk_hub['server_cpu']:.2f} cores"
-              + (f", postgres {fig.wrk_hub['pg_cpu']:.2f} cores" if not math.isnan(fig.wrk_hub['pg_cpu']) else "")
-              + f" (bare app {bare.wrk_bare['server_cpu']:.2f})")
+        print(
+            f"{fig.backend}: open loop p99.9 {ms(ol.pct(99.9))} ms, max conns {ol.max_conns}, "
+            f"non-200 {ol.non200}, errors {ol.errors}, unanswered {ol.timeouts}, "
+            f"late sends {ol.late_sends}{extra}; saturation: wrk p50/p99 "
+            f"{fig.wrk_hub['lat_p50_us'] / 1e3:.1f}/{fig.wrk_hub['lat_p99_us'] / 1e3:.1f} ms, "
+            f"non-200 {fig.wrk_hub['non200']}; CPU during (a): hub {fig.wrk_hub['server_cpu']:.2f} cores"
+            + (f", postgres {fig.wrk_hub['pg_cpu']:.2f} cores" if not math.isnan(fig.wrk_hub["pg_cpu"]) else "")
+            + f" (bare app {bare.wrk_bare['server_cpu']:.2f})"
+        )
     return rows
 
 
@@ -595,10 +673,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop offered load, req/s")
     parser.add_argument("--ol-duration", type=float, default=10.0, help="seconds of each open-loop phase")
     parser.add_argument("--max-conns", type=int, default=512, help="open-loop connection cap")
-    parser.add_argument("--drain-timeout", type=float, default=60.0,
-                        help="seconds to wait for answers after the last open-loop send")
-    parser.add_argument("--presign-rate", type=float, default=4000.0,
-                        help="unique requests signed per second of wrk phase (must exceed the hub's rate)")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=60.0, help="seconds to wait for answers after the last open-loop send"
+    )
+    parser.add_argument(
+        "--presign-rate",
+        type=float,
+        default=4000.0,
+        help="unique requests signed per second of wrk phase (must exceed the hub's rate)",
+    )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
@@ -631,12 +714,16 @@ def main() -> int:
         print(f"== medians over {args.runs} runs ==")
         for backend in backends:
             rs = [r for r in rows if r["backend"] == backend]
-            med = {k: statistics.median(r[k] for r in rs)
-                   for k in ("bare_rps", "hub_rps", "ratio", "bare_p50_ms", "bare_p99_ms", "hub_p50_ms", "hub_p99_ms")}
-            print(f"{backend:<10} bare {med['bare_rps']:,.0f} rps, hub {med['hub_rps']:,.0f} rps, "
-                  f"ratio {med['ratio']:.0%}; at {args.rate:,.0f} rps bare p50/p99 {med['bare_p50_ms']:.1f}/"
-                  f"{med['bare_p99_ms']:.1f} ms, hub p50/p99 {med['hub_p50_ms']:.1f}/{med['hub_p99_ms']:.1f} ms; "
-                  f"checks {'all OK' if all(r['ol_check_ok'] and r['sat_check_ok'] for r in rs) else 'FAILED'}")
+            med = {
+                k: statistics.median(r[k] for r in rs)
+                for k in ("bare_rps", "hub_rps", "ratio", "bare_p50_ms", "bare_p99_ms", "hub_p50_ms", "hub_p99_ms")
+            }
+            print(
+                f"{backend:<10} bare {med['bare_rps']:,.0f} rps, hub {med['hub_rps']:,.0f} rps, "
+                f"ratio {med['ratio']:.0%}; at {args.rate:,.0f} rps bare p50/p99 {med['bare_p50_ms']:.1f}/"
+                f"{med['bare_p99_ms']:.1f} ms, hub p50/p99 {med['hub_p50_ms']:.1f}/{med['hub_p99_ms']:.1f} ms; "
+                f"checks {'all OK' if all(r['ol_check_ok'] and r['sat_check_ok'] for r in rs) else 'FAILED'}"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=str))
     return 0 if all(r["ol_check_ok"] and r["sat_check_ok"] for r in rows) else 1

@@ -160,9 +160,7 @@ class ReadsInBatches(CallsApi, Protocol):
 class WritesInBatches(Protocol):
     """Records upserted by a unique key, many a call."""
 
-    def upsert_many(
-        self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
-    ) -> list[WriteResult]: ...
+    def upsert_many(self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]: ...
 
 
 # -- outbox actions -------------------------------------------------------------------------
@@ -265,9 +263,7 @@ class CrmConnector(Connector, CallsApi, Protocol):
         skips that check (a free-mail domain is never passed)."""
         ...
 
-    def create_referral_deal(
-        self, payload: Mapping[str, Any], *, idempotency_key: str
-    ) -> dict[str, Any]:
+    def create_referral_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """``payload``: ``tracking_id``; ``contact`` (``email`` + the contact mapping's outbound
         output) or ``None``; ``company`` (``domain`` + the company mapping's outbound output) or
         ``None``; ``deal`` (the deal mapping's outbound output); ``owner_id`` or ``None``.

@@ -107,7 +107,7 @@ class HttpApi(ABC):
     def url(self, call: Call) -> str:
         return call.path
 
-    def observe(self, response: httpx.Response, call: Call) -> None:
+    def observe(self, response: httpx.Response, call: Call) -> None:  # noqa: B027 - an optional hook
         """Read what every answer's headers say (rate-limit windows, API usage)."""
 
     def error_message(self, response: httpx.Response) -> str:
@@ -124,8 +124,7 @@ class HttpApi(ABC):
 
     def outcome_unknown(self, exc: Exception, call: Call) -> HubError:
         return OutcomeUnknown(
-            f"{self.provider}: {type(exc).__name__} after {call.label} was sent: the outcome is "
-            "unknown; not resent"
+            f"{self.provider}: {type(exc).__name__} after {call.label} was sent: the outcome is unknown; not resent"
         )
 
     def transport_error(self, exc: Exception, call: Call) -> HubError:
@@ -151,8 +150,12 @@ class HttpApi(ABC):
             headers = {**self.auth_headers(), **call.headers}
             try:
                 response = self.http().request(
-                    call.method, self.url(call), params=call.params, json=call.json,
-                    content=call.content, headers=headers,
+                    call.method,
+                    self.url(call),
+                    params=call.params,
+                    json=call.json,
+                    content=call.content,
+                    headers=headers,
                 )
             except httpx.RequestError as exc:
                 raise self.transport_error(exc, call) from None

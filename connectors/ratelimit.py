@@ -115,9 +115,7 @@ class _Waiting(ABC):
                 return self._clock() - started
             waited = self._clock() - started
             if waited + wait_s > self.max_wait_s:
-                raise RateBudgetExhausted(
-                    f"rate budget {key!r} spent: next slot in {wait_s:.2f}s", retry_after=wait_s
-                )
+                raise RateBudgetExhausted(f"rate budget {key!r} spent: next slot in {wait_s:.2f}s", retry_after=wait_s)
             self._sleep(wait_s + random.uniform(0, min(0.05, wait_s * _JITTER)))
 
     @abstractmethod
@@ -212,7 +210,7 @@ class RedisRateLimiter(_Waiting):
                 wait_ms = int(self._acquire_fixed(keys=keys, args=args[:3]))
             else:
                 wait_ms = int(self._acquire(keys=self._keys(budget.key), args=args))
-        except Exception as exc:  # noqa: BLE001 - Redis trouble: the budget cannot be checked
+        except Exception as exc:
             raise RetriableError(f"rate budget {budget.key!r} unavailable: {type(exc).__name__}") from None
         return wait_ms / 1000
 
@@ -221,7 +219,7 @@ class RedisRateLimiter(_Waiting):
         ms = max(1, int(seconds * 1000))
         try:
             self._pause(keys=self._keys(key)[1:], args=[ms])
-        except Exception:  # noqa: BLE001, S110 - a lost pause only costs more 429s
+        except Exception:
             pass
 
 

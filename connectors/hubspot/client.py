@@ -157,9 +157,7 @@ class HubSpotApi(HttpApi):
         if self._oauth is not None:
             return {"authorization": f"Bearer {self._oauth.bearer()}"}
         if self.settings.access_token is None:
-            raise ConfigurationError(
-                "PARTNERHUB_HUBSPOT__ACCESS_TOKEN (or the OAuth settings) is not set"
-            )
+            raise ConfigurationError("PARTNERHUB_HUBSPOT__ACCESS_TOKEN (or the OAuth settings) is not set")
         return {"authorization": f"Bearer {self.settings.access_token.get_secret_value()}"}
 
     def error_message(self, response: httpx.Response) -> str:
@@ -243,8 +241,9 @@ class HubSpotApi(HttpApi):
                 properties_with_history=[],
                 id_property=id_property,
             )
-            yield self.send("POST", f"/crm/v3/objects/{path_obj}/batch/read",
-                            OBJECTS_SDK.sanitize_for_serialization(request))
+            yield self.send(
+                "POST", f"/crm/v3/objects/{path_obj}/batch/read", OBJECTS_SDK.sanitize_for_serialization(request)
+            )
 
     def associated(self, from_obj: str, to_obj: str, ids: Sequence[str]) -> dict[str, list[str]]:
         """{from id: [to ids]} through the v4 associations batch read; a record with more
@@ -255,32 +254,41 @@ class HubSpotApi(HttpApi):
             request = BatchInputPublicFetchAssociationsBatchRequest(
                 inputs=[PublicFetchAssociationsBatchRequest(id=str(i)) for i in ids[start : start + MAX_BATCH]]
             )
-            response = self.send("POST", f"/crm/v4/associations/{from_obj}/{to_obj}/batch/read",
-                                 ASSOCIATIONS_SDK.sanitize_for_serialization(request))
-            answer: Any = decode(ASSOCIATIONS_SDK, response,
-                                 BatchResponsePublicAssociationMultiWithLabelWithErrors)
+            response = self.send(
+                "POST",
+                f"/crm/v4/associations/{from_obj}/{to_obj}/batch/read",
+                ASSOCIATIONS_SDK.sanitize_for_serialization(request),
+            )
+            answer: Any = decode(ASSOCIATIONS_SDK, response, BatchResponsePublicAssociationMultiWithLabelWithErrors)
             for result in answer.results or []:
                 from_id = str(result._from.id)
                 out.setdefault(from_id, []).extend(str(to.to_object_id) for to in result.to or [])
                 after = _next_after(result)
                 pages = 0
                 while after is not None and pages < MAX_ASSOCIATION_PAGES:
-                    more: Any = decode(ASSOCIATIONS_SDK, self.send(
-                        "GET", f"/crm/v4/objects/{from_obj}/{from_id}/associations/{to_obj}"
-                        f"?limit={MAX_ASSOCIATION_PAGE}&after={quote(after, safe='')}"),
-                        CollectionResponseMultiAssociatedObjectWithLabelForwardPaging)
+                    more: Any = decode(
+                        ASSOCIATIONS_SDK,
+                        self.send(
+                            "GET",
+                            f"/crm/v4/objects/{from_obj}/{from_id}/associations/{to_obj}"
+                            f"?limit={MAX_ASSOCIATION_PAGE}&after={quote(after, safe='')}",
+                        ),
+                        CollectionResponseMultiAssociatedObjectWithLabelForwardPaging,
+                    )
                     out[from_id].extend(str(to.to_object_id) for to in more.results or [])
                     after, pages = _next_after(more), pages + 1
         return out
 
     def associate_default(self, from_obj: str, to_obj: str, pairs: Sequence[tuple[str, str]]) -> None:
         """v4 default (unlabelled) associations; associating twice leaves one association."""
-        request = BatchInputPublicDefaultAssociationMultiPost(inputs=[
-            PublicDefaultAssociationMultiPost(_from=AssocObjectId(id=a), to=AssocObjectId(id=b))
-            for a, b in pairs
-        ])
+        request = BatchInputPublicDefaultAssociationMultiPost(
+            inputs=[
+                PublicDefaultAssociationMultiPost(_from=AssocObjectId(id=a), to=AssocObjectId(id=b)) for a, b in pairs
+            ]
+        )
         response = self.send(
-            "POST", f"/crm/v4/associations/{from_obj}/{to_obj}/batch/associate/default",
+            "POST",
+            f"/crm/v4/associations/{from_obj}/{to_obj}/batch/associate/default",
             ASSOCIATIONS_SDK.sanitize_for_serialization(request),
         )
         decode(ASSOCIATIONS_SDK, response, BatchResponsePublicDefaultAssociation)

@@ -82,20 +82,19 @@ class HubSpotConnector:
     def api_ready(self) -> bool:
         return self._api.ready
 
-    def read_many(
-        self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()
-    ) -> list[Record]:
+    def read_many(self, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
         return read_records(self._api, obj, ids, fields=fields)
 
     def fetch_changes(self, obj: str, cursor: Cursor | None) -> Iterator[Page]:
         return polling.fetch_changes(
-            self._api, obj, cursor, now_ms=lambda: int(self._clock() * 1000),
+            self._api,
+            obj,
+            cursor,
+            now_ms=lambda: int(self._clock() * 1000),
             lag_ms=int(self.settings.poll_lag_s * 1000),
         )
 
-    def upsert_many(
-        self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str
-    ) -> list[WriteResult]:
+    def upsert_many(self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]:
         return writes.upsert_many(self._api, obj, records, key=key)
 
     # -- the partner flow -------------------------------------------------------------------
@@ -106,9 +105,7 @@ class HubSpotConnector:
     def deal_parties(self, deal_id: str) -> DealParties:
         return crm.deal_parties(self._api, deal_id)
 
-    def create_referral_deal(
-        self, payload: Mapping[str, Any], *, idempotency_key: str
-    ) -> dict[str, Any]:
+    def create_referral_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return crm.create_referral_deal(self._api, payload, idempotency_key=idempotency_key)
 
     def update_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:

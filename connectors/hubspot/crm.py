@@ -83,13 +83,13 @@ def find_conflicts(api: HubSpotApi, *, email: str | None, domain: str | None) ->
         found.setdefault((match.kind, match.object_type, match.object_id), match)
 
     if email and email.strip():
-        contacts = api.search("contacts", "email", email.strip().lower(),
-                              ["email", "firstname", "lastname", "lifecyclestage"])
+        contacts = api.search(
+            "contacts", "email", email.strip().lower(), ["email", "firstname", "lastname", "lifecyclestage"]
+        )
         for match in _matches(api, "contact", contacts, "email"):
             add(match)
     if domain and domain.strip():
-        companies = api.search("companies", "domain", domain.strip().lower(),
-                               ["name", "domain", "lifecyclestage"])
+        companies = api.search("companies", "domain", domain.strip().lower(), ["name", "domain", "lifecyclestage"])
         for match in _matches(api, "company", companies, "domain"):
             add(match)
     return list(found.values())
@@ -100,22 +100,34 @@ def deal_parties(api: HubSpotApi, deal_id: str) -> DealParties:
     one batch read each)."""
     contact_ids = api.associated("deals", "contacts", [deal_id]).get(str(deal_id), [])
     company_ids = api.associated("deals", "companies", [deal_id]).get(str(deal_id), [])
-    emails = {str((r.properties or {}).get("email") or "").strip().lower()
-              for r in api.read_objects("contacts", contact_ids, ["email"])} if contact_ids else set()
-    domains = {str((r.properties or {}).get("domain") or "").strip().lower()
-               for r in api.read_objects("companies", company_ids, ["domain"])} if company_ids else set()
+    emails = (
+        {
+            str((r.properties or {}).get("email") or "").strip().lower()
+            for r in api.read_objects("contacts", contact_ids, ["email"])
+        }
+        if contact_ids
+        else set()
+    )
+    domains = (
+        {
+            str((r.properties or {}).get("domain") or "").strip().lower()
+            for r in api.read_objects("companies", company_ids, ["domain"])
+        }
+        if company_ids
+        else set()
+    )
     return DealParties(emails=tuple(sorted(e for e in emails if e)), domains=tuple(sorted(d for d in domains if d)))
 
 
-def _matches(
-    api: HubSpotApi, obj: str, records: list[Any], matched_on: Literal["email", "domain"]
-) -> list[CrmMatch]:
+def _matches(api: HubSpotApi, obj: str, records: list[Any], matched_on: Literal["email", "domain"]) -> list[CrmMatch]:
     if not records:
         return []
     deals_of = api.associated(api_object(obj), "deals", [r.id for r in records])
     deal_ids = sorted({d for ids in deals_of.values() for d in ids}, key=_id_order)
-    deals = {d.id: d for d in api.read_objects(
-        "deals", deal_ids, ["dealname", "dealstage", "hs_is_closed", "hs_is_closed_won"])}
+    deals = {
+        d.id: d
+        for d in api.read_objects("deals", deal_ids, ["dealname", "dealstage", "hs_is_closed", "hs_is_closed_won"])
+    }
     matches: list[CrmMatch] = []
     for record in records:
         props = record.properties or {}
@@ -144,9 +156,7 @@ def _matches(
 # -- the partner flow: outbox actions ---------------------------------------------------
 
 
-def create_referral_deal(
-    api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key: str
-) -> dict[str, Any]:
+def create_referral_deal(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
     """Create (or complete) the referral's deal, contact and company; safe to run twice.
 
     The deal is found by its unique tracking id (a consistent read, unlike search) and
@@ -176,16 +186,13 @@ def create_referral_deal(
     linked = (
         {"contacts": [], "companies": []}
         if deal_new
-        else {to: api.associated("deals", to, [deal_id]).get(deal_id, [])
-              for to in ("contacts", "companies")}
+        else {to: api.associated("deals", to, [deal_id]).get(deal_id, []) for to in ("contacts", "companies")}
     )
 
     contact_id: str | None = None
     contact_created = False
     if ask.contact is not None:
-        contact_id, contact_created, contact_written = _ensure_contact(
-            api, ask.contact, deal_id, linked["contacts"]
-        )
+        contact_id, contact_created, contact_written = _ensure_contact(api, ask.contact, deal_id, linked["contacts"])
         if contact_created:
             written["contact"] = {contact_id: contact_written}
             created["contact"] = [contact_id]
@@ -193,9 +200,7 @@ def create_referral_deal(
     company_id: str | None = None
     company_created = False
     if ask.company is not None:
-        company_id, company_created, company_written = _ensure_company(
-            api, ask.company, deal_id, linked["companies"]
-        )
+        company_id, company_created, company_written = _ensure_company(api, ask.company, deal_id, linked["companies"])
         if company_created:
             written["company"] = {company_id: company_written}
             created["company"] = [company_id]
@@ -224,9 +229,7 @@ def update_deal(api: HubSpotApi, payload: Mapping[str, Any], *, idempotency_key:
     if ask.deal_id not in (None, ""):
         item = SimplePublicObjectBatchInput(id=str(ask.deal_id), properties=props)
     else:
-        item = SimplePublicObjectBatchInput(
-            id=ask.tracking_id, id_property=TRACKING_ID, properties=props
-        )
+        item = SimplePublicObjectBatchInput(id=ask.tracking_id, id_property=TRACKING_ID, properties=props)
     body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInput(inputs=[item]))
     response = api.send("POST", "/crm/v3/objects/deals/batch/update", body)
     answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicObjectWithErrors)
@@ -245,16 +248,11 @@ def _upsert_deal(api: HubSpotApi, tracking_id: str, props: dict[str, str]) -> tu
         gaps = {k: v for k, v in props.items() if v != "" and current.get(k) in (None, "")}
         if gaps:
             item = SimplePublicObjectBatchInput(id=str(deal.id), properties=gaps)
-            body = OBJECTS_SDK.sanitize_for_serialization(
-                BatchInputSimplePublicObjectBatchInput(inputs=[item])
-            )
+            body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInput(inputs=[item]))
             api.send("POST", "/crm/v3/objects/deals/batch/update", body)
         return str(deal.id), False, gaps
-    item = SimplePublicObjectBatchInputUpsert(id=tracking_id, id_property=TRACKING_ID,
-                                              properties=props)
-    body = OBJECTS_SDK.sanitize_for_serialization(
-        BatchInputSimplePublicObjectBatchInputUpsert(inputs=[item])
-    )
+    item = SimplePublicObjectBatchInputUpsert(id=tracking_id, id_property=TRACKING_ID, properties=props)
+    body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInputUpsert(inputs=[item]))
     response = api.send("POST", "/crm/v3/objects/deals/batch/upsert", body)
     answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicUpsertObject)
     if not answer.results:
@@ -275,9 +273,11 @@ def _ensure_contact(
         return contact_id, False, {}
     props = {**texts(contact.properties), "email": email}
     response = api.send(
-        "POST", "/crm/v3/objects/contacts",
-        OBJECTS_SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
-            properties=props, associations=[_to_deal(deal_id, _CONTACT_TO_DEAL)])),
+        "POST",
+        "/crm/v3/objects/contacts",
+        OBJECTS_SDK.sanitize_for_serialization(
+            SimplePublicObjectInputForCreate(properties=props, associations=[_to_deal(deal_id, _CONTACT_TO_DEAL)])
+        ),
         allow=(409,),
     )
     if response.status_code == 409:  # created meanwhile by someone else: use that one
@@ -304,9 +304,11 @@ def _ensure_company(
         return company_id, False, {}
     props = {**texts(company.properties), "domain": domain}
     response = api.send(
-        "POST", "/crm/v3/objects/companies",
-        OBJECTS_SDK.sanitize_for_serialization(SimplePublicObjectInputForCreate(
-            properties=props, associations=[_to_deal(deal_id, _COMPANY_TO_DEAL)])),
+        "POST",
+        "/crm/v3/objects/companies",
+        OBJECTS_SDK.sanitize_for_serialization(
+            SimplePublicObjectInputForCreate(properties=props, associations=[_to_deal(deal_id, _COMPANY_TO_DEAL)])
+        ),
     )
     answer: Any = decode(OBJECTS_SDK, response, SimplePublicObject)
     return str(answer.id), True, props

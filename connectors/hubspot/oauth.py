@@ -112,8 +112,7 @@ class OAuthTokens:
             return None
         try:
             data = json.loads(raw)
-            token = _AccessToken(str(data["access_token"]), float(data["expires_at"]),
-                                 float(data["refresh_at"]))
+            token = _AccessToken(str(data["access_token"]), float(data["expires_at"]), float(data["refresh_at"]))
         except (ValueError, KeyError, TypeError):
             return None
         return token if now < token.refresh_at else None
@@ -122,14 +121,15 @@ class OAuthTokens:
         ttl_ms = int((token.expires_at - self._clock()) * 1000)
         if ttl_ms <= 0:
             return
-        value = json.dumps({"access_token": token.value, "expires_at": token.expires_at,
-                            "refresh_at": token.refresh_at})
+        value = json.dumps(
+            {"access_token": token.value, "expires_at": token.expires_at, "refresh_at": token.refresh_at}
+        )
         self._redis_call(lambda r: r.set(self._key, value, px=ttl_ms))
 
     def _redis_call(self, fn: Callable[[Any], Any]) -> Any:
         try:
             return fn(self._redis)
-        except Exception:  # noqa: BLE001 - Redis trouble: fall back to this process's token
+        except Exception:
             return None
 
     def _refresh(self) -> _AccessToken:
@@ -148,8 +148,12 @@ class OAuthTokens:
             raise RetriableError(f"hubspot: {type(exc).__name__} refreshing the OAuth token") from None
         if response.status_code >= 400:
             detail = error_message(response)
-            error = classify_status(response.status_code, provider="hubspot OAuth refresh",
-                                    detail=self._scrub(detail), headers=response.headers)
+            error = classify_status(
+                response.status_code,
+                provider="hubspot OAuth refresh",
+                detail=self._scrub(detail),
+                headers=response.headers,
+            )
             if isinstance(error, FatalError):  # 400 BAD_REFRESH_TOKEN, 401, 403: a person must act
                 raise AuthenticationFailed(str(error)) from None
             assert error is not None

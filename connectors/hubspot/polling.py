@@ -72,14 +72,17 @@ def fetch_changes(
     resume after it. Holds one page at a time."""
     path_obj = api_object(obj)
     stamp = stamp_property(obj)
-    properties = sorted({f.split(".", 1)[1] for f in OBJECTS[obj].fields if f.startswith("properties.")}
-                        | set(READ_PROPERTIES[obj]))
+    properties = sorted(
+        {f.split(".", 1)[1] for f in OBJECTS[obj].fields if f.startswith("properties.")} | set(READ_PROPERTIES[obj])
+    )
     upper = now_ms() - lag_ms
     at = _Position.of(cursor)
     while at.ts is None or at.ts <= upper:
         if at.id is not None:  # drain one stamp in id order
-            filters = [Filter(property_name=stamp, operator="EQ", value=str(at.ts)),
-                       Filter(property_name=_ID, operator="GT", value=at.id)]
+            filters = [
+                Filter(property_name=stamp, operator="EQ", value=str(at.ts)),
+                Filter(property_name=_ID, operator="GT", value=at.id),
+            ]
             records = _search(api, path_obj, obj, filters, _ID, properties)
             records.sort(key=_id_key)
             if len(records) < MAX_SEARCH_PAGE:

@@ -22,7 +22,7 @@ def read_many(api: HubSpotApi, obj: str, ids: Sequence[str], *, fields: Sequence
     for response in api.batch_read(path_obj, ids, sorted(wanted)):
         data = response.json()
         # the raw JSON, not the SDK model: mapping files address the API's own field names
-        for result in (data.get("results", []) if isinstance(data, dict) else []):
+        for result in data.get("results", []) if isinstance(data, dict) else []:
             records.append(record_of(obj, result))
     return records
 
@@ -31,9 +31,7 @@ def record_of(obj: str, result: Mapping[str, Any]) -> Record:
     """The ``Record`` a v3 object answer (batch read, search) becomes; ``raw`` is the JSON."""
     props = dict(result.get("properties") or {})
     version = None
-    modified = props.get("hs_lastmodifieddate") or props.get("lastmodifieddate") or result.get(
-        "updatedAt"
-    )
+    modified = props.get("hs_lastmodifieddate") or props.get("lastmodifieddate") or result.get("updatedAt")
     if modified:
         version = _parse_hubspot_time(str(modified))
     return Record(

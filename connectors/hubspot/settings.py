@@ -26,9 +26,7 @@ class HubSpotSettings(BaseModel):
     )
     api_base_url: str = Field(default="https://api.hubapi.com", description="CRM API base URL.")
     timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout for API calls.")
-    max_body_bytes: int = Field(
-        default=256 * 1024, gt=0, description="Largest webhook body accepted (413 past it)."
-    )
+    max_body_bytes: int = Field(default=256 * 1024, gt=0, description="Largest webhook body accepted (413 past it).")
     rate_limit_per_10s: int = Field(
         default=100,
         ge=1,

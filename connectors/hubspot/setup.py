@@ -37,22 +37,26 @@ class CustomProperty:
 
 
 CUSTOM_PROPERTIES: tuple[CustomProperty, ...] = (
-    CustomProperty("deals", TRACKING_ID, "Partner referral tracking ID",
-                   "The partnerhub referral this deal came from (unique).", unique=True),
-    CustomProperty("deals", "partnerhub_partner_id", "Partner ID",
-                   "The partner this deal is attributed to."),
-    CustomProperty("deals", "partnerhub_source", "Partner source",
-                   "How the deal reached the partner program."),
-    CustomProperty("deals", "partnerhub_partner_status", "Partner referral status",
-                   "The referral status partners see."),
-    CustomProperty("contacts", "partnerhub_partner_id", "Partner ID",
-                   "The partner who referred this contact."),
-    CustomProperty("contacts", TRACKING_ID, "Partner referral tracking ID",
-                   "The partnerhub referral this contact came from."),
-    CustomProperty("companies", "partnerhub_partner_id", "Partner ID",
-                   "The partner who referred this company."),
-    CustomProperty("tasks", TASK_KEY, "partnerhub task key",
-                   "The partnerhub action that made this task (one task per key)."),
+    CustomProperty(
+        "deals",
+        TRACKING_ID,
+        "Partner referral tracking ID",
+        "The partnerhub referral this deal came from (unique).",
+        unique=True,
+    ),
+    CustomProperty("deals", "partnerhub_partner_id", "Partner ID", "The partner this deal is attributed to."),
+    CustomProperty("deals", "partnerhub_source", "Partner source", "How the deal reached the partner program."),
+    CustomProperty(
+        "deals", "partnerhub_partner_status", "Partner referral status", "The referral status partners see."
+    ),
+    CustomProperty("contacts", "partnerhub_partner_id", "Partner ID", "The partner who referred this contact."),
+    CustomProperty(
+        "contacts", TRACKING_ID, "Partner referral tracking ID", "The partnerhub referral this contact came from."
+    ),
+    CustomProperty("companies", "partnerhub_partner_id", "Partner ID", "The partner who referred this company."),
+    CustomProperty(
+        "tasks", TASK_KEY, "partnerhub task key", "The partnerhub action that made this task (one task per key)."
+    ),
 )
 
 
@@ -80,8 +84,7 @@ def ensure_setup(api: HubSpotApi) -> list[str]:
         has_group, existing = _setup_state(api, path_obj)
         if not has_group:
             group = PropertyGroupCreate(name=SETUP_GROUP, label="Partner program", display_order=-1)
-            api.send("POST", f"/crm/v3/properties/{path_obj}/groups",
-                     PROPERTIES_SDK.sanitize_for_serialization(group))
+            api.send("POST", f"/crm/v3/properties/{path_obj}/groups", PROPERTIES_SDK.sanitize_for_serialization(group))
             lines.append(f"{path_obj}: created property group {SETUP_GROUP!r}")
         to_create = []
         for prop in needed:
@@ -93,26 +96,39 @@ def ensure_setup(api: HubSpotApi) -> list[str]:
             else:
                 lines.append(f"{path_obj}.{prop.name}: present" + (" (unique values)" if prop.unique else ""))
         if to_create:
-            batch = BatchInputPropertyCreate(inputs=[
-                PropertyCreate(name=p.name, label=p.label, description=p.description, type="string",
-                               field_type="text", group_name=SETUP_GROUP, has_unique_value=p.unique,
-                               form_field=False)
-                for p in to_create
-            ])
-            api.send("POST", f"/crm/v3/properties/{path_obj}/batch/create",
-                     PROPERTIES_SDK.sanitize_for_serialization(batch))
-            lines.extend(f"{path_obj}.{p.name}: created" + (" (unique values)" if p.unique else "")
-                         for p in to_create)
+            batch = BatchInputPropertyCreate(
+                inputs=[
+                    PropertyCreate(
+                        name=p.name,
+                        label=p.label,
+                        description=p.description,
+                        type="string",
+                        field_type="text",
+                        group_name=SETUP_GROUP,
+                        has_unique_value=p.unique,
+                        form_field=False,
+                    )
+                    for p in to_create
+                ]
+            )
+            api.send(
+                "POST", f"/crm/v3/properties/{path_obj}/batch/create", PROPERTIES_SDK.sanitize_for_serialization(batch)
+            )
+            lines.extend(f"{path_obj}.{p.name}: created" + (" (unique values)" if p.unique else "") for p in to_create)
     if problems:
         raise ConfigurationError("; ".join(problems))
     return lines
 
 
 def _setup_state(api: HubSpotApi, path_obj: str) -> tuple[bool, dict[str, Any]]:
-    groups: Any = decode(PROPERTIES_SDK, api.send("GET", f"/crm/v3/properties/{path_obj}/groups"),
-                         CollectionResponsePropertyGroupNoPaging)
-    props: Any = decode(PROPERTIES_SDK, api.send("GET", f"/crm/v3/properties/{path_obj}"),
-                        CollectionResponsePropertyNoPaging)
+    groups: Any = decode(
+        PROPERTIES_SDK,
+        api.send("GET", f"/crm/v3/properties/{path_obj}/groups"),
+        CollectionResponsePropertyGroupNoPaging,
+    )
+    props: Any = decode(
+        PROPERTIES_SDK, api.send("GET", f"/crm/v3/properties/{path_obj}"), CollectionResponsePropertyNoPaging
+    )
     has_group = any(g.name == SETUP_GROUP for g in groups.results or [])
     return has_group, {p.name: p for p in props.results or []}
 

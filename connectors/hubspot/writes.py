@@ -78,10 +78,13 @@ def _properties(record: Mapping[str, Any]) -> Mapping[str, Any]:
     return {k: v for k, v in record.items() if k != "id"}
 
 
-def _upsert(api: HubSpotApi, path_obj: str, key: str, chunk: list[tuple[str, dict[str, str]]]) -> dict[str, WriteResult]:
-    inputs = [SimplePublicObjectBatchInputUpsert(id=value, id_property=key, properties=props,
-                                                 object_write_trace_id=str(i))
-              for i, (value, props) in enumerate(chunk)]
+def _upsert(
+    api: HubSpotApi, path_obj: str, key: str, chunk: list[tuple[str, dict[str, str]]]
+) -> dict[str, WriteResult]:
+    inputs = [
+        SimplePublicObjectBatchInputUpsert(id=value, id_property=key, properties=props, object_write_trace_id=str(i))
+        for i, (value, props) in enumerate(chunk)
+    ]
     body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs))
     response = api.send("POST", f"/crm/v3/objects/{path_obj}/batch/upsert", body)
     answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicUpsertObjectWithErrors)
@@ -89,8 +92,10 @@ def _upsert(api: HubSpotApi, path_obj: str, key: str, chunk: list[tuple[str, dic
 
 
 def _update(api: HubSpotApi, path_obj: str, chunk: list[tuple[str, dict[str, str]]]) -> dict[str, WriteResult]:
-    inputs = [SimplePublicObjectBatchInput(id=value, properties=props, object_write_trace_id=str(i))
-              for i, (value, props) in enumerate(chunk)]
+    inputs = [
+        SimplePublicObjectBatchInput(id=value, properties=props, object_write_trace_id=str(i))
+        for i, (value, props) in enumerate(chunk)
+    ]
     body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInput(inputs=inputs))
     response = api.send("POST", f"/crm/v3/objects/{path_obj}/batch/update", body)
     answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicObjectWithErrors)
@@ -98,8 +103,10 @@ def _update(api: HubSpotApi, path_obj: str, chunk: list[tuple[str, dict[str, str
 
 
 def _create(api: HubSpotApi, path_obj: str, chunk: list[dict[str, str]], offset: int) -> dict[str, WriteResult]:
-    inputs = [SimplePublicObjectBatchInputForCreate(properties=props, object_write_trace_id=str(i))
-              for i, props in enumerate(chunk)]
+    inputs = [
+        SimplePublicObjectBatchInputForCreate(properties=props, object_write_trace_id=str(i))
+        for i, props in enumerate(chunk)
+    ]
     body = OBJECTS_SDK.sanitize_for_serialization(BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
     response = api.send("POST", f"/crm/v3/objects/{path_obj}/batch/create", body)
     answer: Any = decode(OBJECTS_SDK, response, BatchResponseSimplePublicObjectWithErrors)
@@ -126,8 +133,9 @@ def _match(answer: Any, keys: list[str], is_new: Any) -> dict[str, WriteResult]:
                 out[keys[index]] = WriteResult(key=keys[index], id=None, created=False, error=message)
     for value in keys:
         if value not in out:
-            out[value] = WriteResult(key=value, id=None, created=False,
-                                     error="; ".join(messages) or "hubspot returned no result for it")
+            out[value] = WriteResult(
+                key=value, id=None, created=False, error="; ".join(messages) or "hubspot returned no result for it"
+            )
     return out
 
 

@@ -147,7 +147,9 @@ class PipedriveApi(HttpApi):
         else:
             pause = retry_after or 2.0
             self.limiter.pause(BURST_BUDGET, pause)
-        return RetriableError(f"pipedrive answered 429: {error_message(response)}"[:400], retry_after=retry_after or pause)
+        return RetriableError(
+            f"pipedrive answered 429: {error_message(response)}"[:400], retry_after=retry_after or pause
+        )
 
     def send(
         self,
@@ -165,11 +167,17 @@ class PipedriveApi(HttpApi):
         path = template.format(**{k: str(v) for k, v in (path_params or {}).items()})
         cost = TOKEN_COSTS.get((api, method.upper(), template), DEFAULT_COST)
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        return self.execute(Call(
-            method, self.root(api) + path, params=query, json=body,
-            budgets=((BURST_BUDGET, 1), (TOKEN_BUDGET, cost)), allow=frozenset(allow),
-            ref=f"{method} {template}",
-        ))
+        return self.execute(
+            Call(
+                method,
+                self.root(api) + path,
+                params=query,
+                json=body,
+                budgets=((BURST_BUDGET, 1), (TOKEN_BUDGET, cost)),
+                allow=frozenset(allow),
+                ref=f"{method} {template}",
+            )
+        )
 
     def json(self, response: httpx.Response) -> dict[str, Any]:
         return self.json_object(response)

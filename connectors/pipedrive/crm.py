@@ -69,8 +69,12 @@ class Crm:
 
     def _search(self, obj: str, term: str, field: str) -> list[int]:
         spec = api_object(obj)
-        response = self.api.send("GET", "v2", spec.path + "/search", params={
-            "term": term, "fields": field, "exact_match": "true", "limit": 100})
+        response = self.api.send(
+            "GET",
+            "v2",
+            spec.path + "/search",
+            params={"term": term, "fields": field, "exact_match": "true", "limit": 100},
+        )
         items = (self.api.json(response).get("data") or {}).get("items") or []
         return [int(i["item"]["id"]) for i in items if isinstance(i, dict) and (i.get("item") or {}).get("id")]
 
@@ -90,13 +94,15 @@ class Crm:
         return min(deals, key=lambda d: int(d["id"])) if deals else None
 
     def find_person(self, email: str) -> dict[str, Any] | None:
-        people = [p for p in self._get("contact", self._search("contact", email, "email"))
-                  if _emails(p) & {email}]
+        people = [p for p in self._get("contact", self._search("contact", email, "email")) if _emails(p) & {email}]
         return min(people, key=lambda p: int(p["id"])) if people else None
 
     def find_organization(self, domain: str) -> dict[str, Any] | None:
-        orgs = [o for o in self._get("company", self._search("company", domain, "custom_fields"))
-                if str((o.get("custom_fields") or {}).get(COMPANY_DOMAIN) or "").lower() == domain]
+        orgs = [
+            o
+            for o in self._get("company", self._search("company", domain, "custom_fields"))
+            if str((o.get("custom_fields") or {}).get(COMPANY_DOMAIN) or "").lower() == domain
+        ]
         return min(orgs, key=lambda o: int(o["id"])) if orgs else None
 
     # -- conflicts --------------------------------------------------------------------------
@@ -222,8 +228,10 @@ class Crm:
         }
 
     def update_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        values = dict(payload.get("properties") or {k: v for k, v in payload.items()
-                                                      if k not in ("deal_id", "tracking_id", "referral_id")})
+        values = dict(
+            payload.get("properties")
+            or {k: v for k, v in payload.items() if k not in ("deal_id", "tracking_id", "referral_id")}
+        )
         deal_id = payload.get("deal_id")
         if deal_id in (None, ""):
             tracking_id = payload.get("tracking_id")
@@ -255,8 +263,7 @@ class Crm:
         for activity in self.api.json(response).get("data") or []:
             if marker in str(activity.get("note") or ""):
                 return {"task_id": str(activity["id"]), "written": {}, "created": {}}
-        body: dict[str, Any] = {"subject": ask.subject, "type": "task",
-                                "note": f"{ask.body or ''}\n\n{marker}".strip()}
+        body: dict[str, Any] = {"subject": ask.subject, "type": "task", "note": f"{ask.body or ''}\n\n{marker}".strip()}
         if ask.owner_id not in (None, ""):
             body["owner_id"] = int(ask.owner_id)
         if ask.deal_id not in (None, ""):
@@ -301,8 +308,11 @@ class Crm:
 
 
 def _emails(person: Mapping[str, Any]) -> set[str]:
-    return {str(e.get("value")).strip().lower() for e in person.get("emails") or []
-            if isinstance(e, dict) and e.get("value")}
+    return {
+        str(e.get("value")).strip().lower()
+        for e in person.get("emails") or []
+        if isinstance(e, dict) and e.get("value")
+    }
 
 
 def _flat(body: Mapping[str, Any]) -> dict[str, Any]:

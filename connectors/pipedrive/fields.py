@@ -73,7 +73,7 @@ class FieldKeys:
             try:
                 for obj in {o.fields_path for o in map(api_object, ("deal", "contact", "company"))}:
                     self.api.redis.delete(_CACHE_KEY.format(obj))
-            except Exception:  # noqa: BLE001, S110 - the cache expires on its own
+            except Exception:
                 pass
 
     def to_names(self, obj: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,7 +106,7 @@ class FieldKeys:
             return None
         try:
             raw = self.api.redis.get(_CACHE_KEY.format(path))
-        except Exception:  # noqa: BLE001 - no cache: list them
+        except Exception:
             return None
         if not raw:
             return None
@@ -121,5 +121,5 @@ class FieldKeys:
             return
         try:
             self.api.redis.set(_CACHE_KEY.format(path), json.dumps(names), ex=int(self.api.settings.field_cache_s))
-        except Exception:  # noqa: BLE001, S110 - the process cache still holds them
+        except Exception:
             pass

@@ -67,7 +67,9 @@ def present(fields: FieldKeys | None, obj: str, raw: Mapping[str, Any]) -> dict[
     if obj == "deal":
         status = record.get("status")
         stage = record.get("stage_id")
-        record["stage_or_outcome"] = status if status in ("won", "lost") else (str(stage) if stage is not None else None)
+        record["stage_or_outcome"] = (
+            status if status in ("won", "lost") else (str(stage) if stage is not None else None)
+        )
     return record
 
 
@@ -124,8 +126,12 @@ def fetch_changes(api: PipedriveApi, fields: FieldKeys, obj: str, cursor: Cursor
     if spec.api == "v1":
         start = int(state.get("start") or 0)
         while True:
-            response = api.send("GET", "v1", spec.path, params={
-                "updated_since": since, "sort": "update_time", "start": start, "limit": size})
+            response = api.send(
+                "GET",
+                "v1",
+                spec.path,
+                params={"updated_since": since, "sort": "update_time", "start": start, "limit": size},
+            )
             data = api.json(response)
             records = tuple(to_record(fields, obj, r) for r in data.get("data") or [])
             newest = max([newest, *(r.version_ms or 0 for r in records)])
@@ -138,9 +144,18 @@ def fetch_changes(api: PipedriveApi, fields: FieldKeys, obj: str, cursor: Cursor
             return
     marker = state.get("cursor")
     while True:
-        response = api.send("GET", "v2", spec.path, params={
-            "updated_since": since, "sort_by": "update_time", "sort_direction": "asc",
-            "limit": size, "cursor": marker})
+        response = api.send(
+            "GET",
+            "v2",
+            spec.path,
+            params={
+                "updated_since": since,
+                "sort_by": "update_time",
+                "sort_direction": "asc",
+                "limit": size,
+                "cursor": marker,
+            },
+        )
         data = api.json(response)
         records = tuple(to_record(fields, obj, r) for r in data.get("data") or [])
         newest = max([newest, *(r.version_ms or 0 for r in records)])

@@ -15,8 +15,7 @@ class PipedriveSettings(BaseModel):
     )
     api_base_url: str = Field(
         default="https://api.pipedrive.com",
-        description="Company domain base URL (https://<company>.pipedrive.com); /api/v2 and /v1 are "
-        "appended.",
+        description="Company domain base URL (https://<company>.pipedrive.com); /api/v2 and /v1 are appended.",
     )
     api_v2_url: str | None = Field(
         default=None, description="Override of the API v2 root (default: api_base_url + /api/v2)."
@@ -40,9 +39,7 @@ class PipedriveSettings(BaseModel):
         default=600.0, gt=0, description="How often the scheduler checks the webhooks' health."
     )
     timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout for API calls.")
-    max_body_bytes: int = Field(
-        default=256 * 1024, gt=0, description="Largest webhook body accepted (413 past it)."
-    )
+    max_body_bytes: int = Field(default=256 * 1024, gt=0, description="Largest webhook body accepted (413 past it).")
     daily_token_budget: int = Field(
         default=30_000,
         ge=1,

@@ -46,8 +46,11 @@ assert {f.name for f in CUSTOM_FIELDS} == {TRACKING_ID, PARTNER_ID, "partnerhub_
 
 
 def _state(api: PipedriveApi, fields: FieldKeys, obj: str) -> dict[str, dict[str, object]]:
-    return {field_name(str(d.get("field_name") or "")): d
-            for d in fields.definitions(api_object(obj).fields_path) if d.get("is_custom_field")}
+    return {
+        field_name(str(d.get("field_name") or "")): d
+        for d in fields.definitions(api_object(obj).fields_path)
+        if d.get("is_custom_field")
+    }
 
 
 def missing_setup(api: PipedriveApi, fields: FieldKeys) -> list[str]:
@@ -72,8 +75,12 @@ def ensure_setup(api: PipedriveApi, fields: FieldKeys) -> list[str]:
         current = state.get(field.name)
         where = f"{field.object_type}.custom_fields.{field.name}"
         if current is None:
-            api.send("POST", "v2", api_object(field.object_type).fields_path,
-                     body={"field_name": field.label, "field_type": "varchar"})
+            api.send(
+                "POST",
+                "v2",
+                api_object(field.object_type).fields_path,
+                body={"field_name": field.label, "field_type": "varchar"},
+            )
             lines.append(f"{where}: created ({field.label!r}, text)")
         elif field.searchable and current.get("field_type") not in _SEARCHABLE:
             problems.append(_not_searchable(field, str(current.get("field_type"))))
@@ -86,5 +93,7 @@ def ensure_setup(api: PipedriveApi, fields: FieldKeys) -> list[str]:
 
 
 def _not_searchable(field: CustomField, field_type: str) -> str:
-    return (f"{field.object_type}.custom_fields.{field.name} is a {field_type!r} field, which Pipedrive's "
-            f"search cannot find by value: delete or rename it in Pipedrive and run setup again")
+    return (
+        f"{field.object_type}.custom_fields.{field.name} is a {field_type!r} field, which Pipedrive's "
+        f"search cannot find by value: delete or rename it in Pipedrive and run setup again"
+    )

@@ -33,12 +33,23 @@ def _ours(api: PipedriveApi, url: str) -> dict[str, list[dict[str, Any]]]:
 
 def _create(api: PipedriveApi, settings: PipedriveSettings, url: str, entity: str) -> int:
     if settings.webhook_password is None:
-        raise ConfigurationError("PARTNERHUB_PIPEDRIVE__WEBHOOK_PASSWORD is not set: Pipedrive webhooks "
-                                 "must carry HTTP Basic credentials")
-    response = api.send("POST", "v1", "/webhooks", body={
-        "subscription_url": url, "event_action": "*", "event_object": entity, "version": "2.0",
-        "name": f"{NAME_PREFIX} {entity}", "http_auth_user": settings.webhook_user,
-        "http_auth_password": settings.webhook_password.get_secret_value()})
+        raise ConfigurationError(
+            "PARTNERHUB_PIPEDRIVE__WEBHOOK_PASSWORD is not set: Pipedrive webhooks must carry HTTP Basic credentials"
+        )
+    response = api.send(
+        "POST",
+        "v1",
+        "/webhooks",
+        body={
+            "subscription_url": url,
+            "event_action": "*",
+            "event_object": entity,
+            "version": "2.0",
+            "name": f"{NAME_PREFIX} {entity}",
+            "http_auth_user": settings.webhook_user,
+            "http_auth_password": settings.webhook_password.get_secret_value(),
+        },
+    )
     return int((api.json(response).get("data") or {}).get("id") or 0)
 
 
@@ -74,17 +85,23 @@ def check(api: PipedriveApi, settings: PipedriveSettings, base_url: str) -> list
         good = [h for h in hooks if _healthy(h)]
         if not hooks:
             hook_id = _create(api, settings, url, entity)
-            problems.append(f"pipedrive {entity} webhook was gone (Pipedrive deletes a webhook after 3 days "
-                            f"without a successful delivery); re-registered as {hook_id}")
+            problems.append(
+                f"pipedrive {entity} webhook was gone (Pipedrive deletes a webhook after 3 days "
+                f"without a successful delivery); re-registered as {hook_id}"
+            )
         elif not good:
             for hook in hooks:
                 api.send("DELETE", "v1", "/webhooks/{id}", path_params={"id": hook["id"]}, allow=(404, 410))
             hook_id = _create(api, settings, url, entity)
-            problems.append(f"pipedrive {entity} webhook {hooks[0].get('id')} was inactive (banned after failed "
-                            f"deliveries; events in a ban are lost: run a sync); re-registered as {hook_id}")
+            problems.append(
+                f"pipedrive {entity} webhook {hooks[0].get('id')} was inactive (banned after failed "
+                f"deliveries; events in a ban are lost: run a sync); re-registered as {hook_id}"
+            )
         else:
             status = good[0].get("last_http_status")
             if status is not None and not 200 <= int(status) < 300:
-                problems.append(f"pipedrive {entity} webhook {good[0].get('id')}: last delivery answered "
-                                f"{status} (10 failures ban it for 30 minutes)")
+                problems.append(
+                    f"pipedrive {entity} webhook {good[0].get('id')}: last delivery answered "
+                    f"{status} (10 failures ban it for 30 minutes)"
+                )
     return problems

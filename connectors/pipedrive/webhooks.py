@@ -122,14 +122,18 @@ def parse(req: InboundRequest) -> Parsed:
         event_type = "associationChange"  # the deal's people or organisation changed
     else:
         event_type = "change"
-    return Parsed(changes=(Change(
-        event_key=str(event.meta.id),
-        event_type=event_type,
-        object_type=object_type,
-        object_id=str(object_id),
-        version_ms=version,
-        payload=payload,
-    ),))
+    return Parsed(
+        changes=(
+            Change(
+                event_key=str(event.meta.id),
+                event_type=event_type,
+                object_type=object_type,
+                object_id=str(object_id),
+                version_ms=version,
+                payload=payload,
+            ),
+        )
+    )
 
 
 def _primary_email(record: Mapping[str, Any]) -> str | None:
@@ -189,8 +193,11 @@ def record_from_event(payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]
     entity_id = meta.get("entity_id")
     if meta.get("action") == "delete":
         previous = payload.get("previous") or {}
-        return {"id": str(entity_id if entity_id is not None else previous.get("id")),
-                "is_deleted": True, "archived": True}, True
+        return {
+            "id": str(entity_id if entity_id is not None else previous.get("id")),
+            "is_deleted": True,
+            "archived": True,
+        }, True
     data = dict(payload.get("data") or {})
     data["id"] = str(entity_id if entity_id is not None else data.get("id"))
     if isinstance(data.get("custom_fields"), dict):

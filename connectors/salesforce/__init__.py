@@ -30,5 +30,13 @@ from connectors.salesforce.objects import OBJECTS, TRACKING_ID
 from connectors.salesforce.outbound import ACK
 from connectors.salesforce.settings import SalesforceSettings
 
-__all__ = ["ACK", "MAX_COLLECTION", "OBJECTS", "TRACKING_ID", "SalesforceApi", "SalesforceConnector",
-           "SalesforceSettings", "sign_callout"]
+__all__ = [
+    "ACK",
+    "MAX_COLLECTION",
+    "OBJECTS",
+    "TRACKING_ID",
+    "SalesforceApi",
+    "SalesforceConnector",
+    "SalesforceSettings",
+    "sign_callout",
+]

@@ -44,11 +44,10 @@ def check_host(url: str, allowed: Sequence[str], *, what: str) -> str:
         raise ConfigurationError(f"salesforce: the {what} must be a plain https://host URL")
     for pattern in allowed:
         pattern = pattern.lower()
-        if host == pattern or fnmatch.fnmatchcase(host, pattern) and pattern.startswith("*."):
+        if host == pattern or (fnmatch.fnmatchcase(host, pattern) and pattern.startswith("*.")):
             return url.rstrip("/")
     raise ConfigurationError(
-        f"salesforce: the {what} host {host!r} is not an allowed Salesforce host "
-        "(PARTNERHUB_SALESFORCE__ALLOWED_HOSTS)"
+        f"salesforce: the {what} host {host!r} is not an allowed Salesforce host (PARTNERHUB_SALESFORCE__ALLOWED_HOSTS)"
     )
 
 
@@ -66,8 +65,9 @@ def audience(login: str) -> str:
 class TokenSource:
     """Gets a new session from the token endpoint with the configured flow."""
 
-    def __init__(self, settings: SalesforceSettings, http: Callable[[], httpx.Client],
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, settings: SalesforceSettings, http: Callable[[], httpx.Client], clock: Callable[[], float] = time.time
+    ):
         self.settings = settings
         self._http = http
         self._clock = clock
@@ -87,14 +87,18 @@ class TokenSource:
         if not self.ready():
             raise ConfigurationError(
                 f"salesforce: the {s.auth_flow} flow needs PARTNERHUB_SALESFORCE__CLIENT_ID and "
-                + {"refresh_token": "__REFRESH_TOKEN", "jwt_bearer": "__USERNAME and __PRIVATE_KEY(_FILE)",
-                   "password": "__USERNAME, __PASSWORD and __CLIENT_SECRET"}[s.auth_flow]
+                + {
+                    "refresh_token": "__REFRESH_TOKEN",
+                    "jwt_bearer": "__USERNAME and __PRIVATE_KEY(_FILE)",
+                    "password": "__USERNAME, __PASSWORD and __CLIENT_SECRET",
+                }[s.auth_flow]
             )
         login = check_host(s.login_url, s.allowed_hosts, what="login URL")
         form = self._form(login)
         try:
-            response = self._http().post(f"{login}/services/oauth2/token", data=form,
-                                         headers={"accept": "application/json"})
+            response = self._http().post(
+                f"{login}/services/oauth2/token", data=form, headers={"accept": "application/json"}
+            )
         except httpx.TransportError as exc:
             raise RetriableError(f"salesforce: token endpoint unreachable ({type(exc).__name__})") from None
         if response.status_code >= 500 or response.status_code == 429:
@@ -114,17 +118,24 @@ class TokenSource:
         assert s.client_id is not None
         if s.auth_flow == "refresh_token":
             assert s.refresh_token is not None
-            form = {"grant_type": "refresh_token", "client_id": s.client_id,
-                    "refresh_token": s.refresh_token.get_secret_value()}
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": s.client_id,
+                "refresh_token": s.refresh_token.get_secret_value(),
+            }
             if s.client_secret is not None:
                 form["client_secret"] = s.client_secret.get_secret_value()
             return form
         if s.auth_flow == "jwt_bearer":
             return {"grant_type": JWT_GRANT, "assertion": self._assertion(login)}
         assert s.password is not None and s.client_secret is not None and s.username
-        return {"grant_type": "password", "client_id": s.client_id,
-                "client_secret": s.client_secret.get_secret_value(),
-                "username": s.username, "password": s.password.get_secret_value()}
+        return {
+            "grant_type": "password",
+            "client_id": s.client_id,
+            "client_secret": s.client_secret.get_secret_value(),
+            "username": s.username,
+            "password": s.password.get_secret_value(),
+        }
 
     def _assertion(self, login: str) -> str:
         s = self.settings
@@ -136,8 +147,12 @@ class TokenSource:
                 key = s.private_key_file.read_text()
             except OSError as exc:
                 raise ConfigurationError(f"salesforce: cannot read the private key file: {exc.strerror}") from None
-        claims = {"iss": s.client_id, "sub": s.username, "aud": s.jwt_audience or audience(login),
-                  "exp": int(self._clock()) + JWT_LIFETIME_S}
+        claims = {
+            "iss": s.client_id,
+            "sub": s.username,
+            "aud": s.jwt_audience or audience(login),
+            "exp": int(self._clock()) + JWT_LIFETIME_S,
+        }
         try:
             return jwt.encode(claims, key, algorithm="RS256")
         except (ValueError, TypeError) as exc:

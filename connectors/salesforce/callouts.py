@@ -56,8 +56,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(flow_secret: SecretStr | None, signing_secret: SecretStr | None, req: InboundRequest) -> None:
     if flow_secret is None and signing_secret is None:
-        raise WebhookRejected("callouts are not configured (PARTNERHUB_SALESFORCE__CALLOUT_SECRET or "
-                              "__CALLOUT_SIGNING_SECRET)", status=503)
+        raise WebhookRejected(
+            "callouts are not configured (PARTNERHUB_SALESFORCE__CALLOUT_SECRET or __CALLOUT_SIGNING_SECRET)",
+            status=503,
+        )
     given = req.header("x-partnerhub-secret")
     if given is not None:
         if flow_secret is None or not hmac.compare_digest(given.encode(), flow_secret.get_secret_value().encode()):
@@ -91,12 +93,26 @@ def parse(body: bytes) -> Parsed:
             raise MalformedPayload(f"events.{index}.record: Id is required")
         object_type = HUB_OBJECTS.get(event.sobject, event.sobject.lower())
         action = {"created": "creation", "updated": "change", "deleted": "deletion"}[event.change]
-        changes.append(Change(
-            event_key=f"callout:{event.id}", event_type=f"{object_type}.{action}", object_type=object_type,
-            object_id=record_id, version_ms=parse_time(event.record.get("SystemModstamp")),
-            payload={"source": "callout", "eventId": event.id, "sobject": event.sobject,
-                     "change": event.change, "record": event.record,
-                     # a deleted person's address, where hub.privacy looks for it
-                     **({"Email": event.record["Email"]} if event.change == "deleted" and event.record.get("Email") else {})},
-        ))
+        changes.append(
+            Change(
+                event_key=f"callout:{event.id}",
+                event_type=f"{object_type}.{action}",
+                object_type=object_type,
+                object_id=record_id,
+                version_ms=parse_time(event.record.get("SystemModstamp")),
+                payload={
+                    "source": "callout",
+                    "eventId": event.id,
+                    "sobject": event.sobject,
+                    "change": event.change,
+                    "record": event.record,
+                    # a deleted person's address, where hub.privacy looks for it
+                    **(
+                        {"Email": event.record["Email"]}
+                        if event.change == "deleted" and event.record.get("Email")
+                        else {}
+                    ),
+                },
+            )
+        )
     return Parsed(changes=tuple(changes))

@@ -64,7 +64,8 @@ def error_text(response: httpx.Response) -> tuple[str, str]:
         return "", response.text[:200]
     first = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
     return str(first.get("errorCode") or first.get("error") or ""), str(
-        first.get("message") or first.get("error_description") or "")[:300]
+        first.get("message") or first.get("error_description") or ""
+    )[:300]
 
 
 class SalesforceApi(HttpApi):
@@ -73,8 +74,14 @@ class SalesforceApi(HttpApi):
 
     provider = "salesforce"
 
-    def __init__(self, settings: SalesforceSettings, *, transport: httpx.BaseTransport | None = None,
-                 redis: Any = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        redis: Any = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -140,20 +147,30 @@ class SalesforceApi(HttpApi):
 
     # -- one call ---------------------------------------------------------------------------
 
-    def send(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None,
-             essential: bool = True, allow: Iterable[int] = ()) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        essential: bool = True,
+        allow: Iterable[int] = (),
+    ) -> httpx.Response:
         """One REST call on the instance (``path`` from ``/services/...``). A 401 renews the
         session once; a status in ``allow`` is returned; other failures raise the classified error."""
-        return self.execute(Call(method, path, params=params, json=body, essential=essential,
-                                 allow=frozenset(allow)))
+        return self.execute(Call(method, path, params=params, json=body, essential=essential, allow=frozenset(allow)))
 
     # -- building blocks --------------------------------------------------------------------
 
     def query(self, soql: str, *, all_rows: bool = False, essential: bool = True) -> Iterator[dict[str, Any]]:
         """The answer pages of a SOQL query (``queryAll`` with deleted rows), following
         ``nextRecordsUrl`` one page at a time."""
-        answer = decode(self.send("GET", self.data("/queryAll/" if all_rows else "/query/"),
-                                  params={"q": soql}, essential=essential))
+        answer = decode(
+            self.send(
+                "GET", self.data("/queryAll/" if all_rows else "/query/"), params={"q": soql}, essential=essential
+            )
+        )
         while True:
             yield answer
             next_url = answer.get("nextRecordsUrl")
@@ -170,7 +187,9 @@ class SalesforceApi(HttpApi):
 
     def upsert(self, sobject: str, external_field: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """sObject Collections upsert by an External ID field, 200 a call; one result per record."""
-        return self._collections("PATCH", self.data(f"/composite/sobjects/{sobject}/{external_field}"), sobject, records)
+        return self._collections(
+            "PATCH", self.data(f"/composite/sobjects/{sobject}/{external_field}"), sobject, records
+        )
 
     def create(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return self._collections("POST", self.data("/composite/sobjects"), sobject, records)
@@ -178,14 +197,17 @@ class SalesforceApi(HttpApi):
     def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return self._collections("PATCH", self.data("/composite/sobjects"), sobject, records)
 
-    def _collections(self, method: str, path: str, sobject: str,
-                     records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _collections(
+        self, method: str, path: str, sobject: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         for start in range(0, len(records), MAX_COLLECTION):
-            chunk = [{"attributes": {"type": sobject}, **r} for r in records[start:start + MAX_COLLECTION]]
+            chunk = [{"attributes": {"type": sobject}, **r} for r in records[start : start + MAX_COLLECTION]]
             answer = decode(self.send(method, path, body={"allOrNone": False, "records": chunk}))
             if not isinstance(answer, list) or len(answer) != len(chunk):
-                raise FatalError(f"salesforce: sObject Collections answered {len(answer or [])} results for {len(chunk)} records")
+                raise FatalError(
+                    f"salesforce: sObject Collections answered {len(answer or [])} results for {len(chunk)} records"
+                )
             results.extend(answer)
         return results
 

@@ -109,17 +109,31 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
     email = (email or "").strip().lower() or None
     domain = (domain or "").strip().lower() or None
     if email:
-        contacts = api.records(soql.select(("Id", "FirstName", "LastName", "Email", "AccountId"), "Contact",
-                                           f"Email = {soql.quote(email)}", limit=100))
+        contacts = api.records(
+            soql.select(
+                ("Id", "FirstName", "LastName", "Email", "AccountId"),
+                "Contact",
+                f"Email = {soql.quote(email)}",
+                limit=100,
+            )
+        )
     if domain:
-        rows = api.records(soql.select(("Id", "Name", "Website", "Type"), "Account",
-                                       f"Website LIKE {soql.like_contains(domain)}", limit=200))
+        rows = api.records(
+            soql.select(
+                ("Id", "Name", "Website", "Type"), "Account", f"Website LIKE {soql.like_contains(domain)}", limit=200
+            )
+        )
         accounts = [a for a in rows if _same_domain(a.get("Website"), domain)]
     account_ids = {str(a["Id"]) for a in accounts} | {str(c["AccountId"]) for c in contacts if c.get("AccountId")}
     roles: list[dict[str, Any]] = []
     if contacts:
-        roles = api.records(soql.select(("OpportunityId", "ContactId"), "OpportunityContactRole",
-                                        f"ContactId IN {soql.quote_list(str(c['Id']) for c in contacts)}"))
+        roles = api.records(
+            soql.select(
+                ("OpportunityId", "ContactId"),
+                "OpportunityContactRole",
+                f"ContactId IN {soql.quote_list(str(c['Id']) for c in contacts)}",
+            )
+        )
     opp_ids = {str(r["OpportunityId"]) for r in roles}
     opportunities: list[dict[str, Any]] = []
     if account_ids or opp_ids:
@@ -128,8 +142,11 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
             clauses.append(f"AccountId IN {soql.quote_list(sorted(account_ids))}")
         if opp_ids:
             clauses.append(f"Id IN {soql.quote_list(sorted(opp_ids))}")
-        opportunities = api.records(soql.select(("Id", "Name", "IsClosed", "IsWon", "AccountId"), "Opportunity",
-                                                " OR ".join(clauses), limit=500))
+        opportunities = api.records(
+            soql.select(
+                ("Id", "Name", "IsClosed", "IsWon", "AccountId"), "Opportunity", " OR ".join(clauses), limit=500
+            )
+        )
 
     def opp_matches(opps: Iterable[Mapping[str, Any]], on: Literal["email", "domain"]) -> bool:
         conflict = False
@@ -148,13 +165,22 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
         opp_matches([o for o in opportunities if o.get("AccountId") == account["Id"]], "domain")
     for contact in contacts:
         mine = {str(r["OpportunityId"]) for r in roles if r.get("ContactId") == contact["Id"]}
-        opps = [o for o in opportunities
-                if str(o["Id"]) in mine or (contact.get("AccountId") and o.get("AccountId") == contact["AccountId"])]
+        opps = [
+            o
+            for o in opportunities
+            if str(o["Id"]) in mine or (contact.get("AccountId") and o.get("AccountId") == contact["AccountId"])
+        ]
         if not opp_matches(opps, "email"):
             add(CrmMatch("contact", "contact", str(contact["Id"]), _name(contact), "email"))
     if email and not contacts:
-        leads = api.records(soql.select(("Id", "FirstName", "LastName", "Email"), "Lead",
-                                        f"Email = {soql.quote(email)} AND IsConverted = false", limit=100))
+        leads = api.records(
+            soql.select(
+                ("Id", "FirstName", "LastName", "Email"),
+                "Lead",
+                f"Email = {soql.quote(email)} AND IsConverted = false",
+                limit=100,
+            )
+        )
         for lead in leads:
             add(CrmMatch("contact", "lead", str(lead["Id"]), _name(lead), "email"))
     return list(found.values())
@@ -163,8 +189,7 @@ def find_conflicts(api: SalesforceApi, *, email: str | None, domain: str | None)
 def deal_parties(api: SalesforceApi, deal_id: str) -> DealParties:
     """The emails of the Opportunity's contact roles and the website domain of its Account."""
     opps = api.records(soql.select(("Id", "AccountId"), "Opportunity", f"Id = {soql.quote(deal_id)}"))
-    roles = api.records(soql.select(("ContactId",), "OpportunityContactRole",
-                                    f"OpportunityId = {soql.quote(deal_id)}"))
+    roles = api.records(soql.select(("ContactId",), "OpportunityContactRole", f"OpportunityId = {soql.quote(deal_id)}"))
     emails: set[str] = set()
     contact_ids = sorted({str(r["ContactId"]) for r in roles if r.get("ContactId")})
     if contact_ids:
@@ -183,7 +208,9 @@ def deal_parties(api: SalesforceApi, deal_id: str) -> DealParties:
 # -- outbox actions -----------------------------------------------------------------------------
 
 
-def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, payload: Mapping[str, Any]) -> dict[str, Any]:
+def create_referral_deal(
+    api: SalesforceApi, settings: SalesforceSettings, payload: Mapping[str, Any]
+) -> dict[str, Any]:
     """Find or create the referral's Account (by website domain) and Contact (by email), create or
     complete its Opportunity (by tracking id), and link the Contact to it; safe to run twice."""
     try:
@@ -204,9 +231,15 @@ def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, paylo
     account_new = False
     if ask.company and str(ask.company.get("domain") or "").strip():
         domain = str(ask.company["domain"]).strip().lower()
-        rows = api.records(soql.select(("Id", "Website", TRACKING_ID), "Account",
-                                       f"{TRACKING_ID} = {soql.quote(tracking)} OR Website LIKE {soql.like_contains(domain)}",
-                                       order_by="CreatedDate ASC, Id ASC", limit=200))
+        rows = api.records(
+            soql.select(
+                ("Id", "Website", TRACKING_ID),
+                "Account",
+                f"{TRACKING_ID} = {soql.quote(tracking)} OR Website LIKE {soql.like_contains(domain)}",
+                order_by="CreatedDate ASC, Id ASC",
+                limit=200,
+            )
+        )
         ours = [r for r in rows if r.get(TRACKING_ID) == tracking]
         theirs = [r for r in rows if _same_domain(r.get("Website"), domain)]
         if ours or theirs:
@@ -220,9 +253,15 @@ def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, paylo
     contact_new = False
     if ask.contact and str(ask.contact.get("email") or "").strip():
         email = str(ask.contact["email"]).strip().lower()
-        rows = api.records(soql.select(("Id", "Email", TRACKING_ID), "Contact",
-                                       f"{TRACKING_ID} = {soql.quote(tracking)} OR Email = {soql.quote(email)}",
-                                       order_by="CreatedDate ASC, Id ASC", limit=100))
+        rows = api.records(
+            soql.select(
+                ("Id", "Email", TRACKING_ID),
+                "Contact",
+                f"{TRACKING_ID} = {soql.quote(tracking)} OR Email = {soql.quote(email)}",
+                order_by="CreatedDate ASC, Id ASC",
+                limit=100,
+            )
+        )
         ours = [r for r in rows if r.get(TRACKING_ID) == tracking]
         if ours or rows:
             contact_id = str((ours or rows)[0]["Id"])
@@ -234,17 +273,26 @@ def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, paylo
             note("contact", contact_id, fields, contact_new)
 
     deal_fields = _fields(ask.deal)
-    deal_fields.setdefault("Name", str((ask.company or {}).get("Name") or (ask.company or {}).get("domain") or tracking))
+    deal_fields.setdefault(
+        "Name", str((ask.company or {}).get("Name") or (ask.company or {}).get("domain") or tracking)
+    )
     deal_fields.setdefault("StageName", "Prospecting")
-    deal_fields.setdefault("CloseDate", (datetime.now(UTC).date()
-                                         + timedelta(days=settings.default_close_days)).isoformat())
+    deal_fields.setdefault(
+        "CloseDate", (datetime.now(UTC).date() + timedelta(days=settings.default_close_days)).isoformat()
+    )
     if ask.owner_id:
         deal_fields["OwnerId"] = ask.owner_id
     if account_id:
         deal_fields["AccountId"] = account_id
     deal_fields[TRACKING_ID] = tracking
-    existing = api.records(soql.select(["Id", *sorted(k for k in deal_fields if k != "Id")], "Opportunity",
-                                       f"{TRACKING_ID} = {soql.quote(tracking)}", limit=1))
+    existing = api.records(
+        soql.select(
+            ["Id", *sorted(k for k in deal_fields if k != "Id")],
+            "Opportunity",
+            f"{TRACKING_ID} = {soql.quote(tracking)}",
+            limit=1,
+        )
+    )
     if existing:
         deal_id = str(existing[0]["Id"])
         gaps = {k: v for k, v in deal_fields.items() if v not in (None, "") and existing[0].get(k) in (None, "")}
@@ -257,14 +305,31 @@ def create_referral_deal(api: SalesforceApi, settings: SalesforceSettings, paylo
         note("deal", deal_id, deal_fields, deal_new)
 
     if contact_id:
-        roles = api.records(soql.select(("Id",), "OpportunityContactRole",
-                                        f"OpportunityId = {soql.quote(deal_id)} AND ContactId = {soql.quote(contact_id)}",
-                                        limit=1))
+        roles = api.records(
+            soql.select(
+                ("Id",),
+                "OpportunityContactRole",
+                f"OpportunityId = {soql.quote(deal_id)} AND ContactId = {soql.quote(contact_id)}",
+                limit=1,
+            )
+        )
         if not roles:
-            _check(api.create("OpportunityContactRole", [{"OpportunityId": deal_id, "ContactId": contact_id,
-                                                         "IsPrimary": True}]), "link the Contact")
-    return {"deal_id": deal_id, "contact_id": contact_id, "company_id": account_id, "deal_created": deal_new,
-            "contact_created": contact_new, "company_created": account_new, "written": written, "created": created}
+            _check(
+                api.create(
+                    "OpportunityContactRole", [{"OpportunityId": deal_id, "ContactId": contact_id, "IsPrimary": True}]
+                ),
+                "link the Contact",
+            )
+    return {
+        "deal_id": deal_id,
+        "contact_id": contact_id,
+        "company_id": account_id,
+        "deal_created": deal_new,
+        "contact_created": contact_new,
+        "company_created": account_new,
+        "written": written,
+        "created": created,
+    }
 
 
 def update_deal(api: SalesforceApi, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class ApiUsage:
         if self._redis is not None:
             try:
                 self._redis.set(REDIS_KEY, f"{figure[0]}/{figure[1]}", ex=FIGURE_TTL_S)
-            except Exception:  # noqa: BLE001, S110 - a Redis outage must not fail the API call
+            except Exception:
                 pass
 
     def spent(self) -> None:
@@ -60,14 +60,14 @@ class ApiUsage:
         if self._redis is not None:
             try:
                 self._redis.set(REDIS_KEY, f"{limit}/{limit}", ex=FIGURE_TTL_S)
-            except Exception:  # noqa: BLE001, S110
+            except Exception:
                 pass
 
     def current(self) -> tuple[int, int] | None:
         if self._redis is not None:
             try:
                 raw = self._redis.get(REDIS_KEY)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 raw = None
             if raw:
                 figure = parse("api-usage=" + (raw.decode() if isinstance(raw, bytes) else str(raw)))
@@ -83,8 +83,8 @@ class ApiUsage:
         used, limit = figure
         share = used / limit
         if share >= self.stop:
-            raise RetriableError(
-                f"salesforce: {used}/{limit} daily API requests used; calls wait", retry_after=WAIT_S)
+            raise RetriableError(f"salesforce: {used}/{limit} daily API requests used; calls wait", retry_after=WAIT_S)
         if not essential and share >= self.poll_stop:
             raise RetriableError(
-                f"salesforce: {used}/{limit} daily API requests used; polling waits", retry_after=WAIT_S)
+                f"salesforce: {used}/{limit} daily API requests used; polling waits", retry_after=WAIT_S
+            )

@@ -31,20 +31,25 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 #: "up to 100 notifications" per message
 MAX_NOTIFICATIONS = 100
 
-ACK = (b'<?xml version="1.0" encoding="UTF-8"?>'
-       b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
-       b'<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
-       b'<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>')
+ACK = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    b'<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+    b"<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"
+)
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                          remove_comments=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+)
 
 
 def fault_body(message: str, code: str = "soapenv:Client") -> bytes:
-    return ('<?xml version="1.0" encoding="UTF-8"?>'
-            f'<soapenv:Envelope xmlns:soapenv="{SOAPENV}"><soapenv:Body><soapenv:Fault>'
-            f"<faultcode>{code}</faultcode><faultstring>{escape(message)}</faultstring>"
-            "</soapenv:Fault></soapenv:Body></soapenv:Envelope>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAPENV}"><soapenv:Body><soapenv:Fault>'
+        f"<faultcode>{code}</faultcode><faultstring>{escape(message)}</faultstring>"
+        "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    ).encode()
 
 
 class SoapFault(WebhookRejected):
@@ -102,8 +107,18 @@ def _change(index: int, item: Any, action: str) -> Change:
     if not sobject_type or not record_id:
         raise SoapFault(f"notification {index}: the sObject needs xsi:type and Id")
     object_type = HUB_OBJECTS.get(sobject_type, sobject_type.lower())
-    payload = {"source": "outbound_message", "notificationId": notification_id, "actionId": action,
-               "sobject": sobject_type, "record": record}
-    return Change(event_key=f"om:{notification_id}", event_type=f"{object_type}.outbound_message",
-                  object_type=object_type, object_id=record_id,
-                  version_ms=parse_time(record.get("SystemModstamp")), payload=payload)
+    payload = {
+        "source": "outbound_message",
+        "notificationId": notification_id,
+        "actionId": action,
+        "sobject": sobject_type,
+        "record": record,
+    }
+    return Change(
+        event_key=f"om:{notification_id}",
+        event_type=f"{object_type}.outbound_message",
+        object_type=object_type,
+        object_id=record_id,
+        version_ms=parse_time(record.get("SystemModstamp")),
+        payload=payload,
+    )

@@ -62,6 +62,11 @@ def polled_change(object_type: str, record: Record) -> Change:
     collapse."""
     raw = dict(record.raw)
     action = "deletion" if record.archived else "polled"
-    return Change(event_key=f"poll:{object_type}:{record.id}:{raw.get('SystemModstamp') or ''}",
-                  event_type=f"{object_type}.{action}", object_type=object_type,
-                  object_id=record.id, version_ms=record.version_ms, payload=raw)
+    return Change(
+        event_key=f"poll:{object_type}:{record.id}:{raw.get('SystemModstamp') or ''}",
+        event_type=f"{object_type}.{action}",
+        object_type=object_type,
+        object_id=record.id,
+        version_ms=record.version_ms,
+        payload=raw,
+    )

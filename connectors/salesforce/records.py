@@ -29,8 +29,14 @@ def parse_time(value: Any) -> int | None:
 
 def to_record(obj: str, row: Mapping[str, Any]) -> Record:
     raw = dict(row)
-    return Record(object_type=obj, id=str(raw.get("Id") or ""), properties=raw,
-                  version_ms=parse_time(raw.get("SystemModstamp")), archived=bool(raw.get("IsDeleted")), raw=raw)
+    return Record(
+        object_type=obj,
+        id=str(raw.get("Id") or ""),
+        properties=raw,
+        version_ms=parse_time(raw.get("SystemModstamp")),
+        archived=bool(raw.get("IsDeleted")),
+        raw=raw,
+    )
 
 
 def read_many(api: SalesforceApi, obj: str, ids: Sequence[str], *, fields: Sequence[str] = ()) -> list[Record]:
@@ -40,7 +46,7 @@ def read_many(api: SalesforceApi, obj: str, ids: Sequence[str], *, fields: Seque
     out: list[Record] = []
     unique = list(dict.fromkeys(str(i) for i in ids if i))
     for start in range(0, len(unique), READ_CHUNK):
-        chunk = unique[start:start + READ_CHUNK]
+        chunk = unique[start : start + READ_CHUNK]
         text = soql.select(wanted, sobject(obj), f"Id IN {soql.quote_list(chunk)}")
         out.extend(to_record(obj, row) for row in api.records(text, all_rows=True))
     return out
@@ -55,6 +61,9 @@ def upsert_many(api: SalesforceApi, obj: str, records: Sequence[Mapping[str, Any
     out = []
     for record, result in zip(records, results, strict=True):
         error = result_error(result)
-        out.append(WriteResult(key=str(record.get(key) or ""), id=result.get("id"),
-                               created=bool(result.get("created")), error=error))
+        out.append(
+            WriteResult(
+                key=str(record.get(key) or ""), id=result.get("id"), created=bool(result.get("created")), error=error
+            )
+        )
     return out

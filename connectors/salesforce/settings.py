@@ -81,13 +81,10 @@ class SalesforceSettings(BaseModel):
     )
     callout_signing_secret: SecretStr | None = Field(
         default=None,
-        description="Apex callouts: the HMAC-SHA256 key of X-Partnerhub-Signature on "
-        "/webhooks/salesforce/callout.",
+        description="Apex callouts: the HMAC-SHA256 key of X-Partnerhub-Signature on /webhooks/salesforce/callout.",
         min_length=24,
     )
-    max_body_bytes: int = Field(
-        default=1024 * 1024, gt=0, description="Largest webhook body accepted (413 past it)."
-    )
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Largest webhook body accepted (413 past it).")
     poll_overlap_s: float = Field(
         default=5.0,
         ge=0,
@@ -95,14 +92,19 @@ class SalesforceSettings(BaseModel):
         "at commit start, so a long transaction can commit rows stamped before the cursor.",
     )
     api_usage_poll_stop: float = Field(
-        default=0.80, gt=0, le=1,
+        default=0.80,
+        gt=0,
+        le=1,
         description="Share of the daily API allocation past which polling waits (writes go on).",
     )
     api_usage_stop: float = Field(
-        default=0.95, gt=0, le=1,
+        default=0.95,
+        gt=0,
+        le=1,
         description="Share of the daily API allocation past which every call waits.",
     )
     default_close_days: int = Field(
-        default=90, ge=1,
+        default=90,
+        ge=1,
         description="CloseDate of a new referral opportunity (required by Salesforce): today + N days.",
     )

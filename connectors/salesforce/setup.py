@@ -25,9 +25,11 @@ class CustomField:
     def instruction(self) -> str:
         boxes = ", tick 'Unique' and 'External ID'" if self.external_id else ""
         place = self.where or self.sobject
-        return (f"Setup > Object Manager > {place} > Fields & Relationships > New: Text, "
-                f"label '{self.label}', length {self.length}, field name '{self.name[:-3]}' "
-                f"(API name {self.name}){boxes}; make it visible and editable for the integration user")
+        return (
+            f"Setup > Object Manager > {place} > Fields & Relationships > New: Text, "
+            f"label '{self.label}', length {self.length}, field name '{self.name[:-3]}' "
+            f"(API name {self.name}){boxes}; make it visible and editable for the integration user"
+        )
 
 
 FIELDS: tuple[CustomField, ...] = (
@@ -58,11 +60,13 @@ def _problems(api: SalesforceApi) -> tuple[list[str], list[str]]:
         if current is None:
             problems.append(f"{where} is missing: {field.instruction()}")
         elif current.get("type") not in ("string", "textarea"):
-            problems.append(f"{where} has type {current.get('type')!r}, not Text: delete it and create it as: "
-                            f"{field.instruction()}")
+            problems.append(
+                f"{where} has type {current.get('type')!r}, not Text: delete it and create it as: {field.instruction()}"
+            )
         elif field.external_id and not (current.get("externalId") and current.get("unique")):
-            problems.append(f"{where} must be an External ID with unique values: edit the field, tick "
-                            f"'External ID' and 'Unique'")
+            problems.append(
+                f"{where} must be an External ID with unique values: edit the field, tick 'External ID' and 'Unique'"
+            )
         elif not current.get("updateable", True):
             problems.append(f"{where} is read-only for the integration user: grant Edit in its field-level security")
         else:
@@ -79,5 +83,6 @@ def ensure_setup(api: SalesforceApi) -> list[str]:
     if problems:
         raise ConfigurationError(
             "Salesforce custom fields cannot be created through the REST API; create these, then run "
-            "`partnerhub crm setup` again:\n  - " + "\n  - ".join(problems))
+            "`partnerhub crm setup` again:\n  - " + "\n  - ".join(problems)
+        )
     return present

@@ -47,8 +47,14 @@ def datetime_literal(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def select(fields: Iterable[str], sobject: str, where: str | None = None, *, order_by: str | None = None,
-           limit: int | None = None) -> str:
+def select(
+    fields: Iterable[str],
+    sobject: str,
+    where: str | None = None,
+    *,
+    order_by: str | None = None,
+    limit: int | None = None,
+) -> str:
     text = f"SELECT {', '.join(name(f) for f in fields)} FROM {name(sobject)}"
     if where:
         text += f" WHERE {where}"

@@ -29,7 +29,7 @@ def endpoint(url: str) -> str:
     """The path segment after ``/webhooks/salesforce/`` ('' when there is none)."""
     path = urlsplit(url).path
     at = path.find(PREFIX + "/")
-    return unquote(path[at + len(PREFIX) + 1:]).strip("/") if at >= 0 else ""
+    return unquote(path[at + len(PREFIX) + 1 :]).strip("/") if at >= 0 else ""
 
 
 def verify(settings: SalesforceSettings, req: InboundRequest) -> None:
@@ -40,8 +40,10 @@ def verify(settings: SalesforceSettings, req: InboundRequest) -> None:
     secret = settings.outbound_path_secret
     if secret is None or not settings.organization_id:
         # answered 503 so Salesforce keeps the message queued until the hub is configured
-        raise WebhookRejected("Outbound Messages are not configured (PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET, "
-                              "__ORGANIZATION_ID)", status=503)
+        raise WebhookRejected(
+            "Outbound Messages are not configured (PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET, __ORGANIZATION_ID)",
+            status=503,
+        )
     if not tail or not hmac.compare_digest(tail.encode(), secret.get_secret_value().encode()):
         raise outbound.SoapFault("unknown endpoint", reason="signature")
 
@@ -88,5 +90,3 @@ def changed_fields(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if pushed:
         return {k: v for k, v in record.items() if k not in SYSTEM_FIELDS}
     return None
-
-

@@ -76,7 +76,7 @@ class SendGridApi(HttpApi):
         if self._redis is not None:
             try:
                 pause_ms = int(self._redis.pttl(PAUSE_KEY))
-            except Exception:  # noqa: BLE001 - Redis down: fall back to this process's view
+            except Exception:
                 return
             if pause_ms > 0:
                 raise RetriableError(
@@ -98,7 +98,7 @@ class SendGridApi(HttpApi):
             if wait_ms > 0:
                 try:
                     self._redis.set(PAUSE_KEY, "1", px=wait_ms)
-                except Exception:  # noqa: BLE001, S110 - the local window still applies
+                except Exception:
                     pass
 
     def error_message(self, response: httpx.Response) -> str:
@@ -108,8 +108,9 @@ class SendGridApi(HttpApi):
 
     def rate_limited(self, response: httpx.Response, call: Call) -> HubError | None:
         """A 429 waits for ``Retry-After``, else for the window's reset."""
-        error = classify_status(429, provider=self.provider, detail=self.error_message(response),
-                                headers=response.headers)
+        error = classify_status(
+            429, provider=self.provider, detail=self.error_message(response), headers=response.headers
+        )
         assert isinstance(error, RetriableError)
         retry_after = error.retry_after
         if retry_after is None and self.rate_limit is not None and call.budgets:

@@ -49,15 +49,15 @@ class SendGridConnector:
     actions: ClassVar[frozenset[str]] = frozenset({"send_email"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
-    def __init__(
-        self, settings: SendGridSettings, *, transport: httpx.BaseTransport | None = None
-    ) -> None:
+    def __init__(self, settings: SendGridSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.max_body_bytes = settings.max_body_bytes
         self._api = SendGridApi(settings, transport=transport)
         self.addresses = inbound.Addresses(
-            referral=_lower(settings.referral_address
-                            or (f"referrals@{settings.parse_hostname}" if settings.parse_hostname else None)),
+            referral=_lower(
+                settings.referral_address
+                or (f"referrals@{settings.parse_hostname}" if settings.parse_hostname else None)
+            ),
             reply=_lower(settings.reply_address),
         )
 
@@ -106,8 +106,12 @@ class SendGridConnector:
             return "events"
         parts = rest.strip("/").split("/")
         secret = self.settings.parse_secret
-        if (secret is not None and len(parts) == 2 and parts[1] == "parse"
-                and hmac.compare_digest(unquote(parts[0]).encode(), secret.get_secret_value().encode())):
+        if (
+            secret is not None
+            and len(parts) == 2
+            and parts[1] == "parse"
+            and hmac.compare_digest(unquote(parts[0]).encode(), secret.get_secret_value().encode())
+        ):
             return "parse"
         raise WebhookRejected("not found", status=404)
 
@@ -132,8 +136,16 @@ class SendGridConnector:
         except ValidationError as exc:
             raise FatalError(f"sendgrid: bad send_email payload: {first_error(exc)}") from None
         body = self.mail_body(email)
-        response = self._api.execute(Call("POST", MAIL_SEND_PATH, json=body, budgets=((MAIL_BUDGET, 1),),
-                                          repeatable=False, ref=f"notification {email.notification_id}"))
+        response = self._api.execute(
+            Call(
+                "POST",
+                MAIL_SEND_PATH,
+                json=body,
+                budgets=((MAIL_BUDGET, 1),),
+                repeatable=False,
+                ref=f"notification {email.notification_id}",
+            )
+        )
         if response.status_code == 202:
             return {"message_id": response.headers.get("x-message-id")}
         # a 2xx other than 202, or a 3xx: not what mail send promises

@@ -46,9 +46,7 @@ MAX_FUTURE_S = 300
 def load_public_key(b64_der: str) -> ec.EllipticCurvePublicKey:
     """The verification key from SendGrid's base64 DER SubjectPublicKeyInfo (a PEM body is
     accepted too). Raises ``ConfigurationError`` for anything that is not a P-256 key."""
-    text = "".join(
-        line for line in b64_der.strip().splitlines() if not line.startswith("-----")
-    ).strip()
+    text = "".join(line for line in b64_der.strip().splitlines() if not line.startswith("-----")).strip()
     try:
         key = load_der_public_key(base64.b64decode(text, validate=True))
     except (ValueError, binascii.Error, TypeError):
@@ -60,9 +58,7 @@ def load_public_key(b64_der: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify_signature(
-    req: InboundRequest, public_key: ec.EllipticCurvePublicKey, *, max_age_s: float
-) -> None:
+def verify_signature(req: InboundRequest, public_key: ec.EllipticCurvePublicKey, *, max_age_s: float) -> None:
     """Raise ``SignatureInvalid`` unless the request carries SendGrid's signature over its
     timestamp and raw body, with the timestamp inside the window."""
     signature = req.header(SIGNATURE_HEADER)

@@ -39,8 +39,24 @@ from connectors.errors import MalformedPayload
 from connectors.values import Change, Discarded
 
 #: form fields kept (attachment parts are never stored)
-TEXT_FIELDS = ("from", "to", "cc", "subject", "text", "html", "headers", "envelope", "SPF", "dkim",
-               "sender_ip", "spam_score", "spam_report", "charsets", "attachments", "attachment-info")
+TEXT_FIELDS = (
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "text",
+    "html",
+    "headers",
+    "envelope",
+    "SPF",
+    "dkim",
+    "sender_ip",
+    "spam_score",
+    "spam_report",
+    "charsets",
+    "attachments",
+    "attachment-info",
+)
 _DKIM_RESULT = re.compile(r"@?([A-Za-z0-9.-]+)\s*:\s*([A-Za-z]+)")
 
 
@@ -93,13 +109,20 @@ def read_form(body: bytes, content_type: str | None) -> dict[str, str]:
     def data(chunk: bytes, start: int, end: int) -> None:
         parts[-1][1].extend(chunk[start:end])
 
-    parser = MultipartParser(boundary, {"on_part_begin": begin, "on_header_field": field,
-                                        "on_header_value": value, "on_header_end": header_end,
-                                        "on_part_data": data})
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": begin,
+            "on_header_field": field,
+            "on_header_value": value,
+            "on_header_end": header_end,
+            "on_part_data": data,
+        },
+    )
     try:
         parser.write(body)
         parser.finalize()
-    except Exception as exc:  # noqa: BLE001 - any parser error means a malformed body
+    except Exception as exc:
         raise MalformedPayload(f"multipart body cannot be parsed: {type(exc).__name__}") from None
     raw: dict[str, bytes] = {}
     for headers, content in parts:
@@ -125,8 +148,7 @@ def parse_email(form: dict[str, str], addresses: Addresses) -> Change | Discarde
     recipients = [*envelope_to, *_addresses(form.get("to", "")), *_addresses(form.get("cc", ""))]
     route, notification_id = addresses.route(recipients)
     message_id = _message_id(form.get("headers", ""))
-    payload: dict[str, Any] = {**form, "message_id": message_id, "route": route,
-                               "delivered_to": ",".join(envelope_to)}
+    payload: dict[str, Any] = {**form, "message_id": message_id, "route": route, "delivered_to": ",".join(envelope_to)}
     if "attachments" in payload:
         payload["attachments"] = int(payload["attachments"]) if str(payload["attachments"]).isdigit() else 0
     if notification_id:
@@ -134,8 +156,14 @@ def parse_email(form: dict[str, str], addresses: Addresses) -> Change | Discarde
     digest = hashlib.sha256(
         (message_id or json.dumps([sender, recipients, form.get("subject"), form.get("text")])).encode()
     ).hexdigest()[:48]
-    return Change(event_key=f"parse:{digest}", event_type=f"inbound.{route}", object_type="inbound_parse",
-                  object_id=digest, version_ms=None, payload=payload)
+    return Change(
+        event_key=f"parse:{digest}",
+        event_type=f"inbound.{route}",
+        object_type="inbound_parse",
+        object_id=digest,
+        version_ms=None,
+        payload=payload,
+    )
 
 
 def dkim_passes(dkim: str, from_domain: str) -> bool:
@@ -143,8 +171,10 @@ def dkim_passes(dkim: str, from_domain: str) -> bool:
     from_domain = from_domain.lower()
     for signer, result in _DKIM_RESULT.findall(dkim or ""):
         signer = signer.lower().strip(".")
-        if result.lower() == "pass" and signer.count(".") >= 1 and (
-            from_domain == signer or from_domain.endswith("." + signer)
+        if (
+            result.lower() == "pass"
+            and signer.count(".") >= 1
+            and (from_domain == signer or from_domain.endswith("." + signer))
         ):
             return True
     return False

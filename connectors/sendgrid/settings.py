@@ -28,18 +28,14 @@ class SendGridSettings(BaseModel):
         default=None, description="Sender address: a verified sender or authenticated domain."
     )
     from_name: str | None = Field(default=None, description="Sender display name.")
-    reply_to: str | None = Field(
-        default=None, description="Reply-To when a notification does not name its own."
-    )
+    reply_to: str | None = Field(default=None, description="Reply-To when a notification does not name its own.")
     unsubscribe_groups: dict[str, int] = Field(
         default_factory=dict,
         description="Notification kind -> SendGrid unsubscribe (ASM) group id, as JSON "
         '(e.g. {"reengagement_reminder": 101, "deal_closed": 102}).',
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="TCP/TLS connect timeout.")
-    timeout_s: float = Field(
-        default=20.0, gt=0, description="Write and read timeout of an API request."
-    )
+    timeout_s: float = Field(default=20.0, gt=0, description="Write and read timeout of an API request.")
     max_body_bytes: int = Field(
         default=1024 * 1024,
         gt=0,

@@ -133,13 +133,26 @@ class StripeApi(HttpApi):
             headers["Stripe-Account"] = stripe_account
         pairs = encode(params or {})
         if method == "GET":
-            call = Call(method, path, params=pairs, headers=headers, repeatable=not moves_money,
-                        allow=frozenset({404}) if missing_ok else frozenset(), ref=f"{method} {path}")
+            call = Call(
+                method,
+                path,
+                params=pairs,
+                headers=headers,
+                repeatable=not moves_money,
+                allow=frozenset({404}) if missing_ok else frozenset(),
+                ref=f"{method} {path}",
+            )
         else:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            call = Call(method, path, content=urlencode(pairs).encode(), headers=headers,
-                        repeatable=not moves_money, allow=frozenset({404}) if missing_ok else frozenset(),
-                        ref=f"{method} {path}")
+            call = Call(
+                method,
+                path,
+                content=urlencode(pairs).encode(),
+                headers=headers,
+                repeatable=not moves_money,
+                allow=frozenset({404}) if missing_ok else frozenset(),
+                ref=f"{method} {path}",
+            )
         response = self.execute(call)
         if response.status_code == 404 and missing_ok:
             return None

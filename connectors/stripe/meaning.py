@@ -67,7 +67,7 @@ def payout_id_of(transfer: Mapping[str, Any]) -> int | None:
     raw = (transfer.get("metadata") or {}).get("payout_id")
     if raw is None:
         group = str(transfer.get("transfer_group") or "")
-        raw = group[len(PAYOUT_GROUP_PREFIX):] if group.startswith(PAYOUT_GROUP_PREFIX) else None
+        raw = group[len(PAYOUT_GROUP_PREFIX) :] if group.startswith(PAYOUT_GROUP_PREFIX) else None
     return int(raw) if raw is not None and str(raw).isdigit() else None
 
 
@@ -99,8 +99,15 @@ class Meaning:
             payout_id = payout_id_of(obj)
             if payout_id is None:
                 return []
-            return [TransferReversed(payout_id, str(obj["id"]), int(obj.get("amount_reversed") or 0),
-                                     str(obj.get("currency") or ""), str(event.get("id")))]
+            return [
+                TransferReversed(
+                    payout_id,
+                    str(obj["id"]),
+                    int(obj.get("amount_reversed") or 0),
+                    str(obj.get("currency") or ""),
+                    str(event.get("id")),
+                )
+            ]
         return []
 
     def read_customer(self, customer_id: str) -> CustomerSeen | None:
@@ -125,27 +132,34 @@ class Meaning:
         amount = int(invoice.get("amount_paid") or 0)
         if amount <= 0:
             return []  # a trial or fully credited invoice: no money moved
-        lines = ((invoice.get("lines") or {}).get("data") or [])
+        lines = (invoice.get("lines") or {}).get("data") or []
         first = lines[0] if lines else {}
         price = first.get("price") or {}
         period = first.get("period") or {}
         subscription = _id(invoice.get("subscription"))
         paid_at = (invoice.get("status_transitions") or {}).get("paid_at") or invoice.get("created")
-        return [Revenue(
-            key=invoice_key(str(invoice["id"])),
-            customer_id=_id(invoice.get("customer")),
-            amount_minor=amount,
-            currency=str(invoice.get("currency") or ""),
-            occurred_at=_at(paid_at) or datetime.now(UTC),
-            status="paid",
-            recurrence="recurring" if subscription else "one_time",
-            product=_id(price) or None,
-            period_start=_at(period.get("start") or invoice.get("period_start")),
-            period_end=_at(period.get("end") or invoice.get("period_end")),
-            details={"invoice": invoice["id"], "subscription": subscription, "charge": _id(invoice.get("charge")),
-                     "payment_intent": _id(invoice.get("payment_intent")), "product": _id(price.get("product")),
-                     "billing_reason": invoice.get("billing_reason")},
-        )]
+        return [
+            Revenue(
+                key=invoice_key(str(invoice["id"])),
+                customer_id=_id(invoice.get("customer")),
+                amount_minor=amount,
+                currency=str(invoice.get("currency") or ""),
+                occurred_at=_at(paid_at) or datetime.now(UTC),
+                status="paid",
+                recurrence="recurring" if subscription else "one_time",
+                product=_id(price) or None,
+                period_start=_at(period.get("start") or invoice.get("period_start")),
+                period_end=_at(period.get("end") or invoice.get("period_end")),
+                details={
+                    "invoice": invoice["id"],
+                    "subscription": subscription,
+                    "charge": _id(invoice.get("charge")),
+                    "payment_intent": _id(invoice.get("payment_intent")),
+                    "product": _id(price.get("product")),
+                    "billing_reason": invoice.get("billing_reason"),
+                },
+            )
+        ]
 
     def _checkout(self, session: Mapping[str, Any], at: datetime | None) -> list[PaymentChange]:
         if session.get("mode") == "subscription" or session.get("payment_status") != "paid":
@@ -158,16 +172,18 @@ class Meaning:
             items = self.api.get(f"/v1/checkout/sessions/{session['id']}/line_items", {"limit": 1})
             data = items.get("data") or []
             price = _id((data[0] if data else {}).get("price"))
-        return [Revenue(
-            key=checkout_key(str(session["id"])),
-            customer_id=_id(session.get("customer")),
-            amount_minor=amount,
-            currency=str(session.get("currency") or ""),
-            occurred_at=at or datetime.now(UTC),
-            status="paid",
-            product=price,
-            details={"checkout_session": session["id"], "payment_intent": _id(session.get("payment_intent"))},
-        )]
+        return [
+            Revenue(
+                key=checkout_key(str(session["id"])),
+                customer_id=_id(session.get("customer")),
+                amount_minor=amount,
+                currency=str(session.get("currency") or ""),
+                occurred_at=at or datetime.now(UTC),
+                status="paid",
+                product=price,
+                details={"checkout_session": session["id"], "payment_intent": _id(session.get("payment_intent"))},
+            )
+        ]
 
     def _refunds_of(self, charge: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every refund of a charge, each with its own id and amount (never the cumulative
@@ -190,8 +206,12 @@ class Meaning:
             currency=str(refund.get("currency") or charge.get("currency") or ""),
             occurred_at=_at(refund.get("created")) or datetime.now(UTC),
             status=str(refund.get("status") or "pending"),
-            details={"refund": refund["id"], "charge": charge_id, "reason": refund.get("reason"),
-                     "requested_minor": int(refund.get("amount") or 0)},
+            details={
+                "refund": refund["id"],
+                "charge": charge_id,
+                "reason": refund.get("reason"),
+                "requested_minor": int(refund.get("amount") or 0),
+            },
         )
 
     def _revenue_key(self, charge: Mapping[str, Any], charge_id: str | None) -> str | None:

@@ -24,8 +24,13 @@ from connectors.values import Cursor, Page, Record
 
 
 def event_record(event: dict[str, Any]) -> Record:
-    return Record(object_type="event", id=str(event["id"]), properties={},
-                  version_ms=int(event.get("created") or 0) * 1000, raw=event)
+    return Record(
+        object_type="event",
+        id=str(event["id"]),
+        properties={},
+        version_ms=int(event.get("created") or 0) * 1000,
+        raw=event,
+    )
 
 
 def fetch_events(api: StripeApi, obj: str, cursor: Cursor | None) -> Iterator[Page]:

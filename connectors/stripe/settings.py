@@ -26,6 +26,4 @@ class StripeSettings(BaseModel):
     signature_tolerance_s: int = Field(
         default=300, ge=1, description="Oldest Stripe-Signature timestamp accepted, in seconds."
     )
-    max_body_bytes: int = Field(
-        default=512 * 1024, gt=0, description="Largest webhook body accepted (413 past it)."
-    )
+    max_body_bytes: int = Field(default=512 * 1024, gt=0, description="Largest webhook body accepted (413 past it).")

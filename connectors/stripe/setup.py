@@ -32,12 +32,21 @@ def register_webhooks(api: StripeApi, base_url: str) -> list[str]:
         url = receiver + ("?endpoint=connect" if connect else "")
         found = next((e for e in existing if e.get("url") == url), None)
         if found is None:
-            made = api.post("/v1/webhook_endpoints", {
-                "url": url, "enabled_events": list(events), "api_version": API_VERSION, "connect": connect,
-                "description": f"partnerhub ({label})", "metadata": {"partnerhub": label},
-            })
-            lines.append(f"{label}: created {made['id']} -> {url} (API {API_VERSION}); add its signing "
-                         "secret (Stripe dashboard > Developers > Webhooks) to PARTNERHUB_STRIPE__WEBHOOK_SECRETS")
+            made = api.post(
+                "/v1/webhook_endpoints",
+                {
+                    "url": url,
+                    "enabled_events": list(events),
+                    "api_version": API_VERSION,
+                    "connect": connect,
+                    "description": f"partnerhub ({label})",
+                    "metadata": {"partnerhub": label},
+                },
+            )
+            lines.append(
+                f"{label}: created {made['id']} -> {url} (API {API_VERSION}); add its signing "
+                "secret (Stripe dashboard > Developers > Webhooks) to PARTNERHUB_STRIPE__WEBHOOK_SECRETS"
+            )
             continue
         enabled = set(found.get("enabled_events") or [])
         missing = [e for e in events if e not in enabled and "*" not in enabled]
@@ -46,7 +55,9 @@ def register_webhooks(api: StripeApi, base_url: str) -> list[str]:
             api.post(f"/v1/webhook_endpoints/{found['id']}", {"enabled_events": sorted(enabled | set(events))})
             note = f"; subscribed to {', '.join(missing)}"
         if found.get("api_version") != API_VERSION:
-            note += (f"; WARNING its API version is {found.get('api_version') or 'the account default'}, not "
-                     f"{API_VERSION}: delete it in Stripe and run this again (the version cannot be changed)")
+            note += (
+                f"; WARNING its API version is {found.get('api_version') or 'the account default'}, not "
+                f"{API_VERSION}: delete it in Stripe and run this again (the version cannot be changed)"
+            )
         lines.append(f"{label}: found {found['id']} -> {url}{note}")
     return lines

@@ -45,8 +45,12 @@ def find_transfers(api: StripeApi, payout_id: int) -> list[dict[str, Any]]:
 
 
 def _answer(transfer: Mapping[str, Any], *, existing: bool) -> dict[str, Any]:
-    return {"transfer_id": transfer["id"], "amount_minor": int(transfer["amount"]),
-            "currency": str(transfer["currency"]).upper(), "existing": existing}
+    return {
+        "transfer_id": transfer["id"],
+        "amount_minor": int(transfer["amount"]),
+        "currency": str(transfer["currency"]).upper(),
+        "existing": existing,
+    }
 
 
 def create_transfer(api: StripeApi, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
@@ -56,11 +60,16 @@ def create_transfer(api: StripeApi, payload: Mapping[str, Any], *, idempotency_k
         raise FatalError(f"create_transfer: bad payload: {first_error(exc)}") from None
     existing = find_transfers(api, req.payout_id)
     if existing:
-        mismatched = [t["id"] for t in existing if t.get("destination") != req.destination
-                      or int(t.get("amount") or 0) != req.amount_minor]
+        mismatched = [
+            t["id"]
+            for t in existing
+            if t.get("destination") != req.destination or int(t.get("amount") or 0) != req.amount_minor
+        ]
         if mismatched:
-            raise FatalError(f"payout {req.payout_id}: Stripe holds transfer(s) {', '.join(mismatched)} for it "
-                             "with another destination or amount; a person must settle it")
+            raise FatalError(
+                f"payout {req.payout_id}: Stripe holds transfer(s) {', '.join(mismatched)} for it "
+                "with another destination or amount; a person must settle it"
+            )
         return _answer(existing[0], existing=True)
     params = {
         "amount": req.amount_minor,

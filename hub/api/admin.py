@@ -37,8 +37,10 @@ class AttributionIn(BaseModel):
 
 def _held(hub: Hub, status: str) -> list[ReferralOut]:
     with hub.sessions() as session:
-        return [ReferralOut.of(r) for r in session.scalars(
-            select(Referral).where(Referral.status == status).order_by(Referral.id))]
+        return [
+            ReferralOut.of(r)
+            for r in session.scalars(select(Referral).where(Referral.status == status).order_by(Referral.id))
+        ]
 
 
 @router.get("/referrals", response_model=list[ReferralOut], summary="Referrals by status (default: held for review)")
@@ -52,8 +54,7 @@ def _decide(hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) 
 
 
 def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
-    referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id)
-                               .with_for_update()).first()
+    referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id).with_for_update()).first()
     if referral is None:
         raise NotFound("no such referral")
     if referral.status != ReferralStatus.HELD_FOR_REVIEW:
@@ -63,9 +64,16 @@ def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reas
         process_submitted(session, hub, referral.id, approved_by=actor)
     else:
         decline(session, referral, actor=actor, reason=reason, mail_settings=hub.settings.sendgrid)
-    session.add(AuditEntry(actor=actor, action="referral.approve" if approve else "referral.decline",
-                           subject=f"referral:{tracking_id}", before=before,
-                           after={"status": referral.status, "reason": reason}, at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="referral.approve" if approve else "referral.decline",
+            subject=f"referral:{tracking_id}",
+            before=before,
+            after={"status": referral.status, "reason": reason},
+            at=utcnow(),
+        )
+    )
     return ReferralOut.of(referral)
 
 
@@ -88,13 +96,19 @@ def _override(hub: Hub, deal_id: int, body: AttributionIn, actor: str) -> dict[s
             raise HTTPException(422, "no such partner")
         referral_id = None
         if body.referral_tracking_id:
-            referral = session.scalars(select(Referral).where(Referral.tracking_id == body.referral_tracking_id)).first()
+            referral = session.scalars(
+                select(Referral).where(Referral.tracking_id == body.referral_tracking_id)
+            ).first()
             if referral is None:
                 raise HTTPException(422, "no such referral")
             referral_id = referral.id
         override(session, deal, partner_id=body.partner_id, referral_id=referral_id, actor=actor, reason=body.reason)
-        return {"deal_id": deal.id, "partner_id": deal.partner_id, "referral_id": deal.referral_id,
-                "attribution_source": deal.attribution_source}
+        return {
+            "deal_id": deal.id,
+            "partner_id": deal.partner_id,
+            "referral_id": deal.referral_id,
+            "attribution_source": deal.attribution_source,
+        }
 
 
 @router.post("/deals/{deal_id}/attribution", summary="Override a deal's attribution (audited)")
@@ -114,5 +128,7 @@ def _link(hub: Hub, partner_id: int, body: StripeAccountIn, actor: str) -> dict[
 
 
 @router.put("/partners/{partner_id}/stripe-account", summary="Link a partner to their Stripe Connect account (audited)")
-async def set_stripe_account(request: Request, admin: AdminDep, partner_id: int, body: StripeAccountIn) -> dict[str, object]:
+async def set_stripe_account(
+    request: Request, admin: AdminDep, partner_id: int, body: StripeAccountIn
+) -> dict[str, object]:
     return await run_in_threadpool(_link, hub_of(request), partner_id, body, admin)

@@ -37,7 +37,7 @@ class HubApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(WEBHOOKS):
-            connector, _, subpath = scope["path"][len(WEBHOOKS):].partition("/")
+            connector, _, subpath = scope["path"][len(WEBHOOKS) :].partition("/")
             if connector:
                 scope["app"] = self.api
                 scope["path_params"] = {"connector": connector, "subpath": subpath}
@@ -72,8 +72,9 @@ def create_app(hub: Hub | None = None) -> HubApp:
     # Webhooks are plain Starlette routes: the raw body must reach the connector untouched.
     app.router.add_route("/webhooks/{connector}", receive_webhook, methods=["POST"], include_in_schema=False)
     # a connector with several inbound routes (SendGrid's Inbound Parse) reads the rest of the path
-    app.router.add_route("/webhooks/{connector}/{subpath:path}", receive_webhook, methods=["POST"],
-                         include_in_schema=False)
+    app.router.add_route(
+        "/webhooks/{connector}/{subpath:path}", receive_webhook, methods=["POST"], include_in_schema=False
+    )
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -54,8 +54,9 @@ async def current_admin(request: Request, credentials: Credentials) -> str:
     token = hub_of(request).settings.admin_token
     if token is None:
         raise HTTPException(503, "the admin API is off: set PARTNERHUB_ADMIN_TOKEN")
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(),
-                                                      token.get_secret_value().encode()):
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), token.get_secret_value().encode()
+    ):
         raise HTTPException(401, "invalid admin token", headers={"WWW-Authenticate": "Bearer"})
     return "admin"
 

@@ -26,12 +26,12 @@ def _readiness(hub: Hub) -> dict[str, str]:
     try:
         ping(hub.engine)
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
         hub.redis.ping()
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     return checks
 
@@ -53,8 +53,12 @@ def gauges(hub: Hub) -> Iterable[tuple[str, str, dict[str, str], float]]:
                     continue
                 if model is OutboxItem and state == WorkState.RECEIVED:
                     continue
-                yield (f"{table}_rows", f"{table.capitalize()} rows by state.", {"state": state.value},
-                       float(counts.get(state, 0)))
+                yield (
+                    f"{table}_rows",
+                    f"{table.capitalize()} rows by state.",
+                    {"state": state.value},
+                    float(counts.get(state, 0)),
+                )
         dead = sum(
             session.scalar(select(func.count()).select_from(m).where(m.state == WorkState.DEAD)) or 0
             for m in (InboxEvent, OutboxItem)

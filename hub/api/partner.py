@@ -22,6 +22,7 @@ from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1", tags=["partner"])
 
+
 class ReferralOut(BaseModel):
     tracking_id: str
     status: str
@@ -37,10 +38,19 @@ class ReferralOut(BaseModel):
 
     @classmethod
     def of(cls, r: Referral) -> ReferralOut:
-        return cls(tracking_id=r.tracking_id, status=r.status, status_reason=r.status_reason,
-                   company_name=r.company_name, company_domain=r.company_domain, contact_name=r.contact_name,
-                   contact_email=r.contact_email, notes=r.notes, history=r.history or [],
-                   created_at=r.created_at, updated_at=r.updated_at)
+        return cls(
+            tracking_id=r.tracking_id,
+            status=r.status,
+            status_reason=r.status_reason,
+            company_name=r.company_name,
+            company_domain=r.company_domain,
+            contact_name=r.contact_name,
+            contact_email=r.contact_email,
+            notes=r.notes,
+            history=r.history or [],
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
 
 
 class LedgerEntryOut(BaseModel):
@@ -66,12 +76,21 @@ def _submit(hub: Hub, partner: Partner, body: ReferralIn, key: str | None) -> tu
         return ReferralOut.of(result.referral), result.created
 
 
-@router.post("/referrals", response_model=ReferralOut, status_code=202,
-             summary="Submit a referral",
-             description="Answered at once with a tracking id; the conflict check and the CRM deal follow. "
-                         "Send an Idempotency-Key header to make a retry safe.")
-async def post_referral(request: Request, response: Response, partner: PartnerDep, body: ReferralIn,
-                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> ReferralOut:
+@router.post(
+    "/referrals",
+    response_model=ReferralOut,
+    status_code=202,
+    summary="Submit a referral",
+    description="Answered at once with a tracking id; the conflict check and the CRM deal follow. "
+    "Send an Idempotency-Key header to make a retry safe.",
+)
+async def post_referral(
+    request: Request,
+    response: Response,
+    partner: PartnerDep,
+    body: ReferralIn,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> ReferralOut:
     out, created = await run_in_threadpool(_submit, hub_of(request), partner, body, idempotency_key)
     if not created:
         response.status_code = 200
@@ -102,11 +121,18 @@ async def get_referral(request: Request, partner: PartnerDep, tracking_id: str) 
 def _commissions(hub: Hub, partner_id: int) -> CommissionsOut:
     with hub.sessions() as session:
         entries = [
-            LedgerEntryOut(kind=e.kind, amount_minor=e.amount_minor, amount=from_minor_units(e.amount_minor, e.currency),
-                           currency=e.currency, status=e.status, expected_payment_date=e.expected_payment_date,
-                           created_at=e.created_at)
-            for e in session.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner_id)
-                                     .order_by(LedgerEntry.id))
+            LedgerEntryOut(
+                kind=e.kind,
+                amount_minor=e.amount_minor,
+                amount=from_minor_units(e.amount_minor, e.currency),
+                currency=e.currency,
+                status=e.status,
+                expected_payment_date=e.expected_payment_date,
+                created_at=e.created_at,
+            )
+            for e in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.partner_id == partner_id).order_by(LedgerEntry.id)
+            )
         ]
         return CommissionsOut(entries=entries, balances=balances(session, partner_id))
 

@@ -42,9 +42,17 @@ class RegistrationOut(BaseModel):
 
     @classmethod
     def of(cls, r: DealRegistration, tracking_id: str | None) -> RegistrationOut:
-        return cls(id=r.id, status=r.status, reason=r.reason, company_name=r.company_name,
-                   company_domain=r.company_domain, contact_email=r.contact_email, tracking_id=tracking_id,
-                   protected_until=r.protected_until, created_at=r.created_at)
+        return cls(
+            id=r.id,
+            status=r.status,
+            reason=r.reason,
+            company_name=r.company_name,
+            company_domain=r.company_domain,
+            contact_email=r.contact_email,
+            tracking_id=tracking_id,
+            protected_until=r.protected_until,
+            created_at=r.created_at,
+        )
 
 
 def _out(session: Any, r: DealRegistration) -> RegistrationOut:
@@ -54,18 +62,29 @@ def _out(session: Any, r: DealRegistration) -> RegistrationOut:
 
 def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None) -> tuple[RegistrationOut, bool]:
     with unit_of_work(hub) as session:
-        row, created, event_id = registrations.submit(session, session.merge(partner), body.model_dump(),
-                                                      idempotency_key=key, at=clock.now(hub))
+        row, created, event_id = registrations.submit(
+            session, session.merge(partner), body.model_dump(), idempotency_key=key, at=clock.now(hub)
+        )
         if event_id is not None:
             owe_inbox(session, [event_id])
         return _out(session, row), created
 
 
-@router.post("/deal-registrations", response_model=RegistrationOut, status_code=202, summary="Register a deal",
-             description="Answered at once; the check against the CRM and other partners' registrations "
-                         "follows (poll GET /api/v1/deal-registrations/{id}). Idempotency-Key makes a retry safe.")
-async def post_registration(request: Request, response: Response, partner: PartnerDep, body: RegistrationIn,
-                            idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> RegistrationOut:
+@router.post(
+    "/deal-registrations",
+    response_model=RegistrationOut,
+    status_code=202,
+    summary="Register a deal",
+    description="Answered at once; the check against the CRM and other partners' registrations "
+    "follows (poll GET /api/v1/deal-registrations/{id}). Idempotency-Key makes a retry safe.",
+)
+async def post_registration(
+    request: Request,
+    response: Response,
+    partner: PartnerDep,
+    body: RegistrationIn,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> RegistrationOut:
     out, created = await run_in_threadpool(_register, hub_of(request), partner, body, idempotency_key)
     if not created:
         response.status_code = 200
@@ -74,7 +93,11 @@ async def post_registration(request: Request, response: Response, partner: Partn
 
 def _registrations(hub: Hub, partner_id: int, reg_id: int | None = None) -> list[RegistrationOut]:
     with hub.sessions() as session:
-        query = select(DealRegistration).where(DealRegistration.partner_id == partner_id).order_by(DealRegistration.id.desc())
+        query = (
+            select(DealRegistration)
+            .where(DealRegistration.partner_id == partner_id)
+            .order_by(DealRegistration.id.desc())
+        )
         if reg_id is not None:
             query = query.where(DealRegistration.id == reg_id)
         return [_out(session, r) for r in session.scalars(query)]
@@ -134,17 +157,43 @@ def statement(hub: Hub, partner_id: int, since: datetime | None = None) -> State
         query = select(LedgerEntry).where(LedgerEntry.partner_id == partner_id).order_by(LedgerEntry.id)
         if since is not None:
             query = query.where(LedgerEntry.created_at >= since)
-        entries = [StatementLine(
-            id=e.id, kind=e.kind, source=e.source_key, amount_minor=e.amount_minor,
-            amount=from_minor_units(e.amount_minor, e.currency), currency=e.currency, status=e.status,
-            rule=(e.rule_snapshot or {}).get("rule_name"), payout_id=e.payout_id, approve_after=e.approve_after,
-            expected_payment_date=e.expected_payment_date, created_at=e.created_at) for e in session.scalars(query)]
-        paid = [PayoutLine(id=p.id, period=p.period, amount_minor=p.amount_minor,
-                           amount=from_minor_units(p.amount_minor, p.currency), currency=p.currency, status=p.status,
-                           reason=p.reason, paid_at=p.paid_at)
-                for p in session.scalars(select(Payout).where(Payout.partner_id == partner_id).order_by(Payout.id))]
-        return Statement(partner_id=partner_id, tier=partner.tier, balances=balances(session, partner_id),
-                         entries=entries, payouts=paid)
+        entries = [
+            StatementLine(
+                id=e.id,
+                kind=e.kind,
+                source=e.source_key,
+                amount_minor=e.amount_minor,
+                amount=from_minor_units(e.amount_minor, e.currency),
+                currency=e.currency,
+                status=e.status,
+                rule=(e.rule_snapshot or {}).get("rule_name"),
+                payout_id=e.payout_id,
+                approve_after=e.approve_after,
+                expected_payment_date=e.expected_payment_date,
+                created_at=e.created_at,
+            )
+            for e in session.scalars(query)
+        ]
+        paid = [
+            PayoutLine(
+                id=p.id,
+                period=p.period,
+                amount_minor=p.amount_minor,
+                amount=from_minor_units(p.amount_minor, p.currency),
+                currency=p.currency,
+                status=p.status,
+                reason=p.reason,
+                paid_at=p.paid_at,
+            )
+            for p in session.scalars(select(Payout).where(Payout.partner_id == partner_id).order_by(Payout.id))
+        ]
+        return Statement(
+            partner_id=partner_id,
+            tier=partner.tier,
+            balances=balances(session, partner_id),
+            entries=entries,
+            payouts=paid,
+        )
 
 
 @router.get("/statement", response_model=Statement, summary="Your statement: ledger, balances, payouts")

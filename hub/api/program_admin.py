@@ -37,7 +37,9 @@ class SettleIn(Reason):
 
 class EntryOverride(Reason):
     status: Literal["pending", "approved", "cancelled", "reversed"] | None = None
-    amount_minor: int | None = Field(default=None, description="New amount (pending or approved entries not in a payout).")
+    amount_minor: int | None = Field(
+        default=None, description="New amount (pending or approved entries not in a payout)."
+    )
 
 
 class AdjustmentIn(Reason):
@@ -63,6 +65,7 @@ async def get_kpis(request: Request, admin: AdminDep, at: datetime | None = None
     def compute() -> dict[str, Any]:
         with hub.sessions() as session:
             return kpis.compute(session, at or clock.now(hub))
+
     return await run_in_threadpool(compute)
 
 
@@ -72,45 +75,81 @@ async def list_payouts(request: Request, admin: AdminDep, status: str = "review"
 
     def rows() -> list[dict[str, Any]]:
         with hub.sessions() as session:
-            return [payouts.payout_dict(p) for p in session.scalars(select(Payout).where(Payout.status == status).order_by(Payout.id))]
+            return [
+                payouts.payout_dict(p)
+                for p in session.scalars(select(Payout).where(Payout.status == status).order_by(Payout.id))
+            ]
+
     return await run_in_threadpool(rows)
 
 
 @router.post("/payouts/{payout_id}/approve", summary="Approve a payout waiting for review (audited)")
 async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(
-        payouts.approve(s, hub, payout_id, actor=admin, reason=body.reason)))
+    return await run_in_threadpool(
+        _in_tx, hub, lambda s: payouts.payout_dict(payouts.approve(s, hub, payout_id, actor=admin, reason=body.reason))
+    )
 
 
 @router.post("/payouts/{payout_id}/reject", summary="Reject a payout; its entries return to the balance (audited)")
 async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(
-        payouts.reject(s, hub, payout_id, actor=admin, reason=body.reason)))
+    return await run_in_threadpool(
+        _in_tx, hub, lambda s: payouts.payout_dict(payouts.reject(s, hub, payout_id, actor=admin, reason=body.reason))
+    )
 
 
-@router.post("/payouts/{payout_id}/settle", summary="Settle a payout whose transfer outcome is unknown, "
-             "or mark a manual payout paid (audited)")
+@router.post(
+    "/payouts/{payout_id}/settle",
+    summary="Settle a payout whose transfer outcome is unknown, or mark a manual payout paid (audited)",
+)
 async def settle_payout(request: Request, admin: AdminDep, payout_id: int, body: SettleIn) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: payouts.payout_dict(payouts.settle(
-        s, hub, payout_id, paid=body.outcome == "paid", actor=admin, transfer_id=body.transfer_id, reason=body.reason)))
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: payouts.payout_dict(
+            payouts.settle(
+                s,
+                hub,
+                payout_id,
+                paid=body.outcome == "paid",
+                actor=admin,
+                transfer_id=body.transfer_id,
+                reason=body.reason,
+            )
+        ),
+    )
 
 
 @router.post("/ledger/{entry_id}", summary="Override a ledger entry's amount or status (audited)")
 async def override_entry(request: Request, admin: AdminDep, entry_id: int, body: EntryOverride) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: ledger.override(
-        s, entry_id, actor=admin, reason=body.reason, status=body.status, amount_minor=body.amount_minor,
-        now=clock.now(hub)))
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: ledger.override(
+            s,
+            entry_id,
+            actor=admin,
+            reason=body.reason,
+            status=body.status,
+            amount_minor=body.amount_minor,
+            now=clock.now(hub),
+        ),
+    )
 
 
 @router.post("/ledger", status_code=201, summary="Add a manual adjustment (audited)")
 async def add_adjustment(request: Request, admin: AdminDep, body: AdjustmentIn) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: ledger.adjust(
-        s, body.partner_id, body.amount_minor, body.currency, actor=admin, reason=body.reason, now=clock.now(hub)))
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: ledger.adjust(
+            s, body.partner_id, body.amount_minor, body.currency, actor=admin, reason=body.reason, now=clock.now(hub)
+        ),
+    )
 
 
 @router.post("/partners/{partner_id}/tier", summary="Set a partner's tier (audited; the partner is told)")
@@ -121,9 +160,11 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
         partner = session.get(Partner, partner_id, with_for_update=True)
         if partner is None:
             raise NotFound("no such partner")
-        changed = tiers.set_tier(session, partner, body.tier, actor=admin, reason=body.reason,
-                                 mail_settings=hub.settings.sendgrid)
+        changed = tiers.set_tier(
+            session, partner, body.tier, actor=admin, reason=body.reason, mail_settings=hub.settings.sendgrid
+        )
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
+
     return await run_in_threadpool(_in_tx, hub, work)
 
 
@@ -132,42 +173,71 @@ async def stop_sequence(request: Request, admin: AdminDep, partner_id: int, body
     hub = hub_of(request)
 
     def work(session: Session) -> dict[str, Any]:
-        sequence = session.scalars(select(ReengagementSequence).where(
-            ReengagementSequence.partner_id == partner_id, ReengagementSequence.state == "active")
-            .with_for_update()).first()
+        sequence = session.scalars(
+            select(ReengagementSequence)
+            .where(ReengagementSequence.partner_id == partner_id, ReengagementSequence.state == "active")
+            .with_for_update()
+        ).first()
         if sequence is None:
             raise NotFound("no active re-engagement sequence for this partner")
         reengagement.stop(session, sequence, reason=body.reason, actor=admin)
         return {"partner_id": partner_id, "sequence_id": sequence.id, "state": sequence.state, "step": sequence.step}
+
     return await run_in_threadpool(_in_tx, hub, work)
 
 
 def registration_dict(r: DealRegistration) -> dict[str, Any]:
-    return {"id": r.id, "partner_id": r.partner_id, "company_name": r.company_name, "company_domain": r.company_domain,
-            "contact_email": r.contact_email, "status": r.status, "reason": r.reason, "referral_id": r.referral_id,
-            "protected_until": r.protected_until, "created_at": r.created_at}
+    return {
+        "id": r.id,
+        "partner_id": r.partner_id,
+        "company_name": r.company_name,
+        "company_domain": r.company_domain,
+        "contact_email": r.contact_email,
+        "status": r.status,
+        "reason": r.reason,
+        "referral_id": r.referral_id,
+        "protected_until": r.protected_until,
+        "created_at": r.created_at,
+    }
 
 
 @router.get("/deal-registrations", summary="Deal registrations by status (default: held for review)")
-async def list_registrations(request: Request, admin: AdminDep, status: str = "held_for_review") -> list[dict[str, Any]]:
+async def list_registrations(
+    request: Request, admin: AdminDep, status: str = "held_for_review"
+) -> list[dict[str, Any]]:
     hub = hub_of(request)
 
     def rows() -> list[dict[str, Any]]:
         with hub.sessions() as session:
-            return [registration_dict(r) for r in session.scalars(
-                select(DealRegistration).where(DealRegistration.status == status).order_by(DealRegistration.id))]
+            return [
+                registration_dict(r)
+                for r in session.scalars(
+                    select(DealRegistration).where(DealRegistration.status == status).order_by(DealRegistration.id)
+                )
+            ]
+
     return await run_in_threadpool(rows)
 
 
 @router.post("/deal-registrations/{reg_id}/approve", summary="Approve a held (or declined) registration (audited)")
 async def approve_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: registration_dict(
-        registrations.decide(s, hub, reg_id, approve_it=True, actor=admin, reason=body.reason)))
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: registration_dict(
+            registrations.decide(s, hub, reg_id, approve_it=True, actor=admin, reason=body.reason)
+        ),
+    )
 
 
 @router.post("/deal-registrations/{reg_id}/decline", summary="Decline a held registration (audited)")
 async def decline_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
-    return await run_in_threadpool(_in_tx, hub, lambda s: registration_dict(
-        registrations.decide(s, hub, reg_id, approve_it=False, actor=admin, reason=body.reason)))
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: registration_dict(
+            registrations.decide(s, hub, reg_id, approve_it=False, actor=admin, reason=body.reason)
+        ),
+    )

@@ -66,11 +66,18 @@ def public_url(request: Request, base_url: str | None) -> str:
     return f"{request.url.scheme}://{host}{tail}"
 
 
-def _reject(hub: Hub, connector: str, reason: str, status: int, message: str,
-            body: bytes | None = None, media_type: str = "application/json") -> Response:
+def _reject(
+    hub: Hub,
+    connector: str,
+    reason: str,
+    status: int,
+    message: str,
+    body: bytes | None = None,
+    media_type: str = "application/json",
+) -> Response:
     try:
         metrics.incr(hub.redis, "webhooks_rejected", {"connector": connector, "reason": reason})
-    except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
+    except Exception:
         pass
     if body is not None:  # the provider's own refusal format (e.g. a SOAP fault)
         return Response(body, status_code=status, media_type=media_type)
@@ -103,7 +110,7 @@ def _discard(hub: Hub, connector: str, discarded: list[Discarded]) -> None:
         log.info("webhook delivery discarded", connector=connector, reason=item.reason, ref=item.ref)
         try:
             metrics.incr(hub.redis, "webhooks_discarded", {"connector": connector, "reason": item.reason})
-        except Exception:  # noqa: BLE001 - a metrics outage must not change the answer
+        except Exception:
             pass
 
 
@@ -137,7 +144,9 @@ async def receive_webhook(request: Request) -> Response:
         else:
             parsed = _verify_and_parse(connector, inbound)
     except WebhookRejected as exc:
-        reason = exc.reason or {401: "signature", 404: "unknown_path", 503: "not_configured"}.get(exc.status, "malformed")
+        reason = exc.reason or {401: "signature", 404: "unknown_path", 503: "not_configured"}.get(
+            exc.status, "malformed"
+        )
         return _reject(hub, name, reason, exc.status, str(exc), exc.body, exc.media_type)
     changes = parsed.changes
     discarded = list(parsed.discarded)

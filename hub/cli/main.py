@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -57,7 +57,7 @@ def parse_when(value: str) -> datetime:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is neither a duration like 24h nor an ISO time") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -159,8 +159,9 @@ def partners_add(
     hub = _open_hub(_settings(), start_redis=False)
     try:
         with hub.sessions() as session, session.begin():
-            made = add_partner(session, name=name, email=email, region=region, segment=segment, tier=tier,
-                               partner_manager=manager)
+            made = add_partner(
+                session, name=name, email=email, region=region, segment=segment, tier=tier, partner_manager=manager
+            )
             partner_id = made.partner.id
     except IntegrityError:
         typer.echo(f"error: a partner with email {email} exists already", err=True)
@@ -179,9 +180,19 @@ def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-
     hub = _open_hub(_settings(), start_redis=False)
     try:
         with hub.sessions() as session:
-            rows = [{"id": p.id, "name": p.name, "email": p.email, "region": p.region, "segment": p.segment,
-                     "tier": p.tier, "partner_manager": p.partner_manager, "status": p.status}
-                    for p in session.scalars(select(Partner).order_by(Partner.id))]
+            rows = [
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "email": p.email,
+                    "region": p.region,
+                    "segment": p.segment,
+                    "tier": p.tier,
+                    "partner_manager": p.partner_manager,
+                    "status": p.status,
+                }
+                for p in session.scalars(select(Partner).order_by(Partner.id))
+            ]
     finally:
         hub.close()
     if as_json:
@@ -198,8 +209,9 @@ def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-
 @partners_app.command("set-stripe-account")
 def partners_set_stripe_account(
     partner: Annotated[str, typer.Argument(metavar="PARTNER_EMAIL", help="The partner's email (or id).")],
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT_ID", help="Their Stripe Connect account, acct_…; "
-                                              "'none' unlinks.")],
+    account_id: Annotated[
+        str, typer.Argument(metavar="ACCOUNT_ID", help="Their Stripe Connect account, acct_…; 'none' unlinks.")
+    ],
 ) -> None:
     """Link a partner to their Stripe Connect account (payouts are transferred there); audited."""
     import getpass
@@ -210,12 +222,15 @@ def partners_set_stripe_account(
     hub = _open_hub(_settings(), start_redis=False)
     try:
         with domain_errors():
-            linked = link_partner_account(hub, partner, None if account_id.lower() == "none" else account_id,
-                                          actor=f"cli:{getpass.getuser()}")
+            linked = link_partner_account(
+                hub, partner, None if account_id.lower() == "none" else account_id, actor=f"cli:{getpass.getuser()}"
+            )
     finally:
         hub.close()
-    typer.echo(f"partner {linked['partner_id']} <{linked['email']}>: stripe account {linked['stripe_account_id']}, "
-               f"payouts {'enabled' if linked['payouts_enabled'] else 'not enabled yet'}")
+    typer.echo(
+        f"partner {linked['partner_id']} <{linked['email']}>: stripe account {linked['stripe_account_id']}, "
+        f"payouts {'enabled' if linked['payouts_enabled'] else 'not enabled yet'}"
+    )
 
 
 # -- operating -------------------------------------------------------------------------------
@@ -227,7 +242,7 @@ def collect_status(hub: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     try:
         data["queues"] = queue.depths(hub.redis, hub.settings.queue_prefix)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         data["queues"] = {"error": f"redis unreachable: {type(exc).__name__}"}
     with hub.sessions() as session:
         for table, model in (("inbox", InboxEvent), ("outbox", OutboxItem)):
@@ -258,9 +273,7 @@ def collect_status(hub: Any) -> dict[str, Any]:
                 "message": a.message,
                 "last_seen_at": a.last_seen_at.isoformat(),
             }
-            for a in session.scalars(
-                select(Alert).where(Alert.state == "open").order_by(Alert.last_seen_at.desc())
-            )
+            for a in session.scalars(select(Alert).where(Alert.state == "open").order_by(Alert.last_seen_at.desc()))
         ]
     return data
 

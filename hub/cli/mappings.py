@@ -111,10 +111,15 @@ def preview(
     file: Annotated[Path, typer.Argument(help="The mapping file.", exists=True, dir_okay=False)],
     sample: Annotated[
         Path,
-        typer.Option(help="JSON: one record or a list (provider records for in, hub records for out).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="JSON: one record or a list (provider records for in, hub records for out).",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
-    direction: Annotated[Direction, typer.Option(help="in: the hub record; out: the provider payload.")] = Direction.inbound,
+    direction: Annotated[
+        Direction, typer.Option(help="in: the hub record; out: the provider payload.")
+    ] = Direction.inbound,
 ) -> None:
     """Apply FILE to a sample and print the hub record (in) or the exact provider payload (out)."""
     plan = _plan(file)

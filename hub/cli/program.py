@@ -8,7 +8,7 @@ import getpass
 import io
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +27,7 @@ console = Console()
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "cli"
 
 
@@ -74,8 +74,14 @@ def payouts_list(
     for column in ("id", "partner", "period", "amount", "status", "reason"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r["id"]), str(r["partner_id"]), r["period"], format_money(r["amount_minor"], r["currency"]),
-                      r["status"], r["reason"] or "")
+        table.add_row(
+            str(r["id"]),
+            str(r["partner_id"]),
+            r["period"],
+            format_money(r["amount_minor"], r["currency"]),
+            r["status"],
+            r["reason"] or "",
+        )
     console.print(table)
 
 
@@ -89,7 +95,9 @@ def payouts_approve(payout_id: int, reason: Annotated[str, typer.Option(help="Wh
 
 
 @payouts_app.command("reject")
-def payouts_reject(payout_id: int, reason: Annotated[str, typer.Option(help="Why (audited, kept on the payout).")]) -> None:
+def payouts_reject(
+    payout_id: int, reason: Annotated[str, typer.Option(help="Why (audited, kept on the payout).")]
+) -> None:
     """Reject a payout: its entries return to the partner's approved balance."""
     from hub.program import payouts
 
@@ -110,20 +118,23 @@ def payouts_settle(
 
     if paid == failed:
         raise typer.BadParameter("give exactly one of --paid or --failed")
-    p = _decide(lambda s, hub: payouts.settle(s, hub, payout_id, paid=paid, actor=_actor(),
-                                              transfer_id=transfer_id, reason=reason))
+    p = _decide(
+        lambda s, hub: payouts.settle(
+            s, hub, payout_id, paid=paid, actor=_actor(), transfer_id=transfer_id, reason=reason
+        )
+    )
     typer.echo(f"payout {p.id}: {p.status}")
 
 
 @payouts_app.command("mark-paid")
-def payouts_mark_paid(payout_id: int,
-                      reference: Annotated[str, typer.Option(help="The bank or payment reference.")]) -> None:
+def payouts_mark_paid(
+    payout_id: int, reference: Annotated[str, typer.Option(help="The bank or payment reference.")]
+) -> None:
     """Mark a payout paid by hand (after paying it from the CSV export)."""
     from hub.program import payouts
 
     def work(session: Any, hub: Any) -> Any:
-        return payouts.settle(session, hub, payout_id, paid=True, actor=_actor(), reason=reference,
-                              transfer_id=None)
+        return payouts.settle(session, hub, payout_id, paid=True, actor=_actor(), reason=reference, transfer_id=None)
 
     p = _decide(work)
     typer.echo(f"payout {p.id}: {p.status}")
@@ -141,14 +152,40 @@ def payouts_export(
     hub = _hub(start_redis=False)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["payout_id", "partner_id", "partner_name", "partner_email", "period", "amount", "currency",
-                     "amount_minor", "reason"])
+    writer.writerow(
+        [
+            "payout_id",
+            "partner_id",
+            "partner_name",
+            "partner_email",
+            "period",
+            "amount",
+            "currency",
+            "amount_minor",
+            "reason",
+        ]
+    )
     try:
         with hub.sessions() as session:
-            for p, partner in session.execute(select(Payout, Partner).join(Partner, Partner.id == Payout.partner_id)
-                                              .where(Payout.status == PayoutStatus.APPROVED).order_by(Payout.id)):
-                writer.writerow([p.id, partner.id, partner.name, partner.email, p.period,
-                                 from_minor_units(p.amount_minor, p.currency), p.currency, p.amount_minor, p.reason or ""])
+            for p, partner in session.execute(
+                select(Payout, Partner)
+                .join(Partner, Partner.id == Payout.partner_id)
+                .where(Payout.status == PayoutStatus.APPROVED)
+                .order_by(Payout.id)
+            ):
+                writer.writerow(
+                    [
+                        p.id,
+                        partner.id,
+                        partner.name,
+                        partner.email,
+                        p.period,
+                        from_minor_units(p.amount_minor, p.currency),
+                        p.currency,
+                        p.amount_minor,
+                        p.reason or "",
+                    ]
+                )
     finally:
         hub.close()
     sys.stdout.write(out.getvalue())
@@ -156,7 +193,9 @@ def payouts_export(
 
 @program_app.command("tick")
 def program_tick_command(
-    now: Annotated[str | None, typer.Option(help="Run as of this ISO time (UTC if no zone); default: the program clock.")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Run as of this ISO time (UTC if no zone); default: the program clock.")
+    ] = None,
 ) -> None:
     """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers."""
     from hub.program import tick as program_tick
@@ -167,7 +206,7 @@ def program_tick_command(
             when = datetime.fromisoformat(now)
         except ValueError:
             raise typer.BadParameter(f"{now!r} is not an ISO time") from None
-        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
     hub = _hub()
     try:
         summary = program_tick.tick(hub, when)
@@ -180,7 +219,9 @@ def program_tick_command(
 
 
 @program_app.command("schema")
-def program_schema(output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None) -> None:
+def program_schema(
+    output: Annotated[str | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
     """The program file's JSON Schema (committed as mappings/program.schema.json)."""
     from hub.program.program_file import schema_text
 
@@ -207,7 +248,7 @@ def report(
         when = clock.now(hub)
         if at:
             when = datetime.fromisoformat(at)
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
         with hub.sessions() as session:
             data = kpis.compute(session, when)
     finally:
@@ -228,8 +269,12 @@ def report(
         rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
         rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
     for pid, conv in data["conversion_by_partner"].items():
-        rows.append((f"conversion partner {pid} ({conv['name']})", f"{conv['won']}/{conv['referrals']}"
-                     + (f" = {conv['rate']}" if conv["rate"] else "")))
+        rows.append(
+            (
+                f"conversion partner {pid} ({conv['name']})",
+                f"{conv['won']}/{conv['referrals']}" + (f" = {conv['rate']}" if conv["rate"] else ""),
+            )
+        )
     if as_csv:
         out = io.StringIO()
         writer = csv.writer(out)
@@ -262,5 +307,7 @@ def program_check(
         for line in exc.errors:
             typer.echo(line, err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"ok  {where / PROGRAM_FILE}: {len(program.commissions)} commission rule(s), "
-               f"{len(program.tiers.levels)} tier level(s)")
+    typer.echo(
+        f"ok  {where / PROGRAM_FILE}: {len(program.commissions)} commission rule(s), "
+        f"{len(program.tiers.levels)} tier level(s)"
+    )

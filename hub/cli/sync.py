@@ -45,7 +45,9 @@ def backfill(
         list[str] | None, typer.Option("--object", "-o", help="Object to sync (repeatable). Default: all it polls.")
     ] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Start from the beginning, not the saved cursor.")] = False,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", min=1, help="Stop after this many pages per object.")] = None,
+    max_pages: Annotated[
+        int | None, typer.Option("--max-pages", min=1, help="Stop after this many pages per object.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; one summary line per object.")] = False,
 ) -> None:
     """Read every record changed since the saved cursor into the inbox, page by page."""
@@ -82,8 +84,14 @@ def _backfill_one(hub: Any, connector: str, object_type: str, *, max_pages: int 
     if quiet:
         return poll(hub, connector, object_type, max_pages=max_pages)
     total = None  # providers' change feeds give no total up front: the bar counts records and pages
-    columns = [SpinnerColumn(), TextColumn(f"{connector}/{object_type}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("records · {task.fields[pages]} pages"), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn(f"{connector}/{object_type}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records · {task.fields[pages]} pages"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("sync", total=total, pages=0)
 
@@ -100,8 +108,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     try:
         with hub.sessions() as session:
             rows = [
-                {"connector": r.connector, "object": r.object_type, "cursor": r.cursor,
-                 "updated_at": r.updated_at.isoformat()}
+                {
+                    "connector": r.connector,
+                    "object": r.object_type,
+                    "cursor": r.cursor,
+                    "updated_at": r.updated_at.isoformat(),
+                }
                 for r in session.scalars(select(SyncCursor).order_by(SyncCursor.connector, SyncCursor.object_type))
             ]
     finally:
@@ -112,5 +124,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if not rows:
         console.print("nothing polled yet")
     for row in rows:
-        console.print(f"{row['connector']}/{row['object']}: {json.dumps(row['cursor'])} (saved {row['updated_at']})",
-                      markup=False)
+        console.print(
+            f"{row['connector']}/{row['object']}: {json.dumps(row['cursor'])} (saved {row['updated_at']})", markup=False
+        )

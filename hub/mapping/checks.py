@@ -99,9 +99,7 @@ def check_mapping(mapping: MappingFile, broken: frozenset[Loc] = frozenset()) ->
         pass
     elif target is None:
         hint = did_you_mean(mapping.target, list(TARGETS))
-        issues.append(
-            Issue(("target",), f"unknown record {mapping.target!r}{hint}; known: {', '.join(TARGETS)}")
-        )
+        issues.append(Issue(("target",), f"unknown record {mapping.target!r}{hint}; known: {', '.join(TARGETS)}"))
     elif ("key",) not in broken:
         _check_key(mapping, target, broken, issues)
     for index, flt in enumerate(mapping.filters):
@@ -139,7 +137,10 @@ def _check_key(mapping: MappingFile, target: Target, broken: frozenset[Loc], iss
     if not keys:
         if target.keyed:
             issues.append(
-                Issue((), f"missing required key 'key': the {target.name} field(s) that identify a record (e.g. external_id)")
+                Issue(
+                    (),
+                    f"missing required key 'key': the {target.name} field(s) that identify a record (e.g. external_id)",
+                )
             )
         return
     single = isinstance(mapping.key, str)
@@ -192,9 +193,7 @@ def _check_field(
     for index, path in enumerate(sources):
         _check_path(path, spec, mapping, (*loc, "source", index) if many else (*loc, "source"), issues)
     if writes and (len(sources) > 1 or any(has_wildcard(p) for p in sources)):
-        issues.append(
-            Issue((*loc, "source"), "a field written to the provider needs one plain path (no list, no `*`)")
-        )
+        issues.append(Issue((*loc, "source"), "a field written to the provider needs one plain path (no list, no `*`)"))
 
     # direction and owner
     if rule.direction == "both" and rule.owner is None:
@@ -237,7 +236,10 @@ def _check_chain(
         info = TRANSFORMS[step.name]
         if info.takes == "scalar" and kind == "list" and not info.each:
             issues.append(
-                Issue(step_loc, f"`{step.name}` takes one value but gets a list here (put `coalesce`, `concat` or `join` first)")
+                Issue(
+                    step_loc,
+                    f"`{step.name}` takes one value but gets a list here (put `coalesce`, `concat` or `join` first)",
+                )
             )
         if info.takes == "list" and kind not in ("list", "any"):
             issues.append(Issue(step_loc, f"`{step.name}` takes a list but gets {_KIND_WORDS.get(kind, kind)}"))
@@ -249,16 +251,20 @@ def _check_chain(
             kind = info.produces
         if writes and info.reverse == "none":
             issues.append(
-                Issue(step_loc, f"`{step.name}` cannot be written back to the provider; make this field `direction: inbound`")
+                Issue(
+                    step_loc,
+                    f"`{step.name}` cannot be written back to the provider; make this field `direction: inbound`",
+                )
             )
         if step.name == "lookup" and writes and reverse_table(step.params.table) is None:  # type: ignore[attr-defined]
             issues.append(
-                Issue((*step_loc, "lookup", "table"), "this table is not one-to-one, so it cannot be written back; make the field inbound")
+                Issue(
+                    (*step_loc, "lookup", "table"),
+                    "this table is not one-to-one, so it cannot be written back; make the field inbound",
+                )
             )
         if isinstance(step.params, MoneyParams) and step.params.currency_field is not None:
-            _check_currency_field(
-                step.params, mapping, target, broken, (*step_loc, "money", "currency_field"), issues
-            )
+            _check_currency_field(step.params, mapping, target, broken, (*step_loc, "money", "currency_field"), issues)
     return kind
 
 

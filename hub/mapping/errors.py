@@ -57,8 +57,7 @@ class UnknownMappedValue(MappingRuntimeError):
             file,
             field,
             value,
-            "not in the value map; add it to the file (or give the map a default), "
-            "then replay the event",
+            "not in the value map; add it to the file (or give the map a default), then replay the event",
         )
 
     @property

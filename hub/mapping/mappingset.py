@@ -52,9 +52,7 @@ def fingerprint(paths: Iterable[Path]) -> Fingerprint:
     return tuple(stamps)
 
 
-def read_mapping(
-    path: Path, text: str | None = None
-) -> tuple[YamlDocument, Plan | None, list[str]]:
+def read_mapping(path: Path, text: str | None = None) -> tuple[YamlDocument, Plan | None, list[str]]:
     """Check one file in one pass (shape, then names): ``(document, plan, [])`` when clean,
     else ``(document, None, errors)``, each error as ``file:line:col: message``."""
     document = parse_yaml(path, text)

@@ -105,9 +105,7 @@ class ConcatParams(Strict):
 
 class LookupParams(Strict):
     table: dict[str, Scalar] = Field(min_length=1, description="Provider value -> hub value.")
-    default: Scalar = Field(
-        default=None, description="Used for values not in the table; without it they are errors."
-    )
+    default: Scalar = Field(default=None, description="Used for values not in the table; without it they are errors.")
 
 
 def _param(alias: str, description: str) -> Any:
@@ -126,9 +124,7 @@ class TransformStep(Strict):
     )
     bool_: BoolParams | None = _param("bool", "true/false, yes/no, 1/0 -> boolean.")
     date_: DateParams | None = _param("date", "Calendar date.")
-    datetime_: DateTimeParams | None = _param(
-        "datetime", "Instant with a time zone, kept in UTC."
-    )
+    datetime_: DateTimeParams | None = _param("datetime", "Instant with a time zone, kept in UTC.")
     lower: NoParams | None = Field(default=None, description="Lower-case text.")
     upper: NoParams | None = Field(default=None, description="Upper-case text.")
     strip: NoParams | None = Field(default=None, description="Trim surrounding white space.")
@@ -136,9 +132,7 @@ class TransformStep(Strict):
     email_domain: NoParams | None = Field(default=None, description="The domain of an address.")
     split: SeparatorParams | None = Field(default=None, description="Text -> list of items.")
     join: SeparatorParams | None = Field(default=None, description="List of items -> text.")
-    concat: ConcatParams | None = Field(
-        default=None, description="Several values -> one text, empty parts skipped."
-    )
+    concat: ConcatParams | None = Field(default=None, description="Several values -> one text, empty parts skipped.")
     lookup: LookupParams | None = Field(default=None, description="Replace through a fixed table.")
     coalesce: NoParams | None = Field(default=None, description="First non-empty of several values.")
 
@@ -262,12 +256,8 @@ class FieldRule(Strict):
         default_factory=list, description="Steps applied in order inbound, reversed outbound."
     )
     value_map: ValueMap | None = Field(default=None, description="Applied after the transforms.")
-    default: Scalar = Field(
-        default=None, description="Inbound: used when the provider value is missing or empty."
-    )
-    required: bool = Field(
-        default=False, description="Inbound: a record without a value is an error (dead letter)."
-    )
+    default: Scalar = Field(default=None, description="Inbound: used when the provider value is missing or empty.")
+    required: bool = Field(default=False, description="Inbound: a record without a value is an error (dead letter).")
     description: str | None = Field(default=None, description="A note for people.")
 
     @model_validator(mode="before")

@@ -92,8 +92,7 @@ class Plan:
 
     def __post_init__(self) -> None:
         rows = tuple(
-            (r.name, r.read, r.convert, r.const, r.default, r.has_default, r.required)
-            for r in self.inbound_rules
+            (r.name, r.read, r.convert, r.const, r.default, r.has_default, r.required) for r in self.inbound_rules
         )
         object.__setattr__(self, "_rows", rows)
 
@@ -195,4 +194,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_datetime(value)
     return str(value)
-

@@ -33,8 +33,11 @@ def mapping_schema() -> dict[str, Any]:
         "description": step.get("description", ""),
         "anyOf": [
             {"type": "string", "enum": bare},
-            {**{k: v for k, v in step.items() if k not in ("title", "description")},
-             "minProperties": 1, "maxProperties": 1},
+            {
+                **{k: v for k, v in step.items() if k not in ("title", "description")},
+                "minProperties": 1,
+                "maxProperties": 1,
+            },
         ],
     }
     # a field rule may be a bare source path

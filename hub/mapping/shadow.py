@@ -97,10 +97,14 @@ def shadow_diff(edited: Plan, current: Plan | None, events: Iterable[StoredEvent
         old = before.change.fields if before and before.change else {}
         new = after.change.fields if after.change else {}
         # an edit that drops or breaks the record is shown by its outcome alone
-        changes = tuple(
-            FieldChange(name, old.get(name), new.get(name))
-            for name in dict.fromkeys([*old, *new])
-            if name not in old or name not in new or old[name] != new[name]
-        ) if after.change is not None else ()
+        changes = (
+            tuple(
+                FieldChange(name, old.get(name), new.get(name))
+                for name in dict.fromkeys([*old, *new])
+                if name not in old or name not in new or old[name] != new[name]
+            )
+            if after.change is not None
+            else ()
+        )
         diffs.append(RecordDiff(event, before, after, changes))
     return diffs

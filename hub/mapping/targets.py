@@ -119,8 +119,11 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
             F("contact_ids", "list"),
             F("company_ids", "list"),
             F("deleted", "bool"),
-            F("payment_customer_id", "id",
-              description="The payment provider's customer this deal became (e.g. a Stripe cus_ id)."),
+            F(
+                "payment_customer_id",
+                "id",
+                description="The payment provider's customer this deal became (e.g. a Stripe cus_ id).",
+            ),
             version_field="modified_at",
         ),
         "contact": _target(

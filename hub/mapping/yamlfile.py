@@ -146,9 +146,7 @@ def parse_yaml(path: Path, text: str | None = None) -> YamlDocument:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            return YamlDocument(
-                path, None, None, (Problem(Position(1, 1), f"cannot read the file: {exc}"),)
-            )
+            return YamlDocument(path, None, None, (Problem(Position(1, 1), f"cannot read the file: {exc}"),))
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -286,9 +284,7 @@ def validate_document(document: YamlDocument, model: type[M]) -> tuple[M | None,
     return parsed, []
 
 
-def read_yaml_model(
-    path: Path, model: type[M], text: str | None = None
-) -> tuple[Located[M] | None, list[str]]:
+def read_yaml_model(path: Path, model: type[M], text: str | None = None) -> tuple[Located[M] | None, list[str]]:
     """Parse and validate; ``(located, [])`` when clean, ``(None, errors)`` otherwise."""
     document = parse_yaml(path, text)
     parsed, errors = validate_document(document, model)
@@ -309,6 +305,7 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
 
 def sort_errors(errors: list[str]) -> list[str]:
     """By file, then line, then column."""
+
     def key(line: str) -> tuple[str, int, int]:
         match = re.match(r"^(.*):(\d+):(\d+): ", line)
         if not match:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import hub.pipeline.models  # noqa: F401 - registers the work tables on Base.metadata
+import hub.pipeline.models
 import hub.program.models  # noqa: F401 - registers the partner-record tables
 from hub.pipeline.store import Base
 

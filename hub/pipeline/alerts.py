@@ -40,16 +40,12 @@ def raise_alert(session: Session, *, key: str, kind: str, message: str, severity
 
 def resolve_alert(session: Session, key: str) -> int:
     result = session.execute(
-        update(Alert)
-        .where(Alert.key == key, Alert.state == "open")
-        .values(state="resolved", resolved_at=utcnow())
+        update(Alert).where(Alert.key == key, Alert.state == "open").values(state="resolved", resolved_at=utcnow())
     )
     return result.rowcount
 
 
 def open_alerts(session: Session, limit: int = 50) -> list[Alert]:
     return list(
-        session.scalars(
-            select(Alert).where(Alert.state == "open").order_by(Alert.last_seen_at.desc()).limit(limit)
-        )
+        session.scalars(select(Alert).where(Alert.state == "open").order_by(Alert.last_seen_at.desc()).limit(limit))
     )

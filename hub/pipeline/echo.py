@@ -32,26 +32,46 @@ def _hash(value: Any) -> str:
     return hashlib.sha256(text.strip().encode()).hexdigest()
 
 
-def remember_writes(session: Session, connector: str, written: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                    *, created: Mapping[str, list[str]] | None = None) -> int:
+def remember_writes(
+    session: Session,
+    connector: str,
+    written: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    *,
+    created: Mapping[str, list[str]] | None = None,
+) -> int:
     """``written``: {object_type: {object_id: {field: value}}}; ``created``: {object_type: [ids]}."""
     expires = utcnow() + TTL
     rows = []
     for object_type, objects in written.items():
         for object_id, fields in objects.items():
             for field, value in fields.items():
-                rows.append(EchoFingerprint(connector=connector, object_type=object_type, object_id=str(object_id),
-                                            field=field, value_hash=_hash(value), expires_at=expires))
+                rows.append(
+                    EchoFingerprint(
+                        connector=connector,
+                        object_type=object_type,
+                        object_id=str(object_id),
+                        field=field,
+                        value_hash=_hash(value),
+                        expires_at=expires,
+                    )
+                )
     for object_type, ids in (created or {}).items():
         for object_id in ids:
-            rows.append(EchoFingerprint(connector=connector, object_type=object_type, object_id=str(object_id),
-                                        field=CREATED, value_hash=_hash(None), expires_at=expires))
+            rows.append(
+                EchoFingerprint(
+                    connector=connector,
+                    object_type=object_type,
+                    object_id=str(object_id),
+                    field=CREATED,
+                    value_hash=_hash(None),
+                    expires_at=expires,
+                )
+            )
     session.add_all(rows)
     return len(rows)
 
 
-def is_echo(session: Session, connector: str, object_type: str, object_id: str,
-            changed: Mapping[str, Any]) -> bool:
+def is_echo(session: Session, connector: str, object_type: str, object_id: str, changed: Mapping[str, Any]) -> bool:
     """True when every changed field carries a value the hub itself wrote (``changed`` empty:
     a creation event, an echo when the hub created the object)."""
     now = utcnow()

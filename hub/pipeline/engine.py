@@ -98,7 +98,7 @@ class HubEngine:
                 reader = self.hub.connectors[name]
                 assert isinstance(reader, ReadsInBatches)  # only readers were gathered above
                 records = reader.read_many(object_type, sorted(ids), fields=plan.source_paths)
-            except Exception:  # noqa: BLE001 - each event will read (and classify) on its own
+            except Exception:
                 continue
             for record in records:
                 self._read_ahead[(name, object_type, record.id)] = record
@@ -149,12 +149,17 @@ class HubEngine:
             if from_event.get("archived"):
                 return from_event, True, fallback
             ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
-            found = [ahead] if ahead is not None else connector.read_many(
-                event.object_type, [event.object_id], fields=plan.source_paths)
+            found = (
+                [ahead]
+                if ahead is not None
+                else connector.read_many(event.object_type, [event.object_id], fields=plan.source_paths)
+            )
             if not found:  # gone from the provider since the event
                 if not isinstance(connector, DeletedRecords):
-                    raise SkippableRecord(f"{event.connector} {event.object_type} {event.object_id} is gone "
-                                          "and the connector cannot say what a deletion looks like")
+                    raise SkippableRecord(
+                        f"{event.connector} {event.object_type} {event.object_id} is gone "
+                        "and the connector cannot say what a deletion looks like"
+                    )
                 return connector.deleted_record(event.object_type, event.object_id), True, fallback
             return dict(found[0].raw), False, found[0].version_ms or fallback
         return from_event, partial, fallback

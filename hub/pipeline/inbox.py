@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -62,8 +62,19 @@ def event_rows(
 
 
 #: the columns the webhook path writes, in the order the statements below bind them
-_COLUMNS = ("connector", "event_key", "event_type", "object_type", "object_id", "version_ms",
-            "payload", "received_at", "state", "attempts", "next_attempt_at")
+_COLUMNS = (
+    "connector",
+    "event_key",
+    "event_type",
+    "object_type",
+    "object_id",
+    "version_ms",
+    "payload",
+    "received_at",
+    "state",
+    "attempts",
+    "next_attempt_at",
+)
 _RETURNING = " ON CONFLICT (connector, event_key) DO NOTHING RETURNING id, connector, event_key"
 #: rows per SQLite statement (11 bound values each; SQLite allows 32,766)
 _SQLITE_ROWS = 2000
@@ -77,7 +88,7 @@ _PG_INSERT = (
 
 def _sqlite_time(value: datetime) -> str:
     # the text SQLAlchemy's SQLite DATETIME stores (naive UTC, see models.UTCDateTime)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -108,11 +119,21 @@ def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[st
                     times[received] = _sqlite_time(received)
                 if look not in times:
                     times[look] = _sqlite_time(look)
-                params.extend((
-                    row["connector"], row["event_key"], row["event_type"], row["object_type"],
-                    row["object_id"], row["version_ms"], json.dumps(row["payload"], separators=(",", ":")),
-                    times[received], row["state"], row["attempts"], times[look],
-                ))
+                params.extend(
+                    (
+                        row["connector"],
+                        row["event_key"],
+                        row["event_type"],
+                        row["object_type"],
+                        row["object_id"],
+                        row["version_ms"],
+                        json.dumps(row["payload"], separators=(",", ":")),
+                        times[received],
+                        row["state"],
+                        row["attempts"],
+                        times[look],
+                    )
+                )
             values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
             cursor.execute(f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values}{_RETURNING}", params)
             found.update({(connector, key): id_ for id_, connector, key in cursor.fetchall()})

@@ -101,7 +101,7 @@ class InboxWriter:
                             seen.add(key)
                             rows.append(row)
                 new = insert_events(conn, rows)
-        except Exception as exc:  # noqa: BLE001 - every waiting request learns it failed
+        except Exception as exc:
             log.error("inbox insert failed", error=f"{type(exc).__name__}: {exc}", requests=len(batch))
             for pending in batch:
                 pending.loop.call_soon_threadsafe(_settle, pending.future, exc)
@@ -110,7 +110,7 @@ class InboxWriter:
         results: list[Stored] = []
         claimed: set[tuple[str, str]] = set()
         counts: dict[str, list[int]] = {}
-        for pending, request_rows in zip(batch, per_request):
+        for pending, request_rows in zip(batch, per_request, strict=True):
             ids = []
             for row in request_rows:
                 key = (row["connector"], row["event_key"])
@@ -131,8 +131,11 @@ class InboxWriter:
                 if duplicates:
                     metrics.incr(pipe, "webhooks_duplicate", {"connector": connector}, duplicates)
             pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - committed rows are found by the reconciler
-            log.warning("enqueue failed after commit; the reconciler will pick the rows up",
-                        rows=len(new), error=type(exc).__name__)
-        for pending, stored in zip(batch, results):
+        except Exception as exc:
+            log.warning(
+                "enqueue failed after commit; the reconciler will pick the rows up",
+                rows=len(new),
+                error=type(exc).__name__,
+            )
+        for pending, stored in zip(batch, results, strict=True):
             pending.loop.call_soon_threadsafe(_settle, pending.future, stored)

@@ -68,17 +68,14 @@ def observe(redis: Any, name: str, labels: Mapping[str, str], value: float) -> N
 
 def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()
     }
 
 
 class HubCollector:
     """Reads the shared counters and histograms from Redis, and gauges from ``gauges()``."""
 
-    def __init__(
-        self, redis: Any, gauges: Callable[[], Iterable[tuple[str, str, dict[str, str], float]]]
-    ):
+    def __init__(self, redis: Any, gauges: Callable[[], Iterable[tuple[str, str, dict[str, str], float]]]):
         self.redis = redis
         self.gauges = gauges
 

@@ -135,5 +135,3 @@ class EchoFingerprint(Base):
     field: Mapped[str] = mapped_column(String(128))
     value_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-

@@ -75,8 +75,6 @@ def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:
     table = connector.outbox_actions() if isinstance(connector, RunsOutboxActions) else {}
     method = table.get(item.action)
     if method is None:
-        raise ConfigurationError(
-            f"outbox #{item.id}: {item.connector} has no outbox action {item.action!r}"
-        )
+        raise ConfigurationError(f"outbox #{item.id}: {item.connector} has no outbox action {item.action!r}")
     result = method(dict(item.payload), idempotency_key=item.idempotency_key)
     return dict(result or {})

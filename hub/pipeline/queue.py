@@ -45,9 +45,7 @@ def enqueue(
     q = Queue(queue_name(prefix, kind), connection=connection)
     func = JOB_FUNCTIONS[kind]
     jobs = [
-        Queue.prepare_data(
-            func, args=(ids[i : i + IDS_PER_JOB],), timeout=job_timeout, result_ttl=0, failure_ttl=86400
-        )
+        Queue.prepare_data(func, args=(ids[i : i + IDS_PER_JOB],), timeout=job_timeout, result_ttl=0, failure_ttl=86400)
         for i in range(0, len(ids), IDS_PER_JOB)
     ]
     q.enqueue_many(jobs, pipeline=pipeline)
@@ -55,4 +53,4 @@ def enqueue(
 
 
 def depths(connection: Any, prefix: str) -> dict[str, int]:
-    return {kind: len(q) for kind, q in zip((INBOX, OUTBOX), queues(connection, prefix))}
+    return {kind: len(q) for kind, q in zip((INBOX, OUTBOX), queues(connection, prefix), strict=True)}

@@ -45,9 +45,7 @@ def _close_cleared_dead_letter_alerts(hub: PipelineContext) -> None:
     with hub.sessions() as session, session.begin():
         alerts = list(
             session.scalars(
-                select(Alert).where(
-                    Alert.kind.in_(("dead_letter", "mapping_unknown_value")), Alert.state == "open"
-                )
+                select(Alert).where(Alert.kind.in_(("dead_letter", "mapping_unknown_value")), Alert.state == "open")
             )
         )
         for alert in alerts:
@@ -58,9 +56,7 @@ def _close_cleared_dead_letter_alerts(hub: PipelineContext) -> None:
                 where = [model.connector == source, model.last_error_kind == kind]
             else:
                 model, where = InboxEvent, [InboxEvent.last_error_kind == alert.kind]
-            left = session.scalar(
-                select(func.count()).select_from(model).where(model.state == WorkState.DEAD, *where)
-            )
+            left = session.scalar(select(func.count()).select_from(model).where(model.state == WorkState.DEAD, *where))
             if not left:
                 alert.state = "resolved"
                 alert.resolved_at = utcnow()

@@ -99,8 +99,9 @@ def _save_cursor(session: Any, connector: str, object_type: str, cursor: Cursor)
         .with_for_update()
     ).first()
     if row is None:
-        session.add(SyncCursor(connector=connector, object_type=object_type, cursor=dict(cursor.value),
-                               updated_at=utcnow()))
+        session.add(
+            SyncCursor(connector=connector, object_type=object_type, cursor=dict(cursor.value), updated_at=utcnow())
+        )
     else:
         row.cursor = dict(cursor.value)
         row.updated_at = utcnow()
@@ -254,13 +255,15 @@ class Poller:
                 result = poll(self.hub, name, object_type, max_pages=self.hub.settings.sync.max_pages)
             except PollBusy:
                 continue
-            except Exception as exc:  # noqa: BLE001 - one provider's outage must not stop the others
-                log.warning("poll failed", connector=name, object=object_type,
-                            error=f"{type(exc).__name__}: {exc}"[:300])
+            except Exception as exc:
+                log.warning(
+                    "poll failed", connector=name, object=object_type, error=f"{type(exc).__name__}: {exc}"[:300]
+                )
                 continue
             if result.new_events:
-                log.info("polled", connector=name, object=object_type, records=result.records,
-                         new_events=result.new_events)
+                log.info(
+                    "polled", connector=name, object=object_type, records=result.records, new_events=result.new_events
+                )
 
     def join(self, timeout: float = 10) -> None:
         if self._thread is not None:

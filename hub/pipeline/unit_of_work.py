@@ -71,7 +71,7 @@ def enqueue_owed(
             continue
         try:
             queue.enqueue(ctx.redis, ctx.settings.queue_prefix, kind, owed)
-        except Exception as exc:  # noqa: BLE001 - committed: the reconciler enqueues them when due
+        except Exception as exc:
             ok = False
             log.warning("owed work not enqueued; the reconciler will", queue=kind, ids=len(owed), error=str(exc))
             if on_error is not None:
@@ -85,7 +85,9 @@ def forget_owed(info: dict[str, Any]) -> None:
 
 
 @contextmanager
-def unit_of_work(ctx: QueueContext, *, on_enqueue_error: Callable[[Exception], None] | None = None) -> Iterator[Session]:
+def unit_of_work(
+    ctx: QueueContext, *, on_enqueue_error: Callable[[Exception], None] | None = None
+) -> Iterator[Session]:
     """A session in a transaction; on leaving the block the transaction commits and then what
     it owes is enqueued. An exception rolls it back and enqueues nothing (the exception
     propagates); so does a ``session.rollback()`` inside the block."""

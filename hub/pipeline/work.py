@@ -72,9 +72,7 @@ def claim(session: Session, model: Model, row_id: int, *, lease_s: float) -> Cla
 
 
 def _fenced(model: Model, c: Claim):  # type: ignore[no-untyped-def]
-    return update(model).where(
-        model.id == c.id, model.state == WorkState.PROCESSING, model.attempts == c.attempt
-    )
+    return update(model).where(model.id == c.id, model.state == WorkState.PROCESSING, model.attempts == c.attempt)
 
 
 def finish(session: Session, model: Model, c: Claim, *, outcome: str | None = None) -> bool:
@@ -110,9 +108,7 @@ def describe(exc: BaseException) -> Failure:
     return Failure("bug", f"{type(exc).__name__}: {exc}"[:2000], tb, False, None)
 
 
-def fail(
-    session: Session, model: Model, c: Claim, failure: Failure, policy: RetryPolicy
-) -> str | None:
+def fail(session: Session, model: Model, c: Claim, failure: Failure, policy: RetryPolicy) -> str | None:
     """Record a failed attempt: ``retrying`` with the next attempt time, or ``dead``. Returns the
     new state, or ``None`` when the lease was lost meanwhile (nothing written)."""
     now = utcnow()
@@ -149,9 +145,7 @@ def take_due(session: Session, model: Model, *, requeue_after_s: float, limit: i
     due = (
         select(model.id)
         .where(
-            model.state.in_(
-                (WorkState.RECEIVED, WorkState.PENDING, WorkState.RETRYING, WorkState.PROCESSING)
-            ),
+            model.state.in_((WorkState.RECEIVED, WorkState.PENDING, WorkState.RETRYING, WorkState.PROCESSING)),
             model.next_attempt_at <= now,
         )
         .order_by(model.next_attempt_at)

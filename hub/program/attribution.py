@@ -53,8 +53,10 @@ def find_attribution(
         if partner is not None:
             return Attributed(partner.id, None, "partner_id")
     emails = sorted({e.strip().lower() for e in contact_emails if e and "@" in e})
-    domains = sorted({d.strip().lower() for d in company_domains if d and not rules.is_free_mail(d)}
-                     | {_domain(e) for e in emails if not rules.is_free_mail(_domain(e))})
+    domains = sorted(
+        {d.strip().lower() for d in company_domains if d and not rules.is_free_mail(d)}
+        | {_domain(e) for e in emails if not rules.is_free_mail(_domain(e))}
+    )
     if not emails and not domains:
         return None
     created = deal_created_at or utcnow()
@@ -67,8 +69,12 @@ def find_attribution(
     order = Referral.created_at.asc() if rules.model == "first_touch" else Referral.created_at.desc()
     candidates = session.scalars(
         select(Referral)
-        .where(or_(*conditions), Referral.created_at >= window_start, Referral.created_at <= created,
-               Referral.status.notin_((ReferralStatus.DECLINED,)))
+        .where(
+            or_(*conditions),
+            Referral.created_at >= window_start,
+            Referral.created_at <= created,
+            Referral.status.notin_((ReferralStatus.DECLINED,)),
+        )
         .order_by(order, Referral.id.asc() if rules.model == "first_touch" else Referral.id.desc())
     ).all()
     for referral in candidates:
@@ -89,15 +95,23 @@ def attribute(session: Session, deal: Deal | PaymentCustomer, found: Attributed 
     return True
 
 
-def override(session: Session, deal: Deal, *, partner_id: int | None, referral_id: int | None, actor: str,
-             reason: str) -> None:
+def override(
+    session: Session, deal: Deal, *, partner_id: int | None, referral_id: int | None, actor: str, reason: str
+) -> None:
     """An admin's decision, recorded in the audit log with what it replaced."""
     before = {"partner_id": deal.partner_id, "referral_id": deal.referral_id, "source": deal.attribution_source}
     deal.partner_id = partner_id
     deal.referral_id = referral_id
     deal.attribution_source = "admin" if partner_id is not None else None
     deal.attributed_at = utcnow()
-    after = {"partner_id": partner_id, "referral_id": referral_id, "source": deal.attribution_source,
-             "reason": reason}
-    session.add(AuditEntry(actor=actor, action="attribution.override", subject=f"deal:{deal.id}",
-                           before=before, after=after, at=utcnow()))
+    after = {"partner_id": partner_id, "referral_id": referral_id, "source": deal.attribution_source, "reason": reason}
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="attribution.override",
+            subject=f"deal:{deal.id}",
+            before=before,
+            after=after,
+            at=utcnow(),
+        )
+    )

@@ -9,7 +9,7 @@ of the system clock, so a whole deployment can be run "as of" another moment:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.pipeline.store import utcnow
@@ -22,5 +22,5 @@ def now(hub: Any) -> datetime:
         return utcnow()
     if settings.clock_now is not None:
         fixed = settings.clock_now
-        return (fixed if fixed.tzinfo else fixed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (fixed if fixed.tzinfo else fixed.replace(tzinfo=UTC)).astimezone(UTC)
     return utcnow() + timedelta(seconds=settings.clock_offset_s)

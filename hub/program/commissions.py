@@ -51,28 +51,52 @@ class Settlement:
 
 
 def _live(session: Session, source_key: str) -> LedgerEntry | None:
-    entries = list(session.scalars(
-        select(LedgerEntry).where(LedgerEntry.source_key == source_key, LedgerEntry.kind == "commission")
-        .order_by(LedgerEntry.id)))
-    undone = set(session.scalars(select(LedgerEntry.reverses_id).where(
-        LedgerEntry.source_key == source_key, LedgerEntry.kind == "reversal")))
+    entries = list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.source_key == source_key, LedgerEntry.kind == "commission")
+            .order_by(LedgerEntry.id)
+        )
+    )
+    undone = set(
+        session.scalars(
+            select(LedgerEntry.reverses_id).where(LedgerEntry.source_key == source_key, LedgerEntry.kind == "reversal")
+        )
+    )
     live = [e for e in entries if e.id not in undone and e.status != LedgerStatus.REVERSED]
     return live[-1] if live else None
 
 
-def settle(session: Session, program: Program, partner: Partner | None, source_key: str,
-           due: rules.Due | None, *, now: datetime, reason: str, deal_id: int | None = None) -> Settlement:
+def settle(
+    session: Session,
+    program: Program,
+    partner: Partner | None,
+    source_key: str,
+    due: rules.Due | None,
+    *,
+    now: datetime,
+    reason: str,
+    deal_id: int | None = None,
+) -> Settlement:
     """Bring one source's ledger in line with what it should earn now (caller's transaction)."""
     live = _live(session, source_key)
 
     def new_entry(key: str) -> LedgerEntry:
         assert due is not None and partner is not None
         entry = LedgerEntry(
-            natural_key=key, partner_id=partner.id, deal_id=deal_id, kind="commission", source_key=source_key,
-            amount_minor=due.amount_minor, currency=due.currency, status=LedgerStatus.PENDING, rule_snapshot=due.snapshot,
+            natural_key=key,
+            partner_id=partner.id,
+            deal_id=deal_id,
+            kind="commission",
+            source_key=source_key,
+            amount_minor=due.amount_minor,
+            currency=due.currency,
+            status=LedgerStatus.PENDING,
+            rule_snapshot=due.snapshot,
             approve_after=due.approve_after,
             expected_payment_date=program.payouts.expected_date(due.approve_after.date()),
-            created_at=now, updated_at=now,
+            created_at=now,
+            updated_at=now,
         )
         session.add(entry)
         session.flush()
@@ -115,10 +139,19 @@ def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: dat
     see ``hub.payouts``)."""
     snap = entry.rule_snapshot or {}
     reversal = LedgerEntry(
-        natural_key=f"reversal:{entry.id}", partner_id=entry.partner_id, deal_id=entry.deal_id,
-        kind="reversal", source_key=entry.source_key, amount_minor=-entry.amount_minor, currency=entry.currency,
-        status=LedgerStatus.PENDING, rule_snapshot={"reverses": entry.id, "reason": reason, "rule_name": snap.get("rule_name")},
-        reverses_id=entry.id, approve_after=now, created_at=now, updated_at=now,
+        natural_key=f"reversal:{entry.id}",
+        partner_id=entry.partner_id,
+        deal_id=entry.deal_id,
+        kind="reversal",
+        source_key=entry.source_key,
+        amount_minor=-entry.amount_minor,
+        currency=entry.currency,
+        status=LedgerStatus.PENDING,
+        rule_snapshot={"reverses": entry.id, "reason": reason, "rule_name": snap.get("rule_name")},
+        reverses_id=entry.id,
+        approve_after=now,
+        created_at=now,
+        updated_at=now,
     )
     session.add(reversal)
     session.flush()
@@ -128,8 +161,9 @@ def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: dat
 # -- won deals ---------------------------------------------------------------------------------
 
 
-def settle_deal(session: Session, program: Program, deal: Deal, partner: Partner | None, *,
-                now: datetime | None = None) -> Settlement:
+def settle_deal(
+    session: Session, program: Program, deal: Deal, partner: Partner | None, *, now: datetime | None = None
+) -> Settlement:
     """Bring the deal's ledger in line with the deal, in the caller's transaction."""
     now = now or utcnow()
     key = f"deal:{deal.id}"
@@ -137,9 +171,17 @@ def settle_deal(session: Session, program: Program, deal: Deal, partner: Partner
     if partner is not None and deal.status == ReferralStatus.CLOSED_WON and not deal.deleted:
         rule = program.rule_for(CommissionEvent.DEAL_WON, partner, product=(deal.properties or {}).get("product"))
         if rule is not None:
-            due = rules.due(session, rule, partner, event=CommissionEvent.DEAL_WON, base_minor=deal.amount_minor,
-                            base_currency=deal.currency, at=now, source_key=key,
-                            extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency})
+            due = rules.due(
+                session,
+                rule,
+                partner,
+                event=CommissionEvent.DEAL_WON,
+                base_minor=deal.amount_minor,
+                base_currency=deal.currency,
+                at=now,
+                source_key=key,
+                extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency},
+            )
     return settle(session, program, partner, key, due, now=now, reason=_reason(deal), deal_id=deal.id)
 
 
@@ -154,16 +196,26 @@ def _reason(deal: Deal) -> str:
 # -- qualified referrals -------------------------------------------------------------------------
 
 
-def settle_referral(session: Session, program: Program, referral: Referral, partner: Partner, *,
-                    now: datetime | None = None) -> Settlement:
+def settle_referral(
+    session: Session, program: Program, referral: Referral, partner: Partner, *, now: datetime | None = None
+) -> Settlement:
     """A referral accepted into the CRM earns what a ``referral_qualified`` rule pays (flat)."""
     now = now or utcnow()
     key = f"referral:{referral.id}"
     rule = program.rule_for(CommissionEvent.REFERRAL_QUALIFIED, partner)
     due = None
     if rule is not None:
-        due = rules.due(session, rule, partner, event=CommissionEvent.REFERRAL_QUALIFIED, base_minor=None, base_currency=None,
-                        at=now, source_key=key, extra={"tracking_id": referral.tracking_id})
+        due = rules.due(
+            session,
+            rule,
+            partner,
+            event=CommissionEvent.REFERRAL_QUALIFIED,
+            base_minor=None,
+            base_currency=None,
+            at=now,
+            source_key=key,
+            extra={"tracking_id": referral.tracking_id},
+        )
     return settle(session, program, partner, key, due, now=now, reason="referral not qualified")
 
 
@@ -180,9 +232,17 @@ def _fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
 
 def _first_recurring_start(session: Session, fact: RevenueFact) -> datetime:
     """When this customer's recurring revenue for this partner began (their first invoice)."""
-    starts = [f.period_start or f.occurred_at for f in session.scalars(select(RevenueFact).where(
-        RevenueFact.kind == "revenue", RevenueFact.recurrence == "recurring",
-        RevenueFact.customer_id == fact.customer_id, RevenueFact.partner_id == fact.partner_id))]
+    starts = [
+        f.period_start or f.occurred_at
+        for f in session.scalars(
+            select(RevenueFact).where(
+                RevenueFact.kind == "revenue",
+                RevenueFact.recurrence == "recurring",
+                RevenueFact.customer_id == fact.customer_id,
+                RevenueFact.partner_id == fact.partner_id,
+            )
+        )
+    ]
     return min(starts, default=fact.period_start or fact.occurred_at)
 
 
@@ -193,20 +253,45 @@ def settle_revenue(session: Session, hub: Any, revenue: RevenueFact, *, now: dat
     key = f"fact:{revenue.id}"
     live = _live(session, key)
     due = None
-    if partner is not None and revenue.kind == "revenue" and revenue.status in PAID and revenue.recurrence == "recurring":
-        refunded = -sum(f.amount_minor for f in session.scalars(select(RevenueFact).where(
-            RevenueFact.kind == "refund", RevenueFact.revenue_key == revenue.natural_key,
-            RevenueFact.status.in_(REFUNDED))))
+    if (
+        partner is not None
+        and revenue.kind == "revenue"
+        and revenue.status in PAID
+        and revenue.recurrence == "recurring"
+    ):
+        refunded = -sum(
+            f.amount_minor
+            for f in session.scalars(
+                select(RevenueFact).where(
+                    RevenueFact.kind == "refund",
+                    RevenueFact.revenue_key == revenue.natural_key,
+                    RevenueFact.status.in_(REFUNDED),
+                )
+            )
+        )
         net = max(0, revenue.amount_minor - refunded)
         # the rule that earned it stays (a program edit does not rewrite history)
-        rule = _snapshot_rule(live) or program.rule_for(CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product)
+        rule = _snapshot_rule(live) or program.rule_for(
+            CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product
+        )
         if rule is not None and _within_months(session, rule, revenue):
             at = live.created_at if live is not None else now
-            due = rules.due(session, rule, partner, event=CommissionEvent.RECURRING_INVOICE_PAID, base_minor=revenue.amount_minor,
-                            base_currency=revenue.currency, at=at, source_key=key,
-                            extra={"revenue_key": revenue.natural_key, "customer_id": revenue.customer_id,
-                                   "refunded_minor": refunded},
-                            scale=(net, revenue.amount_minor) if refunded else None)
+            due = rules.due(
+                session,
+                rule,
+                partner,
+                event=CommissionEvent.RECURRING_INVOICE_PAID,
+                base_minor=revenue.amount_minor,
+                base_currency=revenue.currency,
+                at=at,
+                source_key=key,
+                extra={
+                    "revenue_key": revenue.natural_key,
+                    "customer_id": revenue.customer_id,
+                    "refunded_minor": refunded,
+                },
+                scale=(net, revenue.amount_minor) if refunded else None,
+            )
     reason = "invoice refunded" if revenue.status in PAID else f"invoice {revenue.status}"
     return settle(session, program, partner, key, due, now=now, reason=reason, deal_id=revenue.deal_id)
 
@@ -254,20 +339,39 @@ def balances(session: Session, partner_id: int) -> dict[str, dict[str, int]]:
     for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner_id)):
         if entry.status in (LedgerStatus.CANCELLED, LedgerStatus.REVERSED):
             continue
-        bucket = "paid" if entry.status == LedgerStatus.PAID else "approved" if entry.status in (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT) else "pending"
+        bucket = (
+            "paid"
+            if entry.status == LedgerStatus.PAID
+            else "approved"
+            if entry.status in (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT)
+            else "pending"
+        )
         per = totals.setdefault(entry.currency, {"pending": 0, "approved": 0, "paid": 0})
         per[bucket] += entry.amount_minor
     return totals
 
 
 def on_transfer_reversed(
-    session: Session, hub: Any, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
-    currency: str, event_id: str,
+    session: Session,
+    hub: Any,
+    *,
+    payout_id: int,
+    transfer_id: str,
+    amount_reversed_minor: int,
+    currency: str,
+    event_id: str,
 ) -> None:
     """A payout's transfer was reversed at the provider (money went back from the partner): the
     reversed amount becomes a negative adjustment (netted against the partner's next payout, so
     the ledger says what the partner really has) and a person is alerted."""
     from hub.program import payouts
 
-    payouts.transfer_reversed(session, hub, payout_id=payout_id, transfer_id=transfer_id,
-                              amount_reversed_minor=amount_reversed_minor, currency=currency, event_id=event_id)
+    payouts.transfer_reversed(
+        session,
+        hub,
+        payout_id=payout_id,
+        transfer_id=transfer_id,
+        amount_reversed_minor=amount_reversed_minor,
+        currency=currency,
+        event_id=event_id,
+    )

@@ -36,8 +36,16 @@ def apply_change(
     now = utcnow()
     first_seen = deal is None
     if deal is None:
-        deal = Deal(source=source, external_id=change.key, properties={}, property_versions={},
-                    version_ms=0, deleted=False, created_at=now, updated_at=now)
+        deal = Deal(
+            source=source,
+            external_id=change.key,
+            properties={},
+            property_versions={},
+            version_ms=0,
+            deleted=False,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(deal)
     fields = dict(deal.properties or {})
     versions = dict(deal.property_versions or {})
@@ -53,9 +61,15 @@ def apply_change(
     deal.property_versions = versions
     deal.version_ms = max(deal.version_ms, version)
     deal.updated_at = now
-    for column, name in (("name", "name"), ("stage", "stage"), ("pipeline", "pipeline"),
-                         ("amount_minor", "amount"), ("currency", "currency"), ("status", "status"),
-                         ("tracking_id", "tracking_id")):
+    for column, name in (
+        ("name", "name"),
+        ("stage", "stage"),
+        ("pipeline", "pipeline"),
+        ("amount_minor", "amount"),
+        ("currency", "currency"),
+        ("status", "status"),
+        ("tracking_id", "tracking_id"),
+    ):
         if name in applied:
             setattr(deal, column, applied[name])
     if "deleted" in applied:

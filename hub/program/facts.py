@@ -23,8 +23,20 @@ if TYPE_CHECKING:
     from hub.program.context import ProgramContext
 
 #: the columns a fact's state is made of (a change to any of them is processed again)
-STATE = ("kind", "recurrence", "amount_minor", "currency", "customer_id", "revenue_key", "partner_id",
-         "deal_id", "product", "period_start", "period_end", "status")
+STATE = (
+    "kind",
+    "recurrence",
+    "amount_minor",
+    "currency",
+    "customer_id",
+    "revenue_key",
+    "partner_id",
+    "deal_id",
+    "product",
+    "period_start",
+    "period_end",
+    "status",
+)
 
 
 def record_fact(
@@ -52,12 +64,17 @@ def record_fact(
         raise TypeError(f"unknown revenue fact fields: {sorted(unknown)}")
     fields = dict(state, kind=kind, amount_minor=amount_minor, currency=currency.upper(), status=status)
     now = utcnow()
-    fact = session.scalars(
-        select(RevenueFact).where(RevenueFact.natural_key == natural_key).with_for_update()
-    ).first()
+    fact = session.scalars(select(RevenueFact).where(RevenueFact.natural_key == natural_key).with_for_update()).first()
     if fact is None:
-        fact = RevenueFact(natural_key=natural_key, source=source, occurred_at=occurred_at,
-                           details=details or {}, created_at=now, updated_at=now, **fields)
+        fact = RevenueFact(
+            natural_key=natural_key,
+            source=source,
+            occurred_at=occurred_at,
+            details=details or {},
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
         session.add(fact)
         changed = True
     else:
@@ -78,8 +95,14 @@ def record_fact(
 
 
 def record_transfer_reversal(
-    session: Session, hub: ProgramContext, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
-    currency: str, event_id: str,
+    session: Session,
+    hub: ProgramContext,
+    *,
+    payout_id: int,
+    transfer_id: str,
+    amount_reversed_minor: int,
+    currency: str,
+    event_id: str,
 ) -> None:
     """Stripe says a transfer made for a payout was (partly) reversed: money went back from the
     partner. The program engine decides what that means for the payout and the ledger
@@ -87,6 +110,11 @@ def record_transfer_reversal(
     from hub.program import commissions
 
     commissions.on_transfer_reversed(
-        session, hub, payout_id=payout_id, transfer_id=transfer_id,
-        amount_reversed_minor=amount_reversed_minor, currency=currency.upper(), event_id=event_id,
+        session,
+        hub,
+        payout_id=payout_id,
+        transfer_id=transfer_id,
+        amount_reversed_minor=amount_reversed_minor,
+        currency=currency.upper(),
+        event_id=event_id,
     )

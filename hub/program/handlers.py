@@ -36,8 +36,12 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
     def forget_person(session: Session, event: InboxEvent) -> str:
         """A CRM's ``contact.deletion``/``contact.privacyDeletion``."""
         report = privacy.forget(
-            session, email=privacy.email_in(event.payload), actor=f"{event.connector}:{event.event_type}",
-            crm=event.connector, contact_id=event.object_id, reason=event.event_type,
+            session,
+            email=privacy.email_in(event.payload),
+            actor=f"{event.connector}:{event.event_type}",
+            crm=event.connector,
+            contact_id=event.object_id,
+            reason=event.event_type,
         )
         return f"forgotten:{report.total}"
 
@@ -53,7 +57,10 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
         if deal is not None and outcome != "stale":
             happened = referrals.on_deal_changed(
-                session, ctx, deal, applied,
+                session,
+                ctx,
+                deal,
+                applied,
                 look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
             )
             if happened:

@@ -16,7 +16,7 @@ ratios are decimal strings (no floats in reports).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from statistics import median_low
 from typing import Any
@@ -38,7 +38,7 @@ def ratio(part: int, whole: int) -> str | None:
 
 
 def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -> dict[str, Any]:
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
     partners = list(session.scalars(select(Partner).order_by(Partner.id)))
     referrals = list(session.scalars(select(Referral).where(Referral.created_at <= at).order_by(Referral.id)))
     by_partner: dict[int, list[Referral]] = {}
@@ -50,7 +50,7 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
     active = [p for p in listed if any(r.created_at >= active_since for r in by_partner.get(p.id, []))]
 
     month_start, _ = period_bounds(at, "month")
-    last_month_start = datetime.combine(add_months(month_start.date(), -1), datetime.min.time(), timezone.utc)
+    last_month_start = datetime.combine(add_months(month_start.date(), -1), datetime.min.time(), UTC)
     this_month = sum(1 for r in referrals if r.created_at >= month_start)
     last_month = sum(1 for r in referrals if last_month_start <= r.created_at < month_start)
 
@@ -74,7 +74,7 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
             first_days[str(p.id)] = (min(r.created_at for r in mine) - p.created_at).days
 
     quarter_start, _ = period_bounds(at, "quarter")
-    prev_start = datetime.combine(add_months(quarter_start.date(), -3), datetime.min.time(), timezone.utc)
+    prev_start = datetime.combine(add_months(quarter_start.date(), -3), datetime.min.time(), UTC)
     prev_active = {r.partner_id for r in referrals if prev_start <= r.created_at < quarter_start}
     retained = {r.partner_id for r in referrals if r.created_at >= quarter_start} & prev_active
 
@@ -90,6 +90,9 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
             "by_partner": first_days,
             "median": median_low(first_days.values()) if first_days else None,
         },
-        "retention": {"previous_quarter_active": len(prev_active), "retained": len(retained),
-                      "rate": ratio(len(retained), len(prev_active))},
+        "retention": {
+            "previous_quarter_active": len(prev_active),
+            "retained": len(retained),
+            "rate": ratio(len(retained), len(prev_active)),
+        },
     }

@@ -18,28 +18,57 @@ from hub.program.states import LedgerStatus
 
 
 def entry_dict(e: LedgerEntry) -> dict[str, Any]:
-    return {"id": e.id, "partner_id": e.partner_id, "kind": e.kind, "source": e.source_key,
-            "amount_minor": e.amount_minor, "currency": e.currency, "status": e.status, "payout_id": e.payout_id}
+    return {
+        "id": e.id,
+        "partner_id": e.partner_id,
+        "kind": e.kind,
+        "source": e.source_key,
+        "amount_minor": e.amount_minor,
+        "currency": e.currency,
+        "status": e.status,
+        "payout_id": e.payout_id,
+    }
 
 
 def _audit(session: Session, actor: str, action: str, entry: LedgerEntry, before: dict[str, Any], reason: str) -> None:
-    session.add(AuditEntry(actor=actor, action=action, subject=f"ledger:{entry.id}", before=before,
-                           after={**entry_dict(entry), "reason": reason}, at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            subject=f"ledger:{entry.id}",
+            before=before,
+            after={**entry_dict(entry), "reason": reason},
+            at=utcnow(),
+        )
+    )
 
 
-def override(session: Session, entry_id: int, *, actor: str, reason: str, status: str | None,
-             amount_minor: int | None, now: datetime) -> dict[str, Any]:
+def override(
+    session: Session,
+    entry_id: int,
+    *,
+    actor: str,
+    reason: str,
+    status: str | None,
+    amount_minor: int | None,
+    now: datetime,
+) -> dict[str, Any]:
     entry = session.get(LedgerEntry, entry_id, with_for_update=True)
     if entry is None:
         raise NotFound("no such ledger entry")
     if status is None and amount_minor is None:
         raise InvalidState("give status or amount_minor")
     before = entry_dict(entry)
-    editable = entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED) and entry.payout_id is None
+    editable = (
+        entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED)
+        and entry.payout_id is None
+    )
     if amount_minor is not None:
         if not editable:
-            raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}: "
-                               "its amount is history; reverse it or add an adjustment")
+            raise InvalidState(
+                f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}: "
+                "its amount is history; reverse it or add an adjustment"
+            )
         entry.amount_minor = amount_minor
         entry.rule_snapshot = {**(entry.rule_snapshot or {}), "overridden_by": actor, "override_reason": reason}
     extra: dict[str, Any] = {}
@@ -48,7 +77,11 @@ def override(session: Session, entry_id: int, *, actor: str, reason: str, status
             if entry.status not in SETTLED:
                 raise InvalidState(f"entry #{entry.id} is {entry.status}: cancel it instead")
             reversal = reverse_entry(session, entry, reason=f"{reason} (by {actor})", now=now)
-            entry.status = LedgerStatus.REVERSED if entry.status == LedgerStatus.APPROVED and entry.payout_id is None else entry.status
+            entry.status = (
+                LedgerStatus.REVERSED
+                if entry.status == LedgerStatus.APPROVED and entry.payout_id is None
+                else entry.status
+            )
             extra["reversal_id"] = reversal.id
             if entry.status == LedgerStatus.REVERSED:  # never paid: the entry and its reversal cancel out now
                 reversal.status = LedgerStatus.REVERSED
@@ -61,8 +94,9 @@ def override(session: Session, entry_id: int, *, actor: str, reason: str, status
     return {**entry_dict(entry), **extra}
 
 
-def adjust(session: Session, partner_id: int, amount_minor: int, currency: str, *, actor: str, reason: str,
-           now: datetime) -> dict[str, Any]:
+def adjust(
+    session: Session, partner_id: int, amount_minor: int, currency: str, *, actor: str, reason: str, now: datetime
+) -> dict[str, Any]:
     """A manual entry (a bonus, a correction), approved: it goes into the next payout run."""
     code = currency.upper()
     try:
@@ -73,10 +107,19 @@ def adjust(session: Session, partner_id: int, amount_minor: int, currency: str, 
         raise NotFound("no such partner")
     if amount_minor == 0:
         raise InvalidState("an adjustment of zero changes nothing")
-    entry = LedgerEntry(natural_key=f"adjustment:manual:{partner_id}:{now.isoformat()}:{utcnow().timestamp()}",
-                        partner_id=partner_id, kind="adjustment", source_key=None, amount_minor=amount_minor,
-                        currency=code, status=LedgerStatus.APPROVED, rule_snapshot={"reason": reason, "by": actor},
-                        approve_after=now, created_at=now, updated_at=now)
+    entry = LedgerEntry(
+        natural_key=f"adjustment:manual:{partner_id}:{now.isoformat()}:{utcnow().timestamp()}",
+        partner_id=partner_id,
+        kind="adjustment",
+        source_key=None,
+        amount_minor=amount_minor,
+        currency=code,
+        status=LedgerStatus.APPROVED,
+        rule_snapshot={"reason": reason, "by": actor},
+        approve_after=now,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(entry)
     session.flush()
     _audit(session, actor, "ledger.adjust", entry, {}, reason)

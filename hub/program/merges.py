@@ -48,9 +48,9 @@ def merge_deal(session: Session, source: str, from_ids: Sequence[str], into_id: 
     wanted = [str(i) for i in from_ids if str(i) != into_id]
     if not wanted:
         return Merged(survivor=_deal(session, source, into_id))
-    gone = list(session.scalars(
-        select(Deal).where(Deal.source == source, Deal.external_id.in_(wanted)).with_for_update()
-    ))
+    gone = list(
+        session.scalars(select(Deal).where(Deal.source == source, Deal.external_id.in_(wanted)).with_for_update())
+    )
     gone = [d for d in gone if (d.properties or {}).get(MERGED_INTO) != into_id]
     gone.sort(key=lambda d: (d.partner_id is None, d.id))
     survivor = _deal(session, source, into_id)
@@ -73,14 +73,19 @@ def merge_deal(session: Session, source: str, from_ids: Sequence[str], into_id: 
             survivor.attribution_source, survivor.attributed_at = deal.attribution_source, deal.attributed_at
         elif deal.partner_id is not None and deal.partner_id != survivor.partner_id:
             raise_alert(
-                session, key=f"merge_attribution:{source}:{into_id}", kind="merge_attribution",
+                session,
+                key=f"merge_attribution:{source}:{into_id}",
+                kind="merge_attribution",
                 message=f"{source} merged deal {deal.external_id} (partner #{deal.partner_id}) into "
                 f"{into_id} (partner #{survivor.partner_id}): the survivor keeps its attribution; "
                 f"check the merged deal's commission",
             )
         if deal.partner_id == survivor.partner_id and not _has_commission(session, survivor):
-            session.execute(update(LedgerEntry).where(LedgerEntry.source_key == f"deal:{deal.id}")
-                            .values(source_key=f"deal:{survivor.id}"))  # the survivor's live commission
+            session.execute(
+                update(LedgerEntry)
+                .where(LedgerEntry.source_key == f"deal:{deal.id}")
+                .values(source_key=f"deal:{survivor.id}")
+            )  # the survivor's live commission
             session.execute(update(LedgerEntry).where(LedgerEntry.deal_id == deal.id).values(deal_id=survivor.id))
             session.execute(update(RevenueFact).where(RevenueFact.deal_id == deal.id).values(deal_id=survivor.id))
         elif _has_commission(session, deal):
@@ -105,13 +110,17 @@ def _deal(session: Session, source: str, external_id: str) -> Deal | None:
 
 
 def _has_commission(session: Session, deal: Deal) -> bool:
-    return session.scalars(
-        select(LedgerEntry.id).where(LedgerEntry.deal_id == deal.id, LedgerEntry.kind == "commission").limit(1)
-    ).first() is not None
+    return (
+        session.scalars(
+            select(LedgerEntry.id).where(LedgerEntry.deal_id == deal.id, LedgerEntry.kind == "commission").limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _relink_referrals(session: Session, source: str, old_id: str, new_id: str) -> None:
     session.execute(
-        update(Referral).where(Referral.crm == source, Referral.crm_deal_id == old_id)
+        update(Referral)
+        .where(Referral.crm == source, Referral.crm_deal_id == old_id)
         .values(crm_deal_id=new_id, updated_at=utcnow())
     )

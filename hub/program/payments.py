@@ -70,15 +70,22 @@ def apply(session: Session, hub: ProgramContext, source: str, change: PaymentCha
         return _record(session, hub, source, change)
     if isinstance(change, PayoutAccount):
         partner = session.scalars(
-            select(Partner).where(Partner.stripe_account_id == change.account_id).with_for_update()).first()
+            select(Partner).where(Partner.stripe_account_id == change.account_id).with_for_update()
+        ).first()
         if partner is None:
             return "account:no_partner"
         partner.payouts_enabled = change.payouts_enabled
         return "account:ready" if change.payouts_enabled else "account:not_ready"
     if isinstance(change, TransferReversed):
         facts.record_transfer_reversal(
-            session, hub, payout_id=change.payout_id, transfer_id=change.transfer_id,
-            amount_reversed_minor=change.amount_reversed_minor, currency=change.currency, event_id=change.event_id)
+            session,
+            hub,
+            payout_id=change.payout_id,
+            transfer_id=change.transfer_id,
+            amount_reversed_minor=change.amount_reversed_minor,
+            currency=change.currency,
+            event_id=change.event_id,
+        )
         return "transfer_reversed"
     raise TypeError(f"unknown payment change {type(change).__name__}")
 
@@ -101,11 +108,27 @@ def _mapped(hub: ProgramContext, source: str, record: dict[str, Any]) -> dict[st
 
 def upsert_customer(session: Session, hub: ProgramContext, source: str, seen: CustomerSeen) -> PaymentCustomer:
     now = utcnow()
-    insert_ignoring_conflicts(session, PaymentCustomer, [{
-        "source": source, "external_id": seen.customer_id, "properties": {}, "version_ms": -1, "deleted": False,
-        "created_at": now, "updated_at": now}], ("source", "external_id"))
-    customer = session.scalars(select(PaymentCustomer).where(
-        PaymentCustomer.source == source, PaymentCustomer.external_id == seen.customer_id).with_for_update()).one()
+    insert_ignoring_conflicts(
+        session,
+        PaymentCustomer,
+        [
+            {
+                "source": source,
+                "external_id": seen.customer_id,
+                "properties": {},
+                "version_ms": -1,
+                "deleted": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+        ("source", "external_id"),
+    )
+    customer = session.scalars(
+        select(PaymentCustomer)
+        .where(PaymentCustomer.source == source, PaymentCustomer.external_id == seen.customer_id)
+        .with_for_update()
+    ).one()
     if seen.version_ms >= customer.version_ms:  # an older event never overwrites a newer one
         fields = _mapped(hub, source, dict(seen.record))
         customer.properties = json.loads(json.dumps(fields, default=_jsonable))
@@ -124,13 +147,14 @@ def _linked_deal(session: Session, hub: ProgramContext, customer: PaymentCustome
     """The CRM deal the customer belongs to: the deal id it carries, else a deal that names it."""
     crm_deal_id = (customer.properties or {}).get("crm_deal_id")
     if crm_deal_id:
-        deal = session.scalars(select(Deal).where(Deal.external_id == str(crm_deal_id))
-                               .order_by(Deal.source != hub.settings.crm, Deal.id)).first()
+        deal = session.scalars(
+            select(Deal).where(Deal.external_id == str(crm_deal_id)).order_by(Deal.source != hub.settings.crm, Deal.id)
+        ).first()
         if deal is not None:
             return deal
     return session.scalars(
-        select(Deal).where(Deal.properties["payment_customer_id"].as_string() == customer.external_id)
-        .order_by(Deal.id)).first()
+        select(Deal).where(Deal.properties["payment_customer_id"].as_string() == customer.external_id).order_by(Deal.id)
+    ).first()
 
 
 def attribute_customer(session: Session, hub: ProgramContext, customer: PaymentCustomer) -> bool:
@@ -141,14 +165,20 @@ def attribute_customer(session: Session, hub: ProgramContext, customer: PaymentC
     props = customer.properties or {}
     rules = hub.program.attribution
     created = _created_at(props) or customer.created_at
-    found = find_attribution(session, rules, tracking_id=props.get("tracking_id"),
-                             partner_id=props.get("partner_id"), deal_created_at=created)
+    found = find_attribution(
+        session,
+        rules,
+        tracking_id=props.get("tracking_id"),
+        partner_id=props.get("partner_id"),
+        deal_created_at=created,
+    )
     deal = _linked_deal(session, hub, customer)
     if found is None and deal is not None and deal.partner_id is not None:
         found = Attributed(deal.partner_id, deal.referral_id, "deal")
     if found is None and customer.email:
-        found = find_attribution(session, rules, tracking_id=None, partner_id=None, deal_created_at=created,
-                                 contact_emails=[customer.email])
+        found = find_attribution(
+            session, rules, tracking_id=None, partner_id=None, deal_created_at=created, contact_emails=[customer.email]
+        )
     if deal is None and found is not None and found.referral_id is not None:
         deal = session.scalars(select(Deal).where(Deal.referral_id == found.referral_id).order_by(Deal.id)).first()
     if deal is not None and customer.deal_id is None:
@@ -166,22 +196,36 @@ def _created_at(props: dict[str, Any]) -> datetime | None:
 
 def _facts_learn_partner(session: Session, hub: ProgramContext, customer: PaymentCustomer) -> None:
     """Revenue facts recorded before the customer was attributed now carry its partner."""
-    earlier = session.scalars(select(RevenueFact).where(
-        RevenueFact.source == customer.source, RevenueFact.customer_id == customer.external_id,
-        RevenueFact.partner_id.is_(None))).all()
+    earlier = session.scalars(
+        select(RevenueFact).where(
+            RevenueFact.source == customer.source,
+            RevenueFact.customer_id == customer.external_id,
+            RevenueFact.partner_id.is_(None),
+        )
+    ).all()
     for fact in earlier:
         facts.record_fact(
-            session, hub, natural_key=fact.natural_key, source=fact.source, kind=fact.kind,
-            amount_minor=fact.amount_minor, currency=fact.currency, occurred_at=fact.occurred_at, status=fact.status,
-            partner_id=customer.partner_id, deal_id=customer.deal_id,
-            **{name: getattr(fact, name) for name in _FACT_STATE})
+            session,
+            hub,
+            natural_key=fact.natural_key,
+            source=fact.source,
+            kind=fact.kind,
+            amount_minor=fact.amount_minor,
+            currency=fact.currency,
+            occurred_at=fact.occurred_at,
+            status=fact.status,
+            partner_id=customer.partner_id,
+            deal_id=customer.deal_id,
+            **{name: getattr(fact, name) for name in _FACT_STATE},
+        )
 
 
 def _customer(session: Session, hub: ProgramContext, source: str, customer_id: str | None) -> PaymentCustomer | None:
     if not customer_id:
         return None
-    customer = session.scalars(select(PaymentCustomer).where(
-        PaymentCustomer.source == source, PaymentCustomer.external_id == customer_id)).first()
+    customer = session.scalars(
+        select(PaymentCustomer).where(PaymentCustomer.source == source, PaymentCustomer.external_id == customer_id)
+    ).first()
     if customer is not None:
         return customer
     seen = hub.connectors[source].read_customer(customer_id)  # the payment arrived before the customer
@@ -205,13 +249,28 @@ def _record(session: Session, hub: ProgramContext, source: str, change: Revenue 
                 partner_id, deal_id = revenue.partner_id, revenue.deal_id
     else:
         kind = "revenue"
-        extra = {"recurrence": change.recurrence, "product": change.product, "period_start": change.period_start,
-                 "period_end": change.period_end}
+        extra = {
+            "recurrence": change.recurrence,
+            "product": change.product,
+            "period_start": change.period_start,
+            "period_end": change.period_end,
+        }
     _, changed = facts.record_fact(
-        session, hub, natural_key=change.key, source=source, kind=kind, amount_minor=change.amount_minor,
-        currency=change.currency, occurred_at=change.occurred_at, status=change.status,
-        details=dict(change.details), customer_id=change.customer_id, partner_id=partner_id, deal_id=deal_id,
-        **extra)
+        session,
+        hub,
+        natural_key=change.key,
+        source=source,
+        kind=kind,
+        amount_minor=change.amount_minor,
+        currency=change.currency,
+        occurred_at=change.occurred_at,
+        status=change.status,
+        details=dict(change.details),
+        customer_id=change.customer_id,
+        partner_id=partner_id,
+        deal_id=deal_id,
+        **extra,
+    )
     return kind if changed else f"{kind}:unchanged"
 
 
@@ -222,7 +281,9 @@ ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{1,60}$")
 ACCOUNTS_CONNECTOR = "stripe"
 
 
-def link_partner_account(hub: ProgramContext, partner_ref: str | int, account_id: str | None, *, actor: str) -> dict[str, Any]:
+def link_partner_account(
+    hub: ProgramContext, partner_ref: str | int, account_id: str | None, *, actor: str
+) -> dict[str, Any]:
     """Link a partner (by email or id) to their Connect account (``None``: unlink), audited.
     Whether the account can receive transfers is read from Stripe now when the hub has a key
     (else it waits for the account's next ``account.updated``)."""
@@ -237,24 +298,32 @@ def link_partner_account(hub: ProgramContext, partner_ref: str | int, account_id
                 raise NotFound(f"Stripe knows no connected account {account_id}")
     with hub.sessions() as session, session.begin():
         ref = str(partner_ref).strip()
-        query = select(Partner).where(Partner.id == int(ref)) if ref.isdigit() else \
-            select(Partner).where(Partner.email == ref.lower())
+        query = (
+            select(Partner).where(Partner.id == int(ref))
+            if ref.isdigit()
+            else select(Partner).where(Partner.email == ref.lower())
+        )
         partner = session.scalars(query.with_for_update()).first()
         if partner is None:
             raise NotFound(f"no partner {ref}")
         if account_id is not None:
-            other = session.scalars(select(Partner).where(Partner.stripe_account_id == account_id,
-                                                          Partner.id != partner.id)).first()
+            other = session.scalars(
+                select(Partner).where(Partner.stripe_account_id == account_id, Partner.id != partner.id)
+            ).first()
             if other is not None:
                 raise InvalidState(f"{account_id} is linked to partner {other.id} already")
         link_account(session, partner, account_id, actor=actor, ready=ready)
-        return {"partner_id": partner.id, "email": partner.email, "stripe_account_id": partner.stripe_account_id,
-                "payouts_enabled": partner.payouts_enabled}
+        return {
+            "partner_id": partner.id,
+            "email": partner.email,
+            "stripe_account_id": partner.stripe_account_id,
+            "payouts_enabled": partner.payouts_enabled,
+        }
 
 
-
-def link_account(session: Session, partner: Partner, account_id: str | None, *, actor: str,
-                 ready: bool | None = None) -> None:
+def link_account(
+    session: Session, partner: Partner, account_id: str | None, *, actor: str, ready: bool | None = None
+) -> None:
     """An admin links a partner to their payment provider account (``None``: unlinks), audited.
     ``ready``: whether the provider says the account can receive transfers now (``None``: not
     known until its next ``account.updated``)."""
@@ -264,6 +333,13 @@ def link_account(session: Session, partner: Partner, account_id: str | None, *, 
     partner.stripe_account_id = account_id
     if ready is not None and account_id is not None:
         partner.payouts_enabled = ready
-    session.add(AuditEntry(actor=actor, action="partner.stripe_account", subject=f"partner:{partner.id}",
-                           before=before, after={"stripe_account_id": account_id,
-                                                 "payouts_enabled": partner.payouts_enabled}, at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="partner.stripe_account",
+            subject=f"partner:{partner.id}",
+            before=before,
+            after={"stripe_account_id": account_id, "payouts_enabled": partner.payouts_enabled},
+            at=utcnow(),
+        )
+    )

@@ -58,10 +58,14 @@ def approve_due(session: Session, now: datetime) -> int:
     from datetime import timedelta
 
     moved = 0
-    for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.status == LedgerStatus.PENDING).with_for_update()):
+    for entry in session.scalars(
+        select(LedgerEntry).where(LedgerEntry.status == LedgerStatus.PENDING).with_for_update()
+    ):
         after = entry.approve_after
         if after is None:  # made before holding periods existed
-            after = entry.created_at if entry.amount_minor < 0 else entry.created_at + timedelta(days=DEFAULT_HOLDING_DAYS)
+            after = (
+                entry.created_at if entry.amount_minor < 0 else entry.created_at + timedelta(days=DEFAULT_HOLDING_DAYS)
+            )
         if after <= now:
             entry.status = LedgerStatus.APPROVED
             entry.updated_at = now
@@ -74,9 +78,19 @@ def approve_due(session: Session, now: datetime) -> int:
 
 def payout_dict(p: Payout) -> dict[str, Any]:
     """A payout as the API and the CLI show it."""
-    return {"id": p.id, "partner_id": p.partner_id, "period": p.period, "amount_minor": p.amount_minor,
-            "currency": p.currency, "status": p.status, "method": p.method, "reason": p.reason,
-            "transfer_id": p.transfer_id, "decided_by": p.decided_by, "paid_at": p.paid_at}
+    return {
+        "id": p.id,
+        "partner_id": p.partner_id,
+        "period": p.period,
+        "amount_minor": p.amount_minor,
+        "currency": p.currency,
+        "status": p.status,
+        "method": p.method,
+        "reason": p.reason,
+        "transfer_id": p.transfer_id,
+        "decided_by": p.decided_by,
+        "paid_at": p.paid_at,
+    }
 
 
 def due_period(hub: ProgramContext, now: datetime) -> str | None:
@@ -89,8 +103,11 @@ def due_period(hub: ProgramContext, now: datetime) -> str | None:
 def claim_run(session: Session, kind: str, period: str, now: datetime) -> bool:
     """Take the once-per-period slot for a scheduled pass (unique kind+period): False when it
     ran already, here or in another process."""
-    return bool(insert_ignoring_conflicts(session, ProgramRun, [
-        {"kind": kind, "period": period, "ran_at": now, "summary": None}], ("kind", "period")))
+    return bool(
+        insert_ignoring_conflicts(
+            session, ProgramRun, [{"kind": kind, "period": period, "ran_at": now, "summary": None}], ("kind", "period")
+        )
+    )
 
 
 def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> dict[str, Any]:
@@ -98,8 +115,12 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
     transaction). Returns a summary."""
     schedule = hub.program.payouts
     groups: dict[tuple[int, str], list[LedgerEntry]] = {}
-    for entry in session.scalars(select(LedgerEntry).where(
-            LedgerEntry.status == LedgerStatus.APPROVED, LedgerEntry.payout_id.is_(None)).order_by(LedgerEntry.id).with_for_update()):
+    for entry in session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.status == LedgerStatus.APPROVED, LedgerEntry.payout_id.is_(None))
+        .order_by(LedgerEntry.id)
+        .with_for_update()
+    ):
         groups.setdefault((entry.partner_id, entry.currency), []).append(entry)
     summary: dict[str, Any] = {"payouts": [], "carried_over": []}
     for (partner_id, currency), entries in sorted(groups.items()):
@@ -109,21 +130,39 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
         if total <= 0 or total < schedule.minimum_minor(currency):
             summary["carried_over"].append({"partner_id": partner_id, "currency": currency, "amount_minor": total})
             if total < 0:
-                raise_alert(session, key=f"payout_negative:{partner_id}:{currency}", kind="payout_negative",
-                            severity="warning",
-                            message=f"partner #{partner_id} ({partner.name}) owes {format_money(-total, currency)} "
-                            f"after clawbacks; carried over to the next payout run")
+                raise_alert(
+                    session,
+                    key=f"payout_negative:{partner_id}:{currency}",
+                    kind="payout_negative",
+                    severity="warning",
+                    message=f"partner #{partner_id} ({partner.name}) owes {format_money(-total, currency)} "
+                    f"after clawbacks; carried over to the next payout run",
+                )
             continue
         threshold = schedule.review_above_minor(currency)
         review = threshold is not None and total > threshold
-        payout = Payout(partner_id=partner_id, currency=currency, amount_minor=total, period=period,
-                        status=PayoutStatus.REVIEW if review else PayoutStatus.APPROVED, created_at=now, updated_at=now)
+        payout = Payout(
+            partner_id=partner_id,
+            currency=currency,
+            amount_minor=total,
+            period=period,
+            status=PayoutStatus.REVIEW if review else PayoutStatus.APPROVED,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(payout)
         session.flush()
         for entry in entries:
             entry.status, entry.payout_id, entry.updated_at = LedgerStatus.IN_PAYOUT, payout.id, now
-        summary["payouts"].append({"id": payout.id, "partner_id": partner_id, "currency": currency,
-                                   "amount_minor": total, "status": payout.status})
+        summary["payouts"].append(
+            {
+                "id": payout.id,
+                "partner_id": partner_id,
+                "currency": currency,
+                "amount_minor": total,
+                "status": payout.status,
+            }
+        )
         note = None
         if not review:
             note = send(session, hub, payout, partner)
@@ -142,27 +181,59 @@ def send(session: Session, hub: ProgramContext, payout: Payout, partner: Partner
     payout.status = PayoutStatus.SENDING
     payout.reason = None
     payout.updated_at = utcnow()
-    owe(session, natural_key=transfer_key(payout.id), connector=TRANSFER_CONNECTOR, action=TRANSFER_ACTION,
+    owe(
+        session,
+        natural_key=transfer_key(payout.id),
+        connector=TRANSFER_CONNECTOR,
+        action=TRANSFER_ACTION,
         idempotency_key=f"payout-{payout.id}",
-        payload={"payout_id": payout.id, "destination": partner.stripe_account_id,
-                 "amount_minor": payout.amount_minor, "currency": payout.currency.lower(),
-                 "description": f"Partner payout #{payout.id} ({payout.period})"})
+        payload={
+            "payout_id": payout.id,
+            "destination": partner.stripe_account_id,
+            "amount_minor": payout.amount_minor,
+            "currency": payout.currency.lower(),
+            "description": f"Partner payout #{payout.id} ({payout.period})",
+        },
+    )
     return None
 
 
 def _tell(session: Session, hub: ProgramContext, partner: Partner, payout: Payout, kind: str, **extra: Any) -> None:
-    notify(session, mail_settings=hub.settings.sendgrid, kind=kind, to_email=partner.email, partner_id=partner.id,
-           natural_key=f"{kind.replace('_', '-')}:{payout.id}",
-           context={"partner_name": partner.name, "partner_manager": partner.partner_manager,
-                    "segment": partner.segment, "locale": partner.locale, "payout_id": payout.id,
-                    "amount_minor": payout.amount_minor, "currency": payout.currency,
-                    "review": False, "note": None, "reason": None, "reference": None, **extra})
+    notify(
+        session,
+        mail_settings=hub.settings.sendgrid,
+        kind=kind,
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"{kind.replace('_', '-')}:{payout.id}",
+        context={
+            "partner_name": partner.name,
+            "partner_manager": partner.partner_manager,
+            "segment": partner.segment,
+            "locale": partner.locale,
+            "payout_id": payout.id,
+            "amount_minor": payout.amount_minor,
+            "currency": payout.currency,
+            "review": False,
+            "note": None,
+            "reason": None,
+            "reference": None,
+            **extra,
+        },
+    )
 
 
 def _audit(session: Session, actor: str, action: str, payout: Payout, before: dict[str, Any]) -> None:
-    session.add(AuditEntry(actor=actor, action=action, subject=f"payout:{payout.id}", before=before,
-                           after={"status": payout.status, "reason": payout.reason,
-                                  "transfer_id": payout.transfer_id}, at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            subject=f"payout:{payout.id}",
+            before=before,
+            after={"status": payout.status, "reason": payout.reason, "transfer_id": payout.transfer_id},
+            at=utcnow(),
+        )
+    )
 
 
 # -- people's decisions ---------------------------------------------------------------------------------
@@ -193,8 +264,10 @@ def reject(session: Session, hub: ProgramContext, payout_id: int, *, actor: str,
     admin changes them (``ledger`` override)."""
     payout = _locked(session, payout_id)
     if payout.status not in (PayoutStatus.REVIEW, PayoutStatus.APPROVED):
-        raise InvalidState(f"payout #{payout_id} is {payout.status}; only a payout in review or "
-                           "waiting for manual payment can be rejected")
+        raise InvalidState(
+            f"payout #{payout_id} is {payout.status}; only a payout in review or "
+            "waiting for manual payment can be rejected"
+        )
     before = {"status": payout.status}
     payout.status, payout.reason, payout.decided_by, payout.updated_at = PayoutStatus.REJECTED, reason, actor, utcnow()
     _release(session, payout)
@@ -203,20 +276,31 @@ def reject(session: Session, hub: ProgramContext, payout_id: int, *, actor: str,
 
 
 def _release(session: Session, payout: Payout) -> None:
-    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == LedgerStatus.IN_PAYOUT)
-                    .values(status=LedgerStatus.APPROVED, payout_id=None, updated_at=utcnow()))
+    session.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.payout_id == payout.id, LedgerEntry.status == LedgerStatus.IN_PAYOUT)
+        .values(status=LedgerStatus.APPROVED, payout_id=None, updated_at=utcnow())
+    )
 
 
-def mark_paid(session: Session, hub: ProgramContext, payout: Payout, *, transfer_id: str | None, by: str | None,
-              reference: str | None = None) -> None:
+def mark_paid(
+    session: Session,
+    hub: ProgramContext,
+    payout: Payout,
+    *,
+    transfer_id: str | None,
+    by: str | None,
+    reference: str | None = None,
+) -> None:
     """The money reached the partner: payout and entries paid, partner told (once)."""
     now = utcnow()
     payout.status, payout.paid_at, payout.updated_at = PayoutStatus.PAID, now, now
     payout.transfer_id = transfer_id or payout.transfer_id
     if by:
         payout.decided_by = by
-    session.execute(update(LedgerEntry).where(LedgerEntry.payout_id == payout.id)
-                    .values(status=LedgerStatus.PAID, updated_at=now))
+    session.execute(
+        update(LedgerEntry).where(LedgerEntry.payout_id == payout.id).values(status=LedgerStatus.PAID, updated_at=now)
+    )
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None
     _tell(session, hub, partner, payout, "payout_paid", reference=reference or payout.transfer_id)
@@ -231,18 +315,33 @@ def mark_failed(session: Session, hub: ProgramContext, payout: Payout, *, reason
     assert partner is not None
     _tell(session, hub, partner, payout, "payout_failed", reason=reason)
     resolve_alert(session, f"payout_unknown:{payout.id}")
-    raise_alert(session, key=f"payout_failed:{payout.id}", kind="payout_failed",
-                message=f"payout #{payout.id} to partner #{partner.id} ({format_money(payout.amount_minor, payout.currency)}) "
-                f"failed: {reason}")
+    raise_alert(
+        session,
+        key=f"payout_failed:{payout.id}",
+        kind="payout_failed",
+        message=f"payout #{payout.id} to partner #{partner.id} ({format_money(payout.amount_minor, payout.currency)}) "
+        f"failed: {reason}",
+    )
 
 
-def settle(session: Session, hub: ProgramContext, payout_id: int, *, paid: bool, actor: str,
-           transfer_id: str | None = None, reason: str | None = None) -> Payout:
+def settle(
+    session: Session,
+    hub: ProgramContext,
+    payout_id: int,
+    *,
+    paid: bool,
+    actor: str,
+    transfer_id: str | None = None,
+    reason: str | None = None,
+) -> Payout:
     """A person settles a payout whose transfer outcome is unknown (they checked Stripe), or
     marks a manual payout paid. The outbox row waiting ``unknown`` is closed, never resent."""
     payout = _locked(session, payout_id)
-    allowed = ((PayoutStatus.UNKNOWN, PayoutStatus.SENDING) if not paid
-               else (PayoutStatus.UNKNOWN, PayoutStatus.SENDING, PayoutStatus.APPROVED))
+    allowed = (
+        (PayoutStatus.UNKNOWN, PayoutStatus.SENDING)
+        if not paid
+        else (PayoutStatus.UNKNOWN, PayoutStatus.SENDING, PayoutStatus.APPROVED)
+    )
     if payout.status not in allowed:
         raise InvalidState(f"payout #{payout_id} is {payout.status}; nothing to settle")
     before = {"status": payout.status}
@@ -256,10 +355,14 @@ def settle(session: Session, hub: ProgramContext, payout_id: int, *, paid: bool,
 
 
 def _close_transfer_row(session: Session, payout: Payout, result: dict[str, Any]) -> None:
-    session.execute(update(OutboxItem).where(
-        OutboxItem.natural_key == transfer_key(payout.id),
-        OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD, WorkState.PENDING, WorkState.RETRYING)))
-        .values(state=WorkState.DONE, result=result, finished_at=utcnow()))
+    session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.natural_key == transfer_key(payout.id),
+            OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD, WorkState.PENDING, WorkState.RETRYING)),
+        )
+        .values(state=WorkState.DONE, result=result, finished_at=utcnow())
+    )
 
 
 # -- the transfer's outcome ------------------------------------------------------------------------------
@@ -271,11 +374,17 @@ def transfer_done(session: Session, hub: ProgramContext, item: OutboxItem) -> No
     if payout is None or payout.status == PayoutStatus.PAID:
         return
     result = item.result or {}
-    if int(result.get("amount_minor", payout.amount_minor)) != payout.amount_minor or \
-            str(result.get("currency", payout.currency)).upper() != payout.currency:
-        raise_alert(session, key=f"payout_mismatch:{payout.id}", kind="payout_mismatch",
-                    message=f"payout #{payout.id}: the transfer says {result.get('amount_minor')} "
-                    f"{result.get('currency')}, the payout {payout.amount_minor} {payout.currency}")
+    if (
+        int(result.get("amount_minor", payout.amount_minor)) != payout.amount_minor
+        or str(result.get("currency", payout.currency)).upper() != payout.currency
+    ):
+        raise_alert(
+            session,
+            key=f"payout_mismatch:{payout.id}",
+            kind="payout_mismatch",
+            message=f"payout #{payout.id}: the transfer says {result.get('amount_minor')} "
+            f"{result.get('currency')}, the payout {payout.amount_minor} {payout.currency}",
+        )
     mark_paid(session, hub, payout, transfer_id=result.get("transfer_id"), by=None)
 
 
@@ -289,8 +398,13 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
       when the lookup shows no transfer for the payout; otherwise (a transfer exists, or no
       lookup is possible) it waits ``unknown`` for a person. Money is never sent twice."""
     counts = {"unknown": 0, "settled": 0, "failed": 0}
-    stuck = list(session.scalars(select(OutboxItem).where(
-        OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD)))))
+    stuck = list(
+        session.scalars(
+            select(OutboxItem).where(
+                OutboxItem.action == TRANSFER_ACTION, OutboxItem.state.in_((WorkState.UNKNOWN, WorkState.DEAD))
+            )
+        )
+    )
     for item in stuck:
         payout = session.get(Payout, int(item.payload["payout_id"]), with_for_update=True)
         if payout is None or payout.status not in (PayoutStatus.SENDING, PayoutStatus.UNKNOWN):
@@ -303,8 +417,10 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
             continue
         if payout.status != PayoutStatus.UNKNOWN:
             payout.status, payout.updated_at = PayoutStatus.UNKNOWN, utcnow()
-            payout.reason = (f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
-                             f"partnerhub payouts settle {payout.id} --paid|--failed")
+            payout.reason = (
+                f"the transfer's outcome is unknown ({item.last_error or item.state}): check Stripe, then "
+                f"partnerhub payouts settle {payout.id} --paid|--failed"
+            )
             raise_alert(session, key=f"payout_unknown:{payout.id}", kind="payout_unknown", message=payout.reason)
             counts["unknown"] += 1
         if item.state != WorkState.UNKNOWN or not found:
@@ -312,13 +428,21 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
         matching = [t for t in found if _amount(t) == payout.amount_minor]
         if len(found) == 1 and matching:
             transfer_id = _transfer_id(found[0])
-            item.state, item.result, item.finished_at = WorkState.DONE, {"transfer_id": transfer_id, "found": True}, utcnow()
+            item.state, item.result, item.finished_at = (
+                WorkState.DONE,
+                {"transfer_id": transfer_id, "found": True},
+                utcnow(),
+            )
             mark_paid(session, hub, payout, transfer_id=transfer_id, by="lookup")
             counts["settled"] += 1
         else:
-            raise_alert(session, key=f"payout_lookup:{payout.id}", kind="payout_lookup",
-                        message=f"payout #{payout.id}: {len(found)} transfer(s) found at the provider, "
-                        f"{len(matching)} of its amount; a person must settle it")
+            raise_alert(
+                session,
+                key=f"payout_lookup:{payout.id}",
+                kind="payout_lookup",
+                message=f"payout #{payout.id}: {len(found)} transfer(s) found at the provider, "
+                f"{len(matching)} of its amount; a person must settle it",
+            )
     return counts
 
 
@@ -329,7 +453,7 @@ def _look_up(hub: ProgramContext, payout: Payout) -> list[Any] | None:
         return None
     try:
         return list(connector.find_transfers(payout.id))
-    except Exception as exc:  # noqa: BLE001 - try again on the next pass
+    except Exception as exc:
         log.warning("transfer lookup failed", payout_id=payout.id, error=f"{type(exc).__name__}: {exc}")
         return None
 
@@ -342,32 +466,70 @@ def _transfer_id(transfer: Any) -> str:
 
 def _amount(transfer: Any) -> int | None:
     """Minor units of a transfer as the connector reports it (its answer, or Stripe's object)."""
-    value = transfer.get("amount_minor", transfer.get("amount")) if isinstance(transfer, dict) else getattr(transfer, "amount", None)
+    value = (
+        transfer.get("amount_minor", transfer.get("amount"))
+        if isinstance(transfer, dict)
+        else getattr(transfer, "amount", None)
+    )
     return int(value) if value is not None else None
 
 
-def transfer_reversed(session: Session, hub: ProgramContext, *, payout_id: int, transfer_id: str, amount_reversed_minor: int,
-                      currency: str, event_id: str) -> None:
+def transfer_reversed(
+    session: Session,
+    hub: ProgramContext,
+    *,
+    payout_id: int,
+    transfer_id: str,
+    amount_reversed_minor: int,
+    currency: str,
+    event_id: str,
+) -> None:
     """Money went back from the partner: a negative adjustment of the reversed amount (approved:
     it nets against the next payout) and an alert. One per provider event."""
     payout = session.get(Payout, payout_id)
     now = utcnow()
-    message = (f"payout #{payout_id}: transfer {transfer_id} reversed by "
-               f"{format_money(amount_reversed_minor, currency)}")
+    message = f"payout #{payout_id}: transfer {transfer_id} reversed by {format_money(amount_reversed_minor, currency)}"
     if payout is None:
-        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
-                    message=message + "; no such payout here, check the ledger by hand")
+        raise_alert(
+            session,
+            key=f"transfer_reversed:{transfer_id}",
+            kind="transfer_reversed",
+            message=message + "; no such payout here, check the ledger by hand",
+        )
         return
     if currency.upper() != payout.currency:
-        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
-                    message=message + f"; the payout is in {payout.currency}: nothing booked, check by hand")
+        raise_alert(
+            session,
+            key=f"transfer_reversed:{transfer_id}",
+            kind="transfer_reversed",
+            message=message + f"; the payout is in {payout.currency}: nothing booked, check by hand",
+        )
         return
-    added = insert_ignoring_conflicts(session, LedgerEntry, [{
-        "natural_key": f"transfer-reversal:{event_id}", "partner_id": payout.partner_id, "deal_id": None,
-        "kind": "adjustment", "source_key": f"payout:{payout_id}", "amount_minor": -abs(amount_reversed_minor),
-        "currency": payout.currency, "status": LedgerStatus.APPROVED,
-        "rule_snapshot": {"reason": "transfer reversed", "transfer_id": transfer_id, "payout_id": payout_id},
-        "approve_after": now, "created_at": now, "updated_at": now}], ("natural_key",))
+    added = insert_ignoring_conflicts(
+        session,
+        LedgerEntry,
+        [
+            {
+                "natural_key": f"transfer-reversal:{event_id}",
+                "partner_id": payout.partner_id,
+                "deal_id": None,
+                "kind": "adjustment",
+                "source_key": f"payout:{payout_id}",
+                "amount_minor": -abs(amount_reversed_minor),
+                "currency": payout.currency,
+                "status": LedgerStatus.APPROVED,
+                "rule_snapshot": {"reason": "transfer reversed", "transfer_id": transfer_id, "payout_id": payout_id},
+                "approve_after": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+        ("natural_key",),
+    )
     if added:
-        raise_alert(session, key=f"transfer_reversed:{transfer_id}", kind="transfer_reversed",
-                    message=message + "; booked as a negative adjustment against the partner's next payout")
+        raise_alert(
+            session,
+            key=f"transfer_reversed:{transfer_id}",
+            kind="transfer_reversed",
+            message=message + "; booked as a negative adjustment against the partner's next payout",
+        )

@@ -123,14 +123,14 @@ def forget(
         referral.notes = FORGOTTEN if referral.notes else None
         referral.updated_at = utcnow()
         report.add("referral")
-    for notification in session.scalars(
-        select(Notification).where(func.lower(Notification.to_email).in_(emails))
-    ) if emails else ():
+    for notification in (
+        session.scalars(select(Notification).where(func.lower(Notification.to_email).in_(emails))) if emails else ()
+    ):
         notification.to_email = FORGOTTEN
         report.add("notification")
-    for customer in session.scalars(
-        select(PaymentCustomer).where(func.lower(PaymentCustomer.email).in_(emails))
-    ) if emails else ():
+    for customer in (
+        session.scalars(select(PaymentCustomer).where(func.lower(PaymentCustomer.email).in_(emails))) if emails else ()
+    ):
         if customer.name and len(customer.name.strip()) >= 3:
             names.add(customer.name.strip().lower())
         customer.email = None
@@ -140,21 +140,29 @@ def forget(
     if needles:
         for model, columns in _DOCUMENTS:
             report.add(model.__tablename__, _scrub_documents(session, model, columns, needles))
-    session.add(AuditEntry(
-        actor=actor, action="privacy.forget", subject=f"email-sha256:{email_digest(email) if email else '-'}",
-        before=None, after={"reason": reason, "crm": crm, "contact_id": contact_id, "anonymized": report.counts},
-        at=utcnow(),
-    ))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="privacy.forget",
+            subject=f"email-sha256:{email_digest(email) if email else '-'}",
+            before=None,
+            after={"reason": reason, "crm": crm, "contact_id": contact_id, "anonymized": report.counts},
+            at=utcnow(),
+        )
+    )
     return report
 
 
 def _scrub_documents(session: Session, model: Any, columns: Iterable[str], needles: tuple[str, ...]) -> int:
     """Rows of ``model`` whose JSON columns mention a needle, scrubbed; returns how many."""
     columns = tuple(columns)
-    mention = or_(*(
-        func.lower(cast(getattr(model, column), Text)).contains(needle, autoescape=True)
-        for column in columns for needle in needles
-    ))
+    mention = or_(
+        *(
+            func.lower(cast(getattr(model, column), Text)).contains(needle, autoescape=True)
+            for column in columns
+            for needle in needles
+        )
+    )
     count = 0
     for row in session.scalars(select(model).where(mention)):
         touched = False

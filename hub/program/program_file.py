@@ -29,7 +29,7 @@ FREE_MAIL_DOMAINS = frozenset({
     "fastmail.com", "hey.com", "qq.com", "163.com",
 })  # fmt: skip
 
-DecimalText = Annotated[Decimal, Field(description="A decimal number written as a string, e.g. \"12.5\".")]
+DecimalText = Annotated[Decimal, Field(description='A decimal number written as a string, e.g. "12.5".')]
 
 
 class _Strict(BaseModel):
@@ -37,9 +37,15 @@ class _Strict(BaseModel):
 
 
 class Attribution(_Strict):
-    window_days: int = Field(default=90, ge=1, le=3650, description="How long after a referral a new deal still counts as referred.")
-    model: Literal["first_touch", "last_touch"] = Field(default="first_touch", description="Which referral wins when several match.")
-    free_mail_domains: list[str] = Field(default_factory=list, description="Extra free-mail domains, added to the built-in list.")
+    window_days: int = Field(
+        default=90, ge=1, le=3650, description="How long after a referral a new deal still counts as referred."
+    )
+    model: Literal["first_touch", "last_touch"] = Field(
+        default="first_touch", description="Which referral wins when several match."
+    )
+    free_mail_domains: list[str] = Field(
+        default_factory=list, description="Extra free-mail domains, added to the built-in list."
+    )
 
     def is_free_mail(self, domain: str | None) -> bool:
         if not domain:
@@ -65,9 +71,7 @@ class OwnerRule(_Strict):
         return self
 
     def matches(self, region: str | None, segment: str | None) -> bool:
-        return (self.region is None or self.region == region) and (
-            self.segment is None or self.segment == segment
-        )
+        return (self.region is None or self.region == region) and (self.segment is None or self.segment == segment)
 
 
 class Owners(_Strict):
@@ -127,20 +131,33 @@ class Cap(_Strict):
 class CommissionRule(_Strict):
     name: str
     event: CommissionEvent = Field(
-        default=CommissionEvent.DEAL_WON, description="What earns it: a won deal, a referral accepted into the CRM, "
-        "a paid invoice of a subscription (a recurring revenue fact).")
+        default=CommissionEvent.DEAL_WON,
+        description="What earns it: a won deal, a referral accepted into the CRM, "
+        "a paid invoice of a subscription (a recurring revenue fact).",
+    )
     tier: str | None = Field(default=None, description="Only partners of this tier; unset: any tier.")
     region: str | None = Field(default=None, description="Only partners of this region; unset: any.")
     segment: str | None = Field(default=None, description="Only partners of this segment; unset: any.")
-    product: str | None = Field(default=None, description="Only revenue for this product or price id "
-                                "(recurring_invoice_paid); unset: any product.")
+    product: str | None = Field(
+        default=None,
+        description="Only revenue for this product or price id (recurring_invoice_paid); unset: any product.",
+    )
     percent: DecimalText | None = Field(default=None, ge=0, le=100)
     flat: FlatAmount | None = None
-    months: int | None = Field(default=None, ge=1, le=600, description="recurring_invoice_paid: pay on the "
-                               "customer's invoices for this many months from the first; unset: for life.")
+    months: int | None = Field(
+        default=None,
+        ge=1,
+        le=600,
+        description="recurring_invoice_paid: pay on the "
+        "customer's invoices for this many months from the first; unset: for life.",
+    )
     cap: Cap | None = Field(default=None, description="Most a partner earns from this rule per period.")
-    holding_days: int = Field(default=30, ge=0, le=365, description="Days a commission stays pending "
-                              "before the scheduled pass approves it (refund window).")
+    holding_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="Days a commission stays pending before the scheduled pass approves it (refund window).",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> CommissionRule:
@@ -152,21 +169,33 @@ class CommissionRule(_Strict):
             raise ValueError("months applies to recurring_invoice_paid rules only")
         return self
 
-    def applies(self, event: str, tier: str | None, *, region: str | None = None,
-                segment: str | None = None, product: str | None = None) -> bool:
-        return (self.event == event and (self.tier is None or self.tier == tier)
-                and (self.region is None or self.region == region)
-                and (self.segment is None or self.segment == segment)
-                and (self.product is None or self.product == product))
+    def applies(
+        self,
+        event: str,
+        tier: str | None,
+        *,
+        region: str | None = None,
+        segment: str | None = None,
+        product: str | None = None,
+    ) -> bool:
+        return (
+            self.event == event
+            and (self.tier is None or self.tier == tier)
+            and (self.region is None or self.region == region)
+            and (self.segment is None or self.segment == segment)
+            and (self.product is None or self.product == product)
+        )
 
 
 class PayoutSchedule(_Strict):
     day_of_month: int = Field(default=15, ge=1, le=28, description="The payout run's day of the month.")
     months_after: int = Field(default=1, ge=0, le=12)
-    minimum: dict[str, DecimalText] = Field(default_factory=dict, description="Per currency: smaller "
-                                            "balances wait for the next run (e.g. {USD: \"50\"}).")
-    review_above: dict[str, DecimalText] = Field(default_factory=dict, description="Per currency: larger "
-                                                 "payouts wait for an admin's approval.")
+    minimum: dict[str, DecimalText] = Field(
+        default_factory=dict, description='Per currency: smaller balances wait for the next run (e.g. {USD: "50"}).'
+    )
+    review_above: dict[str, DecimalText] = Field(
+        default_factory=dict, description="Per currency: larger payouts wait for an admin's approval."
+    )
 
     @field_validator("minimum", "review_above")
     @classmethod
@@ -192,25 +221,37 @@ class Reengagement(_Strict):
     """Quiet partners: a first email, a second, then a flag and a CRM task for the manager."""
 
     enabled: bool = True
-    first_after_days: int = Field(default=60, ge=1, le=3650, description="Days without a referral "
-                                  "or other activity before the first email.")
+    first_after_days: int = Field(
+        default=60, ge=1, le=3650, description="Days without a referral or other activity before the first email."
+    )
     second_after_days: int = Field(default=7, ge=1, le=365, description="Days after the first email.")
-    flag_after_days: int = Field(default=7, ge=1, le=365, description="Days after the second email "
-                                 "before the partner is flagged and a CRM task created.")
-    task_owner_id: str | None = Field(default=None, description="CRM user the outreach task goes to "
-                                      "(unset: the CRM's default owner).")
+    flag_after_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days after the second email before the partner is flagged and a CRM task created.",
+    )
+    task_owner_id: str | None = Field(
+        default=None, description="CRM user the outreach task goes to (unset: the CRM's default owner)."
+    )
 
 
 class Registrations(_Strict):
-    protection_days: int = Field(default=90, ge=1, le=3650, description="How long an approved "
-                                 "registration protects the deal from other partners.")
+    protection_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long an approved registration protects the deal from other partners.",
+    )
 
 
 class TierLevel(_Strict):
     name: str
     min_referrals: int = Field(default=0, ge=0, description="Referrals in the quarter.")
-    min_won_revenue: FlatAmount | None = Field(default=None, description="Won deal revenue in the quarter, "
-                                               "in this currency (deals in other currencies do not count).")
+    min_won_revenue: FlatAmount | None = Field(
+        default=None,
+        description="Won deal revenue in the quarter, in this currency (deals in other currencies do not count).",
+    )
 
 
 class Tiers(_Strict):
@@ -270,16 +311,34 @@ class Program(_Strict):
     registrations: Registrations = Registrations()
     tiers: Tiers = Tiers()
 
-    def commission_rule(self, event: str, tier: str | None, *, region: str | None = None,
-                        segment: str | None = None, product: str | None = None) -> CommissionRule | None:
+    def commission_rule(
+        self,
+        event: str,
+        tier: str | None,
+        *,
+        region: str | None = None,
+        segment: str | None = None,
+        product: str | None = None,
+    ) -> CommissionRule | None:
         """The first rule in file order that applies (put the most specific rules first)."""
-        return next((rule for rule in self.commissions
-                     if rule.applies(event, tier, region=region, segment=segment, product=product)), None)
+        return next(
+            (
+                rule
+                for rule in self.commissions
+                if rule.applies(event, tier, region=region, segment=segment, product=product)
+            ),
+            None,
+        )
 
     def rule_for(self, event: str, partner: object, product: str | None = None) -> CommissionRule | None:
         """The rule for this partner's tier, region and segment."""
-        return self.commission_rule(event, getattr(partner, "tier", None), region=getattr(partner, "region", None),
-                                    segment=getattr(partner, "segment", None), product=product)
+        return self.commission_rule(
+            event,
+            getattr(partner, "tier", None),
+            region=getattr(partner, "region", None),
+            segment=getattr(partner, "segment", None),
+            product=product,
+        )
 
 
 def commission_amount(rule: CommissionRule, amount_minor: int | None, currency: str | None) -> tuple[int, str] | None:
@@ -309,8 +368,12 @@ PROGRAM_SCHEMA_ID = "https://partnerhub.invalid/schemas/program-v1.json"
 def program_schema() -> dict[str, object]:
     """The JSON Schema of the program file, for editors (``mappings/program.schema.json``)."""
     schema = Program.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": PROGRAM_SCHEMA_ID,
-            "title": "partnerhub program file (version 1)", **{k: v for k, v in schema.items() if k != "title"}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": PROGRAM_SCHEMA_ID,
+        "title": "partnerhub program file (version 1)",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
 
 
 def schema_text() -> str:

@@ -31,8 +31,12 @@ FLAG_REASON = "re-engagement: no referral after two emails; reach out personally
 
 
 def _context(partner: Partner) -> dict[str, Any]:
-    return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
-            "segment": partner.segment, "locale": partner.locale}
+    return {
+        "partner_name": partner.name,
+        "partner_manager": partner.partner_manager,
+        "segment": partner.segment,
+        "locale": partner.locale,
+    }
 
 
 def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
@@ -42,12 +46,26 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
     counts = {"started": 0, "second": 0, "flagged": 0, "stopped": 0}
     if not rules.enabled:
         return counts
-    newest = {pid: at for pid, at in session.execute(
-        select(Referral.partner_id, func.max(Referral.created_at)).group_by(Referral.partner_id))}
-    active = {seq.partner_id: seq for seq in session.scalars(select(ReengagementSequence).where(
-        ReengagementSequence.state == "active").with_for_update())}
-    handled = {(pid, at) for pid, at in session.execute(select(
-        ReengagementSequence.partner_id, ReengagementSequence.anchor_at).where(ReengagementSequence.state != "active"))}
+    newest = {
+        pid: at
+        for pid, at in session.execute(
+            select(Referral.partner_id, func.max(Referral.created_at)).group_by(Referral.partner_id)
+        )
+    }
+    active = {
+        seq.partner_id: seq
+        for seq in session.scalars(
+            select(ReengagementSequence).where(ReengagementSequence.state == "active").with_for_update()
+        )
+    }
+    handled = {
+        (pid, at)
+        for pid, at in session.execute(
+            select(ReengagementSequence.partner_id, ReengagementSequence.anchor_at).where(
+                ReengagementSequence.state != "active"
+            )
+        )
+    }
     quiet_since = now - timedelta(days=rules.first_after_days)
     for partner in session.scalars(select(Partner).where(Partner.status == "active").order_by(Partner.id)):
         stamps = [s for s in (partner.last_activity_at, newest.get(partner.id), partner.created_at) if s is not None]
@@ -62,9 +80,23 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
                 continue
             if (partner.id, last) in handled:
                 continue  # this quiet spell was handled (or stopped by an admin)
-            ids = insert_ignoring_conflicts(session, ReengagementSequence, [{
-                "partner_id": partner.id, "anchor_at": last, "step": 0, "state": "active", "next_at": now,
-                "stopped_reason": None, "created_at": now, "updated_at": now}], ("partner_id", "anchor_at"))
+            ids = insert_ignoring_conflicts(
+                session,
+                ReengagementSequence,
+                [
+                    {
+                        "partner_id": partner.id,
+                        "anchor_at": last,
+                        "step": 0,
+                        "state": "active",
+                        "next_at": now,
+                        "stopped_reason": None,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+                ("partner_id", "anchor_at"),
+            )
             if not ids:
                 continue
             sequence = session.get(ReengagementSequence, ids[0])
@@ -75,39 +107,81 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
     return counts
 
 
-def _step(session: Session, hub: ProgramContext, partner: Partner, sequence: ReengagementSequence, now: datetime,
-          counts: dict[str, int]) -> None:
+def _step(
+    session: Session,
+    hub: ProgramContext,
+    partner: Partner,
+    sequence: ReengagementSequence,
+    now: datetime,
+    counts: dict[str, int],
+) -> None:
     rules = hub.program.reengagement
     if sequence.step == 0:
-        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_first", to_email=partner.email, partner_id=partner.id,
-               natural_key=f"reengagement-1:{sequence.id}", context=_context(partner))
+        notify(
+            session,
+            mail_settings=hub.settings.sendgrid,
+            kind="reengagement_first",
+            to_email=partner.email,
+            partner_id=partner.id,
+            natural_key=f"reengagement-1:{sequence.id}",
+            context=_context(partner),
+        )
         sequence.step, sequence.next_at = 1, now + timedelta(days=rules.second_after_days)
         counts["started"] += 1
     elif sequence.step == 1:
-        notify(session, mail_settings=hub.settings.sendgrid, kind="reengagement_second", to_email=partner.email, partner_id=partner.id,
-               natural_key=f"reengagement-2:{sequence.id}", context=_context(partner))
+        notify(
+            session,
+            mail_settings=hub.settings.sendgrid,
+            kind="reengagement_second",
+            to_email=partner.email,
+            partner_id=partner.id,
+            natural_key=f"reengagement-2:{sequence.id}",
+            context=_context(partner),
+        )
         sequence.step, sequence.next_at = 2, now + timedelta(days=rules.flag_after_days)
         counts["second"] += 1
     else:
         flag(session, partner, FLAG_REASON)
         crm = hub.crm
-        owe(session, natural_key=f"crm:task:reengagement:{sequence.id}", connector=crm.name, action="create_task",
+        owe(
+            session,
+            natural_key=f"crm:task:reengagement:{sequence.id}",
+            connector=crm.name,
+            action="create_task",
             idempotency_key=f"reengagement-task-{sequence.id}",
-            payload={"subject": f"Reach out to partner {partner.name}",
-                     "body": f"{partner.name} <{partner.email}> has made no referral since "
-                     f"{sequence.anchor_at.date().isoformat()} and did not respond to two re-engagement emails. "
-                     f"Partner manager: {partner.partner_manager or 'unassigned'}.",
-                     "owner_id": rules.task_owner_id, "due_at": (now + timedelta(days=3)).isoformat()})
+            payload={
+                "subject": f"Reach out to partner {partner.name}",
+                "body": f"{partner.name} <{partner.email}> has made no referral since "
+                f"{sequence.anchor_at.date().isoformat()} and did not respond to two re-engagement emails. "
+                f"Partner manager: {partner.partner_manager or 'unassigned'}.",
+                "owner_id": rules.task_owner_id,
+                "due_at": (now + timedelta(days=3)).isoformat(),
+            },
+        )
         sequence.step, sequence.state, sequence.next_at = 3, "done", None
         counts["flagged"] += 1
     sequence.updated_at = now
 
 
-def stop(session: Session, sequence: ReengagementSequence, *, reason: str, now: datetime | None = None,
-         actor: str | None = None) -> None:
+def stop(
+    session: Session,
+    sequence: ReengagementSequence,
+    *,
+    reason: str,
+    now: datetime | None = None,
+    actor: str | None = None,
+) -> None:
     before = {"state": sequence.state, "step": sequence.step}
     sequence.state, sequence.stopped_reason, sequence.next_at = "stopped", reason, None
     sequence.updated_at = now or utcnow()
     if actor:
-        session.add(AuditEntry(actor=actor, action="reengagement.stop", subject=f"partner:{sequence.partner_id}",
-                               before=before, after={"state": "stopped", "reason": reason}, at=utcnow()))
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action="reengagement.stop",
+                subject=f"partner:{sequence.partner_id}",
+                before=before,
+                after={"state": "stopped", "reason": reason},
+                at=utcnow(),
+            )
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
@@ -79,31 +79,59 @@ def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempo
                 raise IdempotencyConflict("this Idempotency-Key was used with a different referral")
             return Submission(existing, False, None)
     now = utcnow()
-    referral = Referral(tracking_id=new_tracking_id(), partner_id=partner.id, idempotency_key=idempotency_key,
-                        status=ReferralStatus.RECEIVED, history=[], created_at=now, updated_at=now, **fields)
+    referral = Referral(
+        tracking_id=new_tracking_id(),
+        partner_id=partner.id,
+        idempotency_key=idempotency_key,
+        status=ReferralStatus.RECEIVED,
+        history=[],
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
     _history(referral, ReferralStatus.RECEIVED)
     session.add(referral)
     record_activity(session, partner)  # a new referral stops any re-engagement sequence
     session.flush()
-    [event_id] = insert_ignoring_conflicts(session, InboxEvent, [{
-        "connector": INTERNAL, "event_key": f"referral.submitted:{referral.id}", "event_type": "referral.submitted",
-        "object_type": "referral", "object_id": str(referral.id), "version_ms": None,
-        "payload": {"referral_id": referral.id}, "received_at": now, "state": WorkState.RECEIVED, "attempts": 0,
-        "next_attempt_at": now + timedelta(seconds=30),
-    }], ("connector", "event_key"))
+    [event_id] = insert_ignoring_conflicts(
+        session,
+        InboxEvent,
+        [
+            {
+                "connector": INTERNAL,
+                "event_key": f"referral.submitted:{referral.id}",
+                "event_type": "referral.submitted",
+                "object_type": "referral",
+                "object_id": str(referral.id),
+                "version_ms": None,
+                "payload": {"referral_id": referral.id},
+                "received_at": now,
+                "state": WorkState.RECEIVED,
+                "attempts": 0,
+                "next_attempt_at": now + timedelta(seconds=30),
+            }
+        ],
+        ("connector", "event_key"),
+    )
     return Submission(referral, True, event_id)
 
 
 def _partner_context(partner: Partner, referral: Referral | None, *, company_name: str | None = None) -> dict[str, Any]:
     """What every partner email knows: who, about which company, and whom to ask."""
-    return {"partner_name": partner.name, "partner_manager": partner.partner_manager,
-            "company_name": referral.company_name if referral else company_name,
-            "tracking_id": referral.tracking_id if referral else None,
-            "contact_name": referral.contact_name if referral else None,
-            "segment": partner.segment, "locale": partner.locale}
+    return {
+        "partner_name": partner.name,
+        "partner_manager": partner.partner_manager,
+        "company_name": referral.company_name if referral else company_name,
+        "tracking_id": referral.tracking_id if referral else None,
+        "contact_name": referral.contact_name if referral else None,
+        "segment": partner.segment,
+        "locale": partner.locale,
+    }
 
 
-def _conflicting_referrals(session: Session, program: Program, referral: Referral, domain: str | None) -> list[Referral]:
+def _conflicting_referrals(
+    session: Session, program: Program, referral: Referral, domain: str | None
+) -> list[Referral]:
     since = referral.created_at - timedelta(days=program.attribution.window_days)
     same = []
     if referral.contact_email:
@@ -112,13 +140,22 @@ def _conflicting_referrals(session: Session, program: Program, referral: Referra
         same.append(Referral.company_domain == domain)
     if not same:
         return []
-    return list(session.scalars(
-        select(Referral).where(or_(*same), Referral.partner_id != referral.partner_id, Referral.id != referral.id,
-                               Referral.created_at >= since, Referral.status != ReferralStatus.DECLINED)
-    ))
+    return list(
+        session.scalars(
+            select(Referral).where(
+                or_(*same),
+                Referral.partner_id != referral.partner_id,
+                Referral.id != referral.id,
+                Referral.created_at >= since,
+                Referral.status != ReferralStatus.DECLINED,
+            )
+        )
+    )
 
 
-def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *, approved_by: str | None = None) -> str:
+def process_submitted(
+    session: Session, hub: ProgramContext, referral_id: int, *, approved_by: str | None = None
+) -> str:
     """Check a received referral and, if clear (or approved by an admin), send it to the CRM."""
     referral = session.get(Referral, referral_id, with_for_update=True)
     if referral is None:
@@ -132,20 +169,32 @@ def process_submitted(session: Session, hub: ProgramContext, referral_id: int, *
     crm = hub.crm
     domain = None if program.attribution.is_free_mail(referral.company_domain) else referral.company_domain
     if not approved_by:
-        reasons = [f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
-                   for m in crm.find_conflicts(email=referral.contact_email, domain=domain)]
-        reasons += [f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
-                    for r in _conflicting_referrals(session, program, referral, domain)]
+        reasons = [
+            f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
+            for m in crm.find_conflicts(email=referral.contact_email, domain=domain)
+        ]
+        reasons += [
+            f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
+            for r in _conflicting_referrals(session, program, referral, domain)
+        ]
         if reasons:
             _history(referral, ReferralStatus.HELD_FOR_REVIEW, "; ".join(reasons))
-            notify(session, mail_settings=hub.settings.sendgrid, kind="referral_held", to_email=partner.email, partner_id=partner.id,
-                   natural_key=f"referral-held:{referral.id}", context=_partner_context(partner, referral))
+            notify(
+                session,
+                mail_settings=hub.settings.sendgrid,
+                kind="referral_held",
+                to_email=partner.email,
+                partner_id=partner.id,
+                natural_key=f"referral-held:{referral.id}",
+                context=_partner_context(partner, referral),
+            )
             return "held_for_review"
     return send_to_crm(session, hub, referral, partner, approved_by=approved_by)
 
 
-def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partner: Partner, *,
-                approved_by: str | None = None) -> str:
+def send_to_crm(
+    session: Session, hub: ProgramContext, referral: Referral, partner: Partner, *, approved_by: str | None = None
+) -> str:
     """Owe the CRM deal of an accepted referral (``create_referral_deal``), with its owner and
     attribution, and tell the partner and the owner; a ``referral_qualified`` rule earns now.
     Deal registrations come through here too, so there is one path to a partner's CRM deal."""
@@ -156,51 +205,98 @@ def send_to_crm(session: Session, hub: ProgramContext, referral: Referral, partn
     mappings = hub.mappings.current
     first, _, last = (referral.contact_name or "").partition(" ")
     start = program.new_deals.start_for(crm.name)
-    deal_fields = {"name": referral.company_name, "stage": start.stage,
-                   "pipeline": start.pipeline, "tracking_id": referral.tracking_id,
-                   "partner_id": str(partner.id), "source": program.new_deals.source, "owner_id": owner_id}
-    contact_fields = {"email": referral.contact_email, "first_name": first or None, "last_name": last or None,
-                      "company_name": referral.company_name, "company_domain": domain,
-                      "partner_id": str(partner.id), "tracking_id": referral.tracking_id}
+    deal_fields = {
+        "name": referral.company_name,
+        "stage": start.stage,
+        "pipeline": start.pipeline,
+        "tracking_id": referral.tracking_id,
+        "partner_id": str(partner.id),
+        "source": program.new_deals.source,
+        "owner_id": owner_id,
+    }
+    contact_fields = {
+        "email": referral.contact_email,
+        "first_name": first or None,
+        "last_name": last or None,
+        "company_name": referral.company_name,
+        "company_domain": domain,
+        "partner_id": str(partner.id),
+        "tracking_id": referral.tracking_id,
+    }
     company_fields = {"name": referral.company_name, "domain": domain, "partner_id": str(partner.id)}
     payload = {
         "tracking_id": referral.tracking_id,
         "deal": mappings.for_target(crm.name, "deal").outbound({k: v for k, v in deal_fields.items() if v is not None}),
-        "contact": {"email": referral.contact_email,
-                    **mappings.for_target(crm.name, "contact").outbound({k: v for k, v in contact_fields.items() if v is not None})}
-        if referral.contact_email else None,
-        "company": {"domain": domain,
-                    **mappings.for_target(crm.name, "company").outbound({k: v for k, v in company_fields.items() if v is not None})}
-        if domain else None,
+        "contact": {
+            "email": referral.contact_email,
+            **mappings.for_target(crm.name, "contact").outbound(
+                {k: v for k, v in contact_fields.items() if v is not None}
+            ),
+        }
+        if referral.contact_email
+        else None,
+        "company": {
+            "domain": domain,
+            **mappings.for_target(crm.name, "company").outbound(
+                {k: v for k, v in company_fields.items() if v is not None}
+            ),
+        }
+        if domain
+        else None,
         "owner_id": owner_id,
         "referral_id": referral.id,
     }
-    owe(session, natural_key=f"crm:referral-deal:{referral.id}", connector=crm.name,
-        action="create_referral_deal", payload=payload)
+    owe(
+        session,
+        natural_key=f"crm:referral-deal:{referral.id}",
+        connector=crm.name,
+        action="create_referral_deal",
+        payload=payload,
+    )
     referral.crm = crm.name
     referral.owner_id = owner_id
     _history(referral, ReferralStatus.SUBMITTED, f"approved by {approved_by}" if approved_by else None)
-    notify(session, mail_settings=hub.settings.sendgrid, kind="referral_received", to_email=partner.email, partner_id=partner.id,
-           natural_key=f"referral-received:{referral.id}", context=_partner_context(partner, referral))
+    notify(
+        session,
+        mail_settings=hub.settings.sendgrid,
+        kind="referral_received",
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"referral-received:{referral.id}",
+        context=_partner_context(partner, referral),
+    )
     owner_email = program.owners.email_of(owner_id)
     if owner_email:
-        notify(session, mail_settings=hub.settings.sendgrid, kind="owner_assigned", to_email=owner_email, natural_key=f"owner-assigned:{referral.id}",
-               context={**_partner_context(partner, referral), "owner_id": owner_id})
+        notify(
+            session,
+            mail_settings=hub.settings.sendgrid,
+            kind="owner_assigned",
+            to_email=owner_email,
+            natural_key=f"owner-assigned:{referral.id}",
+            context={**_partner_context(partner, referral), "owner_id": owner_id},
+        )
     from hub.program import clock
 
     commissions.settle_referral(session, program, referral, partner, now=clock.now(hub))
     return "submitted"
 
 
-def decline(session: Session, referral: Referral, *, actor: str, reason: str,
-            mail_settings: SendGridSettings | None = None) -> None:
+def decline(
+    session: Session, referral: Referral, *, actor: str, reason: str, mail_settings: SendGridSettings | None = None
+) -> None:
     """An admin's "no" to a held referral; the partner is told, with the admin's reason."""
     _history(referral, ReferralStatus.DECLINED, f"{reason} (by {actor})")
     partner = session.get(Partner, referral.partner_id)
     assert partner is not None
-    notify(session, mail_settings=mail_settings, kind="referral_declined", to_email=partner.email, partner_id=partner.id,
-           natural_key=f"referral-declined:{referral.id}",
-           context={**_partner_context(partner, referral), "reason": reason})
+    notify(
+        session,
+        mail_settings=mail_settings,
+        kind="referral_declined",
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"referral-declined:{referral.id}",
+        context={**_partner_context(partner, referral), "reason": reason},
+    )
 
 
 def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> None:
@@ -213,8 +309,9 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
     referral.updated_at = utcnow()
 
 
-def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *,
-                    look_up_parties: bool = False) -> list[str]:
+def on_deal_changed(
+    session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *, look_up_parties: bool = False
+) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.
 
@@ -227,15 +324,24 @@ def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: 
     if deal.partner_id is None:
         created = _as_datetime(applied.get("created_at") or (deal.properties or {}).get("created_at"))
         found = find_attribution(
-            session, program.attribution, tracking_id=deal.tracking_id,
-            partner_id=(deal.properties or {}).get("partner_id"), deal_created_at=created,
+            session,
+            program.attribution,
+            tracking_id=deal.tracking_id,
+            partner_id=(deal.properties or {}).get("partner_id"),
+            deal_created_at=created,
         )
         crm = hub.crm
         if found is None and look_up_parties and deal.source == crm.name and crm.api_ready:
             parties = crm.deal_parties(deal.external_id)
-            found = find_attribution(session, program.attribution, tracking_id=None, partner_id=None,
-                                     deal_created_at=created, contact_emails=parties.emails,
-                                     company_domains=parties.domains)
+            found = find_attribution(
+                session,
+                program.attribution,
+                tracking_id=None,
+                partner_id=None,
+                deal_created_at=created,
+                contact_emails=parties.emails,
+                company_domains=parties.domains,
+            )
         if attribute(session, deal, found):
             happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
@@ -247,22 +353,41 @@ def on_deal_changed(session: Session, hub: ProgramContext, deal: Deal, applied: 
         _history(referral, deal.status)
         happened.append(f"status:{deal.status}")
         if partner is not None and not own_start:
-            notify(session, mail_settings=hub.settings.sendgrid, kind="referral_status", to_email=partner.email, partner_id=partner.id,
-                   natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
-                   context={**_partner_context(partner, referral), "status": deal.status,
-                            "status_label": STATUS_LABELS.get(deal.status, deal.status)})
+            notify(
+                session,
+                mail_settings=hub.settings.sendgrid,
+                kind="referral_status",
+                to_email=partner.email,
+                partner_id=partner.id,
+                natural_key=f"referral-status:{referral.id}:{deal.status}:{deal.version_ms}",
+                context={
+                    **_partner_context(partner, referral),
+                    "status": deal.status,
+                    "status_label": STATUS_LABELS.get(deal.status, deal.status),
+                },
+            )
     from hub.program import clock
 
     settled = commissions.settle_deal(session, program, deal, partner, now=clock.now(hub))
     if settled.earned is not None and partner is not None:
         entry = settled.earned
         happened.append("commission")
-        notify(session, mail_settings=hub.settings.sendgrid, kind="deal_closed", to_email=partner.email, partner_id=partner.id,
-               natural_key=f"deal-closed:{entry.id}:{entry.amount_minor}:{deal.version_ms}",
-               context={**_partner_context(partner, referral, company_name=deal.name),
-                        "amount_minor": entry.amount_minor, "currency": entry.currency,
-                        "expected_payment_date": entry.expected_payment_date.isoformat()
-                        if entry.expected_payment_date else None})
+        notify(
+            session,
+            mail_settings=hub.settings.sendgrid,
+            kind="deal_closed",
+            to_email=partner.email,
+            partner_id=partner.id,
+            natural_key=f"deal-closed:{entry.id}:{entry.amount_minor}:{deal.version_ms}",
+            context={
+                **_partner_context(partner, referral, company_name=deal.name),
+                "amount_minor": entry.amount_minor,
+                "currency": entry.currency,
+                "expected_payment_date": entry.expected_payment_date.isoformat()
+                if entry.expected_payment_date
+                else None,
+            },
+        )
     if settled.cancelled is not None or settled.reversed is not None:
         happened.append("commission-adjusted")
     return happened
@@ -274,7 +399,7 @@ def _start_stage(program: Any, crm: str) -> str | None:
 
 
 def _as_datetime(value: Any):  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if isinstance(value, datetime):
         return value
@@ -283,5 +408,5 @@ def _as_datetime(value: Any):  # type: ignore[no-untyped-def]
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None

@@ -57,44 +57,87 @@ def normalize_company(name: str) -> str:
     return " ".join(words)
 
 
-def submit(session: Session, partner: Partner, fields: dict[str, Any], *, idempotency_key: str | None,
-           at: datetime | None = None) -> tuple[DealRegistration, bool, int | None]:
+def submit(
+    session: Session,
+    partner: Partner,
+    fields: dict[str, Any],
+    *,
+    idempotency_key: str | None,
+    at: datetime | None = None,
+) -> tuple[DealRegistration, bool, int | None]:
     """Store the registration and its internal event (caller's transaction): (row, created, event id)."""
     if idempotency_key:
-        existing = session.scalars(select(DealRegistration).where(
-            DealRegistration.partner_id == partner.id, DealRegistration.idempotency_key == idempotency_key)).first()
+        existing = session.scalars(
+            select(DealRegistration).where(
+                DealRegistration.partner_id == partner.id, DealRegistration.idempotency_key == idempotency_key
+            )
+        ).first()
         if existing is not None:
             if not all(getattr(existing, k) == v for k, v in fields.items()):
                 raise IdempotencyConflict("this Idempotency-Key was used with a different registration")
             return existing, False, None
     now = utcnow()
-    registration = DealRegistration(partner_id=partner.id, idempotency_key=idempotency_key, status="received",
-                                    company_key=normalize_company(fields["company_name"]), created_at=now,
-                                    updated_at=now, **fields)
+    registration = DealRegistration(
+        partner_id=partner.id,
+        idempotency_key=idempotency_key,
+        status="received",
+        company_key=normalize_company(fields["company_name"]),
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
     session.add(registration)
     record_activity(session, partner, at=at)
     session.flush()
-    [event_id] = insert_ignoring_conflicts(session, InboxEvent, [{
-        "connector": referrals.INTERNAL, "event_key": f"{EVENT_TYPE}:{registration.id}", "event_type": EVENT_TYPE,
-        "object_type": "deal_registration", "object_id": str(registration.id), "version_ms": None,
-        "payload": {"registration_id": registration.id}, "received_at": now, "state": WorkState.RECEIVED,
-        "attempts": 0, "next_attempt_at": now + timedelta(seconds=30)}], ("connector", "event_key"))
+    [event_id] = insert_ignoring_conflicts(
+        session,
+        InboxEvent,
+        [
+            {
+                "connector": referrals.INTERNAL,
+                "event_key": f"{EVENT_TYPE}:{registration.id}",
+                "event_type": EVENT_TYPE,
+                "object_type": "deal_registration",
+                "object_id": str(registration.id),
+                "version_ms": None,
+                "payload": {"registration_id": registration.id},
+                "received_at": now,
+                "state": WorkState.RECEIVED,
+                "attempts": 0,
+                "next_attempt_at": now + timedelta(seconds=30),
+            }
+        ],
+        ("connector", "event_key"),
+    )
     return registration, True, event_id
 
 
-def _others(session: Session, registration: DealRegistration, domain: str | None, since: datetime) -> list[DealRegistration]:
+def _others(
+    session: Session, registration: DealRegistration, domain: str | None, since: datetime
+) -> list[DealRegistration]:
     same = [DealRegistration.company_key == registration.company_key]
     if domain:
         same.append(DealRegistration.company_domain == domain)
     if registration.contact_email:
         same.append(DealRegistration.contact_email == registration.contact_email)
-    return list(session.scalars(select(DealRegistration).where(
-        or_(*same), DealRegistration.partner_id != registration.partner_id, DealRegistration.id != registration.id,
-        DealRegistration.status.in_(("received", "held_for_review", "approved")),
-        DealRegistration.created_at >= since).order_by(DealRegistration.id)))
+    return list(
+        session.scalars(
+            select(DealRegistration)
+            .where(
+                or_(*same),
+                DealRegistration.partner_id != registration.partner_id,
+                DealRegistration.id != registration.id,
+                DealRegistration.status.in_(("received", "held_for_review", "approved")),
+                DealRegistration.created_at >= since,
+            )
+            .order_by(DealRegistration.id)
+        )
+    )
 
 
-def check(session: Session, hub: ProgramContext, registration: DealRegistration, now: datetime) -> tuple[str, list[str]]:
+def check(
+    session: Session, hub: ProgramContext, registration: DealRegistration, now: datetime
+) -> tuple[str, list[str]]:
     """("declined" | "held_for_review" | "approved", reasons)."""
     program = hub.program
     domain = None if program.attribution.is_free_mail(registration.company_domain) else registration.company_domain
@@ -105,10 +148,18 @@ def check(session: Session, hub: ProgramContext, registration: DealRegistration,
         (duplicates if m.kind in ("open_deal", "customer") else ambiguous).append(text)
     since = now - timedelta(days=program.registrations.protection_days)
     for other in _others(session, registration, domain, since):
-        on = [what for what, same in (
-            ("company domain", domain is not None and other.company_domain == domain),
-            ("contact email", registration.contact_email is not None and other.contact_email == registration.contact_email),
-            ("company name", other.company_key == registration.company_key)) if same]
+        on = [
+            what
+            for what, same in (
+                ("company domain", domain is not None and other.company_domain == domain),
+                (
+                    "contact email",
+                    registration.contact_email is not None and other.contact_email == registration.contact_email,
+                ),
+                ("company name", other.company_key == registration.company_key),
+            )
+            if same
+        ]
         text = f"registered by another partner on {other.created_at.date().isoformat()} (same {', '.join(on)})"
         protected = other.status == "approved" and other.protected_until is not None and other.protected_until > now
         if protected and on != ["company name"]:
@@ -141,8 +192,15 @@ def process(session: Session, hub: ProgramContext, registration_id: int) -> str:
         _set(registration, "held_for_review", "; ".join(reasons))
         partner = session.get(Partner, registration.partner_id)
         assert partner is not None
-        notify(session, mail_settings=hub.settings.sendgrid, kind="registration_held", to_email=partner.email, partner_id=partner.id,
-               natural_key=f"registration-held:{registration.id}", context=_context(partner, registration))
+        notify(
+            session,
+            mail_settings=hub.settings.sendgrid,
+            kind="registration_held",
+            to_email=partner.email,
+            partner_id=partner.id,
+            natural_key=f"registration-held:{registration.id}",
+            context=_context(partner, registration),
+        )
     return f"registration:{registration.status}"
 
 
@@ -151,46 +209,85 @@ def _set(registration: DealRegistration, status: str, reason: str | None) -> Non
 
 
 def _context(partner: Partner, registration: DealRegistration, **extra: Any) -> dict[str, Any]:
-    return {"partner_name": partner.name, "partner_manager": partner.partner_manager, "segment": partner.segment,
-            "locale": partner.locale, "company_name": registration.company_name, **extra}
+    return {
+        "partner_name": partner.name,
+        "partner_manager": partner.partner_manager,
+        "segment": partner.segment,
+        "locale": partner.locale,
+        "company_name": registration.company_name,
+        **extra,
+    }
 
 
-def approve(session: Session, hub: ProgramContext, registration: DealRegistration, *, now: datetime,
-            approved_by: str | None = None) -> None:
+def approve(
+    session: Session,
+    hub: ProgramContext,
+    registration: DealRegistration,
+    *,
+    now: datetime,
+    approved_by: str | None = None,
+) -> None:
     """A referral for the registration goes down the referral path to the CRM deal (with its
     tracking id, so the deal is attributed to the partner); protected for the window."""
     partner = session.get(Partner, registration.partner_id)
     assert partner is not None
     created = utcnow()
-    referral = Referral(tracking_id=referrals.new_tracking_id(), partner_id=partner.id,
-                        idempotency_key=f"registration:{registration.id}", company_name=registration.company_name,
-                        company_domain=registration.company_domain, contact_name=registration.contact_name,
-                        contact_email=registration.contact_email, notes=registration.notes, status="received",
-                        history=[{"status": "received", "at": created.isoformat(),
-                                  "reason": f"deal registration #{registration.id}"}],
-                        created_at=created, updated_at=created)
+    referral = Referral(
+        tracking_id=referrals.new_tracking_id(),
+        partner_id=partner.id,
+        idempotency_key=f"registration:{registration.id}",
+        company_name=registration.company_name,
+        company_domain=registration.company_domain,
+        contact_name=registration.contact_name,
+        contact_email=registration.contact_email,
+        notes=registration.notes,
+        status="received",
+        history=[{"status": "received", "at": created.isoformat(), "reason": f"deal registration #{registration.id}"}],
+        created_at=created,
+        updated_at=created,
+    )
     session.add(referral)
     session.flush()
-    referrals.send_to_crm(session, hub, referral, partner,
-                          approved_by=approved_by or f"deal registration #{registration.id}")
+    referrals.send_to_crm(
+        session, hub, referral, partner, approved_by=approved_by or f"deal registration #{registration.id}"
+    )
     registration.referral_id = referral.id
     registration.protected_until = now + timedelta(days=hub.program.registrations.protection_days)
     _set(registration, "approved", f"approved by {approved_by}" if approved_by else None)
-    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_approved", to_email=partner.email, partner_id=partner.id,
-           natural_key=f"registration-approved:{registration.id}",
-           context=_context(partner, registration, tracking_id=referral.tracking_id,
-                            protected_until=registration.protected_until.isoformat()))
+    notify(
+        session,
+        mail_settings=hub.settings.sendgrid,
+        kind="registration_approved",
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"registration-approved:{registration.id}",
+        context=_context(
+            partner,
+            registration,
+            tracking_id=referral.tracking_id,
+            protected_until=registration.protected_until.isoformat(),
+        ),
+    )
 
 
 def decline(session: Session, hub: ProgramContext, registration: DealRegistration, *, reason: str) -> None:
     partner = session.get(Partner, registration.partner_id)
     assert partner is not None
     _set(registration, "declined", reason)
-    notify(session, mail_settings=hub.settings.sendgrid, kind="registration_declined", to_email=partner.email, partner_id=partner.id,
-           natural_key=f"registration-declined:{registration.id}", context=_context(partner, registration, reason=reason))
+    notify(
+        session,
+        mail_settings=hub.settings.sendgrid,
+        kind="registration_declined",
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"registration-declined:{registration.id}",
+        context=_context(partner, registration, reason=reason),
+    )
 
 
-def decide(session: Session, hub: ProgramContext, registration_id: int, *, approve_it: bool, actor: str, reason: str) -> DealRegistration:
+def decide(
+    session: Session, hub: ProgramContext, registration_id: int, *, approve_it: bool, actor: str, reason: str
+) -> DealRegistration:
     """An admin's decision on a held registration (or an override of an automatic one that has
     not produced a CRM deal yet), audited."""
     from hub.program import clock
@@ -198,14 +295,23 @@ def decide(session: Session, hub: ProgramContext, registration_id: int, *, appro
     registration = session.get(DealRegistration, registration_id, with_for_update=True)
     if registration is None:
         raise NotFound(f"no deal registration #{registration_id}")
-    if registration.status not in ("held_for_review", "declined") or (not approve_it and registration.status == "declined"):
+    if registration.status not in ("held_for_review", "declined") or (
+        not approve_it and registration.status == "declined"
+    ):
         raise InvalidState(f"the registration is {registration.status}")
     before = {"status": registration.status, "reason": registration.reason}
     if approve_it:
         approve(session, hub, registration, now=clock.now(hub), approved_by=actor)
     else:
         decline(session, hub, registration, reason=reason)
-    session.add(AuditEntry(actor=actor, action="registration.approve" if approve_it else "registration.decline",
-                           subject=f"registration:{registration.id}", before=before,
-                           after={"status": registration.status, "reason": reason}, at=utcnow()))
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="registration.approve" if approve_it else "registration.decline",
+            subject=f"registration:{registration.id}",
+            before=before,
+            after={"status": registration.status, "reason": reason},
+            at=utcnow(),
+        )
+    )
     return registration

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -33,7 +33,7 @@ class Due:
 
 def period_bounds(at: datetime, period: str) -> tuple[datetime, datetime]:
     """[start, end) of the calendar month, quarter or year containing ``at`` (UTC)."""
-    at = at.astimezone(timezone.utc)
+    at = at.astimezone(UTC)
     if period == "year":
         start, months = date(at.year, 1, 1), 12
     elif period == "quarter":
@@ -41,7 +41,7 @@ def period_bounds(at: datetime, period: str) -> tuple[datetime, datetime]:
     else:
         start, months = date(at.year, at.month, 1), 1
     end = add_months(start, months)
-    as_dt = lambda d: datetime(d.year, d.month, d.day, tzinfo=timezone.utc)  # noqa: E731
+    as_dt = lambda d: datetime(d.year, d.month, d.day, tzinfo=UTC)
     return as_dt(start), as_dt(end)
 
 
@@ -59,23 +59,47 @@ def proportion(amount_minor: int, part: int, whole: int) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def earned_under_rule(session: Session, partner_id: int, rule_name: str, currency: str,
-                      start: datetime, end: datetime, *, exclude_source: str | None) -> int:
+def earned_under_rule(
+    session: Session,
+    partner_id: int,
+    rule_name: str,
+    currency: str,
+    start: datetime,
+    end: datetime,
+    *,
+    exclude_source: str | None,
+) -> int:
     """What the partner earned from the rule (by name) in [start, end), in one currency; the
     source being recomputed is left out so it never caps itself."""
     total = 0
-    for entry in session.scalars(select(LedgerEntry).where(
-            LedgerEntry.partner_id == partner_id, LedgerEntry.currency == currency,
-            LedgerEntry.status != LedgerStatus.CANCELLED, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)):
+    for entry in session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.partner_id == partner_id,
+            LedgerEntry.currency == currency,
+            LedgerEntry.status != LedgerStatus.CANCELLED,
+            LedgerEntry.created_at >= start,
+            LedgerEntry.created_at < end,
+        )
+    ):
         snap = entry.rule_snapshot or {}
         if snap.get("rule_name") == rule_name and (exclude_source is None or entry.source_key != exclude_source):
             total += entry.amount_minor
     return total
 
 
-def due(session: Session, rule: CommissionRule, partner: Partner, *, event: str, base_minor: int | None,
-        base_currency: str | None, at: datetime, source_key: str, extra: dict[str, Any] | None = None,
-        scale: tuple[int, int] | None = None) -> Due | None:
+def due(
+    session: Session,
+    rule: CommissionRule,
+    partner: Partner,
+    *,
+    event: str,
+    base_minor: int | None,
+    base_currency: str | None,
+    at: datetime,
+    source_key: str,
+    extra: dict[str, Any] | None = None,
+    scale: tuple[int, int] | None = None,
+) -> Due | None:
     """The entry ``rule`` makes for this partner on this amount at ``at``, or None (nothing to
     pay: no amount for a percentage, or the cap is used up). ``scale`` (part, whole) reduces the
     amount in proportion (a partly refunded invoice)."""
@@ -84,9 +108,15 @@ def due(session: Session, rule: CommissionRule, partner: Partner, *, event: str,
         return None
     amount, currency = computed
     snapshot: dict[str, Any] = {
-        "rule": rule.model_dump(mode="json"), "rule_name": rule.name, "event": event,
-        "base_amount_minor": base_minor, "base_currency": base_currency, "tier": partner.tier,
-        "region": partner.region, "segment": partner.segment, **(extra or {}),
+        "rule": rule.model_dump(mode="json"),
+        "rule_name": rule.name,
+        "event": event,
+        "base_amount_minor": base_minor,
+        "base_currency": base_currency,
+        "tier": partner.tier,
+        "region": partner.region,
+        "segment": partner.segment,
+        **(extra or {}),
     }
     if scale is not None:
         snapshot["full_amount_minor"] = amount

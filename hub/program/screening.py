@@ -67,7 +67,9 @@ def needs_screening(hub: ProgramContext, connector: str, changes: Iterable[Chang
     return bool(_plans(hub, connector, (c.object_type for c in changes)))
 
 
-def screen(hub: ProgramContext, connector: str, changes: tuple[Change, ...]) -> tuple[tuple[Change, ...], list[Discarded]]:
+def screen(
+    hub: ProgramContext, connector: str, changes: tuple[Change, ...]
+) -> tuple[tuple[Change, ...], list[Discarded]]:
     """(the changes to store, the ones discarded with their reason and a digest of the sender)."""
     plans = _plans(hub, connector, (c.object_type for c in changes))
     kept: list[Change] = []
@@ -80,7 +82,7 @@ def screen(hub: ProgramContext, connector: str, changes: tuple[Change, ...]) -> 
                 continue
             try:
                 canonical = plan.inbound(source_record_from_event(connector, change.payload))
-            except Exception:  # noqa: BLE001 - a record the mapping cannot read is not stored either
+            except Exception:
                 discarded.append(Discarded("unmappable", ""))
                 continue
             fields = dict(canonical.fields) if canonical is not None else {}

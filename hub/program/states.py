@@ -53,4 +53,3 @@ class CommissionEvent(StrEnum):
     DEAL_WON = "deal_won"
     REFERRAL_QUALIFIED = "referral_qualified"
     RECURRING_INVOICE_PAID = "recurring_invoice_paid"
-

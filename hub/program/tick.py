@@ -29,7 +29,7 @@ def _step(hub: ProgramContext, name: str, work: Callable[[Session], Any], summar
     try:
         with unit_of_work(hub) as session:
             summary[name] = work(session)
-    except Exception as exc:  # noqa: BLE001 - one broken step must not stop the others
+    except Exception as exc:
         log.warning("program step failed", step=name, error=f"{type(exc).__name__}: {exc}")
         summary[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
 

@@ -39,9 +39,7 @@ class Hub:
     _program_stamp: int | None = field(default=None, repr=False)
 
     @classmethod
-    def open(
-        cls, settings: Settings | None = None, *, start_redis: bool = True, load_mappings: bool = False
-    ) -> Hub:
+    def open(cls, settings: Settings | None = None, *, start_redis: bool = True, load_mappings: bool = False) -> Hub:
         """``load_mappings``: read the mapping files now, so a broken one stops start-up with
         its ``file:line:col`` messages (``MappingFileError``) before anything else starts."""
         settings = settings or load_settings()

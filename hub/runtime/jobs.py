@@ -93,7 +93,7 @@ def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]
                 session.rollback()
                 log.warning("lease lost; work rolled back", table=model.__tablename__, id=row_id)
                 return None, None
-    except Exception as exc:  # noqa: BLE001 - classified and recorded
+    except Exception as exc:
         return _record_failure(hub, model, claim, exc), None
     return WorkState.DONE, outcome
 
@@ -107,9 +107,13 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
             parked = work.park_unknown(session, model, claim, failure.message)
             state = WorkState.UNKNOWN if parked else None
             if parked:
-                raise_alert(session, key=f"outcome_unknown:outbox:{claim.id}", kind="outcome_unknown",
-                            message=f"outbox #{claim.id} ({source}): {failure.message}. Check the provider; "
-                            f"replay with `partnerhub replay --outbox --id {claim.id}` only if it did not happen.")
+                raise_alert(
+                    session,
+                    key=f"outcome_unknown:outbox:{claim.id}",
+                    kind="outcome_unknown",
+                    message=f"outbox #{claim.id} ({source}): {failure.message}. Check the provider; "
+                    f"replay with `partnerhub replay --outbox --id {claim.id}` only if it did not happen.",
+                )
         else:
             state = work.fail(session, model, claim, failure, hub.retry_policy)
         if state == WorkState.DEAD:
@@ -118,14 +122,18 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
                 session,
                 key=f"dead_letter:{table}:{source}:{failure.kind}",
                 kind="dead_letter",
-                message=f"{table} #{claim.id} ({source}) is dead after {claim.attempt} attempt(s): "
-                f"{failure.message}",
+                message=f"{table} #{claim.id} ({source}) is dead after {claim.attempt} attempt(s): {failure.message}",
             )
         alert_key = getattr(exc, "alert_key", None)  # e.g. a stage the value map does not know
         if alert_key:
-            raise_alert(session, key=alert_key, kind=failure.kind,
-                        message=f"{failure.message} (inbox #{claim.id} waits as a dead letter)"
-                        if model is InboxEvent else failure.message)
+            raise_alert(
+                session,
+                key=alert_key,
+                kind=failure.kind,
+                message=f"{failure.message} (inbox #{claim.id} waits as a dead letter)"
+                if model is InboxEvent
+                else failure.message,
+            )
         if isinstance(exc, AuthenticationFailed):
             raise_alert(
                 session,
@@ -134,7 +142,11 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
                 message=f"{source} refused the hub's credentials: {failure.message}",
             )
     log.warning(
-        "work failed", table=model.__tablename__, id=claim.id, state=state, kind=failure.kind,
+        "work failed",
+        table=model.__tablename__,
+        id=claim.id,
+        state=state,
+        kind=failure.kind,
         error=failure.message,
     )
     pipe = hub.redis.pipeline(transaction=False)
@@ -150,5 +162,5 @@ def _safe_execute(pipe: object) -> None:
     # metrics must never turn finished work into a failure
     try:
         pipe.execute()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("metrics not recorded", error=str(exc))

@@ -48,7 +48,7 @@ def check_webhooks(hub: Hub) -> dict[str, list[str]]:
             continue
         try:
             problems = list(check(base_url.rstrip("/")))
-        except Exception as exc:  # noqa: BLE001 - a provider outage must not stop the scheduler
+        except Exception as exc:
             problems = [f"{name}: webhook check failed: {type(exc).__name__}: {exc}"[:500]]
         with hub.sessions() as session, session.begin():
             if problems:
@@ -95,7 +95,7 @@ class Scheduler:
             if not self._hold_lock():
                 return None
             counts = reconcile_once(self.hub)
-        except Exception as exc:  # noqa: BLE001 - the loop must survive a Redis/DB outage
+        except Exception as exc:
             log.warning("reconcile pass failed", error=f"{type(exc).__name__}: {exc}")
             return None
         self._program_tick()
@@ -103,11 +103,11 @@ class Scheduler:
             for name, problems in check_webhooks(self.hub).items():
                 if problems:
                     log.warning("webhook problems", connector=name, problems=problems)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("webhook check failed", error=f"{type(exc).__name__}: {exc}")
         try:
             deliver_alerts(self.hub)  # open alerts to the admin's inbox, once each
-        except Exception as exc:  # noqa: BLE001 - e.g. a broken admin template
+        except Exception as exc:
             log.warning("alert delivery failed", error=f"{type(exc).__name__}: {exc}")
         self.poller.maybe_start()  # in its own thread; each object under its own lock
         return counts
@@ -124,11 +124,10 @@ class Scheduler:
         self._program_due = time.monotonic() + self.hub.settings.program.tick_interval_s
         try:
             done = program_tick.tick(self.hub)
-            busy = {k: v for k, v in done.items() if k != "now" and v and (
-                not isinstance(v, dict) or any(v.values()))}
+            busy = {k: v for k, v in done.items() if k != "now" and v and (not isinstance(v, dict) or any(v.values()))}
             if busy:
                 log.info("program pass", now=done["now"], **busy)
-        except Exception as exc:  # noqa: BLE001 - e.g. a broken program file
+        except Exception as exc:
             log.warning("program pass failed", error=f"{type(exc).__name__}: {exc}")
 
     def run(self) -> None:

@@ -31,7 +31,12 @@ ENV_PREFIX = "PARTNERHUB_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = [
-    "REPO_ROOT", "ProgramSettings", "Settings", "SyncSettings", "WorkerSettings", "load_settings",
+    "REPO_ROOT",
+    "ProgramSettings",
+    "Settings",
+    "SyncSettings",
+    "WorkerSettings",
+    "load_settings",
 ]
 
 
@@ -65,16 +70,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `run` and `web` listen on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port `run` and `web` listen on.")
-    mappings_dir: Path = Field(
-        default=REPO_ROOT / "mappings", description="Folder of admin-edited mapping files."
-    )
+    mappings_dir: Path = Field(default=REPO_ROOT / "mappings", description="Folder of admin-edited mapping files.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token for admin API.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     crm: str = Field(default="hubspot", description="The connector the partner flow uses as the CRM.")
-    queue_prefix: str = Field(
-        default="partnerhub", description="Prefix of the RQ queue names (one hub per prefix)."
-    )
+    queue_prefix: str = Field(default="partnerhub", description="Prefix of the RQ queue names (one hub per prefix).")
     admin_email: str | None = Field(
         default=None, description="Where admin alerts are emailed. Unset: alerts are not emailed."
     )

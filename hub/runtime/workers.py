@@ -41,8 +41,9 @@ def run_worker(hub: Hub, *, with_scheduler: bool = True, burst: bool = False, na
         _check_crm_setup(hub)
         # round robin: under a sustained inbound burst the outbox (emails, CRM writes, payouts)
         # keeps moving instead of waiting for the inbox to drain (measured in bench/)
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING",
-                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
+        worker.work(
+            burst=burst, with_scheduler=False, logging_level="WARNING", dequeue_strategy=DequeueStrategy.ROUND_ROBIN
+        )
     finally:
         watcher.stop()
         if scheduler is not None:
@@ -57,7 +58,7 @@ def _check_crm_setup(hub: Hub) -> None:
         if not crm.api_ready:
             return
         missing = crm.missing_setup()
-    except Exception as exc:  # noqa: BLE001 - a CRM outage must not stop the worker
+    except Exception as exc:
         log.warning("could not check the CRM setup", error=f"{type(exc).__name__}: {exc}")
         return
     if missing:
@@ -92,7 +93,7 @@ class MappingWatcher:
         while not self._stop.wait(self.interval):
             try:
                 self.report(self.hub.mappings.reload_if_changed())
-            except Exception as exc:  # noqa: BLE001 - keep watching
+            except Exception as exc:
                 log.warning("mapping reload failed", error=str(exc))
 
     def stop(self) -> None:

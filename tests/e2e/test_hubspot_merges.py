@@ -6,7 +6,7 @@ webhooks write and email nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -36,12 +36,17 @@ def test_a_merge_re_points_the_deal_and_counts_its_commission_once(flow):
 
     # the deal is won; a salesperson has also opened a duplicate deal for the same person
     move_deal(h, deal_id, dealstage="closedwon", amount="10000.00")
-    duplicate = h.fake_hubspot.add("deals", {"dealname": "Acme Corp (dup)", "dealstage": "closedwon",
-                                             "amount": "10000.00", "pipeline": "default"})
+    duplicate = h.fake_hubspot.add(
+        "deals", {"dealname": "Acme Corp (dup)", "dealstage": "closedwon", "amount": "10000.00", "pipeline": "default"}
+    )
     h.fake_hubspot.associate("deals", duplicate, "contacts", contact_id)
-    h.fake_hubspot.set_deal(duplicate, datetime.now(timezone.utc))
-    h.deliver([deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="closedwon"),
-               deal_event(duplicate, event_type="deal.creation")])
+    h.fake_hubspot.set_deal(duplicate, datetime.now(UTC))
+    h.deliver(
+        [
+            deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value="closedwon"),
+            deal_event(duplicate, event_type="deal.creation"),
+        ]
+    )
     wait_until(lambda: idle(h), 30, what="both deals processed")
     with h.hub.sessions() as s:
         live = [e for e in s.scalars(select(LedgerEntry)) if e.status != "cancelled"]
@@ -79,7 +84,8 @@ def test_a_merge_re_points_the_deal_and_counts_its_commission_once(flow):
         live = [(e.amount_minor, e.status) for e in s.scalars(select(LedgerEntry)) if e.status != "cancelled"]
     assert live == [(300_000, "pending")]
     assert api(h, alpha, "GET", "/api/v1/commissions").json()["balances"] == {
-        "USD": {"pending": 300_000, "approved": 0, "paid": 0}}
+        "USD": {"pending": 300_000, "approved": 0, "paid": 0}
+    }
 
 
 def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
@@ -91,8 +97,13 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
     assert deal_id is not None
     written = dict(h.fake_hubspot.deals[deal_id])
     assert written["partnerhub_source"] == "partner_referral"  # mapped both ways (owner: hub)
-    writes_before = len([r for r in h.fake_hubspot.requests if r["method"] == "POST" and "/search" not in r["path"]
-                         and "/batch/read" not in r["path"]])
+    writes_before = len(
+        [
+            r
+            for r in h.fake_hubspot.requests
+            if r["method"] == "POST" and "/search" not in r["path"] and "/batch/read" not in r["path"]
+        ]
+    )
     with h.hub.sessions() as s:
         outbox_before = len(list(s.scalars(select(OutboxItem))))
         notes_before = len(list(s.scalars(select(Notification))))
@@ -109,8 +120,13 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
         assert [e.outcome for e in events] == ["echo"] * len(echoes)
         assert len(list(s.scalars(select(OutboxItem)))) == outbox_before
         assert len(list(s.scalars(select(Notification)))) == notes_before
-    writes_after = len([r for r in h.fake_hubspot.requests if r["method"] == "POST" and "/search" not in r["path"]
-                        and "/batch/read" not in r["path"]])
+    writes_after = len(
+        [
+            r
+            for r in h.fake_hubspot.requests
+            if r["method"] == "POST" and "/search" not in r["path"] and "/batch/read" not in r["path"]
+        ]
+    )
     assert writes_after == writes_before
     assert subjects(h, "beta@partners.example") == ["Got it! Your referral for Initech is in"]
 
@@ -125,5 +141,13 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
         assert deal.properties["source"] == "event"
         crm_writes = [o for o in s.scalars(select(OutboxItem)) if o.connector == "hubspot"]
         assert [o.action for o in crm_writes] == ["create_referral_deal"]  # nothing written back
-    assert len([r for r in h.fake_hubspot.requests if r["method"] == "POST" and "/search" not in r["path"]
-                and "/batch/read" not in r["path"]]) == writes_before
+    assert (
+        len(
+            [
+                r
+                for r in h.fake_hubspot.requests
+                if r["method"] == "POST" and "/search" not in r["path"] and "/batch/read" not in r["path"]
+            ]
+        )
+        == writes_before
+    )

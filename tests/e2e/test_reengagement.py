@@ -6,7 +6,7 @@ after the first email is left alone. Emails go to the fake SendGrid (Prism-check
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -36,8 +36,11 @@ def add_partner(h, name: str, email: str) -> str:  # type: ignore[no-untyped-def
 def sequence(h, email: str) -> ReengagementSequence | None:  # type: ignore[no-untyped-def]
     with h.hub.sessions() as s:
         partner = s.scalars(select(Partner).where(Partner.email == email)).one()
-        return s.scalars(select(ReengagementSequence).where(ReengagementSequence.partner_id == partner.id)
-                         .order_by(ReengagementSequence.id.desc())).first()
+        return s.scalars(
+            select(ReengagementSequence)
+            .where(ReengagementSequence.partner_id == partner.id)
+            .order_by(ReengagementSequence.id.desc())
+        ).first()
 
 
 def ran_payout_run(h) -> bool:  # type: ignore[no-untyped-def]
@@ -59,14 +62,17 @@ def run_at(h, when: datetime) -> None:  # type: ignore[no-untyped-def]
 
 def test_sequence_across_restarts_and_one_stopped_by_activity(make_harness, database_url, fake_hubspot, fake_sendgrid):
     h = make_harness.with_api(
-        database_url, fake_hubspot,
-        PARTNERHUB_SENDGRID__API_KEY=API_KEY, PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
-        PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL, PARTNERHUB_PROGRAM__TICK_INTERVAL_S="0.3",
+        database_url,
+        fake_hubspot,
+        PARTNERHUB_SENDGRID__API_KEY=API_KEY,
+        PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
+        PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
+        PARTNERHUB_PROGRAM__TICK_INTERVAL_S="0.3",
     )
     quiet, replies = "quiet@partners.example", "replies@partners.example"
     add_partner(h, "Quiet Co", quiet)
     key = add_partner(h, "Replies Co", replies)
-    joined = datetime.now(timezone.utc)
+    joined = datetime.now(UTC)
 
     # day 59: nothing yet
     run_at(h, joined + timedelta(days=59))
@@ -75,8 +81,11 @@ def test_sequence_across_restarts_and_one_stopped_by_activity(make_harness, data
 
     # day 61: both get the first email
     run_at(h, joined + timedelta(days=61))
-    wait_until(lambda: all(any(FIRST in x for x in subjects_to(fake_sendgrid, a)) for a in (quiet, replies)),
-               60, what="first emails")
+    wait_until(
+        lambda: all(any(FIRST in x for x in subjects_to(fake_sendgrid, a)) for a in (quiet, replies)),
+        60,
+        what="first emails",
+    )
 
     # one partner answers: it uses the partner API (its sign of life, on the program clock)
     r = httpx.get(h.web_url + "/api/v1/referrals", headers={"Authorization": f"Bearer {key}"}, timeout=30)
@@ -84,15 +93,20 @@ def test_sequence_across_restarts_and_one_stopped_by_activity(make_harness, data
 
     # restart at day 68: the second email to the quiet one only; the other sequence stops
     run_at(h, joined + timedelta(days=68))
-    wait_until(lambda: any(SECOND in x for x in subjects_to(fake_sendgrid, quiet))
-               and sequence(h, replies).state == "stopped", 60, what="second email and a stopped sequence")
+    wait_until(
+        lambda: any(SECOND in x for x in subjects_to(fake_sendgrid, quiet)) and sequence(h, replies).state == "stopped",
+        60,
+        what="second email and a stopped sequence",
+    )
     assert sequence(h, replies).stopped_reason == "partner activity"
 
     # restart at day 76: flagged, a CRM task owed for the partner manager; nothing sent twice
     run_at(h, joined + timedelta(days=76))
     wait_until(lambda: sequence(h, quiet).state == "done", 60, what="flagged")
     assert [s.split("!")[0] for s in subjects_to(fake_sendgrid, quiet)] == [
-        "We miss your referrals, Quiet Co", "Can we help you refer, Quiet Co?"]
+        "We miss your referrals, Quiet Co",
+        "Can we help you refer, Quiet Co?",
+    ]
     assert [s for s in subjects_to(fake_sendgrid, replies)] == ["We miss your referrals, Replies Co"]
     with h.hub.sessions() as s:
         flagged = s.scalars(select(Partner).where(Partner.email == quiet)).one()

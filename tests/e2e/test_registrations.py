@@ -36,18 +36,26 @@ def settled(h, reg_id: int, status: str) -> bool:  # type: ignore[no-untyped-def
     return registration(h, reg_id).status == status and idle(h)
 
 
-def test_registration_matches_and_non_matches(flow):  # noqa: F811
+def test_registration_matches_and_non_matches(flow):
     h = flow
     alpha = add_partner(h, "Alpha Partners", "alpha@partners.example")
     beta = add_partner(h, "Beta Resellers", "beta@partners.example", tier="silver")
     company = h.fake_hubspot.add("companies", {"name": "Globex", "domain": "globex.com"})
-    deal = h.fake_hubspot.add("deals", {"dealname": "Globex renewal", "dealstage": "qualifiedtobuy",
-                                         "pipeline": "default", "hs_is_closed": "false"})
+    deal = h.fake_hubspot.add(
+        "deals",
+        {"dealname": "Globex renewal", "dealstage": "qualifiedtobuy", "pipeline": "default", "hs_is_closed": "false"},
+    )
     h.fake_hubspot.associate("deals", deal, "companies", company)
 
     # no match anywhere: approved, a CRM deal with alpha's attribution, protected
-    clear = register(h, alpha, company_name="Initech, Inc.", company_domain="initech.com",
-                     contact_email="bill@initech.com", contact_name="Bill Lumbergh")
+    clear = register(
+        h,
+        alpha,
+        company_name="Initech, Inc.",
+        company_domain="initech.com",
+        contact_email="bill@initech.com",
+        contact_name="Bill Lumbergh",
+    )
     wait_until(lambda: settled(h, clear, "approved"), 60, what="approved")
     reg = registration(h, clear)
     assert reg.protected_until is not None and reg.reason is None
@@ -81,11 +89,26 @@ def test_registration_matches_and_non_matches(flow):  # noqa: F811
     assert "same company name" in registration(h, second).reason
     queue = api(h, None, "GET", "/api/v1/admin/deal-registrations", headers=ADMIN).json()
     assert [r["id"] for r in queue] == [second]
-    decided = api(h, None, "POST", f"/api/v1/admin/deal-registrations/{second}/approve", headers=ADMIN,
-                  json={"reason": "different legal entity, checked"})
+    decided = api(
+        h,
+        None,
+        "POST",
+        f"/api/v1/admin/deal-registrations/{second}/approve",
+        headers=ADMIN,
+        json={"reason": "different legal entity, checked"},
+    )
     assert decided.status_code == 200 and decided.json()["status"] == "approved"
-    assert api(h, None, "POST", f"/api/v1/admin/deal-registrations/{second}/decline", headers=ADMIN,
-               json={"reason": "too late"}).status_code == 409
+    assert (
+        api(
+            h,
+            None,
+            "POST",
+            f"/api/v1/admin/deal-registrations/{second}/decline",
+            headers=ADMIN,
+            json={"reason": "too late"},
+        ).status_code
+        == 409
+    )
     wait_until(lambda: idle(h), 60, what="approved registration's deal")
 
     # an unrelated company from the same partner: approved

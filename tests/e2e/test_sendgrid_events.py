@@ -43,7 +43,8 @@ def hub_proc(make_harness, database_url, fake_sendgrid, tmp_path):  # type: igno
         PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
         PARTNERHUB_SENDGRID__EVENT_WEBHOOK_PUBLIC_KEY=PUBLIC_KEY,
         PARTNERHUB_SENDGRID__UNSUBSCRIBE_GROUPS=json.dumps(
-            {"reengagement_reminder": REMINDER_GROUP, "deal_closed": COMMISSION_GROUP}),
+            {"reengagement_reminder": REMINDER_GROUP, "deal_closed": COMMISSION_GROUP}
+        ),
         PARTNERHUB_TEMPLATES_DIR=str(templates),
         PARTNERHUB_SENDGRID__TIMEOUT_S="1",
     )
@@ -56,8 +57,13 @@ def hub_proc(make_harness, database_url, fake_sendgrid, tmp_path):  # type: igno
 
 def add_partner(h, email: str) -> int:  # type: ignore[no-untyped-def]
     with h.hub.sessions() as s, s.begin():
-        partner = Partner(name="Northwind " + email.split("@")[0], email=email, status="active", created_at=utcnow(),
-                          partner_manager="pm@vendor.example")
+        partner = Partner(
+            name="Northwind " + email.split("@")[0],
+            email=email,
+            status="active",
+            created_at=utcnow(),
+            partner_manager="pm@vendor.example",
+        )
         s.add(partner)
         s.flush()
         return partner.id
@@ -65,17 +71,29 @@ def add_partner(h, email: str) -> int:  # type: ignore[no-untyped-def]
 
 def send(h, partner_id: int, kind: str = "referral_status") -> int:  # type: ignore[no-untyped-def]
     """Owe one partner e-mail (as the program engine does) and let the worker send it."""
-    context: dict[str, Any] = {"partner_name": "Northwind", "partner_manager": None, "company_name": "Acme",
-                               "tracking_id": "R-TEST", "contact_name": "Jane"}
+    context: dict[str, Any] = {
+        "partner_name": "Northwind",
+        "partner_manager": None,
+        "company_name": "Acme",
+        "tracking_id": "R-TEST",
+        "contact_name": "Jane",
+    }
     if kind == "referral_status":
         context.update(status="demo_scheduled", status_label="Demo Scheduled")
     if kind == "deal_closed":
         context.update(amount_minor=150000, currency="EUR", expected_payment_date=None)
     with h.hub.sessions() as s, s.begin():
         partner = s.get(Partner, partner_id)
-        nid = notify(s, kind=kind, to_email=partner.email, partner_id=partner_id, context=context,
-                     natural_key=f"test:{kind}:{next(_ids)}", templates=h.templates,
-                     mail_settings=h.hub.settings.sendgrid)
+        nid = notify(
+            s,
+            kind=kind,
+            to_email=partner.email,
+            partner_id=partner_id,
+            context=context,
+            natural_key=f"test:{kind}:{next(_ids)}",
+            templates=h.templates,
+            mail_settings=h.hub.settings.sendgrid,
+        )
     assert nid is not None
     wait_until(lambda: notification(h, nid).status != "queued" or None, what=f"notification {nid} sent")
     return nid
@@ -93,8 +111,9 @@ def partner(h, pid: int) -> Partner:  # type: ignore[no-untyped-def]
 
 def settle(h) -> list[InboxEvent]:  # type: ignore[no-untyped-def]
     """Wait until every inbox event is processed; returns them."""
-    return wait_until(lambda: (rows := h.inbox()) and all(r.state == "done" for r in rows) and rows,
-                      what="inbox processed")
+    return wait_until(
+        lambda: (rows := h.inbox()) and all(r.state == "done" for r in rows) and rows, what="inbox processed"
+    )
 
 
 def message_id(h, nid: int) -> str:  # type: ignore[no-untyped-def]
@@ -106,7 +125,10 @@ def test_each_event_type_delivered_twice_and_out_of_order(hub_proc) -> None:  # 
     now = int(time.time())
     kinds = {  # event -> (extra fields, the notification status it leads to)
         "delivered": ({"response": "250 OK"}, "delivered"),
-        "bounce": ({"type": "bounce", "reason": "550 5.1.1 The email account does not exist", "status": "5.1.1"}, "bounced"),
+        "bounce": (
+            {"type": "bounce", "reason": "550 5.1.1 The email account does not exist", "status": "5.1.1"},
+            "bounced",
+        ),
         "dropped": ({"reason": "Bounced Address"}, "dropped"),
         "spamreport": ({}, "spam_reported"),
         "unsubscribe": ({}, "unsubscribed"),
@@ -122,13 +144,32 @@ def test_each_event_type_delivered_twice_and_out_of_order(hub_proc) -> None:  # 
         email = partner(h, pid).email
         mid = message_id(h, nid)
         # processed earlier, the event itself, and a late "delivered" that arrives after it
-        batch.append(event("processed", email=email, notification_id=nid, sg_event_id=f"p-{kind}", timestamp=now - 30,
-                           message_id=mid))
-        batch.append(event(kind, email=email, notification_id=nid, sg_event_id=f"e-{kind}", timestamp=now, message_id=mid,
-                           **extra))
+        batch.append(
+            event(
+                "processed",
+                email=email,
+                notification_id=nid,
+                sg_event_id=f"p-{kind}",
+                timestamp=now - 30,
+                message_id=mid,
+            )
+        )
+        batch.append(
+            event(
+                kind, email=email, notification_id=nid, sg_event_id=f"e-{kind}", timestamp=now, message_id=mid, **extra
+            )
+        )
         if kind != "delivered":
-            batch.append(event("delivered", email=email, notification_id=nid, sg_event_id=f"d-{kind}",
-                               timestamp=now - 10, message_id=mid))
+            batch.append(
+                event(
+                    "delivered",
+                    email=email,
+                    notification_id=nid,
+                    sg_event_id=f"d-{kind}",
+                    timestamp=now - 10,
+                    message_id=mid,
+                )
+            )
     reversed_batch = list(reversed(batch))
     for body in (batch, reversed_batch):  # the same events twice, the second time in reverse order
         response = post_events(h.web_url, body)
@@ -154,23 +195,44 @@ def test_a_bounced_address_gets_no_more_mail(hub_proc) -> None:  # type: ignore[
     pid = add_partner(h, "gone@partner-bounce.example")
     nid = send(h, pid)
     accepted_before = len(h.fake_sendgrid.accepted)
-    bounce = event("bounce", email="gone@partner-bounce.example", notification_id=None, sg_event_id="b-1",
-                   timestamp=int(time.time()), message_id=message_id(h, nid), type="bounce",
-                   reason="550 5.1.1 no such user")  # matched by the sg_message_id prefix alone
+    bounce = event(
+        "bounce",
+        email="gone@partner-bounce.example",
+        notification_id=None,
+        sg_event_id="b-1",
+        timestamp=int(time.time()),
+        message_id=message_id(h, nid),
+        type="bounce",
+        reason="550 5.1.1 no such user",
+    )  # matched by the sg_message_id prefix alone
     assert post_events(h.web_url, [bounce]).status_code == 200
     settle(h)
     assert notification(h, nid).status == "bounced"
     p = partner(h, pid)
     assert p.email_status == "bounced" and "bounced" in p.flag_reason
     with h.hub.sessions() as s, s.begin():
-        later = notify(s, kind="referral_received", to_email=p.email, partner_id=pid, natural_key="test:after-bounce",
-                       context={"partner_name": "N", "partner_manager": None, "company_name": "Acme",
-                                "tracking_id": "R-1", "contact_name": None},
-                       templates=h.templates, mail_settings=h.hub.settings.sendgrid)
+        later = notify(
+            s,
+            kind="referral_received",
+            to_email=p.email,
+            partner_id=pid,
+            natural_key="test:after-bounce",
+            context={
+                "partner_name": "N",
+                "partner_manager": None,
+                "company_name": "Acme",
+                "tracking_id": "R-1",
+                "contact_name": None,
+            },
+            templates=h.templates,
+            mail_settings=h.hub.settings.sendgrid,
+        )
     after = notification(h, later)
     assert after.status == "suppressed" and "bounced" in after.status_reason
     with h.hub.sessions() as s:
-        assert s.scalars(select(OutboxItem).where(OutboxItem.natural_key == f"email:notification:{later}")).first() is None
+        assert (
+            s.scalars(select(OutboxItem).where(OutboxItem.natural_key == f"email:notification:{later}")).first() is None
+        )
     time.sleep(0.5)  # give a wrongly queued mail the chance to go out
     assert len(h.fake_sendgrid.accepted) == accepted_before
 
@@ -182,11 +244,24 @@ def test_group_opt_out_skips_reminders_but_not_commission_notices(hub_proc) -> N
     mail = h.fake_sendgrid.accepted[-1].body
     assert mail["asm"] == {"group_id": REMINDER_GROUP}
     now = int(time.time())
-    opt_out = event("group_unsubscribe", email="busy@partner-groups.example", notification_id=first, sg_event_id="g-1",
-                    timestamp=now, message_id=message_id(h, first), asm_group_id=REMINDER_GROUP)
-    stale_resubscribe = event("group_resubscribe", email="busy@partner-groups.example", notification_id=first,
-                              sg_event_id="g-0", timestamp=now - 60, message_id=message_id(h, first),
-                              asm_group_id=REMINDER_GROUP)
+    opt_out = event(
+        "group_unsubscribe",
+        email="busy@partner-groups.example",
+        notification_id=first,
+        sg_event_id="g-1",
+        timestamp=now,
+        message_id=message_id(h, first),
+        asm_group_id=REMINDER_GROUP,
+    )
+    stale_resubscribe = event(
+        "group_resubscribe",
+        email="busy@partner-groups.example",
+        notification_id=first,
+        sg_event_id="g-0",
+        timestamp=now - 60,
+        message_id=message_id(h, first),
+        asm_group_id=REMINDER_GROUP,
+    )
     assert post_events(h.web_url, [opt_out]).status_code == 200
     assert post_events(h.web_url, [stale_resubscribe]).status_code == 200  # older: must not undo the opt-out
     settle(h)
@@ -195,9 +270,16 @@ def test_group_opt_out_skips_reminders_but_not_commission_notices(hub_proc) -> N
     assert [(p.asm_group_id, p.opted_out) for p in prefs] == [(REMINDER_GROUP, True)]
     sent_before = len(h.fake_sendgrid.accepted)
     with h.hub.sessions() as s, s.begin():
-        reminder = notify(s, kind="reengagement_reminder", to_email="busy@partner-groups.example", partner_id=pid,
-                          natural_key="test:reminder-2", context={"partner_name": "N"}, templates=h.templates,
-                          mail_settings=h.hub.settings.sendgrid)
+        reminder = notify(
+            s,
+            kind="reengagement_reminder",
+            to_email="busy@partner-groups.example",
+            partner_id=pid,
+            natural_key="test:reminder-2",
+            context={"partner_name": "N"},
+            templates=h.templates,
+            mail_settings=h.hub.settings.sendgrid,
+        )
     assert notification(h, reminder).status == "skipped"
     commission = send(h, pid, "deal_closed")
     assert notification(h, commission).status == "sent"
@@ -212,11 +294,22 @@ def test_an_event_settles_a_send_whose_202_was_lost(hub_proc) -> None:  # type: 
     pid = add_partner(h, "lost@partner-timeout.example")
     h.fake_sendgrid.script.append(Scripted(hang_s=3))  # SendGrid got it; the answer never comes
     with h.hub.sessions() as s, s.begin():
-        nid = notify(s, kind="referral_received", to_email="lost@partner-timeout.example", partner_id=pid,
-                     natural_key="test:lost-202", context={"partner_name": "N", "partner_manager": None,
-                                                           "company_name": "Acme", "tracking_id": "R-2",
-                                                           "contact_name": None},
-                     templates=h.templates, mail_settings=h.hub.settings.sendgrid)
+        nid = notify(
+            s,
+            kind="referral_received",
+            to_email="lost@partner-timeout.example",
+            partner_id=pid,
+            natural_key="test:lost-202",
+            context={
+                "partner_name": "N",
+                "partner_manager": None,
+                "company_name": "Acme",
+                "tracking_id": "R-2",
+                "contact_name": None,
+            },
+            templates=h.templates,
+            mail_settings=h.hub.settings.sendgrid,
+        )
 
     def row() -> OutboxItem:
         with h.hub.sessions() as s:
@@ -224,14 +317,28 @@ def test_an_event_settles_a_send_whose_202_was_lost(hub_proc) -> None:  # type: 
 
     wait_until(lambda: row().state == "unknown", what="send parked unknown")
     assert [a.state for a in h.alerts() if a.key == f"outcome_unknown:outbox:{row().id}"] == ["open"]
-    processed = event("processed", email="lost@partner-timeout.example", notification_id=nid, sg_event_id="u-1",
-                      timestamp=int(time.time()), message_id="lostmsg")
+    processed = event(
+        "processed",
+        email="lost@partner-timeout.example",
+        notification_id=nid,
+        sg_event_id="u-1",
+        timestamp=int(time.time()),
+        message_id="lostmsg",
+    )
     assert post_events(h.web_url, [processed]).status_code == 200
     settle(h)
     assert row().state == "done" and notification(h, nid).status == "processed"
     assert [a.state for a in h.alerts() if a.key == f"outcome_unknown:outbox:{row().id}"] == ["resolved"]
-    assert len([r for r in h.fake_sendgrid.requests if r.body["personalizations"][0]["to"][0]["email"]
-                == "lost@partner-timeout.example"]) == 1  # never resent
+    assert (
+        len(
+            [
+                r
+                for r in h.fake_sendgrid.requests
+                if r.body["personalizations"][0]["to"][0]["email"] == "lost@partner-timeout.example"
+            ]
+        )
+        == 1
+    )  # never resent
 
 
 def test_bad_signature_is_refused_and_stores_nothing(hub_proc) -> None:  # type: ignore[no-untyped-def]

@@ -43,7 +43,8 @@ Acme Robotics GmbH
 @pytest.fixture
 def hub_proc(make_harness, database_url, fake_hubspot, fake_sendgrid):  # type: ignore[no-untyped-def]
     h = make_harness.with_api(
-        database_url, fake_hubspot,
+        database_url,
+        fake_hubspot,
         PARTNERHUB_SENDGRID__API_KEY=API_KEY,
         PARTNERHUB_SENDGRID__API_BASE_URL=fake_sendgrid.url,
         PARTNERHUB_SENDGRID__FROM_EMAIL=FROM_EMAIL,
@@ -78,12 +79,19 @@ def settled(h) -> bool:  # type: ignore[no-untyped-def]
 def test_unknown_and_unverified_senders_are_answered_2xx_and_never_stored(hub_proc) -> None:  # type: ignore[no-untyped-def]
     h = hub_proc
     posts = {
-        "unknown_sender": parse_form(sender="Stranger <stranger@elsewhere.example>", to=REFERRALS,
-                                     subject="Fwd: lead", text=FORWARD),
-        "dkim_not_aligned": parse_form(sender=f"Pat <{PARTNER}>", to=REFERRALS, subject="Fwd: lead", text=FORWARD,
-                                       dkim="{@partner.io : fail, @spoofer.example : pass}"),
-        "spf_not_pass": parse_form(sender=f"Pat <{PARTNER}>", to=REFERRALS, subject="Fwd: lead", text=FORWARD,
-                                   spf="softfail"),
+        "unknown_sender": parse_form(
+            sender="Stranger <stranger@elsewhere.example>", to=REFERRALS, subject="Fwd: lead", text=FORWARD
+        ),
+        "dkim_not_aligned": parse_form(
+            sender=f"Pat <{PARTNER}>",
+            to=REFERRALS,
+            subject="Fwd: lead",
+            text=FORWARD,
+            dkim="{@partner.io : fail, @spoofer.example : pass}",
+        ),
+        "spf_not_pass": parse_form(
+            sender=f"Pat <{PARTNER}>", to=REFERRALS, subject="Fwd: lead", text=FORWARD, spf="softfail"
+        ),
     }
     for reason, fields in posts.items():
         response = post_parse(h.web_url, fields)
@@ -106,11 +114,17 @@ def test_a_verified_forward_creates_exactly_one_referral(hub_proc) -> None:  # t
     fields = parse_form(sender=f"Pat Partner <{PARTNER}>", to=REFERRALS, subject="Fwd: Partner programs", text=FORWARD)
     for _ in range(2):  # SendGrid redelivers: a new multipart body with the same e-mail
         assert post_parse(h.web_url, fields).status_code == 200
-    wait_until(lambda: settled(h) and referrals(h) and referrals(h)[0].status == "submitted",
-               what="referral submitted to the CRM")
+    wait_until(
+        lambda: settled(h) and referrals(h) and referrals(h)[0].status == "submitted",
+        what="referral submitted to the CRM",
+    )
     [referral] = referrals(h)
     assert (referral.contact_email, referral.contact_name, referral.company_domain, referral.company_name) == (
-        "jane.roe@acme-robotics.com", "Jane Roe", "acme-robotics.com", "Acme Robotics GmbH")
+        "jane.roe@acme-robotics.com",
+        "Jane Roe",
+        "acme-robotics.com",
+        "Acme Robotics GmbH",
+    )
     assert referral.partner_id == the_partner(h).id
     with h.hub.sessions() as s:  # cleared by the CRM conflict check, like an API referral: the deal is owed
         owed = s.scalars(select(OutboxItem).where(OutboxItem.natural_key == f"crm:referral-deal:{referral.id}")).one()
@@ -123,9 +137,13 @@ def test_a_verified_forward_creates_exactly_one_referral(hub_proc) -> None:  # t
 
 def test_a_reply_from_the_partner_records_activity(hub_proc) -> None:  # type: ignore[no-untyped-def]
     h = hub_proc
-    fields = parse_form(sender=f"Pat Partner <{PARTNER}>", to="replies+n7@parse.example.com",
-                        subject="Re: Your referral moved to Demo Scheduled", text="Thanks, great news!",
-                        message_id="<reply-0001@mail.partner.io>")
+    fields = parse_form(
+        sender=f"Pat Partner <{PARTNER}>",
+        to="replies+n7@parse.example.com",
+        subject="Re: Your referral moved to Demo Scheduled",
+        text="Thanks, great news!",
+        message_id="<reply-0001@mail.partner.io>",
+    )
     fields["attachments"] = "1"
     # a large post (parsed off the event loop); the attachment itself is never stored
     assert post_parse(h.web_url, fields, attachment=b"%PDF-1.7 " + b"x" * 400_000).status_code == 200

@@ -43,26 +43,37 @@ def fake() -> Iterator[FakeStripe]:
 
 
 def start(make_harness: Any, database_url: str, fake: FakeStripe) -> Any:
-    h = make_harness(database_url, PARTNERHUB_STRIPE__API_KEY=KEY, PARTNERHUB_STRIPE__API_BASE_URL=fake.url,
-                     PARTNERHUB_STRIPE__WEBHOOK_SECRETS=json.dumps([NEW, OLD]), PARTNERHUB_STRIPE__TIMEOUT_S="1",
-                     PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
-                     PARTNERHUB_SYNC__INTERVAL_S="0")  # polled only when a test says so
+    h = make_harness(
+        database_url,
+        PARTNERHUB_STRIPE__API_KEY=KEY,
+        PARTNERHUB_STRIPE__API_BASE_URL=fake.url,
+        PARTNERHUB_STRIPE__WEBHOOK_SECRETS=json.dumps([NEW, OLD]),
+        PARTNERHUB_STRIPE__TIMEOUT_S="1",
+        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+        PARTNERHUB_SYNC__INTERVAL_S="0",
+    )  # polled only when a test says so
     h.start_web()
     h.start_worker()
     return h
 
 
-def send(h: Any, event: dict[str, Any], *, secret: str = NEW, timestamp: int | None = None,
-         query: str = "") -> httpx.Response:
+def send(
+    h: Any, event: dict[str, Any], *, secret: str = NEW, timestamp: int | None = None, query: str = ""
+) -> httpx.Response:
     raw = json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(raw, secret, timestamp=timestamp)
-    return httpx.post(f"{h.web_url}/webhooks/stripe{query}", content=raw.encode(), timeout=30,
-                      headers={"content-type": "application/json", "Stripe-Signature": header})
+    return httpx.post(
+        f"{h.web_url}/webhooks/stripe{query}",
+        content=raw.encode(),
+        timeout=30,
+        headers={"content-type": "application/json", "Stripe-Signature": header},
+    )
 
 
 def settle(h: Any, rows: int) -> None:
-    wait_until(lambda: len(h.inbox()) == rows and all(s == "done" for s in h.states()), 60,
-               what=f"{rows} inbox rows done")
+    wait_until(
+        lambda: len(h.inbox()) == rows and all(s == "done" for s in h.states()), 60, what=f"{rows} inbox rows done"
+    )
 
 
 def facts(h: Any) -> dict[str, RevenueFact]:
@@ -82,10 +93,19 @@ def add_partner(h: Any, email: str, *, tracking_id: str | None = None, contact_e
         s.add(partner)
         s.flush()
         if tracking_id:
-            s.add(Referral(tracking_id=tracking_id, partner_id=partner.id, company_name="Acme",
-                           company_domain=(contact_email or "x@acme.io").split("@")[1], contact_email=contact_email,
-                           status="submitted", history=[], created_at=utcnow() - timedelta(hours=1),
-                           updated_at=utcnow()))
+            s.add(
+                Referral(
+                    tracking_id=tracking_id,
+                    partner_id=partner.id,
+                    company_name="Acme",
+                    company_domain=(contact_email or "x@acme.io").split("@")[1],
+                    contact_email=contact_email,
+                    status="submitted",
+                    history=[],
+                    created_at=utcnow() - timedelta(hours=1),
+                    updated_at=utcnow(),
+                )
+            )
         return partner.id
 
 
@@ -93,8 +113,9 @@ def snapshot(obj: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(obj))
 
 
-def test_invoice_refunds_and_customer_twice_and_out_of_order(make_harness: Any, database_url: str,
-                                                             fake: FakeStripe) -> None:
+def test_invoice_refunds_and_customer_twice_and_out_of_order(
+    make_harness: Any, database_url: str, fake: FakeStripe
+) -> None:
     h = start(make_harness, database_url, fake)
     partner_id = add_partner(h, "p1@partners.example", tracking_id="TRK-1", contact_email="buyer@acme.io")
     cus = fake.add_customer(email="buyer@acme.io", metadata={"partnerhub_tracking_id": "TRK-1"})
@@ -121,11 +142,16 @@ def test_invoice_refunds_and_customer_twice_and_out_of_order(make_harness: Any, 
     settle(h, len(events))
 
     got = facts(h)
-    assert sorted(got) == sorted([f"stripe:invoice:{invoice['id']}", f"stripe:refund:{r1['id']}",
-                                  f"stripe:refund:{r2['id']}"])
+    assert sorted(got) == sorted(
+        [f"stripe:invoice:{invoice['id']}", f"stripe:refund:{r1['id']}", f"stripe:refund:{r2['id']}"]
+    )
     revenue = got[f"stripe:invoice:{invoice['id']}"]
-    assert (revenue.kind, revenue.amount_minor, revenue.currency, revenue.recurrence) == ("revenue", 2000, "USD",
-                                                                                         "recurring")
+    assert (revenue.kind, revenue.amount_minor, revenue.currency, revenue.recurrence) == (
+        "revenue",
+        2000,
+        "USD",
+        "recurring",
+    )
     assert revenue.product == "price_monthly" and revenue.customer_id == cus["id"]
     assert revenue.period_start is not None and int(revenue.period_start.timestamp()) == 1_700_000_000
     refunds = [f for f in got.values() if f.kind == "refund"]
@@ -163,8 +189,12 @@ def test_checkout_by_email_match_and_its_refund(make_harness: Any, database_url:
     settle(h, len(events))
     got = facts(h)
     sale = got[f"stripe:checkout:{session['id']}"]
-    assert (sale.amount_minor, sale.recurrence, sale.product, sale.partner_id) == (5000, "one_time",
-                                                                                   "price_onetime", partner_id)
+    assert (sale.amount_minor, sale.recurrence, sale.product, sale.partner_id) == (
+        5000,
+        "one_time",
+        "price_onetime",
+        partner_id,
+    )
     back = got[f"stripe:refund:{refund['id']}"]
     assert (back.amount_minor, back.revenue_key, back.partner_id) == (-1250, sale.natural_key, partner_id)
     gone = got[f"stripe:refund:{failing['id']}"]
@@ -175,7 +205,8 @@ def test_checkout_by_email_match_and_its_refund(make_harness: Any, database_url:
 
 
 def test_customer_attributed_later_is_sticky_and_older_events_do_not_overwrite(
-        make_harness: Any, database_url: str, fake: FakeStripe) -> None:
+    make_harness: Any, database_url: str, fake: FakeStripe
+) -> None:
     h = start(make_harness, database_url, fake)
     first = add_partner(h, "first@partners.example")
     second = add_partner(h, "second@partners.example")
@@ -189,9 +220,11 @@ def test_customer_attributed_later_is_sticky_and_older_events_do_not_overwrite(
     retagged = {**cus, "metadata": {"partnerhub_partner_id": str(second)}, "name": "Initech Group"}
     older = {**cus, "name": "Initech (old)"}
     fake.customers[cus["id"]] = retagged  # Stripe's state now; the events below describe later changes
-    for event in (fake.publish("customer.updated", tagged, created=now + 20),
-                  fake.publish("customer.updated", retagged, created=now + 30),
-                  fake.publish("customer.updated", older, created=now + 10)):  # arrives last, is oldest
+    for event in (
+        fake.publish("customer.updated", tagged, created=now + 20),
+        fake.publish("customer.updated", retagged, created=now + 30),
+        fake.publish("customer.updated", older, created=now + 10),
+    ):  # arrives last, is oldest
         assert send(h, event).status_code == 200
     settle(h, 4)
     row = customer(h, cus["id"])
@@ -201,8 +234,9 @@ def test_customer_attributed_later_is_sticky_and_older_events_do_not_overwrite(
     assert (fact.partner_id, fact.recurrence) == (first, "one_time")
 
 
-def test_connect_account_ready_links_and_transfer_reversal(make_harness: Any, database_url: str,
-                                                           fake: FakeStripe) -> None:
+def test_connect_account_ready_links_and_transfer_reversal(
+    make_harness: Any, database_url: str, fake: FakeStripe
+) -> None:
     h = start(make_harness, database_url, fake)
     add_partner(h, "p3@partners.example")
     other = add_partner(h, "p4@partners.example")
@@ -226,17 +260,28 @@ def test_connect_account_ready_links_and_transfer_reversal(make_harness: Any, da
 
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     second = fake.add_account(transfers="active")
-    taken = httpx.put(f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account", headers=admin, timeout=30,
-                      json={"stripe_account_id": account["id"]})
+    taken = httpx.put(
+        f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account",
+        headers=admin,
+        timeout=30,
+        json={"stripe_account_id": account["id"]},
+    )
     assert taken.status_code == 409
-    linked = httpx.put(f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account", headers=admin, timeout=30,
-                       json={"stripe_account_id": second["id"]})
+    linked = httpx.put(
+        f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account",
+        headers=admin,
+        timeout=30,
+        json={"stripe_account_id": second["id"]},
+    )
     assert linked.status_code == 200 and linked.json()["payouts_enabled"] is True
-    assert httpx.put(f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account", timeout=30,
-                     json={"stripe_account_id": None}).status_code == 401
+    assert (
+        httpx.put(
+            f"{h.web_url}/api/v1/admin/partners/{other}/stripe-account", timeout=30, json={"stripe_account_id": None}
+        ).status_code
+        == 401
+    )
 
-    reversed_transfer = fake.transfer_object(amount=4000, destination=account["id"], payout_id=42,
-                                             amount_reversed=4000)
+    reversed_transfer = fake.transfer_object(amount=4000, destination=account["id"], payout_id=42, amount_reversed=4000)
     not_ours = fake.transfer_object(amount=100, destination=account["id"], payout_id=None, amount_reversed=100)
     for event in (fake.publish("transfer.reversed", reversed_transfer), fake.publish("transfer.reversed", not_ours)):
         assert send(h, event).status_code == 200
@@ -256,15 +301,20 @@ def test_bad_and_expired_signatures_store_nothing(make_harness: Any, database_ur
     assert httpx.post(f"{h.web_url}/webhooks/stripe", content=raw, timeout=30).status_code == 401
     header = stripe.WebhookSignature.generate_signature_header(json.dumps(event), NEW)
     tampered = raw.replace(b"a@b.io", b"x@b.io")
-    assert httpx.post(f"{h.web_url}/webhooks/stripe", content=tampered, timeout=30,
-                      headers={"Stripe-Signature": header}).status_code == 401
+    assert (
+        httpx.post(
+            f"{h.web_url}/webhooks/stripe", content=tampered, timeout=30, headers={"Stripe-Signature": header}
+        ).status_code
+        == 401
+    )
     assert h.inbox() == []
     assert send(h, event, secret=OLD).status_code == 200  # a secret being rotated out still works
     settle(h, 1)
 
 
 def test_transfer_whose_create_times_out_is_unknown_and_replay_makes_no_second(
-        make_harness: Any, database_url: str, fake: FakeStripe) -> None:
+    make_harness: Any, database_url: str, fake: FakeStripe
+) -> None:
     from hub.pipeline import queue
     from hub.pipeline.outbox import owe
 
@@ -272,10 +322,20 @@ def test_transfer_whose_create_times_out_is_unknown_and_replay_makes_no_second(
     account = fake.add_account(transfers="active")
     fake.hang_after_create("/v1/transfers")
     with h.hub.sessions() as s, s.begin():
-        item_id = owe(s, natural_key="transfer:payout:7", connector="stripe", action="create_transfer",
-                      idempotency_key="payout-7",
-                      payload={"payout_id": 7, "destination": account["id"], "amount_minor": 12_345,
-                               "currency": "usd", "description": "Partner payout #7"})
+        item_id = owe(
+            s,
+            natural_key="transfer:payout:7",
+            connector="stripe",
+            action="create_transfer",
+            idempotency_key="payout-7",
+            payload={
+                "payout_id": 7,
+                "destination": account["id"],
+                "amount_minor": 12_345,
+                "currency": "usd",
+                "description": "Partner payout #7",
+            },
+        )
     queue.enqueue(h.hub.redis, h.hub.settings.queue_prefix, queue.OUTBOX, [item_id])
 
     def item() -> OutboxItem:
@@ -296,8 +356,7 @@ def test_transfer_whose_create_times_out_is_unknown_and_replay_makes_no_second(
     assert len(fake.requests_to("/v1/transfers", "POST")) == 1
 
 
-def test_polled_events_collapse_with_webhook_deliveries(make_harness: Any, database_url: str,
-                                                        fake: FakeStripe) -> None:
+def test_polled_events_collapse_with_webhook_deliveries(make_harness: Any, database_url: str, fake: FakeStripe) -> None:
     h = start(make_harness, database_url, fake)
     cus = fake.add_customer(email="z@z.io")
     delivered = fake.publish("customer.created", cus)

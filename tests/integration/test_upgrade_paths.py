@@ -41,12 +41,26 @@ def _deal_change(deal_id: int) -> Change:
     """A HubSpot deal webhook event, as the receiver stores it."""
     occurred = int(time.time() * 1000)
     payload = {
-        "objectId": deal_id, "propertyName": "dealstage", "propertyValue": "closedwon",
-        "changeSource": "CRM_UI", "eventId": 901, "subscriptionId": 7, "portalId": 62515, "appId": 54321,
-        "occurredAt": occurred, "eventType": "deal.propertyChange", "attemptNumber": 0,
+        "objectId": deal_id,
+        "propertyName": "dealstage",
+        "propertyValue": "closedwon",
+        "changeSource": "CRM_UI",
+        "eventId": 901,
+        "subscriptionId": 7,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": occurred,
+        "eventType": "deal.propertyChange",
+        "attemptNumber": 0,
     }
-    return Change(event_key="901", event_type="deal.propertyChange", object_type="deal",
-                  object_id=str(deal_id), version_ms=occurred, payload=payload)
+    return Change(
+        event_key="901",
+        event_type="deal.propertyChange",
+        object_type="deal",
+        object_id=str(deal_id),
+        version_ms=occurred,
+        payload=payload,
+    )
 
 
 def test_jobs_queued_under_the_old_paths_are_run_after_an_upgrade(make_harness, sqlite_url, redis_url) -> None:
@@ -54,10 +68,16 @@ def test_jobs_queued_under_the_old_paths_are_run_after_an_upgrade(make_harness, 
     later = utcnow() + timedelta(hours=1)  # nothing but the old job can bring these rows round
     with h.hub.sessions() as session, session.begin():
         now = utcnow()
-        [event_id] = insert_events(session.connection(), event_rows(
-            "hubspot", [_deal_change(77)], now=now, look_again=later)).values()
-        item_id = outbox.owe(session, natural_key="upgrade-test:1", connector="retired-connector",
-                             action="update_deal", payload={"id": "77"})
+        [event_id] = insert_events(
+            session.connection(), event_rows("hubspot", [_deal_change(77)], now=now, look_again=later)
+        ).values()
+        item_id = outbox.owe(
+            session,
+            natural_key="upgrade-test:1",
+            connector="retired-connector",
+            action="update_deal",
+            payload={"id": "77"},
+        )
         assert item_id is not None
         session.get(OutboxItem, item_id).next_attempt_at = later
 
@@ -66,7 +86,8 @@ def test_jobs_queued_under_the_old_paths_are_run_after_an_upgrade(make_harness, 
     prefix = h.hub.settings.queue_prefix
     for kind, row_id in ((queue.INBOX, event_id), (queue.OUTBOX, item_id)):
         Queue(queue.queue_name(prefix, kind), connection=connection).enqueue(
-            OLD_JOB_PATHS[kind], [row_id], result_ttl=0, failure_ttl=86400)
+            OLD_JOB_PATHS[kind], [row_id], result_ttl=0, failure_ttl=86400
+        )
 
     h.start_worker("--no-scheduler")  # no reconciler: only the queued jobs can run the rows
     wait_until(lambda: h.states() == ["done"], 60, what="the inbox row done by its old-path job")

@@ -39,7 +39,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -101,8 +101,12 @@ _STANDARD = {
               "hs_task_priority", "hubspot_owner_id", "hs_lastmodifieddate", "createdate"],
 }  # fmt: skip
 _READ_ONLY = {"hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate", "lastmodifieddate", "createdate"}
-_GROUPS = {"contacts": "contactinformation", "companies": "companyinformation", "deals": "dealinformation",
-           "tasks": "task"}
+_GROUPS = {
+    "contacts": "contactinformation",
+    "companies": "companyinformation",
+    "deals": "dealinformation",
+    "tasks": "task",
+}
 #: properties holding instants (compared as such in search filters and sorts)
 _DATETIMES = {"hs_lastmodifieddate", "lastmodifieddate", "createdate", "closedate", "hs_timestamp"}
 #: CRM search limits (PROVIDERS.md §2.4)
@@ -152,9 +156,7 @@ def _check_value(type_name: str, value: Any, where: str, package: Any) -> None:
         return
     primitive = {"str": str, "int": int, "float": (int, float), "bool": bool, "datetime": str, "date": str}
     if type_name in primitive:
-        ok = isinstance(value, primitive[type_name]) and not (
-            type_name in ("int", "float") and isinstance(value, bool)
-        )
+        ok = isinstance(value, primitive[type_name]) and not (type_name in ("int", "float") and isinstance(value, bool))
         if not ok:
             raise BadRequest(f"{where}: expected {type_name}, got {type(value).__name__}")
         return
@@ -328,9 +330,11 @@ class _Seeded:
             lo = {"EQ": first, "GT": first + 1, "GTE": first, "LT": 0, "LTE": 0}[op]
             hi = {"EQ": first + 1, "GT": self.count, "GTE": self.count, "LT": first, "LTE": first + 1}[op]
         else:
+
             def first_at_or_after(ms: int) -> int:  # smallest index with stamp >= ms
                 steps = -(-(ms - self.start_ms) // self.step_ms)
                 return max(0, steps) * self.per_stamp
+
             lo = {"EQ": first_at_or_after(value), "GT": first_at_or_after(value + 1), "GTE": first_at_or_after(value),
                   "LT": 0, "LTE": 0}[op]  # fmt: skip
             hi = {"EQ": first_at_or_after(value + 1), "GT": self.count, "GTE": self.count,
@@ -339,13 +343,15 @@ class _Seeded:
                 hi = lo
         return max(0, lo), min(self.count, hi)
 
-    def matching(self, groups: list[Any], stamp_prop: str, skip: set[str], scan_limit: int = 20_000) -> list[tuple[int, int]]:
+    def matching(
+        self, groups: list[Any], stamp_prop: str, skip: set[str], scan_limit: int = 20_000
+    ) -> list[tuple[int, int]]:
         """Index intervals (sorted, disjoint) of the records the filter groups match."""
         intervals: list[tuple[int, int]] = []
         for group in groups or [None]:
             lo, hi = 0, self.count
             rest = []
-            for flt in (group.filters if group is not None else []):
+            for flt in group.filters if group is not None else []:
                 bound = self._bound(flt, stamp_prop)
                 if bound is None:
                     rest.append(flt)
@@ -353,7 +359,10 @@ class _Seeded:
                     lo, hi = max(lo, bound[0]), min(hi, bound[1])
             if lo >= hi:
                 continue
-            eq = next((f for f in rest if f.operator == "EQ" and f.value and self.find(f.property_name, f.value) is not None), None)
+            eq = next(
+                (f for f in rest if f.operator == "EQ" and f.value and self.find(f.property_name, f.value) is not None),
+                None,
+            )
             if eq is not None:
                 i = self.find(eq.property_name, eq.value)
                 assert i is not None
@@ -364,7 +373,10 @@ class _Seeded:
                 if hi - lo > scan_limit:
                     raise BadRequest("the fake cannot evaluate this filter over so many seeded records")
                 for i in range(lo, hi):
-                    props = self.properties(i) | {stamp_prop: str(self.stamp(i)), "hs_object_id": str(self.first_id + i)}
+                    props = self.properties(i) | {
+                        stamp_prop: str(self.stamp(i)),
+                        "hs_object_id": str(self.first_id + i),
+                    }
                     if all(_passes(props, f) for f in rest):
                         intervals.append((i, i + 1))
             else:
@@ -392,11 +404,19 @@ class FakeHubSpot:
         self.contacts: dict[str, dict[str, str]] = {}
         self.companies: dict[str, dict[str, str]] = {}
         self.tasks: dict[str, dict[str, str]] = {}
-        self.objects = {"deals": self.deals, "contacts": self.contacts, "companies": self.companies,
-                        "tasks": self.tasks}
+        self.objects = {
+            "deals": self.deals,
+            "contacts": self.contacts,
+            "companies": self.companies,
+            "tasks": self.tasks,
+        }
         self.modified: dict[str, datetime] = {}  # deals (kept under this name for older tests)
-        self.stamps: dict[str, dict[str, datetime]] = {"deals": self.modified, "contacts": {}, "companies": {},
-                                                       "tasks": {}}
+        self.stamps: dict[str, dict[str, datetime]] = {
+            "deals": self.modified,
+            "contacts": {},
+            "companies": {},
+            "tasks": {},
+        }
         self.created: dict[str, dict[str, float]] = {obj: {} for obj in self.objects}
         #: synthetic records per object (``seed_records``), computed, not kept
         self.seeded: dict[str, _Seeded] = {}
@@ -453,7 +473,7 @@ class FakeHubSpot:
         with self._lock:
             oid = object_id or self._new_id()
             self.objects[obj][oid] = dict(properties)
-            self.stamps[obj][oid] = datetime.now(timezone.utc)
+            self.stamps[obj][oid] = datetime.now(UTC)
             self._remember(obj, oid, properties)
             self.created[obj][oid] = time.time() - 3600  # long indexed
             return oid
@@ -464,8 +484,9 @@ class FakeHubSpot:
         with self._lock:
             return len(self.requests)
 
-    def seed_records(self, object: str, count: int, *, per_stamp: int = 1, step_ms: int = 10,
-                     start: datetime | None = None) -> list[str]:
+    def seed_records(
+        self, object: str, count: int, *, per_stamp: int = 1, step_ms: int = 10, start: datetime | None = None
+    ) -> list[str]:
         """Make ``count`` synthetic records of ``object`` searchable (long indexed) and readable
         without keeping them: record ``i`` is computed from ``i``. ``per_stamp`` records share
         each modified stamp, ``step_ms`` apart from ``start`` (default: a day ago). Returns the
@@ -474,7 +495,7 @@ class FakeHubSpot:
         with self._lock:
             if obj in self.seeded:
                 raise ValueError(f"{obj} are seeded already")
-            begin = start or datetime.now(timezone.utc) - timedelta(days=1)
+            begin = start or datetime.now(UTC) - timedelta(days=1)
             first = 10_000_000 + 10_000_000 * len(self.seeded)
             self.seeded[obj] = _Seeded(obj, count, first, int(begin.timestamp() * 1000), step_ms, per_stamp)
             return [str(first), str(first + count - 1)]
@@ -509,8 +530,15 @@ class FakeHubSpot:
                           "refresh_token": refresh_token, "expires_in": expires_in}  # fmt: skip
             self.valid_tokens = set()
 
-    def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None,
-                  body: dict[str, Any] | None = None, *, path: str | None = None) -> None:
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        *,
+        path: str | None = None,
+    ) -> None:
         """Answer the next ``times`` API calls (those under ``path`` if given; the OAuth token
         endpoint only when named) with ``status``."""
         for _ in range(times):
@@ -556,14 +584,18 @@ class FakeHubSpot:
                 self._route(method, path, body)
             return 504, {}, {"status": "error", "message": "upstream answer lost", "category": "SCRIPTED"}
         if step:
-            answer = step["body"] or {"status": "error", "message": f"scripted {step['status']}", "category": "SCRIPTED"}
+            answer = step["body"] or {
+                "status": "error",
+                "message": f"scripted {step['status']}",
+                "category": "SCRIPTED",
+            }
             return step["status"], step["headers"], answer
         try:
             if path == "/oauth/v1/token" and method == "POST":
                 return self._token(body or {})
             token = lowered.get("authorization", "")
             if not token.startswith("Bearer ") or (
-                self.valid_tokens is not None and token[len("Bearer "):] not in self.valid_tokens
+                self.valid_tokens is not None and token[len("Bearer ") :] not in self.valid_tokens
             ):
                 return 401, {}, {"status": "error", "message": "Authentication credentials not found.",
                                  "category": "INVALID_AUTHENTICATION"}  # fmt: skip
@@ -583,7 +615,9 @@ class FakeHubSpot:
                 return step
         return None
 
-    def _route(self, method: str, path: str, body: Any, query: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    def _route(
+        self, method: str, path: str, body: Any, query: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         query = query or {}
         parts = path.strip("/").split("/")
         if parts[:3] == ["crm", "v3", "objects"] and method == "POST":
@@ -648,8 +682,8 @@ class FakeHubSpot:
     def _stamp_of(self, obj: str, oid: str) -> datetime:
         index = self._seeded_index(obj, oid)
         if index is not None:
-            return datetime.fromtimestamp(self.seeded[obj].stamp(index) / 1000, timezone.utc)
-        return self.stamps[obj].get(oid) or datetime.now(timezone.utc)
+            return datetime.fromtimestamp(self.seeded[obj].stamp(index) / 1000, UTC)
+        return self.stamps[obj].get(oid) or datetime.now(UTC)
 
     def _props_of(self, obj: str, oid: str) -> dict[str, str]:
         index = self._seeded_index(obj, oid)
@@ -663,7 +697,9 @@ class FakeHubSpot:
             props.setdefault("hs_is_closed_won", "true" if stage in _CLOSED_WON else "false")
         return props
 
-    def _public(self, obj: str, oid: str, wanted: list[str] | None, model: type = SimplePublicObject, **extra: Any) -> Any:
+    def _public(
+        self, obj: str, oid: str, wanted: list[str] | None, model: type = SimplePublicObject, **extra: Any
+    ) -> Any:
         props = self._props_of(obj, oid)
         names = set(wanted or ["hs_object_id"])
         shown = {k: v for k, v in props.items() if k in names or k == "hs_object_id"}
@@ -676,7 +712,9 @@ class FakeHubSpot:
         wanted = value.lower()
         if len(self.objects[obj]) > _SCAN_MAX and self._unique(obj, prop):
             hit = self._index.get((obj, prop), {}).get(wanted)
-            found = [hit] if hit in self.objects[obj] and (self.objects[obj][hit].get(prop) or "").lower() == wanted else []
+            found = (
+                [hit] if hit in self.objects[obj] and (self.objects[obj][hit].get(prop) or "").lower() == wanted else []
+            )
         else:
             found = [oid for oid, props in self.objects[obj].items()
                      if props.get(prop) is not None and props[prop].lower() == wanted]  # fmt: skip
@@ -718,7 +756,7 @@ class FakeHubSpot:
             self.objects[obj][oid] = self.seeded[obj].properties(index)
             self.created[obj][oid] = 0.0
         self.objects[obj].setdefault(oid, {}).update(props)
-        self.stamps[obj][oid] = datetime.now(timezone.utc)
+        self.stamps[obj][oid] = datetime.now(UTC)
         self._remember(obj, oid, props)
 
     def _batch_read(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
@@ -726,7 +764,7 @@ class FakeHubSpot:
         id_property = request.id_property or "hs_object_id"
         if id_property != "hs_object_id" and not self._unique(obj, id_property):
             raise BadRequest(f"{id_property} is not a unique property")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         results = []
         for item in request.inputs:
             oid = self._find(obj, id_property, item.id)
@@ -741,7 +779,11 @@ class FakeHubSpot:
         request: PublicObjectSearchRequest = parse_model(PublicObjectSearchRequest, body)
         sort = self._check_sorts(sorts)
         groups = request.filter_groups or []
-        if len(groups) > 5 or any(len(g.filters or []) > 6 for g in groups) or sum(len(g.filters or []) for g in groups) > 18:
+        if (
+            len(groups) > 5
+            or any(len(g.filters or []) > 6 for g in groups)
+            or sum(len(g.filters or []) for g in groups) > 18
+        ):
             raise BadRequest("at most 5 filterGroups of at most 6 filters, 18 filters in all")
         limit = 10 if request.limit is None else request.limit
         if not 0 < limit <= SEARCH_PAGE_MAX:
@@ -757,9 +799,12 @@ class FakeHubSpot:
             return (value is None, value if value is not None else 0, int(oid) if oid.isdigit() else 0)
 
         visible_before = time.time() - self.search_lag_s
-        kept = [oid for oid in self.objects[obj]
-                if self.created[obj].get(oid, 0.0) <= visible_before  # else not indexed yet
-                and (not groups or any(all(_passes(self._props_of(obj, oid), f) for f in g.filters) for g in groups))]
+        kept = [
+            oid
+            for oid in self.objects[obj]
+            if self.created[obj].get(oid, 0.0) <= visible_before  # else not indexed yet
+            and (not groups or any(all(_passes(self._props_of(obj, oid), f) for f in g.filters) for g in groups))
+        ]
         kept.sort(key=key, reverse=descending)
         streams: list[Iterator[str]] = [iter(kept)]
         total = len(kept)
@@ -769,7 +814,10 @@ class FakeHubSpot:
                 raise BadRequest("the fake sorts seeded records by hs_object_id or the modified stamp only")
             intervals = seeded.matching(groups, stamp_prop, set())
             total += sum(hi - lo for lo, hi in intervals) - sum(
-                1 for oid in self.objects[obj] if seeded.has(oid) and any(lo <= int(oid) - seeded.first_id < hi for lo, hi in intervals))
+                1
+                for oid in self.objects[obj]
+                if seeded.has(oid) and any(lo <= int(oid) - seeded.first_id < hi for lo, hi in intervals)
+            )
             if descending:
                 ids = reversed(list(seeded.ids(intervals, set(self.objects[obj]))))
             else:
@@ -797,7 +845,11 @@ class FakeHubSpot:
         rule = sorts[0]
         if isinstance(rule, str):
             return (rule[1:], True) if rule.startswith("-") else (rule, False)
-        if not isinstance(rule, dict) or set(rule) - {"propertyName", "direction"} or not isinstance(rule.get("propertyName"), str):
+        if (
+            not isinstance(rule, dict)
+            or set(rule) - {"propertyName", "direction"}
+            or not isinstance(rule.get("propertyName"), str)
+        ):
             raise BadRequest(f"sorts[0]: expected {{propertyName, direction}}, got {rule!r}")
         direction = rule.get("direction", "ASCENDING")
         if direction not in ("ASCENDING", "DESCENDING"):
@@ -816,7 +868,7 @@ class FakeHubSpot:
         ids = [(i.id_property or "hs_object_id", i.id.lower()) for i in request.inputs]
         if len(set(ids)) != len(ids):
             raise BadRequest("Duplicate IDs found in batch input")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         results = []
         for item in request.inputs:
             id_property = item.id_property or "hs_object_id"
@@ -835,15 +887,25 @@ class FakeHubSpot:
                 self._check_write(obj, props, oid)
             assert oid is not None
             self._write(obj, oid, props)
-            results.append(self._public(obj, oid, list(props), SimplePublicUpsertObject, new=new,
-                                        object_write_trace_id=item.object_write_trace_id))
-        answer = BatchResponseSimplePublicUpsertObject(status="COMPLETE", results=results, started_at=now, completed_at=now)
+            results.append(
+                self._public(
+                    obj,
+                    oid,
+                    list(props),
+                    SimplePublicUpsertObject,
+                    new=new,
+                    object_write_trace_id=item.object_write_trace_id,
+                )
+            )
+        answer = BatchResponseSimplePublicUpsertObject(
+            status="COMPLETE", results=results, started_at=now, completed_at=now
+        )
         return 200, {}, _dump(answer)
 
     def _update(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(BatchInputSimplePublicObjectBatchInput, body)
         self._check_batch(request.inputs)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         results, errors = [], []
         for item in request.inputs:
             oid = self._find(obj, item.id_property or "hs_object_id", item.id)
@@ -856,12 +918,20 @@ class FakeHubSpot:
                 continue
             self._check_write(obj, dict(item.properties), oid)
             self._write(obj, oid, dict(item.properties))
-            results.append(self._public(obj, oid, list(item.properties), object_write_trace_id=item.object_write_trace_id))
+            results.append(
+                self._public(obj, oid, list(item.properties), object_write_trace_id=item.object_write_trace_id)
+            )
         if errors:
             answer = BatchResponseSimplePublicObjectWithErrors(status="COMPLETE", results=results, errors=errors,
                                                                num_errors=len(errors), started_at=now, completed_at=now)  # fmt: skip
             return 207, {}, _dump(answer)
-        return 200, {}, _dump(BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now))
+        return (
+            200,
+            {},
+            _dump(
+                BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now)
+            ),
+        )
 
     @staticmethod
     def _check_batch(inputs: list[Any]) -> None:
@@ -871,7 +941,7 @@ class FakeHubSpot:
     def _batch_create(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(BatchInputSimplePublicObjectBatchInputForCreate, body)
         self._check_batch(request.inputs)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for item in request.inputs:
             self._check_write(obj, dict(item.properties), None)
         results = []
@@ -879,8 +949,16 @@ class FakeHubSpot:
             oid = self._new_id()
             self.created[obj][oid] = time.time()
             self._write(obj, oid, dict(item.properties))
-            results.append(self._public(obj, oid, list(item.properties), object_write_trace_id=item.object_write_trace_id))
-        return 201, {}, _dump(BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now))
+            results.append(
+                self._public(obj, oid, list(item.properties), object_write_trace_id=item.object_write_trace_id)
+            )
+        return (
+            201,
+            {},
+            _dump(
+                BatchResponseSimplePublicObject(status="COMPLETE", results=results, started_at=now, completed_at=now)
+            ),
+        )
 
     def _merge(self, obj: str, primary_id: str, merged_id: str, *, new_id: bool = False) -> tuple[str, int]:
         """(the surviving id, how many properties moved from the merged record)."""
@@ -900,7 +978,7 @@ class FakeHubSpot:
             self.objects[obj].pop(oid, None)
             self.merged_into[(obj, oid)] = survivor
         self.objects[obj][survivor] = values
-        self.stamps[obj][survivor] = datetime.now(timezone.utc)
+        self.stamps[obj][survivor] = datetime.now(UTC)
         self.created[obj].setdefault(survivor, time.time() - 3600)
         for key in list(self.associations):
             ta, ia, tb, ib = key
@@ -923,7 +1001,9 @@ class FakeHubSpot:
         links = []
         for link in request.associations or []:
             for spec in link.types:
-                pair = next((k for k, v in ASSOCIATION_TYPES.items() if k[0] == obj and v == spec.association_type_id), None)
+                pair = next(
+                    (k for k, v in ASSOCIATION_TYPES.items() if k[0] == obj and v == spec.association_type_id), None
+                )
                 if pair is None or spec.association_category != "HUBSPOT_DEFINED":
                     raise BadRequest(f"association type {spec.association_type_id} is not valid from {obj}")
                 if link.to.id not in self.objects[pair[1]]:
@@ -946,7 +1026,7 @@ class FakeHubSpot:
 
     def _ends(self, from_type: str, from_id: str, to_type: str) -> set[str]:
         out = set()
-        for (ta, ia, tb, ib) in self.associations:
+        for ta, ia, tb, ib in self.associations:
             if (ta, ia, tb) == (from_type, from_id, to_type):
                 out.add(ib)
             elif (tb, ib, ta) == (from_type, from_id, to_type):
@@ -955,7 +1035,7 @@ class FakeHubSpot:
 
     def _assoc_read(self, from_obj: str, to_obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(assoc.BatchInputPublicFetchAssociationsBatchRequest, body)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         results, errors = [], []
         type_id = ASSOCIATION_TYPES[(from_obj, to_obj)]
         for item in request.inputs:
@@ -966,11 +1046,18 @@ class FakeHubSpot:
                     context={"fromObjectId": [item.id]}, links={}, errors=[assoc.ErrorDetail(message="none")]))  # fmt: skip
                 continue
             page, paging = self._assoc_page(ends, 0, self.assoc_page_size, type_id)
-            results.append(assoc.PublicAssociationMultiWithLabel(
-                _from=assoc.PublicObjectId(id=item.id), to=page, paging=paging))
+            results.append(
+                assoc.PublicAssociationMultiWithLabel(_from=assoc.PublicObjectId(id=item.id), to=page, paging=paging)
+            )
         if errors:
             answer = assoc.BatchResponsePublicAssociationMultiWithLabelWithErrors(
-                status="COMPLETE", results=results, errors=errors, num_errors=len(errors), started_at=now, completed_at=now)
+                status="COMPLETE",
+                results=results,
+                errors=errors,
+                num_errors=len(errors),
+                started_at=now,
+                completed_at=now,
+            )
             return 207, {}, _dump(answer)
         answer = assoc.BatchResponsePublicAssociationMultiWithLabel(status="COMPLETE", results=results,
                                                                     started_at=now, completed_at=now)  # fmt: skip
@@ -985,20 +1072,27 @@ class FakeHubSpot:
         more = offset + size < len(ends)
         return page, (assoc.Paging(next=assoc.NextPage(after=str(offset + size), link="?after=")) if more else None)
 
-    def _assoc_list(self, from_obj: str, from_id: str, to_obj: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    def _assoc_list(
+        self, from_obj: str, from_id: str, to_obj: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
         """``GET /crm/v4/objects/{from}/{id}/associations/{to}?after=&limit=`` (limit up to 500)."""
         limit = int(query.get("limit") or 500)
         if not 0 < limit <= 500:
             raise BadRequest("limit must be between 1 and 500")
         ends = sorted(self._ends(from_obj, from_id, to_obj), key=lambda k: int(k) if k.isdigit() else 0)
-        page, paging = self._assoc_page(ends, int(query.get("after") or 0), min(limit, self.assoc_page_size),
-                                        ASSOCIATION_TYPES[(from_obj, to_obj)])
+        page, paging = self._assoc_page(
+            ends, int(query.get("after") or 0), min(limit, self.assoc_page_size), ASSOCIATION_TYPES[(from_obj, to_obj)]
+        )
         forward = assoc.ForwardPaging(next=paging.next) if paging is not None else None
-        return 200, {}, _dump(assoc.CollectionResponseMultiAssociatedObjectWithLabelForwardPaging(results=page, paging=forward))
+        return (
+            200,
+            {},
+            _dump(assoc.CollectionResponseMultiAssociatedObjectWithLabelForwardPaging(results=page, paging=forward)),
+        )
 
     def _assoc_default(self, from_obj: str, to_obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(assoc.BatchInputPublicDefaultAssociationMultiPost, body)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         type_id = ASSOCIATION_TYPES[(from_obj, to_obj)]
         results = []
         for item in request.inputs:
@@ -1009,7 +1103,9 @@ class FakeHubSpot:
             results.append(assoc.PublicDefaultAssociation(
                 association_spec=assoc.AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id),
                 _from=assoc.PublicObjectId(id=item._from.id), to=assoc.PublicObjectId(id=item.to.id)))  # fmt: skip
-        answer = assoc.BatchResponsePublicDefaultAssociation(status="COMPLETE", results=results, started_at=now, completed_at=now)
+        answer = assoc.BatchResponsePublicDefaultAssociation(
+            status="COMPLETE", results=results, started_at=now, completed_at=now
+        )
         return 200, {}, _dump(answer)
 
     # -- properties -----------------------------------------------------------------------
@@ -1022,9 +1118,10 @@ class FakeHubSpot:
                 self.property_defs[obj][name] = self._property(name, name, group, unique=False, hubspot_defined=True)
 
     @staticmethod
-    def _property(name: str, label: str, group: str, *, unique: bool, hubspot_defined: bool = False,
-                  description: str = "") -> ModelProperty:
-        now = datetime.now(timezone.utc)
+    def _property(
+        name: str, label: str, group: str, *, unique: bool, hubspot_defined: bool = False, description: str = ""
+    ) -> ModelProperty:
+        now = datetime.now(UTC)
         return ModelProperty(name=name, label=label, type="string", field_type="text", group_name=group,
                              description=description, options=[], has_unique_value=unique,
                              hubspot_defined=hubspot_defined, created_at=now, updated_at=now, archived=False)  # fmt: skip
@@ -1040,7 +1137,7 @@ class FakeHubSpot:
 
     def _create_properties(self, obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(BatchInputPropertyCreate, body)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         created = []
         for item in request.inputs:
             if item.name in self.property_defs[obj]:

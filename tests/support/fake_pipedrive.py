@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -36,7 +36,7 @@ from tests.support.servers import free_port
 API_TOKEN = "pd-test-token-made-up-0000"  # made up for tests
 COMPANY_ID = 7701
 HUB_USER_ID = 42  # the user the API token belongs to
-SEED_BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+SEED_BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 _V2_COLLECTIONS = {"deals": "deal", "persons": "person", "organizations": "organization"}
 _FIELDS_PATHS = {"dealFields": "deal", "personFields": "person", "organizationFields": "organization"}
@@ -52,7 +52,7 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -100,7 +100,7 @@ class FakePipedrive:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 fake._handle(self, raw)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _any  # noqa: N815
+            do_GET = do_POST = do_PATCH = do_DELETE = _any
 
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -122,8 +122,20 @@ class FakePipedrive:
     def reset_from(self, fresh: FakePipedrive) -> None:
         """Take ``fresh``'s empty state (keeping this server and its port)."""
         with self.lock:
-            for name in ("records", "leads", "activities", "webhooks", "fields", "seeded", "events",
-                         "requests_by_path", "requests", "script", "_ids", "_clock"):
+            for name in (
+                "records",
+                "leads",
+                "activities",
+                "webhooks",
+                "fields",
+                "seeded",
+                "events",
+                "requests_by_path",
+                "requests",
+                "script",
+                "_ids",
+                "_clock",
+            ):
                 setattr(self, name, getattr(fresh, name))
             self.request_count = 0
 
@@ -158,8 +170,9 @@ class FakePipedrive:
             self.records[entity][record_id] = record
             return record_id
 
-    def change(self, entity: str, record_id: int, *, source: str = "app", custom: dict[str, Any] | None = None,
-               **values: Any) -> dict[str, Any]:
+    def change(
+        self, entity: str, record_id: int, *, source: str = "app", custom: dict[str, Any] | None = None, **values: Any
+    ) -> dict[str, Any]:
         """A change a person makes in Pipedrive; returns the webhooks v2 event it sends."""
         with self.lock:
             record = self.records[entity][record_id]
@@ -179,26 +192,48 @@ class FakePipedrive:
             record = self.records[entity].pop(record_id)
             return self.event(entity, "delete", None, record, source=source)
 
-    def event(self, entity: str, action: str, data: dict[str, Any] | None, previous: dict[str, Any] | None,
-              *, source: str = "app") -> dict[str, Any]:
+    def event(
+        self,
+        entity: str,
+        action: str,
+        data: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
+        *,
+        source: str = "app",
+    ) -> dict[str, Any]:
         """A webhooks v2 body (the documented shape; custom fields as typed objects)."""
+
         def typed(record: dict[str, Any] | None) -> dict[str, Any] | None:
             if record is None:
                 return None
             out = json.loads(json.dumps(record))
             if isinstance(out.get("custom_fields"), dict):
-                out["custom_fields"] = {k: {"type": "varchar", "value": v} if v is not None else None
-                                        for k, v in out["custom_fields"].items()}
+                out["custom_fields"] = {
+                    k: {"type": "varchar", "value": v} if v is not None else None
+                    for k, v in out["custom_fields"].items()
+                }
             return out
 
         entity_id = (data or previous or {}).get("id")
         return {
             "meta": {
-                "action": action, "entity": entity, "company_id": COMPANY_ID, "correlation_id": str(uuid.uuid4()),
-                "entity_id": str(entity_id), "id": str(uuid.uuid4()), "is_bulk_edit": False,
-                "timestamp": _iso(self.tick()), "type": "general", "user_id": HUB_USER_ID if source == "api" else 7,
-                "version": "2.0", "webhook_id": "1", "webhook_owner_id": HUB_USER_ID, "change_source": source,
-                "attempt": 1, "host": "example.pipedrive.com", "permitted_user_ids": [HUB_USER_ID],
+                "action": action,
+                "entity": entity,
+                "company_id": COMPANY_ID,
+                "correlation_id": str(uuid.uuid4()),
+                "entity_id": str(entity_id),
+                "id": str(uuid.uuid4()),
+                "is_bulk_edit": False,
+                "timestamp": _iso(self.tick()),
+                "type": "general",
+                "user_id": HUB_USER_ID if source == "api" else 7,
+                "version": "2.0",
+                "webhook_id": "1",
+                "webhook_owner_id": HUB_USER_ID,
+                "change_source": source,
+                "attempt": 1,
+                "host": "example.pipedrive.com",
+                "permitted_user_ids": [HUB_USER_ID],
             },
             "data": typed(data),
             "previous": typed(previous),
@@ -225,16 +260,41 @@ class FakePipedrive:
 
     @staticmethod
     def _system_field(code: str, name: str, field_type: str) -> dict[str, Any]:
-        return {"field_name": name, "field_code": code, "field_type": field_type, "is_custom_field": False,
-                "is_optional_response_field": False, "options": None, "subfields": None}
+        return {
+            "field_name": name,
+            "field_code": code,
+            "field_type": field_type,
+            "is_custom_field": False,
+            "is_optional_response_field": False,
+            "options": None,
+            "subfields": None,
+        }
 
     def _blank(self, entity: str, record_id: int) -> dict[str, Any]:
         stamp = _iso(self.tick())
-        base: dict[str, Any] = {"id": record_id, "owner_id": HUB_USER_ID, "add_time": stamp, "update_time": stamp,
-                                "is_deleted": False, "custom_fields": {}}
+        base: dict[str, Any] = {
+            "id": record_id,
+            "owner_id": HUB_USER_ID,
+            "add_time": stamp,
+            "update_time": stamp,
+            "is_deleted": False,
+            "custom_fields": {},
+        }
         if entity == "deal":
-            base.update(title="", person_id=None, org_id=None, pipeline_id=1, stage_id=1, value=0, currency="USD",
-                        status="open", is_archived=False, probability=None, visible_to=3, close_time=None)
+            base.update(
+                title="",
+                person_id=None,
+                org_id=None,
+                pipeline_id=1,
+                stage_id=1,
+                value=0,
+                currency="USD",
+                status="open",
+                is_archived=False,
+                probability=None,
+                visible_to=3,
+                close_time=None,
+            )
         elif entity == "person":
             base.update(name="", first_name="", last_name="", emails=[], phones=[], org_id=None, visible_to=3)
         else:
@@ -243,16 +303,37 @@ class FakePipedrive:
 
     def _seeded(self, entity: str, record_id: int) -> dict[str, Any]:
         stamp = _iso(SEED_BASE + timedelta(seconds=record_id))
-        base: dict[str, Any] = {"id": record_id, "owner_id": HUB_USER_ID, "add_time": stamp, "update_time": stamp,
-                                "is_deleted": False, "custom_fields": {}}
+        base: dict[str, Any] = {
+            "id": record_id,
+            "owner_id": HUB_USER_ID,
+            "add_time": stamp,
+            "update_time": stamp,
+            "is_deleted": False,
+            "custom_fields": {},
+        }
         if entity == "deal":
-            base.update(title=f"Seed deal {record_id}", person_id=None, org_id=None, pipeline_id=1,
-                        stage_id=1 + record_id % 5, value=record_id % 10_000, currency="USD", status="open",
-                        is_archived=False, visible_to=3)
+            base.update(
+                title=f"Seed deal {record_id}",
+                person_id=None,
+                org_id=None,
+                pipeline_id=1,
+                stage_id=1 + record_id % 5,
+                value=record_id % 10_000,
+                currency="USD",
+                status="open",
+                is_archived=False,
+                visible_to=3,
+            )
         elif entity == "person":
-            base.update(name=f"Seed Person {record_id}", first_name="Seed", last_name=f"Person {record_id}",
-                        emails=[{"value": f"seed{record_id}@example.com", "primary": True, "label": "work"}],
-                        phones=[], org_id=None, visible_to=3)
+            base.update(
+                name=f"Seed Person {record_id}",
+                first_name="Seed",
+                last_name=f"Person {record_id}",
+                emails=[{"value": f"seed{record_id}@example.com", "primary": True, "label": "work"}],
+                phones=[],
+                org_id=None,
+                visible_to=3,
+            )
         else:
             base.update(name=f"Seed Org {record_id}", visible_to=3)
         return base
@@ -270,6 +351,7 @@ class FakePipedrive:
         if q.get("ids"):
             ids = [int(i) for i in q["ids"].split(",") if i.strip()]
             return [r for r in (self._get(entity, i) for i in ids) if r is not None], None
+
         def keep(r: dict[str, Any]) -> bool:
             if q.get("status") == "deleted":
                 return False
@@ -339,8 +421,11 @@ class FakePipedrive:
                 first, _, last = str(body["name"]).partition(" ")
                 record["first_name"], record["last_name"] = first, last
             record["update_time"] = _iso(self.tick())
-            self.events.append(self.event(entity, "create" if created else "change", record,
-                                          None if created else previous, source="api"))
+            self.events.append(
+                self.event(
+                    entity, "create" if created else "change", record, None if created else previous, source="api"
+                )
+            )
             return record
 
     def _search(self, entity: str, q: dict[str, str]) -> list[dict[str, Any]]:
@@ -376,8 +461,15 @@ class FakePipedrive:
         with self.lock:
             self.request_count += 1
             self.requests_by_path[f"{method} {path}"] += 1
-            self.requests.append({"method": method, "path": path, "query": q, "at": time.monotonic(),
-                                  "body": json.loads(raw) if raw else None})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": q,
+                    "at": time.monotonic(),
+                    "body": json.loads(raw) if raw else None,
+                }
+            )
             scripted = self.script.pop(0) if self.script else None
         if handler.headers.get("x-api-token") != self.token:
             return self._answer(handler, 401, {"success": False, "error": "unauthorized access", "errorCode": 401})
@@ -387,9 +479,9 @@ class FakePipedrive:
         body = json.loads(raw) if raw else {}
         try:
             if path.startswith("/api/v2/"):
-                status, answer = self._v2(method, path[len("/api/v2"):], q, body)
+                status, answer = self._v2(method, path[len("/api/v2") :], q, body)
             elif path.startswith("/v1/"):
-                status, answer = self._v1(method, path[len("/v1"):], q, body)
+                status, answer = self._v1(method, path[len("/v1") :], q, body)
             else:
                 status, answer = 404, {"success": False, "error": "not found"}
         except KeyError as exc:
@@ -406,30 +498,50 @@ class FakePipedrive:
                 limit = min(int(q.get("limit") or 100), 500)
                 items = self.fields[entity][start : start + limit]
                 more = start + limit < len(self.fields[entity])
-                return 200, {"success": True, "data": items,
-                             "additional_data": {"next_cursor": str(start + limit) if more else None}}
-            field = {"field_name": body["field_name"], "field_code": secrets.token_hex(20),
-                     "field_type": body["field_type"], "is_custom_field": True, "is_optional_response_field": False,
-                     "options": None, "subfields": None}
+                return 200, {
+                    "success": True,
+                    "data": items,
+                    "additional_data": {"next_cursor": str(start + limit) if more else None},
+                }
+            field = {
+                "field_name": body["field_name"],
+                "field_code": secrets.token_hex(20),
+                "field_type": body["field_type"],
+                "is_custom_field": True,
+                "is_optional_response_field": False,
+                "options": None,
+                "subfields": None,
+            }
             with self.lock:
                 self.fields[entity].append(field)
             return 200, {"success": True, "data": field}
         if head == "activities":
             if method == "GET":
-                found = [a for a in self.activities.values()
-                         if all(str(a.get(k)) == q[k] for k in ("owner_id", "deal_id") if q.get(k))]
+                found = [
+                    a
+                    for a in self.activities.values()
+                    if all(str(a.get(k)) == q[k] for k in ("owner_id", "deal_id") if q.get(k))
+                ]
                 return 200, {"success": True, "data": found, "additional_data": {"next_cursor": None}}
             with self.lock:
-                activity = {"id": self.new_id(), "done": False, "add_time": _iso(self.tick()),
-                            "update_time": _iso(self.tick()), **body}
+                activity = {
+                    "id": self.new_id(),
+                    "done": False,
+                    "add_time": _iso(self.tick()),
+                    "update_time": _iso(self.tick()),
+                    **body,
+                }
                 self.activities[activity["id"]] = activity
             return 200, {"success": True, "data": activity}
         entity = _V2_COLLECTIONS.get(head)
         if entity is None:
             return 404, {"success": False, "error": "not found"}
         if len(segments) == 2 and segments[1] == "search":
-            return 200, {"success": True, "data": {"items": self._search(entity, q)},
-                         "additional_data": {"next_cursor": None}}
+            return 200, {
+                "success": True,
+                "data": {"items": self._search(entity, q)},
+                "additional_data": {"next_cursor": None},
+            }
         if len(segments) == 1 and method == "GET":
             page, cursor = self._list(entity, q)
             return 200, {"success": True, "data": page, "additional_data": {"next_cursor": cursor}}
@@ -457,15 +569,35 @@ class FakePipedrive:
                 leads = [r for r in leads if _parse(r["update_time"]) >= _parse(q["updated_since"])]
             start, limit = int(q.get("start") or 0), min(int(q.get("limit") or 100), 500)
             page = leads[start : start + limit]
-            return 200, {"success": True, "data": page, "additional_data": {
-                "start": start, "limit": limit, "more_items_in_collection": start + limit < len(leads)}}
+            return 200, {
+                "success": True,
+                "data": page,
+                "additional_data": {
+                    "start": start,
+                    "limit": limit,
+                    "more_items_in_collection": start + limit < len(leads),
+                },
+            }
         if len(segments) == 1 and method == "POST":
             with self.lock:
                 stamp = _iso(self.tick())
-                lead = {"id": str(uuid.uuid4()), "owner_id": HUB_USER_ID, "creator_id": HUB_USER_ID, "label_ids": [],
-                        "person_id": None, "organization_id": None, "source_name": "API", "is_archived": False,
-                        "was_seen": False, "value": None, "expected_close_date": None, "add_time": stamp,
-                        "update_time": stamp, "visible_to": "3", **body}
+                lead = {
+                    "id": str(uuid.uuid4()),
+                    "owner_id": HUB_USER_ID,
+                    "creator_id": HUB_USER_ID,
+                    "label_ids": [],
+                    "person_id": None,
+                    "organization_id": None,
+                    "source_name": "API",
+                    "is_archived": False,
+                    "was_seen": False,
+                    "value": None,
+                    "expected_close_date": None,
+                    "add_time": stamp,
+                    "update_time": stamp,
+                    "visible_to": "3",
+                    **body,
+                }
                 self.leads[lead["id"]] = lead
             return 201, {"success": True, "data": lead}
         lead = self.leads.get(segments[1])
@@ -480,10 +612,23 @@ class FakePipedrive:
     def add_lead(self, title: str, *, custom: dict[str, Any] | None = None, person_id: int | None = None) -> str:
         with self.lock:
             stamp = _iso(self.tick())
-            lead = {"id": str(uuid.uuid4()), "title": title, "owner_id": HUB_USER_ID, "creator_id": HUB_USER_ID,
-                    "label_ids": [], "person_id": person_id, "organization_id": None, "source_name": "Manually created",
-                    "is_archived": False, "was_seen": True, "value": {"amount": 500, "currency": "EUR"},
-                    "expected_close_date": None, "add_time": stamp, "update_time": stamp, "visible_to": "3"}
+            lead = {
+                "id": str(uuid.uuid4()),
+                "title": title,
+                "owner_id": HUB_USER_ID,
+                "creator_id": HUB_USER_ID,
+                "label_ids": [],
+                "person_id": person_id,
+                "organization_id": None,
+                "source_name": "Manually created",
+                "is_archived": False,
+                "was_seen": True,
+                "value": {"amount": 500, "currency": "EUR"},
+                "expected_close_date": None,
+                "add_time": stamp,
+                "update_time": stamp,
+                "visible_to": "3",
+            }
             for name, value in (custom or {}).items():
                 lead[self.field_key("lead", name)] = value
             self.leads[lead["id"]] = lead
@@ -494,14 +639,27 @@ class FakePipedrive:
             return 200, {"success": True, "status": "ok", "data": list(self.webhooks.values())}
         if method == "POST":
             with self.lock:
-                hook = {"id": self.new_id(), "company_id": COMPANY_ID, "owner_id": HUB_USER_ID, "user_id": HUB_USER_ID,
-                        "event_action": body["event_action"], "event_object": body["event_object"],
-                        "subscription_url": body["subscription_url"], "version": body.get("version", "2.0"),
-                        "is_active": 1, "add_time": _iso(self.tick()), "remove_time": None, "type": "general",
-                        "http_auth_user": body.get("http_auth_user"),
-                        "http_auth_password": body.get("http_auth_password"), "remove_reason": None,
-                        "last_delivery_time": None, "last_http_status": None, "admin_id": HUB_USER_ID,
-                        "name": body["name"]}
+                hook = {
+                    "id": self.new_id(),
+                    "company_id": COMPANY_ID,
+                    "owner_id": HUB_USER_ID,
+                    "user_id": HUB_USER_ID,
+                    "event_action": body["event_action"],
+                    "event_object": body["event_object"],
+                    "subscription_url": body["subscription_url"],
+                    "version": body.get("version", "2.0"),
+                    "is_active": 1,
+                    "add_time": _iso(self.tick()),
+                    "remove_time": None,
+                    "type": "general",
+                    "http_auth_user": body.get("http_auth_user"),
+                    "http_auth_password": body.get("http_auth_password"),
+                    "remove_reason": None,
+                    "last_delivery_time": None,
+                    "last_http_status": None,
+                    "admin_id": HUB_USER_ID,
+                    "name": body["name"],
+                }
                 self.webhooks[hook["id"]] = hook
             return 201, {"success": True, "status": "ok", "data": hook}
         if method == "DELETE":
@@ -516,8 +674,12 @@ class FakePipedrive:
         # person) where its spec declares non-nullable types; an absent key is what both allow
         data = json.dumps(_without_nulls(body)).encode()
         handler.send_response(status)
-        for name, value in {"x-ratelimit-limit": "40", "x-ratelimit-remaining": "39", "x-ratelimit-reset": "2",
-                            **(headers or {})}.items():
+        for name, value in {
+            "x-ratelimit-limit": "40",
+            "x-ratelimit-remaining": "39",
+            "x-ratelimit-reset": "2",
+            **(headers or {}),
+        }.items():
             handler.send_header(name, value)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))

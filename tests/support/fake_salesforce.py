@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,30 @@ COLLECTION_MAX = 200
 
 PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Task": "00T",
             "OpportunityContactRole": "00K", "User": "005"}  # fmt: skip
-_T = {"id": "id", "s": "string", "e": "email", "c": "currency", "d": "date", "dt": "datetime", "b": "boolean",
-      "r": "reference", "p": "picklist", "ta": "textarea", "n": "double", "u": "url", "i": "int"}
-_SYSTEM = {"Id": "id", "IsDeleted": "b", "CreatedDate": "dt", "SystemModstamp": "dt", "LastModifiedDate": "dt",
-           "CreatedById": "r", "LastModifiedById": "r"}
+_T = {
+    "id": "id",
+    "s": "string",
+    "e": "email",
+    "c": "currency",
+    "d": "date",
+    "dt": "datetime",
+    "b": "boolean",
+    "r": "reference",
+    "p": "picklist",
+    "ta": "textarea",
+    "n": "double",
+    "u": "url",
+    "i": "int",
+}
+_SYSTEM = {
+    "Id": "id",
+    "IsDeleted": "b",
+    "CreatedDate": "dt",
+    "SystemModstamp": "dt",
+    "LastModifiedDate": "dt",
+    "CreatedById": "r",
+    "LastModifiedById": "r",
+}
 STANDARD: dict[str, dict[str, str]] = {
     "Opportunity": {**_SYSTEM, "Name": "s", "StageName": "p", "Amount": "c", "CloseDate": "d", "OwnerId": "r",
                     "AccountId": "r", "IsClosed": "b", "IsWon": "b", "Probability": "n", "Type": "p",
@@ -74,16 +94,23 @@ CUSTOM: dict[str, dict[str, tuple[str, bool]]] = {
     "Lead": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},
     "Task": {"Partnerhub_Key__c": ("s", False)},
 }  # fmt: skip
-REQUIRED = {"Opportunity": ("Name", "StageName", "CloseDate"), "Contact": ("LastName",), "Account": ("Name",),
-            "Lead": ("LastName", "Company"), "OpportunityContactRole": ("OpportunityId", "ContactId")}
+REQUIRED = {
+    "Opportunity": ("Name", "StageName", "CloseDate"),
+    "Contact": ("LastName",),
+    "Account": ("Name",),
+    "Lead": ("LastName", "Company"),
+    "OpportunityContactRole": ("OpportunityId", "ContactId"),
+}
 WON, LOST = "Closed Won", "Closed Lost"
 #: REST API Developer Guide templates that the 2021 Postman collection lacks: sObject Collections
 #: upsert by External ID (API 46.0+); update, which the guide documents without an sObject in the
 #: path (the Postman item names one); the next page of a query (``nextRecordsUrl``)
-DOC_TEMPLATES = [("GET", "/services/data/v{{version}}/query/<QUERY_LOCATOR>"),
-                 ("GET", "/services/data/v{{version}}/queryAll/<QUERY_LOCATOR>"),
-                 ("PATCH", "/services/data/v{{version}}/composite/sobjects/<SOBJECT_API_NAME>/<EXTERNAL_ID_FIELD>"),
-                 ("PATCH", "/services/data/v{{version}}/composite/sobjects")]
+DOC_TEMPLATES = [
+    ("GET", "/services/data/v{{version}}/query/<QUERY_LOCATOR>"),
+    ("GET", "/services/data/v{{version}}/queryAll/<QUERY_LOCATOR>"),
+    ("PATCH", "/services/data/v{{version}}/composite/sobjects/<SOBJECT_API_NAME>/<EXTERNAL_ID_FIELD>"),
+    ("PATCH", "/services/data/v{{version}}/composite/sobjects"),
+]
 
 
 def _postman() -> tuple[list[tuple[str, re.Pattern[str]]], dict[str, set[str]]]:
@@ -116,14 +143,21 @@ ROUTES, GRANTS = _postman()
 
 
 def sf_time(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
 class FakeSalesforce:
-    def __init__(self, *, api_limit: int = 15000, client_id: str = "3MVG-made-up-client-id",
-                 client_secret: str = "made-up-client-secret", refresh_token: str = "5Aep-made-up-refresh",
-                 jwt_public_key: str | None = None, keep_bodies: bool = True):
+    def __init__(
+        self,
+        *,
+        api_limit: int = 15000,
+        client_id: str = "3MVG-made-up-client-id",
+        client_secret: str = "made-up-client-secret",
+        refresh_token: str = "5Aep-made-up-refresh",
+        jwt_public_key: str | None = None,
+        keep_bodies: bool = True,
+    ):
         self.ca = trustme.CA()
         self._cert = self.ca.issue_cert("127.0.0.1", "localhost")
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
@@ -137,7 +171,7 @@ class FakeSalesforce:
         self.custom = {t: dict(f) for t, f in CUSTOM.items()}
         self._seeded: dict[str, tuple[int, datetime]] = {}
         self._ids = itertools.count(1)
-        self._last_stamp = datetime.now(timezone.utc) - timedelta(seconds=1)
+        self._last_stamp = datetime.now(UTC) - timedelta(seconds=1)
         self.tokens: set[str] = set()
         self.grants: list[str] = []
         self.requests: list[dict[str, Any]] = []
@@ -167,7 +201,11 @@ class FakeSalesforce:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload, headers = fake.handle(self.command, self.path, dict(self.headers), body)
-                raw = payload if isinstance(payload, bytes) else (json.dumps(payload).encode() if payload is not None else b"")
+                raw = (
+                    payload
+                    if isinstance(payload, bytes)
+                    else (json.dumps(payload).encode() if payload is not None else b"")
+                )
                 self.send_response(status)
                 if raw:
                     self.send_header("content-type", "application/json;charset=UTF-8")
@@ -212,7 +250,9 @@ class FakeSalesforce:
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def fail_next(self, path_part: str, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
+    def fail_next(
+        self, path_part: str, status: int, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         self._failures.append((path_part, status, body, dict(headers or {})))
 
     def expire_tokens(self) -> None:
@@ -220,7 +260,7 @@ class FakeSalesforce:
             self.tokens.clear()
 
     def _stamp(self) -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if now <= self._last_stamp:
             now = self._last_stamp + timedelta(milliseconds=1)
         self._last_stamp = now
@@ -234,9 +274,17 @@ class FakeSalesforce:
         with self.lock:
             record_id = self.new_id(sobject)
             at = stamp or self._stamp()
-            record = {f: None for f in self._schema(sobject)}
-            record.update({"Id": record_id, "IsDeleted": False, "CreatedDate": at, "SystemModstamp": at,
-                           "LastModifiedDate": at, **fields})
+            record = dict.fromkeys(self._schema(sobject))
+            record.update(
+                {
+                    "Id": record_id,
+                    "IsDeleted": False,
+                    "CreatedDate": at,
+                    "SystemModstamp": at,
+                    "LastModifiedDate": at,
+                    **fields,
+                }
+            )
             self._derive(sobject, record)
             self.records[sobject][record_id] = record
             self._reindex(sobject, record)
@@ -279,23 +327,33 @@ class FakeSalesforce:
 
     def find(self, sobject: str, **match: Any) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(r) for r in self.records[sobject].values()
-                    if all(r.get(k) == v for k, v in match.items())]
+            return [dict(r) for r in self.records[sobject].values() if all(r.get(k) == v for k, v in match.items())]
 
     def seed_records(self, sobject: str, count: int) -> None:
         """``count`` synthetic records, generated from their index when a query reads them."""
         with self.lock:
-            start = datetime.now(timezone.utc) - timedelta(days=1)
+            start = datetime.now(UTC) - timedelta(days=1)
             self._seeded[sobject] = (count, start)
 
     def _seeded_record(self, sobject: str, index: int) -> dict[str, Any]:
         _, start = self._seeded[sobject]
         at = sf_time(start + timedelta(milliseconds=index))
-        record: dict[str, Any] = {"Id": f"{PREFIXES.get(sobject, 'a00')}9z{index:010d}AAA", "IsDeleted": False,
-                                  "CreatedDate": at, "SystemModstamp": at, "LastModifiedDate": at}
+        record: dict[str, Any] = {
+            "Id": f"{PREFIXES.get(sobject, 'a00')}9z{index:010d}AAA",
+            "IsDeleted": False,
+            "CreatedDate": at,
+            "SystemModstamp": at,
+            "LastModifiedDate": at,
+        }
         if sobject == "Opportunity":
-            record.update(Name=f"Seeded deal {index}", StageName="Prospecting", Amount=1000.0 + index,
-                          CloseDate="2030-01-01", IsClosed=False, IsWon=False)
+            record.update(
+                Name=f"Seeded deal {index}",
+                StageName="Prospecting",
+                Amount=1000.0 + index,
+                CloseDate="2030-01-01",
+                IsClosed=False,
+                IsWon=False,
+            )
         elif sobject in ("Contact", "Lead"):
             record.update(Email=f"person{index}@seeded.example", LastName=f"Person {index}")
         else:
@@ -315,15 +373,24 @@ class FakeSalesforce:
 
     # -- the HTTP surface --------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(raw_path)
         path = parts.path
         query = dict(parse_qsl(parts.query))
         with self.lock:
             self.request_count += 1
             self.requests_by_path[re.sub(r"/(query|queryAll)/[^/]+$", r"/\1/<locator>", path)] += 1
-            self.requests.append({"method": method, "path": path, "query": query,
-                                  "body": body if self.keep_bodies else b"", "at": time.time()})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "body": body if self.keep_bodies else b"",
+                    "at": time.time(),
+                }
+            )
             if not any(m == method and p.match(path) for m, p in ROUTES):
                 self.violations.append(f"{method} {path}: no such request in Salesforce's Postman collection")
             for n, (part, status, fail_body, fail_headers) in enumerate(self._failures):
@@ -339,7 +406,11 @@ class FakeSalesforce:
             self.api_used += 1
             limit_info = {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
             if self.api_used > self.api_limit:
-                return 403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], limit_info
+                return (
+                    403,
+                    [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                    limit_info,
+                )
         m = re.match(r"^/services/data/v(\d+\.\d)(/.*)$", path)
         if not m:
             return 404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}], limit_info
@@ -367,8 +438,9 @@ class FakeSalesforce:
             ok = form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
         elif self.jwt_public_key is not None:
             try:
-                claims = jwt.decode(form.get("assertion", ""), self.jwt_public_key, algorithms=["RS256"],
-                                    audience=self.url)
+                claims = jwt.decode(
+                    form.get("assertion", ""), self.jwt_public_key, algorithms=["RS256"], audience=self.url
+                )
                 ok = claims.get("iss") == self.client_id and bool(claims.get("sub"))
             except jwt.PyJWTError:
                 ok = False
@@ -379,9 +451,19 @@ class FakeSalesforce:
             self.tokens.add(token)
             self.grants.append(grant)
         issued = str(int(time.time() * 1000))
-        return 200, {"access_token": token, "instance_url": self.instance_url_override or self.url,
-                     "id": f"{self.url}/id/{ORG_ID}/0055g000001AbcdAAC", "token_type": "Bearer",
-                     "issued_at": issued, "signature": "made-up-signature", "scope": "api refresh_token"}, {}
+        return (
+            200,
+            {
+                "access_token": token,
+                "instance_url": self.instance_url_override or self.url,
+                "id": f"{self.url}/id/{ORG_ID}/0055g000001AbcdAAC",
+                "token_type": "Bearer",
+                "issued_at": issued,
+                "signature": "made-up-signature",
+                "scope": "api refresh_token",
+            },
+            {},
+        )
 
     def _rest(self, method: str, version: str, rest: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         if method == "GET" and rest.rstrip("/") in ("/query", "/queryAll"):
@@ -402,13 +484,30 @@ class FakeSalesforce:
         fields = []
         for name, kind in self._schema(sobject).items():
             external = self.custom.get(sobject, {}).get(name, ("", False))[1]
-            fields.append({"name": name, "label": name.replace("__c", "").replace("_", " "), "type": _T[kind],
-                           "custom": name.endswith("__c"), "externalId": external, "unique": external,
-                           "idLookup": external or name == "Id", "updateable": name not in _SYSTEM,
-                           "createable": name not in _SYSTEM, "nillable": name not in ("Id",),
-                           "length": 64 if kind == "s" else 0})
-        return 200, {"name": sobject, "label": sobject, "custom": False, "createable": True, "updateable": True,
-                     "queryable": True, "fields": fields}
+            fields.append(
+                {
+                    "name": name,
+                    "label": name.replace("__c", "").replace("_", " "),
+                    "type": _T[kind],
+                    "custom": name.endswith("__c"),
+                    "externalId": external,
+                    "unique": external,
+                    "idLookup": external or name == "Id",
+                    "updateable": name not in _SYSTEM,
+                    "createable": name not in _SYSTEM,
+                    "nillable": name not in ("Id",),
+                    "length": 64 if kind == "s" else 0,
+                }
+            )
+        return 200, {
+            "name": sobject,
+            "label": sobject,
+            "custom": False,
+            "createable": True,
+            "updateable": True,
+            "queryable": True,
+            "fields": fields,
+        }
 
     # -- SOQL -------------------------------------------------------------------------------------
 
@@ -419,10 +518,15 @@ class FakeSalesforce:
         schema = self._schema(q.sobject)
         for name in [*q.fields, *names]:
             if name not in schema:
-                return 400, [{"message": f"No such column '{name}' on entity '{q.sobject}'.", "errorCode": "INVALID_FIELD"}]
+                return 400, [
+                    {"message": f"No such column '{name}' on entity '{q.sobject}'.", "errorCode": "INVALID_FIELD"}
+                ]
         with self.lock:
-            stored = [r for r in self.records[q.sobject].values()
-                      if (all_rows or not r.get("IsDeleted")) and (q.where is None or q.where(r))]
+            stored = [
+                r
+                for r in self.records[q.sobject].values()
+                if (all_rows or not r.get("IsDeleted")) and (q.where is None or q.where(r))
+            ]
             if q.order_by:
                 stored.sort(key=soql_eval.sort_key(q.order_by), reverse=q.order_by[0][1])
             refs: list[Any] = [dict(r) for r in stored]
@@ -432,7 +536,7 @@ class FakeSalesforce:
                     self.violations.append("fake: ordering stored and seeded records together is not supported")
                 refs += [i for i in range(count) if q.where is None or q.where(self._seeded_record(q.sobject, i))]
         if q.limit is not None:
-            refs = refs[:q.limit]
+            refs = refs[: q.limit]
         locator = uuid.uuid4().hex[:16]
         with self.lock:
             self._cursors[locator] = (q.sobject, refs, q.fields, "queryAll" if all_rows else "query")
@@ -444,7 +548,7 @@ class FakeSalesforce:
         if found is None:
             return 400, [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]
         sobject, refs, fields, kind = found
-        chunk = refs[offset:offset + PAGE]
+        chunk = refs[offset : offset + PAGE]
         records = []
         for ref in chunk:
             row = ref if isinstance(ref, dict) else self._seeded_record(sobject, ref)
@@ -467,7 +571,11 @@ class FakeSalesforce:
             data = json.loads(body)
         except ValueError:
             return 400, [{"message": "JSON parser error", "errorCode": "JSON_PARSER_ERROR"}]
-        if not isinstance(data, dict) or set(data) - {"allOrNone", "records"} or not isinstance(data.get("records"), list):
+        if (
+            not isinstance(data, dict)
+            or set(data) - {"allOrNone", "records"}
+            or not isinstance(data.get("records"), list)
+        ):
             self.violations.append(f"collections: body keys {sorted(data) if isinstance(data, dict) else type(data)}")
             return 400, [{"message": "bad request body", "errorCode": "INVALID_FIELD"}]
         if "allOrNone" in data and not isinstance(data["allOrNone"], bool):
@@ -475,7 +583,9 @@ class FakeSalesforce:
         records = data["records"]
         if len(records) > COLLECTION_MAX:
             self.violations.append(f"collections: {len(records)} records in one request (max {COLLECTION_MAX})")
-            return 400, [{"message": f"Exceeded max limit of records: {COLLECTION_MAX}", "errorCode": "EXCEEDED_ID_LIMIT"}]
+            return 400, [
+                {"message": f"Exceeded max limit of records: {COLLECTION_MAX}", "errorCode": "EXCEEDED_ID_LIMIT"}
+            ]
         for r in records:
             if not isinstance(r, dict) or not isinstance(r.get("attributes"), dict) or "type" not in r["attributes"]:
                 self.violations.append("collections: a record lacks attributes.type")
@@ -531,7 +641,9 @@ class FakeSalesforce:
         if record["attributes"]["type"] != sobject:
             return self._error("INVALID_TYPE", "record type differs from the URL's sObject")
         if not self.custom.get(sobject, {}).get(external, ("", False))[1]:
-            return self._error("INVALID_FIELD", f"Field {external} is not an External ID or indexed field for {sobject}")
+            return self._error(
+                "INVALID_FIELD", f"Field {external} is not an External ID or indexed field for {sobject}"
+            )
         fields = {k: v for k, v in record.items() if k != "attributes"}
         key = fields.get(external)
         if key in (None, ""):
@@ -546,26 +658,37 @@ class FakeSalesforce:
         return {**result, "created": bool(result.get("success"))}
 
 
-def outbound_message(notifications: list[tuple[str, str, Mapping[str, Any]]], *, org_id: str = ORG_ID,
-                     action_id: str = "04k5g000000ABCDAAW", session_id: str | None = None) -> bytes:
+def outbound_message(
+    notifications: list[tuple[str, str, Mapping[str, Any]]],
+    *,
+    org_id: str = ORG_ID,
+    action_id: str = "04k5g000000ABCDAAW",
+    session_id: str | None = None,
+) -> bytes:
     """An Outbound Message as Salesforce sends it (SOAP 1.1; ``notifications`` of (notification id,
     sObject type, fields)). ``None`` values are sent ``xsi:nil``."""
     items = []
     for notification_id, sobject, fields in notifications:
         inner = "".join(
-            f'<sf:{k} xsi:nil="true"/>' if v is None else f"<sf:{k}>{escape(str(v).lower() if isinstance(v, bool) else str(v))}</sf:{k}>"
-            for k, v in fields.items())
-        items.append(f"<Notification><Id>{notification_id}</Id>"
-                     f'<sObject xsi:type="sf:{sobject}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{inner}</sObject>'
-                     "</Notification>")
+            f'<sf:{k} xsi:nil="true"/>'
+            if v is None
+            else f"<sf:{k}>{escape(str(v).lower() if isinstance(v, bool) else str(v))}</sf:{k}>"
+            for k, v in fields.items()
+        )
+        items.append(
+            f"<Notification><Id>{notification_id}</Id>"
+            f'<sObject xsi:type="sf:{sobject}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{inner}</sObject>'
+            "</Notification>"
+        )
     session = f"<SessionId>{session_id}</SessionId>" if session_id else '<SessionId xsi:nil="true"/>'
-    return ('<?xml version="1.0" encoding="UTF-8"?>'
-            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-            'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-            '<soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
-            f"<OrganizationId>{org_id}</OrganizationId><ActionId>{action_id}</ActionId>{session}"
-            "<EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/61.0/00D5g000004ABCD</EnterpriseUrl>"
-            "<PartnerUrl>https://example.my.salesforce.com/services/Soap/u/61.0/00D5g000004ABCD</PartnerUrl>"
-            + "".join(items) + "</notifications></soapenv:Body></soapenv:Envelope>").encode()
-
-
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>{org_id}</OrganizationId><ActionId>{action_id}</ActionId>{session}"
+        "<EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/61.0/00D5g000004ABCD</EnterpriseUrl>"
+        "<PartnerUrl>https://example.my.salesforce.com/services/Soap/u/61.0/00D5g000004ABCD</PartnerUrl>"
+        + "".join(items)
+        + "</notifications></soapenv:Body></soapenv:Envelope>"
+    ).encode()

@@ -19,8 +19,9 @@ from tests.support.servers import REPO, free_port
 
 SENDGRID_WEBHOOKS_SPEC = REPO.parent / "shared" / "specs" / "sendgrid" / "tsg_webhooks_v3.json"
 #: a P-256 public key as SendGrid shows it (the throwaway test key of shared/vectors)
-PUBLIC_KEY = json.loads((REPO.parent / "shared" / "vectors" / "sendgrid.signed-vector.generated.json")
-                        .read_text())["public_key_b64_der_spki"]
+PUBLIC_KEY = json.loads((REPO.parent / "shared" / "vectors" / "sendgrid.signed-vector.generated.json").read_text())[
+    "public_key_b64_der_spki"
+]
 
 
 class FakeSendGridSettings:
@@ -60,9 +61,13 @@ class FakeSendGridSettings:
 
     def _handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         method, path = handler.command, handler.path
-        checked = httpx.request(method, self.prism.url + path, content=raw or None, timeout=10,
-                                headers={k: v for k, v in handler.headers.items()
-                                         if k.lower() in ("authorization", "content-type")})
+        checked = httpx.request(
+            method,
+            self.prism.url + path,
+            content=raw or None,
+            timeout=10,
+            headers={k: v for k, v in handler.headers.items() if k.lower() in ("authorization", "content-type")},
+        )
         if checked.status_code >= 400:
             with self._lock:
                 self.violations.append(f"{method} {path}: {checked.headers.get('sl-violations') or checked.text}")

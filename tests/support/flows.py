@@ -27,18 +27,36 @@ SETUP_SAYS = {
 
 def sendgrid_env(fake_sendgrid: Any) -> dict[str, str]:
     """The hub's SendGrid connector talking to the fake SendGrid."""
-    return {"PARTNERHUB_SENDGRID__API_KEY": API_KEY, "PARTNERHUB_SENDGRID__API_BASE_URL": fake_sendgrid.url,
-            "PARTNERHUB_SENDGRID__FROM_EMAIL": FROM_EMAIL}
+    return {
+        "PARTNERHUB_SENDGRID__API_KEY": API_KEY,
+        "PARTNERHUB_SENDGRID__API_BASE_URL": fake_sendgrid.url,
+        "PARTNERHUB_SENDGRID__FROM_EMAIL": FROM_EMAIL,
+    }
 
 
-def start_flow(make_harness: Any, crm: str, database_url: str, fake_crm: Any, fake_sendgrid: Any, *,
-               mappings: Path | None = None, **settings: str) -> Any:
+def start_flow(
+    make_harness: Any,
+    crm: str,
+    database_url: str,
+    fake_crm: Any,
+    fake_sendgrid: Any,
+    *,
+    mappings: Path | None = None,
+    **settings: str,
+) -> Any:
     """The deployment of the partner flow with ``crm`` as the CRM: its custom fields set up by
     ``partnerhub crm setup``, the web app and one worker running. The fakes hang off the harness
     as ``h.fake_<crm>`` (for Pipedrive, also ``h.fake``: the fake behind the proxies) and
     ``h.fake_sendgrid``."""
-    h = make_harness.for_crm(crm, database_url, fake_crm, mappings=mappings, **sendgrid_env(fake_sendgrid),
-                             PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN, **settings)
+    h = make_harness.for_crm(
+        crm,
+        database_url,
+        fake_crm,
+        mappings=mappings,
+        **sendgrid_env(fake_sendgrid),
+        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+        **settings,
+    )
     if crm == "pipedrive":
         h.fake = fake_crm.fake
     else:
@@ -53,8 +71,9 @@ def start_flow(make_harness: Any, crm: str, database_url: str, fake_crm: Any, fa
 
 def add_partner(h, name: str, email: str, tier: str = "gold") -> str:  # type: ignore[no-untyped-def]
     """``partnerhub partners add``; returns the partner's API key."""
-    out = h.cli("partners", "add", "--name", name, "--email", email, "--tier", tier,
-                "--manager", "pm@vendor.example").stdout
+    out = h.cli(
+        "partners", "add", "--name", name, "--email", email, "--tier", tier, "--manager", "pm@vendor.example"
+    ).stdout
     key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
     assert key, out
     return key.group(1)

@@ -30,23 +30,28 @@ CRMS = ("hubspot", "salesforce", "pipedrive")
 def base_env(tmp_path: Path, database_url: str, redis_url: str, **settings: str) -> dict[str, str]:
     """The process environment of a test hub: this process's, minus any hub settings, plus the
     test's data dir, database, Redis, fast worker timings and the HubSpot webhook secret."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PARTNERHUB_") and k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({
-        "PARTNERHUB_DATA_DIR": str(tmp_path / "data"),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "PARTNERHUB_HUBSPOT__CLIENT_SECRET": SECRET,
-        "PARTNERHUB_WORKER__RECONCILE_INTERVAL_S": "0.3",
-        "PARTNERHUB_WORKER__REQUEUE_AFTER_S": "2",
-        "PARTNERHUB_WORKER__LEASE_S": "3",
-        "PARTNERHUB_WORKER__BACKOFF_BASE_S": "0.5",
-        "PARTNERHUB_WORKER__BACKOFF_MAX_S": "2",
-        "PARTNERHUB_LOG_LEVEL": "INFO",
-        # scheduled polling off unless a test turns it on: its reads would interleave with
-        # the webhook-driven calls other tests script and count
-        "PARTNERHUB_SYNC__INTERVAL_S": "0",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PARTNERHUB_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        {
+            "PARTNERHUB_DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PARTNERHUB_HUBSPOT__CLIENT_SECRET": SECRET,
+            "PARTNERHUB_WORKER__RECONCILE_INTERVAL_S": "0.3",
+            "PARTNERHUB_WORKER__REQUEUE_AFTER_S": "2",
+            "PARTNERHUB_WORKER__LEASE_S": "3",
+            "PARTNERHUB_WORKER__BACKOFF_BASE_S": "0.5",
+            "PARTNERHUB_WORKER__BACKOFF_MAX_S": "2",
+            "PARTNERHUB_LOG_LEVEL": "INFO",
+            # scheduled polling off unless a test turns it on: its reads would interleave with
+            # the webhook-driven calls other tests script and count
+            "PARTNERHUB_SYNC__INTERVAL_S": "0",
+        }
+    )
     env.update(settings)
     return env
 
@@ -134,13 +139,19 @@ class HubHarness:
         with self.hub.sessions() as s:
             return list(s.scalars(select(Alert).order_by(Alert.id)))
 
-    def deliver(self, events: list[dict[str, Any]], *, timestamp_ms: int | None = None,
-                secret: str = SECRET, body: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def deliver(
+        self,
+        events: list[dict[str, Any]],
+        *,
+        timestamp_ms: int | None = None,
+        secret: str = SECRET,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """A signed HubSpot webhook batch to the running web app (see ``hubspot_hub.post_webhook``;
         Salesforce and Pipedrive pushes: ``salesforce_hub.post_outbound`` / ``post_callout``,
         ``pipedrive_hub.deliver``)."""
-        return post_webhook(self.web_url, events, timestamp_ms=timestamp_ms, secret=secret, body=body,
-                            headers=headers)
+        return post_webhook(self.web_url, events, timestamp_ms=timestamp_ms, secret=secret, body=body, headers=headers)
 
     def close(self) -> None:
         for proc in reversed(self.procs):
@@ -170,8 +181,9 @@ class HubFactory:
         """HubSpot with its API (the fake HubSpot), webhooks signed with ``SECRET``."""
         return self(database_url, **{**hubspot_env(fake), **settings})
 
-    def for_crm(self, crm: str, database_url: str, fake: Any, *, mappings: Path | None = None,
-                **settings: str) -> HubHarness:
+    def for_crm(
+        self, crm: str, database_url: str, fake: Any, *, mappings: Path | None = None, **settings: str
+    ) -> HubHarness:
         """The hub with ``crm`` as its CRM, talking to ``fake`` (see ``crm_env``)."""
         return self(database_url, **{**crm_env(crm, fake, mappings), **settings})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,9 +21,15 @@ def hubspot_env(fake: Any) -> dict[str, str]:
     return {"PARTNERHUB_HUBSPOT__ACCESS_TOKEN": TOKEN, "PARTNERHUB_HUBSPOT__API_BASE_URL": fake.url}
 
 
-def post_webhook(web_url: str, events: list[dict[str, Any]], *, timestamp_ms: int | None = None,
-                 secret: str = SECRET, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> httpx.Response:
+def post_webhook(
+    web_url: str,
+    events: list[dict[str, Any]],
+    *,
+    timestamp_ms: int | None = None,
+    secret: str = SECRET,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     """A HubSpot webhook batch signed with signature v3 (``body`` replaces the JSON of ``events``)."""
     url = f"{web_url}/webhooks/hubspot"
     raw = body if body is not None else json.dumps(events).encode()
@@ -37,8 +43,14 @@ def post_webhook(web_url: str, events: list[dict[str, Any]], *, timestamp_ms: in
     return httpx.post(url, content=raw, headers=sent, timeout=30)
 
 
-def deal_event(object_id: int, *, event_id: int, occurred_at: int | None = None, stage: str = "appointmentscheduled",
-               subscription_id: int = 7) -> dict[str, Any]:
+def deal_event(
+    object_id: int,
+    *,
+    event_id: int,
+    occurred_at: int | None = None,
+    stage: str = "appointmentscheduled",
+    subscription_id: int = 7,
+) -> dict[str, Any]:
     """A ``deal.propertyChange`` of ``dealstage`` as HubSpot sends it."""
     return {
         "objectId": object_id,
@@ -61,9 +73,17 @@ _event_ids = iter(range(10_000, 1_000_000))
 def deal_webhook(deal_id: str, *, event_type: str, prop: str | None = None, value: str | None = None) -> dict[str, Any]:
     """A deal event of any type (``deal.creation``, ``deal.propertyChange`` of ``prop``...) with
     a fresh event id, as HubSpot sends it for a change a salesperson made."""
-    event = {"objectId": int(deal_id), "eventId": next(_event_ids), "subscriptionId": 11, "portalId": 62515,
-             "appId": 54321, "occurredAt": int(time.time() * 1000), "eventType": event_type, "attemptNumber": 0,
-             "changeSource": "CRM_UI"}
+    event = {
+        "objectId": int(deal_id),
+        "eventId": next(_event_ids),
+        "subscriptionId": 11,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": int(time.time() * 1000),
+        "eventType": event_type,
+        "attemptNumber": 0,
+        "changeSource": "CRM_UI",
+    }
     if prop:
         event.update(propertyName=prop, propertyValue=value)
     return event
@@ -71,5 +91,5 @@ def deal_webhook(deal_id: str, *, event_type: str, prop: str | None = None, valu
 
 def move_deal(h, deal_id: str, **props: str) -> None:  # type: ignore[no-untyped-def]
     """A salesperson edits the deal in HubSpot; HubSpot sends a webhook per changed property."""
-    h.fake_hubspot.set_deal(deal_id, datetime.now(timezone.utc), **props)
+    h.fake_hubspot.set_deal(deal_id, datetime.now(UTC), **props)
     time.sleep(0.01)

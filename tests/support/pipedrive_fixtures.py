@@ -49,8 +49,11 @@ class PipedriveStack:
             marker = f"/partnerhub-log-marker-{uuid.uuid4().hex}"
             httpx.get(prism.url + marker, timeout=10)
             wait_until(lambda p=prism, m=marker: m in p.log(), 30, what="Prism log flushed")
-            out += [line for line in prism.log().splitlines()
-                    if "UNPROCESSABLE_ENTITY" in line or "VIOLATIONS" in line or "Invalid security" in line]
+            out += [
+                line
+                for line in prism.log().splitlines()
+                if "UNPROCESSABLE_ENTITY" in line or "VIOLATIONS" in line or "Invalid security" in line
+            ]
         return out
 
 
@@ -90,8 +93,12 @@ def pipedrive_connector(pipedrive: PipedriveStack) -> Iterator[Callable[..., Pip
 
     def make(**overrides: Any) -> PipedriveConnector:
         settings = PipedriveSettings(
-            api_token=API_TOKEN, api_v2_url=pipedrive.v2.url, api_v1_url=pipedrive.v1.url,
-            webhook_user=WEBHOOK_USER, webhook_password=WEBHOOK_PASSWORD, **overrides,
+            api_token=API_TOKEN,
+            api_v2_url=pipedrive.v2.url,
+            api_v1_url=pipedrive.v1.url,
+            webhook_user=WEBHOOK_USER,
+            webhook_password=WEBHOOK_PASSWORD,
+            **overrides,
         )
         connector = PipedriveConnector(settings)
         made.append(connector)

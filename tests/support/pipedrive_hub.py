@@ -34,21 +34,38 @@ def pipedrive_mappings(tmp_path: Path) -> Path:
 
 def pipedrive_env(stack: PipedriveStack, mappings: Path, **extra: str) -> dict[str, str]:
     """Pipedrive as the hub's CRM, its connector talking to the proxies in front of the fake."""
-    return {"PARTNERHUB_CRM": "pipedrive", "PARTNERHUB_MAPPINGS_DIR": str(mappings),
-            # webhooks only here; polling has its own tests (`sync backfill`)
-            "PARTNERHUB_SYNC__INTERVAL_S": "0", **stack.env(), **extra}
+    return {
+        "PARTNERHUB_CRM": "pipedrive",
+        "PARTNERHUB_MAPPINGS_DIR": str(mappings),
+        # webhooks only here; polling has its own tests (`sync backfill`)
+        "PARTNERHUB_SYNC__INTERVAL_S": "0",
+        **stack.env(),
+        **extra,
+    }
 
 
 def pipedrive_harness(make_harness, database_url, pipedrive, tmp_path, **extra: str):  # type: ignore[no-untyped-def]
     """A harness (not started) with Pipedrive as its CRM and the admin token of the flows."""
     extra.setdefault("PARTNERHUB_SYNC__INTERVAL_S", "0")  # webhooks only here; polling has its own tests
-    return make_harness(database_url, PARTNERHUB_CRM="pipedrive", PARTNERHUB_MAPPINGS_DIR=str(pipedrive_mappings(tmp_path)),
-                        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN, **pipedrive.env(), **extra)
+    return make_harness(
+        database_url,
+        PARTNERHUB_CRM="pipedrive",
+        PARTNERHUB_MAPPINGS_DIR=str(pipedrive_mappings(tmp_path)),
+        PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+        **pipedrive.env(),
+        **extra,
+    )
 
 
 def deliver(h, event: dict[str, Any], *, auth: str | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
     """A Pipedrive webhook (v2 body) to the running web app, with the configured Basic auth
     unless ``auth`` says otherwise."""
-    return httpx.post(f"{h.web_url}/webhooks/pipedrive", content=json.dumps(event).encode(), timeout=30, headers={
-        "content-type": "application/json",
-        "authorization": auth if auth is not None else basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)})
+    return httpx.post(
+        f"{h.web_url}/webhooks/pipedrive",
+        content=json.dumps(event).encode(),
+        timeout=30,
+        headers={
+            "content-type": "application/json",
+            "authorization": auth if auth is not None else basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD),
+        },
+    )

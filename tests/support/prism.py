@@ -46,8 +46,17 @@ class PrismMock:
             raise RuntimeError(f"the OpenAPI spec {self.spec} is missing")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(PRISM_BIN), *(("proxy",) if self.upstream else ("mock",)), "--errors", "-h", "127.0.0.1",
-                 "-p", str(self.port), str(self.spec), *((self.upstream,) if self.upstream else ())],
+                [
+                    str(PRISM_BIN),
+                    *(("proxy",) if self.upstream else ("mock",)),
+                    "--errors",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    str(self.spec),
+                    *((self.upstream,) if self.upstream else ()),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends node and its children

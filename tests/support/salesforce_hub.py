@@ -19,21 +19,36 @@ APEX_SECRET = "apex-secret-made-up-for-tests-00000000"  # made up for tests
 
 
 def salesforce_env(fake: FakeSalesforce, mappings: Path, **extra: str) -> dict[str, str]:
-    return {**fake.settings_env(), "PARTNERHUB_CRM": "salesforce", "PARTNERHUB_MAPPINGS_DIR": str(mappings),
-            "PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET": PATH_SECRET,
-            "PARTNERHUB_SALESFORCE__CALLOUT_SECRET": FLOW_SECRET,
-            "PARTNERHUB_SALESFORCE__CALLOUT_SIGNING_SECRET": APEX_SECRET,
-            # pushes only: scheduled polling would add rows of its own (tests poll with `sync backfill`)
-            "PARTNERHUB_SYNC__INTERVAL_S": "0", **extra}
+    return {
+        **fake.settings_env(),
+        "PARTNERHUB_CRM": "salesforce",
+        "PARTNERHUB_MAPPINGS_DIR": str(mappings),
+        "PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET": PATH_SECRET,
+        "PARTNERHUB_SALESFORCE__CALLOUT_SECRET": FLOW_SECRET,
+        "PARTNERHUB_SALESFORCE__CALLOUT_SIGNING_SECRET": APEX_SECRET,
+        # pushes only: scheduled polling would add rows of its own (tests poll with `sync backfill`)
+        "PARTNERHUB_SYNC__INTERVAL_S": "0",
+        **extra,
+    }
 
 
 def post_outbound(h: Any, body: bytes, *, secret: str = PATH_SECRET) -> httpx.Response:
-    return httpx.post(f"{h.web_url}/webhooks/salesforce/{secret}", content=body,
-                      headers={"content-type": "text/xml; charset=utf-8", "SOAPAction": '""'}, timeout=30)
+    return httpx.post(
+        f"{h.web_url}/webhooks/salesforce/{secret}",
+        content=body,
+        headers={"content-type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+        timeout=30,
+    )
 
 
-def post_callout(h: Any, events: list[dict[str, Any]], *, flow_secret: str | None = FLOW_SECRET,
-                 apex_secret: str | None = None, timestamp: int | None = None) -> httpx.Response:
+def post_callout(
+    h: Any,
+    events: list[dict[str, Any]],
+    *,
+    flow_secret: str | None = FLOW_SECRET,
+    apex_secret: str | None = None,
+    timestamp: int | None = None,
+) -> httpx.Response:
     """A Flow callout (secret header) or, with ``apex_secret``, an Apex callout (HMAC-SHA256)."""
     body = json.dumps({"events": events}).encode()
     headers = {"content-type": "application/json"}

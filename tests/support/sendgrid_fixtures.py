@@ -75,11 +75,17 @@ def sendgrid_hub(
 def add_partner() -> Callable[..., int]:
     """``add_partner(hub, ...)``: a partner row (notifications reference partners)."""
 
-    def add(hub: Hub, *, name: str = "Northwind Consulting", email: str = "partner@example.org",
-            partner_manager: str | None = "Grace Hopper <grace@example.com>") -> int:
+    def add(
+        hub: Hub,
+        *,
+        name: str = "Northwind Consulting",
+        email: str = "partner@example.org",
+        partner_manager: str | None = "Grace Hopper <grace@example.com>",
+    ) -> int:
         with hub.sessions() as session, session.begin():
-            partner = Partner(name=name, email=email, partner_manager=partner_manager, status="active",
-                              created_at=utcnow())
+            partner = Partner(
+                name=name, email=email, partner_manager=partner_manager, status="active", created_at=utcnow()
+            )
             session.add(partner)
             session.flush()
             return partner.id

@@ -99,7 +99,7 @@ class HubProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> HubProcess:
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop(), after the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", *self.args],
             env=self.env,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -20,7 +20,8 @@ class MalformedQuery(ValueError):
     pass
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^'\\]|\\.)*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
@@ -29,11 +30,42 @@ _TOKEN = re.compile(r"""
   | (?P<op><=|>=|!=|<>|=|<|>)
   | (?P<punct>[(),])
   | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
-""", re.VERBOSE)
-_UNESCAPE = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f",
-             "%": "\\%", "_": "\\_"}
-_KEYWORDS = {"SELECT", "FROM", "WHERE", "ORDER", "BY", "LIMIT", "AND", "OR", "NOT", "IN", "LIKE", "ASC",
-             "DESC", "NULLS", "FIRST", "LAST", "TRUE", "FALSE", "NULL"}
+""",
+    re.VERBOSE,
+)
+_UNESCAPE = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "b": "\b",
+    "f": "\f",
+    "%": "\\%",
+    "_": "\\_",
+}
+_KEYWORDS = {
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "LIKE",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "TRUE",
+    "FALSE",
+    "NULL",
+}
 
 
 def _unescape(body: str) -> str:
@@ -42,7 +74,7 @@ def _unescape(body: str) -> str:
         c = body[i]
         if c == "\\":
             if i + 1 >= len(body) or body[i + 1] not in _UNESCAPE:
-                raise MalformedQuery(f"invalid escape sequence near {body[i:i + 2]!r}")
+                raise MalformedQuery(f"invalid escape sequence near {body[i : i + 2]!r}")
             out.append(_UNESCAPE[body[i + 1]])
             i += 2
             continue
@@ -56,7 +88,7 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise MalformedQuery(f"unexpected character at {pos}: {text[pos:pos + 10]!r}")
+            raise MalformedQuery(f"unexpected character at {pos}: {text[pos : pos + 10]!r}")
         pos = m.end()
         kind = m.lastgroup
         value = m.group()
@@ -82,7 +114,7 @@ def parse_datetime(value: str) -> datetime:
     if re.search(r"[+-]\d{4}$", text):
         text = text[:-2] + ":" + text[-2:]
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -249,4 +281,5 @@ def sort_key(order_by: list[tuple[str, bool]]) -> Callable[[Mapping[str, Any]], 
             value = record.get(name)
             parts.append((value is not None, str(value) if value is not None else ""))
         return tuple(parts)
+
     return key

@@ -59,8 +59,10 @@ def registry() -> Registry:
 def _absolute(schema: Any) -> Any:
     """Point the schema's local ``#/…`` refs at the registered document."""
     if isinstance(schema, dict):
-        return {k: (_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _absolute(v))
-                for k, v in schema.items()}
+        return {
+            k: (_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _absolute(v))
+            for k, v in schema.items()
+        }
     if isinstance(schema, list):
         return [_absolute(v) for v in schema]
     return schema
@@ -68,8 +70,10 @@ def _absolute(schema: Any) -> Any:
 
 def validate(instance: Any, schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.Draft202012Validator(_absolute(schema), registry=registry())
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message[:200]}"
-            for e in validator.iter_errors(instance)]
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message[:200]}"
+        for e in validator.iter_errors(instance)
+    ]
 
 
 def resolve(schema: Any) -> Any:

@@ -43,7 +43,7 @@ def test_dockerfile_is_slim_non_root_with_healthcheck():
     for source in re.findall(r"^COPY (.+) \S+$", text, re.M):
         for part in source.split():
             assert (REPO / part).exists(), f"COPY names a missing path: {part}"
-    cmd = re.search(r'^CMD \[(.*)\]$', text, re.M)
+    cmd = re.search(r"^CMD \[(.*)\]$", text, re.M)
     assert cmd is not None
     args = [a.strip().strip('"') for a in cmd.group(1).split(",")]
     assert cli_ok(args)

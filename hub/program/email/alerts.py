@@ -1,6 +1,5 @@
 """Open alerts e-mailed to the admin (``PARTNERHUB_ADMIN_EMAIL``), once per alert row."""
 
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from hub.program.context import ProgramContext
 
 log = structlog.get_logger(__name__)
-
 
 
 def alert_key(alert_id: int) -> str:

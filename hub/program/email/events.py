@@ -81,8 +81,11 @@ def apply(session: Session, change: Canonical) -> str:
             partner.email_status = stop
             done.append(f"partner:{stop}")
         what = "bounced" if stop == "bounced" else "was reported as spam"
-        flag(session, partner, f"e-mail to the partner's address {what}; no more mail is sent to it "
-                               "until a person fixes the address")
+        flag(
+            session,
+            partner,
+            f"e-mail to the partner's address {what}; no more mail is sent to it until a person fixes the address",
+        )
     if event in ("group_unsubscribe", "group_resubscribe", "unsubscribe") and partner is not None:
         group = f.get("asm_group_id")
         group = int(group) if group is not None else GLOBAL_GROUP
@@ -97,8 +100,9 @@ def apply(session: Session, change: Canonical) -> str:
 def _settle_unknown_send(session: Session, notification: Notification) -> bool:
     """The send whose answer was lost did reach SendGrid: finish its parked outbox row."""
     item = session.scalars(
-        select(OutboxItem).where(OutboxItem.natural_key == outbox_key(notification.id),
-                                 OutboxItem.state == WorkState.UNKNOWN).with_for_update()
+        select(OutboxItem)
+        .where(OutboxItem.natural_key == outbox_key(notification.id), OutboxItem.state == WorkState.UNKNOWN)
+        .with_for_update()
     ).first()
     if item is None:
         return False
@@ -128,13 +132,17 @@ def _stops_mail(event: str, f: dict[str, Any]) -> str | None:
 
 def _record_choice(session: Session, partner: Partner, group: int, *, opted_out: bool, at: datetime) -> bool:
     row = session.scalars(
-        select(EmailPreference).where(EmailPreference.partner_id == partner.id,
-                                      EmailPreference.asm_group_id == group).with_for_update()
+        select(EmailPreference)
+        .where(EmailPreference.partner_id == partner.id, EmailPreference.asm_group_id == group)
+        .with_for_update()
     ).first()
     now = utcnow()
     if row is None:
-        session.add(EmailPreference(partner_id=partner.id, asm_group_id=group, opted_out=opted_out,
-                                    changed_at=at, updated_at=now))
+        session.add(
+            EmailPreference(
+                partner_id=partner.id, asm_group_id=group, opted_out=opted_out, changed_at=at, updated_at=now
+            )
+        )
         session.flush()
         return True
     if at < row.changed_at:

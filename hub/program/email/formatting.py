@@ -1,20 +1,15 @@
 """Template filters for partner e-mail: money in minor units, dates, labels."""
 
-
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import structlog
 
 from hub.mapping.money import exponent, from_minor_units
 
-if TYPE_CHECKING:
-    pass
-
 log = structlog.get_logger(__name__)
-
 
 
 _SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -45,4 +40,3 @@ def format_date(value: date | datetime | str | None) -> str:
 def label(value: str) -> str:
     """A status word for people: ``demo_scheduled -> "Demo Scheduled"``."""
     return " ".join(word.capitalize() for word in str(value).replace("-", "_").split("_") if word)
-

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from hub.program.context import ProgramContext
 
+
 def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
     f = change.fields
     partner = partner_by_email(session, f.get("sender"))
@@ -44,16 +45,25 @@ def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
         return "reply:activity"
     if route != "referral":
         return "ignored"
-    intro = find_introduction(text=f.get("text"), to=f.get("recipients") or [], cc=f.get("cc") or [],
-                              partner_email=partner.email, hub_addresses=f.get("delivered_to") or [])
+    intro = find_introduction(
+        text=f.get("text"),
+        to=f.get("recipients") or [],
+        cc=f.get("cc") or [],
+        partner_email=partner.email,
+        hub_addresses=f.get("delivered_to") or [],
+    )
     if intro is None:
         return "referral:no_contact"
     domain = None if hub.program.attribution.is_free_mail(intro.company_domain) else intro.company_domain
     subject = str(f.get("subject") or "").strip()
     try:
-        body = ReferralIn(company_name=intro.company_name, company_domain=domain, contact_name=intro.contact_name,
-                          contact_email=intro.contact_email,
-                          notes=f"Forwarded by e-mail: {subject}"[:5000] if subject else "Forwarded by e-mail")
+        body = ReferralIn(
+            company_name=intro.company_name,
+            company_domain=domain,
+            contact_name=intro.contact_name,
+            contact_email=intro.contact_email,
+            notes=f"Forwarded by e-mail: {subject}"[:5000] if subject else "Forwarded by e-mail",
+        )
     except ValidationError:
         return "referral:invalid_contact"
     key = f"email:{f.get('message_id') or change.key}"[:255]

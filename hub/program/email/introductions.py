@@ -24,8 +24,11 @@ _FORWARD_MARKERS = re.compile(
     re.I | re.M,
 )
 _HEADER = re.compile(r"^\s*>?\s*(from|to|cc|von|an|kopie)\s*:\s*(.+)$", re.I)
-_SIGN_OFF = re.compile(r"^\s*(--\s*|best(\s+regards)?,?|kind regards,?|regards,?|thanks,?|thank you,?|cheers,?"
-                       r"|sincerely,?|mit freundlichen grüßen,?|viele grüße,?|beste grüße,?)\s*$", re.I)
+_SIGN_OFF = re.compile(
+    r"^\s*(--\s*|best(\s+regards)?,?|kind regards,?|regards,?|thanks,?|thank you,?|cheers,?"
+    r"|sincerely,?|mit freundlichen grüßen,?|viele grüße,?|beste grüße,?)\s*$",
+    re.I,
+)
 _COMPANY = re.compile(r"\b(inc|llc|ltd|limited|gmbh|ag|corp|corporation|co|s\.?a|b\.?v|plc|pty|kg|oy|ab)\.?\s*$", re.I)
 _NOT_A_NAME = re.compile(r"[@:/\d]|www\.")
 
@@ -52,8 +55,7 @@ def find_introduction(
     excluded_domains = {_domain(partner_email), *(_domain(a) for a in hub_addresses)}
     forwarded = _forwarded_block(text or "")
     headers = _forwarded_headers(forwarded)
-    candidates = [*headers.get("from", []), *headers.get("to", []), *headers.get("cc", []),
-                  *_pairs(to), *_pairs(cc)]
+    candidates = [*headers.get("from", []), *headers.get("to", []), *headers.get("cc", []), *_pairs(to), *_pairs(cc)]
     for name, address in candidates:
         if address == partner_email or _domain(address) in excluded_domains:
             continue
@@ -67,7 +69,7 @@ def find_introduction(
 
 def _forwarded_block(text: str) -> str:
     marker = _FORWARD_MARKERS.search(text)
-    return text[marker.end():] if marker else ""
+    return text[marker.end() :] if marker else ""
 
 
 def _forwarded_headers(block: str) -> dict[str, list[tuple[str, str]]]:
@@ -91,7 +93,7 @@ def _signature(block: str) -> list[str]:
     lines = [line.strip().lstrip(">").strip() for line in block.splitlines()]
     for i in range(len(lines) - 1, -1, -1):
         if _SIGN_OFF.match(lines[i]):
-            rest = [line for line in lines[i + 1:i + 6] if line]
+            rest = [line for line in lines[i + 1 : i + 6] if line]
             if rest and not _NOT_A_NAME.search(rest[0]):
                 return rest
             return []

@@ -32,11 +32,10 @@ Partner emails always say whom to contact when automation does not fit: their la
 partner manager (``partner_manager`` in the context; ``None`` names the partner team instead).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import structlog
 from pydantic import ValidationError
@@ -56,11 +55,7 @@ from hub.program.email.templates import (
 )
 from hub.program.models import Notification, Partner
 
-if TYPE_CHECKING:
-    pass
-
 log = structlog.get_logger(__name__)
-
 
 
 PARTNER_KINDS: Final = frozenset(
@@ -77,7 +72,6 @@ class NotificationStatus:
     SUPPRESSED = "suppressed"  # not sent: the partner's address bounced or reported spam
     SKIPPED = "skipped"  # not sent: the partner opted out of this kind's unsubscribe group
     # later statuses come from the provider's events: see hub.email_events
-
 
 
 # -- owing and recording ------------------------------------------------------------------------
@@ -119,8 +113,12 @@ def notify(
     mail = mail_settings or SendGridSettings()
     group = mail.unsubscribe_groups.get(kind)
     rendered = (templates or templates_for()).render(
-        kind, context, locale=locale or (partner.locale if partner else None),
-        segment=partner.segment if partner else None, country=partner.country if partner else None)
+        kind,
+        context,
+        locale=locale or (partner.locale if partner else None),
+        segment=partner.segment if partner else None,
+        country=partner.country if partner else None,
+    )
     status, reason = _may_send(session, partner, to_email, group)
     try:
         to = Address(email=to_email, name=to_name)
@@ -237,5 +235,3 @@ def record_sent(session: Session, item: OutboxItem) -> None:
         return
     message_id = (item.result or {}).get("message_id")
     mark_sent(session, int(notification_id), None if message_id is None else str(message_id))
-
-

@@ -16,8 +16,13 @@ GLOBAL_GROUP = 0
 def opted_out(session: Session, partner_id: int, group: int | None) -> bool:
     """Whether the partner opted out of this unsubscribe group (or of every group)."""
     groups = [GLOBAL_GROUP] + ([group] if group is not None else [])
-    return session.scalars(
-        select(EmailPreference.id).where(EmailPreference.partner_id == partner_id,
-                                         EmailPreference.asm_group_id.in_(groups),
-                                         EmailPreference.opted_out.is_(True))
-    ).first() is not None
+    return (
+        session.scalars(
+            select(EmailPreference.id).where(
+                EmailPreference.partner_id == partner_id,
+                EmailPreference.asm_group_id.in_(groups),
+                EmailPreference.opted_out.is_(True),
+            )
+        ).first()
+        is not None
+    )

@@ -1,7 +1,6 @@
 """E-mail templates: files under ``<templates>/email/<kind>/``, variants by locale, segment and
 country, rendered in jinja2's immutable sandbox (see ``hub.program.email.notify``)."""
 
-
 from __future__ import annotations
 
 import re
@@ -9,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import structlog
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -18,11 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from connectors.errors import ConfigurationError
 from hub.program.email.formatting import format_date, format_money, label
 
-if TYPE_CHECKING:
-    pass
-
 log = structlog.get_logger(__name__)
-
 
 
 #: the repository's ``templates/`` (``PARTNERHUB_TEMPLATES_DIR`` names another one)
@@ -32,8 +27,6 @@ PARTS: Final = ("subject.txt", "body.txt", "body.html")
 #: kinds sent to partners: their layout names the partner manager
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))*$")
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +80,7 @@ class EmailTemplates:
         self.directory = Path(directory)
         self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(str(self.directory)),
-            autoescape=select_autoescape(
-                enabled_extensions=("html",), default_for_string=False, default=False
-            ),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,
             keep_trailing_newline=False,
             auto_reload=True,
@@ -101,8 +92,13 @@ class EmailTemplates:
         return sorted(p.name for p in root.iterdir() if p.is_dir() and _KIND.match(p.name))
 
     def render(
-        self, kind: str, context: Mapping[str, Any], *, locale: str | None = None,
-        segment: str | None = None, country: str | None = None,
+        self,
+        kind: str,
+        context: Mapping[str, Any],
+        *,
+        locale: str | None = None,
+        segment: str | None = None,
+        country: str | None = None,
     ) -> RenderedEmail:
         if not _KIND.match(kind):
             raise ConfigurationError(f"notification kind {kind!r} is not a template name")
@@ -137,5 +133,3 @@ class EmailTemplates:
 def templates_for(directory: Path = DEFAULT_TEMPLATES_DIR) -> EmailTemplates:
     """One renderer per templates folder per process."""
     return EmailTemplates(directory)
-
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -31,8 +31,13 @@ from tests.support.servers import wait_until
 def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     h = flow
     alpha = add_partner(h, "Alpha Partners", "alpha@partners.example", tier="gold")
-    body = {"company_name": "Acme Corp", "company_domain": "acme-corp.com", "contact_name": "Jane Doe",
-            "contact_email": "jane@acme-corp.com", "notes": "met at the trade fair"}
+    body = {
+        "company_name": "Acme Corp",
+        "company_domain": "acme-corp.com",
+        "contact_name": "Jane Doe",
+        "contact_email": "jane@acme-corp.com",
+        "notes": "met at the trade fair",
+    }
 
     # submitted twice with one Idempotency-Key: one referral, one deal, one email
     first = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
@@ -40,7 +45,9 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     assert first.status_code == 202 and second.status_code == 200
     tracking_id = first.json()["tracking_id"]
     assert second.json()["tracking_id"] == tracking_id and re.fullmatch(r"R-[2-9A-HJ-NP-Z]{10}", tracking_id)
-    clash = api(h, alpha, "POST", "/api/v1/referrals", json={**body, "notes": "other"}, headers={"Idempotency-Key": "ref-1"})
+    clash = api(
+        h, alpha, "POST", "/api/v1/referrals", json={**body, "notes": "other"}, headers={"Idempotency-Key": "ref-1"}
+    )
     assert clash.status_code == 409
 
     wait_until(lambda: referral(h, tracking_id).crm_deal_id is not None and idle(h), 60, what="deal in the CRM")
@@ -60,8 +67,10 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
 
     # the echoes of the hub's own writes send nothing
     stage = props["dealstage"]
-    echoes = [deal_event(deal_id, event_type="deal.creation"),
-              deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value=stage)]
+    echoes = [
+        deal_event(deal_id, event_type="deal.creation"),
+        deal_event(deal_id, event_type="deal.propertyChange", prop="dealstage", value=stage),
+    ]
     assert h.deliver(echoes).status_code == 200
     wait_until(lambda: idle(h), 30, what="echoes processed")
     with h.hub.sessions() as s:
@@ -98,8 +107,10 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     assert entries == [("commission", 150_000, "USD", "pending")]  # gold: 15 % of 10,000.00
     closed = [s for s in subjects(h, "alpha@partners.example") if s.startswith("Deal closed!")]
     assert closed == ["Deal closed! Commission: $1,500.00"]
-    body_text = next(c["value"] for c in mails_to(h, "alpha@partners.example")[-1]["content"] if c["type"] == "text/plain")
-    approved_on = datetime.now(timezone.utc).date() + timedelta(days=30)  # the gold rule's holding period
+    body_text = next(
+        c["value"] for c in mails_to(h, "alpha@partners.example")[-1]["content"] if c["type"] == "text/plain"
+    )
+    approved_on = datetime.now(UTC).date() + timedelta(days=30)  # the gold rule's holding period
     payday = (approved_on.replace(day=1) + timedelta(days=32)).replace(day=15)  # the next run after it
     assert payday.strftime("%B") in body_text and str(payday.year) in body_text
 
@@ -116,20 +127,34 @@ def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     commissions = api(h, alpha, "GET", "/api/v1/commissions").json()
     assert commissions["balances"] == {"USD": {"pending": 300_000, "approved": 0, "paid": 0}}
     history = [step["status"] for step in api(h, alpha, "GET", f"/api/v1/referrals/{tracking_id}").json()["history"]]
-    assert history == ["received", "submitted", "contacted", "demo_scheduled", "closed_won", "proposal_sent",
-                       "closed_won"]
+    assert history == [
+        "received",
+        "submitted",
+        "contacted",
+        "demo_scheduled",
+        "closed_won",
+        "proposal_sent",
+        "closed_won",
+    ]
 
 
 def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
     h = flow
     company = h.fake_hubspot.add("companies", {"name": "Globex", "domain": "globex.com"})
-    deal = h.fake_hubspot.add("deals", {"dealname": "Globex renewal", "dealstage": "qualifiedtobuy",
-                                         "pipeline": "default", "hs_is_closed": "false"})
+    deal = h.fake_hubspot.add(
+        "deals",
+        {"dealname": "Globex renewal", "dealstage": "qualifiedtobuy", "pipeline": "default", "hs_is_closed": "false"},
+    )
     h.fake_hubspot.associate("deals", deal, "companies", company)
     beta = add_partner(h, "Beta Resellers", "beta@partners.example", tier="silver")
     deals_before = len(h.fake_hubspot.deals)
-    answer = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex", "company_domain": "globex.com",
-                                                              "contact_email": "hank@globex.com"})
+    answer = api(
+        h,
+        beta,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Globex", "company_domain": "globex.com", "contact_email": "hank@globex.com"},
+    )
     assert answer.status_code == 202
     tracking_id = answer.json()["tracking_id"]
     wait_until(lambda: referral(h, tracking_id).status == "held_for_review" and idle(h), 60, what="held")
@@ -143,16 +168,33 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
 
     # people decide: one held referral declined (the partner is told why), another approved
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    declined = api(h, None, "POST", f"/api/v1/admin/referrals/{tracking_id}/decline", headers=admin,
-                   json={"reason": "Globex is already an active customer"})
+    declined = api(
+        h,
+        None,
+        "POST",
+        f"/api/v1/admin/referrals/{tracking_id}/decline",
+        headers=admin,
+        json={"reason": "Globex is already an active customer"},
+    )
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
     again = api(h, None, "POST", f"/api/v1/admin/referrals/{tracking_id}/decline", headers=admin, json={"reason": "x"})
     assert again.status_code == 409
-    second = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex Labs", "company_domain": "globex.com",
-                                                              "contact_email": "lab@globex.com"}).json()["tracking_id"]
+    second = api(
+        h,
+        beta,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Globex Labs", "company_domain": "globex.com", "contact_email": "lab@globex.com"},
+    ).json()["tracking_id"]
     wait_until(lambda: referral(h, second).status == "held_for_review" and idle(h), 60, what="second held")
-    approved = api(h, None, "POST", f"/api/v1/admin/referrals/{second}/approve", headers=admin,
-                   json={"reason": "a new business unit, not the existing account"})
+    approved = api(
+        h,
+        None,
+        "POST",
+        f"/api/v1/admin/referrals/{second}/approve",
+        headers=admin,
+        json={"reason": "a new business unit, not the existing account"},
+    )
     assert approved.status_code == 200 and approved.json()["status"] == "submitted"
     wait_until(lambda: referral(h, second).crm_deal_id is not None and idle(h), 60, what="approved deal in CRM")
     assert [p.get("partnerhub_tracking_id") for p in h.fake_hubspot.deals.values()].count(second) == 1
@@ -168,7 +210,9 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_the_crm(flow):
         from hub.program.models import AuditEntry
 
         assert [a.action for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
-            "referral.decline", "referral.approve"]
+            "referral.decline",
+            "referral.approve",
+        ]
 
 
 def test_partners_see_only_their_own_data(flow):
@@ -192,16 +236,22 @@ def test_partners_see_only_their_own_data(flow):
 def test_deal_a_salesperson_opens_for_a_referred_contact_is_attributed_by_email(flow):
     h = flow
     gamma = add_partner(h, "Gamma Consulting", "gamma@partners.example", tier="bronze")
-    answer = api(h, gamma, "POST", "/api/v1/referrals", json={"company_name": "Wayne Enterprises",
-                                                               "contact_email": "bruce@wayne-enterprises.com"})
+    answer = api(
+        h,
+        gamma,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Wayne Enterprises", "contact_email": "bruce@wayne-enterprises.com"},
+    )
     tracking_id = answer.json()["tracking_id"]
     wait_until(lambda: referral(h, tracking_id).crm_contact_id is not None and idle(h), 60, what="referral in CRM")
     contact_id = referral(h, tracking_id).crm_contact_id
     # a salesperson opens a second deal in HubSpot for the same person, without any partner field
-    upsell = h.fake_hubspot.add("deals", {"dealname": "Wayne upsell", "dealstage": "qualifiedtobuy",
-                                          "pipeline": "default"})
+    upsell = h.fake_hubspot.add(
+        "deals", {"dealname": "Wayne upsell", "dealstage": "qualifiedtobuy", "pipeline": "default"}
+    )
     h.fake_hubspot.associate("deals", upsell, "contacts", contact_id)
-    h.fake_hubspot.set_deal(upsell, datetime.now(timezone.utc))
+    h.fake_hubspot.set_deal(upsell, datetime.now(UTC))
     assert h.deliver([deal_event(upsell, event_type="deal.creation")]).status_code == 200
     wait_until(lambda: idle(h), 30, what="processed")
     from hub.program.models import Deal

@@ -28,21 +28,28 @@ from tests.support.servers import wait_until
 
 @pytest.fixture
 def flow(make_harness, database_url, pipedrive, fake_sendgrid, tmp_path):  # type: ignore[no-untyped-def]
-    return start_flow(make_harness, "pipedrive", database_url, pipedrive, fake_sendgrid,
-                      mappings=pipedrive_mappings(tmp_path))
+    return start_flow(
+        make_harness, "pipedrive", database_url, pipedrive, fake_sendgrid, mappings=pipedrive_mappings(tmp_path)
+    )
 
 
 def outcomes(h) -> list[str]:  # type: ignore[no-untyped-def]
     with h.hub.sessions() as s:
-        return [e.outcome for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "pipedrive")
-                                             .order_by(InboxEvent.id))]
+        return [
+            e.outcome
+            for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "pipedrive").order_by(InboxEvent.id))
+        ]
 
 
 def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
     h = flow
     alpha = add_partner(h, "Alpha Partners", "alpha@partners.example", tier="gold")
-    body = {"company_name": "Acme Corp", "company_domain": "acme-corp.com", "contact_name": "Jane Doe",
-            "contact_email": "jane@acme-corp.com"}
+    body = {
+        "company_name": "Acme Corp",
+        "company_domain": "acme-corp.com",
+        "contact_name": "Jane Doe",
+        "contact_email": "jane@acme-corp.com",
+    }
     first = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
     second = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
     assert first.status_code == 202 and second.status_code == 200
@@ -64,7 +71,10 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
     # the echoes of the hub's own writes (organization, person, deal created) send nothing
     echoes = list(h.fake.events)
     assert [(e["meta"]["entity"], e["meta"]["action"]) for e in echoes] == [
-        ("organization", "create"), ("person", "create"), ("deal", "create")]
+        ("organization", "create"),
+        ("person", "create"),
+        ("deal", "create"),
+    ]
     for event in echoes:
         assert deliver(h, event).status_code == 200
     wait_until(lambda: idle(h), 30, what="echoes processed")
@@ -91,14 +101,20 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
         entries = [(e.kind, e.amount_minor, e.currency, e.status) for e in s.scalars(select(LedgerEntry))]
     assert entries == [("commission", 150_000, "USD", "pending")]  # gold: 15 % of 10,000.00
     assert [s for s in subjects(h, "alpha@partners.example") if s.startswith("Deal closed!")] == [
-        "Deal closed! Commission: $1,500.00"]
+        "Deal closed! Commission: $1,500.00"
+    ]
 
     # a field mapped both ways (the partner id) written by the hub comes back as a webhook: no loop
     from hub.pipeline.outbox import owe
 
     with h.hub.sessions() as s, s.begin():
-        owe(s, natural_key="test:partner-id", connector="pipedrive", action="update_deal",
-            payload={"deal_id": str(deal_id), "custom_fields": {"partnerhub_partner_id": "99"}})
+        owe(
+            s,
+            natural_key="test:partner-id",
+            connector="pipedrive",
+            action="update_deal",
+            payload={"deal_id": str(deal_id), "custom_fields": {"partnerhub_partner_id": "99"}},
+        )
     wait_until(lambda: idle(h) and len(h.fake.events) == 4, 30, what="update carried out")
     with h.hub.sessions() as s:
         outbox_before = len(list(s.scalars(select(OutboxItem))))
@@ -118,8 +134,13 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_pipedrive(flow):
     h.fake.add("deal", {"title": "Globex renewal", "org_id": org, "status": "open"})
     beta = add_partner(h, "Beta Resellers", "beta@partners.example", tier="silver")
     deals_before = len(h.fake.records["deal"])
-    answer = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex", "company_domain": "globex.com",
-                                                              "contact_email": "hank@globex.com"})
+    answer = api(
+        h,
+        beta,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Globex", "company_domain": "globex.com", "contact_email": "hank@globex.com"},
+    )
     tracking_id = answer.json()["tracking_id"]
     wait_until(lambda: referral(h, tracking_id).status == "held_for_review" and idle(h), 60, what="held")
     assert "open deal" in (referral(h, tracking_id).status_reason or "")
@@ -131,8 +152,13 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_pipedrive(flow):
 def test_deal_a_salesperson_opens_for_a_referred_person_is_attributed_by_email(flow):
     h = flow
     gamma = add_partner(h, "Gamma Consulting", "gamma@partners.example", tier="bronze")
-    answer = api(h, gamma, "POST", "/api/v1/referrals", json={"company_name": "Wayne Enterprises",
-                                                               "contact_email": "bruce@wayne-enterprises.com"})
+    answer = api(
+        h,
+        gamma,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Wayne Enterprises", "contact_email": "bruce@wayne-enterprises.com"},
+    )
     tracking_id = answer.json()["tracking_id"]
     wait_until(lambda: referral(h, tracking_id).crm_contact_id is not None and idle(h), 60, what="referral in CRM")
     person_id = int(referral(h, tracking_id).crm_contact_id)

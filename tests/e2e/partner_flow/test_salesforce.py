@@ -31,32 +31,43 @@ _notification_ids = (f"04l5g00000{n:06d}AAA"[:18] for n in itertools.count(1))
 
 @pytest.fixture
 def flow(make_harness, database_url, fake_salesforce, fake_sendgrid, salesforce_mappings):  # type: ignore[no-untyped-def]
-    return start_flow(make_harness, "salesforce", database_url, fake_salesforce, fake_sendgrid,
-                      mappings=salesforce_mappings)
+    return start_flow(
+        make_harness, "salesforce", database_url, fake_salesforce, fake_sendgrid, mappings=salesforce_mappings
+    )
 
 
-def opportunity_message(fake, deal_id: str, *fields: str, notification_id: str | None = None,  # type: ignore[no-untyped-def]
-                        **claimed: object) -> bytes:
+def opportunity_message(
+    fake,
+    deal_id: str,
+    *fields: str,
+    notification_id: str | None = None,  # type: ignore[no-untyped-def]
+    **claimed: object,
+) -> bytes:
     """What an Outbound Message on Opportunity sends: the record's current values of ``fields``
     (or values the sender ``claimed``)."""
     [current] = fake.find("Opportunity", Id=deal_id)
-    values = {"Id": deal_id, **{f: current[f] for f in fields}, **claimed,
-              "SystemModstamp": current["SystemModstamp"]}
+    values = {"Id": deal_id, **{f: current[f] for f in fields}, **claimed, "SystemModstamp": current["SystemModstamp"]}
     return outbound_message([(notification_id or next(_notification_ids), "Opportunity", values)])
 
 
 def outcomes(h) -> list[str]:  # type: ignore[no-untyped-def]
     with h.hub.sessions() as s:
-        return [e.outcome for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "salesforce")
-                                             .order_by(InboxEvent.id))]
+        return [
+            e.outcome
+            for e in s.scalars(select(InboxEvent).where(InboxEvent.connector == "salesforce").order_by(InboxEvent.id))
+        ]
 
 
 def test_referral_to_opportunity_to_status_emails_to_commission(flow):
     h = flow
     sf = h.fake_salesforce
     alpha = add_partner(h, "Alpha Partners", "alpha@partners.example", tier="gold")
-    body = {"company_name": "Acme Corp", "company_domain": "acme-corp.com", "contact_name": "Jane Doe",
-            "contact_email": "jane@acme-corp.com"}
+    body = {
+        "company_name": "Acme Corp",
+        "company_domain": "acme-corp.com",
+        "contact_name": "Jane Doe",
+        "contact_email": "jane@acme-corp.com",
+    }
     first = api(h, alpha, "POST", "/api/v1/referrals", json=body, headers={"Idempotency-Key": "ref-1"})
     assert first.status_code == 202
     tracking_id = first.json()["tracking_id"]
@@ -107,7 +118,8 @@ def test_referral_to_opportunity_to_status_emails_to_commission(flow):
         entries = [(e.kind, e.amount_minor, e.currency, e.status) for e in s.scalars(select(LedgerEntry))]
     assert entries == [("commission", 150_000, "USD", "pending")]  # gold: 15 % of 10,000.00
     assert [x for x in subjects(h, "alpha@partners.example") if x.startswith("Deal closed!")] == [
-        "Deal closed! Commission: $1,500.00"]
+        "Deal closed! Commission: $1,500.00"
+    ]
     assert mails_to(h, "alpha@partners.example")
     assert sf.violations == [] and h.fake_sendgrid.violations == []
 
@@ -116,12 +128,19 @@ def test_conflicting_referral_is_held_and_creates_nothing_in_salesforce(flow):
     h = flow
     sf = h.fake_salesforce
     account = sf.add("Account", {"Name": "Globex", "Website": "https://www.globex.com/"})
-    sf.add("Opportunity", {"Name": "Globex renewal", "StageName": "Qualification", "CloseDate": "2030-01-01",
-                           "AccountId": account})
+    sf.add(
+        "Opportunity",
+        {"Name": "Globex renewal", "StageName": "Qualification", "CloseDate": "2030-01-01", "AccountId": account},
+    )
     beta = add_partner(h, "Beta Resellers", "beta@partners.example", tier="silver")
     before = len(sf.find("Opportunity"))
-    answer = api(h, beta, "POST", "/api/v1/referrals", json={"company_name": "Globex", "company_domain": "globex.com",
-                                                              "contact_email": "hank@globex.com"})
+    answer = api(
+        h,
+        beta,
+        "POST",
+        "/api/v1/referrals",
+        json={"company_name": "Globex", "company_domain": "globex.com", "contact_email": "hank@globex.com"},
+    )
     tracking_id = answer.json()["tracking_id"]
     wait_until(lambda: referral(h, tracking_id).status == "held_for_review" and idle(h), 60, what="held")
     assert "open deal" in (referral(h, tracking_id).status_reason or "")
@@ -134,18 +153,24 @@ def test_outbound_message_from_another_org_gets_a_soap_fault_and_stores_nothing(
     h = flow
     sf = h.fake_salesforce
     deal = sf.add("Opportunity", {"Name": "X", "StageName": "Prospecting", "CloseDate": "2030-01-01"})
-    body = outbound_message([("04l5g0000000999AAA", "Opportunity", {"Id": deal, "StageName": "Closed Won"})],
-                            org_id="00D5g000009ZZZZEAZ")
+    body = outbound_message(
+        [("04l5g0000000999AAA", "Opportunity", {"Id": deal, "StageName": "Closed Won"})], org_id="00D5g000009ZZZZEAZ"
+    )
     answer = post_outbound(h, body)
     assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/xml")
     assert b"<soapenv:Fault>" in answer.content and b"OrganizationId" in answer.content
-    wrong_path = post_outbound(h, outbound_message([("04l5g0000000998AAA", "Opportunity", {"Id": deal})]),
-                               secret="not-the-secret-path-segment-000000")
+    wrong_path = post_outbound(
+        h,
+        outbound_message([("04l5g0000000998AAA", "Opportunity", {"Id": deal})]),
+        secret="not-the-secret-path-segment-000000",
+    )
     assert wrong_path.status_code == 500 and b"<soapenv:Fault>" in wrong_path.content
     malformed = post_outbound(h, b"<soapenv:Envelope")
     assert malformed.status_code == 500 and b"not well-formed" in malformed.content
     assert h.inbox() == []
     # the right org and path are accepted
-    assert post_outbound(h, outbound_message([("04l5g0000000997AAA", "Opportunity", {"Id": deal})],
-                                             org_id=ORG_ID)).content == ACK
+    assert (
+        post_outbound(h, outbound_message([("04l5g0000000997AAA", "Opportunity", {"Id": deal})], org_id=ORG_ID)).content
+        == ACK
+    )
     assert len(h.inbox()) == 1  # committed before the Ack

@@ -40,8 +40,9 @@ def most_in_any_window(stamps: list[float], window_s: float) -> int:
 
 def _hammer(redis_url: str, fake_url: str, threads: int, calls: int) -> None:
     """One worker process: several threads, each making ``calls`` requests under the budget."""
-    limiter = RedisRateLimiter(redis_lib.Redis.from_url(redis_url), [Budget("test:shared", LIMIT, WINDOW_S)],
-                               max_wait_s=60)
+    limiter = RedisRateLimiter(
+        redis_lib.Redis.from_url(redis_url), [Budget("test:shared", LIMIT, WINDOW_S)], max_wait_s=60
+    )
 
     def run() -> None:
         with httpx.Client(base_url=fake_url) as client:
@@ -195,8 +196,11 @@ def test_ten_secondly_429_pauses_the_shared_budget_for_every_worker(fake_hubspot
 
 def test_ten_secondly_429_without_retry_after_pauses_for_the_interval(fake_hubspot, redis_url):
     connector = hubspot(fake_hubspot, redis_url)
-    fake_hubspot.fail_next(429, headers={"X-HubSpot-RateLimit-Interval-Milliseconds": "700"},
-                           body={"status": "error", "message": "limit", "policyName": "TEN_SECONDLY_ROLLING"})
+    fake_hubspot.fail_next(
+        429,
+        headers={"X-HubSpot-RateLimit-Interval-Milliseconds": "700"},
+        body={"status": "error", "message": "limit", "policyName": "TEN_SECONDLY_ROLLING"},
+    )
     with pytest.raises(RetriableError) as caught:
         connector.read_many("deal", ["1"])
     assert caught.value.retry_after == pytest.approx(0.7)

@@ -38,18 +38,44 @@ def inbox_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
         for n, object_id, prop, value, received in events:
-            session.add(InboxEvent(
-                connector="hubspot", event_key=f"e{n}", event_type="propertyChange", object_type="deal",
-                object_id=object_id, version_ms=n,
-                payload={"eventId": n, "subscriptionId": 1, "objectId": int(object_id), "propertyName": prop,
-                         "propertyValue": value, "eventType": "deal.propertyChange", "occurredAt": n},
-                received_at=received, state=WorkState.DONE, attempts=1, next_attempt_at=received,
-            ))
-        session.add(InboxEvent(
-            connector="sendgrid", event_key="s1", event_type="delivered", object_type="event", object_id="x",
-            version_ms=1, payload={"event": "delivered"}, received_at=now, state=WorkState.DONE, attempts=1,
-            next_attempt_at=now,
-        ))
+            session.add(
+                InboxEvent(
+                    connector="hubspot",
+                    event_key=f"e{n}",
+                    event_type="propertyChange",
+                    object_type="deal",
+                    object_id=object_id,
+                    version_ms=n,
+                    payload={
+                        "eventId": n,
+                        "subscriptionId": 1,
+                        "objectId": int(object_id),
+                        "propertyName": prop,
+                        "propertyValue": value,
+                        "eventType": "deal.propertyChange",
+                        "occurredAt": n,
+                    },
+                    received_at=received,
+                    state=WorkState.DONE,
+                    attempts=1,
+                    next_attempt_at=received,
+                )
+            )
+        session.add(
+            InboxEvent(
+                connector="sendgrid",
+                event_key="s1",
+                event_type="delivered",
+                object_type="event",
+                object_id="x",
+                version_ms=1,
+                payload={"event": "delivered"},
+                received_at=now,
+                state=WorkState.DONE,
+                attempts=1,
+                next_attempt_at=now,
+            )
+        )
     engine.dispose()
     monkeypatch.setenv("PARTNERHUB_DATABASE_URL", url)
     return url

@@ -35,8 +35,12 @@ def test_unknown_stage_waits_as_dead_letter_until_map_fixed_and_replayed(make_ha
     assert "partnerreview" in alert.key and "deals.yaml" in alert.key and alert.state == "open"
 
     deals = mappings / "hubspot" / "deals.yaml"
-    deals.write_text(deals.read_text().replace(
-        "        closedlost: closed_lost\n", "        closedlost: closed_lost\n        partnerreview: demo_scheduled\n"))
+    deals.write_text(
+        deals.read_text().replace(
+            "        closedlost: closed_lost\n",
+            "        closedlost: closed_lost\n        partnerreview: demo_scheduled\n",
+        )
+    )
     wait_until(lambda: "mapping files reloaded" in worker.output(), 15, what="reload logged")
     assert "replayed 1 inbox event" in h.cli("replay", "--dead").stdout
     wait_until(lambda: h.states() == ["done"], 30, what="done after fix")

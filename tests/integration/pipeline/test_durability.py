@@ -3,7 +3,7 @@ acknowledgement, Redis flushed while an event waits for its retry."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis as redis_lib
 from sqlalchemy import select
@@ -16,7 +16,7 @@ READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's 
 
 
 def test_worker_sigkilled_mid_job_event_still_done(make_harness, database_url, fake_hubspot):
-    fake_hubspot.set_deal("42", datetime(2026, 11, 1, tzinfo=timezone.utc), dealname="Acme", dealstage="closedwon")
+    fake_hubspot.set_deal("42", datetime(2026, 11, 1, tzinfo=UTC), dealname="Acme", dealstage="closedwon")
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
     fake_hubspot.hang_next(path=READ)  # the first API call never answers
@@ -51,7 +51,7 @@ def test_redis_flushed_after_acknowledgement(make_harness, database_url, redis_u
 
 
 def test_redis_flushed_while_event_waits_for_retry(make_harness, database_url, fake_hubspot, redis_url):
-    fake_hubspot.set_deal("9", datetime(2026, 11, 2, tzinfo=timezone.utc), dealname="Globex", dealstage="qualifiedtobuy")
+    fake_hubspot.set_deal("9", datetime(2026, 11, 2, tzinfo=UTC), dealname="Globex", dealstage="qualifiedtobuy")
     fake_hubspot.fail_next(503, headers={"Retry-After": "3"}, path=READ)
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()

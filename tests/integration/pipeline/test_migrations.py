@@ -18,5 +18,15 @@ def test_migrations_match_the_models(database_url):
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
     assert diff == []
-    assert {"inbox_events", "outbox_items", "sync_cursors", "alerts", "partners", "referrals", "deals",
-            "ledger_entries", "notifications", "audit_log"} <= tables
+    assert {
+        "inbox_events",
+        "outbox_items",
+        "sync_cursors",
+        "alerts",
+        "partners",
+        "referrals",
+        "deals",
+        "ledger_entries",
+        "notifications",
+        "audit_log",
+    } <= tables

@@ -57,10 +57,20 @@ def test_effect_owed_once_and_carried_out_once(sqlite_url, redis_url, monkeypatc
     hub, recorder = open_hub(sqlite_url, redis_url, monkeypatch)
     try:
         with hub.sessions() as s, s.begin():
-            first = owe(s, natural_key="email:confirm:R1", connector="recorder", action="send_email",
-                        payload={"to": "p@example.com"})
-            again = owe(s, natural_key="email:confirm:R1", connector="recorder", action="send_email",
-                        payload={"to": "p@example.com"})
+            first = owe(
+                s,
+                natural_key="email:confirm:R1",
+                connector="recorder",
+                action="send_email",
+                payload={"to": "p@example.com"},
+            )
+            again = owe(
+                s,
+                natural_key="email:confirm:R1",
+                connector="recorder",
+                action="send_email",
+                payload={"to": "p@example.com"},
+            )
         assert first is not None and again is None
         assert run_outbox_item(hub, first) == "done"
         assert run_outbox_item(hub, first) is None  # a second job for the same row does nothing

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -16,7 +16,7 @@ READ = "/crm/v3/objects/deals/batch/read"  # scripted failures hit the engine's 
 
 
 def test_rate_limited_call_retries_after_retry_after_and_completes(make_harness, database_url, fake_hubspot):
-    fake_hubspot.set_deal("7", datetime(2026, 11, 3, tzinfo=timezone.utc), dealname="Initech", dealstage="contractsent")
+    fake_hubspot.set_deal("7", datetime(2026, 11, 3, tzinfo=UTC), dealname="Initech", dealstage="contractsent")
     fake_hubspot.fail_next(429, times=2, headers={"Retry-After": "1"}, path=READ)
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
@@ -45,7 +45,7 @@ def test_retries_give_up_after_max_attempts(make_harness, sqlite_url, fake_hubsp
 
 
 def test_permanent_failure_dead_letters_with_alert_and_replay_completes(make_harness, database_url, fake_hubspot):
-    fake_hubspot.set_deal("55", datetime(2026, 11, 4, tzinfo=timezone.utc), dealname="Umbrella", dealstage="closedwon")
+    fake_hubspot.set_deal("55", datetime(2026, 11, 4, tzinfo=UTC), dealname="Umbrella", dealstage="closedwon")
     fake_hubspot.fail_next(400, path=READ)  # the provider refuses the request: retrying cannot help
     h = make_harness.with_api(database_url, fake_hubspot)
     h.start_web()
@@ -97,8 +97,11 @@ def test_replay_by_id_and_time_range(make_harness, sqlite_url):
     wait_until(lambda: set(h.states()) == {"done"}, 30, what="done")
     first = h.inbox()[0].id
     assert "replayed 1 inbox event" in h.cli("replay", "--id", str(first)).stdout
-    wait_until(lambda: h.inbox()[0].state == "done" and h.inbox()[0].attempts == 1 and h.inbox()[0].finished_at, 30,
-               what="replayed")
+    wait_until(
+        lambda: h.inbox()[0].state == "done" and h.inbox()[0].attempts == 1 and h.inbox()[0].finished_at,
+        30,
+        what="replayed",
+    )
     assert "replayed 2 inbox event" in h.cli("replay", "--connector", "hubspot", "--since", "1h").stdout
     assert "replayed 0 inbox event" in h.cli("replay", "--until", "2000-01-01T00:00:00").stdout
     bad = h.cli("replay", check=False)

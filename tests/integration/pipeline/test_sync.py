@@ -40,8 +40,13 @@ class PagedProvider:
             if self.fail_after is not None and served == self.fail_after:
                 raise RuntimeError("killed")
             records = tuple(
-                Record(object_type=obj, id=str(i), properties={"n": i}, version_ms=1_000 + i,
-                       raw={"id": str(i), "properties": {"n": i}})
+                Record(
+                    object_type=obj,
+                    id=str(i),
+                    properties={"n": i},
+                    version_ms=1_000 + i,
+                    raw={"id": str(i), "properties": {"n": i}},
+                )
                 for i in range(offset, min(offset + self.size, self.total))
             )
             offset += len(records)
@@ -81,7 +86,11 @@ def test_a_killed_sync_resumes_from_its_last_page_and_stores_each_record_once(hu
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.state == "received")) == 25
         row = s.scalars(select(InboxEvent).where(InboxEvent.object_id == "7")).one()
-        assert (row.event_type, row.version_ms, row.payload) == ("deal.polled", 1_007, {"id": "7", "properties": {"n": 7}})
+        assert (row.event_type, row.version_ms, row.payload) == (
+            "deal.polled",
+            1_007,
+            {"id": "7", "properties": {"n": 7}},
+        )
 
 
 def test_max_pages_stops_early_and_the_next_poll_carries_on(hub: Hub) -> None:
@@ -115,7 +124,9 @@ def test_one_poll_per_object_at_a_time_and_clear_errors(hub: Hub) -> None:
         poll(hub, "nope", "deal")
 
 
-def test_backfill_cli_killed_halfway_resumes_from_its_last_page(make_harness, sqlite_url: str, fake_hubspot: Any) -> None:
+def test_backfill_cli_killed_halfway_resumes_from_its_last_page(
+    make_harness, sqlite_url: str, fake_hubspot: Any
+) -> None:
     """`partnerhub sync backfill` against the fake HubSpot: SIGKILLed mid-run, the next run
     starts at the saved cursor and the inbox ends with every record exactly once."""
     import signal
@@ -124,11 +135,16 @@ def test_backfill_cli_killed_halfway_resumes_from_its_last_page(make_harness, sq
     import time
 
     total = 3000
-    h = make_harness.with_api(sqlite_url, fake_hubspot, PARTNERHUB_HUBSPOT__POLL_LAG_S="0",
-                              PARTNERHUB_SYNC__INTERVAL_S="0")
+    h = make_harness.with_api(
+        sqlite_url, fake_hubspot, PARTNERHUB_HUBSPOT__POLL_LAG_S="0", PARTNERHUB_SYNC__INTERVAL_S="0"
+    )
     fake_hubspot.seed_records("deals", total)
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "sync", "backfill", "hubspot", "-o", "deal"],
-                            env=h.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "sync", "backfill", "hubspot", "-o", "deal"],
+        env=h.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(h.inbox()) < 600 and proc.poll() is None and time.monotonic() < deadline:

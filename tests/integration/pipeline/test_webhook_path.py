@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 
 import httpx
 from sqlalchemy import func, select
@@ -18,8 +19,10 @@ from tests.support.servers import wait_until
 def test_same_delivery_three_times_one_row_processed_once(make_harness, database_url):
     h = make_harness(database_url)
     h.start_web()
-    events = [deal_event(1001, event_id=1, stage="appointmentscheduled"),
-              deal_event(1002, event_id=2, stage="qualifiedtobuy")]
+    events = [
+        deal_event(1001, event_id=1, stage="appointmentscheduled"),
+        deal_event(1002, event_id=2, stage="qualifiedtobuy"),
+    ]
     answers = [h.deliver(events) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[0].json() == {"received": 2, "duplicates": 0}
@@ -157,10 +160,10 @@ def _get(url: str) -> int:
 
 
 def test_changes_arriving_together_are_read_in_one_batched_call(make_harness, sqlite_url, fake_hubspot):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     for n in range(5):
-        fake_hubspot.set_deal(str(600 + n), datetime.now(timezone.utc), dealname=f"Deal {n}", dealstage="closedwon")
+        fake_hubspot.set_deal(str(600 + n), datetime.now(UTC), dealname=f"Deal {n}", dealstage="closedwon")
     h = make_harness.with_api(sqlite_url, fake_hubspot)
     h.start_web()
     assert h.deliver([deal_event(600 + n, event_id=n, stage="closedwon") for n in range(5)]).status_code == 200

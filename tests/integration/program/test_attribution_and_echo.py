@@ -28,8 +28,17 @@ def partner(session, n):  # type: ignore[no-untyped-def]
 
 def referral(session, p, *, tracking, email=None, domain=None, days_ago=10):  # type: ignore[no-untyped-def]
     at = utcnow() - timedelta(days=days_ago)
-    r = Referral(tracking_id=tracking, partner_id=p.id, company_name="Acme", company_domain=domain,
-                 contact_email=email, status="submitted", history=[], created_at=at, updated_at=at)
+    r = Referral(
+        tracking_id=tracking,
+        partner_id=p.id,
+        company_name="Acme",
+        company_domain=domain,
+        contact_email=email,
+        status="submitted",
+        history=[],
+        created_at=at,
+        updated_at=at,
+    )
     session.add(r)
     session.flush()
     return r
@@ -37,8 +46,16 @@ def referral(session, p, *, tracking, email=None, domain=None, days_ago=10):  # 
 
 def deal(session):  # type: ignore[no-untyped-def]
     now = utcnow()
-    d = Deal(source="hubspot", external_id=str(now.timestamp()), properties={}, property_versions={}, version_ms=0,
-             deleted=False, created_at=now, updated_at=now)
+    d = Deal(
+        source="hubspot",
+        external_id=str(now.timestamp()),
+        properties={},
+        property_versions={},
+        version_ms=0,
+        deleted=False,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(d)
     session.flush()
     return d
@@ -54,14 +71,22 @@ def test_order_tracking_id_then_partner_id_then_email_then_domain(session):
     now = utcnow()
     found = find_attribution(session, RULES, tracking_id="R-AAAA", partner_id=str(b.id), deal_created_at=now)
     assert (found.partner_id, found.referral_id, found.source) == (a.id, ra.id, "tracking_id")
-    found = find_attribution(session, RULES, tracking_id=None, partner_id=str(b.id), deal_created_at=now,
-                             contact_emails=["jane@acme.com"])
+    found = find_attribution(
+        session, RULES, tracking_id=None, partner_id=str(b.id), deal_created_at=now, contact_emails=["jane@acme.com"]
+    )
     assert (found.partner_id, found.source) == (b.id, "partner_id")
-    found = find_attribution(session, RULES, tracking_id=None, partner_id=None, deal_created_at=now,
-                             contact_emails=["JANE@acme.com"])
+    found = find_attribution(
+        session, RULES, tracking_id=None, partner_id=None, deal_created_at=now, contact_emails=["JANE@acme.com"]
+    )
     assert (found.partner_id, found.source) == (a.id, "email")  # first touch: the older referral
-    last = find_attribution(session, Attribution(model="last_touch"), tracking_id=None, partner_id=None,
-                            deal_created_at=now, company_domains=["acme.com"])
+    last = find_attribution(
+        session,
+        Attribution(model="last_touch"),
+        tracking_id=None,
+        partner_id=None,
+        deal_created_at=now,
+        company_domains=["acme.com"],
+    )
     assert last.partner_id == c.id
 
 
@@ -70,12 +95,35 @@ def test_free_mail_and_window_exclusions(session):
     referral(session, a, tracking="R-GMAIL", email="someone@gmail.com", domain="gmail.com", days_ago=1)
     referral(session, a, tracking="R-OLD", domain="initech.com", days_ago=120)
     now = utcnow()
-    assert find_attribution(session, RULES, tracking_id=None, partner_id=None, deal_created_at=now,
-                            company_domains=["gmail.com"], contact_emails=["other@gmail.com"]) is None
-    assert find_attribution(session, RULES, tracking_id=None, partner_id=None, deal_created_at=now,
-                            company_domains=["initech.com"]) is None  # outside the 90-day window
-    assert find_attribution(session, Attribution(window_days=150), tracking_id=None, partner_id=None,
-                            deal_created_at=now, company_domains=["initech.com"]) is not None
+    assert (
+        find_attribution(
+            session,
+            RULES,
+            tracking_id=None,
+            partner_id=None,
+            deal_created_at=now,
+            company_domains=["gmail.com"],
+            contact_emails=["other@gmail.com"],
+        )
+        is None
+    )
+    assert (
+        find_attribution(
+            session, RULES, tracking_id=None, partner_id=None, deal_created_at=now, company_domains=["initech.com"]
+        )
+        is None
+    )  # outside the 90-day window
+    assert (
+        find_attribution(
+            session,
+            Attribution(window_days=150),
+            tracking_id=None,
+            partner_id=None,
+            deal_created_at=now,
+            company_domains=["initech.com"],
+        )
+        is not None
+    )
 
 
 def test_attribution_is_sticky_and_replays_agree(session):
@@ -83,8 +131,12 @@ def test_attribution_is_sticky_and_replays_agree(session):
     referral(session, a, tracking="R-A", domain="acme.com")
     referral(session, b, tracking="R-B", domain="globex.com")
     d = deal(session)
-    results = [find_attribution(session, RULES, tracking_id=None, partner_id=None, deal_created_at=utcnow(),
-                                company_domains=["acme.com"]) for _ in range(5)]
+    results = [
+        find_attribution(
+            session, RULES, tracking_id=None, partner_id=None, deal_created_at=utcnow(), company_domains=["acme.com"]
+        )
+        for _ in range(5)
+    ]
     assert len(set(results)) == 1  # same inputs, same answer
     assert attribute(session, d, results[0]) is True
     later = find_attribution(session, RULES, tracking_id="R-B", partner_id=None, deal_created_at=utcnow())
@@ -98,9 +150,12 @@ def test_attribution_is_sticky_and_replays_agree(session):
 
 
 def test_echo_of_own_write_is_recognised_and_a_person_edit_is_not(session):
-    echo.remember_writes(session, "hubspot", {"deal": {"501": {"dealstage": "appointmentscheduled",
-                                                               "partnerhub_tracking_id": "R-X"}}},
-                         created={"deal": ["501"]})
+    echo.remember_writes(
+        session,
+        "hubspot",
+        {"deal": {"501": {"dealstage": "appointmentscheduled", "partnerhub_tracking_id": "R-X"}}},
+        created={"deal": ["501"]},
+    )
     assert echo.is_echo(session, "hubspot", "deal", "501", {}) is True  # deal.creation of our deal
     assert echo.is_echo(session, "hubspot", "deal", "501", {"dealstage": "appointmentscheduled"}) is True
     assert echo.is_echo(session, "hubspot", "deal", "501", {"dealstage": "closedwon"}) is False

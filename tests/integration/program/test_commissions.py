@@ -22,11 +22,14 @@ def session(db_session):
     return db_session
 
 
-PROGRAM = Program(version=1, commissions=[
-    CommissionRule(name="gold", tier="gold", percent=Decimal("15")),
-    CommissionRule(name="flat silver", tier="silver", flat=FlatAmount(amount=Decimal("500"), currency="EUR")),
-    CommissionRule(name="standard", percent=Decimal("10")),
-])
+PROGRAM = Program(
+    version=1,
+    commissions=[
+        CommissionRule(name="gold", tier="gold", percent=Decimal("15")),
+        CommissionRule(name="flat silver", tier="silver", flat=FlatAmount(amount=Decimal("500"), currency="EUR")),
+        CommissionRule(name="standard", percent=Decimal("10")),
+    ],
+)
 
 
 def make(session, tier="gold", amount=100_000, currency="USD"):  # type: ignore[no-untyped-def]
@@ -34,17 +37,30 @@ def make(session, tier="gold", amount=100_000, currency="USD"):  # type: ignore[
     partner = Partner(name="P", email=f"p{now.timestamp()}@example.com", tier=tier, status="active", created_at=now)
     session.add(partner)
     session.flush()
-    deal = Deal(source="hubspot", external_id=str(now.timestamp()), properties={}, property_versions={}, version_ms=0,
-                deleted=False, status="closed_won", amount_minor=amount, currency=currency, partner_id=partner.id,
-                created_at=now, updated_at=now)
+    deal = Deal(
+        source="hubspot",
+        external_id=str(now.timestamp()),
+        properties={},
+        property_versions={},
+        version_ms=0,
+        deleted=False,
+        status="closed_won",
+        amount_minor=amount,
+        currency=currency,
+        partner_id=partner.id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(deal)
     session.flush()
     return partner, deal
 
 
 def entries(session, deal):  # type: ignore[no-untyped-def]
-    return [(e.kind, e.amount_minor, e.currency, e.status) for e in
-            session.scalars(select(LedgerEntry).where(LedgerEntry.deal_id == deal.id).order_by(LedgerEntry.id))]
+    return [
+        (e.kind, e.amount_minor, e.currency, e.status)
+        for e in session.scalars(select(LedgerEntry).where(LedgerEntry.deal_id == deal.id).order_by(LedgerEntry.id))
+    ]
 
 
 def test_replayed_close_never_makes_a_second_entry(session):
@@ -106,5 +122,3 @@ def test_unattributed_or_amountless_deal_earns_nothing(session):
     deal.amount_minor = None
     assert settle_deal(session, PROGRAM, deal, partner).earned is None
     assert entries(session, deal) == []
-
-

@@ -27,10 +27,21 @@ def partner(session, name: str) -> Partner:  # type: ignore[no-untyped-def]
 
 def deal(session, external_id: str, owner: Partner | None, *, won: bool = True) -> Deal:  # type: ignore[no-untyped-def]
     now = utcnow()
-    d = Deal(source="crm", external_id=external_id, properties={}, property_versions={}, version_ms=0, deleted=False,
-             status="closed_won" if won else "contacted", amount_minor=100_000, currency="USD",
-             partner_id=owner.id if owner else None, attribution_source="tracking_id" if owner else None,
-             created_at=now, updated_at=now)
+    d = Deal(
+        source="crm",
+        external_id=external_id,
+        properties={},
+        property_versions={},
+        version_ms=0,
+        deleted=False,
+        status="closed_won" if won else "contacted",
+        amount_minor=100_000,
+        currency="USD",
+        partner_id=owner.id if owner else None,
+        attribution_source="tracking_id" if owner else None,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(d)
     session.flush()
     settle_deal(session, PROGRAM, d, owner)
@@ -38,15 +49,27 @@ def deal(session, external_id: str, owner: Partner | None, *, won: bool = True) 
 
 
 def live(session) -> list[tuple[int, int, int]]:  # type: ignore[no-untyped-def]
-    return sorted((e.deal_id, e.partner_id, e.amount_minor) for e in session.scalars(select(LedgerEntry))
-                  if e.status != "cancelled")
+    return sorted(
+        (e.deal_id, e.partner_id, e.amount_minor)
+        for e in session.scalars(select(LedgerEntry))
+        if e.status != "cancelled"
+    )
 
 
 def test_the_attributed_record_takes_the_new_id_and_keeps_everything(db_session):
     s = db_session
     alpha = partner(s, "alpha")
-    ref = Referral(tracking_id="R-1", partner_id=alpha.id, company_name="Acme", status="closed_won", history=[],
-                   crm="crm", crm_deal_id="10", created_at=utcnow(), updated_at=utcnow())
+    ref = Referral(
+        tracking_id="R-1",
+        partner_id=alpha.id,
+        company_name="Acme",
+        status="closed_won",
+        history=[],
+        crm="crm",
+        crm_deal_id="10",
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
     s.add(ref)
     original, other = deal(s, "10", alpha), deal(s, "11", None)
     merged = merge_deal(s, "crm", ["10", "11"], "99")

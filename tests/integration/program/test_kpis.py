@@ -31,7 +31,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ from hub.pipeline.store import upgrade
 from hub.program import kpis
 from hub.program.models import LedgerEntry, Partner, Referral
 
-AT = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 EXPECTED = {
     "at": "2026-05-20T12:00:00+00:00",
     "partners": 4,
@@ -61,30 +61,66 @@ EXPECTED = {
 
 
 def d(month: int, day: int) -> datetime:
-    return datetime(2026, month, day, tzinfo=timezone.utc)
+    return datetime(2026, month, day, tzinfo=UTC)
 
 
 def load_fixture(session) -> None:  # type: ignore[no-untyped-def]
     partners = {}
-    for name, joined, status in (("P1", d(1, 1), "active"), ("P2", d(2, 1), "active"), ("P3", d(3, 1), "active"),
-                                 ("P4", d(4, 1), "active"), ("P5", d(1, 1), "paused")):
+    for name, joined, status in (
+        ("P1", d(1, 1), "active"),
+        ("P2", d(2, 1), "active"),
+        ("P3", d(3, 1), "active"),
+        ("P4", d(4, 1), "active"),
+        ("P5", d(1, 1), "paused"),
+    ):
         p = Partner(name=name, email=f"{name.lower()}@partners.example", status=status, created_at=joined)
         session.add(p)
         session.flush()
         partners[name] = p.id
-    referrals = [("P1", d(1, 11), "closed_won"), ("P1", d(4, 10), "submitted"), ("P1", d(5, 5), "closed_won"),
-                 ("P1", d(5, 15), "declined"), ("P2", d(2, 21), "closed_lost"), ("P2", d(3, 1), "submitted"),
-                 ("P3", d(5, 1), "submitted"), ("P5", d(5, 2), "submitted")]
+    referrals = [
+        ("P1", d(1, 11), "closed_won"),
+        ("P1", d(4, 10), "submitted"),
+        ("P1", d(5, 5), "closed_won"),
+        ("P1", d(5, 15), "declined"),
+        ("P2", d(2, 21), "closed_lost"),
+        ("P2", d(3, 1), "submitted"),
+        ("P3", d(5, 1), "submitted"),
+        ("P5", d(5, 2), "submitted"),
+    ]
     for n, (who, at, status) in enumerate(referrals):
-        session.add(Referral(tracking_id=f"R-KPI{n:07d}", partner_id=partners[who], company_name=f"C{n}",
-                             status=status, history=[], created_at=at, updated_at=at))
-    ledger = [("P1", 10_000, "USD", "paid", d(2, 1)), ("P1", 5_000, "USD", "approved", d(4, 1)),
-              ("P1", -2_000, "USD", "pending", d(5, 1)), ("P1", 700, "EUR", "paid", d(3, 3)),
-              ("P2", 3_000, "EUR", "pending", d(5, 2)), ("P3", 500, "JPY", "cancelled", d(5, 3)),
-              ("P1", 9_999, "USD", "pending", d(6, 1))]
+        session.add(
+            Referral(
+                tracking_id=f"R-KPI{n:07d}",
+                partner_id=partners[who],
+                company_name=f"C{n}",
+                status=status,
+                history=[],
+                created_at=at,
+                updated_at=at,
+            )
+        )
+    ledger = [
+        ("P1", 10_000, "USD", "paid", d(2, 1)),
+        ("P1", 5_000, "USD", "approved", d(4, 1)),
+        ("P1", -2_000, "USD", "pending", d(5, 1)),
+        ("P1", 700, "EUR", "paid", d(3, 3)),
+        ("P2", 3_000, "EUR", "pending", d(5, 2)),
+        ("P3", 500, "JPY", "cancelled", d(5, 3)),
+        ("P1", 9_999, "USD", "pending", d(6, 1)),
+    ]
     for n, (who, amount, currency, status, at) in enumerate(ledger):
-        session.add(LedgerEntry(natural_key=f"kpi:{n}", partner_id=partners[who], kind="commission",
-                                amount_minor=amount, currency=currency, status=status, created_at=at, updated_at=at))
+        session.add(
+            LedgerEntry(
+                natural_key=f"kpi:{n}",
+                partner_id=partners[who],
+                kind="commission",
+                amount_minor=amount,
+                currency=currency,
+                status=status,
+                created_at=at,
+                updated_at=at,
+            )
+        )
     session.flush()
 
 
@@ -123,13 +159,21 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
     try:
         with TestClient(create_app(hub)) as client:
             assert client.get("/api/v1/admin/kpis").status_code == 401
-            answer = client.get("/api/v1/admin/kpis", params={"at": AT.isoformat()},
-                                headers={"Authorization": "Bearer admin-token-made-up"})
+            answer = client.get(
+                "/api/v1/admin/kpis",
+                params={"at": AT.isoformat()},
+                headers={"Authorization": "Bearer admin-token-made-up"},
+            )
             assert answer.status_code == 200 and answer.json() == EXPECTED
     finally:
         hub.close()
-    out = subprocess.run([sys.executable, "-m", "hub.cli", "report", "--csv", "--at", AT.isoformat()],
-                         env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "report", "--csv", "--at", AT.isoformat()],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     rows = dict(csv.reader(io.StringIO(out.stdout)))
     assert rows["active partners"] == "3" and rows["active share"] == "0.7500"

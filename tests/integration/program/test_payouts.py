@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from hub.runtime.jobs import run_outbox_item
 from hub.runtime.settings import load_settings
 from tests.support.servers import REPO
 
-RUN_AT = datetime(2026, 12, 15, 8, 0, tzinfo=timezone.utc)
+RUN_AT = datetime(2026, 12, 15, 8, 0, tzinfo=UTC)
 PROGRAM = """\
 version: 1
 commissions:
@@ -83,13 +83,23 @@ class FakeStripe:
         if payload["payout_id"] in self.request_lost:
             raise OutcomeUnknown("timed out before Stripe answered")
         existing = idempotency_key in self.transfers
-        transfer = self.transfers.setdefault(idempotency_key, {
-            "transfer_id": f"tr_{len(self.transfers) + 1:04d}", "payout_id": payload["payout_id"],
-            "amount_minor": payload["amount_minor"], "currency": payload["currency"]})
+        transfer = self.transfers.setdefault(
+            idempotency_key,
+            {
+                "transfer_id": f"tr_{len(self.transfers) + 1:04d}",
+                "payout_id": payload["payout_id"],
+                "amount_minor": payload["amount_minor"],
+                "currency": payload["currency"],
+            },
+        )
         if payload["payout_id"] in self.answer_lost:
             raise OutcomeUnknown("read timeout after the request was sent")
-        return {"transfer_id": transfer["transfer_id"], "amount_minor": transfer["amount_minor"],
-                "currency": transfer["currency"], "existing": existing}
+        return {
+            "transfer_id": transfer["transfer_id"],
+            "amount_minor": transfer["amount_minor"],
+            "currency": transfer["currency"],
+            "existing": existing,
+        }
 
     def outbox_actions(self) -> dict[str, Any]:
         return {"create_transfer": self.create_transfer}
@@ -121,8 +131,9 @@ def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.M
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "hub.cli", *args], env=dict(os.environ), capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -130,14 +141,31 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def add_partner(h: Hub, name: str, earned_usd_minor: int, *, stripe: bool) -> int:
     """A partner whose won deal earned 10 % of the amount given, approved before the run."""
     with h.sessions() as s, s.begin():
-        now = datetime(2026, 11, 20, tzinfo=timezone.utc)
-        p = Partner(name=name, email=f"{name.lower()}@partners.example", status="active", created_at=now,
-                    stripe_account_id=f"acct_{name.lower()}" if stripe else None, payouts_enabled=stripe)
+        now = datetime(2026, 11, 20, tzinfo=UTC)
+        p = Partner(
+            name=name,
+            email=f"{name.lower()}@partners.example",
+            status="active",
+            created_at=now,
+            stripe_account_id=f"acct_{name.lower()}" if stripe else None,
+            payouts_enabled=stripe,
+        )
         s.add(p)
         s.flush()
-        deal = Deal(source="hubspot", external_id=f"deal-{name}", properties={}, property_versions={}, version_ms=0,
-                    deleted=False, status="closed_won", amount_minor=earned_usd_minor * 10, currency="USD",
-                    partner_id=p.id, created_at=now, updated_at=now)
+        deal = Deal(
+            source="hubspot",
+            external_id=f"deal-{name}",
+            properties={},
+            property_versions={},
+            version_ms=0,
+            deleted=False,
+            status="closed_won",
+            amount_minor=earned_usd_minor * 10,
+            currency="USD",
+            partner_id=p.id,
+            created_at=now,
+            updated_at=now,
+        )
         s.add(deal)
         s.flush()
         settle_deal(s, h.program, deal, p, now=now)
@@ -156,8 +184,12 @@ def transfer_row(h: Hub, payout_id: int) -> OutboxItem | None:
 
 def emails(h: Hub, partner_id: int) -> list[str]:
     with h.sessions() as s:
-        return [n.kind for n in s.scalars(select(Notification).where(Notification.partner_id == partner_id)
-                                         .order_by(Notification.id))]
+        return [
+            n.kind
+            for n in s.scalars(
+                select(Notification).where(Notification.partner_id == partner_id).order_by(Notification.id)
+            )
+        ]
 
 
 def entry_states(h: Hub, partner_id: int) -> list[str]:
@@ -167,18 +199,18 @@ def entry_states(h: Hub, partner_id: int) -> list[str]:
 
 def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     h, stripe = hub, hub.connectors["stripe"]
-    small = add_partner(h, "Small", 60_000, stripe=True)          # USD 600: goes out, answer lost
-    big = add_partner(h, "Big", 150_000, stripe=True)             # USD 1,500: above the threshold
-    lost = add_partner(h, "Lost", 70_000, stripe=True)            # USD 700: request lost
-    manual = add_partner(h, "Manual", 80_000, stripe=False)       # USD 800: no Stripe account
-    tiny = add_partner(h, "Tiny", 4_000, stripe=True)             # USD 40: under the minimum
+    small = add_partner(h, "Small", 60_000, stripe=True)  # USD 600: goes out, answer lost
+    big = add_partner(h, "Big", 150_000, stripe=True)  # USD 1,500: above the threshold
+    lost = add_partner(h, "Lost", 70_000, stripe=True)  # USD 700: request lost
+    manual = add_partner(h, "Manual", 80_000, stripe=False)  # USD 800: no Stripe account
+    tiny = add_partner(h, "Tiny", 4_000, stripe=True)  # USD 40: under the minimum
 
-    before = program_tick.tick(h, datetime(2026, 12, 14, tzinfo=timezone.utc))
-    assert before["payout_run"] is None                           # not the 15th yet
+    before = program_tick.tick(h, datetime(2026, 12, 14, tzinfo=UTC))
+    assert before["payout_run"] is None  # not the 15th yet
     summary = program_tick.tick(h, RUN_AT)
     assert len(summary["payout_run"]["payouts"]) == 4
-    assert program_tick.tick(h, RUN_AT)["payout_run"] is None     # once per period
-    assert entry_states(h, tiny) == ["approved"]                  # carried over
+    assert program_tick.tick(h, RUN_AT)["payout_run"] is None  # once per period
+    assert entry_states(h, tiny) == ["approved"]  # carried over
     p_small, p_big, p_lost, p_manual = (payout_of(h, x) for x in (small, big, lost, manual))
     stripe.answer_lost.add(p_small.id)
     stripe.request_lost.add(p_lost.id)
@@ -186,20 +218,24 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     assert (p_small.status, p_big.status, p_lost.status) == ("sending", "review", "sending")
     assert (p_manual.status, p_manual.method) == ("approved", "manual")
     assert "no payouts-enabled Stripe account" in p_manual.reason
-    assert transfer_row(h, p_big.id) is None                       # people decide money first
+    assert transfer_row(h, p_big.id) is None  # people decide money first
     assert entry_states(h, big) == ["in_payout"]
 
     # the transfers go out through the outbox; two outcomes are unknown
     for payout in (p_small, p_lost):
         assert run_outbox_item(h, transfer_row(h, payout.id).id) == WorkState.UNKNOWN
     assert transfer_row(h, p_small.id).payload == {
-        "payout_id": p_small.id, "destination": "acct_small", "amount_minor": 60_000, "currency": "usd",
-        "description": f"Partner payout #{p_small.id} (2026-12)"}
+        "payout_id": p_small.id,
+        "destination": "acct_small",
+        "amount_minor": 60_000,
+        "currency": "usd",
+        "description": f"Partner payout #{p_small.id} (2026-12)",
+    }
     counts = program_tick.tick(h, RUN_AT)["transfers"]
-    assert counts == {"unknown": 2, "settled": 1, "failed": 0}     # Small found by the lookup
+    assert counts == {"unknown": 2, "settled": 1, "failed": 0}  # Small found by the lookup
     assert payout_of(h, small).status == "paid" and payout_of(h, small).transfer_id == "tr_0001"
     assert entry_states(h, small) == ["paid"]
-    assert payout_of(h, lost).status == "unknown"                  # nothing found: waits for a person
+    assert payout_of(h, lost).status == "unknown"  # nothing found: waits for a person
     assert len([c for c in stripe.calls if c[0]["payout_id"] == p_lost.id]) == 1  # never resent
 
     # an admin: the review queue, approval, the unknown one settled as failed
@@ -210,13 +246,14 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     assert payout_of(h, big).status == "paid" and entry_states(h, big) == ["paid"]
     cli("payouts", "settle", str(p_lost.id), "--failed", "--reason", "no transfer in the Stripe dashboard")
     assert payout_of(h, lost).status == "failed"
-    assert entry_states(h, lost) == ["approved"]                   # back in the balance for the next run
-    assert transfer_row(h, p_lost.id).state == WorkState.DONE      # a replay can never send it again
+    assert entry_states(h, lost) == ["approved"]  # back in the balance for the next run
+    assert transfer_row(h, p_lost.id).state == WorkState.DONE  # a replay can never send it again
 
     # manual payment: CSV, then marked paid by hand
     rows = list(csv.DictReader(io.StringIO(cli("payouts", "export", "--csv").stdout)))
     assert [(r["payout_id"], r["partner_email"], r["amount"], r["currency"]) for r in rows] == [
-        (str(p_manual.id), "manual@partners.example", "800.00", "USD")]
+        (str(p_manual.id), "manual@partners.example", "800.00", "USD")
+    ]
     cli("payouts", "mark-paid", str(p_manual.id), "--reference", "SEPA-2026-12-001")
     assert payout_of(h, manual).status == "paid" and entry_states(h, manual) == ["paid"]
 
@@ -227,8 +264,11 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     assert emails(h, manual) == ["payout_scheduled", "payout_paid"]
     with h.sessions() as s:
         audit = [(a.action, a.subject) for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert audit == [("payout.approve", f"payout:{p_big.id}"), ("payout.settle", f"payout:{p_lost.id}"),
-                     ("payout.settle", f"payout:{p_manual.id}")]
+    assert audit == [
+        ("payout.approve", f"payout:{p_big.id}"),
+        ("payout.settle", f"payout:{p_lost.id}"),
+        ("payout.settle", f"payout:{p_manual.id}"),
+    ]
 
 
 def test_transfer_reversal_becomes_a_negative_adjustment_and_an_alert(hub: Hub) -> None:
@@ -241,11 +281,22 @@ def test_transfer_reversal_becomes_a_negative_adjustment_and_an_alert(hub: Hub) 
     assert run_outbox_item(h, transfer_row(h, payout.id).id) == WorkState.DONE
     for _ in range(2):  # the same Stripe event delivered twice
         with h.sessions() as s, s.begin():
-            record_transfer_reversal(s, h, payout_id=payout.id, transfer_id="tr_0001", amount_reversed_minor=2_500,
-                                     currency="usd", event_id="evt_1")
+            record_transfer_reversal(
+                s,
+                h,
+                payout_id=payout.id,
+                transfer_id="tr_0001",
+                amount_reversed_minor=2_500,
+                currency="usd",
+                event_id="evt_1",
+            )
     with h.sessions() as s:
-        adj = [(e.kind, e.amount_minor, e.currency, e.status) for e in s.scalars(
-            select(LedgerEntry).where(LedgerEntry.partner_id == partner, LedgerEntry.kind == "adjustment"))]
+        adj = [
+            (e.kind, e.amount_minor, e.currency, e.status)
+            for e in s.scalars(
+                select(LedgerEntry).where(LedgerEntry.partner_id == partner, LedgerEntry.kind == "adjustment")
+            )
+        ]
     assert adj == [("adjustment", -2_500, "USD", "approved")]
     assert any(a.key == "transfer_reversed:tr_0001" for a in _alerts(h))
 
@@ -268,20 +319,28 @@ def test_admin_overrides_are_audited(hub: Hub) -> None:
         entry_id = s.scalars(select(LedgerEntry.id).where(LedgerEntry.partner_id == partner)).one()
     auth = {"Authorization": "Bearer admin-token-made-up"}
     with TestClient(create_app(h)) as client:
-        r = client.post(f"/api/v1/admin/ledger/{entry_id}", headers=auth,
-                        json={"amount_minor": 12_345, "reason": "negotiated bonus"})
+        r = client.post(
+            f"/api/v1/admin/ledger/{entry_id}",
+            headers=auth,
+            json={"amount_minor": 12_345, "reason": "negotiated bonus"},
+        )
         assert r.status_code == 200 and r.json()["amount_minor"] == 12_345
         r = client.post(f"/api/v1/admin/ledger/{entry_id}", headers=auth, json={"status": "paid", "reason": "x"})
         assert r.status_code == 422  # not a state a person sets by hand
         r = client.post(f"/api/v1/admin/partners/{partner}/tier", headers=auth, json={"tier": "gold", "reason": "QBR"})
         assert r.json() == {"partner_id": partner, "tier": "gold", "changed": True}
-        r = client.post("/api/v1/admin/ledger", headers=auth,
-                        json={"partner_id": partner, "amount_minor": -500, "currency": "usd", "reason": "fee"})
+        r = client.post(
+            "/api/v1/admin/ledger",
+            headers=auth,
+            json={"partner_id": partner, "amount_minor": -500, "currency": "usd", "reason": "fee"},
+        )
         assert r.status_code == 201 and r.json()["currency"] == "USD"
         assert client.post("/api/v1/admin/payouts/999/approve", headers=auth, json={"reason": "x"}).status_code == 404
     with h.sessions() as s:
-        audit = [(a.actor, a.action, (a.before or {}).get("amount_minor"), (a.after or {}).get("amount_minor"))
-                 for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        audit = [
+            (a.actor, a.action, (a.before or {}).get("amount_minor"), (a.after or {}).get("amount_minor"))
+            for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
         assert audit[0] == ("admin", "ledger.override", 10_000, 12_345)
         assert [a[1] for a in audit] == ["ledger.override", "partner.tier", "ledger.adjust"]
         assert s.get(Partner, partner).tier == "gold"
@@ -300,6 +359,7 @@ def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
         key = new_partner(s, name="Other", email="other@partners.example").api_key
         row = s.get(Partner, partner)
         from hub.program.partners import rotate_key
+
         mine = rotate_key(s, row)
     program_tick.tick(h, RUN_AT)
     assert run_outbox_item(h, transfer_row(h, payout_of(h, partner).id).id) == WorkState.DONE
@@ -308,7 +368,8 @@ def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
         other = client.get("/api/v1/statement", headers={"Authorization": f"Bearer {key}"}).json()
     assert body["balances"] == {"USD": {"pending": 0, "approved": 0, "paid": 60_000}}
     assert [(e["kind"], e["amount"], e["currency"], e["status"], e["rule"]) for e in body["entries"]] == [
-        ("commission", "600.00", "USD", "paid", "standard")]
+        ("commission", "600.00", "USD", "paid", "standard")
+    ]
     assert [(p["amount"], p["status"], p["period"]) for p in body["payouts"]] == [("600.00", "paid", "2026-12")]
     assert other["entries"] == [] and other["payouts"] == [] and other["balances"] == {}
 
@@ -321,7 +382,12 @@ def test_a_refused_transfer_fails_the_payout_only_when_stripe_holds_none(hub: Hu
     p_refused, p_odd = payout_of(h, refused), payout_of(h, odd)
     stripe.refused.update({p_refused.id, p_odd.id})
     # Stripe holds a transfer for "Odd" already (another amount): never failed automatically
-    stripe.transfers["elsewhere"] = {"transfer_id": "tr_odd", "payout_id": p_odd.id, "amount_minor": 1, "currency": "usd"}
+    stripe.transfers["elsewhere"] = {
+        "transfer_id": "tr_odd",
+        "payout_id": p_odd.id,
+        "amount_minor": 1,
+        "currency": "usd",
+    }
     for payout in (p_refused, p_odd):
         assert run_outbox_item(h, transfer_row(h, payout.id).id) == WorkState.DEAD
     counts = program_tick.tick(h, RUN_AT)["transfers"]

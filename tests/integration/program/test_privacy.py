@@ -30,34 +30,122 @@ def _seed(session: Session) -> dict[str, int]:
     partner = Partner(name="Alpha Partners", email="alpha@partners.example", status="active", created_at=now)
     session.add(partner)
     session.flush()
-    jane = Referral(tracking_id="R-JANE000001", partner_id=partner.id, company_name="Acme Corp",
-                    company_domain="acme-corp.com", contact_name="Jane Doe", contact_email="jane.doe@acme-corp.com",
-                    notes="Jane asked for a demo", status="closed_won", history=[{"status": "received"}],
-                    crm="hubspot", crm_deal_id="77", crm_contact_id="901", created_at=now, updated_at=now)
-    other = Referral(tracking_id="R-BOB0000001", partner_id=partner.id, company_name="Bob Ltd",
-                     company_domain="bob.example", contact_name="Bob Roe", contact_email="bob@bob.example",
-                     status="submitted", history=[], created_at=now, updated_at=now)
+    jane = Referral(
+        tracking_id="R-JANE000001",
+        partner_id=partner.id,
+        company_name="Acme Corp",
+        company_domain="acme-corp.com",
+        contact_name="Jane Doe",
+        contact_email="jane.doe@acme-corp.com",
+        notes="Jane asked for a demo",
+        status="closed_won",
+        history=[{"status": "received"}],
+        crm="hubspot",
+        crm_deal_id="77",
+        crm_contact_id="901",
+        created_at=now,
+        updated_at=now,
+    )
+    other = Referral(
+        tracking_id="R-BOB0000001",
+        partner_id=partner.id,
+        company_name="Bob Ltd",
+        company_domain="bob.example",
+        contact_name="Bob Roe",
+        contact_email="bob@bob.example",
+        status="submitted",
+        history=[],
+        created_at=now,
+        updated_at=now,
+    )
     session.add_all([jane, other])
     session.flush()
-    deal = Deal(source="hubspot", external_id="77", name="Acme Corp", amount_minor=1_000_00, currency="USD",
-                properties={}, property_versions={}, version_ms=1, deleted=False, partner_id=partner.id,
-                referral_id=jane.id, created_at=now, updated_at=now)
+    deal = Deal(
+        source="hubspot",
+        external_id="77",
+        name="Acme Corp",
+        amount_minor=1_000_00,
+        currency="USD",
+        properties={},
+        property_versions={},
+        version_ms=1,
+        deleted=False,
+        partner_id=partner.id,
+        referral_id=jane.id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(deal)
     session.flush()
-    session.add(LedgerEntry(natural_key="commission:deal:1", partner_id=partner.id, deal_id=deal.id, kind="commission",
-                            amount_minor=100_00, currency="USD", status="approved", created_at=now, updated_at=now))
-    session.add(InboxEvent(connector="sendgrid", event_key="sg-1", event_type="delivered", object_type="email_event",
-                           object_id="m1", payload={"email": "jane.doe@acme-corp.com", "event": "delivered"},
-                           received_at=now, state="done", attempts=1, next_attempt_at=now))
-    session.add(InboxEvent(connector="sendgrid", event_key="sg-2", event_type="delivered", object_type="email_event",
-                           object_id="m2", payload={"email": "bob@bob.example", "event": "delivered"},
-                           received_at=now, state="done", attempts=1, next_attempt_at=now))
-    session.add(OutboxItem(natural_key="crm:referral:R-JANE000001", connector="hubspot", action="create_referral_deal",
-                           payload={"contact": {"email": "jane.doe@acme-corp.com", "firstname": "Jane Doe"},
-                                    "deal": {"dealname": "Acme Corp"}},
-                           idempotency_key="k", state="done", attempts=1, next_attempt_at=now, created_at=now))
-    session.add(Notification(natural_key="n1", partner_id=None, kind="owner_assigned",
-                             to_email="jane.doe@acme-corp.com", subject="s", status="sent", created_at=now, updated_at=now))
+    session.add(
+        LedgerEntry(
+            natural_key="commission:deal:1",
+            partner_id=partner.id,
+            deal_id=deal.id,
+            kind="commission",
+            amount_minor=100_00,
+            currency="USD",
+            status="approved",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    session.add(
+        InboxEvent(
+            connector="sendgrid",
+            event_key="sg-1",
+            event_type="delivered",
+            object_type="email_event",
+            object_id="m1",
+            payload={"email": "jane.doe@acme-corp.com", "event": "delivered"},
+            received_at=now,
+            state="done",
+            attempts=1,
+            next_attempt_at=now,
+        )
+    )
+    session.add(
+        InboxEvent(
+            connector="sendgrid",
+            event_key="sg-2",
+            event_type="delivered",
+            object_type="email_event",
+            object_id="m2",
+            payload={"email": "bob@bob.example", "event": "delivered"},
+            received_at=now,
+            state="done",
+            attempts=1,
+            next_attempt_at=now,
+        )
+    )
+    session.add(
+        OutboxItem(
+            natural_key="crm:referral:R-JANE000001",
+            connector="hubspot",
+            action="create_referral_deal",
+            payload={
+                "contact": {"email": "jane.doe@acme-corp.com", "firstname": "Jane Doe"},
+                "deal": {"dealname": "Acme Corp"},
+            },
+            idempotency_key="k",
+            state="done",
+            attempts=1,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    session.add(
+        Notification(
+            natural_key="n1",
+            partner_id=None,
+            kind="owner_assigned",
+            to_email="jane.doe@acme-corp.com",
+            subject="s",
+            status="sent",
+            created_at=now,
+            updated_at=now,
+        )
+    )
     session.commit()
     return {"jane": jane.id, "other": other.id, "partner": partner.id}
 
@@ -77,7 +165,10 @@ def test_forget_anonymizes_every_copy_and_keeps_the_money(database_url: str) -> 
         other = session.get(Referral, ids["other"])
         assert other.contact_email == "bob@bob.example" and other.contact_name == "Bob Roe"
         payloads = [e.payload for e in session.scalars(select(InboxEvent).order_by(InboxEvent.id))]
-        assert payloads == [{"email": FORGOTTEN, "event": "delivered"}, {"email": "bob@bob.example", "event": "delivered"}]
+        assert payloads == [
+            {"email": FORGOTTEN, "event": "delivered"},
+            {"email": "bob@bob.example", "event": "delivered"},
+        ]
         outbox = session.scalars(select(OutboxItem)).one()
         assert outbox.payload["contact"] == {"email": FORGOTTEN, "firstname": FORGOTTEN}
         assert outbox.payload["deal"] == {"dealname": "Acme Corp"}
@@ -105,9 +196,16 @@ def test_forget_a_partner_keeps_their_ledger(db_session: Session) -> None:
 
 
 def _contact_event(object_id: int, event_type: str) -> dict[str, Any]:
-    return {"objectId": object_id, "eventId": int(time.time() * 1000) % 10**9, "subscriptionId": 31,
-            "portalId": 62515, "appId": 54321, "occurredAt": int(time.time() * 1000),
-            "subscriptionType": event_type, "attemptNumber": 0}
+    return {
+        "objectId": object_id,
+        "eventId": int(time.time() * 1000) % 10**9,
+        "subscriptionId": 31,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": int(time.time() * 1000),
+        "subscriptionType": event_type,
+        "attemptNumber": 0,
+    }
 
 
 def test_crm_privacy_deletion_and_cli_forget_through_the_running_hub(make_harness, sqlite_url: str) -> None:

@@ -16,9 +16,16 @@ from hub.program.errors import (
 )
 
 
-@pytest.mark.parametrize("exc", [NotFound("no payout #999"), InvalidState("payout #3 is paid; nothing to settle"),
-                                 IdempotencyConflict("used before"), InvalidInput("'x' is not a Stripe account id")],
-                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "exc",
+    [
+        NotFound("no payout #999"),
+        InvalidState("payout #3 is paid; nothing to settle"),
+        IdempotencyConflict("used before"),
+        InvalidInput("'x' is not a Stripe account id"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_a_domain_error_is_one_line_and_exit_1(exc: DomainError) -> None:
     app = typer.Typer()
 

@@ -13,18 +13,38 @@ from connectors.capabilities import Connector, RunsOutboxActions
 from hub.runtime.settings import load_settings
 
 EVERY = {"Connector", "ReceivesWebhooks", "RunsOutboxActions"}
-CRM = EVERY | {"CrmConnector", "CallsApi", "Polls", "ReadsInBatches", "WritesInBatches", "EventRecords",
-               "DeletedRecords", "SharesRedis"}
+CRM = EVERY | {
+    "CrmConnector",
+    "CallsApi",
+    "Polls",
+    "ReadsInBatches",
+    "WritesInBatches",
+    "EventRecords",
+    "DeletedRecords",
+    "SharesRedis",
+}
 EXPECTED: dict[str, set[str]] = {
     "hubspot": CRM | {"MergesRecords"},
     "salesforce": CRM | {"NamesPolledChanges"},
     "pipedrive": CRM | {"RegistersWebhooks", "ChecksWebhooks"},
     "sendgrid": EVERY | {"RegistersWebhooks", "SharesRedis"},
-    "stripe": EVERY | {"CallsApi", "Polls", "NamesPolledChanges", "EventRecords", "PaymentEvents",
-                       "PayoutAccounts", "TransferLookup", "RegistersWebhooks"},
+    "stripe": EVERY
+    | {
+        "CallsApi",
+        "Polls",
+        "NamesPolledChanges",
+        "EventRecords",
+        "PaymentEvents",
+        "PayoutAccounts",
+        "TransferLookup",
+        "RegistersWebhooks",
+    },
 }
-PROTOCOLS = {name: cls for name, cls in vars(capabilities).items()
-             if inspect.isclass(cls) and getattr(cls, "_is_runtime_protocol", False)}
+PROTOCOLS = {
+    name: cls
+    for name, cls in vars(capabilities).items()
+    if inspect.isclass(cls) and getattr(cls, "_is_runtime_protocol", False)
+}
 
 
 @pytest.fixture(scope="module")

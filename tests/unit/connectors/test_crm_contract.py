@@ -26,9 +26,20 @@ def test_a_deal_gone_from_the_crm_maps_to_a_deleted_deal(crm: str) -> None:
 @pytest.mark.parametrize("crm", CRMS)
 def test_every_crm_offers_what_the_partner_flow_and_the_program_call(crm: str) -> None:
     cls = REGISTRY[crm]
-    for member in ("find_conflicts", "create_referral_deal", "update_deal", "create_task", "deal_parties",
-                   "ensure_setup", "missing_setup", "fetch_changes", "read_many", "upsert_many",
-                   "record_from_event", "deleted_record"):
+    for member in (
+        "find_conflicts",
+        "create_referral_deal",
+        "update_deal",
+        "create_task",
+        "deal_parties",
+        "ensure_setup",
+        "missing_setup",
+        "fetch_changes",
+        "read_many",
+        "upsert_many",
+        "record_from_event",
+        "deleted_record",
+    ):
         assert callable(getattr(cls, member, None)), f"{crm} lacks {member}"
     assert {"create_referral_deal", "update_deal", "create_task"} <= set(cls.actions)
     assert "deal" in cls.poll_objects

@@ -166,8 +166,7 @@ def test_a_special_answer_comes_before_the_table() -> None:
 
 
 def test_a_401_renews_the_session_once_and_sends_again() -> None:
-    api = DemoApi(lambda r: httpx.Response(200 if r.headers["authorization"] == "Bearer t2" else 401),
-                  renewable=True)
+    api = DemoApi(lambda r: httpx.Response(200 if r.headers["authorization"] == "Bearer t2" else 401), renewable=True)
     assert api.execute(Call("GET", "/me")).status_code == 200
     assert [r.headers["authorization"] for r in api.requests] == ["Bearer t1", "Bearer t2"]
 
@@ -195,10 +194,13 @@ def test_retriable_answers_are_not_retried_in_process(status: int) -> None:
     assert len(api.requests) == 1
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                                 httpx.WriteError, httpx.WriteTimeout])
+@pytest.mark.parametrize(
+    "exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout]
+)
 @pytest.mark.parametrize("repeatable", [True, False])
-def test_a_request_that_cannot_have_been_acted_on_is_retriable(exc: type[httpx.TransportError], repeatable: bool) -> None:
+def test_a_request_that_cannot_have_been_acted_on_is_retriable(
+    exc: type[httpx.TransportError], repeatable: bool
+) -> None:
     api = DemoApi(raising(exc))
     with pytest.raises(RetriableError, match=exc.__name__):
         api.execute(Call("POST", "/mail", json={}, repeatable=repeatable))
@@ -220,8 +222,12 @@ def test_a_lost_answer_is_retriable_only_for_a_repeatable_call(exc: type[httpx.T
 
 def test_budgets_are_drawn_before_sending_and_a_spent_one_sends_nothing() -> None:
     clock = [0.0]
-    limiter = LocalRateLimiter([Budget("demo:burst", 2, 10.0), Budget("demo:tokens", 10, 60.0)],
-                               max_wait_s=0, clock=lambda: clock[0], sleep=lambda s: None)
+    limiter = LocalRateLimiter(
+        [Budget("demo:burst", 2, 10.0), Budget("demo:tokens", 10, 60.0)],
+        max_wait_s=0,
+        clock=lambda: clock[0],
+        sleep=lambda s: None,
+    )
     api = DemoApi(answer(200), limiter=limiter)
     call = Call("GET", "/things", budgets=(("demo:burst", 1), ("demo:tokens", 4)))
     api.execute(call)
@@ -269,10 +275,18 @@ def test_sendgrid_never_resends_a_mail_whose_answer_was_lost() -> None:
         sent.append(request)
         raise httpx.ReadTimeout("no answer", request=request)
 
-    sg = SendGridConnector(SendGridSettings(api_key=SecretStr("SG.key"), from_email="p@example.com"),
-                           transport=httpx.MockTransport(handler))
-    payload = {"notification_id": 5, "kind": "welcome", "to": {"email": "a@example.com"},
-               "subject": "Hi", "text": "t", "html": "<p>t</p>"}
+    sg = SendGridConnector(
+        SendGridSettings(api_key=SecretStr("SG.key"), from_email="p@example.com"),
+        transport=httpx.MockTransport(handler),
+    )
+    payload = {
+        "notification_id": 5,
+        "kind": "welcome",
+        "to": {"email": "a@example.com"},
+        "subject": "Hi",
+        "text": "t",
+        "html": "<p>t</p>",
+    }
     with pytest.raises(SendOutcomeUnknown, match="ReadTimeout after the request was sent: notification 5"):
         sg.send_email(payload, idempotency_key="k")
     assert len(sent) == 1
@@ -284,10 +298,18 @@ def test_sendgrid_redacts_its_key_from_error_messages() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"errors": [{"message": "bad key SG.secret-key", "field": None}]})
 
-    sg = SendGridConnector(SendGridSettings(api_key=SecretStr("SG.secret-key"), from_email="p@example.com"),
-                           transport=httpx.MockTransport(handler))
-    payload = {"notification_id": 5, "kind": "welcome", "to": {"email": "a@example.com"},
-               "subject": "Hi", "text": "t", "html": "<p>t</p>"}
+    sg = SendGridConnector(
+        SendGridSettings(api_key=SecretStr("SG.secret-key"), from_email="p@example.com"),
+        transport=httpx.MockTransport(handler),
+    )
+    payload = {
+        "notification_id": 5,
+        "kind": "welcome",
+        "to": {"email": "a@example.com"},
+        "subject": "Hi",
+        "text": "t",
+        "html": "<p>t</p>",
+    }
     with pytest.raises(FatalError) as caught:
         sg.send_email(payload, idempotency_key="k")
     assert "SG.secret-key" not in str(caught.value) and "[redacted]" in str(caught.value)
@@ -298,8 +320,11 @@ def test_hubspot_429_of_the_shared_window_pauses_the_budget_for_everyone() -> No
     from connectors.hubspot.settings import HubSpotSettings
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, json={"policyName": "TEN_SECONDLY_ROLLING", "message": "slow down"},
-                              headers={"x-hubspot-ratelimit-interval-milliseconds": "10000"})
+        return httpx.Response(
+            429,
+            json={"policyName": "TEN_SECONDLY_ROLLING", "message": "slow down"},
+            headers={"x-hubspot-ratelimit-interval-milliseconds": "10000"},
+        )
 
     api = HubSpotApi(HubSpotSettings(access_token=SecretStr("pat-x")), transport=httpx.MockTransport(handler))
     paused: list[tuple[str, float]] = []

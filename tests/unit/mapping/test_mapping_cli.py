@@ -42,9 +42,9 @@ def test_check_prints_every_error_and_exits_1(tmp_path: Path) -> None:
     broken = tmp_path / "hubspot" / "deals.yaml"
     broken.parent.mkdir()
     broken.write_text(
-        DEALS.read_text().replace("contractsent: proposal_sent", "contractsent: proposal").replace(
-            "target: deal", "target: deal\nfileds: {}"
-        )
+        DEALS.read_text()
+        .replace("contractsent: proposal_sent", "contractsent: proposal")
+        .replace("target: deal", "target: deal\nfileds: {}")
     )
     result = runner.invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1
@@ -62,9 +62,21 @@ def test_check_missing_path(tmp_path: Path) -> None:
 
 def test_preview_inbound(tmp_path: Path) -> None:
     sample = tmp_path / "deal.json"
-    sample.write_text(json.dumps({"id": "42", "properties": {"dealname": "Acme", "dealstage": "closedwon",
-                                  "pipeline": "default", "amount": "99.99", "deal_currency_code": "EUR",
-                                  "hs_lastmodifieddate": "2024-05-02T10:00:00.000Z"}}))
+    sample.write_text(
+        json.dumps(
+            {
+                "id": "42",
+                "properties": {
+                    "dealname": "Acme",
+                    "dealstage": "closedwon",
+                    "pipeline": "default",
+                    "amount": "99.99",
+                    "deal_currency_code": "EUR",
+                    "hs_lastmodifieddate": "2024-05-02T10:00:00.000Z",
+                },
+            }
+        )
+    )
     result = runner.invoke(app, ["preview", str(DEALS), "--sample", str(sample)])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
@@ -77,26 +89,54 @@ def test_preview_inbound(tmp_path: Path) -> None:
 
 def test_preview_webhook_event_is_partial(tmp_path: Path) -> None:
     sample = tmp_path / "events.json"
-    sample.write_text(json.dumps([{"objectId": 7, "propertyName": "dealstage", "propertyValue": "closedlost",
-                                   "eventType": "deal.propertyChange", "occurredAt": 1}]))
+    sample.write_text(
+        json.dumps(
+            [
+                {
+                    "objectId": 7,
+                    "propertyName": "dealstage",
+                    "propertyValue": "closedlost",
+                    "eventType": "deal.propertyChange",
+                    "occurredAt": 1,
+                }
+            ]
+        )
+    )
     result = runner.invoke(app, ["preview", str(DEALS), "--sample", str(sample)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [
-        {"target": "deal", "key": "7", "version_ms": None,
-         "fields": {"external_id": "7", "stage": "closedlost", "status": "closed_lost"}}
+        {
+            "target": "deal",
+            "key": "7",
+            "version_ms": None,
+            "fields": {"external_id": "7", "stage": "closedlost", "status": "closed_lost"},
+        }
     ]
 
 
 def test_preview_outbound_prints_the_exact_payload(tmp_path: Path) -> None:
     sample = tmp_path / "deal.json"
-    sample.write_text(json.dumps({"external_id": "42", "amount": 1234, "currency": "KWD",
-                                  "close_date": "2024-06-30T00:00:00Z", "tracking_id": "T-9"}))
+    sample.write_text(
+        json.dumps(
+            {
+                "external_id": "42",
+                "amount": 1234,
+                "currency": "KWD",
+                "close_date": "2024-06-30T00:00:00Z",
+                "tracking_id": "T-9",
+            }
+        )
+    )
     result = runner.invoke(app, ["preview", str(DEALS), "--sample", str(sample), "--direction", "out"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
         "id": "42",
-        "properties": {"amount": "1.234", "deal_currency_code": "KWD",
-                       "closedate": "2024-06-30T00:00:00.000Z", "partnerhub_tracking_id": "T-9"},
+        "properties": {
+            "amount": "1.234",
+            "deal_currency_code": "KWD",
+            "closedate": "2024-06-30T00:00:00.000Z",
+            "partnerhub_tracking_id": "T-9",
+        },
     }
 
 
@@ -119,7 +159,11 @@ def test_schema_command_prints_the_committed_schema() -> None:
 def test_check_as_a_real_process(tmp_path: Path) -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "hub.cli.mappings", "check", "mappings"],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"{len(mapping_files(MAPPINGS))} mapping files OK" in ok.stdout
@@ -129,7 +173,11 @@ def test_check_as_a_real_process(tmp_path: Path) -> None:
     broken.write_text((MAPPINGS / "sendgrid" / "events.yaml").read_text().replace("[email]", "[emial]"))
     bad = subprocess.run(
         [sys.executable, "-m", "hub.cli.mappings", "check", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert bad.returncode == 1
     assert bad.stdout.splitlines() == [

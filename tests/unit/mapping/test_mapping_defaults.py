@@ -61,9 +61,16 @@ def test_committed_schema_is_current() -> None:
 
 def test_schema_rejects_what_the_loader_rejects() -> None:
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
-    good = {"version": 1, "source": {"connector": "hubspot", "object": "deal"}, "target": "deal",
-            "key": "external_id", "fields": {"external_id": "id", "name": {"source": "properties.dealname",
-            "transform": ["strip", {"lookup": {"table": {"a": "b"}}}]}}}
+    good = {
+        "version": 1,
+        "source": {"connector": "hubspot", "object": "deal"},
+        "target": "deal",
+        "key": "external_id",
+        "fields": {
+            "external_id": "id",
+            "name": {"source": "properties.dealname", "transform": ["strip", {"lookup": {"table": {"a": "b"}}}]},
+        },
+    }
     assert list(validator.iter_errors(good)) == []
     for bad in (
         {**good, "fileds": {}},
@@ -83,10 +90,34 @@ def test_sendgrid_objects_are_the_connector_declaration() -> None:
     assert REGISTRY["sendgrid"].objects is OBJECTS  # the connector exposes the declaration
     assert DECLARATIONS["sendgrid"] == "connectors.sendgrid"
     assert connector_objects("sendgrid") is OBJECTS
-    assert {"email", "timestamp", "event", "sg_event_id", "sg_message_id", "reason", "status", "response",
-            "type", "url", "asm_group_id", "category", "notification_id"} <= set(OBJECTS["event"].fields)
-    assert {"from", "to", "subject", "text", "html", "headers", "envelope", "SPF", "dkim", "sender_ip",
-            "attachments"} <= set(OBJECTS["inbound_parse"].fields)
+    assert {
+        "email",
+        "timestamp",
+        "event",
+        "sg_event_id",
+        "sg_message_id",
+        "reason",
+        "status",
+        "response",
+        "type",
+        "url",
+        "asm_group_id",
+        "category",
+        "notification_id",
+    } <= set(OBJECTS["event"].fields)
+    assert {
+        "from",
+        "to",
+        "subject",
+        "text",
+        "html",
+        "headers",
+        "envelope",
+        "SPF",
+        "dkim",
+        "sender_ip",
+        "attachments",
+    } <= set(OBJECTS["inbound_parse"].fields)
     assert connector_objects("nope") is None
 
 

@@ -234,7 +234,8 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
     (
         "a value map written back that is not one-to-one",
         GOOD.replace("closedlost: closed_lost", "closedlost: closed_won").replace(
-            "    source: properties.dealstage\n", "    source: properties.dealstage\n    direction: both\n    owner: provider\n"
+            "    source: properties.dealstage\n",
+            "    source: properties.dealstage\n    direction: both\n    owner: provider\n",
         ),
         20,
         9,
@@ -246,7 +247,9 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
     ),
     (
         "filter with two tests",
-        GOOD.replace("fields:", "filters:\n  - source: properties.pipeline\n    equals: default\n    present: true\nfields:"),
+        GOOD.replace(
+            "fields:", "filters:\n  - source: properties.pipeline\n    equals: default\n    present: true\nfields:"
+        ),
         9,
         5,
         "filters.0: a filter takes exactly one of `equals`, `in`, `present`",

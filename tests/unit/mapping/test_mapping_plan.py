@@ -27,7 +27,6 @@ from tests.support.servers import REPO
 MAPPINGS = REPO / "mappings"
 
 
-
 def hubspot_deal(**properties: Any) -> dict[str, Any]:
     base = {
         "dealname": "  Acme expansion ",
@@ -154,8 +153,13 @@ def test_present_filters(write_mapping: Callable[[str], Path]) -> None:
 
 
 def test_partial_record_carries_only_its_fields(deals: Any) -> None:
-    event = {"objectId": 123, "propertyName": "dealstage", "propertyValue": "closedwon",
-             "eventType": "deal.propertyChange", "occurredAt": 1714644000123}
+    event = {
+        "objectId": 123,
+        "propertyName": "dealstage",
+        "propertyValue": "closedwon",
+        "eventType": "deal.propertyChange",
+        "occurredAt": 1714644000123,
+    }
     record = source_record_from_event("hubspot", event)
     assert record == {"id": "123", "properties": {"dealstage": "closedwon"}}
     change = deals.inbound(record, partial=True)
@@ -190,8 +194,7 @@ def test_bad_value_is_a_runtime_error_naming_file_field_value(deals: Any) -> Non
     assert not isinstance(error, UnknownMappedValue)
     assert (error.field, error.value) == ("amount", "twelve")
     assert str(error) == (
-        f"{MAPPINGS / 'hubspot' / 'deals.yaml'}: field 'amount': 'twelve' is not a decimal amount "
-        "(value 'twelve')"
+        f"{MAPPINGS / 'hubspot' / 'deals.yaml'}: field 'amount': 'twelve' is not a decimal amount (value 'twelve')"
     )
 
 
@@ -221,7 +224,9 @@ def test_value_map_default_and_const(write_mapping: Callable[[str], Path]) -> No
     )
     plan = compile_file(path)
     assert plan.inbound({"id": 1, "properties": {"dealstage": "brand_new"}}).fields == {
-        "external_id": "1", "source": "hubspot", "status": "submitted",
+        "external_id": "1",
+        "source": "hubspot",
+        "status": "submitted",
     }
 
 
@@ -252,9 +257,18 @@ def test_value_map_written_back_with_reverse(write_mapping: Callable[[str], Path
 
 def test_sendgrid_event(write_mapping: Callable[[str], Path]) -> None:
     plan = load_mappings(MAPPINGS).for_source("sendgrid", "event")
-    event = {"email": "Partner@Example.com", "timestamp": 1700000000, "event": "bounce", "type": "bounce",
-             "reason": "550 5.1.1 no such user", "status": "5.1.1", "sg_event_id": "ZXZ",
-             "sg_message_id": "m.1", "notification_id": "N-7", "asm_group_id": 3}
+    event = {
+        "email": "Partner@Example.com",
+        "timestamp": 1700000000,
+        "event": "bounce",
+        "type": "bounce",
+        "reason": "550 5.1.1 no such user",
+        "status": "5.1.1",
+        "sg_event_id": "ZXZ",
+        "sg_message_id": "m.1",
+        "notification_id": "N-7",
+        "asm_group_id": 3,
+    }
     change = plan.inbound(event)
     assert change.key == "ZXZ"
     assert change.fields["email"] == "partner@example.com"
@@ -267,8 +281,15 @@ def test_sendgrid_event(write_mapping: Callable[[str], Path]) -> None:
 
 def test_inbound_email_is_keyed_by_content() -> None:
     plan = load_mappings(MAPPINGS).for_source("sendgrid", "inbound_parse")
-    post = {"from": "Jane Doe <Jane@Partner.io>", "to": "referrals@hub.example, Ops <ops@hub.example>",
-            "subject": "New lead", "text": "Hi", "SPF": "pass", "dkim": "{@partner.io : pass}", "headers": "X: y"}
+    post = {
+        "from": "Jane Doe <Jane@Partner.io>",
+        "to": "referrals@hub.example, Ops <ops@hub.example>",
+        "subject": "New lead",
+        "text": "Hi",
+        "SPF": "pass",
+        "dkim": "{@partner.io : pass}",
+        "headers": "X: y",
+    }
     change = plan.inbound(post)
     assert change.fields["sender"] == "jane@partner.io"
     assert change.fields["sender_domain"] == "partner.io"

@@ -24,9 +24,9 @@ texts = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=40
 ).filter(lambda s: s.strip() == s and s != "")
 ids = st.integers(min_value=1, max_value=10**15).map(str)
-moments = st.datetimes(
-    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
-).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)).map(
+    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
+)
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 minor_units = st.integers(min_value=-(10**15), max_value=10**15)
 
@@ -34,8 +34,10 @@ minor_units = st.integers(min_value=-(10**15), max_value=10**15)
 def _exact(plan: Plan, name: str, rules: dict[str, Any]) -> bool:
     """Provider-owned, written both ways, and every step an exact inverse."""
     info = plan.fields[name]
-    return info.direction == "both" and info.owner == "provider" and all(
-        TRANSFORMS[step].reverse == "exact" for step in rules[name]
+    return (
+        info.direction == "both"
+        and info.owner == "provider"
+        and all(TRANSFORMS[step].reverse == "exact" for step in rules[name])
     )
 
 
@@ -55,8 +57,15 @@ DEFAULT_PLANS = [plan for plan in HUBSPOT.plans if plan.connector == "hubspot"]
 FIXED = {
     "properties.pipeline": st.just("default"),
     "properties.dealstage": st.sampled_from(
-        ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
-         "contractsent", "closedwon", "closedlost"]
+        [
+            "appointmentscheduled",
+            "qualifiedtobuy",
+            "presentationscheduled",
+            "decisionmakerboughtin",
+            "contractsent",
+            "closedwon",
+            "closedlost",
+        ]
     ),
 }
 
@@ -173,8 +182,18 @@ items = st.lists(st.text(alphabet="abcdefghij0123456789-_", min_size=1, max_size
     contacts=items,
 )
 def test_exact_transforms_round_trip(
-    synthetic: Plan, external_id: str, name: str, stage: str, source: str, currency: str, minor: int,
-    close: datetime, created: datetime, modified: datetime, deleted: bool, contacts: list[str],
+    synthetic: Plan,
+    external_id: str,
+    name: str,
+    stage: str,
+    source: str,
+    currency: str,
+    minor: int,
+    close: datetime,
+    created: datetime,
+    modified: datetime,
+    deleted: bool,
+    contacts: list[str],
 ) -> None:
     record = {
         "id": external_id,

@@ -54,8 +54,14 @@ def test_money_rounding_table(amount: Any, currency: str, minor: int) -> None:
 
 @pytest.mark.parametrize(
     ("minor", "currency", "text"),
-    [(150050, "USD", "1500.50"), (1500, "JPY", "1500"), (1234, "KWD", "1.234"), (-5, "KWD", "-0.005"),
-     (0, "USD", "0.00"), (7, "BHD", "0.007")],
+    [
+        (150050, "USD", "1500.50"),
+        (1500, "JPY", "1500"),
+        (1234, "KWD", "1.234"),
+        (-5, "KWD", "-0.005"),
+        (0, "USD", "0.00"),
+        (7, "BHD", "0.007"),
+    ],
 )
 def test_minor_units_back_to_decimal_text(minor: int, currency: str, text: str) -> None:
     assert from_minor_units(minor, currency) == text
@@ -109,8 +115,18 @@ TABLE: list[tuple[Any, Any, Any, Any]] = [
     ("datetime", "2024-05-01T14:00:00+02:00", datetime(2024, 5, 1, 12, tzinfo=UTC), "2024-05-01T12:00:00.000Z"),
     ("datetime", "1714564800123", datetime(2024, 5, 1, 12, 0, 0, 123000, UTC), "2024-05-01T12:00:00.123Z"),
     ({"datetime": {"format": "epoch_s"}}, 1714564800, datetime(2024, 5, 1, 12, tzinfo=UTC), 1714564800),
-    ({"datetime": {"format": "epoch_ms", "text": True}}, "1714564800000", datetime(2024, 5, 1, 12, tzinfo=UTC), "1714564800000"),
-    ({"datetime": {"assume_tz": "Europe/Paris"}}, "2024-05-01 14:00", datetime(2024, 5, 1, 12, tzinfo=UTC), "2024-05-01T12:00:00.000Z"),
+    (
+        {"datetime": {"format": "epoch_ms", "text": True}},
+        "1714564800000",
+        datetime(2024, 5, 1, 12, tzinfo=UTC),
+        "1714564800000",
+    ),
+    (
+        {"datetime": {"assume_tz": "Europe/Paris"}},
+        "2024-05-01 14:00",
+        datetime(2024, 5, 1, 12, tzinfo=UTC),
+        "2024-05-01T12:00:00.000Z",
+    ),
     ("lower", "ACME", "acme", "acme"),
     ("upper", "eur", "EUR", "EUR"),
     ("strip", "  Acme  ", "Acme", "Acme"),

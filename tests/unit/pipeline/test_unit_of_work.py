@@ -29,8 +29,12 @@ def ctx(tmp_path: Path) -> Iterator[Any]:
     engine = make_engine(f"sqlite:///{tmp_path / 'uow.sqlite3'}")
     Base.metadata.create_all(engine)
     server = fakeredis.FakeServer()
-    yield SimpleNamespace(sessions=make_sessionmaker(engine), redis=fakeredis.FakeRedis(server=server),
-                          settings=SimpleNamespace(queue_prefix=PREFIX), server=server)
+    yield SimpleNamespace(
+        sessions=make_sessionmaker(engine),
+        redis=fakeredis.FakeRedis(server=server),
+        settings=SimpleNamespace(queue_prefix=PREFIX),
+        server=server,
+    )
     engine.dispose()
 
 

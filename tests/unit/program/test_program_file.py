@@ -15,20 +15,32 @@ def test_program_schema_is_current():
     assert committed == schema_text(), "run: partnerhub program schema --output mappings/program.schema.json"
 
 
-@pytest.mark.parametrize("rules, where, message", [
-    ('  - name: x\n    percent: "10"\n    months: 3\n', ":3:5:", "months applies to recurring_invoice_paid"),
-    ('  - name: x\n    event: referral_qualified\n    percent: "10"\n', ":3:5:", "referral_qualified rules pay flat"),
-    ('  - name: x\n    percent: "10"\n    cap: {amount: "5", currency: XYZ}\n', ":5:34:", "not an ISO 4217"),
-    ('  - name: x\n    event: invoice_paid\n    percent: "10"\n', ":4:12:", "did you mean 'recurring_invoice_paid'"),
-    ('  - name: x\n    percent: "10"\n    holding_days: -1\n', ":5:19:", "holding_days"),
-])
+@pytest.mark.parametrize(
+    "rules, where, message",
+    [
+        ('  - name: x\n    percent: "10"\n    months: 3\n', ":3:5:", "months applies to recurring_invoice_paid"),
+        (
+            '  - name: x\n    event: referral_qualified\n    percent: "10"\n',
+            ":3:5:",
+            "referral_qualified rules pay flat",
+        ),
+        ('  - name: x\n    percent: "10"\n    cap: {amount: "5", currency: XYZ}\n', ":5:34:", "not an ISO 4217"),
+        (
+            '  - name: x\n    event: invoice_paid\n    percent: "10"\n',
+            ":4:12:",
+            "did you mean 'recurring_invoice_paid'",
+        ),
+        ('  - name: x\n    percent: "10"\n    holding_days: -1\n', ":5:19:", "holding_days"),
+    ],
+)
 def test_program_file_errors_name_file_and_line(tmp_path, rules, where, message):
     import subprocess
     import sys
 
     (tmp_path / "program.yaml").write_text("version: 1\ncommissions:\n" + rules)
-    out = subprocess.run([sys.executable, "-m", "hub.cli", "program", "check", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "program", "check", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 1
     assert "program.yaml" in out.stderr and message in out.stderr, out.stderr
     assert f"program.yaml{where}" in out.stderr, out.stderr
@@ -38,28 +50,47 @@ def test_shipped_program_file_checks():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "hub.cli", "program", "check"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "program", "check"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and "2 commission rule(s)" in out.stdout, out.stdout + out.stderr
 
 
 # -- the program's emails ------------------------------------------------------------------------------
 
 PROGRAM_EMAILS = {
-    "payout_scheduled": ({"payout_id": 7, "amount_minor": 150_000, "currency": "USD", "review": True, "note": None},
-                         "Payout scheduled: $1,500.00", "approves it before it is sent"),
-    "payout_paid": ({"payout_id": 7, "amount_minor": 1_852, "currency": "JPY", "reference": "tr_1"},
-                    "Payout sent: ¥1,852", "Reference: tr_1"),
-    "payout_failed": ({"payout_id": 7, "amount_minor": 5_000, "currency": "EUR", "reason": "account closed"},
-                      "Payout #7 could not be sent", "€50.00"),
+    "payout_scheduled": (
+        {"payout_id": 7, "amount_minor": 150_000, "currency": "USD", "review": True, "note": None},
+        "Payout scheduled: $1,500.00",
+        "approves it before it is sent",
+    ),
+    "payout_paid": (
+        {"payout_id": 7, "amount_minor": 1_852, "currency": "JPY", "reference": "tr_1"},
+        "Payout sent: ¥1,852",
+        "Reference: tr_1",
+    ),
+    "payout_failed": (
+        {"payout_id": 7, "amount_minor": 5_000, "currency": "EUR", "reason": "account closed"},
+        "Payout #7 could not be sent",
+        "€50.00",
+    ),
     "reengagement_first": ({}, "We miss your referrals, Alpha", "Submit it through the partner API"),
     "reengagement_second": ({}, "Can we help you refer, Alpha?", "reply to this email"),
-    "tier_changed": ({"old_tier": None, "new_tier": "gold", "quarter": "2026-Q1", "referrals": 4},
-                     "Your partner tier is now Gold", "from no tier to Gold"),
-    "registration_approved": ({"company_name": "Initech", "tracking_id": "R-ABC", "protected_until": "2027-02-21"},
-                              "Deal registration approved: Initech", "until February 21, 2027"),
-    "registration_declined": ({"company_name": "Initech", "reason": "duplicate of an existing opportunity"},
-                              "Deal registration declined: Initech", "duplicate of an existing opportunity"),
+    "tier_changed": (
+        {"old_tier": None, "new_tier": "gold", "quarter": "2026-Q1", "referrals": 4},
+        "Your partner tier is now Gold",
+        "from no tier to Gold",
+    ),
+    "registration_approved": (
+        {"company_name": "Initech", "tracking_id": "R-ABC", "protected_until": "2027-02-21"},
+        "Deal registration approved: Initech",
+        "until February 21, 2027",
+    ),
+    "registration_declined": (
+        {"company_name": "Initech", "reason": "duplicate of an existing opportunity"},
+        "Deal registration declined: Initech",
+        "duplicate of an existing opportunity",
+    ),
     "registration_held": ({"company_name": "Initech"}, "Deal registration in review: Initech", "reviewed"),
 }
 

@@ -17,7 +17,7 @@ from hub.program.states import CommissionEvent, LedgerStatus, PayoutStatus, Refe
 
 def test_values_are_the_stored_strings() -> None:
     assert [s.value for s in WorkState] == ["received", "pending", "processing", "retrying", "done", "dead", "unknown"]
-    assert OPEN_STATES == ("received", "pending", "processing", "retrying") and ALL_STATES == tuple(WorkState)
+    assert OPEN_STATES == ("received", "pending", "processing", "retrying") and tuple(WorkState) == ALL_STATES
     assert [s.value for s in LedgerStatus] == ["pending", "approved", "in_payout", "paid", "cancelled", "reversed"]
     assert [s.value for s in PayoutStatus] == ["review", "approved", "sending", "unknown", "paid", "failed", "rejected"]
     assert [s.value for s in CommissionEvent] == ["deal_won", "referral_qualified", "recurring_invoice_paid"]
@@ -43,8 +43,18 @@ def test_a_row_stores_the_string_and_loads_the_member(tmp_path: Path) -> None:
         partner = Partner(name="P", email="p@example.com", created_at=now)
         session.add(partner)
         session.flush()
-        session.add(LedgerEntry(natural_key="k", partner_id=partner.id, kind="commission", amount_minor=100,
-                                currency="USD", status=LedgerStatus.APPROVED, created_at=now, updated_at=now))
+        session.add(
+            LedgerEntry(
+                natural_key="k",
+                partner_id=partner.id,
+                kind="commission",
+                amount_minor=100,
+                currency="USD",
+                status=LedgerStatus.APPROVED,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     with sessions() as session:
         assert session.execute(text("SELECT status FROM ledger_entries")).scalar_one() == "approved"
         entry = session.query(LedgerEntry).one()

@@ -85,12 +85,14 @@ def test_log_lines_never_carry_secrets(monkeypatch, tmp_path):
     buffer = io.StringIO()
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=buffer))
     log = structlog.get_logger("t")
-    log.warning("call failed", detail="Bearer pat-na1-supersecret-value refused", dsn=settings.sqlalchemy_url,
-                authorization="anything at all")
+    log.warning(
+        "call failed",
+        detail="Bearer pat-na1-supersecret-value refused",
+        dsn=settings.sqlalchemy_url,
+        authorization="anything at all",
+    )
     line = json.loads(buffer.getvalue())
     assert "supersecret" not in buffer.getvalue() and "db-password-xyz" not in buffer.getvalue()
     assert line["detail"] == "Bearer ********** refused"
     assert line["authorization"] == "**********"
     logging.getLogger().handlers.clear()
-
-

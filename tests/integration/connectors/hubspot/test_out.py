@@ -46,20 +46,42 @@ def hubspot(fake_hubspot: FakeHubSpot) -> Any:
     connector.close()
 
 
-def referral_payload(tracking_id: str = "R-7Q2K", *, email: str = "ann@acme.example",
-                     domain: str | None = "acme.example", first: str = "Ann", last: str = "Lee") -> dict[str, Any]:
+def referral_payload(
+    tracking_id: str = "R-7Q2K",
+    *,
+    email: str = "ann@acme.example",
+    domain: str | None = "acme.example",
+    first: str = "Ann",
+    last: str = "Lee",
+) -> dict[str, Any]:
     """What the partner flow puts in the outbox: property dicts from the mapping plans."""
     plans = load_mappings(MAPPINGS)
-    deal = plans.for_source("hubspot", "deal").outbound({  # type: ignore[union-attr]
-        "name": "Acme Corp", "stage": "appointmentscheduled", "pipeline": "default",
-        "tracking_id": tracking_id, "partner_id": "17", "source": "partner_referral",
-    })
-    contact = plans.for_source("hubspot", "contact").outbound({  # type: ignore[union-attr]
-        "email": email, "first_name": first, "last_name": last, "partner_id": "17", "tracking_id": tracking_id,
-    })
-    company = plans.for_source("hubspot", "company").outbound({  # type: ignore[union-attr]
-        "name": "Acme Corp", "domain": domain, "partner_id": "17",
-    })
+    deal = plans.for_source("hubspot", "deal").outbound(
+        {  # type: ignore[union-attr]
+            "name": "Acme Corp",
+            "stage": "appointmentscheduled",
+            "pipeline": "default",
+            "tracking_id": tracking_id,
+            "partner_id": "17",
+            "source": "partner_referral",
+        }
+    )
+    contact = plans.for_source("hubspot", "contact").outbound(
+        {  # type: ignore[union-attr]
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "partner_id": "17",
+            "tracking_id": tracking_id,
+        }
+    )
+    company = plans.for_source("hubspot", "company").outbound(
+        {  # type: ignore[union-attr]
+            "name": "Acme Corp",
+            "domain": domain,
+            "partner_id": "17",
+        }
+    )
     return {
         "tracking_id": tracking_id,
         "contact": {"email": email, **contact},
@@ -73,7 +95,9 @@ def referral_payload(tracking_id: str = "R-7Q2K", *, email: str = "ann@acme.exam
 def run_action(connector: HubSpotConnector, action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Through the outbox dispatcher's own entry point, as a worker runs it."""
     hub = SimpleNamespace(connectors={"hubspot": connector})
-    item = SimpleNamespace(id=1, connector="hubspot", action=action, payload=payload, idempotency_key="crm:referral-deal:1")
+    item = SimpleNamespace(
+        id=1, connector="hubspot", action=action, payload=payload, idempotency_key="crm:referral-deal:1"
+    )
     result = carry_out(hub, item)  # type: ignore[arg-type]
     json.dumps(result)  # stored as the outbox row's JSON result
     return result
@@ -96,8 +120,9 @@ def test_create_referral_deal_twice_makes_one_contact_one_company_one_deal(hubsp
     # associated once each, and the re-run wrote no association again
     assert fake_hubspot.associated("deals", deal_id, "contacts") == [contact_id]
     assert fake_hubspot.associated("deals", deal_id, "companies") == [company_id]
-    assert sorted(fake_hubspot.association_writes) == sorted([
-        ("contacts", contact_id, "deals", deal_id), ("companies", company_id, "deals", deal_id)])
+    assert sorted(fake_hubspot.association_writes) == sorted(
+        [("contacts", contact_id, "deals", deal_id), ("companies", company_id, "deals", deal_id)]
+    )
     deal = fake_hubspot.deals[deal_id]
     assert deal[TRACKING_ID] == "R-7Q2K" and deal["partnerhub_partner_id"] == "17"
     assert deal["hubspot_owner_id"] == "9001" and deal["dealname"] == "Acme Corp"
@@ -111,8 +136,10 @@ def test_create_referral_deal_twice_makes_one_contact_one_company_one_deal(hubsp
 
 
 def test_existing_contact_and_company_are_never_overwritten(hubspot, fake_hubspot):
-    contact_id = fake_hubspot.add("contacts", {"email": "ann@acme.example", "firstname": "Annabel",
-                                               "lastname": "Original", "phone": "+1 555 0100"})
+    contact_id = fake_hubspot.add(
+        "contacts",
+        {"email": "ann@acme.example", "firstname": "Annabel", "lastname": "Original", "phone": "+1 555 0100"},
+    )
     company_id = fake_hubspot.add("companies", {"domain": "acme.example", "name": "ACME (key account)"})
     before_contact = dict(fake_hubspot.contacts[contact_id])
     before_company = dict(fake_hubspot.companies[company_id])
@@ -127,8 +154,11 @@ def test_existing_contact_and_company_are_never_overwritten(hubspot, fake_hubspo
     assert fake_hubspot.associated("deals", result["deal_id"], "contacts") == [contact_id]
     assert fake_hubspot.associated("deals", result["deal_id"], "companies") == [company_id]
     # no write of any kind went to the existing contact or company
-    writes = [r for r in fake_hubspot.requests if r["method"] == "POST"
-              and r["path"] in ("/crm/v3/objects/contacts", "/crm/v3/objects/companies")]
+    writes = [
+        r
+        for r in fake_hubspot.requests
+        if r["method"] == "POST" and r["path"] in ("/crm/v3/objects/contacts", "/crm/v3/objects/companies")
+    ]
     assert writes == []
 
 
@@ -184,8 +214,9 @@ def test_update_deal_by_id_and_by_tracking_id(hubspot, fake_hubspot):
     assert fake_hubspot.deals[deal_id]["dealstage"] == "contractsent"
     assert by_id == {"deal_id": deal_id, "written": {"deal": {deal_id: {"dealstage": "contractsent"}}}}
 
-    by_tracking = hubspot.update_deal({"tracking_id": "R-7Q2K", "properties": {"partnerhub_partner_status": "won"}},
-                                      idempotency_key="k2")
+    by_tracking = hubspot.update_deal(
+        {"tracking_id": "R-7Q2K", "properties": {"partnerhub_partner_status": "won"}}, idempotency_key="k2"
+    )
     assert by_tracking["deal_id"] == deal_id
     assert fake_hubspot.deals[deal_id]["partnerhub_partner_status"] == "won"
 
@@ -197,8 +228,9 @@ def test_find_conflicts_open_deal_by_email_customer_by_domain_nothing_for_free_m
     bob = fake_hubspot.add("contacts", {"email": "bob@globex.example", "firstname": "Bob", "lastname": "Stone"})
     open_deal = fake_hubspot.add("deals", {"dealname": "Globex expansion", "dealstage": "qualifiedtobuy"})
     fake_hubspot.associate("deals", open_deal, "contacts", bob)
-    initech = fake_hubspot.add("companies", {"domain": "initech.example", "name": "Initech",
-                                             "lifecyclestage": "customer"})
+    initech = fake_hubspot.add(
+        "companies", {"domain": "initech.example", "name": "Initech", "lifecyclestage": "customer"}
+    )
     umbrella = fake_hubspot.add("companies", {"domain": "umbrella.example", "name": "Umbrella"})
     won = fake_hubspot.add("deals", {"dealname": "Umbrella 2025", "dealstage": "closedwon"})
     fake_hubspot.associate("deals", won, "companies", umbrella)
@@ -212,11 +244,14 @@ def test_find_conflicts_open_deal_by_email_customer_by_domain_nothing_for_free_m
         fake_hubspot.associate("deals", deal, owner_type, owner)
 
     assert hubspot.find_conflicts(email="Bob@Globex.example", domain=None) == [
-        CrmMatch("open_deal", "deal", open_deal, "Globex expansion", "email")]
+        CrmMatch("open_deal", "deal", open_deal, "Globex expansion", "email")
+    ]
     assert hubspot.find_conflicts(email=None, domain="initech.example") == [
-        CrmMatch("customer", "company", initech, "Initech", "domain")]
+        CrmMatch("customer", "company", initech, "Initech", "domain")
+    ]
     assert hubspot.find_conflicts(email=None, domain="umbrella.example") == [
-        CrmMatch("customer", "deal", won, "Umbrella 2025", "domain")]
+        CrmMatch("customer", "deal", won, "Umbrella 2025", "domain")
+    ]
     assert hubspot.find_conflicts(email="dave@gmail.com", domain=None) == []
     assert hubspot.find_conflicts(email=None, domain=None) == []
 
@@ -241,9 +276,13 @@ def test_ensure_setup_creates_properties_once_then_reports_them_present(fake_hub
     assert "contacts.partnerhub_partner_id: created" in created
     tracking = fake_hubspot.property_defs["deals"]["partnerhub_tracking_id"]
     assert tracking.has_unique_value is True and tracking.group_name == "partnerhub"
-    for obj, name in [("deals", "partnerhub_partner_id"), ("deals", "partnerhub_source"),
-                      ("deals", "partnerhub_partner_status"), ("contacts", "partnerhub_tracking_id"),
-                      ("tasks", "partnerhub_task_key")]:
+    for obj, name in [
+        ("deals", "partnerhub_partner_id"),
+        ("deals", "partnerhub_source"),
+        ("deals", "partnerhub_partner_status"),
+        ("contacts", "partnerhub_tracking_id"),
+        ("tasks", "partnerhub_task_key"),
+    ]:
         assert name in fake_hubspot.property_defs[obj]
     creates = len(fake_hubspot.requests_to("/batch/create"))
 
@@ -251,13 +290,16 @@ def test_ensure_setup_creates_properties_once_then_reports_them_present(fake_hub
     assert all(line.endswith(("present", "present (unique values)")) for line in again)
     assert "deals.partnerhub_tracking_id: present (unique values)" in again
     assert len(fake_hubspot.requests_to("/batch/create")) == creates
-    assert fake_hubspot.requests_to("/groups", "POST") and len(fake_hubspot.requests_to("/groups", "POST")) == 4  # deals, contacts, companies, tasks
+    assert (
+        fake_hubspot.requests_to("/groups", "POST") and len(fake_hubspot.requests_to("/groups", "POST")) == 4
+    )  # deals, contacts, companies, tasks
     assert connector.missing_setup() == []
 
 
 def test_setup_refuses_a_tracking_property_without_unique_values(fake_hubspot):
     fake_hubspot.property_defs["deals"]["partnerhub_tracking_id"] = fake_hubspot._property(
-        "partnerhub_tracking_id", "Tracking", "dealinformation", unique=False)
+        "partnerhub_tracking_id", "Tracking", "dealinformation", unique=False
+    )
     connector = connector_for(fake_hubspot)
     assert any("without unique values" in line for line in connector.missing_setup())
     with pytest.raises(ConfigurationError, match="partnerhub_tracking_id exists without unique values"):
@@ -305,8 +347,12 @@ class Clock:
 
 
 def oauth_connector(fake: FakeHubSpot, clock: Clock, **extra: Any) -> HubSpotConnector:
-    settings = HubSpotSettings(client_id=CLIENT_ID, client_secret=SecretStr(CLIENT_SECRET),
-                               refresh_token=SecretStr(REFRESH_TOKEN), api_base_url=fake.url)
+    settings = HubSpotSettings(
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(CLIENT_SECRET),
+        refresh_token=SecretStr(REFRESH_TOKEN),
+        api_base_url=fake.url,
+    )
     return HubSpotConnector(settings, clock=clock, **extra)
 
 
@@ -324,8 +370,12 @@ def test_oauth_token_refreshed_ahead_of_expiry(fake_hubspot):
     connector.read_many("deal", ["1"])
     assert fake_hubspot.issued_tokens == ["oauth-access-1"]
     [token_call] = fake_hubspot.requests_to("/oauth/v1/token")
-    assert token_call["body"] == {"grant_type": "refresh_token", "client_id": CLIENT_ID,
-                                  "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
+    assert token_call["body"] == {
+        "grant_type": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": REFRESH_TOKEN,
+    }
     assert bearer_of_last_api_call(fake_hubspot) == "Bearer oauth-access-1"
 
     clock.now += 1400  # 23 minutes in: still well ahead of the refresh point
@@ -397,16 +447,27 @@ def test_changed_fields_for_echo_suppression(fake_hubspot):
 
 def test_fake_refuses_bodies_the_sdk_models_do_not_know(fake_hubspot):
     auth = {"authorization": f"Bearer {TOKEN}"}
-    unknown = httpx.post(f"{fake_hubspot.url}/crm/v3/objects/contacts/search", headers=auth,
-                         json={"filterGroups": [], "bogus": 1})
+    unknown = httpx.post(
+        f"{fake_hubspot.url}/crm/v3/objects/contacts/search", headers=auth, json={"filterGroups": [], "bogus": 1}
+    )
     assert unknown.status_code == 400 and "bogus" in unknown.json()["message"]
-    nested = httpx.post(f"{fake_hubspot.url}/crm/v3/objects/contacts/search", headers=auth,
-                        json={"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ",
-                                                             "value": "a@b.c", "extra": True}]}]})
+    nested = httpx.post(
+        f"{fake_hubspot.url}/crm/v3/objects/contacts/search",
+        headers=auth,
+        json={
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "EQ", "value": "a@b.c", "extra": True}]}
+            ]
+        },
+    )
     assert nested.status_code == 400 and "extra" in nested.json()["message"]
-    bad_enum = httpx.post(f"{fake_hubspot.url}/crm/v3/objects/contacts/search", headers=auth,
-                          json={"filterGroups": [{"filters": [{"propertyName": "email", "operator": "LIKE"}]}]})
+    bad_enum = httpx.post(
+        f"{fake_hubspot.url}/crm/v3/objects/contacts/search",
+        headers=auth,
+        json={"filterGroups": [{"filters": [{"propertyName": "email", "operator": "LIKE"}]}]},
+    )
     assert bad_enum.status_code == 400 and "operator" in bad_enum.json()["message"]
-    unknown_property = httpx.post(f"{fake_hubspot.url}/crm/v3/objects/contacts", headers=auth,
-                                  json={"properties": {"no_such_property": "x"}})
+    unknown_property = httpx.post(
+        f"{fake_hubspot.url}/crm/v3/objects/contacts", headers=auth, json={"properties": {"no_such_property": "x"}}
+    )
     assert unknown_property.status_code == 400 and "PROPERTY_DOESNT_EXIST" in unknown_property.json()["message"]

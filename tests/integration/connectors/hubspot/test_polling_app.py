@@ -5,7 +5,7 @@ second run reads only what changed since."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -17,8 +17,9 @@ from tests.support.servers import wait_until
 
 def test_backfill_then_catch_up_reads_each_change_once(make_harness, database_url, fake_hubspot):
     first, last = fake_hubspot.seed_records("deals", 230, per_stamp=4)  # stamps shared across page edges
-    h = make_harness.with_api(database_url, fake_hubspot, PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S="100000",
-                              PARTNERHUB_SYNC__INTERVAL_S="0")
+    h = make_harness.with_api(
+        database_url, fake_hubspot, PARTNERHUB_HUBSPOT__RATE_LIMIT_PER_10S="100000", PARTNERHUB_SYNC__INTERVAL_S="0"
+    )
     out = h.cli("sync", "backfill", "hubspot", "-q").stdout
     assert "hubspot/deal: 230 records in 2 pages, 230 new events" in out, out
     searches = fake_hubspot.request_counts["POST /crm/v3/objects/deals/search"]
@@ -32,8 +33,14 @@ def test_backfill_then_catch_up_reads_each_change_once(make_harness, database_ur
         assert outcomes == {"applied"}
 
     # a salesperson wins one deal; the next poll reads that one change and nothing else
-    fake_hubspot.set_deal(first, datetime.now(timezone.utc) - timedelta(minutes=5), dealstage="closedwon",
-                          amount="777.00", pipeline="default", dealname=f"Seeded deal {first}")
+    fake_hubspot.set_deal(
+        first,
+        datetime.now(UTC) - timedelta(minutes=5),
+        dealstage="closedwon",
+        amount="777.00",
+        pipeline="default",
+        dealname=f"Seeded deal {first}",
+    )
     again = h.cli("sync", "backfill", "hubspot", "-q").stdout
     assert "hubspot/deal: 1 records in 1 pages, 1 new events" in again, again
     wait_until(lambda: idle(h), 60, what="the change processed")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,11 +64,11 @@ def test_polling_streams_every_record_once_in_stamp_order_with_a_resumable_curso
     assert third is not None
     stored = Cursor(json.loads(json.dumps(dict(third.value))))  # the hub keeps it as JSON
     rest = [r.id for p in hubspot.fetch_changes("deal", stored) for r in p.records]
-    assert rest == ids[sum(len(p.records) for p in pages[:3]):]
+    assert rest == ids[sum(len(p.records) for p in pages[:3]) :]
 
     # nothing new: the last cursor yields nothing; a change after it comes next
     assert list(hubspot.fetch_changes("deal", pages[-1].cursor)) == []
-    fake_hubspot.set_deal(first, datetime.now(timezone.utc) + timedelta(seconds=1), dealstage="closedwon", pipeline="default")
+    fake_hubspot.set_deal(first, datetime.now(UTC) + timedelta(seconds=1), dealstage="closedwon", pipeline="default")
     later = connector_for(fake_hubspot, clock=lambda: time.time() + 5)
     again = [r for p in later.fetch_changes("deal", pages[-1].cursor) for r in p.records]
     assert [(r.id, r.properties["dealstage"]) for r in again] == [(first, "closedwon")]
@@ -88,8 +88,10 @@ def test_records_sharing_a_stamp_across_page_boundaries_are_neither_lost_nor_rep
         cursor = page.cursor
     assert sorted(seen, key=int) == [str(int(first) + i) for i in range(450)]
     assert len(seen) == len(set(seen))
-    assert all(b["filterGroups"][0]["filters"][0]["propertyName"] == "lastmodifieddate"
-               for b in search_bodies(fake_hubspot, "contacts"))
+    assert all(
+        b["filterGroups"][0]["filters"][0]["propertyName"] == "lastmodifieddate"
+        for b in search_bodies(fake_hubspot, "contacts")
+    )
 
 
 def test_a_stamp_holding_more_than_a_page_is_drained_in_id_order(fake_hubspot, hubspot):
@@ -98,11 +100,8 @@ def test_a_stamp_holding_more_than_a_page_is_drained_in_id_order(fake_hubspot, h
     pages = list(hubspot.fetch_changes("deal", None))
     ids = [r.id for p in pages for r in p.records]
     assert ids == [str(int(first) + i) for i in range(530)]
-    drains = [b for b in search_bodies(fake_hubspot, "deals")
-              if b["sorts"][0]["propertyName"] == "hs_object_id"]
-    assert drains and all(
-        {f["operator"] for f in b["filterGroups"][0]["filters"]} == {"EQ", "GT"} for b in drains
-    )
+    drains = [b for b in search_bodies(fake_hubspot, "deals") if b["sorts"][0]["propertyName"] == "hs_object_id"]
+    assert drains and all({f["operator"] for f in b["filterGroups"][0]["filters"]} == {"EQ", "GT"} for b in drains)
     assert pages[0].cursor is not None and pages[0].cursor.value["id"] == str(int(first) + 199)
 
 
@@ -121,8 +120,9 @@ def test_polling_refuses_a_cursor_it_did_not_make(hubspot):
 def test_the_fake_refuses_paging_past_the_search_cap(fake_hubspot, hubspot):
     fake_hubspot.seed_records("companies", 10_400)
     body = {"filterGroups": [], "limit": 200, "after": "10000"}
-    status, _, answer = fake_hubspot.serve("POST", "/crm/v3/objects/companies/search",
-                                           {"authorization": f"Bearer {TOKEN}"}, json.dumps(body).encode())
+    status, _, answer = fake_hubspot.serve(
+        "POST", "/crm/v3/objects/companies/search", {"authorization": f"Bearer {TOKEN}"}, json.dumps(body).encode()
+    )
     assert status == 400 and "10000" in answer["message"]
     # ...and polling 10,400 records never asks for it
     assert sum(len(p.records) for p in hubspot.fetch_changes("company", None)) == 10_400
@@ -151,20 +151,32 @@ def test_upsert_many_writes_100_a_call_keyed_on_a_unique_property(fake_hubspot, 
 
 
 def test_upsert_many_on_deals_by_tracking_id_and_by_object_id(fake_hubspot, hubspot):
-    by_tracking = hubspot.upsert_many("deal", [
-        {"properties": {"partnerhub_tracking_id": "R-1", "dealname": "One", "pipeline": "default"}},
-        {"properties": {"partnerhub_tracking_id": "R-2", "dealname": "Two", "pipeline": "default"}},
-        {"properties": {"partnerhub_tracking_id": "R-1", "amount": "100"}},  # the same deal: merged
-    ], key="partnerhub_tracking_id")
+    by_tracking = hubspot.upsert_many(
+        "deal",
+        [
+            {"properties": {"partnerhub_tracking_id": "R-1", "dealname": "One", "pipeline": "default"}},
+            {"properties": {"partnerhub_tracking_id": "R-2", "dealname": "Two", "pipeline": "default"}},
+            {"properties": {"partnerhub_tracking_id": "R-1", "amount": "100"}},  # the same deal: merged
+        ],
+        key="partnerhub_tracking_id",
+    )
     assert by_tracking[0].id == by_tracking[2].id != by_tracking[1].id
     assert fake_hubspot.deals[by_tracking[0].id] == {
-        "partnerhub_tracking_id": "R-1", "dealname": "One", "pipeline": "default", "amount": "100"}
+        "partnerhub_tracking_id": "R-1",
+        "dealname": "One",
+        "pipeline": "default",
+        "amount": "100",
+    }
 
-    results = hubspot.upsert_many("deal", [
-        {"id": by_tracking[1].id, "properties": {"dealstage": "closedwon"}},
-        {"properties": {"dealname": "Brand new", "pipeline": "default"}},
-        {"id": "999999", "properties": {"dealstage": "closedwon"}},
-    ], key="id")
+    results = hubspot.upsert_many(
+        "deal",
+        [
+            {"id": by_tracking[1].id, "properties": {"dealstage": "closedwon"}},
+            {"properties": {"dealname": "Brand new", "pipeline": "default"}},
+            {"id": "999999", "properties": {"dealstage": "closedwon"}},
+        ],
+        key="id",
+    )
     assert (results[0].id, results[0].created, results[0].error) == (by_tracking[1].id, False, None)
     assert results[1].created and fake_hubspot.deals[results[1].id]["dealname"] == "Brand new"
     assert results[2].id is None and "999999" in (results[2].error or "")
@@ -174,15 +186,18 @@ def test_upsert_many_on_deals_by_tracking_id_and_by_object_id(fake_hubspot, hubs
 def test_upsert_many_refuses_a_record_without_its_key_before_writing(fake_hubspot, hubspot):
     sent = fake_hubspot.request_count
     with pytest.raises(FatalError, match="no 'email'"):
-        hubspot.upsert_many("contact", [{"properties": {"email": "a@b.example"}}, {"properties": {"firstname": "X"}}],
-                            key="email")
+        hubspot.upsert_many(
+            "contact", [{"properties": {"email": "a@b.example"}}, {"properties": {"firstname": "X"}}], key="email"
+        )
     assert fake_hubspot.request_count == sent
 
 
 def test_writing_1000_records_takes_at_most_11_calls(fake_hubspot, hubspot):
     sent = fake_hubspot.request_count
-    records = [{"properties": {"partnerhub_tracking_id": f"R-B{i}", "dealname": f"D{i}", "pipeline": "default"}}
-               for i in range(1_000)]
+    records = [
+        {"properties": {"partnerhub_tracking_id": f"R-B{i}", "dealname": f"D{i}", "pipeline": "default"}}
+        for i in range(1_000)
+    ]
     results = hubspot.upsert_many("deal", records, key="partnerhub_tracking_id")
     assert len({r.id for r in results}) == 1_000
     assert fake_hubspot.request_count - sent <= 11
@@ -192,15 +207,19 @@ def test_writing_1000_records_takes_at_most_11_calls(fake_hubspot, hubspot):
 
 
 def test_create_task_makes_one_task_per_idempotency_key(fake_hubspot, hubspot):
-    payload = {"subject": "Call Alpha Partners", "body": "No referral in 60 days", "owner_id": "77",
-               "due_at": "2026-12-01T09:00:00Z"}
+    payload = {
+        "subject": "Call Alpha Partners",
+        "body": "No referral in 60 days",
+        "owner_id": "77",
+        "due_at": "2026-12-01T09:00:00Z",
+    }
     first = hubspot.create_task(payload, idempotency_key="reengage:5:2026-11")
     again = hubspot.create_task(payload, idempotency_key="reengage:5:2026-11")
     assert first["task_id"] == again["task_id"] and first["created"] == {"task": [first["task_id"]]}
     assert again["created"] == {} and len(fake_hubspot.tasks) == 1
     task = fake_hubspot.tasks[first["task_id"]]
     assert task["hs_task_subject"] == "Call Alpha Partners" and task["hubspot_owner_id"] == "77"
-    assert task["hs_timestamp"] == str(int(datetime(2026, 12, 1, 9, tzinfo=timezone.utc).timestamp() * 1000))
+    assert task["hs_timestamp"] == str(int(datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp() * 1000))
     assert task["hs_task_status"] == "NOT_STARTED" and task["partnerhub_task_key"] == "reengage:5:2026-11"
     other = hubspot.create_task({**payload, "owner_id": None}, idempotency_key="reengage:6:2026-11")
     assert other["task_id"] != first["task_id"] and "hubspot_owner_id" not in fake_hubspot.tasks[other["task_id"]]
@@ -228,8 +247,10 @@ def test_conflict_search_and_association_reads_page_past_the_first_answer(fake_h
     fake_hubspot.assoc_page_size = 3
     companies = [fake_hubspot.add("companies", {"name": f"Acme {i}", "domain": "acme.example"}) for i in range(205)]
     last = companies[-1]
-    deals = [fake_hubspot.add("deals", {"dealname": f"Deal {i}", "dealstage": "closedlost", "pipeline": "default"})
-             for i in range(7)]
+    deals = [
+        fake_hubspot.add("deals", {"dealname": f"Deal {i}", "dealstage": "closedlost", "pipeline": "default"})
+        for i in range(7)
+    ]
     for deal in deals:
         fake_hubspot.associate("companies", last, "deals", deal)
     open_deal = deals[-1]
@@ -244,8 +265,12 @@ def test_conflict_search_and_association_reads_page_past_the_first_answer(fake_h
 
 
 def _parse(events: list[dict[str, Any]]) -> Any:
-    return HubSpotConnector.parse_webhook(None, InboundRequest(  # type: ignore[arg-type]
-        method="POST", url="https://hub.example/webhooks/hubspot", headers={}, body=json.dumps(events).encode()))
+    return HubSpotConnector.parse_webhook(
+        None,
+        InboundRequest(  # type: ignore[arg-type]
+            method="POST", url="https://hub.example/webhooks/hubspot", headers={}, body=json.dumps(events).encode()
+        ),
+    )
 
 
 def test_merge_and_privacy_events_become_changes_the_hub_acts_on(fake_hubspot, hubspot):
@@ -260,12 +285,21 @@ def test_merge_and_privacy_events_become_changes_the_hub_acts_on(fake_hubspot, h
     record, partial = HubSpotConnector.record_from_event(change.payload)
     assert record["id"] == survivor and partial
 
-    privacy = {"objectId": 123, "eventId": 9, "subscriptionId": 3, "portalId": 62515, "occurredAt": 1_700_000_000_000,
-               "eventType": "contact.privacyDeletion", "email": "gone@acme.example"}
+    privacy = {
+        "objectId": 123,
+        "eventId": 9,
+        "subscriptionId": 3,
+        "portalId": 62515,
+        "occurredAt": 1_700_000_000_000,
+        "eventType": "contact.privacyDeletion",
+        "email": "gone@acme.example",
+    }
     deletion = {**privacy, "eventId": 10, "eventType": "contact.deletion"}
     changes = _parse([privacy, deletion]).changes
     assert [(c.object_type, c.event_type, c.object_id) for c in changes] == [
-        ("contact", "contact.privacyDeletion", "123"), ("contact", "contact.deletion", "123")]
+        ("contact", "contact.privacyDeletion", "123"),
+        ("contact", "contact.deletion", "123"),
+    ]
     assert changes[0].payload["email"] == "gone@acme.example"
     assert HubSpotConnector.record_from_event(changes[0].payload)[0]["archived"] is True
 

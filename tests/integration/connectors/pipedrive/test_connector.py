@@ -19,13 +19,23 @@ from tests.support.fake_pipedrive import HUB_USER_ID
 from tests.support.pipedrive_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER
 
 
-def referral_payload(tracking_id: str, email: str = "jane@acme-corp.com", domain: str = "acme-corp.com") -> dict[str, Any]:
+def referral_payload(
+    tracking_id: str, email: str = "jane@acme-corp.com", domain: str = "acme-corp.com"
+) -> dict[str, Any]:
     return {
         "tracking_id": tracking_id,
-        "deal": {"title": "Acme Corp", "stage_id": "1", "pipeline_id": "1",
-                 "custom_fields": {"partnerhub_partner_id": "7", "partnerhub_source": "partner_referral"}},
-        "contact": {"email": email, "first_name": "Jane", "last_name": "Doe",
-                    "custom_fields": {"partnerhub_partner_id": "7", "partnerhub_tracking_id": tracking_id}},
+        "deal": {
+            "title": "Acme Corp",
+            "stage_id": "1",
+            "pipeline_id": "1",
+            "custom_fields": {"partnerhub_partner_id": "7", "partnerhub_source": "partner_referral"},
+        },
+        "contact": {
+            "email": email,
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "custom_fields": {"partnerhub_partner_id": "7", "partnerhub_tracking_id": tracking_id},
+        },
         "company": {"domain": domain, "name": "Acme Corp", "custom_fields": {"partnerhub_partner_id": "7"}},
         "owner_id": None,
     }
@@ -65,9 +75,19 @@ def test_referral_deal_is_created_once_and_reports_what_it_wrote(pipedrive, pipe
     first = crm.create_referral_deal(referral_payload("R-BBBB"), idempotency_key="k")
     again = crm.create_referral_deal(referral_payload("R-BBBB"), idempotency_key="k")
     fake = pipedrive.fake
-    assert len(fake.records["deal"]) == 1 and len(fake.records["person"]) == 1 and len(fake.records["organization"]) == 1
-    assert (again["deal_id"], again["contact_id"], again["company_id"]) == (first["deal_id"], first["contact_id"], first["company_id"])
-    assert first["created"] == {"company": [first["company_id"]], "contact": [first["contact_id"]], "deal": [first["deal_id"]]}
+    assert (
+        len(fake.records["deal"]) == 1 and len(fake.records["person"]) == 1 and len(fake.records["organization"]) == 1
+    )
+    assert (again["deal_id"], again["contact_id"], again["company_id"]) == (
+        first["deal_id"],
+        first["contact_id"],
+        first["company_id"],
+    )
+    assert first["created"] == {
+        "company": [first["company_id"]],
+        "contact": [first["contact_id"]],
+        "deal": [first["deal_id"]],
+    }
     assert again["created"] == {} and again["written"] == {}
     deal = fake.records["deal"][int(first["deal_id"])]
     assert deal["person_id"] == int(first["contact_id"]) and deal["org_id"] == int(first["company_id"])
@@ -90,13 +110,18 @@ def test_update_deal_and_task_once(pipedrive, pipedrive_connector):
     crm = pipedrive_connector()
     crm.ensure_setup()
     deal_id = crm.create_referral_deal(referral_payload("R-CCCC"), idempotency_key="k")["deal_id"]
-    result = crm.update_deal({"tracking_id": "R-CCCC", "custom_fields": {"partnerhub_partner_id": "9"}},
-                             idempotency_key="u")
+    result = crm.update_deal(
+        {"tracking_id": "R-CCCC", "custom_fields": {"partnerhub_partner_id": "9"}}, idempotency_key="u"
+    )
     key = pipedrive.fake.field_key("deal", "partnerhub_partner_id")
     assert result == {"deal_id": deal_id, "written": {"deal": {deal_id: {f"custom_fields.{key}": "9"}}}}
     assert pipedrive.fake.records["deal"][int(deal_id)]["custom_fields"][key] == "9"
-    task = {"subject": "Call Alpha Partners", "body": "They went quiet", "owner_id": str(HUB_USER_ID),
-            "due_at": "2026-12-01T09:30:00Z"}
+    task = {
+        "subject": "Call Alpha Partners",
+        "body": "They went quiet",
+        "owner_id": str(HUB_USER_ID),
+        "due_at": "2026-12-01T09:30:00Z",
+    }
     one = crm.create_task(task, idempotency_key="task-1")
     two = crm.create_task(task, idempotency_key="task-1")
     assert one["task_id"] == two["task_id"] and len(pipedrive.fake.activities) == 1
@@ -133,7 +158,11 @@ def test_polling_streams_v2_cursor_pages_and_v1_lead_offsets(pipedrive, pipedriv
     lead_pages = list(crm_small.fetch_changes("lead", None))
     assert [len(p.records) for p in lead_pages] == [2, 1]
     assert lead_pages[0].cursor.value["start"] == 2
-    assert [r.raw["custom_fields"]["partnerhub_tracking_id"] for p in lead_pages for r in p.records] == ["R-L0", "R-L1", "R-L2"]
+    assert [r.raw["custom_fields"]["partnerhub_tracking_id"] for p in lead_pages for r in p.records] == [
+        "R-L0",
+        "R-L1",
+        "R-L2",
+    ]
     assert [q["query"].get("start") for q in pipedrive.fake.requests if q["path"] == "/v1/leads"] == ["0", "2"]
 
 
@@ -175,9 +204,13 @@ def test_webhooks_register_idempotent_and_health_reregisters(pipedrive, pipedriv
     assert len(lines) == 4 and all(line.endswith("(created)") for line in lines)
     hooks = pipedrive.fake.webhooks
     assert {h["event_object"] for h in hooks.values()} == {"deal", "person", "organization", "lead"}
-    assert all(h["http_auth_user"] == WEBHOOK_USER and h["http_auth_password"] == WEBHOOK_PASSWORD
-               and h["version"] == "2.0" and h["subscription_url"] == "https://hooks.example.com/webhooks/pipedrive"
-               for h in hooks.values())
+    assert all(
+        h["http_auth_user"] == WEBHOOK_USER
+        and h["http_auth_password"] == WEBHOOK_PASSWORD
+        and h["version"] == "2.0"
+        and h["subscription_url"] == "https://hooks.example.com/webhooks/pipedrive"
+        for h in hooks.values()
+    )
     assert all(line.endswith("(present)") for line in crm.register_webhooks("https://hooks.example.com"))
     assert len(hooks) == 4 and crm.check_webhooks("https://hooks.example.com") == []
     by_object = {h["event_object"]: h["id"] for h in hooks.values()}
@@ -195,8 +228,13 @@ def test_webhook_basic_auth_and_parsing(pipedrive, pipedrive_connector):
     body = pipedrive.fake.delete("person", person)
     good = basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)
     crm.verify_webhook(request(body, good))
-    for bad in (None, basic_auth_header(WEBHOOK_USER, "wrong"), basic_auth_header("other", WEBHOOK_PASSWORD),
-                "Basic !!!", "Bearer x"):
+    for bad in (
+        None,
+        basic_auth_header(WEBHOOK_USER, "wrong"),
+        basic_auth_header("other", WEBHOOK_PASSWORD),
+        "Basic !!!",
+        "Bearer x",
+    ):
         with pytest.raises(SignatureInvalid):
             crm.verify_webhook(request(body, bad))
     [change] = crm.parse_webhook(request(body, good)).changes
@@ -206,7 +244,11 @@ def test_webhook_basic_auth_and_parsing(pipedrive, pipedrive_connector):
         crm.parse_webhook(request({"v": 1, "current": {}}, good))
     with pytest.raises(MalformedPayload):
         crm.parse_webhook(InboundRequest("POST", "u", {}, b"[1]"))
-    note = {"meta": {"id": "n1", "action": "create", "entity": "note", "entity_id": "5"}, "data": {"id": 5}, "previous": None}
+    note = {
+        "meta": {"id": "n1", "action": "create", "entity": "note", "entity_id": "5"},
+        "data": {"id": 5},
+        "previous": None,
+    }
     assert crm.parse_webhook(request(note, good)).changes == ()
 
 
@@ -221,15 +263,20 @@ def test_changed_fields_say_what_changed_and_app_changes_are_never_echoes(pipedr
     assert crm.changed_fields(by_person) is None
     record, partial = crm.record_from_event(by_api)
     assert partial and record["stage_or_outcome"] == "3" and record["custom_fields"][key] == "P1"
-    [change] = crm.parse_webhook(request(pipedrive.fake.change("deal", deal, person_id=9), basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD))).changes
+    [change] = crm.parse_webhook(
+        request(pipedrive.fake.change("deal", deal, person_id=9), basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD))
+    ).changes
     assert change.event_type == "associationChange"
 
 
 def test_upsert_many_creates_and_updates_one_request_each(pipedrive, pipedrive_connector):
     crm = pipedrive_connector()
     crm.ensure_setup()
-    results = crm.upsert_many("company", [{"name": "Initech", "custom_fields": {"partnerhub_company_domain": "initech.com"}},
-                                          {"name": "Umbrella"}], key="id")
+    results = crm.upsert_many(
+        "company",
+        [{"name": "Initech", "custom_fields": {"partnerhub_company_domain": "initech.com"}}, {"name": "Umbrella"}],
+        key="id",
+    )
     assert [r.created for r in results] == [True, True] and all(r.id for r in results)
     updated = crm.upsert_many("company", [{"id": results[1].id, "name": "Umbrella Corp"}], key="id")
     assert updated[0].created is False
@@ -248,5 +295,3 @@ def test_prism_refuses_a_request_that_breaks_the_spec(pipedrive, pipedrive_conne
     assert pipedrive.fake.request_count == 0
     assert pipedrive.violations()
     pipedrive.v2.log_path.write_text("")  # seen and expected: not a failure of this test
-
-

@@ -41,13 +41,21 @@ def test_bad_basic_auth_is_refused_and_nothing_is_stored(make_harness, database_
     h = webhook_only(make_harness, database_url, pipedrive, tmp_path)
     deal = pipedrive.fake.add("deal", {"title": "Acme"})
     event = pipedrive.fake.change("deal", deal, stage_id=2)
-    for auth in ("", basic_auth_header(WEBHOOK_USER, "not-the-password"), basic_auth_header("intruder", WEBHOOK_PASSWORD)):
+    for auth in (
+        "",
+        basic_auth_header(WEBHOOK_USER, "not-the-password"),
+        basic_auth_header("intruder", WEBHOOK_PASSWORD),
+    ):
         answer = deliver(h, event, auth=auth)
         assert answer.status_code == 401
         assert WEBHOOK_PASSWORD not in answer.text
     assert h.inbox() == []
-    malformed = httpx.post(f"{h.web_url}/webhooks/pipedrive", content=b"{not json", timeout=10, headers={
-        "authorization": basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)})
+    malformed = httpx.post(
+        f"{h.web_url}/webhooks/pipedrive",
+        content=b"{not json",
+        timeout=10,
+        headers={"authorization": basic_auth_header(WEBHOOK_USER, WEBHOOK_PASSWORD)},
+    )
     assert malformed.status_code == 400 and h.inbox() == []
     assert deliver(h, event).status_code == 200
     assert [(e.object_type, e.event_type, e.event_key) for e in h.inbox()] == [("deal", "change", event["meta"]["id"])]
@@ -108,10 +116,17 @@ def test_sync_backfill_pages_v2_by_cursor_and_v1_leads_by_offset(make_harness, d
     assert [r["query"].get("start") for r in pipedrive.fake.requests if r["path"] == "/v1/leads"] == ["0", "2"]
 
 
-def test_webhooks_register_and_the_scheduler_re_registers_a_dropped_one(make_harness, database_url, pipedrive, tmp_path):
-    h = pipedrive_harness(make_harness, database_url, pipedrive, tmp_path,
-                          PARTNERHUB_PUBLIC_BASE_URL="https://hooks.example.com",
-                          PARTNERHUB_PIPEDRIVE__WEBHOOK_CHECK_INTERVAL_S="1")
+def test_webhooks_register_and_the_scheduler_re_registers_a_dropped_one(
+    make_harness, database_url, pipedrive, tmp_path
+):
+    h = pipedrive_harness(
+        make_harness,
+        database_url,
+        pipedrive,
+        tmp_path,
+        PARTNERHUB_PUBLIC_BASE_URL="https://hooks.example.com",
+        PARTNERHUB_PIPEDRIVE__WEBHOOK_CHECK_INTERVAL_S="1",
+    )
     out = h.cli("webhooks", "register", "pipedrive").stdout
     assert out.count("(created)") == 4 and WEBHOOK_PASSWORD not in out
     assert h.cli("webhooks", "register", "pipedrive").stdout.count("(present)") == 4
@@ -123,8 +138,18 @@ def test_webhooks_register_and_the_scheduler_re_registers_a_dropped_one(make_har
     wait_until(lambda: any(a.key == "webhooks:pipedrive" for a in h.alerts()), 60, what="webhook alert")
     alert = next(a for a in h.alerts() if a.key == "webhooks:pipedrive")
     assert "deal webhook was gone" in alert.message and "re-registered" in alert.message
-    assert sorted(h_["event_object"] for h_ in pipedrive.fake.webhooks.values()) == ["deal", "lead", "organization", "person"]
+    assert sorted(h_["event_object"] for h_ in pipedrive.fake.webhooks.values()) == [
+        "deal",
+        "lead",
+        "organization",
+        "person",
+    ]
     # the next check finds everything healthy and resolves the alert
-    wait_until(lambda: all(a.state == "resolved" for a in h.alerts() if a.key == "webhooks:pipedrive"), 60,
-               what="alert resolved")
-    assert json.dumps([h_["http_auth_password"] for h_ in pipedrive.fake.webhooks.values()]).count(WEBHOOK_PASSWORD) == 4
+    wait_until(
+        lambda: all(a.state == "resolved" for a in h.alerts() if a.key == "webhooks:pipedrive"),
+        60,
+        what="alert resolved",
+    )
+    assert (
+        json.dumps([h_["http_auth_password"] for h_ in pipedrive.fake.webhooks.values()]).count(WEBHOOK_PASSWORD) == 4
+    )

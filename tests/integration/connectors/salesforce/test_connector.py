@@ -6,7 +6,7 @@ checks (the parts without a server: tests/unit/connectors/salesforce)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,9 +26,16 @@ from tests.support.fake_salesforce import (
 
 
 def settings_for(fake: FakeSalesforce, **overrides: Any) -> SalesforceSettings:
-    values: dict[str, Any] = dict(login_url=fake.url, allowed_hosts=["127.0.0.1"], ca_bundle=fake.ca_file,
-                                  client_id=fake.client_id, client_secret=fake.client_secret,
-                                  refresh_token=fake.refresh_token, organization_id=ORG_ID, poll_overlap_s=0)
+    values: dict[str, Any] = dict(
+        login_url=fake.url,
+        allowed_hosts=["127.0.0.1"],
+        ca_bundle=fake.ca_file,
+        client_id=fake.client_id,
+        client_secret=fake.client_secret,
+        refresh_token=fake.refresh_token,
+        organization_id=ORG_ID,
+        poll_overlap_s=0,
+    )
     values.update(overrides)
     return SalesforceSettings(**values)
 
@@ -46,12 +53,15 @@ def connector(fake_salesforce: FakeSalesforce) -> Iterator[SalesforceConnector]:
 # -- SOQL escaping -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("attack", [
-    "x' OR Email != '",
-    "x\\' OR Email != \\'",
-    "' OR Id != null OR Email = '",
-    "%",
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "x' OR Email != '",
+        "x\\' OR Email != \\'",
+        "' OR Id != null OR Email = '",
+        "%",
+    ],
+)
 def test_injection_attempts_match_nothing(connector, fake_salesforce, attack):
     fake_salesforce.add("Contact", {"LastName": "Doe", "Email": "jane@acme.com"})
     fake_salesforce.add("Account", {"Name": "Acme", "Website": "acme.com"})
@@ -84,14 +94,20 @@ def test_a_refused_refresh_token_is_an_authentication_failure_without_the_token(
 
 def test_jwt_bearer_and_password_flows(tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     fake = FakeSalesforce(jwt_public_key=public).start(ca_dir=tmp_path)
     try:
-        for flow, extra in (("jwt_bearer", {"username": "integration@acme.example", "private_key": pem}),
-                            ("password", {"username": "integration@acme.example", "password": "pw-and-token-made-up"})):
+        for flow, extra in (
+            ("jwt_bearer", {"username": "integration@acme.example", "private_key": pem}),
+            ("password", {"username": "integration@acme.example", "password": "pw-and-token-made-up"}),
+        ):
             c = SalesforceConnector(settings_for(fake, auth_flow=flow, refresh_token=None, **extra))
             assert c.read_many("deal", ["0065g0000000001AAA"]) == []
             c.close()
@@ -101,7 +117,9 @@ def test_jwt_bearer_and_password_flows(tmp_path):
         fake.stop()
 
 
-@pytest.mark.parametrize("instance", ["https://evil.example.com", "https://127.0.0.1.evil.example", "http://127.0.0.1:1"])
+@pytest.mark.parametrize(
+    "instance", ["https://evil.example.com", "https://127.0.0.1.evil.example", "http://127.0.0.1:1"]
+)
 def test_an_instance_url_off_the_allow_list_is_never_called(connector, fake_salesforce, instance):
     fake_salesforce.instance_url_override = instance
     with pytest.raises(ConfigurationError, match="instance_url"):
@@ -129,10 +147,16 @@ def test_tls_is_verified_against_the_configured_ca_only(fake_salesforce):
 
 
 def test_upserts_go_in_collections_of_200_keyed_on_the_external_id(connector, fake_salesforce):
-    rows = [{"Partnerhub_Tracking_Id__c": f"R-{i:05d}", "LastName": f"Person {i}", "Email": f"p{i}@example.com"}
-            for i in range(450)]
+    rows = [
+        {"Partnerhub_Tracking_Id__c": f"R-{i:05d}", "LastName": f"Person {i}", "Email": f"p{i}@example.com"}
+        for i in range(450)
+    ]
     results = connector.upsert_many("contact", rows, key="Partnerhub_Tracking_Id__c")
-    calls = [r for r in fake_salesforce.requests if r["path"].endswith("/composite/sobjects/Contact/Partnerhub_Tracking_Id__c")]
+    calls = [
+        r
+        for r in fake_salesforce.requests
+        if r["path"].endswith("/composite/sobjects/Contact/Partnerhub_Tracking_Id__c")
+    ]
     assert [len(__import__("json").loads(c["body"])["records"]) for c in calls] == [200, 200, 50]
     assert len(results) == 450 and all(r.created and r.error is None for r in results)
     assert len(fake_salesforce.find("Contact")) == 450
@@ -143,14 +167,23 @@ def test_upserts_go_in_collections_of_200_keyed_on_the_external_id(connector, fa
 
 
 def test_referral_deal_is_created_once_and_a_task_once_per_key(connector, fake_salesforce):
-    payload = {"tracking_id": "R-ONCE", "contact": {"email": "Jo@Initech.com", "FirstName": "Jo"},
-               "company": {"domain": "initech.com", "Name": "Initech"}, "deal": {"Name": "Initech", "StageName": "Prospecting"}}
+    payload = {
+        "tracking_id": "R-ONCE",
+        "contact": {"email": "Jo@Initech.com", "FirstName": "Jo"},
+        "company": {"domain": "initech.com", "Name": "Initech"},
+        "deal": {"Name": "Initech", "StageName": "Prospecting"},
+    }
     first = connector.create_referral_deal(payload, idempotency_key="k1")
     second = connector.create_referral_deal(payload, idempotency_key="k1")
     assert first["deal_id"] == second["deal_id"] and second["created"] == {}
     assert len(fake_salesforce.find("Opportunity")) == len(fake_salesforce.find("Contact")) == 1
     assert len(fake_salesforce.find("OpportunityContactRole")) == 1
-    assert set(first["written"]["deal"][first["deal_id"]]) >= {"Name", "StageName", "CloseDate", "Partnerhub_Tracking_Id__c"}
+    assert set(first["written"]["deal"][first["deal_id"]]) >= {
+        "Name",
+        "StageName",
+        "CloseDate",
+        "Partnerhub_Tracking_Id__c",
+    }
     task = {"subject": "Call Jo", "body": "about the referral", "owner_id": None, "due_at": "2030-01-02T10:00:00Z"}
     a = connector.create_task(task, idempotency_key="task-1")
     b = connector.create_task(task, idempotency_key="task-1")
@@ -170,9 +203,15 @@ def _drain(connector, cursor=None) -> tuple[list[str], Cursor | None]:
 
 
 def test_polling_never_loses_records_on_the_cursor_boundary(connector, fake_salesforce):
-    stamp = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
-    same = [fake_salesforce.add("Opportunity", {"Name": f"D{i}", "StageName": "Prospecting", "CloseDate": "2030-01-01"},
-                                stamp=sf_time(stamp)) for i in range(5)]
+    stamp = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    same = [
+        fake_salesforce.add(
+            "Opportunity",
+            {"Name": f"D{i}", "StageName": "Prospecting", "CloseDate": "2030-01-01"},
+            stamp=sf_time(stamp),
+        )
+        for i in range(5)
+    ]
     ids, _ = _drain(connector)
     assert ids == same
     # a sync that stopped after the third record resumes with the two sharing its stamp
@@ -181,8 +220,11 @@ def test_polling_never_loses_records_on_the_cursor_boundary(connector, fake_sale
     assert _drain(connector, middle)[0] == [*same[3:], later]
     # a row committed late with a stamp before the cursor: only the overlap window catches it
     _, end = _drain(connector, middle)
-    late = fake_salesforce.add("Opportunity", {"Name": "Late", "StageName": "Prospecting", "CloseDate": "2030-01-01"},
-                               stamp=sf_time(datetime.now(timezone.utc) - timedelta(seconds=2)))
+    late = fake_salesforce.add(
+        "Opportunity",
+        {"Name": "Late", "StageName": "Prospecting", "CloseDate": "2030-01-01"},
+        stamp=sf_time(datetime.now(UTC) - timedelta(seconds=2)),
+    )
     assert late not in _drain(connector, end)[0]
     overlapping = SalesforceConnector(settings_for(fake_salesforce, poll_overlap_s=10))
     assert late in _drain(overlapping, end)[0]
@@ -248,10 +290,12 @@ def test_setup_says_exactly_which_fields_to_create(connector, fake_salesforce):
     del fake_salesforce.custom["Opportunity"]["Partnerhub_Tracking_Id__c"]
     fake_salesforce.custom["Contact"]["Partnerhub_Tracking_Id__c"] = ("s", False)
     missing = connector.missing_setup()
-    assert missing[0] == ("Opportunity.Partnerhub_Tracking_Id__c is missing: Setup > Object Manager > Opportunity > "
-                          "Fields & Relationships > New: Text, label 'Partnerhub Tracking Id', length 64, field name "
-                          "'Partnerhub_Tracking_Id' (API name Partnerhub_Tracking_Id__c), tick 'Unique' and "
-                          "'External ID'; make it visible and editable for the integration user")
+    assert missing[0] == (
+        "Opportunity.Partnerhub_Tracking_Id__c is missing: Setup > Object Manager > Opportunity > "
+        "Fields & Relationships > New: Text, label 'Partnerhub Tracking Id', length 64, field name "
+        "'Partnerhub_Tracking_Id' (API name Partnerhub_Tracking_Id__c), tick 'Unique' and "
+        "'External ID'; make it visible and editable for the integration user"
+    )
     assert "Contact.Partnerhub_Tracking_Id__c must be an External ID with unique values" in missing[1]
     with pytest.raises(ConfigurationError, match="cannot be created through the REST API"):
         connector.ensure_setup()

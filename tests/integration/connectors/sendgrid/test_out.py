@@ -38,8 +38,13 @@ PARTNER_CONTEXT = {
 
 def connector(url: str, **overrides: Any) -> SendGridConnector:
     values: dict[str, Any] = {
-        "api_key": API_KEY, "api_base_url": url, "from_email": FROM_EMAIL,
-        "from_name": "Example Partner Program", "timeout_s": 1.0, "connect_timeout_s": 1.0, **overrides,
+        "api_key": API_KEY,
+        "api_base_url": url,
+        "from_email": FROM_EMAIL,
+        "from_name": "Example Partner Program",
+        "timeout_s": 1.0,
+        "connect_timeout_s": 1.0,
+        **overrides,
     }
     settings = SendGridSettings(**values)
     return SendGridConnector(settings)
@@ -81,10 +86,12 @@ def test_request_passes_the_spec_and_202_returns_the_message_id(fake_sendgrid: F
     assert result == {"message_id": sent.message_id} and sent.message_id
     assert sent.headers["authorization"] == f"Bearer {API_KEY}"
     body = sent.body
-    assert body["personalizations"] == [{
-        "to": [{"email": "partner@example.org", "name": "Northwind Consulting"}],
-        "custom_args": {"notification_id": "41", "partner_id": "7", "tracking_id": "R-7K2M9Q4XPA"},
-    }]
+    assert body["personalizations"] == [
+        {
+            "to": [{"email": "partner@example.org", "name": "Northwind Consulting"}],
+            "custom_args": {"notification_id": "41", "partner_id": "7", "tracking_id": "R-7K2M9Q4XPA"},
+        }
+    ]
     assert body["from"] == {"email": FROM_EMAIL, "name": "Example Partner Program"}
     assert body["reply_to"] == {"email": "grace@example.com"}
     assert body["subject"] == "Your referral for Acme Corp moved to Demo Scheduled"
@@ -95,10 +102,14 @@ def test_request_passes_the_spec_and_202_returns_the_message_id(fake_sendgrid: F
 def test_the_contract_check_is_live(fake_sendgrid: FakeSendGrid) -> None:
     """Prism refuses what the spec refuses (here: no ``from``, custom_args values not strings),
     so a connector drifting from the spec fails these tests instead of SendGrid in production."""
-    bad = {"personalizations": [{"to": [{"email": "a@example.org"}], "custom_args": {"n": 1}}],
-           "subject": "x", "content": [{"type": "text/plain", "value": "x"}]}
-    answer = httpx.post(fake_sendgrid.url + "/v3/mail/send", json=bad,
-                        headers={"authorization": f"Bearer {API_KEY}"}, timeout=10)
+    bad = {
+        "personalizations": [{"to": [{"email": "a@example.org"}], "custom_args": {"n": 1}}],
+        "subject": "x",
+        "content": [{"type": "text/plain", "value": "x"}],
+    }
+    answer = httpx.post(
+        fake_sendgrid.url + "/v3/mail/send", json=bad, headers={"authorization": f"Bearer {API_KEY}"}, timeout=10
+    )
     assert answer.status_code in (400, 422)
     assert len(fake_sendgrid.violations) == 1 and "from" in fake_sendgrid.violations[0]
     assert fake_sendgrid.requests == []
@@ -112,9 +123,14 @@ def test_notify_to_sent_through_the_outbox(sendgrid_hub, add_partner, fake_sendg
     partner_id = add_partner(hub)
     with hub.sessions() as s, s.begin():
         notification_id = notify(
-            s, kind="referral_status", to_email="partner@example.org", natural_key="referral-status:1:demo",
-            partner_id=partner_id, context={**PARTNER_CONTEXT, "status": "demo_scheduled"},
-            custom_args={"tracking_id": PARTNER_CONTEXT["tracking_id"]}, reply_to="grace@example.com",
+            s,
+            kind="referral_status",
+            to_email="partner@example.org",
+            natural_key="referral-status:1:demo",
+            partner_id=partner_id,
+            context={**PARTNER_CONTEXT, "status": "demo_scheduled"},
+            custom_args={"tracking_id": PARTNER_CONTEXT["tracking_id"]},
+            reply_to="grace@example.com",
         )
     assert notification_id is not None
     with hub.sessions() as s:
@@ -124,7 +140,9 @@ def test_notify_to_sent_through_the_outbox(sendgrid_hub, add_partner, fake_sendg
     [sent] = fake_sendgrid.accepted
     assert sent.body["subject"] == "Your referral for Acme Corp moved to Demo Scheduled"
     assert sent.body["personalizations"][0]["custom_args"] == {
-        "tracking_id": "R-7K2M9Q4XPA", "partner_id": str(partner_id), "notification_id": str(notification_id),
+        "tracking_id": "R-7K2M9Q4XPA",
+        "partner_id": str(partner_id),
+        "notification_id": str(notification_id),
     }
     html = next(c["value"] for c in sent.body["content"] if c["type"] == "text/html")
     assert "Grace Hopper &lt;grace@example.com&gt;" in html
@@ -153,10 +171,13 @@ def test_rate_limit_headers_are_read(fake_sendgrid: FakeSendGrid) -> None:
 
 def test_429_retries_after_the_rate_limit_window_resets(fake_sendgrid: FakeSendGrid) -> None:
     reset = int(time.time()) + 37
-    fake_sendgrid.script.append(Scripted(
-        429, {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
-        sendgrid_error("too many requests"),
-    ))
+    fake_sendgrid.script.append(
+        Scripted(
+            429,
+            {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+            sendgrid_error("too many requests"),
+        )
+    )
     sg = connector(fake_sendgrid.url)
     try:
         with pytest.raises(RetriableError) as caught:
@@ -200,13 +221,30 @@ def test_5xx_is_retried(fake_sendgrid: FakeSendGrid, status: int) -> None:
 
 def test_400_is_a_dead_letter_with_sendgrids_messages_and_no_key(sendgrid_hub, fake_sendgrid: FakeSendGrid) -> None:
     hub = sendgrid_hub()
-    fake_sendgrid.script.append(Scripted(400, {}, {"errors": [
-        {"message": "The from email does not contain a valid address.", "field": "from.email", "help": None},
-        {"message": f"Echoing your key {API_KEY} back", "field": None},
-    ]}))
+    fake_sendgrid.script.append(
+        Scripted(
+            400,
+            {},
+            {
+                "errors": [
+                    {
+                        "message": "The from email does not contain a valid address.",
+                        "field": "from.email",
+                        "help": None,
+                    },
+                    {"message": f"Echoing your key {API_KEY} back", "field": None},
+                ]
+            },
+        )
+    )
     with hub.sessions() as s, s.begin():
-        notify(s, kind="referral_received", to_email="partner@example.org", natural_key="referral-received:9",
-               context=PARTNER_CONTEXT)
+        notify(
+            s,
+            kind="referral_received",
+            to_email="partner@example.org",
+            natural_key="referral-received:9",
+            context=PARTNER_CONTEXT,
+        )
     with hub.sessions() as s:
         item_id = s.scalars(select(OutboxItem.id)).one()
     assert run_outbox_item(hub, item_id) == "dead"
@@ -257,8 +295,13 @@ def test_no_connection_is_a_clear_failure_and_is_retried(sendgrid_hub) -> None:
         sg.close()
     hub = sendgrid_hub(PARTNERHUB_SENDGRID__API_BASE_URL=closed)
     with hub.sessions() as s, s.begin():
-        notify(s, kind="referral_received", to_email="partner@example.org", natural_key="referral-received:3",
-               context=PARTNER_CONTEXT)
+        notify(
+            s,
+            kind="referral_received",
+            to_email="partner@example.org",
+            natural_key="referral-received:3",
+            context=PARTNER_CONTEXT,
+        )
     with hub.sessions() as s:
         item_id = s.scalars(select(OutboxItem.id)).one()
     assert run_outbox_item(hub, item_id) == "retrying"
@@ -270,8 +313,13 @@ def test_an_answer_lost_after_the_request_was_sent_is_never_resent(sendgrid_hub,
     hub = sendgrid_hub()  # 1 s read timeout
     fake_sendgrid.script.append(Scripted(hang_s=5))
     with hub.sessions() as s, s.begin():
-        notification_id = notify(s, kind="referral_received", to_email="partner@example.org",
-                                 natural_key="referral-received:4", context=PARTNER_CONTEXT)
+        notification_id = notify(
+            s,
+            kind="referral_received",
+            to_email="partner@example.org",
+            natural_key="referral-received:4",
+            context=PARTNER_CONTEXT,
+        )
     with hub.sessions() as s:
         item_id = s.scalars(select(OutboxItem.id)).one()
     assert run_outbox_item(hub, item_id) == "unknown"
@@ -284,8 +332,10 @@ def test_an_answer_lost_after_the_request_was_sent_is_never_resent(sendgrid_hub,
         item = s.get(OutboxItem, item_id)
         assert item.state == "unknown" and item.last_error_kind == "unknown" and item.attempts == 1
         assert f"notification {notification_id} may have been queued" in item.last_error
-        assert s.scalar(select(func.count()).select_from(Alert).where(
-            Alert.key == f"outcome_unknown:outbox:{item_id}")) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(Alert).where(Alert.key == f"outcome_unknown:outbox:{item_id}"))
+            == 1
+        )
         assert s.get(Notification, notification_id).status == "queued"
 
 

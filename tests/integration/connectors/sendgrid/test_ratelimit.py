@@ -24,16 +24,23 @@ def one_per_window(prism_sendgrid: PrismMock) -> Iterator[FakeSendGrid]:
 
 
 def mail(n: int) -> dict:
-    return {"notification_id": n, "kind": "referral_status", "to": {"email": "partner@example.org"},
-            "subject": "s", "text": "t\n", "html": "<p>t</p>\n"}
+    return {
+        "notification_id": n,
+        "kind": "referral_status",
+        "to": {"email": "partner@example.org"},
+        "subject": "s",
+        "text": "t\n",
+        "html": "<p>t</p>\n",
+    }
 
 
 def test_a_spent_window_pauses_every_worker_until_reset(one_per_window: FakeSendGrid, redis_url: str) -> None:
     client = redis_lib.Redis.from_url(redis_url)
     workers = []
     for _ in range(2):
-        sg = SendGridConnector(SendGridSettings(api_key=API_KEY, api_base_url=one_per_window.url,
-                                                from_email=FROM_EMAIL))  # type: ignore[arg-type]
+        sg = SendGridConnector(
+            SendGridSettings(api_key=API_KEY, api_base_url=one_per_window.url, from_email=FROM_EMAIL)
+        )  # type: ignore[arg-type]
         sg.use_redis(client)
         workers.append(sg)
     try:

@@ -31,11 +31,14 @@ def settings_api() -> Iterator[FakeSendGridSettings]:
 
 
 def test_register_is_idempotent_and_checked_against_the_spec(make_harness, sqlite_url, settings_api) -> None:  # type: ignore[no-untyped-def]
-    h = make_harness(sqlite_url, PARTNERHUB_SENDGRID__API_KEY=API_KEY,
-                     PARTNERHUB_SENDGRID__API_BASE_URL=settings_api.url,
-                     PARTNERHUB_PUBLIC_BASE_URL="https://hooks.example.com",
-                     PARTNERHUB_SENDGRID__PARSE_SECRET=PARSE_SECRET,
-                     PARTNERHUB_SENDGRID__PARSE_HOSTNAME="parse.example.com")
+    h = make_harness(
+        sqlite_url,
+        PARTNERHUB_SENDGRID__API_KEY=API_KEY,
+        PARTNERHUB_SENDGRID__API_BASE_URL=settings_api.url,
+        PARTNERHUB_PUBLIC_BASE_URL="https://hooks.example.com",
+        PARTNERHUB_SENDGRID__PARSE_SECRET=PARSE_SECRET,
+        PARTNERHUB_SENDGRID__PARSE_HOSTNAME="parse.example.com",
+    )
     first = h.cli("webhooks", "register", "sendgrid").stdout
     assert settings_api.violations == []
     [webhook] = settings_api.webhooks.values()
@@ -43,7 +46,10 @@ def test_register_is_idempotent_and_checked_against_the_spec(make_harness, sqlit
     assert webhook["bounce"] and webhook["group_unsubscribe"] and not webhook["open"]
     assert webhook["public_key"] == PUBLIC_KEY  # signing switched on
     assert f"PARTNERHUB_SENDGRID__EVENT_WEBHOOK_PUBLIC_KEY={PUBLIC_KEY}" in first
-    assert settings_api.parse["parse.example.com"]["url"] == f"https://hooks.example.com/webhooks/sendgrid/{PARSE_SECRET}/parse"
+    assert (
+        settings_api.parse["parse.example.com"]["url"]
+        == f"https://hooks.example.com/webhooks/sendgrid/{PARSE_SECRET}/parse"
+    )
     assert PARSE_SECRET not in first and "created" in first
     calls = len(settings_api.calls)
     second = h.cli("webhooks", "register", "sendgrid").stdout

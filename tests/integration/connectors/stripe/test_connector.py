@@ -40,8 +40,14 @@ def fake() -> Iterator[FakeStripe]:
 
 @pytest.fixture
 def connector(fake: FakeStripe) -> Iterator[StripeConnector]:
-    made = StripeConnector(StripeSettings(api_key=SecretStr(KEY), api_base_url=fake.url, timeout_s=1.0,
-                                          webhook_secrets=[SecretStr(NEW), SecretStr(OLD)]))
+    made = StripeConnector(
+        StripeSettings(
+            api_key=SecretStr(KEY),
+            api_base_url=fake.url,
+            timeout_s=1.0,
+            webhook_secrets=[SecretStr(NEW), SecretStr(OLD)],
+        )
+    )
     try:
         yield made
     finally:
@@ -51,8 +57,13 @@ def connector(fake: FakeStripe) -> Iterator[StripeConnector]:
 
 def _request(body: bytes, header: str | None, *, at: float | None = None) -> InboundRequest:
     headers = {"content-type": "application/json"} | ({"stripe-signature": header} if header else {})
-    return InboundRequest("POST", "https://hooks.example.com/webhooks/stripe", headers, body,
-                          received_at=at if at is not None else time.time())
+    return InboundRequest(
+        "POST",
+        "https://hooks.example.com/webhooks/stripe",
+        headers,
+        body,
+        received_at=at if at is not None else time.time(),
+    )
 
 
 # -- signatures ----------------------------------------------------------------------------------
@@ -60,13 +71,17 @@ def _request(body: bytes, header: str | None, *, at: float | None = None) -> Inb
 
 def test_shared_vector_verifies_with_its_secret() -> None:
     vector = json.loads(VECTOR.read_text())
-    payload = (VECTOR.parent / vector["payload_file"]).read_bytes() if (VECTOR.parent / vector["payload_file"]).exists() \
+    payload = (
+        (VECTOR.parent / vector["payload_file"]).read_bytes()
+        if (VECTOR.parent / vector["payload_file"]).exists()
         else None
+    )
     connector = StripeConnector(StripeSettings(webhook_secrets=[SecretStr(vector["secret"])]))
     if payload is None:  # the vector's payload is not shipped: sign our own body the same way
         payload = b'{"id":"evt_1","object":"event"}'
-        header = stripe.WebhookSignature.generate_signature_header(payload.decode(), vector["secret"],
-                                                                   timestamp=vector["timestamp"])
+        header = stripe.WebhookSignature.generate_signature_header(
+            payload.decode(), vector["secret"], timestamp=vector["timestamp"]
+        )
     else:
         header = vector["header_value"]
     connector.verify_webhook(_request(payload, header, at=vector["timestamp"] + 10))
@@ -106,7 +121,11 @@ def test_parse_keys_on_the_event_id(fake: FakeStripe, connector: StripeConnector
     parsed = connector.parse_webhook(_request(json.dumps(event).encode(), None))
     (change,) = parsed.changes
     assert (change.event_key, change.event_type, change.object_type, change.object_id) == (
-        event["id"], "refund.created", "refund", refund["id"])
+        event["id"],
+        "refund.created",
+        "refund",
+        refund["id"],
+    )
     assert change.version_ms == event["created"] * 1000
     for body in (b"[]", b"{", json.dumps({"object": "event", "id": "evt_1"}).encode()):
         with pytest.raises(MalformedPayload):
@@ -117,12 +136,18 @@ def test_parse_keys_on_the_event_id(fake: FakeStripe, connector: StripeConnector
 
 
 def _payload(account: str, payout_id: int = 7, amount: int = 12_345) -> dict[str, object]:
-    return {"payout_id": payout_id, "destination": account, "amount_minor": amount, "currency": "usd",
-            "description": "Partner payout #7"}
+    return {
+        "payout_id": payout_id,
+        "destination": account,
+        "amount_minor": amount,
+        "currency": "usd",
+        "description": "Partner payout #7",
+    }
 
 
 def test_transfer_is_made_once_and_found_after_the_idempotency_key_expired(
-        fake: FakeStripe, connector: StripeConnector) -> None:
+    fake: FakeStripe, connector: StripeConnector
+) -> None:
     account = fake.add_account(transfers="active")["id"]
     first = connector.create_transfer(_payload(account), idempotency_key="payout-7")
     assert first["existing"] is False and first["amount_minor"] == 12_345 and first["currency"] == "USD"
@@ -140,7 +165,9 @@ def test_transfer_is_made_once_and_found_after_the_idempotency_key_expired(
     assert connector.find_transfers(8) == []
 
 
-def test_transfer_whose_answer_is_lost_is_outcome_unknown_then_found(fake: FakeStripe, connector: StripeConnector) -> None:
+def test_transfer_whose_answer_is_lost_is_outcome_unknown_then_found(
+    fake: FakeStripe, connector: StripeConnector
+) -> None:
     account = fake.add_account(transfers="active")["id"]
     fake.hang_after_create("/v1/transfers")
     with pytest.raises(OutcomeUnknown):
@@ -151,7 +178,9 @@ def test_transfer_whose_answer_is_lost_is_outcome_unknown_then_found(fake: FakeS
     assert found["existing"] is True and fake.transfer_creates == 1
 
 
-def test_transfer_5xx_is_unknown_and_4xx_fails_with_stripes_message(fake: FakeStripe, connector: StripeConnector) -> None:
+def test_transfer_5xx_is_unknown_and_4xx_fails_with_stripes_message(
+    fake: FakeStripe, connector: StripeConnector
+) -> None:
     account = fake.add_account(transfers="active")["id"]
     fake.fail_next("/v1/transfers", 500, "An unknown error occurred", method="POST")
     with pytest.raises(OutcomeUnknown):
@@ -162,15 +191,18 @@ def test_transfer_5xx_is_unknown_and_4xx_fails_with_stripes_message(fake: FakeSt
     assert not isinstance(caught.value, OutcomeUnknown)
     assert "insufficient funds" in str(caught.value)
     with pytest.raises(FatalError, match="payload"):
-        connector.create_transfer({"payout_id": 9, "destination": "nope", "amount_minor": 1, "currency": "usd"},
-                                  idempotency_key="payout-9")
+        connector.create_transfer(
+            {"payout_id": 9, "destination": "nope", "amount_minor": 1, "currency": "usd"}, idempotency_key="payout-9"
+        )
     assert fake.transfer_creates == 0
 
 
 # -- polling -------------------------------------------------------------------------------------
 
 
-def test_events_are_polled_newest_first_and_a_stopped_walk_resumes(fake: FakeStripe, connector: StripeConnector) -> None:
+def test_events_are_polled_newest_first_and_a_stopped_walk_resumes(
+    fake: FakeStripe, connector: StripeConnector
+) -> None:
     customer = fake.add_customer(email="a@acme.io")
     base = int(time.time()) - 3600
     published = [fake.publish("customer.updated", customer, created=base + i) for i in range(230)]
@@ -179,7 +211,10 @@ def test_events_are_polled_newest_first_and_a_stopped_walk_resumes(fake: FakeStr
     assert [len(p.records) for p in pages] == [100, 100, 30]
     assert [r.id for p in pages for r in p.records] == [e["id"] for e in reversed(published)]
     assert pages[0].cursor is not None and pages[0].cursor.value == {
-        "created": 0, "top": base + 229, "after": published[130]["id"]}
+        "created": 0,
+        "top": base + 229,
+        "after": published[130]["id"],
+    }
     assert pages[-1].cursor is not None and pages[-1].cursor.value == {"created": base + 229}
     resumed = list(connector.fetch_changes("event", pages[0].cursor))  # stopped after one page
     assert [r.id for p in resumed for r in p.records] == [e["id"] for e in reversed(published[:130])]
@@ -203,8 +238,10 @@ def test_register_webhooks_creates_both_endpoints_once(fake: FakeStripe, connect
     assert len(lines) == 2 and all("created" in line for line in lines)
     assert all("whsec_" not in line for line in lines)  # the secret is never printed
     endpoints = sorted(fake.endpoints.values(), key=lambda e: e["url"])
-    assert [e["url"] for e in endpoints] == ["https://hooks.example.com/webhooks/stripe",
-                                             "https://hooks.example.com/webhooks/stripe?endpoint=connect"]
+    assert [e["url"] for e in endpoints] == [
+        "https://hooks.example.com/webhooks/stripe",
+        "https://hooks.example.com/webhooks/stripe?endpoint=connect",
+    ]
     assert [e["connect"] for e in endpoints] == [False, True]
     assert all(e["api_version"] == API_VERSION for e in endpoints)
     assert endpoints[1]["enabled_events"] == ["account.updated"]

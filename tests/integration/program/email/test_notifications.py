@@ -33,12 +33,26 @@ def test_notify_twice_with_one_natural_key_owes_one_email(sendgrid_hub, add_part
     partner_id = add_partner(hub)
     owed: list[int] = []
     with hub.sessions() as s, s.begin():
-        first = notify(s, kind="referral_received", to_email="partner@example.org", context=PARTNER,
-                       natural_key="referral-received:1", partner_id=partner_id,
-                       custom_args={"tracking_id": PARTNER["tracking_id"]}, owed=owed)
+        first = notify(
+            s,
+            kind="referral_received",
+            to_email="partner@example.org",
+            context=PARTNER,
+            natural_key="referral-received:1",
+            partner_id=partner_id,
+            custom_args={"tracking_id": PARTNER["tracking_id"]},
+            owed=owed,
+        )
     with hub.sessions() as s, s.begin():
-        again = notify(s, kind="referral_received", to_email="partner@example.org", context=PARTNER,
-                       natural_key="referral-received:1", partner_id=partner_id, owed=owed)
+        again = notify(
+            s,
+            kind="referral_received",
+            to_email="partner@example.org",
+            context=PARTNER,
+            natural_key="referral-received:1",
+            partner_id=partner_id,
+            owed=owed,
+        )
     assert isinstance(first, int) and again is None
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Notification)) == 1
@@ -47,8 +61,11 @@ def test_notify_twice_with_one_natural_key_owes_one_email(sendgrid_hub, add_part
         assert (item.connector, item.action, item.idempotency_key) == ("sendgrid", "send_email", "referral-received:1")
         email = OutboundEmail.model_validate(item.payload)  # the connector's own payload model
         assert email.notification_id == first and email.to.email == "partner@example.org"
-        assert email.custom_args == {"tracking_id": "R-7K2M9Q4XPA", "partner_id": str(partner_id),
-                                     "notification_id": str(first)}
+        assert email.custom_args == {
+            "tracking_id": "R-7K2M9Q4XPA",
+            "partner_id": str(partner_id),
+            "notification_id": str(first),
+        }
         note = s.get(Notification, first)
         assert (note.status, note.kind, note.partner_id) == ("queued", "referral_received", partner_id)
         assert note.subject == "Got it! Your referral for Acme Corp is in"
@@ -104,10 +121,16 @@ def test_deliver_alerts_emails_each_open_alert_once(sendgrid_hub, fake_sendgrid:
     assert len(fake_sendgrid.accepted) == 2
     assert {r.body["personalizations"][0]["to"][0]["email"] for r in fake_sendgrid.accepted} == {ADMIN_EMAIL}
     subjects = sorted(r.body["subject"] for r in fake_sendgrid.accepted)
-    assert subjects == ["[partnerhub] ERROR: connector (connector_auth:hubspot)",
-                        "[partnerhub] ERROR: dead_letter (dead_letter:outbox:hubspot:fatal)"]
-    html = next(c["value"] for r in fake_sendgrid.accepted for c in r.body["content"]
-                if c["type"] == "text/html" and "outbox #1" in c["value"])
+    assert subjects == [
+        "[partnerhub] ERROR: connector (connector_auth:hubspot)",
+        "[partnerhub] ERROR: dead_letter (dead_letter:outbox:hubspot:fatal)",
+    ]
+    html = next(
+        c["value"]
+        for r in fake_sendgrid.accepted
+        for c in r.body["content"]
+        if c["type"] == "text/html" and "outbox #1" in c["value"]
+    )
     assert "outbox #1 &lt;dead&gt;" in html
     assert all("asm" not in r.body for r in fake_sendgrid.accepted)  # no unsubscribe group for alerts
 

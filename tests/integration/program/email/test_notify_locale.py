@@ -25,13 +25,27 @@ def test_notify_uses_the_partners_locale_and_segment(db_session, tmp_path: Path)
 
     write_kind(tmp_path, "email/welcome", "Welcome")
     write_kind(tmp_path, "email/welcome/de/segment-smb", "Willkommen, KMU")
-    partner = Partner(name="Wien GmbH", email="office@wien.example", status="active", created_at=utcnow(),
-                      locale="de-AT", segment="SMB", country="AT")
+    partner = Partner(
+        name="Wien GmbH",
+        email="office@wien.example",
+        status="active",
+        created_at=utcnow(),
+        locale="de-AT",
+        segment="SMB",
+        country="AT",
+    )
     db_session.add(partner)
     db_session.flush()
-    nid = notify(db_session, kind="welcome", to_email=partner.email, partner_id=partner.id, context={"name": "x"},
-                 natural_key="welcome:1", templates=EmailTemplates(tmp_path),
-                 mail_settings=SendGridSettings(reply_address="replies@parse.example.com"))
+    nid = notify(
+        db_session,
+        kind="welcome",
+        to_email=partner.email,
+        partner_id=partner.id,
+        context={"name": "x"},
+        natural_key="welcome:1",
+        templates=EmailTemplates(tmp_path),
+        mail_settings=SendGridSettings(reply_address="replies@parse.example.com"),
+    )
     assert db_session.get(Notification, nid).subject == "Willkommen, KMU"
     payload = db_session.query(OutboxItem).one().payload
     assert payload["reply_to"] == {"email": f"replies+n{nid}@parse.example.com"}

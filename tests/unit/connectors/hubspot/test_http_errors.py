@@ -33,9 +33,7 @@ def hubspot_error(message: str, category: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def hubspot() -> Iterator[HubSpotConnector]:
-    connector = HubSpotConnector(
-        HubSpotSettings(access_token=SecretStr(TOKEN), api_base_url=BASE, rate_max_wait_s=0.5)
-    )
+    connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr(TOKEN), api_base_url=BASE, rate_max_wait_s=0.5))
     try:
         yield connector
     finally:
@@ -125,9 +123,7 @@ def test_refused_credentials_are_an_authentication_failure_without_the_token(
 def test_other_refusals_are_fatal_with_hubspots_message(
     respx_mock: respx.MockRouter, hubspot: HubSpotConnector, status: int
 ) -> None:
-    respx_mock.post(READ).respond(
-        status, json=hubspot_error("Property values were not valid", "VALIDATION_ERROR")
-    )
+    respx_mock.post(READ).respond(status, json=hubspot_error("Property values were not valid", "VALIDATION_ERROR"))
     with pytest.raises(FatalError) as caught:
         hubspot.read_many("deal", ["42"])
     assert not isinstance(caught.value, (RetriableError, AuthenticationFailed))

@@ -57,8 +57,9 @@ def test_generated_vector_with_query_string():
     ]
     # one byte changed anywhere: refused
     with pytest.raises(SignatureInvalid):
-        hub.verify_webhook(request(g["http_uri"], body.replace(b"subscriber", b"customer!!"), g["headers"],
-                                   int(ts) / 1000 + 1))
+        hub.verify_webhook(
+            request(g["http_uri"], body.replace(b"subscriber", b"customer!!"), g["headers"], int(ts) / 1000 + 1)
+        )
     with pytest.raises(SignatureInvalid):
         hub.verify_webhook(request(g["http_uri"].replace("acme", "evil"), body, g["headers"], int(ts) / 1000 + 1))
 
@@ -125,8 +126,15 @@ def test_parse_rejects_oversized_batches_and_bad_events():
 
 def test_event_id_alone_is_not_the_key():
     hub = connector("s")
-    base = {"objectId": 1, "eventId": 99, "subscriptionId": 1, "occurredAt": 5, "eventType": "deal.propertyChange",
-            "propertyName": "amount", "propertyValue": "10"}
+    base = {
+        "objectId": 1,
+        "eventId": 99,
+        "subscriptionId": 1,
+        "occurredAt": 5,
+        "eventType": "deal.propertyChange",
+        "propertyName": "amount",
+        "propertyValue": "10",
+    }
     body = json.dumps([base, {**base, "objectId": 2}, {**base, "subscriptionId": 2}, {**base, "occurredAt": 6}])
     keys = [c.event_key for c in hub.parse_webhook(request("https://h/w", body.encode(), {}, 0)).changes]
     assert len(set(keys)) == 4

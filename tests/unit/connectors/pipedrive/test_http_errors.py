@@ -43,9 +43,7 @@ def pipedrive() -> Iterator[PipedriveConnector]:
         connector.close()
 
 
-def test_a_lead_is_read_with_the_api_token(
-    respx_mock: respx.MockRouter, pipedrive: PipedriveConnector
-) -> None:
+def test_a_lead_is_read_with_the_api_token(respx_mock: respx.MockRouter, pipedrive: PipedriveConnector) -> None:
     route = respx_mock.get(LEAD_URL).respond(
         200,
         json={
@@ -64,17 +62,13 @@ def test_a_lead_is_read_with_the_api_token(
 
 
 @pytest.mark.parametrize("status", [404, 410])
-def test_a_lead_gone_is_not_an_error(
-    respx_mock: respx.MockRouter, pipedrive: PipedriveConnector, status: int
-) -> None:
+def test_a_lead_gone_is_not_an_error(respx_mock: respx.MockRouter, pipedrive: PipedriveConnector, status: int) -> None:
     respx_mock.get(LEAD_URL).respond(status, json=pipedrive_error("Lead not found"))
     assert pipedrive.read_many("lead", [LEAD]) == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_are_retriable(
-    respx_mock: respx.MockRouter, pipedrive: PipedriveConnector, status: int
-) -> None:
+def test_server_errors_are_retriable(respx_mock: respx.MockRouter, pipedrive: PipedriveConnector, status: int) -> None:
     respx_mock.get(LEAD_URL).respond(status, json=pipedrive_error("Internal server error"))
     with pytest.raises(RetriableError) as caught:
         pipedrive.read_many("lead", [LEAD])
@@ -115,9 +109,7 @@ def test_a_bad_request_is_fatal_with_pipedrives_message(
     assert "pipedrive answered 400: Invalid lead id" in str(caught.value)
 
 
-def test_a_200_whose_body_is_not_json_is_fatal(
-    respx_mock: respx.MockRouter, pipedrive: PipedriveConnector
-) -> None:
+def test_a_200_whose_body_is_not_json_is_fatal(respx_mock: respx.MockRouter, pipedrive: PipedriveConnector) -> None:
     respx_mock.get(LEAD_URL).respond(200, text="<html>maintenance</html>")
     with pytest.raises(FatalError, match="not JSON"):
         pipedrive.read_many("lead", [LEAD])

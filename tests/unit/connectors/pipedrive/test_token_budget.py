@@ -13,8 +13,10 @@ from tests.support.prism import PIPEDRIVE_SPECS
 
 
 def test_token_costs_match_the_specs():
-    specs = {"v2": yaml.safe_load((PIPEDRIVE_SPECS / "openapi-v2.yaml").read_text()),
-             "v1": yaml.safe_load((PIPEDRIVE_SPECS / "openapi-v1.yaml").read_text())}
+    specs = {
+        "v2": yaml.safe_load((PIPEDRIVE_SPECS / "openapi-v2.yaml").read_text()),
+        "v1": yaml.safe_load((PIPEDRIVE_SPECS / "openapi-v1.yaml").read_text()),
+    }
     for (api, method, path), cost in TOKEN_COSTS.items():
         assert specs[api]["paths"][path][method.lower()]["x-token-cost"] == cost, (api, method, path)
 

@@ -20,15 +20,17 @@ from tests.support.fake_salesforce import (
 def test_every_value_in_soql_is_escaped():
     assert soql.quote("O'Brien") == r"'O\'Brien'"
     assert soql.quote("a\\' OR Name != '") == r"'a\\\' OR Name != \''"
-    assert soql.quote("line\nbreak\t\"q\"") == r"'line\nbreak\t\"q\"'"
+    assert soql.quote('line\nbreak\t"q"') == r"'line\nbreak\t\"q\"'"
     assert soql.like_contains("50%_off") == r"'%50\%\_off%'"
     with pytest.raises(ValueError):
         soql.name("Name FROM Contact WHERE Id != null --")
 
 
 def _message(n: int, **kw: Any) -> bytes:
-    return outbound_message([(f"04l5g{i:013d}", "Opportunity", {"Id": f"0065g{i:013d}", "StageName": "Prospecting"})
-                             for i in range(n)], **kw)
+    return outbound_message(
+        [(f"04l5g{i:013d}", "Opportunity", {"Id": f"0065g{i:013d}", "StageName": "Prospecting"}) for i in range(n)],
+        **kw,
+    )
 
 
 def test_outbound_messages_hold_1_to_100_notifications_and_never_keep_the_session_id():
@@ -44,9 +46,11 @@ def test_outbound_messages_hold_1_to_100_notifications_and_never_keep_the_sessio
 
 
 def test_outbound_messages_with_entities_are_refused():
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-            b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&b;'
-            b"</soapenv:Body></soapenv:Envelope>")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&b;'
+        b"</soapenv:Body></soapenv:Envelope>"
+    )
     with pytest.raises(SoapFault) as caught:
         parse_outbound(bomb, ORG_ID)
     assert caught.value.status == 500 and b"<faultstring>" in caught.value.body
@@ -56,8 +60,10 @@ def test_what_an_event_says_changed_for_echo_suppression():
     from connectors.salesforce.webhooks import changed_fields, record_from_event
 
     at = "2026-01-02T03:04:05.000+0000"
-    created = {"source": "outbound_message", "record": {"Id": "006A", "Name": "X", "OwnerId": "005B",
-                                                        "CreatedDate": at, "SystemModstamp": at}}
+    created = {
+        "source": "outbound_message",
+        "record": {"Id": "006A", "Name": "X", "OwnerId": "005B", "CreatedDate": at, "SystemModstamp": at},
+    }
     assert changed_fields(created) == {}  # a creation: an echo when the hub created the record
     edited = {"source": "outbound_message", "record": {"Id": "006A", "Name": "Y", "SystemModstamp": at}}
     assert changed_fields(edited) == {"Name": "Y"}

@@ -32,13 +32,23 @@ URL = "https://hooks.example.com/webhooks/sendgrid"
 
 
 def connector(public_key: str = PUBLIC_KEY, **kw: object) -> SendGridConnector:
-    return SendGridConnector(SendGridSettings(event_webhook_public_key=public_key, parse_secret=PARSE_SECRET,
-                                              parse_hostname="parse.example.com", **kw))  # type: ignore[arg-type]
+    return SendGridConnector(
+        SendGridSettings(
+            event_webhook_public_key=public_key, parse_secret=PARSE_SECRET, parse_hostname="parse.example.com", **kw
+        )
+    )  # type: ignore[arg-type]
 
 
-def request(body: bytes, headers: dict[str, str], *, url: str = URL, received_at: float | None = None) -> InboundRequest:
-    return InboundRequest("POST", url, {k.lower(): v for k, v in headers.items()}, body,
-                          received_at=time.time() if received_at is None else received_at)
+def request(
+    body: bytes, headers: dict[str, str], *, url: str = URL, received_at: float | None = None
+) -> InboundRequest:
+    return InboundRequest(
+        "POST",
+        url,
+        {k.lower(): v for k, v in headers.items()},
+        body,
+        received_at=time.time() if received_at is None else received_at,
+    )
 
 
 # -- signature ---------------------------------------------------------------------------------
@@ -50,7 +60,9 @@ def test_the_hub_and_the_sdk_accept_the_vectors(vector: dict, name: str) -> None
     ts = vector["headers"]["X-Twilio-Email-Event-Webhook-Timestamp"]
     sig = vector["headers"]["X-Twilio-Email-Event-Webhook-Signature"]
     helper = EventWebhook()
-    assert helper.verify_signature(body.decode(), sig, ts, helper.convert_public_key_to_ecdsa(vector["public_key_b64_der_spki"]))
+    assert helper.verify_signature(
+        body.decode(), sig, ts, helper.convert_public_key_to_ecdsa(vector["public_key_b64_der_spki"])
+    )
     assert EventWebhookHeader.SIGNATURE == "X-Twilio-Email-Event-Webhook-Signature"
     sg = connector(vector["public_key_b64_der_spki"])
     req = request(body, vector["headers"], received_at=int(ts) + 60)
@@ -67,9 +79,12 @@ def test_signatures_the_hub_makes_for_tests_pass_the_sdk_too() -> None:
     body = b'[{"email":"a@example.com","event":"delivered","sg_event_id":"e1","timestamp":1}]\r\n'
     headers = sign(body)
     helper = EventWebhook()
-    assert helper.verify_signature(body.decode(), headers["X-Twilio-Email-Event-Webhook-Signature"],
-                                   headers["X-Twilio-Email-Event-Webhook-Timestamp"],
-                                   helper.convert_public_key_to_ecdsa(PUBLIC_KEY))
+    assert helper.verify_signature(
+        body.decode(),
+        headers["X-Twilio-Email-Event-Webhook-Signature"],
+        headers["X-Twilio-Email-Event-Webhook-Timestamp"],
+        helper.convert_public_key_to_ecdsa(PUBLIC_KEY),
+    )
     connector().verify_webhook(request(body, headers))
 
 
@@ -94,13 +109,27 @@ def test_timestamp_window_and_missing_headers() -> None:
 
 def test_batches_are_arrays_of_events_with_ids() -> None:
     sg = connector()
-    events = [{"email": "a@example.com", "event": "delivered", "sg_event_id": "e1", "timestamp": 1700000000,
-               "notification_id": "5"},
-              {"email": "a@example.com", "event": "open", "sg_event_id": "e2", "timestamp": 1700000001,
-               "sg_message_id": "abc.filter"}]
+    events = [
+        {
+            "email": "a@example.com",
+            "event": "delivered",
+            "sg_event_id": "e1",
+            "timestamp": 1700000000,
+            "notification_id": "5",
+        },
+        {
+            "email": "a@example.com",
+            "event": "open",
+            "sg_event_id": "e2",
+            "timestamp": 1700000001,
+            "sg_message_id": "abc.filter",
+        },
+    ]
     changes = sg.parse_webhook(request(json.dumps(events).encode(), {})).changes
     assert [(c.event_key, c.object_id, c.version_ms) for c in changes] == [
-        ("event:e1", "5", 1700000000000), ("event:e2", "abc", 1700000001000)]
+        ("event:e1", "5", 1700000000000),
+        ("event:e2", "abc", 1700000001000),
+    ]
     for bad in (b"{}", b"not json", json.dumps([{"event": "delivered"}]).encode(), b"[1]"):
         with pytest.raises(MalformedPayload):
             sg.parse_webhook(request(bad, {}))
@@ -119,21 +148,26 @@ def multipart(fields: dict[str, str], *, attachment: bytes | None = None) -> tup
 
 def test_parse_route_needs_the_secret_path() -> None:
     sg = connector()
-    body, ctype = multipart(parse_form(sender="Pat <pat@partner.io>", to="referrals@parse.example.com",
-                                       subject="Intro", text="hi"))
+    body, ctype = multipart(
+        parse_form(sender="Pat <pat@partner.io>", to="referrals@parse.example.com", subject="Intro", text="hi")
+    )
     good = request(body, {"content-type": ctype}, url=f"https://h.example/webhooks/sendgrid/{PARSE_SECRET}/parse")
     sg.verify_webhook(good)
     assert sg.parse_webhook(good).changes[0].payload["route"] == "referral"
-    for path in ("/webhooks/sendgrid/wrong-secret-0000000000/parse", f"/webhooks/sendgrid/{PARSE_SECRET}/other",
-                 "/webhooks/sendgrid/parse"):
+    for path in (
+        "/webhooks/sendgrid/wrong-secret-0000000000/parse",
+        f"/webhooks/sendgrid/{PARSE_SECRET}/other",
+        "/webhooks/sendgrid/parse",
+    ):
         with pytest.raises(WebhookRejected) as refused:
             sg.verify_webhook(request(body, {"content-type": ctype}, url="https://h.example" + path))
         assert refused.value.status == 404
 
 
 def test_form_fields_are_read_and_attachments_dropped() -> None:
-    fields = parse_form(sender="Pat Partner <Pat@Partner.io>", to="referrals@parse.example.com",
-                        subject="Grüße aus Wien", text="Héllo")
+    fields = parse_form(
+        sender="Pat Partner <Pat@Partner.io>", to="referrals@parse.example.com", subject="Grüße aus Wien", text="Héllo"
+    )
     body, ctype = multipart(fields, attachment=b"%PDF-1.4 secret deck")
     form = read_form(body, ctype)
     assert form["subject"] == "Grüße aus Wien" and form["text"] == "Héllo"
@@ -144,8 +178,13 @@ def test_form_fields_are_read_and_attachments_dropped() -> None:
 
 def test_sender_must_pass_spf_and_aligned_dkim() -> None:
     addresses = Addresses(referral="referrals@parse.example.com", reply="replies@parse.example.com")
-    base = parse_form(sender="Pat <pat@mail.partner.io>", to="referrals@parse.example.com", subject="s", text="t",
-                      dkim="{@partner.io : pass}")
+    base = parse_form(
+        sender="Pat <pat@mail.partner.io>",
+        to="referrals@parse.example.com",
+        subject="s",
+        text="t",
+        dkim="{@partner.io : pass}",
+    )
     assert not hasattr(parse_email(base, addresses), "reason")  # a parent domain's signature aligns
     cases = {
         "spf_not_pass": {**base, "SPF": "softfail"},
@@ -158,8 +197,14 @@ def test_sender_must_pass_spf_and_aligned_dkim() -> None:
         assert "pat@" not in getattr(result, "ref", "")
     assert not dkim_passes("{@evilpartner.io : pass}", "partner.io")
     assert dkim_passes("{@a.com : fail, @partner.io : pass}", "partner.io")
-    reply = parse_email({**base, "to": "Replies <replies+n42@parse.example.com>",
-                         "envelope": json.dumps({"to": ["replies+n42@parse.example.com"]})}, addresses)
+    reply = parse_email(
+        {
+            **base,
+            "to": "Replies <replies+n42@parse.example.com>",
+            "envelope": json.dumps({"to": ["replies+n42@parse.example.com"]}),
+        },
+        addresses,
+    )
     assert reply.payload["route"] == "reply" and reply.payload["reply_notification_id"] == "42"  # type: ignore[union-attr]
 
 
@@ -186,17 +231,39 @@ Acme Robotics GmbH
 
 
 def test_the_introduced_contact_comes_from_the_forwarded_message() -> None:
-    intro = find_introduction(text=FORWARD, to=["referrals@parse.example.com"], partner_email="pat@partner.io",
-                              hub_addresses=["referrals@parse.example.com"])
+    intro = find_introduction(
+        text=FORWARD,
+        to=["referrals@parse.example.com"],
+        partner_email="pat@partner.io",
+        hub_addresses=["referrals@parse.example.com"],
+    )
     assert intro is not None
     assert (intro.contact_email, intro.contact_name, intro.company_domain, intro.company_name) == (
-        "jane.roe@acme-robotics.com", "Jane Roe", "acme-robotics.com", "Acme Robotics GmbH")
-    cc_style = find_introduction(text="Meet Sam!\n\nBest,\nPat", to=["Sam Lee <sam@globex-labs.com>"],
-                                 cc=["referrals@parse.example.com", "pat@partner.io"],
-                                 partner_email="pat@partner.io", hub_addresses=["referrals@parse.example.com"])
-    assert cc_style is not None and (cc_style.contact_email, cc_style.company_name) == ("sam@globex-labs.com", "Globex Labs")
-    assert find_introduction(text="nothing here", to=["referrals@parse.example.com", "pat@partner.io"],
-                             partner_email="pat@partner.io", hub_addresses=["referrals@parse.example.com"]) is None
+        "jane.roe@acme-robotics.com",
+        "Jane Roe",
+        "acme-robotics.com",
+        "Acme Robotics GmbH",
+    )
+    cc_style = find_introduction(
+        text="Meet Sam!\n\nBest,\nPat",
+        to=["Sam Lee <sam@globex-labs.com>"],
+        cc=["referrals@parse.example.com", "pat@partner.io"],
+        partner_email="pat@partner.io",
+        hub_addresses=["referrals@parse.example.com"],
+    )
+    assert cc_style is not None and (cc_style.contact_email, cc_style.company_name) == (
+        "sam@globex-labs.com",
+        "Globex Labs",
+    )
+    assert (
+        find_introduction(
+            text="nothing here",
+            to=["referrals@parse.example.com", "pat@partner.io"],
+            partner_email="pat@partner.io",
+            hub_addresses=["referrals@parse.example.com"],
+        )
+        is None
+    )
 
 
 # -- templates by locale, segment and country ----------------------------------------------------------
@@ -204,9 +271,16 @@ def test_the_introduced_contact_comes_from_the_forwarded_message() -> None:
 
 def test_variant_lookup_order() -> None:
     assert variant_dirs("deal_closed", "de_at", segment="SMB", country="at") == [
-        "email/deal_closed/de-AT/segment-smb", "email/deal_closed/de-AT/country-AT", "email/deal_closed/de-AT",
-        "email/deal_closed/de/segment-smb", "email/deal_closed/de/country-AT", "email/deal_closed/de",
-        "email/deal_closed/segment-smb", "email/deal_closed/country-AT", "email/deal_closed"]
+        "email/deal_closed/de-AT/segment-smb",
+        "email/deal_closed/de-AT/country-AT",
+        "email/deal_closed/de-AT",
+        "email/deal_closed/de/segment-smb",
+        "email/deal_closed/de/country-AT",
+        "email/deal_closed/de",
+        "email/deal_closed/segment-smb",
+        "email/deal_closed/country-AT",
+        "email/deal_closed",
+    ]
     assert variant_dirs("deal_closed") == ["email/deal_closed"]
 
 
@@ -219,10 +293,13 @@ def write_kind(root: Path, folder: str, subject: str) -> None:
 
 
 def test_locale_and_segment_choose_the_template(tmp_path: Path) -> None:
-    for folder, subject in [("email/welcome", "Welcome"), ("email/welcome/de", "Willkommen"),
-                            ("email/welcome/de/segment-smb", "Willkommen, KMU"),
-                            ("email/welcome/en-CA/segment-smb", "Welcome, small business (Canada)"),
-                            ("email/welcome/country-DE", "Welcome, Germany")]:
+    for folder, subject in [
+        ("email/welcome", "Welcome"),
+        ("email/welcome/de", "Willkommen"),
+        ("email/welcome/de/segment-smb", "Willkommen, KMU"),
+        ("email/welcome/en-CA/segment-smb", "Welcome, small business (Canada)"),
+        ("email/welcome/country-DE", "Welcome, Germany"),
+    ]:
         write_kind(tmp_path, folder, subject)
     t = EmailTemplates(tmp_path)
 
@@ -234,5 +311,3 @@ def test_locale_and_segment_choose_the_template(tmp_path: Path) -> None:
     assert subject(locale="en-CA", segment="smb", country="CA") == "Welcome, small business (Canada)"
     assert subject(locale="en", country="DE") == "Welcome, Germany"
     assert subject(locale=None) == "Welcome"
-
-

@@ -38,9 +38,15 @@ EXTRA = {
     "referral_status": {"status": "demo_scheduled"},
     "deal_closed": {"amount_minor": 123456, "currency": "USD", "expected_payment_date": "2026-02-15"},
     "owner_assigned": {"owner_name": "Sam Seller", "contact_email": "wile@acme.example"},
-    "admin_alert": {"alert_kind": "dead_letter", "alert_key": "dead_letter:outbox:sendgrid:fatal",
-                    "severity": "error", "message": "outbox #4 is dead", "count": 1,
-                    "first_seen_at": "2026-01-01T00:00:00+00:00", "last_seen_at": "2026-01-01T00:00:00+00:00"},
+    "admin_alert": {
+        "alert_kind": "dead_letter",
+        "alert_key": "dead_letter:outbox:sendgrid:fatal",
+        "severity": "error",
+        "message": "outbox #4 is dead",
+        "count": 1,
+        "first_seen_at": "2026-01-01T00:00:00+00:00",
+        "last_seen_at": "2026-01-01T00:00:00+00:00",
+    },
 }
 
 
@@ -65,10 +71,12 @@ def test_html_is_autoescaped_and_the_text_part_is_plain() -> None:
 
 def test_the_issue_4_wording() -> None:
     t = templates_for(DEFAULT_TEMPLATES_DIR)
-    assert "We'll reach out to Acme Corp (Wile E. Coyote) within 24 hours" in t.render(
-        "referral_received", PARTNER).text
+    assert (
+        "We'll reach out to Acme Corp (Wile E. Coyote) within 24 hours" in t.render("referral_received", PARTNER).text
+    )
     assert t.render("referral_status", {**PARTNER, "status": "demo_scheduled"}).subject == (
-        "Your referral for Acme Corp moved to Demo Scheduled")
+        "Your referral for Acme Corp moved to Demo Scheduled"
+    )
     closed = t.render("deal_closed", {**PARTNER, **EXTRA["deal_closed"]})
     assert closed.subject == "Deal closed! Commission: $1,234.56"
     assert "Expected payment date: February 15, 2026" in closed.text
@@ -112,27 +120,34 @@ def test_locale_variants_fall_back_to_the_default(tmp_path: Path) -> None:
     t = EmailTemplates(tmp_path)
     assert t.render("referral_received", PARTNER, locale="de-DE").variant == "email/referral_received/de"
     assert t.render("referral_received", PARTNER, locale="de_at").subject == (
-        "Danke! Ihre Empfehlung für Acme Corp ist da")
+        "Danke! Ihre Empfehlung für Acme Corp ist da"
+    )
     assert t.render("referral_received", PARTNER, locale="fr-CA").variant == "email/referral_received"
     assert t.render("referral_received", PARTNER).subject.startswith("Got it!")
     # a locale is a tag, never a path
     assert t.render("referral_received", PARTNER, locale="../../etc").variant == "email/referral_received"
     assert variant_dirs("deal_closed", "pt-BR") == [
-        "email/deal_closed/pt-BR", "email/deal_closed/pt", "email/deal_closed"]
+        "email/deal_closed/pt-BR",
+        "email/deal_closed/pt",
+        "email/deal_closed",
+    ]
 
 
 # -- money ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("minor", "currency", "text"), [
-    (123456, "USD", "$1,234.56"),
-    (5, "USD", "$0.05"),
-    (-250, "USD", "-$2.50"),
-    (1500, "JPY", "¥1,500"),
-    (1234, "KWD", "KWD 1.234"),
-    (1234567890, "KWD", "KWD 1,234,567.890"),
-    (99, "CHF", "CHF 0.99"),
-])
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [
+        (123456, "USD", "$1,234.56"),
+        (5, "USD", "$0.05"),
+        (-250, "USD", "-$2.50"),
+        (1500, "JPY", "¥1,500"),
+        (1234, "KWD", "KWD 1.234"),
+        (1234567890, "KWD", "KWD 1,234,567.890"),
+        (99, "CHF", "CHF 0.99"),
+    ],
+)
 def test_money_uses_the_currency_exponent(minor: int, currency: str, text: str) -> None:
     assert format_money(minor, currency) == text
 
@@ -146,9 +161,10 @@ def test_money_refuses_what_is_not_exact() -> None:
 
 def test_deal_closed_in_jpy_and_kwd() -> None:
     t = templates_for(DEFAULT_TEMPLATES_DIR)
-    jpy = t.render("deal_closed", {**PARTNER, "amount_minor": 150000, "currency": "JPY",
-                                   "expected_payment_date": date(2026, 3, 15)})
+    jpy = t.render(
+        "deal_closed",
+        {**PARTNER, "amount_minor": 150000, "currency": "JPY", "expected_payment_date": date(2026, 3, 15)},
+    )
     assert jpy.subject == "Deal closed! Commission: ¥150,000" and "March 15, 2026" in jpy.html
-    kwd = t.render("deal_closed", {**PARTNER, "amount_minor": 1500, "currency": "KWD",
-                                   "expected_payment_date": None})
+    kwd = t.render("deal_closed", {**PARTNER, "amount_minor": 1500, "currency": "KWD", "expected_payment_date": None})
     assert kwd.subject == "Deal closed! Commission: KWD 1.500" and "to be confirmed" in kwd.text

@@ -14,4 +14,4 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> None:
     from hub.cli.main import main as run
 
-    run(argv)
+    run(None if argv is None else list(argv))

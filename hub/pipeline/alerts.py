@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.pipeline.models import Alert
-from hub.pipeline.store import utcnow
+from hub.pipeline.store import rowcount, utcnow
 
 
 def raise_alert(session: Session, *, key: str, kind: str, message: str, severity: str = "error") -> Alert:
@@ -42,7 +42,7 @@ def resolve_alert(session: Session, key: str) -> int:
     result = session.execute(
         update(Alert).where(Alert.key == key, Alert.state == "open").values(state="resolved", resolved_at=utcnow())
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def open_alerts(session: Session, limit: int = 50) -> list[Alert]:

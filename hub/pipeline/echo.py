@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.models import EchoFingerprint
-from hub.pipeline.store import utcnow
+from hub.pipeline.store import rowcount, utcnow
 
 TTL = timedelta(hours=24)
 #: the field name standing for "the hub created this object"
@@ -92,4 +92,4 @@ def is_echo(session: Session, connector: str, object_type: str, object_id: str, 
 
 
 def forget_expired(session: Session) -> int:
-    return session.execute(delete(EchoFingerprint).where(EchoFingerprint.expires_at <= utcnow())).rowcount
+    return rowcount(session.execute(delete(EchoFingerprint).where(EchoFingerprint.expires_at <= utcnow())))

@@ -31,7 +31,7 @@ def insert_ignoring_conflicts(
     """``INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id``: the ids of the rows that were new."""
     if not rows:
         return []
-    insert = _INSERTS[session.get_bind().dialect.name]
+    insert: Any = _INSERTS[session.get_bind().dialect.name]
     stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=list(keys))
     return sorted(session.scalars(stmt.returning(model.id)))
 

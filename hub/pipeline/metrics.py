@@ -111,6 +111,6 @@ class HubCollector:
                 values(labels), buckets, data["sum"]
             )
 
-        for name, help_text, labels, value in self.gauges():
-            family(GaugeMetricFamily, name, help_text, labels).add_metric(values(labels), value)
+        for name, help_text, labels, reading in self.gauges():
+            family(GaugeMetricFamily, name, help_text, labels).add_metric(values(labels), reading)
         yield from families.values()

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event, text
+from sqlalchemy import BigInteger, CursorResult, Engine, Integer, MetaData, Result, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import DateTime, String, TypeDecorator
 
@@ -137,3 +137,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an ``UPDATE``/``DELETE`` matched (``Session.execute`` types its result generically)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)

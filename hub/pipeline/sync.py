@@ -126,7 +126,7 @@ class _Lock:
                 return False
             with self.redis.pipeline() as pipe:  # take over, unless someone else just did
                 try:
-                    pipe.watch(self.key)
+                    pipe.watch(self.key)  # type: ignore[no-untyped-call]
                     if pipe.get(self.key) != held:
                         return False
                     pipe.multi()
@@ -159,10 +159,10 @@ class _Lock:
             self.redis.delete(self.key)
 
 
-def _holder_is_dead(value: bytes) -> bool:
+def _holder_is_dead(value: bytes | str) -> bool:
     """True when the lock's holder was a process on this host that no longer runs."""
     try:
-        host, pid, _ = value.decode().split(":", 2)
+        host, pid, _ = (value.decode() if isinstance(value, bytes) else value).split(":", 2)
         if host != socket.gethostname():
             return False
         os.kill(int(pid), 0)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import HubError, RetriableError
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
-from hub.pipeline.store import utcnow
+from hub.pipeline.store import rowcount, utcnow
 
 Row = TypeVar("Row", InboxEvent, OutboxItem)
 Model = type[InboxEvent] | type[OutboxItem]
@@ -42,7 +42,7 @@ class RetryPolicy:
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_s))
-        return delay
+        return float(delay)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def finish(session: Session, model: Model, c: Claim, *, outcome: str | None = No
     values: dict[str, object] = {"state": WorkState.DONE, "finished_at": utcnow()}
     if model is InboxEvent and outcome is not None:
         values["outcome"] = outcome
-    return session.execute(_fenced(model, c).values(**values)).rowcount == 1
+    return rowcount(session.execute(_fenced(model, c).values(**values))) == 1
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def fail(session: Session, model: Model, c: Claim, failure: Failure, policy: Ret
         "last_traceback": failure.traceback,
         "finished_at": finished,
     }
-    if session.execute(_fenced(model, c).values(**values)).rowcount != 1:
+    if rowcount(session.execute(_fenced(model, c).values(**values))) != 1:
         return None
     return state
 
@@ -134,7 +134,7 @@ def fail(session: Session, model: Model, c: Claim, failure: Failure, policy: Ret
 def park_unknown(session: Session, model: Model, c: Claim, message: str) -> bool:
     """An outbound call that moves money ended with an unknown outcome: never retried blindly."""
     values = {"state": WorkState.UNKNOWN, "last_error_kind": "unknown", "last_error": message}
-    return session.execute(_fenced(model, c).values(**values)).rowcount == 1
+    return rowcount(session.execute(_fenced(model, c).values(**values))) == 1
 
 
 def take_due(session: Session, model: Model, *, requeue_after_s: float, limit: int) -> list[int]:

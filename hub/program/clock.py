@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.pipeline.store import utcnow
+from hub.program.settings import ProgramSettings
 
 
 def now(hub: Any) -> datetime:
     """The program's current time for this hub (aware UTC)."""
-    settings = getattr(getattr(hub, "settings", None), "program", None)
+    settings: ProgramSettings | None = getattr(getattr(hub, "settings", None), "program", None)
     if settings is None:
         return utcnow()
     if settings.clock_now is not None:
-        fixed = settings.clock_now
+        fixed: datetime = settings.clock_now
         return (fixed if fixed.tzinfo else fixed.replace(tzinfo=UTC)).astimezone(UTC)
     return utcnow() + timedelta(seconds=settings.clock_offset_s)

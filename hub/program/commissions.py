@@ -299,9 +299,10 @@ def settle_revenue(session: Session, hub: Any, revenue: RevenueFact, *, now: dat
 def _snapshot_rule(entry: LedgerEntry | None) -> Any:
     from hub.program.program_file import CommissionRule
 
-    if entry is None or not (entry.rule_snapshot or {}).get("rule"):
+    rule = (entry.rule_snapshot or {}).get("rule") if entry is not None else None
+    if not rule:
         return None
-    return CommissionRule.model_validate(entry.rule_snapshot["rule"])
+    return CommissionRule.model_validate(rule)
 
 
 def _within_months(session: Session, rule: Any, fact: RevenueFact) -> bool:

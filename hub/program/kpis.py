@@ -69,9 +69,9 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
 
     first_days = {}
     for p in partners:
-        mine = by_partner.get(p.id)
-        if mine:
-            first_days[str(p.id)] = (min(r.created_at for r in mine) - p.created_at).days
+        referred = by_partner.get(p.id)
+        if referred:
+            first_days[str(p.id)] = (min(r.created_at for r in referred) - p.created_at).days
 
     quarter_start, _ = period_bounds(at, "quarter")
     prev_start = datetime.combine(add_months(quarter_start.date(), -3), datetime.min.time(), UTC)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.capabilities import PaymentEvents, PayoutAccounts
+from connectors.errors import ConfigurationError
 from connectors.payments import (
     CustomerSeen,
     PaymentChange,
@@ -55,6 +56,8 @@ def is_payment_connector(connector: Any) -> bool:
 def process(session: Session, hub: ProgramContext, event: InboxEvent) -> str:
     """Apply one payment event; returns the outcome recorded on the inbox row."""
     connector = hub.connectors[event.connector]
+    if not isinstance(connector, PaymentEvents):
+        raise ConfigurationError(f"{event.connector} is not a payment connector")
     changes = connector.payment_changes(event.payload)
     if not changes:
         return "ignored"
@@ -228,7 +231,10 @@ def _customer(session: Session, hub: ProgramContext, source: str, customer_id: s
     ).first()
     if customer is not None:
         return customer
-    seen = hub.connectors[source].read_customer(customer_id)  # the payment arrived before the customer
+    connector = hub.connectors[source]
+    if not isinstance(connector, PaymentEvents):
+        raise ConfigurationError(f"{source} is not a payment connector")
+    seen = connector.read_customer(customer_id)  # the payment arrived before the customer
     return upsert_customer(session, hub, source, seen) if seen is not None else None
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.models import InboxEvent, OutboxItem
@@ -97,11 +97,11 @@ def forget(
     report = Forgotten()
     emails = {email.strip().lower()} if email else set()
     names: set[str] = set()
-    referral_filters = []
+    referral_filters: list[ColumnElement[bool]] = []
     if emails:
         referral_filters.append(func.lower(Referral.contact_email).in_(emails))
     if crm and contact_id:
-        referral_filters.append((Referral.crm == crm) & (Referral.crm_contact_id == str(contact_id)))
+        referral_filters.append(and_(Referral.crm == crm, Referral.crm_contact_id == str(contact_id)))
     referrals = list(session.scalars(select(Referral).where(or_(*referral_filters)))) if referral_filters else []
     for referral in referrals:
         if referral.contact_email:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from connectors.errors import ConfigurationError
+from hub.mapping import Plan
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.outbox import owe
@@ -49,12 +51,20 @@ def new_tracking_id() -> str:
     return "R-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
+def _plan(mappings: Any, crm: str, target: str) -> Plan:
+    """The CRM's mapping plan for a hub target; a missing one is the admin's to add."""
+    plan: Plan | None = mappings.for_target(crm, target)
+    if plan is None:
+        raise ConfigurationError(f"no mapping file maps {crm} to the hub's {target!r} records")
+    return plan
+
+
 def _history(referral: Referral, status: str, reason: str | None = None) -> None:
     entry: dict[str, Any] = {"status": status, "at": utcnow().isoformat()}
     if reason:
         entry["reason"] = reason
     referral.history = [*(referral.history or []), entry]
-    referral.status = status
+    referral.status = cast("ReferralStatus", status)  # stored as given (StrEnum values)
     referral.status_reason = reason
     referral.updated_at = utcnow()
 
@@ -226,20 +236,16 @@ def send_to_crm(
     company_fields = {"name": referral.company_name, "domain": domain, "partner_id": str(partner.id)}
     payload = {
         "tracking_id": referral.tracking_id,
-        "deal": mappings.for_target(crm.name, "deal").outbound({k: v for k, v in deal_fields.items() if v is not None}),
+        "deal": _plan(mappings, crm.name, "deal").outbound({k: v for k, v in deal_fields.items() if v is not None}),
         "contact": {
             "email": referral.contact_email,
-            **mappings.for_target(crm.name, "contact").outbound(
-                {k: v for k, v in contact_fields.items() if v is not None}
-            ),
+            **_plan(mappings, crm.name, "contact").outbound({k: v for k, v in contact_fields.items() if v is not None}),
         }
         if referral.contact_email
         else None,
         "company": {
             "domain": domain,
-            **mappings.for_target(crm.name, "company").outbound(
-                {k: v for k, v in company_fields.items() if v is not None}
-            ),
+            **_plan(mappings, crm.name, "company").outbound({k: v for k, v in company_fields.items() if v is not None}),
         }
         if domain
         else None,

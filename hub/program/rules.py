@@ -41,8 +41,7 @@ def period_bounds(at: datetime, period: str) -> tuple[datetime, datetime]:
     else:
         start, months = date(at.year, at.month, 1), 1
     end = add_months(start, months)
-    as_dt = lambda d: datetime(d.year, d.month, d.day, tzinfo=UTC)
-    return as_dt(start), as_dt(end)
+    return datetime(start.year, start.month, start.day, tzinfo=UTC), datetime(end.year, end.month, end.day, tzinfo=UTC)
 
 
 def add_months(day: date, months: int) -> date:

@@ -115,7 +115,7 @@ def review(session: Session, hub: ProgramContext, now: datetime) -> dict[str, An
     """Apply last quarter's performance to every active partner (caller runs it once per quarter)."""
     levels = hub.program.tiers
     quarter, start, end = previous_quarter(now)
-    moved = []
+    moved: list[dict[str, Any]] = []
     if not levels.levels:
         return {"quarter": quarter, "moved": moved}
     for partner in session.scalars(select(Partner).where(Partner.status == "active").order_by(Partner.id)):

@@ -102,10 +102,10 @@ def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseExc
     failure = work.describe(exc)
     with hub.sessions() as session, session.begin():
         row = session.get(model, claim.id)
-        source = row.connector if row is not None else "unknown"
+        source = row.connector if isinstance(row, (InboxEvent, OutboxItem)) else "unknown"
         if isinstance(exc, OutcomeUnknown) and model is OutboxItem:
             parked = work.park_unknown(session, model, claim, failure.message)
-            state = WorkState.UNKNOWN if parked else None
+            state: str | None = WorkState.UNKNOWN if parked else None
             if parked:
                 raise_alert(
                     session,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -53,8 +54,9 @@ class Redactor:
             return type(value)(self.scrub(v) for v in value)
         return value
 
-    def __call__(self, _logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        return self.scrub(event_dict)
+    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        scrubbed: dict[str, Any] = self.scrub(dict(event_dict))
+        return scrubbed
 
 
 def configure_logging(settings: Settings) -> None:

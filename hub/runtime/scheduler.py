@@ -79,7 +79,7 @@ class Scheduler:
         # still ours? extend it (compare-and-extend without a script: WATCH/MULTI)
         with r.pipeline() as pipe:
             try:
-                pipe.watch(LOCK_KEY)
+                pipe.watch(LOCK_KEY)  # type: ignore[no-untyped-call]
                 if pipe.get(LOCK_KEY) != self.token.encode():
                     pipe.unwatch()
                     return False

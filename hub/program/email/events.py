@@ -89,7 +89,8 @@ def apply(session: Session, change: Canonical) -> str:
     if event in ("group_unsubscribe", "group_resubscribe", "unsubscribe") and partner is not None:
         group = f.get("asm_group_id")
         group = int(group) if group is not None else GLOBAL_GROUP
-        at = f.get("occurred_at") if isinstance(f.get("occurred_at"), datetime) else utcnow()
+        occurred = f.get("occurred_at")
+        at = occurred if isinstance(occurred, datetime) else utcnow()
         if _record_choice(session, partner, group, opted_out=event != "group_resubscribe", at=at):
             done.append(f"group:{group}:{'out' if event != 'group_resubscribe' else 'in'}")
     if notification is None and not done:

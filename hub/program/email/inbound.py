@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from hub.mapping import Canonical
-from hub.pipeline.outbox import OWED_INBOX
+from hub.pipeline.unit_of_work import owe_inbox
 from hub.program import referrals
 from hub.program.email.introductions import find_introduction
 from hub.program.errors import IdempotencyConflict
@@ -73,5 +73,5 @@ def apply(session: Session, hub: ProgramContext, change: Canonical) -> str:
         return "referral:duplicate"
     record_activity(session, partner)
     if submission.event_id is not None:
-        session.info.setdefault(OWED_INBOX, []).append(submission.event_id)
+        owe_inbox(session, [submission.event_id])
     return f"referral:{'created' if submission.created else 'duplicate'}"

@@ -47,7 +47,7 @@ from connectors.sendgrid import Address, OutboundEmail, SendGridSettings
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.outbox import owe
-from hub.pipeline.store import utcnow
+from hub.pipeline.store import rowcount, utcnow
 from hub.program.email.preferences import opted_out
 from hub.program.email.templates import (
     EmailTemplates,
@@ -212,11 +212,13 @@ def mark_sent(session: Session, notification_id: int, message_id: str | None) ->
     status already moved on by a later event (issue 6) is kept; only a missing id is filled in.
     Returns whether the status changed to ``sent``."""
     now = utcnow()
-    moved = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, Notification.status == NotificationStatus.QUEUED)
-        .values(status=NotificationStatus.SENT, provider_message_id=message_id, updated_at=now)
-    ).rowcount
+    moved = rowcount(
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == NotificationStatus.QUEUED)
+            .values(status=NotificationStatus.SENT, provider_message_id=message_id, updated_at=now)
+        )
+    )
     if not moved:
         session.execute(
             update(Notification)

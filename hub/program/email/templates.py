@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import structlog
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connectors.errors import ConfigurationError
@@ -110,7 +110,9 @@ class EmailTemplates:
             try:
                 parts[part] = self.env.get_template(name).render(values)
             except TemplateError as exc:
-                where = f"{self.directory / name}" + (f":{exc.lineno}" if getattr(exc, "lineno", None) else "")
+                where = f"{self.directory / name}" + (
+                    f":{exc.lineno}" if isinstance(exc, TemplateSyntaxError) and exc.lineno else ""
+                )
                 raise ConfigurationError(f"{where}: {exc.message or type(exc).__name__}") from None
         subject = " ".join(parts["subject.txt"].split())
         if not subject:

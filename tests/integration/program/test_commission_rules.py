@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.sendgrid import SendGridSettings
 from hub.pipeline.store import utcnow
 from hub.program import facts, payouts
 from hub.program.commissions import balances, settle_deal
@@ -39,7 +40,7 @@ class Clock:
 
     @property
     def settings(self) -> Any:
-        return SimpleNamespace(program=ProgramSettings(clock_now=self.now))
+        return SimpleNamespace(program=ProgramSettings(clock_now=self.now), sendgrid=SendGridSettings())
 
 
 def rule(name: str, **kw: Any) -> CommissionRule:

@@ -205,6 +205,9 @@ def _message(error: Any, loc: Loc, found: Loc, model: type[BaseModel]) -> str:
         return f"missing required key {str(missing)!r}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
+        replaced = replaced_keys(model, loc[:-1])
+        if key in replaced:  # a key that was renamed or withdrawn: say what took its place
+            return f"{key} was replaced by {replaced[key]}"
         allowed = allowed_keys(model, loc[:-1])
         if allowed:
             hint = did_you_mean(key, allowed) or f" (allowed: {', '.join(sorted(allowed))})"
@@ -227,15 +230,27 @@ def _message(error: Any, loc: Loc, found: Loc, model: type[BaseModel]) -> str:
 
 def allowed_keys(model: type[BaseModel], loc: Loc) -> list[str] | None:
     """The keys the model accepts at ``loc`` (aliases where set), or ``None`` if unknown."""
+    found = _model_at(model, loc)
+    if found is None:
+        return None
+    return [info.alias or name for name, info in found.model_fields.items()]
+
+
+def replaced_keys(model: type[BaseModel], loc: Loc) -> dict[str, str]:
+    """Keys the model at ``loc`` no longer accepts, each with what replaced it: a model lists them
+    in a ``REPLACED_KEYS`` class variable (``{"old_key": "new_key: how to write it"}``)."""
+    found = _model_at(model, loc)
+    replaced = getattr(found, "REPLACED_KEYS", None) if found is not None else None
+    return dict(replaced) if isinstance(replaced, dict) else {}
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     tp: Any = model
     for part in loc:
         tp = _descend(tp, part)
         if tp is None:
             return None
-    found = _model_of(tp)
-    if found is None:
-        return None
-    return [info.alias or name for name, info in found.model_fields.items()]
+    return _model_of(tp)
 
 
 def _arms(tp: Any) -> list[Any]:

@@ -139,7 +139,7 @@ class LedgerEntry(Base):
 class Payout(Base):
     """Approved ledger entries of one partner in one currency, paid together.
 
-    ``status`` (``PayoutStatus``): review (above the threshold: waits for an admin) | approved (to
+    ``status`` (``PayoutStatus``): review (waits for an admin: see ``payouts.needs_review``) | approved (to
     send; ``reason`` says why it waits, e.g. no payouts-enabled Stripe account) | sending (transfer
     owed) | unknown (the transfer's outcome is unknown: a lookup or a person settles it) | paid |
     failed | rejected."""

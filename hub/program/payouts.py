@@ -2,9 +2,12 @@
 
 The scheduled run (``run``; once per period, on ``payouts.day_of_month``) groups each partner's
 approved entries per currency. A total under the minimum waits for the next run; a total at or
-below zero carries over too, with an alert (nothing goes negative silently). A payout above
-``payouts.review_above`` waits in the review queue for an admin; people decide money. An
-approved payout goes out as a Stripe transfer through the outbox (``create_transfer``, natural
+below zero carries over too, with an alert (nothing goes negative silently). People decide
+money: a payout waits in the review queue for an admin unless it may be approved without a
+person (``needs_review``: its currency is listed in ``payouts.auto_approve_up_to`` and it is at
+or below that amount, it is not the partner's first payout, and the run's
+``payouts.auto_approve_run_cap`` for the currency still has room). An approved payout goes out
+as a Stripe transfer through the outbox (``create_transfer``, natural
 key ``transfer:payout:<id>``, idempotency key ``payout-<id>``) when the partner can receive
 transfers, else it stays approved with the reason, for manual payment (``payouts export --csv``
 then ``payouts mark-paid``). A transfer whose outcome is unknown leaves the payout ``unknown``
@@ -123,6 +126,7 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
     ):
         groups.setdefault((entry.partner_id, entry.currency), []).append(entry)
     summary: dict[str, Any] = {"payouts": [], "carried_over": []}
+    auto_approved: dict[str, int] = {}  # currency -> minor units approved without a person in this run
     for (partner_id, currency), entries in sorted(groups.items()):
         total = sum(e.amount_minor for e in entries)  # one currency per group: never mixed
         partner = session.get(Partner, partner_id)
@@ -139,14 +143,17 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
                     f"after clawbacks; carried over to the next payout run",
                 )
             continue
-        threshold = schedule.review_above_minor(currency)
-        review = threshold is not None and total > threshold
+        why = needs_review(session, hub, partner_id, currency, total, auto_approved.get(currency, 0))
+        review = why is not None
+        if not review:
+            auto_approved[currency] = auto_approved.get(currency, 0) + total
         payout = Payout(
             partner_id=partner_id,
             currency=currency,
             amount_minor=total,
             period=period,
             status=PayoutStatus.REVIEW if review else PayoutStatus.APPROVED,
+            reason=why,
             created_at=now,
             updated_at=now,
         )
@@ -168,6 +175,33 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
             note = send(session, hub, payout, partner)
         _tell(session, hub, partner, payout, "payout_scheduled", review=review, note=note)
     return summary
+
+
+#: a partner with an earlier payout in one of these states has been paid (or approved) before
+PAID_BEFORE = (PayoutStatus.PAID, PayoutStatus.SENDING, PayoutStatus.APPROVED)
+
+
+def needs_review(
+    session: Session, hub: ProgramContext, partner_id: int, currency: str, amount_minor: int, approved_minor: int
+) -> str | None:
+    """Why a new payout of ``amount_minor`` in ``currency`` must wait for a person, or None when
+    the run may approve it (``approved_minor``: what the run approved without a person in that
+    currency so far). The reason is kept as the payout's ``reason``."""
+    schedule = hub.program.payouts
+    up_to = schedule.auto_approve_up_to_minor(currency)
+    if up_to is None:
+        return f"{currency} is not listed in payouts.auto_approve_up_to: every {currency} payout is reviewed"
+    if amount_minor > up_to:
+        return f"above payouts.auto_approve_up_to ({format_money(up_to, currency)})"
+    paid_before = session.scalar(
+        select(Payout.id).where(Payout.partner_id == partner_id, Payout.status.in_(PAID_BEFORE)).limit(1)
+    )
+    if paid_before is None:
+        return "the partner's first payout: a person approves it"
+    cap = schedule.auto_approve_run_cap_minor(currency)
+    if approved_minor + amount_minor > cap:
+        return f"past this run's payouts.auto_approve_run_cap ({format_money(cap, currency)})"
+    return None
 
 
 def send(session: Session, hub: ProgramContext, payout: Payout, partner: Partner) -> str | None:

@@ -11,7 +11,7 @@ import calendar
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -188,18 +188,40 @@ class CommissionRule(_Strict):
 
 
 class PayoutSchedule(_Strict):
+    """When payouts run and which of them a person must approve. People decide money: a payout is
+    approved without a person only when its currency is listed in ``auto_approve_up_to`` and its
+    amount is at or below that, it is not the partner's first payout, and the run's total
+    auto-approved in that currency stays within ``auto_approve_run_cap`` (a currency without a
+    cap gets no auto-approval at all). Everything else waits in the review queue."""
+
+    #: keys this model used to accept, with what replaced them (the loader's error says so)
+    REPLACED_KEYS: ClassVar[dict[str, str]] = {
+        "review_above": 'auto_approve_up_to: {USD: "500"} (payouts at or below the amount, in that currency, '
+        "may be approved without a person; a currency not listed is always reviewed)",
+    }
+
     day_of_month: int = Field(default=15, ge=1, le=28, description="The payout run's day of the month.")
     months_after: int = Field(default=1, ge=0, le=12)
     minimum: dict[str, DecimalText] = Field(
         default_factory=dict, description='Per currency: smaller balances wait for the next run (e.g. {USD: "50"}).'
     )
-    review_above: dict[str, DecimalText] = Field(
-        default_factory=dict, description="Per currency: larger payouts wait for an admin's approval."
+    auto_approve_up_to: dict[str, DecimalText] = Field(
+        default_factory=dict,
+        description='Per currency (e.g. {USD: "500"}): a payout at or below the amount may be approved without a '
+        "person. A currency not listed is always reviewed; empty (the default): every payout is reviewed.",
+    )
+    auto_approve_run_cap: dict[str, DecimalText] = Field(
+        default_factory=dict,
+        description='Per currency (e.g. {USD: "5000"}): the most one payout run approves without a person; '
+        "past it the rest waits for review. A currency not listed gets no auto-approval at all.",
     )
 
-    @field_validator("minimum", "review_above")
+    @field_validator("minimum", "auto_approve_up_to", "auto_approve_run_cap")
     @classmethod
     def _currencies(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"{code}: an amount must not be negative, got {amount}")
         return {FlatAmount._known_currency(code): amount for code, amount in value.items()}
 
     def expected_date(self, earned: date) -> date:
@@ -212,9 +234,16 @@ class PayoutSchedule(_Strict):
         amount = self.minimum.get(currency)
         return 1 if amount is None else max(1, to_minor_units(amount, currency))
 
-    def review_above_minor(self, currency: str) -> int | None:
-        amount = self.review_above.get(currency)
+    def auto_approve_up_to_minor(self, currency: str) -> int | None:
+        """The largest payout in ``currency`` a run may approve without a person; None: every
+        payout in it is reviewed."""
+        amount = self.auto_approve_up_to.get(currency)
         return None if amount is None else to_minor_units(amount, currency)
+
+    def auto_approve_run_cap_minor(self, currency: str) -> int:
+        """The most one run approves without a person in ``currency``; 0 when no cap is listed."""
+        amount = self.auto_approve_run_cap.get(currency)
+        return 0 if amount is None else to_minor_units(amount, currency)
 
 
 class Reengagement(_Strict):

@@ -34,7 +34,7 @@ class LedgerStatus(StrEnum):
 
 
 class PayoutStatus(StrEnum):
-    """review (above the threshold: waits for an admin) | approved (to send, or waiting for manual
+    """review (waits for an admin: see ``payouts.needs_review``) | approved (to send, or waiting for manual
     payment) | sending (transfer owed) | unknown (the transfer's outcome is unknown: a lookup or a
     person settles it) | paid | failed | rejected."""
 

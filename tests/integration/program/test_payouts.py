@@ -1,6 +1,8 @@
-"""The payout run: one payout above the review threshold waits for an admin (then goes out),
+"""The payout run: one payout above the auto-approval limit waits for an admin (then goes out),
 one transfer times out (unknown: settled by a lookup), one is lost and settled by a person as
-failed, one partner without a Stripe account is paid by hand from the CSV export.
+failed, one partner without a Stripe account is paid by hand from the CSV export. Which payouts
+wait for a person: unlisted currencies, amounts above ``auto_approve_up_to``, a partner's first
+payout, everything past the run's ``auto_approve_run_cap``; the shipped program file reviews all.
 
 Transfers go through the outbox contract ``create_transfer`` to a small fake Stripe connector
 registered in this test's hub only (the Stripe connector is another helper's work); the outbox
@@ -26,6 +28,7 @@ from sqlalchemy import select
 from connectors.errors import FatalError, OutcomeUnknown
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import upgrade, utcnow
+from hub.program import payouts
 from hub.program import tick as program_tick
 from hub.program.commissions import settle_deal
 from hub.program.models import (
@@ -51,7 +54,8 @@ commissions:
 payouts:
   day_of_month: 15
   minimum: {USD: "50"}
-  review_above: {USD: "1000"}
+  auto_approve_up_to: {USD: "1000"}
+  auto_approve_run_cap: {USD: "5000"}
 """
 
 
@@ -112,10 +116,17 @@ class FakeStripe:
 
 
 @pytest.fixture
-def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def program_text() -> str | None:
+    """The test's program file (parametrize to change it); None: the shipped one."""
+    return PROGRAM
+
+
+@pytest.fixture
+def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program_text: str | None):  # type: ignore[no-untyped-def]
     mappings = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "program.yaml").write_text(PROGRAM)
+    if program_text is not None:
+        (mappings / "program.yaml").write_text(program_text)
     for key in [k for k in os.environ if k.startswith("PARTNERHUB_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -138,8 +149,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def add_partner(h: Hub, name: str, earned_usd_minor: int, *, stripe: bool) -> int:
-    """A partner whose won deal earned 10 % of the amount given, approved before the run."""
+def add_partner(
+    h: Hub, name: str, earned_usd_minor: int, *, stripe: bool, paid_before: bool = True, currency: str = "USD"
+) -> int:
+    """A partner whose won deal earned 10 % of the amount given (in ``currency``), approved
+    before the run. ``paid_before``: the partner was paid once already (a payout of the previous
+    period), so this run's payout is not its first."""
     with h.sessions() as s, s.begin():
         now = datetime(2026, 11, 20, tzinfo=UTC)
         p = Partner(
@@ -161,7 +176,7 @@ def add_partner(h: Hub, name: str, earned_usd_minor: int, *, stripe: bool) -> in
             deleted=False,
             status="closed_won",
             amount_minor=earned_usd_minor * 10,
-            currency="USD",
+            currency=currency,
             partner_id=p.id,
             created_at=now,
             updated_at=now,
@@ -169,12 +184,27 @@ def add_partner(h: Hub, name: str, earned_usd_minor: int, *, stripe: bool) -> in
         s.add(deal)
         s.flush()
         settle_deal(s, h.program, deal, p, now=now)
+        if paid_before:
+            s.add(
+                Payout(
+                    partner_id=p.id,
+                    currency=currency,
+                    amount_minor=10_000,
+                    period="2026-11",
+                    status="paid",
+                    method="stripe" if stripe else "manual",
+                    created_at=now,
+                    updated_at=now,
+                    paid_at=now,
+                )
+            )
         return p.id
 
 
 def payout_of(h: Hub, partner_id: int) -> Payout:
+    """The partner's payout of the run under test (``RUN_AT``'s period)."""
     with h.sessions() as s:
-        return s.scalars(select(Payout).where(Payout.partner_id == partner_id)).one()
+        return s.scalars(select(Payout).where(Payout.partner_id == partner_id, Payout.period == "2026-12")).one()
 
 
 def transfer_row(h: Hub, payout_id: int) -> OutboxItem | None:
@@ -200,7 +230,7 @@ def entry_states(h: Hub, partner_id: int) -> list[str]:
 def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     h, stripe = hub, hub.connectors["stripe"]
     small = add_partner(h, "Small", 60_000, stripe=True)  # USD 600: goes out, answer lost
-    big = add_partner(h, "Big", 150_000, stripe=True)  # USD 1,500: above the threshold
+    big = add_partner(h, "Big", 150_000, stripe=True)  # USD 1,500: above auto_approve_up_to
     lost = add_partner(h, "Lost", 70_000, stripe=True)  # USD 700: request lost
     manual = add_partner(h, "Manual", 80_000, stripe=False)  # USD 800: no Stripe account
     tiny = add_partner(h, "Tiny", 4_000, stripe=True)  # USD 40: under the minimum
@@ -354,7 +384,7 @@ def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
     from hub.program.partners import add_partner as new_partner
 
     h = hub
-    partner = add_partner(h, "Stmt", 60_000, stripe=True)
+    partner = add_partner(h, "Stmt", 60_000, stripe=True, paid_before=False)  # its first payout: reviewed
     with h.sessions() as s, s.begin():
         key = new_partner(s, name="Other", email="other@partners.example").api_key
         row = s.get(Partner, partner)
@@ -362,6 +392,9 @@ def test_partner_statement_shows_ledger_balances_and_payouts(hub: Hub) -> None:
 
         mine = rotate_key(s, row)
     program_tick.tick(h, RUN_AT)
+    assert payout_of(h, partner).status == "review"
+    with h.sessions() as s, s.begin():
+        payouts.approve(s, h, payout_of(h, partner).id, actor="admin", reason="first payout checked")
     assert run_outbox_item(h, transfer_row(h, payout_of(h, partner).id).id) == WorkState.DONE
     with TestClient(create_app(h)) as client:
         body = client.get("/api/v1/statement", headers={"Authorization": f"Bearer {mine}"}).json()
@@ -397,3 +430,79 @@ def test_a_refused_transfer_fails_the_payout_only_when_stripe_holds_none(hub: Hu
     assert emails(h, refused) == ["payout_scheduled", "payout_failed"]
     assert payout_of(h, odd).status == "unknown" and entry_states(h, odd) == ["in_payout"]
     assert transfer_row(h, p_refused.id).state == WorkState.DONE  # `replay --dead` cannot resend it
+
+
+# -- which payouts wait for a person -------------------------------------------------------------------
+
+
+def run_and_statuses(h: Hub, *partners: int) -> list[tuple[str, str | None]]:
+    program_tick.tick(h, RUN_AT)
+    return [(payout_of(h, p).status, payout_of(h, p).reason) for p in partners]
+
+
+def test_a_payout_at_the_limit_is_auto_approved_and_one_cent_above_is_reviewed(hub: Hub) -> None:
+    h = hub
+    at = add_partner(h, "At", 100_000, stripe=True)  # USD 1,000.00: exactly auto_approve_up_to
+    above = add_partner(h, "Above", 100_001, stripe=True)  # USD 1,000.01
+    (s_at, r_at), (s_above, r_above) = run_and_statuses(h, at, above)
+    assert (s_at, r_at) == ("sending", None)
+    assert transfer_row(h, payout_of(h, at).id) is not None
+    assert s_above == "review" and "auto_approve_up_to" in (r_above or "")
+    assert transfer_row(h, payout_of(h, above).id) is None
+
+
+def test_a_currency_not_listed_is_always_reviewed(hub: Hub) -> None:
+    h = hub
+    eur = add_partner(h, "Euro", 1_000, stripe=True, currency="EUR")  # EUR 10: tiny, but EUR is not listed
+    [(status, reason)] = run_and_statuses(h, eur)
+    assert status == "review" and "EUR is not listed" in (reason or "")
+    assert transfer_row(h, payout_of(h, eur).id) is None
+    with h.sessions() as s:
+        assert (
+            s.scalars(select(OutboxItem).where(OutboxItem.connector == "stripe")).all() == []
+        )  # nothing owed to Stripe
+
+
+def test_a_partners_first_payout_waits_for_a_person(hub: Hub) -> None:
+    h = hub
+    new = add_partner(h, "New", 6_000, stripe=True, paid_before=False)  # USD 60, well under the limit
+    known = add_partner(h, "Known", 6_000, stripe=True)
+    (s_new, r_new), (s_known, _) = run_and_statuses(h, new, known)
+    assert s_new == "review" and "first payout" in (r_new or "")
+    assert transfer_row(h, payout_of(h, new).id) is None
+    assert s_known == "sending"
+
+
+@pytest.mark.parametrize("program_text", [PROGRAM.replace('{USD: "5000"}', '{USD: "1500"}')])
+def test_past_the_run_cap_the_rest_waits_for_review(hub: Hub) -> None:
+    h = hub
+    first, second, third = (
+        add_partner(h, n, a, stripe=True) for n, a in (("C1", 60_000), ("C2", 70_000), ("C3", 80_000))
+    )
+    statuses = run_and_statuses(h, first, second, third)
+    assert [s for s, _ in statuses] == ["sending", "sending", "review"]  # 600 + 700 = 1,300; + 800 > 1,500
+    assert "auto_approve_run_cap" in (statuses[2][1] or "")
+
+
+@pytest.mark.parametrize("program_text", [PROGRAM.replace('  auto_approve_run_cap: {USD: "5000"}\n', "")])
+def test_a_currency_without_a_run_cap_gets_no_auto_approval(hub: Hub) -> None:
+    h = hub
+    small = add_partner(h, "NoCap", 6_000, stripe=True)
+    [(status, reason)] = run_and_statuses(h, small)
+    assert status == "review" and "auto_approve_run_cap" in (reason or "")
+
+
+@pytest.mark.parametrize("program_text", [None])
+def test_the_shipped_program_file_reviews_a_payout_in_any_currency(hub: Hub) -> None:
+    h = hub
+    partners = [
+        add_partner(h, f"Shipped{code}", amount, stripe=True, currency=code)
+        for code, amount in (("USD", 100), ("EUR", 5_000), ("GBP", 100_000), ("JPY", 500))
+    ]
+    with h.sessions() as s, s.begin():  # past their holding period
+        for entry in s.scalars(select(LedgerEntry)):
+            entry.status = "approved"
+    statuses = run_and_statuses(h, *partners)
+    assert [s for s, _ in statuses] == ["review"] * 4
+    with h.sessions() as s:
+        assert s.scalars(select(OutboxItem).where(OutboxItem.connector == "stripe")).all() == []

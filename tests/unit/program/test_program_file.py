@@ -46,6 +46,32 @@ def test_program_file_errors_name_file_and_line(tmp_path, rules, where, message)
     assert f"program.yaml{where}" in out.stderr, out.stderr
 
 
+def test_the_old_review_above_key_is_refused_naming_the_new_one(tmp_path):
+    from hub.mapping.errors import MappingFileError
+    from hub.program.program_file import load_program
+
+    (tmp_path / "program.yaml").write_text(
+        'version: 1\npayouts:\n  minimum: {USD: "50"}\n  review_above: {USD: "1000"}\n'
+    )
+    with pytest.raises(MappingFileError) as caught:
+        load_program(tmp_path)
+    [line] = caught.value.errors
+    assert line.startswith(f"{tmp_path / 'program.yaml'}:4:3: "), line
+    assert "review_above was replaced by auto_approve_up_to" in line, line
+
+
+def test_auto_approval_amounts_are_per_known_currency_and_not_negative(tmp_path):
+    from hub.mapping.errors import MappingFileError
+    from hub.program.program_file import load_program
+
+    (tmp_path / "program.yaml").write_text('version: 1\npayouts:\n  auto_approve_up_to: {USD: "-1"}\n')
+    with pytest.raises(MappingFileError, match="must not be negative"):
+        load_program(tmp_path)
+    (tmp_path / "program.yaml").write_text('version: 1\npayouts:\n  auto_approve_run_cap: {XYZ: "10"}\n')
+    with pytest.raises(MappingFileError, match="ISO 4217"):
+        load_program(tmp_path)
+
+
 def test_shipped_program_file_checks():
     import subprocess
     import sys

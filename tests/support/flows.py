@@ -4,7 +4,6 @@ by the CLI, partner/admin API calls, mails sent, referrals, "everything finished
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -104,8 +103,14 @@ def referral(h, tracking_id: str) -> Referral:  # type: ignore[no-untyped-def]
 
 
 def idle(h) -> bool:  # type: ignore[no-untyped-def]
-    """Every inbox event and outbox item finished."""
-    status = json.loads(h.cli("status", "--json").stdout)
-    waiting = {k: v for k, v in status["inbox"].items() if k != "done"}
-    waiting.update({k: v for k, v in status["outbox"].items() if k != "done"})
-    return not waiting
+    """Every inbox event and outbox item finished: the counts ``partnerhub status`` prints, read in
+    this process (a CLI process per poll would cost seconds of CPU each)."""
+    from sqlalchemy import func
+
+    from hub.pipeline.models import InboxEvent, OutboxItem
+
+    with h.hub.sessions() as s:
+        for model in (InboxEvent, OutboxItem):
+            if s.scalar(select(func.count()).select_from(model).where(model.state != "done")):
+                return False
+    return True

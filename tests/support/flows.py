@@ -68,14 +68,23 @@ def start_flow(
     return h
 
 
-def add_partner(h, name: str, email: str, tier: str = "gold") -> str:  # type: ignore[no-untyped-def]
-    """``partnerhub partners add``; returns the partner's API key."""
-    out = h.cli(
-        "partners", "add", "--name", name, "--email", email, "--tier", tier, "--manager", "pm@vendor.example"
-    ).stdout
-    key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
-    assert key, out
-    return key.group(1)
+def add_partner(h, name: str, email: str, tier: str = "gold", *, via_cli: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """A partner as ``partnerhub partners add`` makes it; returns the partner's API key. The
+    command's own domain function runs in this process unless ``via_cli`` (a process per partner
+    costs seconds of CPU; the flow tests run the command itself where they test it)."""
+    if via_cli:
+        out = h.cli(
+            "partners", "add", "--name", name, "--email", email, "--tier", tier, "--manager", "pm@vendor.example"
+        ).stdout
+        key = re.search(r"API key \(shown once, store it now\): (ph_live_\S+)", out)
+        assert key, out
+        return key.group(1)
+    from hub.program.partners import add_partner as add
+
+    with h.hub.sessions() as session, session.begin():
+        made = add(session, name=name, email=email, tier=tier, partner_manager="pm@vendor.example")
+    assert made.api_key.startswith("ph_live_")
+    return made.api_key
 
 
 def api(h, key: str | None, method: str, path: str, **kw: Any) -> httpx.Response:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.pipeline.store import upgrade
 from tests.support.hubspot_hub import SECRET, hubspot_env, post_webhook
 from tests.support.servers import HubProcess, free_port, wait_http_ok
 
@@ -173,7 +174,9 @@ class HubFactory:
     def __call__(self, database_url: str, **settings: str) -> HubHarness:
         env = base_env(self.tmp_path, database_url, self.redis_url, **settings)
         harness = HubHarness(env, self.tmp_path, self.monkeypatch)
-        harness.cli("db", "upgrade")
+        # what `partnerhub db upgrade` runs, in this process (the CLI's own upgrade is tested in
+        # tests/integration/test_upgrade_paths.py; a process per harness costs seconds of CPU)
+        upgrade(database_url)
         self.harnesses.append(harness)
         return harness
 

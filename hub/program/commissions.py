@@ -175,7 +175,10 @@ def move_off(session: Session, entry: LedgerEntry, *, reason: str, now: datetime
       balance and the reversal cancels it there)."""
     from hub.program import payouts
 
-    if entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED) and entry.payout_id is None:
+    if (
+        entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED)
+        and entry.payout_id is None
+    ):
         if entry.status != LedgerStatus.CANCELLED:
             entry.status = LedgerStatus.CANCELLED
             entry.rule_snapshot = {**(entry.rule_snapshot or {}), "cancelled_because": reason}

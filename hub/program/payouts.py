@@ -602,7 +602,12 @@ def withdraw_entry(session: Session, entry: LedgerEntry, *, reason: str, now: da
             action="payout.withdraw_entry",
             subject=f"payout:{payout.id}",
             before=before,
-            after={"status": payout.status, "amount_minor": payout.amount_minor, "entry_id": entry.id, "reason": reason},
+            after={
+                "status": payout.status,
+                "amount_minor": payout.amount_minor,
+                "entry_id": entry.id,
+                "reason": reason,
+            },
             at=utcnow(),
         )
     )

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +324,7 @@ def test_before_payment_the_api_moves_commission_and_recurring_revenue_to_the_ne
         emailed = s.scalars(select(OutboxItem).where(OutboxItem.action == "send_email")).all()
         assert sorted(i.payload["to"]["email"] for i in emailed) == ["new@partners.example", "old@partners.example"]
         removed = next(i for i in emailed if i.payload["to"]["email"] == "old@partners.example")
-        assert "Acme expansion is no longer credited to you" == removed.payload["subject"]
+        assert removed.payload["subject"] == "Acme expansion is no longer credited to you"
         assert "$1,000.00: cancelled before payment" in removed.payload["text"]
         assert "New" not in removed.payload["text"].replace("Acme expansion", "")  # the other partner unnamed
     assert mails(h, old) == ["attribution_removed"] and mails(h, new) == ["attribution_added"]

@@ -161,7 +161,13 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
         if partner is None:
             raise NotFound("no such partner")
         changed = tiers.set_tier(
-            session, partner, body.tier, actor=admin, reason=body.reason, mail_settings=hub.settings.sendgrid
+            session,
+            partner,
+            body.tier,
+            actor=admin,
+            reason=body.reason,
+            mail_settings=hub.settings.sendgrid,
+            at=clock.now(hub),
         )
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
 

@@ -71,7 +71,8 @@ class MovedOff:
     payout_id: int | None = None
 
 
-def _live(session: Session, source_key: str) -> LedgerEntry | None:
+def live_entry(session: Session, source_key: str) -> LedgerEntry | None:
+    """The source's live commission (not reversed; a cancelled one counts), or None."""
     entries = list(
         session.scalars(
             select(LedgerEntry)
@@ -100,7 +101,7 @@ def settle(
     deal_id: int | None = None,
 ) -> Settlement:
     """Bring one source's ledger in line with what it should earn now (caller's transaction)."""
-    live = _live(session, source_key)
+    live = live_entry(session, source_key)
 
     def new_entry(key: str) -> LedgerEntry:
         assert due is not None and partner is not None
@@ -321,7 +322,8 @@ def referral_due(
 # -- revenue facts ---------------------------------------------------------------------------------
 
 
-def _fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
+def fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
+    """The partner a revenue fact is credited to: its own, else its deal's."""
     partner_id = fact.partner_id
     if partner_id is None and fact.deal_id is not None:
         deal = session.get(Deal, fact.deal_id)
@@ -350,9 +352,9 @@ def settle_revenue(
 ) -> Settlement:
     """What one revenue fact earns, net of its succeeded refunds (in proportion)."""
     program = hub.program
-    partner = _fact_partner(session, revenue)
+    partner = fact_partner(session, revenue)
     key = f"fact:{revenue.id}"
-    live = _live(session, key)
+    live = live_entry(session, key)
     due = None
     if partner is not None:
         ours = live is not None and live.partner_id == partner.id

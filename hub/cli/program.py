@@ -337,8 +337,9 @@ def program_diff(
         raise typer.BadParameter(f"{file}: no such file", param_hint="FILE")
     try:
         window: timedelta = parse_since(since)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+        _ = datetime.now(UTC) - window
+    except (ValueError, OverflowError):
+        raise typer.BadParameter(f"{since!r} is not a period like 30d, 12w or 90d", param_hint="--since") from None
     try:
         edited = load_yaml_model(path, Program)
     except MappingFileError as exc:

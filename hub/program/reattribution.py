@@ -18,7 +18,8 @@ followed by everything that hangs on it, in the caller's transaction:
 
 A referral's own commission (``referral:<id>``, for a referral accepted into the CRM) stays with
 the partner who made the referral: the override moves the deal, not the referral. Customers of
-the deal credited to a third partner keep their own (sticky) attribution.
+the deal credited to a third partner keep their own (sticky) attribution; customers of an
+unattributed deal, credited to nobody, follow the deal to its first partner.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def reattribute(
     customers = list(
         session.scalars(
             select(PaymentCustomer)
-            .where(PaymentCustomer.deal_id == deal.id, PaymentCustomer.partner_id == old_id)
+            .where(PaymentCustomer.deal_id == deal.id, _credited(PaymentCustomer.partner_id, old_id))
             .with_for_update()
         )
     )
@@ -107,7 +108,7 @@ def reattribute(
     facts = list(
         session.scalars(
             select(RevenueFact)
-            .where(RevenueFact.partner_id == old_id, or_(*linked))
+            .where(_credited(RevenueFact.partner_id, old_id), or_(*linked))
             .order_by(RevenueFact.id)
             .with_for_update()
         )
@@ -153,6 +154,11 @@ def reattribute(
     _tell(session, hub, old_partner, deal, "attribution_removed", audit.id, moved["moved_off"])
     _tell(session, hub, new_partner, deal, "attribution_added", audit.id, moved["earned"])
     return result
+
+
+def _credited(column: Any, partner_id: int | None) -> Any:
+    """``column`` names ``partner_id`` (None: nobody; an unattributed deal's customers follow it)."""
+    return column.is_(None) if partner_id is None else column == partner_id
 
 
 def _tell(

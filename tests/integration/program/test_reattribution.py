@@ -475,3 +475,61 @@ def test_moving_a_deal_back_and_forth_never_doubles_money(hub: Hub) -> None:
     assert [e for e in entries(h, b) if e[3] != "cancelled"] == []
     with h.sessions() as s:
         assert s.get(Deal, deal_id).partner_id is None
+
+
+def test_an_unattributed_deals_customers_and_invoices_follow_it_to_its_first_partner(hub: Hub) -> None:
+    h = hub
+    first = partner(h, "First")
+    with h.sessions() as s, s.begin():
+        now = utcnow()
+        deal = Deal(
+            source="hubspot",
+            external_id="deal-orphan",
+            name="Orphan",
+            properties={},
+            property_versions={},
+            version_ms=0,
+            deleted=False,
+            status="closed_won",
+            amount_minor=500_000,
+            currency="USD",
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(deal)
+        s.flush()
+        s.add(
+            PaymentCustomer(
+                source="stripe",
+                external_id="cus_orphan",
+                properties={},
+                version_ms=1,
+                deleted=False,
+                deal_id=deal.id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        s.flush()
+        facts.record_fact(
+            s,
+            h,
+            natural_key="stripe:invoice:in_orphan",
+            source="stripe",
+            kind="revenue",
+            amount_minor=20_000,
+            currency="USD",
+            occurred_at=now,
+            status="paid",
+            recurrence="recurring",
+            customer_id="cus_orphan",
+            deal_id=deal.id,
+        )
+        deal_id = deal.id
+    assert entries(h, first) == []
+    cli("deals", "attribute", str(deal_id), "--partner", str(first), "--reason", "found the partner")
+    assert entries(h, first) == [
+        ("commission", f"deal:{deal_id}", 50_000, "pending"),
+        ("commission", "fact:1", 3_000, "pending"),
+    ]
+    assert mails(h, first) == ["attribution_added"]

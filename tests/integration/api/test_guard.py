@@ -160,7 +160,7 @@ def count_writes(app: HubApp) -> dict[str, int]:
 # -- 9: authenticate first, then read at most the limit --------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/v1/referrals", "/api/v1/deal-registrations", "/api/v1/admin/adjustments"])
+@pytest.mark.parametrize("path", ["/api/v1/referrals", "/api/v1/deal-registrations", "/api/v1/admin/ledger"])
 def test_an_unauthenticated_50_mb_body_is_refused_before_a_byte_is_read(open_app, path):
     app = open_app()
     for headers in ({}, {"authorization": "Bearer ph_live_not-a-key"}, {"authorization": "Bearer wrong"}):
@@ -179,7 +179,7 @@ def test_api_bodies_over_the_limit_are_413_and_never_read_whole(open_app):
     streamed = call(app, "POST", "/api/v1/referrals", headers=auth, stream_bytes=50 * MB, declare_length=False)
     assert streamed.status == 413
     assert streamed.pulled <= MB + CHUNK  # reading stopped at the limit
-    admin = call(app, "POST", "/api/v1/admin/adjustments", headers=ADMIN, stream_bytes=2 * MB, declare_length=False)
+    admin = call(app, "POST", "/api/v1/admin/ledger", headers=ADMIN, stream_bytes=2 * MB, declare_length=False)
     assert admin.status == 413 and admin.pulled <= MB + CHUNK
     body = json.dumps({"company_name": "Globex", "company_domain": "globex.example"}).encode()
     fine = call(app, "POST", "/api/v1/referrals", headers=auth, body=body)

@@ -78,10 +78,9 @@ def throttle_of(hub: Hub) -> Throttle:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
-            return None
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            credentials: str = given.strip()
+            return credentials if scheme.lower() == "bearer" and credentials else None
     return None
 
 

@@ -107,7 +107,7 @@ class EmbeddedRedis:
 
         password = self._password
 
-        class PasswordServer(ValkeyServer):  # type: ignore[misc]
+        class PasswordServer(ValkeyServer):
             """Its own readiness probe and shutdown authenticate too."""
 
             def client(self, **kwargs: Any) -> Any:
@@ -126,8 +126,9 @@ class EmbeddedRedis:
         )
         server.start()
         self._server = server
-        self.endpoint_file.write_text(json.dumps({"port": server.port, "pid": os.getpid()}))
-        url = self._url(server.port)
+        port = int(server.port or 0)
+        self.endpoint_file.write_text(json.dumps({"port": port, "pid": os.getpid()}))
+        url = self._url(port)
         log.info("embedded redis started", port=server.port, dir=str(self.dir))
         return url
 

@@ -163,11 +163,7 @@ class Settings(BaseSettings):
     def _clock_only_outside_production(self) -> Settings:
         if self.mode in RELAXED_MODES:
             return self
-        moved = [
-            var
-            for name, var in CLOCK_SETTINGS.items()
-            if getattr(self.program, name) not in (None, 0, 0.0)
-        ]
+        moved = [var for name, var in CLOCK_SETTINGS.items() if getattr(self.program, name) not in (None, 0, 0.0)]
         if moved:
             raise PydanticCustomError(
                 "clock_in_production",

@@ -86,16 +86,16 @@ def call(
     out: dict[str, Any] = {"body": b""}
 
     async def receive() -> dict[str, Any]:
-        left = total - sent["bytes"]
-        if left <= 0 and sent["bytes"] > 0 or (total == 0 and sent.get("done")):
+        if sent.get("finished"):
             await asyncio.Event().wait()  # nothing more: the connection stays open
-        sent["done"] = True
         if body is not None:
-            sent["bytes"] = total
+            sent["bytes"], sent["finished"] = total, True
             return {"type": "http.request", "body": body, "more_body": False}
-        size = min(CHUNK, left)
+        size = min(CHUNK, total - sent["bytes"])
         sent["bytes"] += size
-        return {"type": "http.request", "body": b"{" + b" " * (size - 1) if size else b"", "more_body": left > size}
+        sent["finished"] = sent["bytes"] >= total
+        chunk = b"{" + b" " * (size - 1) if size else b""
+        return {"type": "http.request", "body": chunk, "more_body": not sent["finished"]}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -311,7 +311,9 @@ def test_openapi_documents_every_error_answer_and_422s_match_their_schema(open_a
     assert refused.status == 422
     problems = refused.json()["detail"]  # HTTPValidationError: a list of {loc, msg, type}
     assert isinstance(problems, list) and problems
-    assert all(isinstance(p["loc"], list) and isinstance(p["msg"], str) and isinstance(p["type"], str) for p in problems)
+    assert all(
+        isinstance(p["loc"], list) and isinstance(p["msg"], str) and isinstance(p["type"], str) for p in problems
+    )
     assert "acct-x" in problems[0]["msg"]
 
 

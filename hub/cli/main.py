@@ -108,6 +108,7 @@ def web(
         port=port or settings.port,
         workers=processes,
         log_level="warning",
+        proxy_headers=False,  # X-Forwarded-For is believed only from PARTNERHUB_TRUSTED_PROXIES
     )
 
 
@@ -132,8 +133,10 @@ def worker(
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the database schema (Alembic)."""
     from hub.pipeline.store import upgrade
+    from hub.runtime.context import prepare_local_files
 
     settings = _settings()
+    prepare_local_files(settings)
     upgrade(settings.sqlalchemy_url, revision)
     console.print(f"database at revision {revision}")
 

@@ -197,11 +197,20 @@ def program_tick_command(
         str | None, typer.Option(help="Run as of this ISO time (UTC if no zone); default: the program clock.")
     ] = None,
 ) -> None:
-    """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers."""
+    """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers.
+    ``--now`` (run as of another moment) is refused unless PARTNERHUB_MODE is development or test."""
     from hub.program import tick as program_tick
 
     when = None
     if now:
+        settings = settings_or_exit()
+        if not settings.relaxed:
+            typer.echo(
+                f"error: --now moves the program clock; it is refused when PARTNERHUB_MODE is {settings.mode} "
+                "(only development and test may move it)",
+                err=True,
+            )
+            raise typer.Exit(2)
         try:
             when = datetime.fromisoformat(now)
         except ValueError:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.program.models import Referral
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 
-ADMIN_TOKEN = "admin-token-made-up-for-tests"
+ADMIN_TOKEN = "admin-token-made-up-for-tests-32-characters-or-more"
 
 # what `partnerhub crm setup` prints once the custom fields the flow needs exist, per CRM
 SETUP_SAYS = {

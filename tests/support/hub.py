@@ -38,6 +38,9 @@ def base_env(tmp_path: Path, database_url: str, redis_url: str, **settings: str)
     }
     env.update(
         {
+            # test mode: the program clock may be moved (PARTNERHUB_PROGRAM__CLOCK_*), /docs and
+            # /metrics are open; tests of the production defaults set PARTNERHUB_MODE=production
+            "PARTNERHUB_MODE": "test",
             "PARTNERHUB_DATA_DIR": str(tmp_path / "data"),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,

@@ -561,6 +561,9 @@ async def fire(base: str, requests: Iterator[Req], limit: int, deadline: float, 
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             pending.add(asyncio.create_task(one(req)))
             sent += 1
+            row.requests = sent
+            if sent % 5000 == 0:
+                log(f"  {row.category}: {sent} sent, {dict(statuses)}")
         if pending:
             await asyncio.wait(pending)
     row.requests = sent
@@ -700,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     server: Server | None = None
     rows: list[Row] = []
     st_results: list[dict[str, Any]] = []
+    interrupted = False
     try:
         subprocess.run([str(PARTNERHUB), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=workdir)
         out = subprocess.run(
@@ -714,7 +718,13 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env["PARTNERHUB_PORT"] = str(port)
         server = start_server(
-            "hub", [str(PARTNERHUB), "web", "--port", str(port), "--processes", str(args.processes)], env, port, workdir, "/readyz", data_dir
+            "hub",
+            [str(PARTNERHUB), "web", "--port", str(port), "--processes", str(args.processes)],
+            env,
+            port,
+            workdir,
+            "/readyz",
+            data_dir,
         )
         base = f"http://127.0.0.1:{port}"
         log(f"hub on {base}, data in {data_dir}")
@@ -730,13 +740,20 @@ def main(argv: list[str] | None = None) -> int:
         replays = seed_replays(base)
         ctx = Context(base, partner_key, pool_json, pool_shaped, pool_bytes, replays, random.Random(args.seed))
 
-        deadline = time.monotonic() + args.time_limit
-        for name, make in CATEGORIES.items():
+        started = time.monotonic()
+        for i, (name, make) in enumerate(CATEGORIES.items()):
+            # each category gets its share of the time left, so a slow one cannot starve the rest
+            left = args.time_limit - (time.monotonic() - started)
+            deadline = time.monotonic() + left * SHARES[name] / sum(SHARES[n] for n in list(CATEGORIES)[i:])
             row = Row(name)
             before = count_rows(db_url)
             t0 = time.monotonic()
             budget = max(1, int(args.requests * SHARES[name]))
-            asyncio.run(fire(base, make(ctx), budget, deadline, args.concurrency, row))
+            try:
+                asyncio.run(fire(base, make(ctx), budget, deadline, args.concurrency, row))
+            except KeyboardInterrupt:
+                log("interrupted: reporting what was sent")
+                interrupted = True
             row.seconds = round(time.monotonic() - t0, 1)
             time.sleep(0.5)  # a group commit in flight lands before counting
             after = count_rows(db_url)
@@ -744,8 +761,10 @@ def main(argv: list[str] | None = None) -> int:
             added = {t: after[t] - before.get(t, 0) for t in after if after[t] != before.get(t, 0)}
             log(f"{name}: {row.requests} requests in {row.seconds}s, statuses {row.statuses}, rows added {added or 0}")
             rows.append(row)
+            if interrupted:
+                break
 
-        if args.schemathesis_examples:
+        if args.schemathesis_examples and not interrupted:
             before = count_rows(db_url)
             for cred, header in (
                 ("partner key", f"Authorization: Bearer {partner_key}"),

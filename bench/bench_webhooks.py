@@ -217,7 +217,7 @@ def postgres(workdir: Path) -> Iterator[str]:
 def count_inbox(sqlalchemy_url: str) -> int:
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(sqlalchemy_url)
+    engine = create_engine(sqlalchemy_url, hide_parameters=True)
     try:
         with engine.connect() as conn:
             return int(conn.execute(text("SELECT count(*) FROM inbox_events")).scalar_one())

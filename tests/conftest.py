@@ -76,7 +76,7 @@ def db_session(sqlite_url: str) -> Iterator[Any]:
     from hub.pipeline.store import upgrade
 
     upgrade(sqlite_url)
-    engine = create_engine(sqlite_url)
+    engine = create_engine(sqlite_url, hide_parameters=True)
     with Session(engine) as session:
         yield session
     engine.dispose()

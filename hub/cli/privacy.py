@@ -1,4 +1,4 @@
-"""``partnerhub privacy``: act on a person's request to be forgotten (``hub.privacy``)."""
+"""``partnerhub privacy``: act on a person's request to be forgotten (``hub.program.privacy``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def forget(
     email: Annotated[str, typer.Argument(help="The person's email address.")],
     actor: Annotated[str | None, typer.Option("--actor", help="Who asked (audit log). Default: the OS user.")] = None,
 ) -> None:
-    """Anonymize a person everywhere the hub copied them; ledger amounts stay."""
+    """Anonymize a person everywhere the hub copied them (every text and JSON column of every
+    table); no row is deleted and ledger amounts stay. Prints the rows changed per table."""
     from hub.program.privacy import forget as forget_person
     from hub.runtime.context import Hub
 
@@ -38,4 +39,4 @@ def forget(
     if not report.total:
         typer.echo("nothing held about that address")
         return
-    typer.echo("anonymized: " + ", ".join(f"{n} {what}" for what, n in sorted(report.counts.items())))
+    typer.echo("anonymized rows: " + ", ".join(f"{table} {n}" for table, n in sorted(report.counts.items())))

@@ -15,7 +15,7 @@ from hub.pipeline.store import Base
 config = context.config
 url = config.attributes["sqlalchemy_url"]
 
-connectable = create_engine(url, poolclass=pool.NullPool)
+connectable = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
 with connectable.connect() as connection:
     context.configure(
         connection=connection,

@@ -87,14 +87,35 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """The process's engine. A failing statement's error (and so any log line or stored
+    ``last_error`` made from it) never carries the row's values (e-mails, names): SQLAlchemy
+    hides the parameters (``hide_parameters``), and PostgreSQL's DETAIL line, which quotes the
+    offending key (``Key (email)=(jane@…) already exists``), is dropped from the message."""
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
+    event.listen(engine, "handle_error", _without_row_values)
+    return engine
+
+
+def _without_row_values(context: Any) -> None:
+    """Keep only the server's primary message (``duplicate key value violates unique constraint
+    "uq_partners_email"``) in the driver's error; its diagnostics stay readable on ``exc.diag``."""
+    error = context.original_exception
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary or not error.args or str(error.args[0]) == primary:
+        return
+    full = str(error.args[0])
+    error.args = (primary, *error.args[1:])
+    wrapped = context.sqlalchemy_exception  # its message was made from the driver's, already
+    if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+        wrapped.args = (wrapped.args[0].replace(full, primary), *wrapped.args[1:])
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -12,7 +12,7 @@ from hub.pipeline.store import Base, upgrade
 
 def test_migrations_match_the_models(database_url):
     upgrade(database_url)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, hide_parameters=True)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         tables = set(inspect(conn).get_table_names())

@@ -140,7 +140,7 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
     upgrade(database_url)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, hide_parameters=True)
     with Session(engine) as session, session.begin():
         load_fixture(session)
     engine.dispose()

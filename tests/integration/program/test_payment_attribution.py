@@ -172,7 +172,7 @@ def test_forgetting_a_person_anonymizes_their_payment_customer(hub: Hub) -> None
             _seen("cus_F", 1, email="Jane.Doe@corp.io", name="Jane Doe", metadata={"note": "call jane.doe@corp.io"}),
         )
         report = privacy.forget(session, email="jane.doe@corp.io", actor="test")
-        assert report.counts.get("payment_customer") == 1
+        assert report.counts.get("payment_customers") == 1
         assert (customer.email, customer.name) == (None, privacy.FORGOTTEN)
         assert "jane" not in str(customer.properties).lower()
         assert customer.external_id == "cus_F"  # the money trail stays

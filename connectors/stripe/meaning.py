@@ -235,7 +235,8 @@ class Meaning:
 
     def _dispute(self, dispute: Mapping[str, Any]) -> Dispute:
         charge_id = _id(dispute.get("charge"))
-        charge: Mapping[str, Any] = dispute.get("charge") if isinstance(dispute.get("charge"), Mapping) else {}  # type: ignore[assignment]
+        expanded = dispute.get("charge")
+        charge: Mapping[str, Any] = expanded if isinstance(expanded, Mapping) else {}
         if not charge and charge_id and self.api.ready:
             charge = self.api.get_or_none(f"/v1/charges/{charge_id}") or {}
         return Dispute(

@@ -214,8 +214,10 @@ def payouts_export(
 @ledger_app.command("adjust")
 def ledger_adjust(
     partner_id: int,
-    amount_minor: Annotated[int, typer.Argument(help="Signed minor units: negative takes money back.")],
-    currency: str,
+    amount_minor: Annotated[
+        int, typer.Option("--amount-minor", help="Signed minor units: negative takes money back.", show_default=False)
+    ],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.", show_default=False)],
     by: By,
     reason: Annotated[str, typer.Option(help="Why (audited).", show_default=False)],
 ) -> None:

@@ -110,11 +110,16 @@ def release(session: Session, entry_id: int, *, by: str, reason: str, now: datet
 
 
 def held(session: Session) -> list[LedgerEntry]:
-    """Every commission held and not released, oldest first (the review queue)."""
+    """Every unpaid commission held and not released, oldest first (the review queue; a held
+    commission cancelled or reversed since needs no decision)."""
     return list(
         session.scalars(
             select(LedgerEntry)
-            .where(LedgerEntry.hold_reason.is_not(None), LedgerEntry.hold_released_at.is_(None))
+            .where(
+                LedgerEntry.hold_reason.is_not(None),
+                LedgerEntry.hold_released_at.is_(None),
+                LedgerEntry.status.in_(HOLDABLE),
+            )
             .order_by(LedgerEntry.id)
         )
     )

@@ -25,12 +25,10 @@ from hub.program import payments
 from hub.program import tick as program_tick
 from hub.program.models import AuditEntry, LedgerEntry, Partner
 from hub.runtime.context import Hub
-from tests.integration.program.test_payouts import (  # noqa: F401  (fixtures)
+from tests.integration.program.test_payouts import (
     RUN_AT,
     add_partner,
-    hub,
     payout_of,
-    program_text,
     transfer_row,
 )
 

@@ -25,10 +25,12 @@ from hub.program import payments
 from hub.program import tick as program_tick
 from hub.program.models import AuditEntry, LedgerEntry, Partner
 from hub.runtime.context import Hub
-from tests.integration.program.test_payouts import (
+from tests.integration.program.test_payouts import (  # noqa: F401  (fixtures)
     RUN_AT,
     add_partner,
+    hub,
     payout_of,
+    program_text,
     transfer_row,
 )
 
@@ -77,7 +79,7 @@ def stripe_event(h: Hub, event: dict[str, Any]) -> list[str]:
         return [payments.apply(s, h, "stripe", change) for change in connector.payment_changes(event)]
 
 
-def test_a_payout_within_30_days_of_a_payout_account_change_waits_for_a_person(hub: Hub) -> None:
+def test_a_payout_within_30_days_of_a_payout_account_change_waits_for_a_person(hub: Hub) -> None:  # noqa: F811 (the imported fixture)
     h = hub
     relinked = add_partner(h, "Relinked", 6_000, stripe=True)  # USD 60: auto-approved but for the change
     new_bank = add_partner(h, "NewBank", 6_000, stripe=True)
@@ -112,7 +114,7 @@ def test_a_payout_within_30_days_of_a_payout_account_change_waits_for_a_person(h
     assert audit == ["partner.payout_details", "partner.payout_details"]
 
 
-def test_a_manual_adjustment_waits_for_a_person_who_did_not_make_it(hub: Hub) -> None:
+def test_a_manual_adjustment_waits_for_a_person_who_did_not_make_it(hub: Hub) -> None:  # noqa: F811 (the imported fixture)
     h = hub
     partner = add_partner(h, "Adjusted", 6_000, stripe=True)  # USD 60, paid before
     with TestClient(create_app(h)) as client:
@@ -159,7 +161,7 @@ def test_a_manual_adjustment_waits_for_a_person_who_did_not_make_it(hub: Hub) ->
         assert adjust.actor == "Grace"
 
 
-def test_an_override_by_hand_and_a_cli_adjustment_name_their_person(hub: Hub) -> None:
+def test_an_override_by_hand_and_a_cli_adjustment_name_their_person(hub: Hub) -> None:  # noqa: F811 (the imported fixture)
     h = hub
     partner = add_partner(h, "Overridden", 6_000, stripe=True)
     with h.sessions() as s:
@@ -201,7 +203,7 @@ def test_an_override_by_hand_and_a_cli_adjustment_name_their_person(hub: Hub) ->
     assert payout_of(h, partner).decided_by == "Barbara"
 
 
-def test_account_change_stamp_is_set_when_an_operator_links_an_account(hub: Hub) -> None:
+def test_account_change_stamp_is_set_when_an_operator_links_an_account(hub: Hub) -> None:  # noqa: F811 (the imported fixture)
     h = hub
     partner = add_partner(h, "Linked", 6_000, stripe=False)
     with TestClient(create_app(h)) as client:

@@ -151,7 +151,7 @@ async def override_entry(request: Request, admin: AdminDep, entry_id: int, body:
         lambda s: ledger.override(
             s,
             entry_id,
-            actor=body.by,
+            actor=payouts.approver_name(body.by),
             reason=body.reason,
             status=body.status,
             amount_minor=body.amount_minor,
@@ -167,7 +167,13 @@ async def add_adjustment(request: Request, admin: AdminDep, body: AdjustmentIn) 
         _in_tx,
         hub,
         lambda s: ledger.adjust(
-            s, body.partner_id, body.amount_minor, body.currency, actor=body.by, reason=body.reason, now=clock.now(hub)
+            s,
+            body.partner_id,
+            body.amount_minor,
+            body.currency,
+            actor=payouts.approver_name(body.by),
+            reason=body.reason,
+            now=clock.now(hub),
         ),
     )
 

@@ -71,7 +71,7 @@ def hold(
     known = reasons_of(entry)
     if reason in known:
         return False
-    entry.hold_reason = SEPARATOR.join([*known, reason]) if is_held(entry) else reason
+    entry.hold_reason = SEPARATOR.join([*known, reason])  # released reasons stay: never held for them again
     entry.held_at = now
     entry.hold_released_by = None
     entry.hold_released_at = None

@@ -329,3 +329,21 @@ def test_a_lost_dispute_reverses_the_commission_and_loss_rates_hold_the_rest(hub
     with h.sessions() as s:
         figures = [a.after for a in s.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.hold"))]
     assert any(f.get("lost-dispute_rate_percent") == "25.00" for f in figures)
+
+
+def test_a_released_hold_is_not_held_again_for_the_same_reason(hub: Hub) -> None:  # noqa: F811 (the imported fixture)
+    from hub.program import fraud
+
+    h = hub
+    partner = add_partner(h, "Released", 6_000, stripe=True)
+    with h.sessions() as s, s.begin():
+        entry = s.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner)).one()
+        assert fraud.hold(s, entry, "signal A", now=WON_AT) is True
+        assert fraud.hold(s, entry, "signal A", now=WON_AT) is False  # once per reason
+        fraud.release(s, entry.id, by="Ada", reason="checked", now=WON_AT)
+        assert not fraud.is_held(entry)
+        assert fraud.hold(s, entry, "signal A", now=WON_AT) is False  # a person decided it
+        assert fraud.hold(s, entry, "signal B", now=WON_AT) is True  # a new reason holds it again
+        assert fraud.is_held(entry) and entry.hold_reason == "signal A; signal B"
+        entry.status = "paid"
+        assert fraud.hold(s, entry, "signal C", now=WON_AT) is False  # paid money is history

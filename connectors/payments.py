@@ -3,8 +3,8 @@
 A payment connector (Stripe) turns each of its inbox events into a list of these with
 ``payment_changes(payload)`` — re-reading objects through its API where the event alone cannot be
 trusted (events arrive out of order) — and ``hub.payments`` applies them: customers and their
-attribution, revenue facts (``hub.facts.record_fact``), partner payout accounts, transfer
-reversals. Amounts are integer minor units with an ISO currency code.
+attribution, revenue facts (``hub.facts.record_fact``; a lost dispute takes money back like a
+refund), partner payout accounts and their bank-account fingerprints, transfer reversals. Amounts are integer minor units with an ISO currency code.
 """
 
 from __future__ import annotations
@@ -59,11 +59,31 @@ class Refund:
 
 
 @dataclass(frozen=True, slots=True)
+class Dispute:
+    """A customer disputed a payment (a chargeback). ``amount_minor`` is the disputed amount
+    (positive); ``status`` the provider's (``needs_response``, ``under_review``, ``won``,
+    ``lost``…): a lost dispute took the money back, like a refund of ``revenue_key``."""
+
+    key: str  # e.g. ``stripe:dispute:dp_1``
+    revenue_key: str | None
+    customer_id: str | None
+    amount_minor: int
+    currency: str
+    occurred_at: datetime
+    status: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PayoutAccount:
-    """A partner's account at the provider and whether it can receive transfers now."""
+    """A partner's account at the provider and whether it can receive transfers now.
+    ``fingerprints``: what identifies the bank accounts (or cards) it pays out to, and ``email``
+    the account's e-mail; ``None`` when the event does not say (nothing is changed then)."""
 
     account_id: str
     payouts_enabled: bool
+    fingerprints: tuple[str, ...] | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,4 +97,4 @@ class TransferReversed:
     event_id: str
 
 
-PaymentChange = CustomerSeen | Revenue | Refund | PayoutAccount | TransferReversed
+PaymentChange = CustomerSeen | Revenue | Refund | Dispute | PayoutAccount | TransferReversed

@@ -13,7 +13,11 @@ Order is not guaranteed and events repeat, so:
   refund's amount as Stripe reports it *now* (re-read): ``charge.refunded`` lists the charge's
   refunds instead of using its cumulative ``amount_refunded``, so two partial refunds arriving in
   any order, each also reported by ``charge.refunded``, sum to what was refunded;
-* ``account.updated`` re-reads the account (an older event must not switch transfers back off);
+* ``account.updated`` re-reads the account (an older event must not switch transfers back off)
+  and reports the fingerprints of its external accounts (``external_accounts.data[].fingerprint``)
+  and its e-mail, so the hub can tell when a partner's payout details change or match another's;
+* ``charge.dispute.*`` re-reads the dispute: its current status says whether the money was lost
+  (``lost``: taken back like a refund of the charge's revenue, keyed on the dispute id);
 * a checkout in ``subscription`` mode gives no fact: its money is the first invoice's
   (``invoice.paid``), which would otherwise count twice.
 """
@@ -26,6 +30,7 @@ from typing import Any
 
 from connectors.payments import (
     CustomerSeen,
+    Dispute,
     PaymentChange,
     PayoutAccount,
     Refund,
@@ -61,6 +66,10 @@ def refund_key(refund_id: str) -> str:
     return f"{SOURCE}:refund:{refund_id}"
 
 
+def dispute_key(dispute_id: str) -> str:
+    return f"{SOURCE}:dispute:{dispute_id}"
+
+
 def payout_id_of(transfer: Mapping[str, Any]) -> int | None:
     """The hub payout a transfer was made for: ``metadata.payout_id``, else its
     ``transfer_group`` ``payout_<id>``; ``None`` for a transfer the hub did not make."""
@@ -93,8 +102,18 @@ class Meaning:
         if kind == "charge.refunded":
             return [self._refund(r, charge=obj) for r in self._refunds_of(obj)]
         if kind == "account.updated":
-            account = self._current(f"/v1/accounts/{obj['id']}", obj)
-            return [PayoutAccount(str(obj["id"]), transfers_ready(account or obj))]
+            account = self._current(f"/v1/accounts/{obj['id']}", obj) or obj
+            return [
+                PayoutAccount(
+                    str(obj["id"]),
+                    transfers_ready(account),
+                    fingerprints=payout_fingerprints(account),
+                    email=str(account["email"]) if account.get("email") else None,
+                )
+            ]
+        if kind.startswith("charge.dispute."):
+            dispute = self._current(f"/v1/disputes/{obj['id']}", obj)
+            return [self._dispute(dispute)] if dispute is not None else []
         if kind == "transfer.reversed":
             payout_id = payout_id_of(obj)
             if payout_id is None:
@@ -214,6 +233,23 @@ class Meaning:
             },
         )
 
+    def _dispute(self, dispute: Mapping[str, Any]) -> Dispute:
+        charge_id = _id(dispute.get("charge"))
+        expanded = dispute.get("charge")
+        charge: Mapping[str, Any] = expanded if isinstance(expanded, Mapping) else {}
+        if not charge and charge_id and self.api.ready:
+            charge = self.api.get_or_none(f"/v1/charges/{charge_id}") or {}
+        return Dispute(
+            key=dispute_key(str(dispute["id"])),
+            revenue_key=self._revenue_key(charge, charge_id),
+            customer_id=_id(charge.get("customer")),
+            amount_minor=int(dispute.get("amount") or 0),
+            currency=str(dispute.get("currency") or charge.get("currency") or ""),
+            occurred_at=_at(dispute.get("created")) or datetime.now(UTC),
+            status=str(dispute.get("status") or "needs_response"),
+            details={"dispute": dispute["id"], "charge": charge_id, "reason": dispute.get("reason")},
+        )
+
     def _revenue_key(self, charge: Mapping[str, Any], charge_id: str | None) -> str | None:
         """The revenue fact a refunded charge belongs to: its invoice's, else the checkout
         session that made its payment intent."""
@@ -235,3 +271,15 @@ def transfers_ready(account: Mapping[str, Any]) -> bool:
     if "transfers" in capabilities:
         return capabilities.get("transfers") == "active"
     return bool(account.get("payouts_enabled"))
+
+
+def payout_fingerprints(account: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The fingerprints of the bank accounts and cards a connected account pays out to
+    (``external_accounts.data[].fingerprint``), sorted; ``None`` when the account object does
+    not list its external accounts (then nothing is known about them)."""
+    listed = account.get("external_accounts")
+    if not isinstance(listed, Mapping) or not isinstance(listed.get("data"), list):
+        return None
+    return tuple(
+        sorted({str(x["fingerprint"]) for x in listed["data"] if isinstance(x, Mapping) and x.get("fingerprint")})
+    )

@@ -17,6 +17,11 @@ PLATFORM_EVENTS: tuple[str, ...] = (
     "customer.updated",
     "customer.deleted",
     "transfer.reversed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 )
 #: events of connected accounts (partners' accounts); they reach only a Connect endpoint
 CONNECT_EVENTS: tuple[str, ...] = ("account.updated",)

@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from hub.program.errors import (
     DomainError,
+    FourEyes,
+    HeldForReview,
     IdempotencyConflict,
     InvalidInput,
     InvalidState,
@@ -30,6 +32,8 @@ from hub.program.errors import (
 STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     InvalidState: 409,
+    FourEyes: 409,  # the approver made a manual ledger change in the payout
+    HeldForReview: 409,  # the payout holds a commission held for review
     IdempotencyConflict: 409,
     InvalidInput: 422,
     DomainError: 400,

@@ -126,6 +126,9 @@ class StatementLine(BaseModel):
     status: str
     rule: str | None
     payout_id: int | None
+    held_for_review: str | None = Field(
+        default=None, description="Why a person reviews this commission before it is paid (a fraud signal)."
+    )
     approve_after: datetime | None
     expected_payment_date: date | None
     created_at: datetime
@@ -168,6 +171,7 @@ def statement(hub: Hub, partner_id: int, since: datetime | None = None) -> State
                 status=e.status,
                 rule=(e.rule_snapshot or {}).get("rule_name"),
                 payout_id=e.payout_id,
+                held_for_review=e.hold_reason if e.hold_released_at is None else None,
                 approve_after=e.approve_after,
                 expected_payment_date=e.expected_payment_date,
                 created_at=e.created_at,

@@ -1,7 +1,10 @@
 """The admin API's program part (``/api/v1/admin``): the review queues (payouts, deal
 registrations), KPIs, and the escape valves — an admin can override every automated decision
 (a ledger entry's amount or status, a payout, a tier, a registration, a re-engagement sequence),
-each with an audit entry (who, when, before, after)."""
+each with an audit entry (who, when, before, after). Money decisions name the person who makes
+them in the body's ``by`` (a payout's approval, a ledger override or adjustment, a hold's
+release) until the console's signed-in operators exist; the admin token says only that the
+caller may decide."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program import clock, kpis, ledger, payouts, reengagement, registrations, tiers
+from hub.program import clock, fraud, kpis, ledger, payouts, reengagement, registrations, tiers
 from hub.program.errors import NotFound
 from hub.program.models import DealRegistration, Partner, Payout, ReengagementSequence
 from hub.runtime.context import Hub
@@ -30,19 +33,30 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Decision(Reason):
+    """A money decision by a named person (until the console's signed-in operators exist)."""
+
+    by: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The person deciding (kept on the record and in the audit log); "
+        "a payout is never approved by the person who made a manual ledger change in it.",
+    )
+
+
 class SettleIn(Reason):
     outcome: Literal["paid", "failed"]
     transfer_id: str | None = Field(default=None, max_length=128, description="The provider's transfer id, if paid.")
 
 
-class EntryOverride(Reason):
+class EntryOverride(Decision):
     status: Literal["pending", "approved", "cancelled", "reversed"] | None = None
     amount_minor: int | None = Field(
         default=None, description="New amount (pending or approved entries not in a payout)."
     )
 
 
-class AdjustmentIn(Reason):
+class AdjustmentIn(Decision):
     partner_id: int
     amount_minor: int = Field(description="Signed minor units: negative takes money back.")
     currency: str = Field(min_length=3, max_length=3)
@@ -90,11 +104,17 @@ async def list_payouts(request: Request, admin: AdminDep, status: str = "review"
     return await run_in_threadpool(rows)
 
 
-@router.post("/payouts/{payout_id}/approve", summary="Approve a payout waiting for review (audited)")
-async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
+@router.post(
+    "/payouts/{payout_id}/approve",
+    summary="Approve a payout waiting for review, as the named person `by` (audited; 409 when it holds a "
+    "commission held for review, or `by` made a manual ledger change in it)",
+)
+async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Decision) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
-        _in_tx, hub, lambda s: payouts.payout_dict(payouts.approve(s, hub, payout_id, actor=admin, reason=body.reason))
+        _in_tx,
+        hub,
+        lambda s: payouts.payout_dict(payouts.approve(s, hub, payout_id, actor=body.by, reason=body.reason)),
     )
 
 
@@ -138,7 +158,7 @@ async def override_entry(request: Request, admin: AdminDep, entry_id: int, body:
         lambda s: ledger.override(
             s,
             entry_id,
-            actor=admin,
+            actor=payouts.approver_name(body.by),
             reason=body.reason,
             status=body.status,
             amount_minor=body.amount_minor,
@@ -154,7 +174,39 @@ async def add_adjustment(request: Request, admin: AdminDep, body: AdjustmentIn) 
         _in_tx,
         hub,
         lambda s: ledger.adjust(
-            s, body.partner_id, body.amount_minor, body.currency, actor=admin, reason=body.reason, now=clock.now(hub)
+            s,
+            body.partner_id,
+            body.amount_minor,
+            body.currency,
+            actor=payouts.approver_name(body.by),
+            reason=body.reason,
+            now=clock.now(hub),
+        ),
+    )
+
+
+@router.get("/holds", summary="Commissions held for review by a fraud signal, with the reason")
+async def list_holds(request: Request, admin: AdminDep) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+
+    def rows() -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return [ledger.entry_dict(e) for e in fraud.held(session)]
+
+    return await run_in_threadpool(rows)
+
+
+@router.post(
+    "/ledger/{entry_id}/release",
+    summary="Release a commission held for review, as the named person `by` (audited)",
+)
+async def release_hold(request: Request, admin: AdminDep, entry_id: int, body: Decision) -> dict[str, Any]:
+    hub = hub_of(request)
+    return await run_in_threadpool(
+        _in_tx,
+        hub,
+        lambda s: ledger.entry_dict(
+            fraud.release(s, entry_id, by=payouts.approver_name(body.by), reason=body.reason, now=clock.now(hub))
         ),
     )
 

@@ -13,6 +13,8 @@ import typer
 
 from hub.program.errors import (
     DomainError,
+    FourEyes,
+    HeldForReview,
     IdempotencyConflict,
     InvalidInput,
     InvalidState,
@@ -21,6 +23,8 @@ from hub.program.errors import (
 
 #: domain error class -> exit code; a subclass takes the code of its nearest listed ancestor
 EXIT_CODES: dict[type[DomainError], int] = {
+    FourEyes: 3,  # the approver made a manual ledger change in the payout
+    HeldForReview: 4,  # the payout holds a commission held for review
     NotFound: 1,
     InvalidState: 1,
     IdempotencyConflict: 1,

@@ -19,7 +19,7 @@ from hub.cli.crm import app as crm_app
 from hub.cli.deals import app as deals_app
 from hub.cli.mappings import app as mappings_app
 from hub.cli.privacy import app as privacy_app
-from hub.cli.program import payouts_app, program_app, report
+from hub.cli.program import ledger_app, payouts_app, program_app, report
 from hub.cli.sync import app as sync_app
 from hub.cli.webhooks import app as webhooks_app
 from hub.pipeline.models import Alert, InboxEvent, OutboxItem, WorkState
@@ -38,6 +38,7 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(deals_app, name="deals")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(payouts_app, name="payouts")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(program_app, name="program")
 app.command("report")(report)
 app.add_typer(sync_app, name="sync")

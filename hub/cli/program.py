@@ -1,5 +1,7 @@
-"""``partnerhub payouts``, ``partnerhub program`` and ``partnerhub report``: the program engine
-from the command line. Decisions made here are audited with the actor ``cli:<user>``."""
+"""``partnerhub payouts``, ``partnerhub ledger``, ``partnerhub program`` and ``partnerhub report``:
+the program engine from the command line. Money decisions (approving a payout, a manual
+adjustment, releasing a hold) name their person with ``--by``; other decisions are audited with
+the actor ``cli:<user>``."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from connectors.errors import ConfigurationError
 from hub.cli.common import open_hub, settings_or_exit
 
 payouts_app = typer.Typer(help="Payouts: the review queue, transfers, manual payment.", no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="The ledger: manual adjustments, commissions held for review, releasing a hold.", no_args_is_help=True
+)
 program_app = typer.Typer(help="The program engine's timed rules and its file's schema.", no_args_is_help=True)
 console = Console()
 
@@ -85,12 +90,27 @@ def payouts_list(
     console.print(table)
 
 
+#: the named person behind a money decision (until the console's signed-in operators exist)
+By = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="The person deciding, by name (kept on the record and in the audit log).",
+        show_default=False,
+    ),
+]
+
+
 @payouts_app.command("approve")
-def payouts_approve(payout_id: int, reason: Annotated[str, typer.Option(help="Why (audited).")] = "approved") -> None:
-    """Approve a payout waiting for review: its transfer goes out (or it waits for manual payment)."""
+def payouts_approve(
+    payout_id: int, by: By, reason: Annotated[str, typer.Option(help="Why (audited).")] = "approved"
+) -> None:
+    """Approve a payout waiting for review, as the person named by --by: its transfer goes out (or
+    it waits for manual payment). Refused (exit 4) while it holds a commission held for review,
+    and (exit 3, four eyes) to the person who made a manual ledger change in it."""
     from hub.program import payouts
 
-    p = _decide(lambda s, hub: payouts.approve(s, hub, payout_id, actor=_actor(), reason=reason))
+    p = _decide(lambda s, hub: payouts.approve(s, hub, payout_id, actor=by, reason=reason))
     typer.echo(f"payout {p.id}: {p.status}" + (f" ({p.reason})" if p.reason else ""))
 
 
@@ -189,6 +209,70 @@ def payouts_export(
     finally:
         hub.close()
     sys.stdout.write(out.getvalue())
+
+
+@ledger_app.command("adjust")
+def ledger_adjust(
+    partner_id: int,
+    amount_minor: Annotated[
+        int, typer.Option("--amount-minor", help="Signed minor units: negative takes money back.", show_default=False)
+    ],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.", show_default=False)],
+    by: By,
+    reason: Annotated[str, typer.Option(help="Why (audited).", show_default=False)],
+) -> None:
+    """Add a manual adjustment (approved: it goes into the partner's next payout, which then
+    waits for a person other than --by)."""
+    from hub.program import clock, ledger, payouts
+
+    entry = _decide(
+        lambda s, hub: ledger.adjust(
+            s, partner_id, amount_minor, currency, actor=payouts.approver_name(by), reason=reason, now=clock.now(hub)
+        )
+    )
+    typer.echo(f"ledger entry {entry['id']}: {entry['kind']} {entry['amount_minor']} {entry['currency']} by {by}")
+
+
+@ledger_app.command("holds")
+def ledger_holds(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Commissions held for review by a fraud signal, with the reason."""
+    from hub.program import fraud, ledger
+
+    hub = _hub(start_redis=False)
+    try:
+        with hub.sessions() as session:
+            rows = [ledger.entry_dict(e) for e in fraud.held(session)]
+    finally:
+        hub.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(title="commissions held for review")
+    for column in ("id", "partner", "amount", "status", "payout", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["partner_id"]),
+            f"{r['amount_minor']} {r['currency']}",
+            r["status"],
+            str(r["payout_id"] or ""),
+            r["hold_reason"],
+        )
+    console.print(table)
+
+
+@ledger_app.command("release")
+def ledger_release(
+    entry_id: int, by: By, reason: Annotated[str, typer.Option(help="Why (audited).", show_default=False)]
+) -> None:
+    """Release a commission held for review, as the person named by --by (audited)."""
+    from hub.program import clock, fraud, payouts
+
+    entry = _decide(
+        lambda s, hub: fraud.release(s, entry_id, by=payouts.approver_name(by), reason=reason, now=clock.now(hub))
+    )
+    typer.echo(f"ledger entry {entry.id}: hold released by {entry.hold_released_by} ({entry.hold_reason})")
 
 
 @program_app.command("tick")

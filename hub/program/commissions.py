@@ -35,14 +35,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.store import utcnow
-from hub.program import rules
+from hub.program import fraud, rules
 from hub.program.models import Deal, LedgerEntry, Partner, Referral, RevenueFact
 from hub.program.program_file import Program
 from hub.program.states import CommissionEvent, LedgerStatus, ReferralStatus
 
 SETTLED = (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT, LedgerStatus.PAID)
-#: refund statuses that took money back
-REFUNDED = ("succeeded",)
+#: refund statuses that took money back (a dispute's ``lost``: its money went back like a refund)
+REFUNDED = ("succeeded", "lost")
 #: revenue statuses that brought money in
 PAID = ("paid", "succeeded")
 
@@ -122,6 +122,7 @@ def settle(
         )
         session.add(entry)
         session.flush()
+        fraud.screen_entry(session, program, entry)  # a fraud signal holds it for a person
         return entry
 
     if live is not None and live.partner_id != (partner.id if partner is not None else None):

@@ -30,6 +30,19 @@ class InvalidState(DomainError):
     kind = "invalid_state"
 
 
+class HeldForReview(InvalidState):
+    """A payout cannot be approved while it holds a commission a fraud signal held: a person
+    releases the hold first (or rejects the payout)."""
+
+    kind = "held_for_review"
+
+
+class FourEyes(InvalidState):
+    """The person who made a manual ledger change inside a payout cannot also approve it."""
+
+    kind = "four_eyes"
+
+
 class IdempotencyConflict(DomainError):
     """An Idempotency-Key was used before with a different request body."""
 
@@ -42,4 +55,12 @@ class InvalidInput(DomainError):
     kind = "invalid_input"
 
 
-__all__ = ["DomainError", "IdempotencyConflict", "InvalidInput", "InvalidState", "NotFound"]
+__all__ = [
+    "DomainError",
+    "FourEyes",
+    "HeldForReview",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "InvalidState",
+    "NotFound",
+]

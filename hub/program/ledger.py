@@ -1,6 +1,9 @@
 """People's changes to the ledger: an override of an entry's amount or status, a manual
-adjustment. Each writes an audit entry (who, when, before, after). Paid money is never edited:
-reversing a settled entry adds a reversing entry that nets against the next payout."""
+adjustment. Each names the person who made it (kept on the entry, ``made_by_hand``) and writes
+an audit entry (who, when, before, after). A payout holding such a change always waits for a
+person, and never for the one who made it (four eyes, ``hub.program.payouts.approve``). Paid
+money is never edited: reversing a settled entry adds a reversing entry that nets against the
+next payout."""
 
 from __future__ import annotations
 
@@ -17,7 +20,17 @@ from hub.program.models import AuditEntry, LedgerEntry, Partner
 from hub.program.states import LedgerStatus
 
 
+def made_by_hand(entry: LedgerEntry) -> str | None:
+    """Who made or changed this entry by hand (a manual adjustment, a person's reversal or
+    override), or None for the program's own entries."""
+    snap = entry.rule_snapshot or {}
+    by = snap.get("by") or snap.get("overridden_by")
+    return str(by) if by else None
+
+
 def entry_dict(e: LedgerEntry) -> dict[str, Any]:
+    from hub.program.fraud import hold_dict
+
     return {
         "id": e.id,
         "partner_id": e.partner_id,
@@ -27,6 +40,8 @@ def entry_dict(e: LedgerEntry) -> dict[str, Any]:
         "currency": e.currency,
         "status": e.status,
         "payout_id": e.payout_id,
+        "by": made_by_hand(e),
+        **hold_dict(e),
     }
 
 
@@ -77,6 +92,7 @@ def override(
             if entry.status not in SETTLED:
                 raise InvalidState(f"entry #{entry.id} is {entry.status}: cancel it instead")
             reversal = reverse_entry(session, entry, reason=f"{reason} (by {actor})", now=now)
+            reversal.rule_snapshot = {**(reversal.rule_snapshot or {}), "by": actor}
             entry.status = (
                 LedgerStatus.REVERSED
                 if entry.status == LedgerStatus.APPROVED and entry.payout_id is None
@@ -89,6 +105,8 @@ def override(
             raise InvalidState(f"entry #{entry.id} is {entry.status}{' in a payout' if entry.payout_id else ''}")
         else:
             entry.status = LedgerStatus(status)
+    if entry.status not in (LedgerStatus.CANCELLED, LedgerStatus.REVERSED):
+        entry.rule_snapshot = {**(entry.rule_snapshot or {}), "overridden_by": actor, "override_reason": reason}
     entry.updated_at = now
     _audit(session, actor, "ledger.override", entry, before, reason)
     return {**entry_dict(entry), **extra}

@@ -53,6 +53,15 @@ class Partner(Base):
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the partner's last sign of life: a referral, an API call, a reply to our email
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when the partner's payout account last changed (an operator linked another Connect account,
+    #: or Stripe reported other bank accounts or another payout e-mail): payouts within 30 days
+    #: of it wait for a person (``hub.program.payouts.needs_review``)
+    payout_account_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the bank-account (or card) fingerprints of the Connect account's external accounts, as
+    #: ``account.updated`` last reported them; two partners sharing one is a fraud signal
+    payout_fingerprints: Mapped[list[str] | None] = mapped_column(JSON)
+    #: the e-mail of the partner's payout account (the Connect account's ``email``)
+    payout_email: Mapped[str | None] = mapped_column(String(320), index=True)
 
 
 class Referral(Base):
@@ -134,6 +143,13 @@ class LedgerEntry(Base):
     approve_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the payout the entry is (being) paid in
     payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    #: why a fraud signal holds this commission for a person (``hub.program.fraud``); NULL: no
+    #: hold. A held entry is never in an auto-approved payout, and its payout cannot be approved
+    #: until a person releases the hold (``hold_released_by``/``_at``; the reason stays)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_released_by: Mapped[str | None] = mapped_column(String(200))
+    hold_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Payout(Base):

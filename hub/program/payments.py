@@ -12,7 +12,13 @@ this module applies it, provider-neutrally:
 * ``Revenue`` / ``Refund``: a revenue fact (``hub.facts.record_fact``) carrying the customer's
   partner and deal; a customer the hub has not seen yet is read through the API first (events
   arrive in any order);
-* ``PayoutAccount``: ``Partner.payouts_enabled`` of the partner linked to that account;
+* ``Dispute``: a revenue fact of kind ``refund`` keyed on the dispute, taking back the disputed
+  amount once the dispute is ``lost`` (nothing before), so a lost dispute reverses the commission
+  like a refund; refunds and disputes then feed the partner's loss rates (``hub.program.fraud``);
+* ``PayoutAccount``: ``Partner.payouts_enabled`` of the partner linked to that account, and its
+  payout details (bank-account fingerprints, payout e-mail): a change stamps
+  ``payout_account_changed_at`` (payouts within 30 days wait for a person) and details shared
+  with another partner hold both partners' unpaid commissions;
 * ``TransferReversed``: ``hub.facts.record_transfer_reversal``.
 """
 
@@ -30,6 +36,7 @@ from connectors.capabilities import PaymentEvents, PayoutAccounts
 from connectors.errors import ConfigurationError
 from connectors.payments import (
     CustomerSeen,
+    Dispute,
     PaymentChange,
     PayoutAccount,
     Refund,
@@ -39,7 +46,7 @@ from connectors.payments import (
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent
 from hub.pipeline.store import utcnow
-from hub.program import facts
+from hub.program import clock, facts, fraud
 from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.context import ProgramContext
 from hub.program.errors import InvalidInput, InvalidState, NotFound
@@ -69,7 +76,7 @@ def apply(session: Session, hub: ProgramContext, source: str, change: PaymentCha
     if isinstance(change, CustomerSeen):
         customer = upsert_customer(session, hub, source, change)
         return "customer:attributed" if customer.partner_id is not None else "customer"
-    if isinstance(change, (Revenue, Refund)):
+    if isinstance(change, (Revenue, Refund, Dispute)):
         return _record(session, hub, source, change)
     if isinstance(change, PayoutAccount):
         partner = session.scalars(
@@ -78,6 +85,7 @@ def apply(session: Session, hub: ProgramContext, source: str, change: PaymentCha
         if partner is None:
             return "account:no_partner"
         partner.payouts_enabled = change.payouts_enabled
+        _payout_details(session, hub, partner, change)
         return "account:ready" if change.payouts_enabled else "account:not_ready"
     if isinstance(change, TransferReversed):
         facts.record_transfer_reversal(
@@ -241,12 +249,50 @@ def _customer(session: Session, hub: ProgramContext, source: str, customer_id: s
 # -- revenue facts -----------------------------------------------------------------------------
 
 
-def _record(session: Session, hub: ProgramContext, source: str, change: Revenue | Refund) -> str:
+def _payout_details(session: Session, hub: ProgramContext, partner: Partner, change: PayoutAccount) -> None:
+    """Keep the account's payout details; a change is stamped (and audited), and details shared
+    with another partner hold both partners' unpaid commissions."""
+    before = {"payout_fingerprints": partner.payout_fingerprints, "payout_email": partner.payout_email}
+    if change.fingerprints is not None:
+        fingerprints = sorted(change.fingerprints)
+        if fingerprints != sorted(partner.payout_fingerprints or []) or partner.payout_fingerprints is None:
+            partner.payout_fingerprints = fingerprints
+    if change.email is not None and change.email.strip().lower() != (partner.payout_email or ""):
+        partner.payout_email = change.email.strip().lower()
+    after = {"payout_fingerprints": partner.payout_fingerprints, "payout_email": partner.payout_email}
+    if after == before:
+        return
+    now = clock.now(hub)
+    partner.payout_account_changed_at = now
+    session.add(
+        AuditEntry(
+            actor=f"{ACCOUNTS_CONNECTOR}:account.updated",
+            action="partner.payout_details",
+            subject=f"partner:{partner.id}",
+            # fingerprints identify bank accounts without revealing them; the e-mail is the account's
+            before={
+                "fingerprints": len(before["payout_fingerprints"] or []),
+                "email_set": bool(before["payout_email"]),
+            },
+            after={"fingerprints": len(after["payout_fingerprints"] or []), "email_set": bool(after["payout_email"])},
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    fraud.on_payout_details(session, hub.program, partner, now=now)
+
+
+def _record(session: Session, hub: ProgramContext, source: str, change: Revenue | Refund | Dispute) -> str:
     customer = _customer(session, hub, source, change.customer_id)
     partner_id = customer.partner_id if customer is not None else None
     deal_id = customer.deal_id if customer is not None else None
     extra: dict[str, Any]
-    if isinstance(change, Refund):
+    amount_minor, status, details = change.amount_minor, change.status, dict(change.details)
+    if isinstance(change, Dispute):
+        # a lost dispute took the disputed amount back, like a refund; before that, nothing
+        amount_minor = -change.amount_minor if change.status == fraud.LOST else 0
+        details = {**details, "dispute": details.get("dispute") or change.key}
+    if isinstance(change, (Refund, Dispute)):
         kind = "refund"
         extra = {"revenue_key": change.revenue_key}
         if partner_id is None and change.revenue_key:
@@ -267,17 +313,20 @@ def _record(session: Session, hub: ProgramContext, source: str, change: Revenue 
         natural_key=change.key,
         source=source,
         kind=kind,
-        amount_minor=change.amount_minor,
+        amount_minor=amount_minor,
         currency=change.currency,
         occurred_at=change.occurred_at,
-        status=change.status,
-        details=dict(change.details),
+        status=status,
+        details=details,
         customer_id=change.customer_id,
         partner_id=partner_id,
         deal_id=deal_id,
         **extra,
     )
-    return kind if changed else f"{kind}:unchanged"
+    if changed and kind == "refund":  # money went back: the partner's loss rates may have crossed
+        fraud.on_money_back(session, hub.program, partner_id, now=clock.now(hub))
+    label = "dispute" if isinstance(change, Dispute) else kind
+    return label if changed else f"{label}:unchanged"
 
 
 # -- partner accounts ----------------------------------------------------------------------------
@@ -336,6 +385,10 @@ def link_account(
     before = {"stripe_account_id": partner.stripe_account_id, "payouts_enabled": partner.payouts_enabled}
     if account_id != partner.stripe_account_id:
         partner.payouts_enabled = False
+        # another account pays out elsewhere: payouts within 30 days wait for a person
+        partner.payout_account_changed_at = utcnow()
+        partner.payout_fingerprints = None
+        partner.payout_email = None
     partner.stripe_account_id = account_id
     if ready is not None and account_id is not None:
         partner.payouts_enabled = ready

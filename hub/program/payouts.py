@@ -17,7 +17,8 @@ told of each step: scheduled, paid, failed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -30,9 +31,11 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
+from hub.program import fraud
 from hub.program.email.formatting import format_money
 from hub.program.email.notify import notify
-from hub.program.errors import InvalidState, NotFound
+from hub.program.errors import FourEyes, HeldForReview, InvalidInput, InvalidState, NotFound
+from hub.program.ledger import made_by_hand
 from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, ProgramRun
 from hub.program.states import LedgerStatus, PayoutStatus
 
@@ -143,7 +146,9 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
                     f"after clawbacks; carried over to the next payout run",
                 )
             continue
-        why = needs_review(session, hub, partner_id, currency, total, auto_approved.get(currency, 0))
+        why = needs_review(
+            session, hub, partner_id, currency, total, auto_approved.get(currency, 0), entries=entries, now=now
+        )
         review = why is not None
         if not review:
             auto_approved[currency] = auto_approved.get(currency, 0) + total
@@ -181,12 +186,50 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
 PAID_BEFORE = (PayoutStatus.PAID, PayoutStatus.SENDING, PayoutStatus.APPROVED)
 
 
-def needs_review(
-    session: Session, hub: ProgramContext, partner_id: int, currency: str, amount_minor: int, approved_minor: int
+#: a payout within this long of a change to the partner's payout account always waits for a person
+ACCOUNT_CHANGE_REVIEW = timedelta(days=30)
+
+
+def always_reviewed(
+    session: Session, partner_id: int, entries: Sequence[LedgerEntry], now: datetime | None
 ) -> str | None:
-    """Why a new payout of ``amount_minor`` in ``currency`` must wait for a person, or None when
-    the run may approve it (``approved_minor``: what the run approved without a person in that
-    currency so far). The reason is kept as the payout's ``reason``."""
+    """Why a payout of these entries waits for a person whatever the amounts, or None: it holds
+    a commission a fraud signal holds, or a manual ledger change, or the partner's payout
+    account changed in the last 30 days."""
+    for entry in entries:
+        if fraud.is_held(entry):
+            return f"holds commission #{entry.id} held for review ({entry.hold_reason})"
+    for entry in entries:
+        by = made_by_hand(entry)
+        if by is not None:
+            return f"holds a manual ledger change (#{entry.id} by {by}): a person approves it"
+    partner = session.get(Partner, partner_id)
+    changed = partner.payout_account_changed_at if partner is not None else None
+    if changed is not None and (now or utcnow()) - changed < ACCOUNT_CHANGE_REVIEW:
+        return (
+            f"the partner's payout account changed on {changed.date().isoformat()} "
+            "(within 30 days): a person approves it"
+        )
+    return None
+
+
+def needs_review(
+    session: Session,
+    hub: ProgramContext,
+    partner_id: int,
+    currency: str,
+    amount_minor: int,
+    approved_minor: int,
+    *,
+    entries: Sequence[LedgerEntry] = (),
+    now: datetime | None = None,
+) -> str | None:
+    """Why a new payout of ``amount_minor`` in ``currency`` (made of ``entries``) must wait for a
+    person, or None when the run may approve it (``approved_minor``: what the run approved
+    without a person in that currency so far). The reason is kept as the payout's ``reason``."""
+    always = always_reviewed(session, partner_id, entries, now)
+    if always is not None:
+        return always
     schedule = hub.program.payouts
     up_to = schedule.auto_approve_up_to_minor(currency)
     if up_to is None:
@@ -273,6 +316,15 @@ def _audit(session: Session, actor: str, action: str, payout: Payout, before: di
 # -- people's decisions ---------------------------------------------------------------------------------
 
 
+def approver_name(name: str | None) -> str:
+    """The named person who decides (until the console's signed-in operators exist, the CLI's
+    ``--by`` and the admin API's ``by``)."""
+    cleaned = (name or "").strip()
+    if not cleaned or len(cleaned) > 200:
+        raise InvalidInput("name the person who decides (1 to 200 characters)")
+    return cleaned
+
+
 def _locked(session: Session, payout_id: int) -> Payout:
     payout = session.get(Payout, payout_id, with_for_update=True)
     if payout is None:
@@ -281,9 +333,26 @@ def _locked(session: Session, payout_id: int) -> Payout:
 
 
 def approve(session: Session, hub: ProgramContext, payout_id: int, *, actor: str, reason: str) -> Payout:
+    """A named person (``actor``) approves a payout in review. Refused while it holds a commission
+    held for review (release it first, or reject the payout), and refused to the person who made
+    a manual ledger change inside it (four eyes)."""
+    actor = approver_name(actor)
     payout = _locked(session, payout_id)
     if payout.status != PayoutStatus.REVIEW:
         raise InvalidState(f"payout #{payout_id} is {payout.status}, not waiting for review")
+    entries = list(session.scalars(select(LedgerEntry).where(LedgerEntry.payout_id == payout.id)))
+    for entry in entries:
+        if fraud.is_held(entry):
+            raise HeldForReview(
+                f"payout #{payout_id} holds commission #{entry.id}, held for review ({entry.hold_reason}): "
+                "release the hold (ledger release) or reject the payout"
+            )
+        by = made_by_hand(entry)
+        if by is not None and by.strip().casefold() == actor.casefold():
+            raise FourEyes(
+                f"four eyes: {actor} made the manual ledger change #{entry.id} in payout #{payout_id}, "
+                "so another person must approve it"
+            )
     before = {"status": payout.status}
     payout.status, payout.decided_by, payout.updated_at = PayoutStatus.APPROVED, actor, utcnow()
     partner = session.get(Partner, payout.partner_id)

@@ -328,6 +328,59 @@ class NewDeals(_Strict):
             ) from None
 
 
+class Burst(_Strict):
+    """More referrals from one partner inside ``window_minutes`` than ``max_referrals``."""
+
+    max_referrals: int = Field(default=20, ge=1, le=100_000, description="Most referrals allowed in the window.")
+    window_minutes: int = Field(default=60, ge=1, le=525_600, description="The sliding window, in minutes.")
+
+
+class LossRates(_Strict):
+    """A partner's share of paid customer payments (revenue facts) that were refunded, or lost to
+    a dispute, over the last ``window_days``; judged only once the partner has ``min_payments``."""
+
+    max_refund_percent: DecimalText = Field(
+        default=Decimal("25"), ge=0, le=100, description="Hold above this share of refunded payments (percent)."
+    )
+    max_lost_dispute_percent: DecimalText = Field(
+        default=Decimal("5"), ge=0, le=100, description="Hold above this share of payments lost to disputes (percent)."
+    )
+    min_payments: int = Field(
+        default=10, ge=1, le=1_000_000, description="Fewer payments than this in the window: no judgement."
+    )
+    window_days: int = Field(default=180, ge=1, le=3650, description="The lookback, in days.")
+
+
+class Fraud(_Strict):
+    """Fraud signals: a commission they flag is held for a person (never paid automatically, never
+    in an auto-approved payout) with the reason shown, until a person releases it."""
+
+    own_domain: bool = Field(
+        default=True,
+        description="Hold commissions on referrals whose contact e-mail or company domain is the partner's own.",
+    )
+    matching_payout_details: bool = Field(
+        default=True,
+        description="Hold the commissions of partners whose payout accounts share a bank-account fingerprint "
+        "or a payout e-mail.",
+    )
+    won_within_minutes: int | None = Field(
+        default=60,
+        ge=1,
+        le=525_600,
+        description="Hold a deal's commission when it was won within this many minutes of the referral that "
+        "claims it; null: off.",
+    )
+    burst: Burst | None = Field(
+        default_factory=Burst, description="Hold commissions on referrals that arrived in a burst; null: off."
+    )
+    loss_rates: LossRates | None = Field(
+        default_factory=LossRates,
+        description="Hold a partner's unpaid commissions while its refund or lost-dispute rate is above the "
+        "threshold; null: off.",
+    )
+
+
 class Program(_Strict):
     version: Literal[1]
     description: str | None = None
@@ -339,6 +392,7 @@ class Program(_Strict):
     reengagement: Reengagement = Reengagement()
     registrations: Registrations = Registrations()
     tiers: Tiers = Tiers()
+    fraud: Fraud = Fraud()
 
     def commission_rule(
         self,

@@ -6,6 +6,7 @@ worker's through ``current()``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import redis
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors import build_connectors
@@ -38,6 +40,7 @@ class Hub:
     _mappings: MappingStore | None = field(default=None, repr=False)
     _program: Program | None = field(default=None, repr=False)
     _program_stamp: int | None = field(default=None, repr=False)
+    _audits: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, start_redis: bool = True, load_mappings: bool = False) -> Hub:
@@ -70,17 +73,38 @@ class Hub:
             for connector in hub.connectors.values():
                 if isinstance(connector, SharesRedis):
                     connector.use_redis(hub.redis)
+        if program is not None:  # loaded at start-up: audited now (when the file changed)
+            hub._program_stamp = hub._program_file_stamp()
+            hub._audit_program_load(program)
         return hub
+
+    def _program_file_stamp(self) -> int | None:
+        try:
+            return (self.settings.mappings_dir / PROGRAM_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _audit_program_load(self, program: Program) -> None:
+        """An audit entry with the file's hash and the diff of its money settings, when the hash
+        changed since the last audited load (``hub.program.program_audit``). A database not
+        migrated yet is logged, not fatal: the next load tries again."""
+        from hub.program import clock, program_audit
+
+        path = self.settings.mappings_dir / PROGRAM_FILE
+        try:
+            with self.sessions() as session, session.begin():
+                program_audit.record_load(
+                    session, path=path, digest=program_audit.file_hash(path), program=program, at=clock.now(self)
+                )
+        except SQLAlchemyError as exc:
+            structlog.get_logger(__name__).warning("program file load not audited", error=type(exc).__name__)
 
     @property
     def program(self) -> Program:
         """The program file in force; re-read when it changes (a broken edit keeps the old one,
-        logged with its ``file:line:col`` messages)."""
-        path = self.settings.mappings_dir / PROGRAM_FILE
-        try:
-            stamp = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
+        logged with its ``file:line:col`` messages). Each load is audited when the file's hash
+        changed (``hub.program.program_audit``)."""
+        stamp = self._program_file_stamp()
         if self._program is None or stamp != self._program_stamp:
             try:
                 self._program = load_program(self.settings.mappings_dir)
@@ -88,6 +112,14 @@ class Hub:
                 if self._program is None:
                     raise
                 structlog.get_logger(__name__).error("program file not reloaded", errors=exc.errors)
+            else:
+                # a load here may happen inside a caller's open transaction (SQLite: its write lock),
+                # so the audit entry is written beside it and waits for it; close() waits for it
+                audit = threading.Thread(
+                    target=self._audit_program_load, args=(self._program,), name="program-audit", daemon=True
+                )
+                self._audits.append(audit)
+                audit.start()
             self._program_stamp = stamp
         return self._program
 
@@ -123,7 +155,13 @@ class Hub:
         w = self.settings.worker
         return RetryPolicy(w.backoff_base_s, w.backoff_max_s, w.max_attempts)
 
+    def wait_for_audits(self) -> None:
+        """Wait until every program-file load of this process is audited."""
+        while self._audits:
+            self._audits.pop().join(timeout=60)
+
     def close(self) -> None:
+        self.wait_for_audits()
         for connector in self.connectors.values():
             connector.close()
         if self._redis is not None:

@@ -271,7 +271,10 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     # an admin: the review queue, approval, the unknown one settled as failed
     queue = json.loads(cli("payouts", "list", "--status", "review", "--json").stdout)
     assert [(q["id"], q["amount_minor"]) for q in queue] == [(p_big.id, 150_000)]
-    assert "sending" in cli("payouts", "approve", str(p_big.id), "--reason", "checked the deal").stdout
+    assert (
+        "sending"
+        in cli("payouts", "approve", str(p_big.id), "--by", "Ada Lovelace", "--reason", "checked the deal").stdout
+    )
     assert run_outbox_item(h, transfer_row(h, p_big.id).id) == WorkState.DONE
     assert payout_of(h, big).status == "paid" and entry_states(h, big) == ["paid"]
     cli("payouts", "settle", str(p_lost.id), "--failed", "--reason", "no transfer in the Stripe dashboard")
@@ -293,7 +296,11 @@ def test_payout_run_review_timeout_lookup_person_and_manual(hub: Hub) -> None:
     assert emails(h, lost) == ["payout_scheduled", "payout_failed"]
     assert emails(h, manual) == ["payout_scheduled", "payout_paid"]
     with h.sessions() as s:
-        audit = [(a.action, a.subject) for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        audit = [
+            (a.action, a.subject)
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.action != "program.load").order_by(AuditEntry.id))
+        ]
+    assert payout_of(h, big).decided_by == "Ada Lovelace"
     assert audit == [
         ("payout.approve", f"payout:{p_big.id}"),
         ("payout.settle", f"payout:{p_lost.id}"),
@@ -352,26 +359,41 @@ def test_admin_overrides_are_audited(hub: Hub) -> None:
         r = client.post(
             f"/api/v1/admin/ledger/{entry_id}",
             headers=auth,
-            json={"amount_minor": 12_345, "reason": "negotiated bonus"},
+            json={"amount_minor": 12_345, "reason": "negotiated bonus", "by": "Grace Hopper"},
         )
         assert r.status_code == 200 and r.json()["amount_minor"] == 12_345
-        r = client.post(f"/api/v1/admin/ledger/{entry_id}", headers=auth, json={"status": "paid", "reason": "x"})
+        r = client.post(
+            f"/api/v1/admin/ledger/{entry_id}",
+            headers=auth,
+            json={"status": "paid", "reason": "x", "by": "Grace Hopper"},
+        )
         assert r.status_code == 422  # not a state a person sets by hand
         r = client.post(f"/api/v1/admin/partners/{partner}/tier", headers=auth, json={"tier": "gold", "reason": "QBR"})
         assert r.json() == {"partner_id": partner, "tier": "gold", "changed": True}
         r = client.post(
             "/api/v1/admin/ledger",
             headers=auth,
-            json={"partner_id": partner, "amount_minor": -500, "currency": "usd", "reason": "fee"},
+            json={
+                "partner_id": partner,
+                "amount_minor": -500,
+                "currency": "usd",
+                "reason": "fee",
+                "by": "Grace Hopper",
+            },
         )
         assert r.status_code == 201 and r.json()["currency"] == "USD"
-        assert client.post("/api/v1/admin/payouts/999/approve", headers=auth, json={"reason": "x"}).status_code == 404
+        assert (
+            client.post(
+                "/api/v1/admin/payouts/999/approve", headers=auth, json={"reason": "x", "by": "Grace"}
+            ).status_code
+            == 404
+        )
     with h.sessions() as s:
         audit = [
             (a.actor, a.action, (a.before or {}).get("amount_minor"), (a.after or {}).get("amount_minor"))
-            for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.action != "program.load").order_by(AuditEntry.id))
         ]
-        assert audit[0] == ("admin", "ledger.override", 10_000, 12_345)
+        assert audit[0] == ("Grace Hopper", "ledger.override", 10_000, 12_345)
         assert [a[1] for a in audit] == ["ledger.override", "partner.tier", "ledger.adjust"]
         assert s.get(Partner, partner).tier == "gold"
         assert utcnow()  # the audit rows carry their time

@@ -39,8 +39,19 @@ def test_a_domain_error_is_one_line_and_exit_1(exc: DomainError) -> None:
     assert result.output.strip() == f"error: {exc}"
 
 
+def _descendants(cls: type[DomainError]) -> set[type[DomainError]]:
+    return {cls}.union(*(_descendants(sub) for sub in cls.__subclasses__()))
+
+
 def test_every_domain_error_class_is_in_the_table() -> None:
-    assert set(errors.EXIT_CODES) == {DomainError, *DomainError.__subclasses__()}
+    assert set(errors.EXIT_CODES) == _descendants(DomainError)
+
+
+def test_the_money_rules_have_exit_codes_of_their_own() -> None:
+    from hub.program.errors import FourEyes, HeldForReview
+
+    assert errors.exit_code_for(FourEyes("four eyes: Ada made #3")) == 3
+    assert errors.exit_code_for(HeldForReview("payout #1 holds commission #2")) == 4
 
 
 def test_other_exceptions_pass_through() -> None:

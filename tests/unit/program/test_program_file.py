@@ -137,3 +137,38 @@ def test_program_emails_render_and_name_whom_to_ask(kind):
     assert "partner team" in without.text
     with pytest.raises(ConfigurationError):
         t.render(kind, {**extra, "partner_manager": None})  # no partner name: an error, never "Hi ,"
+
+
+@pytest.mark.parametrize(
+    "fraud, where, message",
+    [
+        ("  burst: {max_referrals: 0, window_minutes: 60}\n", ":3:26:", "max_referrals"),
+        ("  won_within_minutes: -5\n", ":3:23:", "won_within_minutes"),
+        ('  loss_rates: {max_refund_percent: "120"}\n', ":3:36:", "max_refund_percent"),
+        ("  loss_rate: {}\n", ":3:3:", "did you mean 'loss_rates'"),
+    ],
+)
+def test_fraud_thresholds_are_checked_with_file_line_and_column(tmp_path, fraud, where, message):
+    from hub.mapping.errors import MappingFileError
+    from hub.program.program_file import load_program
+
+    (tmp_path / "program.yaml").write_text("version: 1\nfraud:\n" + fraud)
+    with pytest.raises(MappingFileError) as caught:
+        load_program(tmp_path)
+    [line] = caught.value.errors
+    assert line.startswith(f"{tmp_path / 'program.yaml'}{where} "), line
+    assert message in line, line
+
+
+def test_fraud_signals_are_on_by_default_and_can_be_switched_off(tmp_path):
+    from hub.program.program_file import load_program
+
+    (tmp_path / "program.yaml").write_text("version: 1\n")
+    default = load_program(tmp_path).fraud
+    assert default.own_domain and default.matching_payout_details
+    assert default.won_within_minutes == 60 and default.burst is not None and default.loss_rates is not None
+    (tmp_path / "program.yaml").write_text(
+        "version: 1\nfraud:\n  own_domain: false\n  won_within_minutes: null\n  burst: null\n  loss_rates: null\n"
+    )
+    off = load_program(tmp_path).fraud
+    assert (off.own_domain, off.won_within_minutes, off.burst, off.loss_rates) == (False, None, None, None)

@@ -2,7 +2,8 @@
 
 Routers raise nothing HTTP-specific for a domain refusal: they let the domain error propagate and
 the handler installed here answers ``{"detail": message}`` with the status of the nearest class in
-``STATUS``. Request validation keeps FastAPI's own 422 answers.
+``STATUS``. A body that is not JSON the hub accepts (``connectors.jsonbody``, read for every route
+by ``hub.api.inputs``) is a 400 the same way. Request validation keeps FastAPI's own 422 answers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from connectors.errors import HubError, InvalidJson
 from hub.program.errors import (
     DomainError,
     IdempotencyConflict,
@@ -19,8 +21,9 @@ from hub.program.errors import (
     NotFound,
 )
 
-#: domain error class -> HTTP status; a subclass takes the status of its nearest listed ancestor
-STATUS: dict[type[DomainError], int] = {
+#: error class -> HTTP status; a subclass takes the status of its nearest listed ancestor
+STATUS: dict[type[HubError], int] = {
+    InvalidJson: 400,
     NotFound: 404,
     InvalidState: 409,
     IdempotencyConflict: 409,
@@ -29,7 +32,7 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 
-def status_for(exc: DomainError) -> int:
+def status_for(exc: HubError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -37,10 +40,11 @@ def status_for(exc: DomainError) -> int:
 
 
 async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+    assert isinstance(exc, HubError)
     return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
 
 
 def install(app: FastAPI) -> None:
-    """Answer every domain error raised under ``app`` from the table."""
+    """Answer every domain error (and refused body) raised under ``app`` from the table."""
     app.add_exception_handler(DomainError, domain_error_response)
+    app.add_exception_handler(InvalidJson, domain_error_response)

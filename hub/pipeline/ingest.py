@@ -143,7 +143,9 @@ class InboxWriter:
             return
         self._acknowledge(groups, new)
 
-    def _acknowledge(self, groups: list[tuple[_Pending, list[dict[str, Any]]]], new: dict[tuple[str, str], int]) -> None:
+    def _acknowledge(
+        self, groups: list[tuple[_Pending, list[dict[str, Any]]]], new: dict[tuple[str, str], int]
+    ) -> None:
         """After the commit: enqueue the new rows, count, and answer each request."""
         hub = self.hub
         results: list[Stored] = []
@@ -193,4 +195,6 @@ def unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, psycopg.errors.ProgramLimitExceeded):  # a value too large: the data's fault
         return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError, sqlite3.InterfaceError))
+    return isinstance(
+        exc, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError, sqlite3.InterfaceError)
+    )

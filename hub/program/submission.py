@@ -1,12 +1,36 @@
 """What a referral submission must hold, checked once for every way a referral comes in: the
 partner API's body (``POST /api/v1/referrals``), a referral forwarded by e-mail
-(``hub.program.email.inbound``) and a deal registration (which extends it)."""
+(``hub.program.email.inbound``) and a deal registration (which extends it); and how a
+submission with an Idempotency-Key is answered once (``once_per_key``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.exc import IntegrityError
+
+T = TypeVar("T")
+
+
+def once_per_key(attempt: Callable[[], T], idempotency_key: str | None) -> T:
+    """Run ``attempt`` (one submission in its own transaction) so that requests racing with one
+    Idempotency-Key all get the first one's answer.
+
+    ``submit`` looks for the key's row before it inserts; two identical requests at once both
+    find none, and the second insert fails on the unique (partner, key) constraint. That
+    transaction has been rolled back when the ``IntegrityError`` arrives here; the attempt runs
+    again, finds the winner's committed row and answers with it (``created`` False; a different
+    body under the same key is still an ``IdempotencyConflict``)."""
+    try:
+        return attempt()
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return attempt()
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

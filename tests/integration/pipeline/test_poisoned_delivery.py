@@ -27,8 +27,8 @@ def test_a_poisoned_event_is_refused_alone_and_every_innocent_delivery_is_stored
     innocents = [[deal_event(20_000 + n, event_id=n, occurred_at=now)] for n in range(160)]
     # the poison: a signed, well-formed HubSpot event whose occurredAt no 64-bit column holds
     poisons = [[deal_event(999_000 + n, event_id=90_000 + n, occurred_at=10**30)] for n in range(4)]
-    bodies = innocents[:40] + [poisons[0]] + innocents[40:80] + [poisons[1]] + innocents[80:120]
-    bodies += [poisons[2]] + innocents[120:] + [poisons[3]]
+    bodies = [*innocents[:40], poisons[0], *innocents[40:80], poisons[1], *innocents[80:120]]
+    bodies += [poisons[2], *innocents[120:], poisons[3]]
     with ThreadPoolExecutor(max_workers=48) as pool:
         answers = list(pool.map(h.deliver, bodies))
 

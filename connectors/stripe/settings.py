@@ -24,6 +24,6 @@ class StripeSettings(BaseModel):
     api_base_url: str = Field(default="https://api.stripe.com", description="Stripe API base URL.")
     timeout_s: float = Field(default=20.0, gt=0, description="Per-request timeout for API calls.")
     signature_tolerance_s: int = Field(
-        default=300, ge=1, description="Oldest Stripe-Signature timestamp accepted, in seconds."
+        default=300, ge=1, description="How far a Stripe-Signature timestamp may be from now, either way (s)."
     )
     max_body_bytes: int = Field(default=512 * 1024, gt=0, description="Largest webhook body accepted (413 past it).")

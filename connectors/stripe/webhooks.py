@@ -7,7 +7,8 @@ Facts this module relies on (``shared/PROVIDERS.md`` §1.1, §1.2, §7):
   ``v1 = hex(HMAC-SHA256(endpoint secret, f"{t}.{raw body}"))``, compared in constant time; any
   ``v1`` matching any accepted secret passes (Stripe sends one ``v1`` per active secret while a
   secret is rolled, and the hub accepts the platform's and the Connect endpoint's secrets).
-* Timestamps older than the tolerance (300 s, the SDKs' default) are refused.
+* Timestamps further than the tolerance (300 s, the SDKs' default) from now, either way, are
+  refused: a signature dated ahead could otherwise be replayed for as long as it is ahead.
 * One Event per POST. ``id`` (``evt_…``) is the dedup key; ``created`` (s) the version; order is
   not guaranteed. A polled event (``GET /v1/events``) becomes the very same change, so a webhook
   and a poll of one event collapse into one inbox row.
@@ -68,7 +69,7 @@ def verify(secrets: Iterable[SecretStr], req: InboundRequest, *, tolerance_s: in
     if not header:
         raise SignatureInvalid("missing Stripe-Signature")
     timestamp, signatures = _parse_header(header)
-    if timestamp < req.received_at - tolerance_s:
+    if abs(timestamp - req.received_at) > tolerance_s:  # too old, or dated ahead of our clock
         raise SignatureInvalid("Stripe-Signature timestamp is outside the tolerance")
     matched = False
     for key in keys:

@@ -3,7 +3,7 @@ people — held referrals, attribution overrides — each recorded in the audit 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,9 +14,8 @@ from hub.api.inputs import JsonRoute, RowId
 from hub.api.partner import ReferralOut
 from hub.pipeline.store import utcnow
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program.attribution import override
 from hub.program.errors import InvalidState, NotFound
-from hub.program.models import AuditEntry, Deal, Partner, Referral
+from hub.program.models import AuditEntry, Referral
 from hub.program.referrals import decline, process_submitted
 from hub.program.states import ReferralStatus
 from hub.runtime.context import Hub
@@ -89,30 +88,24 @@ async def decline_referral(request: Request, admin: AdminDep, tracking_id: str, 
 
 
 def _override(hub: Hub, deal_id: int, body: AttributionIn, actor: str) -> dict[str, object]:
-    with hub.sessions() as session, session.begin():
-        deal = session.get(Deal, deal_id, with_for_update=True)
-        if deal is None:
-            raise HTTPException(404, "no such deal")
-        if body.partner_id is not None and session.get(Partner, body.partner_id) is None:
-            raise HTTPException(422, "no such partner")
-        referral_id = None
-        if body.referral_tracking_id:
-            referral = session.scalars(
-                select(Referral).where(Referral.tracking_id == body.referral_tracking_id)
-            ).first()
-            if referral is None:
-                raise HTTPException(422, "no such referral")
-            referral_id = referral.id
-        override(session, deal, partner_id=body.partner_id, referral_id=referral_id, actor=actor, reason=body.reason)
-        return {
-            "deal_id": deal.id,
-            "partner_id": deal.partner_id,
-            "referral_id": deal.referral_id,
-            "attribution_source": deal.attribution_source,
-        }
+    from hub.program.reattribution import reattribute
+
+    with unit_of_work(hub) as session:
+        return reattribute(
+            session,
+            hub,
+            deal_id,
+            partner_id=body.partner_id,
+            referral_tracking_id=body.referral_tracking_id,
+            actor=actor,
+            reason=body.reason,
+        )
 
 
-@router.post("/deals/{deal_id}/attribution", summary="Override a deal's attribution (audited)")
+@router.post(
+    "/deals/{deal_id}/attribution",
+    summary="Override a deal's attribution (audited); its commissions and revenue move with it, both partners told",
+)
 async def set_attribution(request: Request, admin: AdminDep, deal_id: RowId, body: AttributionIn) -> dict[str, object]:
     return await run_in_threadpool(_override, hub_of(request), deal_id, body, admin)
 

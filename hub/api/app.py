@@ -1,5 +1,6 @@
 """The ASGI app: provider webhooks, health, metrics, the partner API and the admin API (OpenAPI
-at ``/docs``). ``webhook_app.py`` exposes it to ASGI servers."""
+at ``/docs``, ``/redoc`` and ``/openapi.json`` when ``PARTNERHUB_API_DOCS`` or the mode allows).
+``webhook_app.py`` exposes it to ASGI servers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from hub.api import admin as admin_api
@@ -16,6 +18,7 @@ from hub.api import errors as api_errors
 from hub.api import partner as partner_api
 from hub.api import program as program_api
 from hub.api import program_admin as program_admin_api
+from hub.api.auth import guard_api
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.pipeline.ingest import InboxWriter
@@ -25,8 +28,10 @@ from hub.runtime.logs import configure_logging
 
 class HubApp:
     """The ASGI entry point. Webhook POSTs go straight to their handler (the hot path skips
-    FastAPI's middleware stack, about a tenth of its CPU per request in ``bench/``); everything
-    else — API, health, metrics, lifespan — goes to the FastAPI app."""
+    FastAPI's middleware stack, about a tenth of its CPU per request in ``bench/``); ``/api/``
+    requests are authenticated before their body is read (``hub.api.auth.guard_api``), and so is
+    ``/metrics`` when it asks for the admin token; the OpenAPI pages answer 404 when they are off;
+    everything else — health, lifespan — goes to the FastAPI app."""
 
     def __init__(self, api: FastAPI):
         self.api = api
@@ -44,10 +49,29 @@ class HubApp:
                 response = await receive_webhook(Request(scope, receive))
                 await response(scope, receive, send)
                 return
+        if scope["type"] == "http":
+            path = scope["path"]
+            settings = self.api.state.hub.settings
+            if path.startswith(API):
+                await guard_api(self.api, scope, receive, send)
+                return
+            if path == METRICS and settings.metrics_access != "open":
+                if settings.metrics_access == "off":
+                    await NOT_FOUND(scope, receive, send)
+                else:
+                    await guard_api(self.api, scope, receive, send, realm="admin")
+                return
+            if path in DOCS and not settings.docs_enabled:
+                await NOT_FOUND(scope, receive, send)
+                return
         await self.api(scope, receive, send)
 
 
 WEBHOOKS = "/webhooks/"
+API = "/api/"
+METRICS = "/metrics"
+DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+NOT_FOUND = JSONResponse({"detail": "Not Found"}, status_code=404)
 
 
 def create_app(hub: Hub | None = None) -> HubApp:
@@ -78,10 +102,12 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app.router.add_route("/healthz", healthz, methods=["GET"])
     app.router.add_route("/readyz", readyz, methods=["GET"])
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    app.include_router(partner_api.router)
-    app.include_router(admin_api.router)
-    app.include_router(program_api.router)
-    app.include_router(program_admin_api.router)
+    # every API answer the routes can give besides their own, with the one error schema
+    documented = api_errors.documented_responses()
+    app.include_router(partner_api.router, responses=documented)
+    app.include_router(admin_api.router, responses=documented)
+    app.include_router(program_api.router, responses=documented)
+    app.include_router(program_admin_api.router, responses=documented)
     return HubApp(app)
 
 

@@ -48,6 +48,13 @@ class AdjustmentIn(Reason):
     currency: str = Field(min_length=3, max_length=3)
 
 
+class ProgramDiffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    program: str = Field(min_length=1, max_length=200_000, description="The edited program file (YAML text).")
+    since: str = Field(default="90d", max_length=16, description="The period, back from now: 30d, 12w, 90d.")
+    all_sources: bool = Field(default=False, description="List unchanged sources too.")
+
+
 class TierIn(Reason):
     tier: str | None = Field(max_length=64)
 
@@ -161,7 +168,13 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: RowId, body: T
         if partner is None:
             raise NotFound("no such partner")
         changed = tiers.set_tier(
-            session, partner, body.tier, actor=admin, reason=body.reason, mail_settings=hub.settings.sendgrid
+            session,
+            partner,
+            body.tier,
+            actor=admin,
+            reason=body.reason,
+            mail_settings=hub.settings.sendgrid,
+            at=clock.now(hub),
         )
         return {"partner_id": partner.id, "tier": partner.tier, "changed": changed}
 
@@ -241,3 +254,34 @@ async def decline_registration(request: Request, admin: AdminDep, reg_id: RowId,
             registrations.decide(s, hub, reg_id, approve_it=False, actor=admin, reason=body.reason)
         ),
     )
+
+
+@router.post(
+    "/program/diff",
+    summary="What an edited program file would have paid in a period, per partner and currency (writes nothing)",
+)
+async def program_diff(request: Request, admin: AdminDep, body: ProgramDiffIn) -> dict[str, Any]:
+    from hub.mapping import MappingFileError
+    from hub.mapping.shadow import parse_since
+    from hub.program.errors import InvalidInput
+    from hub.program.program_diff import diff
+    from hub.program.program_file import parse_program_text
+
+    hub = hub_of(request)
+    until = clock.now(hub)
+    try:
+        since = until - parse_since(body.since)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"since: {body.since!r} is not a period like 30d, 12w or 90d") from None
+    try:
+        edited = parse_program_text(body.program)
+    except MappingFileError as exc:
+        raise InvalidInput("; ".join(exc.errors)) from None
+
+    def compute() -> dict[str, Any]:
+        with hub.sessions() as session:
+            result = diff(session, edited, since=since, until=until)
+            session.rollback()
+        return result.as_dict(all_sources=body.all_sources)
+
+    return await run_in_threadpool(compute)

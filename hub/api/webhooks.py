@@ -86,6 +86,26 @@ def _reject(
     return JSONResponse({"error": message}, status_code=status)
 
 
+#: an unconfigured connector's alert is written at most this often (per connector)
+NOT_READY_ALERT_EVERY_S = 300
+_not_ready_noted: dict[str, float] = {}  # connector -> monotonic time, when Redis cannot say
+
+
+def _alert_due(hub: Hub, name: str) -> bool:
+    """True at most once per ``NOT_READY_ALERT_EVERY_S`` for all processes (a Redis key), so an
+    unauthenticated flood writes nothing to the database; per process if Redis is down."""
+    try:
+        key = f"{hub.settings.queue_prefix}:alerted:connector_config:{name}"
+        return bool(hub.redis.set(key, b"1", nx=True, ex=NOT_READY_ALERT_EVERY_S))
+    except Exception:
+        now = time.monotonic()
+        last = _not_ready_noted.get(name)
+        if last is not None and now - last < NOT_READY_ALERT_EVERY_S:
+            return False
+        _not_ready_noted[name] = now
+        return True
+
+
 def _not_ready(hub: Hub, name: str) -> None:
     with hub.sessions() as session, session.begin():
         raise_alert(
@@ -123,7 +143,8 @@ async def receive_webhook(request: Request) -> Response:
     if not isinstance(connector, ReceivesWebhooks):
         return _reject(hub, "_unknown", "unknown_connector", 404, "unknown connector")
     if not connector.webhook_ready():
-        await run_in_threadpool(_not_ready, hub, name)
+        if _alert_due(hub, name):
+            await run_in_threadpool(_not_ready, hub, name)
         return _reject(hub, name, "not_configured", 503, f"{name} webhooks are not configured")
     subpath = request.path_params.get("subpath") or ""
     limit = connector.body_limit(subpath)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from hub.cli.common import open_hub as _open_hub
 from hub.cli.common import settings_or_exit as _settings
 from hub.cli.crm import app as crm_app
+from hub.cli.deals import app as deals_app
 from hub.cli.mappings import app as mappings_app
 from hub.cli.privacy import app as privacy_app
 from hub.cli.program import payouts_app, program_app, report
@@ -34,6 +35,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(crm_app, name="crm")
+app.add_typer(deals_app, name="deals")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(program_app, name="program")
@@ -106,6 +108,7 @@ def web(
         port=port or settings.port,
         workers=processes,
         log_level="warning",
+        proxy_headers=False,  # X-Forwarded-For is believed only from PARTNERHUB_TRUSTED_PROXIES
     )
 
 
@@ -130,8 +133,10 @@ def worker(
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the database schema (Alembic)."""
     from hub.pipeline.store import upgrade
+    from hub.runtime.context import prepare_local_files
 
     settings = _settings()
+    prepare_local_files(settings)
     upgrade(settings.sqlalchemy_url, revision)
     console.print(f"database at revision {revision}")
 

@@ -197,11 +197,20 @@ def program_tick_command(
         str | None, typer.Option(help="Run as of this ISO time (UTC if no zone); default: the program clock.")
     ] = None,
 ) -> None:
-    """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers."""
+    """Run the program's timed rules once: approvals, transfers, payout run, re-engagement, tiers.
+    ``--now`` (run as of another moment) is refused unless PARTNERHUB_MODE is development or test."""
     from hub.program import tick as program_tick
 
     when = None
     if now:
+        settings = settings_or_exit()
+        if not settings.relaxed:
+            typer.echo(
+                f"error: --now moves the program clock; it is refused when PARTNERHUB_MODE is {settings.mode} "
+                "(only development and test may move it)",
+                err=True,
+            )
+            raise typer.Exit(2)
         try:
             when = datetime.fromisoformat(now)
         except ValueError:
@@ -311,3 +320,65 @@ def program_check(
         f"ok  {where / PROGRAM_FILE}: {len(program.commissions)} commission rule(s), "
         f"{len(program.tiers.levels)} tier level(s)"
     )
+
+
+@program_app.command("diff")
+def program_diff(
+    file: Annotated[str, typer.Argument(help="The edited program file.")],
+    since: Annotated[str, typer.Option(help="The period, back from now: 30d, 12w, 90d.")] = "90d",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    all_sources: Annotated[bool, typer.Option(help="With --json: list unchanged sources too.")] = False,
+) -> None:
+    """What FILE would have paid in the period, per partner and currency, beside what the ledger
+    holds: a hypothetical (nothing is written; entries keep their rule snapshots)."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from hub.mapping import MappingFileError, load_yaml_model
+    from hub.mapping.shadow import parse_since
+    from hub.program import clock
+    from hub.program.email.formatting import format_money
+    from hub.program.program_diff import diff
+    from hub.program.program_file import Program
+
+    path = Path(file)
+    if not path.is_file():
+        raise typer.BadParameter(f"{file}: no such file", param_hint="FILE")
+    try:
+        window: timedelta = parse_since(since)
+        _ = datetime.now(UTC) - window
+    except (ValueError, OverflowError):
+        raise typer.BadParameter(f"{since!r} is not a period like 30d, 12w or 90d", param_hint="--since") from None
+    try:
+        edited = load_yaml_model(path, Program)
+    except MappingFileError as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+    hub = _hub(start_redis=False)
+    try:
+        until = clock.now(hub)
+        with hub.sessions() as session:
+            result = diff(session, edited, since=until - window, until=until)
+            session.rollback()  # a hypothetical: nothing to keep
+    finally:
+        hub.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(all_sources=all_sources), indent=2, default=str) + "\n")
+        return
+    table = Table(title=f"{file} since {result.since:%Y-%m-%d %H:%M} UTC (hypothetical)")
+    for column in ("partner", "currency", "current", "with the edit", "difference", "sources changed"):
+        table.add_column(column, justify="left" if column in ("partner", "currency") else "right")
+    for row in result.partners:
+        diff_text = format_money(row.difference_minor, row.currency)
+        table.add_row(
+            f"{row.partner_id} {row.partner_name}",
+            row.currency,
+            format_money(row.current_minor, row.currency),
+            format_money(row.hypothetical_minor, row.currency),
+            ("+" if row.difference_minor > 0 else "") + diff_text,
+            f"{row.changed_sources}/{row.sources}",
+        )
+    console.print(table)
+    changed = [r for r in result.partners if r.difference_minor]
+    typer.echo(f"{len(result.sources)} source(s) in the period; {len(changed)} partner/currency total(s) would change")

@@ -97,21 +97,23 @@ def attribute(session: Session, deal: Deal | PaymentCustomer, found: Attributed 
 
 def override(
     session: Session, deal: Deal, *, partner_id: int | None, referral_id: int | None, actor: str, reason: str
-) -> None:
-    """An admin's decision, recorded in the audit log with what it replaced."""
+) -> AuditEntry:
+    """An admin's decision, recorded in the audit log with what it replaced (the records only:
+    ``hub.program.reattribution.reattribute`` moves the money with it)."""
     before = {"partner_id": deal.partner_id, "referral_id": deal.referral_id, "source": deal.attribution_source}
     deal.partner_id = partner_id
     deal.referral_id = referral_id
     deal.attribution_source = "admin" if partner_id is not None else None
     deal.attributed_at = utcnow()
     after = {"partner_id": partner_id, "referral_id": referral_id, "source": deal.attribution_source, "reason": reason}
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action="attribution.override",
-            subject=f"deal:{deal.id}",
-            before=before,
-            after=after,
-            at=utcnow(),
-        )
+    audit = AuditEntry(
+        actor=actor,
+        action="attribution.override",
+        subject=f"deal:{deal.id}",
+        before=before,
+        after=after,
+        at=utcnow(),
     )
+    session.add(audit)
+    session.flush()
+    return audit

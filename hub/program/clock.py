@@ -4,7 +4,8 @@ Timed rules (holding periods, payout runs, re-engagement, tier reviews) ask ``no
 of the system clock, so a whole deployment can be run "as of" another moment:
 ``PARTNERHUB_PROGRAM__CLOCK_NOW=2027-01-15T09:00:00Z`` (fixed) or
 ``PARTNERHUB_PROGRAM__CLOCK_OFFSET_S=5184000`` (real time plus 60 days), and
-``partnerhub program tick --now ISO`` runs one pass at a given moment.
+``partnerhub program tick --now ISO`` runs one pass at a given moment. Both only when
+``PARTNERHUB_MODE`` is development or test (``hub.runtime.settings`` refuses them otherwise).
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ the program's first applicable rule, capped, with its holding period) with the l
   entry (negative, ``reversal:<entry id>``, approved at once so it nets against the partner's
   next payout) plus, if the source still earns, a new entry (``commission:<source>:after:<id>``).
 
+* live entry belonging to another partner (an admin moved the source's attribution,
+  ``hub.program.reattribution``): the old partner's entry is moved off (``move_off``: cancelled
+  before payment, pulled out of a payout still waiting for a person, reversed once paid or
+  while its transfer may be moving) and the partner now credited gets a new entry
+  (``commission:<source>:after:<id>``) under their own rules.
+
 States: pending -> approved (the scheduled pass, after the holding period) -> in_payout -> paid;
 cancelled (never approved); reversed (undone after approval by a reversing entry or an admin).
 Amounts are integer minor units with their currency; nothing sums across currencies.
@@ -43,14 +49,30 @@ PAID = ("paid", "succeeded")
 
 @dataclass(frozen=True)
 class Settlement:
-    """What changed: ``earned`` is the entry a partner should hear about (new or reactivated)."""
+    """What changed: ``earned`` is the entry a partner should hear about (new or reactivated);
+    ``moved`` the entry of another partner moved off the source (see ``move_off``)."""
 
     earned: LedgerEntry | None = None
     cancelled: LedgerEntry | None = None
     reversed: LedgerEntry | None = None
+    moved: MovedOff | None = None
 
 
-def _live(session: Session, source_key: str) -> LedgerEntry | None:
+@dataclass(frozen=True)
+class MovedOff:
+    """How a partner's entry left a source credited now to someone else: ``cancelled`` (not paid
+    yet: also when pulled out of a payout waiting for a person, ``payout_id`` set), ``reversed``
+    (paid, or in a payout whose money may be moving: ``reversal`` nets against the partner's next
+    payout; ``payout_id`` set for the latter, with an alert)."""
+
+    entry: LedgerEntry
+    outcome: str  # cancelled | reversed
+    reversal: LedgerEntry | None = None
+    payout_id: int | None = None
+
+
+def live_entry(session: Session, source_key: str) -> LedgerEntry | None:
+    """The source's live commission (not reversed; a cancelled one counts), or None."""
     entries = list(
         session.scalars(
             select(LedgerEntry)
@@ -79,7 +101,7 @@ def settle(
     deal_id: int | None = None,
 ) -> Settlement:
     """Bring one source's ledger in line with what it should earn now (caller's transaction)."""
-    live = _live(session, source_key)
+    live = live_entry(session, source_key)
 
     def new_entry(key: str) -> LedgerEntry:
         assert due is not None and partner is not None
@@ -101,6 +123,13 @@ def settle(
         session.add(entry)
         session.flush()
         return entry
+
+    if live is not None and live.partner_id != (partner.id if partner is not None else None):
+        if live.status == LedgerStatus.CANCELLED and not due:
+            return Settlement()
+        moved = move_off(session, live, reason=reason, now=now)
+        earned = new_entry(f"commission:{source_key}:after:{live.id}") if due else None
+        return Settlement(earned=earned, moved=moved)
 
     if live is None:
         return Settlement(earned=new_entry(f"commission:{source_key}")) if due else Settlement()
@@ -133,6 +162,42 @@ def settle(
     return Settlement()
 
 
+def move_off(session: Session, entry: LedgerEntry, *, reason: str, now: datetime) -> MovedOff:
+    """Take a live commission away from its partner (the source is credited to another now).
+
+    * not paid and in no payout (pending, approved, cancelled): cancelled;
+    * in a payout still waiting for a person (review, or approved for manual payment): pulled out
+      of it (``hub.program.payouts.withdraw_entry``: the payout shrinks and waits for a person
+      again, with an alert) and cancelled;
+    * paid: a reversing entry nets it against the partner's next payout;
+    * in a payout whose money may be moving (sending, unknown): the payout is left as it is
+      (never altered under a transfer) and a reversing entry nets it against the partner's next
+      payout, with an alert for a person (if the transfer fails, the entry returns to the
+      balance and the reversal cancels it there)."""
+    from hub.program import payouts
+
+    if (
+        entry.status in (LedgerStatus.PENDING, LedgerStatus.APPROVED, LedgerStatus.CANCELLED)
+        and entry.payout_id is None
+    ):
+        if entry.status != LedgerStatus.CANCELLED:
+            entry.status = LedgerStatus.CANCELLED
+            entry.rule_snapshot = {**(entry.rule_snapshot or {}), "cancelled_because": reason}
+            entry.updated_at = now
+        return MovedOff(entry, "cancelled")
+    if entry.status == LedgerStatus.IN_PAYOUT and entry.payout_id is not None:
+        payout_id = entry.payout_id
+        if payouts.withdraw_entry(session, entry, reason=reason, now=now):
+            entry.status = LedgerStatus.CANCELLED
+            entry.rule_snapshot = {**(entry.rule_snapshot or {}), "cancelled_because": reason}
+            entry.updated_at = now
+            return MovedOff(entry, "cancelled", payout_id=payout_id)
+        reversal = reverse_entry(session, entry, reason=reason, now=now)
+        payouts.alert_in_flight(session, entry, reversal, reason=reason)
+        return MovedOff(entry, "reversed", reversal=reversal, payout_id=payout_id)
+    return MovedOff(entry, "reversed", reversal=reverse_entry(session, entry, reason=reason, now=now))
+
+
 def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: datetime) -> LedgerEntry:
     """A negative entry undoing a settled one, due for approval at once (no holding period): it
     nets against the partner's next payout (one that would go negative carries over instead,
@@ -162,27 +227,49 @@ def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: dat
 
 
 def settle_deal(
-    session: Session, program: Program, deal: Deal, partner: Partner | None, *, now: datetime | None = None
+    session: Session,
+    program: Program,
+    deal: Deal,
+    partner: Partner | None,
+    *,
+    now: datetime | None = None,
+    reason: str | None = None,
 ) -> Settlement:
-    """Bring the deal's ledger in line with the deal, in the caller's transaction."""
+    """Bring the deal's ledger in line with the deal, in the caller's transaction (``reason``:
+    why an entry is cancelled or reversed, when the caller knows better than the deal)."""
     now = now or utcnow()
+    due = deal_due(session, program, deal, partner, at=now) if partner is not None else None
     key = f"deal:{deal.id}"
-    due = None
-    if partner is not None and deal.status == ReferralStatus.CLOSED_WON and not deal.deleted:
-        rule = program.rule_for(CommissionEvent.DEAL_WON, partner, product=(deal.properties or {}).get("product"))
-        if rule is not None:
-            due = rules.due(
-                session,
-                rule,
-                partner,
-                event=CommissionEvent.DEAL_WON,
-                base_minor=deal.amount_minor,
-                base_currency=deal.currency,
-                at=now,
-                source_key=key,
-                extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency},
-            )
-    return settle(session, program, partner, key, due, now=now, reason=_reason(deal), deal_id=deal.id)
+    return settle(session, program, partner, key, due, now=now, reason=reason or _reason(deal), deal_id=deal.id)
+
+
+def deal_due(
+    session: Session,
+    program: Program,
+    deal: Deal,
+    partner: rules.RulePartner,
+    *,
+    at: datetime,
+    earned: rules.Earned | None = None,
+) -> rules.Due | None:
+    """What a won deal earns ``partner`` under ``program`` at ``at`` (None: nothing)."""
+    if deal.status != ReferralStatus.CLOSED_WON or deal.deleted:
+        return None
+    rule = program.rule_for(CommissionEvent.DEAL_WON, partner, product=(deal.properties or {}).get("product"))
+    if rule is None:
+        return None
+    return rules.due(
+        session,
+        rule,
+        partner,
+        event=CommissionEvent.DEAL_WON,
+        base_minor=deal.amount_minor,
+        base_currency=deal.currency,
+        at=at,
+        source_key=f"deal:{deal.id}",
+        extra={"deal_amount_minor": deal.amount_minor, "deal_currency": deal.currency},
+        earned=earned,
+    )
 
 
 def _reason(deal: Deal) -> str:
@@ -201,28 +288,42 @@ def settle_referral(
 ) -> Settlement:
     """A referral accepted into the CRM earns what a ``referral_qualified`` rule pays (flat)."""
     now = now or utcnow()
-    key = f"referral:{referral.id}"
+    due = referral_due(session, program, referral, partner, at=now)
+    return settle(session, program, partner, f"referral:{referral.id}", due, now=now, reason="referral not qualified")
+
+
+def referral_due(
+    session: Session,
+    program: Program,
+    referral: Referral,
+    partner: rules.RulePartner,
+    *,
+    at: datetime,
+    earned: rules.Earned | None = None,
+) -> rules.Due | None:
+    """What an accepted referral earns ``partner`` under ``program`` at ``at`` (None: nothing)."""
     rule = program.rule_for(CommissionEvent.REFERRAL_QUALIFIED, partner)
-    due = None
-    if rule is not None:
-        due = rules.due(
-            session,
-            rule,
-            partner,
-            event=CommissionEvent.REFERRAL_QUALIFIED,
-            base_minor=None,
-            base_currency=None,
-            at=now,
-            source_key=key,
-            extra={"tracking_id": referral.tracking_id},
-        )
-    return settle(session, program, partner, key, due, now=now, reason="referral not qualified")
+    if rule is None:
+        return None
+    return rules.due(
+        session,
+        rule,
+        partner,
+        event=CommissionEvent.REFERRAL_QUALIFIED,
+        base_minor=None,
+        base_currency=None,
+        at=at,
+        source_key=f"referral:{referral.id}",
+        extra={"tracking_id": referral.tracking_id},
+        earned=earned,
+    )
 
 
 # -- revenue facts ---------------------------------------------------------------------------------
 
 
-def _fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
+def fact_partner(session: Session, fact: RevenueFact) -> Partner | None:
+    """The partner a revenue fact is credited to: its own, else its deal's."""
     partner_id = fact.partner_id
     if partner_id is None and fact.deal_id is not None:
         deal = session.get(Deal, fact.deal_id)
@@ -246,54 +347,76 @@ def _first_recurring_start(session: Session, fact: RevenueFact) -> datetime:
     return min(starts, default=fact.period_start or fact.occurred_at)
 
 
-def settle_revenue(session: Session, hub: Any, revenue: RevenueFact, *, now: datetime) -> Settlement:
+def settle_revenue(
+    session: Session, hub: Any, revenue: RevenueFact, *, now: datetime, reason: str | None = None
+) -> Settlement:
     """What one revenue fact earns, net of its succeeded refunds (in proportion)."""
     program = hub.program
-    partner = _fact_partner(session, revenue)
+    partner = fact_partner(session, revenue)
     key = f"fact:{revenue.id}"
-    live = _live(session, key)
+    live = live_entry(session, key)
     due = None
-    if (
-        partner is not None
-        and revenue.kind == "revenue"
-        and revenue.status in PAID
-        and revenue.recurrence == "recurring"
-    ):
-        refunded = -sum(
-            f.amount_minor
-            for f in session.scalars(
-                select(RevenueFact).where(
-                    RevenueFact.kind == "refund",
-                    RevenueFact.revenue_key == revenue.natural_key,
-                    RevenueFact.status.in_(REFUNDED),
-                )
-            )
+    if partner is not None:
+        ours = live is not None and live.partner_id == partner.id
+        # the rule that earned it stays (a program edit does not rewrite history); a partner newly
+        # credited with the source earns under their own rules, from now
+        due = revenue_due(
+            session,
+            program,
+            revenue,
+            partner,
+            at=live.created_at if ours and live is not None else now,
+            kept_rule=_snapshot_rule(live) if ours else None,
         )
-        net = max(0, revenue.amount_minor - refunded)
-        # the rule that earned it stays (a program edit does not rewrite history)
-        rule = _snapshot_rule(live) or program.rule_for(
-            CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product
-        )
-        if rule is not None and _within_months(session, rule, revenue):
-            at = live.created_at if live is not None else now
-            due = rules.due(
-                session,
-                rule,
-                partner,
-                event=CommissionEvent.RECURRING_INVOICE_PAID,
-                base_minor=revenue.amount_minor,
-                base_currency=revenue.currency,
-                at=at,
-                source_key=key,
-                extra={
-                    "revenue_key": revenue.natural_key,
-                    "customer_id": revenue.customer_id,
-                    "refunded_minor": refunded,
-                },
-                scale=(net, revenue.amount_minor) if refunded else None,
-            )
-    reason = "invoice refunded" if revenue.status in PAID else f"invoice {revenue.status}"
+    reason = reason or ("invoice refunded" if revenue.status in PAID else f"invoice {revenue.status}")
     return settle(session, program, partner, key, due, now=now, reason=reason, deal_id=revenue.deal_id)
+
+
+def revenue_due(
+    session: Session,
+    program: Program,
+    revenue: RevenueFact,
+    partner: rules.RulePartner,
+    *,
+    at: datetime,
+    kept_rule: Any = None,
+    earned: rules.Earned | None = None,
+) -> rules.Due | None:
+    """What a paid recurring invoice earns ``partner`` at ``at``, net of its succeeded refunds:
+    under ``kept_rule`` (the rule its entry was made with) or else ``program``'s rule."""
+    if revenue.kind != "revenue" or revenue.status not in PAID or revenue.recurrence != "recurring":
+        return None
+    refunded = -sum(
+        f.amount_minor
+        for f in session.scalars(
+            select(RevenueFact).where(
+                RevenueFact.kind == "refund",
+                RevenueFact.revenue_key == revenue.natural_key,
+                RevenueFact.status.in_(REFUNDED),
+            )
+        )
+    )
+    net = max(0, revenue.amount_minor - refunded)
+    rule = kept_rule or program.rule_for(CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product)
+    if rule is None or not _within_months(session, rule, revenue):
+        return None
+    return rules.due(
+        session,
+        rule,
+        partner,
+        event=CommissionEvent.RECURRING_INVOICE_PAID,
+        base_minor=revenue.amount_minor,
+        base_currency=revenue.currency,
+        at=at,
+        source_key=f"fact:{revenue.id}",
+        extra={
+            "revenue_key": revenue.natural_key,
+            "customer_id": revenue.customer_id,
+            "refunded_minor": refunded,
+        },
+        scale=(net, revenue.amount_minor) if refunded else None,
+        earned=earned,
+    )
 
 
 def _snapshot_rule(entry: LedgerEntry | None) -> Any:

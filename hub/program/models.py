@@ -1,5 +1,5 @@
-"""The partner program's records: partners, referrals, deals (with their attribution), the
-commission ledger, payouts, program runs, re-engagement sequences, deal registrations,
+"""The partner program's records: partners (and their tier history), referrals, deals (with
+their attribution), the commission ledger, payouts, program runs, re-engagement sequences, deal registrations,
 notifications and e-mail preferences, the audit log, revenue facts and payment customers.
 
 Money is integer minor units plus an ISO 4217 currency, never a float."""
@@ -161,6 +161,23 @@ class Payout(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PartnerTierChange(Base):
+    """A partner's tier history: one row per change (``hub.program.tiers.set_tier``), so a
+    hypothetical recomputation (``partnerhub program diff``) uses the tier a partner had at the
+    time. ``tier_before`` answers for times before the first change; the migration that made the
+    table wrote each partner's tier then as effective since the partner's creation."""
+
+    __tablename__ = "partner_tier_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    tier_before: Mapped[str | None] = mapped_column(String(64))
+    tier: Mapped[str | None] = mapped_column(String(64))
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ProgramRun(Base):

@@ -567,3 +567,76 @@ def transfer_reversed(
             kind="transfer_reversed",
             message=message + "; booked as a negative adjustment against the partner's next payout",
         )
+
+
+# -- an entry leaving a payout (its source is credited to another partner now) ---------------------------
+
+
+def withdraw_entry(session: Session, entry: LedgerEntry, *, reason: str, now: datetime) -> bool:
+    """Pull ``entry`` out of its payout when no money can be moving yet (``hub.program.commissions.move_off``).
+
+    A payout in ``review`` shrinks by the entry and stays in review; one ``approved`` (a person or
+    the run approved it; it waits for manual payment) shrinks and goes back to ``review``, since
+    the amount approved is not the amount owed any more. A payout left with nothing to pay is
+    rejected and its other entries return to the balance. Audited, with an alert for a person.
+    False (nothing changed) when the payout is ``sending`` or ``unknown`` (a transfer may be
+    moving: the caller reverses the entry instead) or already closed."""
+    payout = session.get(Payout, entry.payout_id, with_for_update=True) if entry.payout_id else None
+    if payout is None or payout.status not in (PayoutStatus.REVIEW, PayoutStatus.APPROVED):
+        return False
+    before = {"status": payout.status, "amount_minor": payout.amount_minor}
+    entry.payout_id = None
+    payout.amount_minor -= entry.amount_minor
+    payout.updated_at = now
+    was = payout.status
+    if payout.amount_minor <= 0:
+        payout.status, payout.reason = PayoutStatus.REJECTED, f"nothing left to pay: {reason}"
+        session.flush()
+        _release(session, payout)
+    else:
+        payout.status = PayoutStatus.REVIEW
+        payout.reason = f"entry #{entry.id} ({format_money(entry.amount_minor, entry.currency)}) pulled out: {reason}"
+    session.add(
+        AuditEntry(
+            actor="program",
+            action="payout.withdraw_entry",
+            subject=f"payout:{payout.id}",
+            before=before,
+            after={
+                "status": payout.status,
+                "amount_minor": payout.amount_minor,
+                "entry_id": entry.id,
+                "reason": reason,
+            },
+            at=utcnow(),
+        )
+    )
+    raise_alert(
+        session,
+        key=f"payout_changed:{payout.id}",
+        kind="payout_changed",
+        severity="warning",
+        message=f"payout #{payout.id} to partner #{payout.partner_id} ({was}): entry #{entry.id} of "
+        f"{format_money(entry.amount_minor, entry.currency)} pulled out ({reason}); it is now "
+        f"{format_money(payout.amount_minor, payout.currency)}, {payout.status}"
+        + (
+            ". If it was already paid by hand, approve and mark it paid, then add an adjustment"
+            if was == PayoutStatus.APPROVED
+            else ""
+        ),
+    )
+    return True
+
+
+def alert_in_flight(session: Session, entry: LedgerEntry, reversal: LedgerEntry, *, reason: str) -> None:
+    """An entry of a payout whose transfer may be moving was reversed (``commissions.move_off``):
+    the payout is left alone; a person should know."""
+    raise_alert(
+        session,
+        key=f"payout_entry_reversed:{entry.payout_id}:{entry.id}",
+        kind="payout_entry_reversed",
+        message=f"payout #{entry.payout_id} (transfer may be under way) holds entry #{entry.id} of "
+        f"{format_money(entry.amount_minor, entry.currency)} for partner #{entry.partner_id}: {reason}. "
+        f"The payout is unchanged; reversal #{reversal.id} nets it against the partner's next payout. "
+        "Check the transfer at the provider",
+    )

@@ -391,6 +391,18 @@ def load_program(folder: Path) -> Program:
     return load_yaml_model(path, Program)
 
 
+def parse_program_text(text: str, name: str = PROGRAM_FILE) -> Program:
+    """A program file given as text (an edit sent to the admin API), checked as the file is;
+    ``MappingFileError`` with ``name:line:col`` messages."""
+    from hub.mapping import MappingFileError
+    from hub.mapping.yamlfile import read_yaml_model
+
+    located, errors = read_yaml_model(Path(name), Program, text=text)
+    if located is None:
+        raise MappingFileError(errors)
+    return located.model
+
+
 PROGRAM_SCHEMA_ID = "https://partnerhub.invalid/schemas/program-v1.json"
 
 

@@ -7,18 +7,38 @@ Pure computation over the program file and the ledger; ``hub.commissions`` write
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.mapping.money import to_minor_units
-from hub.program.models import LedgerEntry, Partner
+from hub.program.models import LedgerEntry
 from hub.program.program_file import CommissionRule, commission_amount
 from hub.program.states import LedgerStatus
+
+
+class RulePartner(Protocol):
+    """What a rule reads of a partner: a ``Partner`` row, or the partner as of another time
+    (``hub.program.program_diff``: the tier it had then)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def tier(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def segment(self) -> str | None: ...
+
+
+#: what a partner earned from a rule (by name) in [start, end) in one currency, the source being
+#: recomputed left out: ``(partner_id, rule_name, currency, start, end, exclude_source) -> minor``
+Earned = Callable[[int, str, str, datetime, datetime, "str | None"], int]
 
 
 @dataclass(frozen=True)
@@ -89,7 +109,7 @@ def earned_under_rule(
 def due(
     session: Session,
     rule: CommissionRule,
-    partner: Partner,
+    partner: RulePartner,
     *,
     event: str,
     base_minor: int | None,
@@ -98,10 +118,12 @@ def due(
     source_key: str,
     extra: dict[str, Any] | None = None,
     scale: tuple[int, int] | None = None,
+    earned: Earned | None = None,
 ) -> Due | None:
     """The entry ``rule`` makes for this partner on this amount at ``at``, or None (nothing to
     pay: no amount for a percentage, or the cap is used up). ``scale`` (part, whole) reduces the
-    amount in proportion (a partly refunded invoice)."""
+    amount in proportion (a partly refunded invoice). ``earned`` says what counts against a cap
+    (default: the ledger, ``earned_under_rule``; a hypothetical run passes its own figures)."""
     computed = commission_amount(rule, base_minor, base_currency)
     if computed is None:
         return None
@@ -124,7 +146,10 @@ def due(
     if rule.cap is not None and rule.cap.currency == currency:
         start, end = period_bounds(at, rule.cap.period)
         limit = to_minor_units(rule.cap.amount, currency)
-        used = earned_under_rule(session, partner.id, rule.name, currency, start, end, exclude_source=source_key)
+        if earned is None:
+            used = earned_under_rule(session, partner.id, rule.name, currency, start, end, exclude_source=source_key)
+        else:
+            used = earned(partner.id, rule.name, currency, start, end, source_key)
         capped = max(0, min(amount, limit - used))
         if capped != amount:
             snapshot["capped_from"] = amount

@@ -1,6 +1,10 @@
 """Quarterly tier review: partners move between the program file's tier levels on last
 quarter's performance (referrals made, won deal revenue), are told, and each move is audited.
 
+Every change is kept in the partner's tier history (``PartnerTierChange``, effective from when it
+was made), so ``tier_at`` answers which tier a partner had at an earlier time (``partnerhub
+program diff`` recomputes past commissions with it).
+
 Won revenue is the deal amount behind the deal commissions earned in the quarter (from their
 rule snapshots), per currency; a level's threshold counts its own currency only.
 """
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.pipeline.store import utcnow
 from hub.program.email.notify import notify
-from hub.program.models import AuditEntry, LedgerEntry, Partner, Referral
+from hub.program.models import AuditEntry, LedgerEntry, Partner, PartnerTierChange, Referral
 from hub.program.rules import add_months
 from hub.program.states import LedgerStatus
 
@@ -71,13 +75,25 @@ def set_tier(
     quarter: str | None = None,
     referrals: int | None = None,
     mail_settings: SendGridSettings | None = None,
+    at: datetime | None = None,
 ) -> bool:
-    """Move a partner to ``tier`` (audited, partner told). False when it is there already."""
+    """Move a partner to ``tier`` (audited, kept in the tier history as effective from ``at``,
+    default now; the partner is told). False when it is there already."""
     if partner.tier == tier:
         return False
     before = {"tier": partner.tier}
     old = partner.tier
     partner.tier = tier
+    session.add(
+        PartnerTierChange(
+            partner_id=partner.id,
+            tier_before=old,
+            tier=tier,
+            effective_at=at or utcnow(),
+            actor=actor,
+            reason=reason,
+        )
+    )
     session.add(
         AuditEntry(
             actor=actor,
@@ -130,6 +146,27 @@ def review(session: Session, hub: ProgramContext, now: datetime) -> dict[str, An
             referrals=referrals,
             mail_settings=hub.settings.sendgrid,
             reason=f"{quarter}: {referrals} referral(s), won {won}",
+            at=now,
         ):
             moved.append({"partner_id": partner.id, "tier": tier})
     return {"quarter": quarter, "moved": moved}
+
+
+def tier_at(session: Session, partner: Partner, at: datetime) -> str | None:
+    """The tier ``partner`` had at ``at``: the last change made by then, else (before its first
+    change) the tier that change replaced, else (never changed) its tier now."""
+    last = session.scalars(
+        select(PartnerTierChange)
+        .where(PartnerTierChange.partner_id == partner.id, PartnerTierChange.effective_at <= at)
+        .order_by(PartnerTierChange.effective_at.desc(), PartnerTierChange.id.desc())
+        .limit(1)
+    ).first()
+    if last is not None:
+        return last.tier
+    first = session.scalars(
+        select(PartnerTierChange)
+        .where(PartnerTierChange.partner_id == partner.id)
+        .order_by(PartnerTierChange.effective_at, PartnerTierChange.id)
+        .limit(1)
+    ).first()
+    return first.tier_before if first is not None else partner.tier

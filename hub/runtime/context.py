@@ -7,6 +7,7 @@ worker's through ``current()``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -21,7 +22,7 @@ from hub.mapping import MappingFileError, MappingStore
 from hub.pipeline.store import make_engine, make_sessionmaker
 from hub.pipeline.work import RetryPolicy
 from hub.program.program_file import PROGRAM_FILE, Program, load_program
-from hub.runtime.embedded_redis import EmbeddedRedis
+from hub.runtime.embedded_redis import EmbeddedRedis, private_dir, private_file
 from hub.runtime.settings import Settings, load_settings
 
 
@@ -53,6 +54,7 @@ class Hub:
             redis_url = embedded.ensure()
         else:
             redis_url = ""
+        prepare_local_files(settings)
         engine = make_engine(settings.sqlalchemy_url)
         hub = cls(
             settings=settings,
@@ -129,6 +131,24 @@ class Hub:
         self.engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+def prepare_local_files(settings: Settings) -> None:
+    """The SQLite file (0600) in its data directory (0700), made before SQLite or the embedded
+    Redis create anything, whatever the umask: the records and the Redis password are the
+    user's alone. SQLite gives its journal files the database file's mode."""
+    url = settings.sqlalchemy_url
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return
+    db = Path(path)
+    if db.parent.resolve() == settings.data_dir.resolve():
+        private_dir(settings.data_dir)
+    else:
+        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_file(db)
 
 
 def standalone_connector(settings: Settings, name: str) -> Connector:

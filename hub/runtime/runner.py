@@ -110,7 +110,11 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGHUP, lambda *_: pool.signal(signal.SIGHUP))  # workers reload mappings
     try:
         set_current(hub)
-        config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, log_level="warning")
+        # proxy_headers off: the hub decides whom to believe about X-Forwarded-For
+        # (PARTNERHUB_TRUSTED_PROXIES, hub.api.throttle), not uvicorn's own default list
+        config = uvicorn.Config(
+            APP_FACTORY, factory=True, host=host, port=port, log_level="warning", proxy_headers=False
+        )
         uvicorn.Server(config).run()
     finally:
         stop.set()

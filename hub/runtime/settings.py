@@ -3,20 +3,29 @@
 Secrets are ``SecretStr``. ``REDIS_URL`` and ``DATABASE_URL`` are also read without the prefix,
 as deployment platforms set them. Invalid settings raise ``ConfigurationError`` with one line per
 problem, each naming the variable.
+
+``PARTNERHUB_MODE`` names how the hub runs: ``production`` (the default), ``development`` or
+``test``. Outside development and test the program clock cannot be moved (the clock settings stop
+start-up, ``program tick --now`` is refused), the OpenAPI pages are off and ``/metrics`` asks for
+the admin token, unless ``PARTNERHUB_API_DOCS`` / ``PARTNERHUB_METRICS`` say otherwise.
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
+    model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotSettings
@@ -38,6 +47,17 @@ __all__ = [
     "WorkerSettings",
     "load_settings",
 ]
+
+Mode = Literal["production", "development", "test"]
+#: the modes in which the program clock may be moved and the API pages are open by default
+RELAXED_MODES = ("development", "test")
+#: the shortest admin token accepted
+ADMIN_TOKEN_MIN_LENGTH = 32
+#: the clock settings only development and test may set, with the variables that set them
+CLOCK_SETTINGS = {
+    "clock_now": "PARTNERHUB_PROGRAM__CLOCK_NOW",
+    "clock_offset_s": "PARTNERHUB_PROGRAM__CLOCK_OFFSET_S",
+}
 
 
 class Settings(BaseSettings):
@@ -71,7 +91,35 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `run` and `web` listen on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port `run` and `web` listen on.")
     mappings_dir: Path = Field(default=REPO_ROOT / "mappings", description="Folder of admin-edited mapping files.")
-    admin_token: SecretStr | None = Field(default=None, description="Bearer token for admin API.")
+    mode: Mode = Field(
+        default="production",
+        description="production (default), development or test: development and test may move the "
+        "program clock and open /docs and /metrics by default.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description=f"Bearer token for the admin API (at least {ADMIN_TOKEN_MIN_LENGTH} characters)."
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve /docs, /redoc and /openapi.json. Unset: on in development and test, off in production.",
+    )
+    metrics: Literal["open", "token", "off"] | None = Field(
+        default=None,
+        description="/metrics: open, behind the admin token (token) or off. Unset: open in development "
+        "and test, token in production.",
+    )
+    api_body_limit: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body the partner and admin APIs read (bytes)."
+    )
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For "
+        "names the client (for the failed-attempt throttle). Empty: the connection's address.",
+    )
+    throttle_failures: int = Field(
+        default=10, ge=1, description="Failed authentications per client address (or key prefix) per window."
+    )
+    throttle_window_s: int = Field(default=300, ge=1, description="The failed-attempt throttle's window (seconds).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     crm: str = Field(default="hubspot", description="The connector the partner flow uses as the CRM.")
@@ -92,6 +140,51 @@ class Settings(BaseSettings):
     pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise PydanticCustomError(
+                "admin_token_too_short",
+                "must be at least {min} characters (make one with `openssl rand -hex 32`)",
+                {"min": ADMIN_TOKEN_MIN_LENGTH},
+            )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _clock_only_outside_production(self) -> Settings:
+        if self.mode in RELAXED_MODES:
+            return self
+        moved = [var for name, var in CLOCK_SETTINGS.items() if getattr(self.program, name) not in (None, 0, 0.0)]
+        if moved:
+            raise PydanticCustomError(
+                "clock_in_production",
+                "{vars}: the program clock can only be moved when PARTNERHUB_MODE is development or test "
+                "(the mode is {mode})",
+                {"vars": ", ".join(moved), "mode": self.mode},
+            )
+        return self
+
+    @property
+    def relaxed(self) -> bool:
+        """development or test: the clock may move, docs and metrics are open by default."""
+        return self.mode in RELAXED_MODES
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.relaxed
+
+    @property
+    def metrics_access(self) -> str:
+        return self.metrics or ("open" if self.relaxed else "token")
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -115,5 +208,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            lines.append(f"invalid setting {env_name(tuple(error['loc']))}: {error['msg']}")
+            if error["loc"]:
+                lines.append(f"invalid setting {env_name(tuple(error['loc']))}: {error['msg']}")
+            else:  # a rule over several settings: its message names the variables
+                lines.append(f"invalid setting {error['msg']}")
         raise ConfigurationError("; ".join(lines)) from None

@@ -29,7 +29,7 @@ from tests.support.servers import wait_until
 
 KEY = "sk_test_made_up_0000"  # made up for tests
 NEW, OLD = "whsec_made_up_new", "whsec_made_up_old"  # made up for tests
-ADMIN_TOKEN = "admin-token-made-up-for-tests"
+ADMIN_TOKEN = "admin-token-made-up-for-tests-32-characters-or-more"
 
 
 @pytest.fixture

@@ -109,3 +109,33 @@ def test_jobs_queued_under_the_old_paths_are_run_after_an_upgrade(make_harness, 
         failed = FailedJobRegistry(queue.queue_name(prefix, kind), connection=connection)
         assert failed.count == 0, f"{kind}: a job failed to run: {failed.get_job_ids()}"
     connection.close()
+
+
+def test_db_upgrade_command_brings_a_new_database_to_the_head(tmp_path, redis_url, postgres) -> None:
+    """`partnerhub db upgrade` as an operator runs it (the harness migrates in its own process),
+    on SQLite and PostgreSQL: every table of the models exists afterwards, at Alembic's head."""
+    import os
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect, text
+
+    from hub.pipeline.store import Base, alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    for url in (f"sqlite:///{tmp_path / 'fresh.sqlite3'}", postgres.create_database("t_db_upgrade_cli")):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERHUB_")}
+        env.update({"DATABASE_URL": url, "REDIS_URL": redis_url, "PARTNERHUB_DATA_DIR": str(tmp_path / "data")})
+        done = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "database at revision head" in done.stdout
+        engine = create_engine(url)
+        try:
+            assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+            with engine.connect() as conn:
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head
+        finally:
+            engine.dispose()

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.pipeline.store import upgrade
 from tests.support.hubspot_hub import SECRET, hubspot_env, post_webhook
 from tests.support.servers import HubProcess, free_port, wait_http_ok
 
@@ -37,6 +38,9 @@ def base_env(tmp_path: Path, database_url: str, redis_url: str, **settings: str)
     }
     env.update(
         {
+            # test mode: the program clock may be moved (PARTNERHUB_PROGRAM__CLOCK_*), /docs and
+            # /metrics are open; tests of the production defaults set PARTNERHUB_MODE=production
+            "PARTNERHUB_MODE": "test",
             "PARTNERHUB_DATA_DIR": str(tmp_path / "data"),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
@@ -173,7 +177,9 @@ class HubFactory:
     def __call__(self, database_url: str, **settings: str) -> HubHarness:
         env = base_env(self.tmp_path, database_url, self.redis_url, **settings)
         harness = HubHarness(env, self.tmp_path, self.monkeypatch)
-        harness.cli("db", "upgrade")
+        # what `partnerhub db upgrade` runs, in this process (the CLI's own upgrade is tested in
+        # tests/integration/test_upgrade_paths.py; a process per harness costs seconds of CPU)
+        upgrade(database_url)
         self.harnesses.append(harness)
         return harness
 

@@ -47,3 +47,14 @@ def test_dockerfile_is_slim_non_root_with_healthcheck():
     assert cmd is not None
     args = [a.strip().strip('"') for a in cmd.group(1).split(",")]
     assert cli_ok(args)
+
+
+def test_compose_redis_requires_a_password_and_the_services_use_it():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    command = compose["services"]["redis"]["command"]
+    assert "--requirepass" in command
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?")  # no default: compose refuses to start without one
+    for name in ("migrate", "web", "worker"):
+        url = compose["services"][name]["environment"]["REDIS_URL"]
+        assert url.startswith(f"redis://:{password}@"), (name, url)

@@ -30,7 +30,9 @@ from tests.support.servers import wait_until
 
 def test_referral_to_crm_deal_to_status_emails_to_commission(flow):
     h = flow
-    alpha = add_partner(h, "Alpha Partners", "alpha@partners.example", tier="gold")
+    alpha = add_partner(
+        h, "Alpha Partners", "alpha@partners.example", tier="gold", via_cli=True
+    )  # the command an operator runs
     body = {
         "company_name": "Acme Corp",
         "company_domain": "acme-corp.com",

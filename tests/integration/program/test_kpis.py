@@ -138,7 +138,7 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
         monkeypatch.delenv(key)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up")
+    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
     upgrade(database_url)
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
@@ -162,7 +162,7 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
             answer = client.get(
                 "/api/v1/admin/kpis",
                 params={"at": AT.isoformat()},
-                headers={"Authorization": "Bearer admin-token-made-up"},
+                headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
             )
             assert answer.status_code == 200 and answer.json() == EXPECTED
     finally:

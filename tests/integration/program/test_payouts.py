@@ -133,7 +133,7 @@ def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARTNERHUB_MAPPINGS_DIR", str(mappings))
-    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up")
+    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
     upgrade(database_url)
     h = Hub.open(load_settings())
     h.connectors["stripe"] = FakeStripe()
@@ -347,7 +347,7 @@ def test_admin_overrides_are_audited(hub: Hub) -> None:
     partner = add_partner(h, "Ovr", 10_000, stripe=False)
     with h.sessions() as s:
         entry_id = s.scalars(select(LedgerEntry.id).where(LedgerEntry.partner_id == partner)).one()
-    auth = {"Authorization": "Bearer admin-token-made-up"}
+    auth = {"Authorization": "Bearer admin-token-made-up-32-characters-or-more"}
     with TestClient(create_app(h)) as client:
         r = client.post(
             f"/api/v1/admin/ledger/{entry_id}",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 T = TypeVar("T")
 
@@ -23,13 +23,20 @@ def once_per_key(attempt: Callable[[], T], idempotency_key: str | None) -> T:
     find none, and the second insert fails on the unique (partner, key) constraint. That
     transaction has been rolled back when the ``IntegrityError`` arrives here; the attempt runs
     again, finds the winner's committed row and answers with it (``created`` False; a different
-    body under the same key is still an ``IdempotencyConflict``)."""
+    body under the same key is still an ``IdempotencyConflict``). On PostgreSQL the two may also
+    deadlock (one holds the partner's row, the other the key's index entry): the one aborted is
+    tried again the same way."""
     try:
         return attempt()
-    except IntegrityError:
-        if not idempotency_key:
+    except (IntegrityError, OperationalError) as exc:
+        lost_race = isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _ABORTED
+        if not idempotency_key or not lost_race:
             raise
         return attempt()
+
+
+#: PostgreSQL aborting one of two racing transactions: deadlock detected, serialization failure
+_ABORTED = ("40P01", "40001")
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -26,13 +26,18 @@ def once_per_key(attempt: Callable[[], T], idempotency_key: str | None) -> T:
     body under the same key is still an ``IdempotencyConflict``). On PostgreSQL the two may also
     deadlock (one holds the partner's row, the other the key's index entry): the one aborted is
     tried again the same way."""
-    try:
-        return attempt()
-    except (IntegrityError, OperationalError) as exc:
-        lost_race = isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _ABORTED
-        if not idempotency_key or not lost_race:
-            raise
-        return attempt()
+    for tries_left in range(_TRIES - 1, -1, -1):
+        try:
+            return attempt()
+        except (IntegrityError, OperationalError) as exc:
+            lost_race = isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _ABORTED
+            if not idempotency_key or not lost_race or not tries_left:
+                raise
+    raise AssertionError("unreachable")
+
+
+#: a deadlock victim may try again before the winner has committed and lose once more
+_TRIES = 5
 
 
 #: PostgreSQL aborting one of two racing transactions: deadlock detected, serialization failure

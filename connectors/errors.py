@@ -62,6 +62,11 @@ class MalformedPayload(WebhookRejected):
     status = 400
 
 
+class InvalidJson(MalformedPayload):
+    """A body that is not JSON the hub accepts (``connectors.jsonbody``): not UTF-8, not JSON,
+    ``NaN``/``Infinity``, nested too deep, or a number too large to read (400)."""
+
+
 class RetriableError(HubError):
     """Try again later: 429, 5xx, timeouts, a lock held elsewhere. ``retry_after`` in seconds."""
 

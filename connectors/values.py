@@ -1,6 +1,7 @@
 """The value types that cross the connector seam: what a webhook request is, the changes it
 holds, the records, pages and cursors of polling and reads, write results, and what a CRM
-answers about a deal's parties and conflicts. Frozen dataclasses; no behaviour."""
+answers about a deal's parties and conflicts. Frozen dataclasses; no behaviour beyond a
+``Change`` refusing values the inbox cannot store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from connectors.bounds import MAX_EVENT_KEY, int64, stored_text
+from connectors.errors import MalformedPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,18 @@ class Change:
     object_id: str
     version_ms: int | None
     payload: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        """A change the inbox could not store is refused here, for every connector at once
+        (``connectors.bounds``: ``MalformedPayload``, a 400 for that request alone)."""
+        stored_text(self.event_key, "the event key", max_length=MAX_EVENT_KEY)
+        if not self.event_key:
+            raise MalformedPayload("the event key is empty")
+        stored_text(self.event_type, "the event type")
+        stored_text(self.object_type, "the object type")
+        stored_text(self.object_id, "the object id")
+        if self.version_ms is not None:
+            int64(self.version_ms, "the event's version (timestamp)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from connectors import jsonbody
+from connectors.bounds import signature_age
 from connectors.errors import (
     ConfigurationError,
     MalformedPayload,
@@ -96,11 +97,7 @@ def verify(client_secret: SecretStr | None, req: InboundRequest) -> None:
     timestamp = req.header("x-hubspot-request-timestamp")
     if not signature or not timestamp:
         raise SignatureInvalid("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
-    try:
-        ts_s = int(timestamp) / 1000
-    except ValueError:
-        raise SignatureInvalid("X-HubSpot-Request-Timestamp is not epoch milliseconds") from None
-    age = req.received_at - ts_s
+    age = signature_age(timestamp, req.received_at, per_second=1000, name="X-HubSpot-Request-Timestamp")
     if age > SIGNATURE_MAX_AGE_S or age < -SIGNATURE_MAX_SKEW_S:
         raise SignatureInvalid("X-HubSpot-Request-Timestamp is outside the 5-minute window")
     expected = sign_v3(client_secret.get_secret_value(), req.method, req.url, req.body, timestamp)
@@ -109,10 +106,7 @@ def verify(client_secret: SecretStr | None, req: InboundRequest) -> None:
 
 
 def parse(req: InboundRequest) -> Parsed:
-    try:
-        raw = json.loads(req.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    raw = jsonbody.loads(req.body)
     if not isinstance(raw, list):
         raise MalformedPayload("body must be a JSON array of events")
     if len(raw) > MAX_EVENTS_PER_BATCH:

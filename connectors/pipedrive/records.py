@@ -6,6 +6,7 @@ leads through v1 ``updated_since`` + offset) streamed one page at a time; record
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,7 +30,10 @@ def parse_time(value: Any) -> int | None:
     if value in (None, ""):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value * 1000) if value < 1e11 else int(value)
+        if not math.isfinite(value):
+            return None
+        # seconds below 1e11, else already milliseconds (out of range: refused by ``Change``)
+        return int(value * 1000) if abs(value) < 1e11 else int(value)
     text = str(value).strip().replace(" ", "T", 1).replace("Z", "+00:00")
     try:
         moment = datetime.fromisoformat(text)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors import jsonbody
 from connectors.errors import (
     ConfigurationError,
     MalformedPayload,
@@ -88,10 +88,7 @@ def basic_auth_header(user: str, password: str) -> str:
 
 
 def parse(req: InboundRequest) -> Parsed:
-    try:
-        raw = json.loads(req.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    raw = jsonbody.loads(req.body)
     if not isinstance(raw, dict):
         raise MalformedPayload("body must be a JSON object (one webhooks v2 event)")
     if raw.get("v") == 1 or "current" in raw:

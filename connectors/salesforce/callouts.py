@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from connectors import jsonbody
+from connectors.bounds import signature_age
 from connectors.errors import (
     MalformedPayload,
     SignatureInvalid,
@@ -68,10 +69,7 @@ def verify(flow_secret: SecretStr | None, signing_secret: SecretStr | None, req:
     signature, timestamp = req.header("x-partnerhub-signature"), req.header("x-partnerhub-timestamp")
     if signing_secret is None or not signature or not timestamp:
         raise SignatureInvalid("missing X-Partnerhub-Secret, or X-Partnerhub-Signature and X-Partnerhub-Timestamp")
-    try:
-        age = req.received_at - int(timestamp)
-    except ValueError:
-        raise SignatureInvalid("X-Partnerhub-Timestamp is not unix seconds") from None
+    age = signature_age(timestamp, req.received_at, per_second=1, name="X-Partnerhub-Timestamp")
     if age > SIGNATURE_MAX_AGE_S or age < -SIGNATURE_MAX_SKEW_S:
         raise SignatureInvalid("X-Partnerhub-Timestamp is outside the 5-minute window")
     expected = sign(signing_secret.get_secret_value(), timestamp, req.body)
@@ -80,10 +78,9 @@ def verify(flow_secret: SecretStr | None, signing_secret: SecretStr | None, req:
 
 
 def parse(body: bytes) -> Parsed:
+    raw = jsonbody.loads(body)
     try:
-        data = _Body.model_validate(json.loads(body))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+        data = _Body.model_validate(raw)
     except ValidationError as exc:
         raise MalformedPayload(first_error(exc)) from None
     changes = []

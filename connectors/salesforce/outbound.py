@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from connectors.errors import WebhookRejected
+from connectors.errors import MalformedPayload, WebhookRejected
 from connectors.salesforce.objects import HUB_OBJECTS
 from connectors.salesforce.records import parse_time
 from connectors.values import Change, Parsed, Reply
@@ -114,11 +114,14 @@ def _change(index: int, item: Any, action: str) -> Change:
         "sobject": sobject_type,
         "record": record,
     }
-    return Change(
-        event_key=f"om:{notification_id}",
-        event_type=f"{object_type}.outbound_message",
-        object_type=object_type,
-        object_id=record_id,
-        version_ms=parse_time(record.get("SystemModstamp")),
-        payload=payload,
-    )
+    try:
+        return Change(
+            event_key=f"om:{notification_id}",
+            event_type=f"{object_type}.outbound_message",
+            object_type=object_type,
+            object_id=record_id,
+            version_ms=parse_time(record.get("SystemModstamp")),
+            payload=payload,
+        )
+    except MalformedPayload as exc:  # a value the inbox cannot hold: refused the SOAP way
+        raise SoapFault(f"notification {index}: {exc}") from None

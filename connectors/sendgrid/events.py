@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -33,6 +32,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from connectors import jsonbody
+from connectors.bounds import ms_from_seconds, signature_age
 from connectors.errors import ConfigurationError, MalformedPayload, SignatureInvalid
 from connectors.values import Change, InboundRequest
 
@@ -65,11 +66,7 @@ def verify_signature(req: InboundRequest, public_key: ec.EllipticCurvePublicKey,
     timestamp = req.header(TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise SignatureInvalid("missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp")
-    try:
-        sent_at = int(timestamp.strip())
-    except ValueError:
-        raise SignatureInvalid("X-Twilio-Email-Event-Webhook-Timestamp is not Unix seconds") from None
-    age = req.received_at - sent_at
+    age = signature_age(timestamp, req.received_at, per_second=1, name="X-Twilio-Email-Event-Webhook-Timestamp")
     if age > max_age_s or age < -MAX_FUTURE_S:
         raise SignatureInvalid("signature timestamp outside the accepted window")
     try:
@@ -81,10 +78,7 @@ def verify_signature(req: InboundRequest, public_key: ec.EllipticCurvePublicKey,
 
 def parse_events(body: bytes) -> tuple[Change, ...]:
     """The batch as inbox changes, one per event (see the module docstring)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedPayload("body is not JSON") from None
+    data = jsonbody.loads(body)
     if not isinstance(data, list):
         raise MalformedPayload("an Event Webhook body is a JSON array of events")
     changes = []
@@ -101,8 +95,7 @@ def _change(n: int, event: Any) -> Change:
         raise MalformedPayload(f"event {n} has no sg_event_id")
     if not isinstance(kind, str) or not kind:
         raise MalformedPayload(f"event {n} has no event type")
-    timestamp = event.get("timestamp")
-    version_ms = int(timestamp * 1000) if isinstance(timestamp, (int, float)) else None
+    version_ms = ms_from_seconds(event.get("timestamp"), f"event {n} timestamp")
     subject = event.get("notification_id") or str(event.get("sg_message_id") or "").split(".")[0]
     return Change(
         event_key=f"event:{event_id}",

@@ -35,6 +35,7 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from connectors import jsonbody
 from connectors.errors import MalformedPayload
 from connectors.values import Change, Discarded
 
@@ -150,7 +151,8 @@ def parse_email(form: dict[str, str], addresses: Addresses) -> Change | Discarde
     message_id = _message_id(form.get("headers", ""))
     payload: dict[str, Any] = {**form, "message_id": message_id, "route": route, "delivered_to": ",".join(envelope_to)}
     if "attachments" in payload:
-        payload["attachments"] = int(payload["attachments"]) if str(payload["attachments"]).isdigit() else 0
+        count = str(payload["attachments"])
+        payload["attachments"] = int(count) if count.isdigit() and len(count) <= 6 else 0
     if notification_id:
         payload["reply_notification_id"] = notification_id
     digest = hashlib.sha256(
@@ -200,8 +202,8 @@ def _addresses(value: str) -> list[str]:
 
 def _envelope_to(envelope: str) -> list[str]:
     try:
-        data = json.loads(envelope) if envelope else {}
-    except ValueError:
+        data = jsonbody.loads(envelope) if envelope else {}
+    except MalformedPayload:
         return []
     to = data.get("to") if isinstance(data, dict) else None
     return [str(a).strip().lower() for a in to if isinstance(a, str)] if isinstance(to, list) else []
@@ -217,8 +219,8 @@ def _message_id(headers: str) -> str | None:
 
 def _charsets(raw: bytes) -> dict[str, str]:
     try:
-        data = json.loads(raw.decode("utf-8")) if raw else {}
-    except ValueError:
+        data = jsonbody.loads(raw) if raw else {}
+    except MalformedPayload:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 

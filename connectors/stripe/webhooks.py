@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import SecretStr
 
+from connectors import jsonbody
 from connectors.errors import ConfigurationError, MalformedPayload, SignatureInvalid
 from connectors.values import Change, InboundRequest, Parsed
 
@@ -102,10 +102,7 @@ def event_change(event: Mapping[str, Any]) -> Change:
 
 
 def parse(req: InboundRequest) -> Parsed:
-    try:
-        event = json.loads(req.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    event = jsonbody.loads(req.body)
     if not isinstance(event, dict) or event.get("object") != "event":
         raise MalformedPayload("body must be one Stripe event object")
     return Parsed(changes=(event_change(event),))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
+from hub.api.inputs import JsonRoute, RowId
 from hub.api.partner import ReferralOut
 from hub.pipeline.store import utcnow
 from hub.pipeline.unit_of_work import unit_of_work
@@ -19,7 +20,7 @@ from hub.program.referrals import decline, process_submitted
 from hub.program.states import ReferralStatus
 from hub.runtime.context import Hub
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
 
 
 class Decision(BaseModel):
@@ -29,7 +30,7 @@ class Decision(BaseModel):
 
 class AttributionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    partner_id: int | None = Field(description="The partner the deal belongs to; null: unattributed.")
+    partner_id: RowId | None = Field(description="The partner the deal belongs to; null: unattributed.")
     referral_tracking_id: str | None = None
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -105,7 +106,7 @@ def _override(hub: Hub, deal_id: int, body: AttributionIn, actor: str) -> dict[s
     "/deals/{deal_id}/attribution",
     summary="Override a deal's attribution (audited); its commissions and revenue move with it, both partners told",
 )
-async def set_attribution(request: Request, admin: AdminDep, deal_id: int, body: AttributionIn) -> dict[str, object]:
+async def set_attribution(request: Request, admin: AdminDep, deal_id: RowId, body: AttributionIn) -> dict[str, object]:
     return await run_in_threadpool(_override, hub_of(request), deal_id, body, admin)
 
 
@@ -122,6 +123,6 @@ def _link(hub: Hub, partner_id: int, body: StripeAccountIn, actor: str) -> dict[
 
 @router.put("/partners/{partner_id}/stripe-account", summary="Link a partner to their Stripe Connect account (audited)")
 async def set_stripe_account(
-    request: Request, admin: AdminDep, partner_id: int, body: StripeAccountIn
+    request: Request, admin: AdminDep, partner_id: RowId, body: StripeAccountIn
 ) -> dict[str, object]:
     return await run_in_threadpool(_link, hub_of(request), partner_id, body, admin)

@@ -2,9 +2,11 @@
 
 Routers raise nothing HTTP-specific for a domain refusal: they let the domain error propagate and
 the handler installed here answers ``{"detail": message}`` (``ErrorOut``) with the status of the
-nearest class in ``STATUS``. Every 422 has the shape of FastAPI's request-validation answers
-(``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``), whoever raised it, so it matches the
-schema OpenAPI documents for it; ``documented_responses`` lists the other answers for OpenAPI.
+nearest class in ``STATUS``. A body that is not JSON the hub accepts (``connectors.jsonbody``, read
+for every route by ``hub.api.inputs``) is a 400 the same way. Every 422 has the shape of FastAPI's
+request-validation answers (``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``), whoever
+raised it, so it matches the schema OpenAPI documents for it; ``documented_responses`` lists the
+other answers for OpenAPI.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from connectors.errors import HubError, InvalidJson
 from hub.program.errors import (
     DomainError,
     FourEyes,
@@ -28,8 +31,9 @@ from hub.program.errors import (
     NotFound,
 )
 
-#: domain error class -> HTTP status; a subclass takes the status of its nearest listed ancestor
-STATUS: dict[type[DomainError], int] = {
+#: error class -> HTTP status; a subclass takes the status of its nearest listed ancestor
+STATUS: dict[type[HubError], int] = {
+    InvalidJson: 400,
     NotFound: 404,
     InvalidState: 409,
     FourEyes: 409,  # the approver made a manual ledger change in the payout
@@ -67,7 +71,7 @@ def validation_detail(message: str, loc: tuple[str, ...] = ("body",)) -> list[di
     return [{"loc": list(loc), "msg": message, "type": "value_error"}]
 
 
-def status_for(exc: DomainError) -> int:
+def status_for(exc: HubError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -75,7 +79,7 @@ def status_for(exc: DomainError) -> int:
 
 
 async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+    assert isinstance(exc, HubError)
     status = status_for(exc)
     if status == 422:
         return JSONResponse({"detail": validation_detail(str(exc))}, status_code=422)
@@ -91,6 +95,7 @@ async def http_error_response(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Answer every domain error raised under ``app`` from the table."""
+    """Answer every domain error (and refused body) raised under ``app`` from the table."""
     app.add_exception_handler(DomainError, domain_error_response)
+    app.add_exception_handler(InvalidJson, domain_error_response)
     app.add_exception_handler(StarletteHTTPException, http_error_response)

@@ -12,15 +12,16 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
+from hub.api.inputs import JsonRoute
 from hub.mapping.money import from_minor_units
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program.commissions import balances
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.referrals import submit
-from hub.program.submission import ReferralIn
+from hub.program.submission import ReferralIn, once_per_key
 from hub.runtime.context import Hub
 
-router = APIRouter(prefix="/api/v1", tags=["partner"])
+router = APIRouter(prefix="/api/v1", tags=["partner"], route_class=JsonRoute)
 
 
 class ReferralOut(BaseModel):
@@ -69,11 +70,14 @@ class CommissionsOut(BaseModel):
 
 
 def _submit(hub: Hub, partner: Partner, body: ReferralIn, key: str | None) -> tuple[ReferralOut, bool]:
-    with unit_of_work(hub) as session:
-        result = submit(session, session.merge(partner), body.model_dump(), idempotency_key=key)
-        if result.event_id is not None:
-            owe_inbox(session, [result.event_id])
-        return ReferralOut.of(result.referral), result.created
+    def attempt() -> tuple[ReferralOut, bool]:
+        with unit_of_work(hub) as session:
+            result = submit(session, session.merge(partner), body.model_dump(), idempotency_key=key)
+            if result.event_id is not None:
+                owe_inbox(session, [result.event_id])
+            return ReferralOut.of(result.referral), result.created
+
+    return once_per_key(attempt, key)
 
 
 @router.post(

@@ -12,15 +12,16 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
+from hub.api.inputs import JsonRoute, Moment, RowId
 from hub.mapping.money import from_minor_units
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program import clock, registrations
 from hub.program.commissions import balances
 from hub.program.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
-from hub.program.submission import ReferralIn
+from hub.program.submission import ReferralIn, once_per_key
 from hub.runtime.context import Hub
 
-router = APIRouter(prefix="/api/v1", tags=["partner"])
+router = APIRouter(prefix="/api/v1", tags=["partner"], route_class=JsonRoute)
 
 
 class RegistrationIn(ReferralIn):
@@ -61,13 +62,16 @@ def _out(session: Any, r: DealRegistration) -> RegistrationOut:
 
 
 def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None) -> tuple[RegistrationOut, bool]:
-    with unit_of_work(hub) as session:
-        row, created, event_id = registrations.submit(
-            session, session.merge(partner), body.model_dump(), idempotency_key=key, at=clock.now(hub)
-        )
-        if event_id is not None:
-            owe_inbox(session, [event_id])
-        return _out(session, row), created
+    def attempt() -> tuple[RegistrationOut, bool]:
+        with unit_of_work(hub) as session:
+            row, created, event_id = registrations.submit(
+                session, session.merge(partner), body.model_dump(), idempotency_key=key, at=clock.now(hub)
+            )
+            if event_id is not None:
+                owe_inbox(session, [event_id])
+            return _out(session, row), created
+
+    return once_per_key(attempt, key)
 
 
 @router.post(
@@ -109,7 +113,7 @@ async def list_registrations(request: Request, partner: PartnerDep) -> list[Regi
 
 
 @router.get("/deal-registrations/{reg_id}", response_model=RegistrationOut, summary="One of your registrations")
-async def get_registration(request: Request, partner: PartnerDep, reg_id: int) -> RegistrationOut:
+async def get_registration(request: Request, partner: PartnerDep, reg_id: RowId) -> RegistrationOut:
     found = await run_in_threadpool(_registrations, hub_of(request), partner.id, reg_id)
     if not found:
         raise HTTPException(404, "no such registration")
@@ -201,5 +205,5 @@ def statement(hub: Hub, partner_id: int, since: datetime | None = None) -> State
 
 
 @router.get("/statement", response_model=Statement, summary="Your statement: ledger, balances, payouts")
-async def get_statement(request: Request, partner: PartnerDep, since: datetime | None = None) -> Statement:
+async def get_statement(request: Request, partner: PartnerDep, since: Moment | None = None) -> Statement:
     return await run_in_threadpool(statement, hub_of(request), partner.id, since)

@@ -9,7 +9,6 @@ caller may decide."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -19,13 +18,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import AdminDep, hub_of
+from hub.api.inputs import Int64, JsonRoute, Moment, RowId
 from hub.pipeline.unit_of_work import unit_of_work
 from hub.program import clock, fraud, kpis, ledger, payouts, reengagement, registrations, tiers
 from hub.program.errors import NotFound
 from hub.program.models import DealRegistration, Partner, Payout, ReengagementSequence
 from hub.runtime.context import Hub
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
 
 
 class Reason(BaseModel):
@@ -51,14 +51,14 @@ class SettleIn(Reason):
 
 class EntryOverride(Decision):
     status: Literal["pending", "approved", "cancelled", "reversed"] | None = None
-    amount_minor: int | None = Field(
+    amount_minor: Int64 | None = Field(
         default=None, description="New amount (pending or approved entries not in a payout)."
     )
 
 
 class AdjustmentIn(Decision):
-    partner_id: int
-    amount_minor: int = Field(description="Signed minor units: negative takes money back.")
+    partner_id: RowId
+    amount_minor: Int64 = Field(description="Signed minor units: negative takes money back.")
     currency: str = Field(min_length=3, max_length=3)
 
 
@@ -80,7 +80,7 @@ def _in_tx(hub: Hub, work: Callable[[Session], Any]) -> Any:
 
 
 @router.get("/kpis", summary="Program KPIs (JSON)")
-async def get_kpis(request: Request, admin: AdminDep, at: datetime | None = None) -> dict[str, Any]:
+async def get_kpis(request: Request, admin: AdminDep, at: Moment | None = None) -> dict[str, Any]:
     hub = hub_of(request)
 
     def compute() -> dict[str, Any]:
@@ -109,7 +109,7 @@ async def list_payouts(request: Request, admin: AdminDep, status: str = "review"
     summary="Approve a payout waiting for review, as the named person `by` (audited; 409 when it holds a "
     "commission held for review, or `by` made a manual ledger change in it)",
 )
-async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body: Decision) -> dict[str, Any]:
+async def approve_payout(request: Request, admin: AdminDep, payout_id: RowId, body: Decision) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,
@@ -119,7 +119,7 @@ async def approve_payout(request: Request, admin: AdminDep, payout_id: int, body
 
 
 @router.post("/payouts/{payout_id}/reject", summary="Reject a payout; its entries return to the balance (audited)")
-async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body: Reason) -> dict[str, Any]:
+async def reject_payout(request: Request, admin: AdminDep, payout_id: RowId, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx, hub, lambda s: payouts.payout_dict(payouts.reject(s, hub, payout_id, actor=admin, reason=body.reason))
@@ -130,7 +130,7 @@ async def reject_payout(request: Request, admin: AdminDep, payout_id: int, body:
     "/payouts/{payout_id}/settle",
     summary="Settle a payout whose transfer outcome is unknown, or mark a manual payout paid (audited)",
 )
-async def settle_payout(request: Request, admin: AdminDep, payout_id: int, body: SettleIn) -> dict[str, Any]:
+async def settle_payout(request: Request, admin: AdminDep, payout_id: RowId, body: SettleIn) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,
@@ -150,7 +150,7 @@ async def settle_payout(request: Request, admin: AdminDep, payout_id: int, body:
 
 
 @router.post("/ledger/{entry_id}", summary="Override a ledger entry's amount or status (audited)")
-async def override_entry(request: Request, admin: AdminDep, entry_id: int, body: EntryOverride) -> dict[str, Any]:
+async def override_entry(request: Request, admin: AdminDep, entry_id: RowId, body: EntryOverride) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,
@@ -200,7 +200,7 @@ async def list_holds(request: Request, admin: AdminDep) -> list[dict[str, Any]]:
     "/ledger/{entry_id}/release",
     summary="Release a commission held for review, as the named person `by` (audited)",
 )
-async def release_hold(request: Request, admin: AdminDep, entry_id: int, body: Decision) -> dict[str, Any]:
+async def release_hold(request: Request, admin: AdminDep, entry_id: RowId, body: Decision) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,
@@ -212,7 +212,7 @@ async def release_hold(request: Request, admin: AdminDep, entry_id: int, body: D
 
 
 @router.post("/partners/{partner_id}/tier", summary="Set a partner's tier (audited; the partner is told)")
-async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: TierIn) -> dict[str, Any]:
+async def set_tier(request: Request, admin: AdminDep, partner_id: RowId, body: TierIn) -> dict[str, Any]:
     hub = hub_of(request)
 
     def work(session: Session) -> dict[str, Any]:
@@ -234,7 +234,7 @@ async def set_tier(request: Request, admin: AdminDep, partner_id: int, body: Tie
 
 
 @router.post("/partners/{partner_id}/reengagement/stop", summary="Stop a partner's re-engagement sequence (audited)")
-async def stop_sequence(request: Request, admin: AdminDep, partner_id: int, body: Reason) -> dict[str, Any]:
+async def stop_sequence(request: Request, admin: AdminDep, partner_id: RowId, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
 
     def work(session: Session) -> dict[str, Any]:
@@ -285,7 +285,7 @@ async def list_registrations(
 
 
 @router.post("/deal-registrations/{reg_id}/approve", summary="Approve a held (or declined) registration (audited)")
-async def approve_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
+async def approve_registration(request: Request, admin: AdminDep, reg_id: RowId, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,
@@ -297,7 +297,7 @@ async def approve_registration(request: Request, admin: AdminDep, reg_id: int, b
 
 
 @router.post("/deal-registrations/{reg_id}/decline", summary="Decline a held registration (audited)")
-async def decline_registration(request: Request, admin: AdminDep, reg_id: int, body: Reason) -> dict[str, Any]:
+async def decline_registration(request: Request, admin: AdminDep, reg_id: RowId, body: Reason) -> dict[str, Any]:
     hub = hub_of(request)
     return await run_in_threadpool(
         _in_tx,

@@ -6,7 +6,9 @@ transaction; each is answered only after that transaction committed).
 
 Order matters and is the product: nothing is stored for a request that fails verification (401)
 or parsing (400); the 2xx goes out only after the inbox rows are committed; a repeated delivery
-adds no row and still gets its 2xx. A delivery the connector discards on purpose
+adds no row and still gets its 2xx. A request whose values the database refuses is answered 400
+on its own, the others of its group being stored all the same (``hub.pipeline.ingest``); a
+database that is down is a 503. A delivery the connector discards on purpose
 (``Parsed.discarded``: e-mail from an unverified sender) and one the hub screens out
 (``hub.screening``: e-mail from someone who is not a partner) is answered 2xx, logged with a
 digest and counted, and stores nothing. Connectors with several routes get the rest of the path
@@ -176,7 +178,10 @@ async def receive_webhook(request: Request) -> Response:
         discarded += screened
     if discarded:
         _discard(hub, name, discarded)
-    stored = await request.app.state.inbox_writer.store(name, changes)
+    try:
+        stored = await request.app.state.inbox_writer.store(name, changes)
+    except WebhookRejected as exc:  # this request's values refused by the database (400), or it is down (503)
+        return _reject(hub, name, exc.reason or "store", exc.status, str(exc))
     reply = parsed.reply
     if reply.body is not None:
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type)

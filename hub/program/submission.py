@@ -1,12 +1,48 @@
 """What a referral submission must hold, checked once for every way a referral comes in: the
 partner API's body (``POST /api/v1/referrals``), a referral forwarded by e-mail
-(``hub.program.email.inbound``) and a deal registration (which extends it)."""
+(``hub.program.email.inbound``) and a deal registration (which extends it); and how a
+submission with an Idempotency-Key is answered once (``once_per_key``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+T = TypeVar("T")
+
+
+def once_per_key(attempt: Callable[[], T], idempotency_key: str | None) -> T:
+    """Run ``attempt`` (one submission in its own transaction) so that requests racing with one
+    Idempotency-Key all get the first one's answer.
+
+    ``submit`` looks for the key's row before it inserts; two identical requests at once both
+    find none, and the second insert fails on the unique (partner, key) constraint. That
+    transaction has been rolled back when the ``IntegrityError`` arrives here; the attempt runs
+    again, finds the winner's committed row and answers with it (``created`` False; a different
+    body under the same key is still an ``IdempotencyConflict``). On PostgreSQL the two may also
+    deadlock (one holds the partner's row, the other the key's index entry): the one aborted is
+    tried again the same way."""
+    for tries_left in range(_TRIES - 1, -1, -1):
+        try:
+            return attempt()
+        except (IntegrityError, OperationalError) as exc:
+            lost_race = isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _ABORTED
+            if not idempotency_key or not lost_race or not tries_left:
+                raise
+    raise AssertionError("unreachable")
+
+
+#: a deadlock victim may try again before the winner has committed and lose once more
+_TRIES = 5
+
+
+#: PostgreSQL aborting one of two racing transactions: deadlock detected, serialization failure
+_ABORTED = ("40P01", "40001")
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

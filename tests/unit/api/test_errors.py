@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from connectors.errors import HubError
+from connectors.errors import HubError, InvalidJson
 from hub.api import errors
 from hub.api.app import create_app
 from hub.program.errors import (
@@ -62,7 +62,9 @@ def _descendants(cls: type[DomainError]) -> set[type[DomainError]]:
 
 
 def test_every_domain_error_class_is_in_the_table() -> None:
-    assert set(errors.STATUS) == _descendants(DomainError)
+    # the domain's refusals, and a body that is not JSON the hub accepts (connectors.jsonbody)
+    assert set(errors.STATUS) == {*_descendants(DomainError), InvalidJson}
+    assert errors.STATUS[InvalidJson] == 400
 
 
 def test_a_subclass_takes_its_nearest_ancestors_status() -> None:

@@ -600,7 +600,11 @@ class FakeHubSpot:
                 "status": "error", "message": "You have reached your secondly limit.",
                 "errorType": "RATE_LIMIT", "category": "RATE_LIMITS"}  # fmt: skip
         if fault == "5xx":
-            return self.faults.status_5xx(), {}, {"status": "error", "message": "internal error", "category": "INJECTED"}
+            return (
+                self.faults.status_5xx(),
+                {},
+                {"status": "error", "message": "internal error", "category": "INJECTED"},
+            )
         if fault == "timeout":
             self.faults.hang()
             return 504, {}, {"status": "error", "message": "injected timeout", "category": "INJECTED"}

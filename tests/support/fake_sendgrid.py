@@ -115,7 +115,9 @@ class FakeSendGrid:
                       "X-RateLimit-Reset": str(int(time.time()) + wait), "Retry-After": str(wait)}  # fmt: skip
             return self._answer(handler, 429, limits, {"errors": [{"message": "too many requests", "field": None}]})
         if fault == "5xx":
-            return self._answer(handler, self.faults.status_5xx(), {}, {"errors": [{"message": "injected", "field": None}]})
+            return self._answer(
+                handler, self.faults.status_5xx(), {}, {"errors": [{"message": "injected", "field": None}]}
+            )
         if fault in ("timeout", "lost"):
             if fault == "lost":  # accepted (SendGrid will deliver it), but the 202 never arrives
                 received.message_id = secrets.token_urlsafe(16)[:22]

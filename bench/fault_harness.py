@@ -448,6 +448,7 @@ class SendStats:
     connection_errors: int = 0
     gave_up: int = 0
     acked: set[str] = field(default_factory=set)
+    server_errors: list[str] = field(default_factory=list)  # every 5xx the hub answered, what and when
 
 
 class Sender:
@@ -467,12 +468,8 @@ class Sender:
 
     def run(self, deliveries: list[Delivery], *, ordered: bool = False) -> None:
         if ordered:  # the clean run: one at a time, in order
-            for d in deliveries:
-                while not self._send(d):
-                    if d.attempts >= self.max_attempts or time.monotonic() > self.deadline:
-                        self.stats.gave_up += 1
-                        break
-                    time.sleep(self.retry_s)
+            with httpx.Client(timeout=30) as client:
+                self._ordered(deliveries, client)
             return
         self.outstanding = len(deliveries)
         for d in deliveries:
@@ -482,6 +479,14 @@ class Sender:
             t.start()
         for t in workers:
             t.join()
+
+    def _ordered(self, deliveries: list[Delivery], client: httpx.Client) -> None:
+        for d in deliveries:
+            while not self._send(d, client):
+                if d.attempts >= self.max_attempts or time.monotonic() > self.deadline:
+                    self.stats.gave_up += 1
+                    break
+                time.sleep(self.retry_s)
 
     def progress(self) -> float:
         with self.lock:
@@ -526,6 +531,10 @@ class Sender:
         with self.lock:
             self.stats.requests += 1
             self.stats.answers[str(answer.status_code)] += 1
+            if answer.status_code >= 500:
+                self.stats.server_errors.append(
+                    f"{time.strftime('%H:%M:%S')} {d.provider} {answer.status_code}: {answer.text[:300]}"
+                )
             if 200 <= answer.status_code < 300:
                 self.stats.answered_2xx += 1
                 self.stats.acked.update(d.keys)
@@ -656,6 +665,7 @@ class Figures:
     requests: int
     answers: dict[str, int]
     connection_errors: int
+    server_errors: list[str]
     gave_up: int
     acknowledged: int
     lost: int
@@ -860,6 +870,7 @@ def faulted_run(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[str,
             requests=sender.stats.requests,
             answers=dict(answers),
             connection_errors=sender.stats.connection_errors,
+            server_errors=sender.stats.server_errors,
             gave_up=sender.stats.gave_up,
             acknowledged=len(sender.stats.acked),
             lost=o["lost"],
@@ -949,6 +960,8 @@ def main(argv: list[str] | None = None) -> int:
           f"--events {args.events} --workers {args.workers} --kills {args.kills} --fault-rate {args.fault_rate} "
           f"--lease-s {args.lease_s:g}\n")  # fmt: skip
     print(figures.table())
+    for line in figures.server_errors[:20]:
+        print("  hub answered 5xx:", line)
     for line in figures.record_diff[:20]:
         print("  differs:", line)
     if args.json:

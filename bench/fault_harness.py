@@ -41,6 +41,7 @@ import queue
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -588,6 +589,22 @@ def open_rows(dep: Deployment) -> tuple[int, Counter[str]]:
     return open_, states
 
 
+def wait_tried(dep: Deployment, timeout: float) -> float | None:
+    """Seconds until no inbox row waits for its first try (the backlog behind the sending)."""
+    from hub.pipeline.models import InboxEvent, WorkState
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        with dep.h.hub.sessions() as s:
+            waiting = s.scalar(
+                select(func.count()).select_from(InboxEvent).where(InboxEvent.state == WorkState.RECEIVED)
+            )
+        if not waiting:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(0.5)
+    return None
+
+
 def wait_drained(dep: Deployment, timeout: float) -> float | None:
     """Seconds until no inbox or outbox row is open (None: not within ``timeout``)."""
     t0 = time.monotonic()
@@ -677,6 +694,7 @@ class Figures:
     crm_created_twice: int
     crm_repeated_upserts: int
     unknown_rows: list[str]
+    dead_rows: list[str]
     records_differing: int | None
     record_diff: list[str]
     worker_kills: int
@@ -686,6 +704,7 @@ class Figures:
     send_s: float
     recovery_s: float | None
     lease_s: float
+    backlog_s: float | None = None
     clean_drain_s: float | None = None
 
     def table(self) -> str:
@@ -711,7 +730,9 @@ class Figures:
             ("provider faults injected (429/5xx/timeout/lost of calls)",
              "; ".join(f"{p} {c.get('429', 0)}/{c.get('5xx', 0)}/{c.get('timeout', 0)}/{c.get('lost', 0)} of "
                        f"{c.get('calls', 0)}" for p, c in self.faults_injected.items())),
-            ("sending took", f"{self.send_s:.1f} s"),
+            ("dead rows (gave up, listed)", f"{len(self.dead_rows)}" + (": " + "; ".join(self.dead_rows[:5])
+                                                                       if self.dead_rows else "")),
+            ("sending took / backlog tried (faults on) after", f"{self.send_s:.1f} s / {self.backlog_s} s"),
             (f"recovery time (drain after the last fault; lease {self.lease_s:g} s)",
              "not drained" if self.recovery_s is None else f"{self.recovery_s:.1f} s"),
         ]  # fmt: skip
@@ -742,6 +763,10 @@ def outcome(dep: Deployment, plan: Plan, stats: SendStats) -> dict[str, Any]:
         not_done = Counter(
             f"{c}:{st}" for c, st in s.execute(select(InboxEvent.connector, InboxEvent.state)) if st != WorkState.DONE
         )
+        dead = [f"{r.connector} {r.event_key} attempts {r.attempts}: {(r.last_error or '')[:160]}"
+                for r in s.scalars(select(InboxEvent).where(InboxEvent.state == WorkState.DEAD))]  # fmt: skip
+        dead += [f"{r.action} {r.natural_key} attempts {r.attempts}: {(r.last_error or '')[:160]}"
+                 for r in s.scalars(select(OutboxItem).where(OutboxItem.state == WorkState.DEAD))]  # fmt: skip
         unknown = [f"{r.action} {r.natural_key}: {(r.last_error or '')[:80]}"
                    for r in s.scalars(select(OutboxItem).where(OutboxItem.state == WorkState.UNKNOWN))]  # fmt: skip
         live = Counter(
@@ -779,6 +804,7 @@ def outcome(dep: Deployment, plan: Plan, stats: SendStats) -> dict[str, Any]:
         "lost": lost,
         "not_done": dict(not_done),
         "unknown": unknown,
+        "dead": dead,
         "ledger_doubled": sum(n - 1 for n in live.values() if n > 1),
         "transfers_doubled": sum(n - 1 for g, n in transfers.items() if g and n > 1),
         "emails_twice": twice,
@@ -855,9 +881,11 @@ def faulted_run(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[str,
         sender.done.set()
         chaos_thread.join(60)
         send_s = time.monotonic() - t0
+        log(f"sent in {send_s:.1f} s; provider faults stay on until every event was tried once")
+        backlog_s = wait_tried(dep, args.drain_timeout_s)
         dep.faults_off()
         last = max(last_fault[0], time.monotonic())
-        log(f"sent in {send_s:.1f} s; draining")
+        log(f"backlog tried in {backlog_s}; faults off; draining")
         drained = wait_drained(dep, args.drain_timeout_s)
         recovery = None if drained is None else time.monotonic() - last
         o = outcome(dep, plan, sender.stats)
@@ -882,6 +910,7 @@ def faulted_run(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[str,
             crm_created_twice=o["crm_twice"],
             crm_repeated_upserts=o["upserts_repeated"],
             unknown_rows=o["unknown"],
+            dead_rows=o["dead"],
             records_differing=None,
             record_diff=[],
             worker_kills=done_chaos["kill"],
@@ -891,6 +920,7 @@ def faulted_run(args: argparse.Namespace, tmp: Path) -> tuple[Figures, dict[str,
             send_s=send_s,
             recovery_s=recovery,
             lease_s=args.lease_s,
+            backlog_s=backlog_s,
         )
         return figures, records(dep), plan
     finally:
@@ -954,6 +984,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what was started, then exit
     started = datetime.now(UTC)
     figures = run(args)
     print(f"\nfault harness, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, nproc {os.cpu_count()}, "

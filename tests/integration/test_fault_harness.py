@@ -19,7 +19,22 @@ _spec.loader.exec_module(fault_harness)
 
 def test_short_form_loses_nothing_doubles_nothing_and_ends_as_applied_once_in_order() -> None:
     args = fault_harness.parser().parse_args(
-        "--events 500 --kills 2 --flushes 1 --web-restarts 1 --lease-s 5 --send-timeout-s 240 --drain-timeout-s 300".split()
+        [
+            "--events",
+            "500",
+            "--kills",
+            "2",
+            "--flushes",
+            "1",
+            "--web-restarts",
+            "1",
+            "--lease-s",
+            "5",
+            "--send-timeout-s",
+            "240",
+            "--drain-timeout-s",
+            "300",
+        ]
     )
     figures = fault_harness.run(args)
     print(figures.table())  # shown with -s, and on failure

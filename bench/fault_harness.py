@@ -249,6 +249,7 @@ class Deployment:
                 "PARTNERHUB_LOG_LEVEL": "WARNING",
                 "PARTNERHUB_SYNC__INTERVAL_S": "0",
                 "PARTNERHUB_WORKER__LEASE_S": str(args.lease_s),
+                "PARTNERHUB_WORKER__MAX_ATTEMPTS": str(args.max_attempts),
                 "PARTNERHUB_WORKER__RECONCILE_INTERVAL_S": "1",
                 "PARTNERHUB_WORKER__REQUEUE_AFTER_S": "3",
                 "PARTNERHUB_WORKER__BACKOFF_BASE_S": "0.5",
@@ -971,6 +972,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--flushes", type=int, default=1, help="Redis FLUSHALLs")
     p.add_argument("--fault-rate", type=float, default=0.2, help="share of the fakes' API calls that fail")
     p.add_argument("--lease-s", type=float, default=10.0, help="PARTNERHUB_WORKER__LEASE_S (the hub's default: 120)")
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=8,
+        help="PARTNERHUB_WORKER__MAX_ATTEMPTS (the hub's default: 8); an action of ~6 calls fails an attempt "
+        "~74%% of the time at a 20%% fault rate, so 8 attempts run out for ~9%% of them",
+    )
     p.add_argument("--provider-timeout-s", type=float, default=1.0, help="the hub's per-call timeout to the fakes")
     p.add_argument("--senders", type=int, default=4, help="sender threads")
     p.add_argument("--send-timeout-s", type=float, default=1800)

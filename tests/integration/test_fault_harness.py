@@ -34,6 +34,8 @@ def test_short_form_loses_nothing_doubles_nothing_and_ends_as_applied_once_in_or
             "240",
             "--drain-timeout-s",
             "300",
+            "--max-attempts",
+            "30",
         ]
     )
     figures = fault_harness.run(args)

@@ -18,6 +18,8 @@ _spec.loader.exec_module(fault_harness)
 
 
 def test_short_form_loses_nothing_doubles_nothing_and_ends_as_applied_once_in_order() -> None:
+    # a 5 s lease so killed workers' rows come back soon; 30 attempts so that the injected faults
+    # (a fifth of all calls) cannot dead-letter an action of several calls (bench/README.md)
     args = fault_harness.parser().parse_args(
         [
             "--events",

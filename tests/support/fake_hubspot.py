@@ -76,6 +76,7 @@ from hubspot.crm.properties import (
 )
 from hubspot.oauth import TokenResponseIF
 
+from tests.support.faults import Faults
 from tests.support.servers import JsonApiServer
 
 _SDK = ApiClient()
@@ -446,6 +447,8 @@ class FakeHubSpot:
         self._next_id = 1000
         self._lock = threading.RLock()
         self._define_standard()
+        #: injected faults (off unless a test or the fault harness sets a rate)
+        self.faults = Faults()
         self.http = JsonApiServer(self.serve)
 
     # -- test controls --------------------------------------------------------------------
@@ -460,6 +463,7 @@ class FakeHubSpot:
 
     def stop(self) -> None:
         self.release.set()
+        self.faults.release.set()
         self.http.stop()
 
     def set_deal(self, deal_id: str, modified: datetime, **properties: str) -> None:
@@ -590,6 +594,28 @@ class FakeHubSpot:
                 "category": "SCRIPTED",
             }
             return step["status"], step["headers"], answer
+        fault = None if path.startswith("/oauth/") else self.faults.draw()
+        if fault == "429":
+            return 429, {"Retry-After": str(self.faults.retry_after_s)}, {
+                "status": "error", "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT", "category": "RATE_LIMITS"}  # fmt: skip
+        if fault == "5xx":
+            return (
+                self.faults.status_5xx(),
+                {},
+                {"status": "error", "message": "internal error", "category": "INJECTED"},
+            )
+        if fault == "timeout":
+            self.faults.hang()
+            return 504, {}, {"status": "error", "message": "injected timeout", "category": "INJECTED"}
+        answer = self._serve_api(method, target, path, lowered, body)
+        if fault == "lost":  # carried out; the answer never reaches the caller
+            self.faults.hang()
+        return answer
+
+    def _serve_api(
+        self, method: str, target: str, path: str, lowered: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         try:
             if path == "/oauth/v1/token" and method == "POST":
                 return self._token(body or {})

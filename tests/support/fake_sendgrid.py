@@ -1,10 +1,11 @@
 """A local fake of SendGrid's mail send on loopback, for the provider boundary only.
 
-Every request is first checked by Prism against ``../shared/specs/sendgrid/tsg_mail_v3.json``: a
-request that breaks the spec gets Prism's error answer and its violations are kept in
+Every request is first checked by Prism (unless the fake is made without one) against
+``../shared/specs/sendgrid/tsg_mail_v3.json``: a request that breaks the spec gets Prism's error answer and its violations are kept in
 ``violations``. A valid one is recorded and answered like SendGrid: 202 with ``X-Message-Id`` and
 the ``X-RateLimit-*`` headers, or what the test scripted: a status with headers and SendGrid's
-error body, or a hang (the request arrived, the answer never does).
+error body, or a hang (the request arrived, the answer never does); or, with ``faults`` (see
+``tests.support.faults``), a share of the calls refused with 429/5xx or timed out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.faults import Faults
 from tests.support.prism import PrismMock
 from tests.support.servers import free_port
 
@@ -45,13 +47,17 @@ class Received:
 
 
 class FakeSendGrid:
-    def __init__(self, prism: PrismMock, *, rate_limit: int = 600) -> None:
-        self.prism = prism
+    def __init__(self, prism: PrismMock | None, *, rate_limit: int = 600) -> None:
+        self.prism = prism  # None: no spec check (load harnesses; the spec is checked by the tests)
         self.rate_limit = rate_limit
         self.requests: list[Received] = []
         self.violations: list[str] = []
         self.script: deque[Scripted] = deque()
         self.release = threading.Event()
+        #: injected faults (off unless a test or the fault harness sets a rate)
+        self.faults = Faults()
+        #: mails accepted whose 202 was lost to an injected timeout (the hub cannot know they went)
+        self.lost_answers: list[Received] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -76,6 +82,7 @@ class FakeSendGrid:
 
     def stop(self) -> None:
         self.release.set()
+        self.faults.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -86,20 +93,39 @@ class FakeSendGrid:
     def _handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         if handler.path != MAIL_SEND:
             return self._answer(handler, 404, {}, {"errors": [{"message": "not found", "field": None}]})
-        checked = httpx.post(
-            self.prism.url + MAIL_SEND,
-            content=raw,
-            headers={k: v for k, v in handler.headers.items() if k.lower() in ("authorization", "content-type")},
-            timeout=10,
-        )
-        if checked.status_code != 202:
-            with self._lock:
-                self.violations.append(checked.headers.get("sl-violations") or checked.text)
-            return self._answer(handler, checked.status_code, {}, checked.json())
+        if self.prism is not None:
+            checked = httpx.post(
+                self.prism.url + MAIL_SEND,
+                content=raw,
+                headers={k: v for k, v in handler.headers.items() if k.lower() in ("authorization", "content-type")},
+                timeout=10,
+            )
+            if checked.status_code != 202:
+                with self._lock:
+                    self.violations.append(checked.headers.get("sl-violations") or checked.text)
+                return self._answer(handler, checked.status_code, {}, checked.json())
         received = Received({k.lower(): v for k, v in handler.headers.items()}, json.loads(raw))
         with self._lock:
             self.requests.append(received)
             step = self.script.popleft() if self.script else Scripted()
+        fault = self.faults.draw() if step == Scripted() else None
+        if fault == "429":
+            wait = self.faults.retry_after_s
+            limits = {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": "0",
+                      "X-RateLimit-Reset": str(int(time.time()) + wait), "Retry-After": str(wait)}  # fmt: skip
+            return self._answer(handler, 429, limits, {"errors": [{"message": "too many requests", "field": None}]})
+        if fault == "5xx":
+            return self._answer(
+                handler, self.faults.status_5xx(), {}, {"errors": [{"message": "injected", "field": None}]}
+            )
+        if fault in ("timeout", "lost"):
+            if fault == "lost":  # accepted (SendGrid will deliver it), but the 202 never arrives
+                received.message_id = secrets.token_urlsafe(16)[:22]
+                with self._lock:
+                    self.lost_answers.append(received)
+            self.faults.hang()
+            handler.close_connection = True
+            return None
         if step.hang_s:
             self.release.wait(step.hang_s)
             handler.close_connection = True

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.stripe import API_VERSION
+from tests.support.faults import Faults
 from tests.support.servers import JsonApiServer
 from tests.support.stripe_spec import check_request, list_object, spec_object
 
@@ -48,6 +49,8 @@ class FakeStripe:
         self.idempotency: dict[str, tuple[int, Any]] = {}
         self.script: deque[dict[str, Any]] = deque()
         self.release = threading.Event()
+        #: injected faults (off unless a test or the fault harness sets a rate)
+        self.faults = Faults()
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.http = JsonApiServer(self._answer)
@@ -68,6 +71,7 @@ class FakeStripe:
 
     def stop(self) -> None:
         self.release.set()
+        self.faults.release.set()
         self.http.stop()
 
     def new_id(self, prefix: str) -> str:
@@ -363,6 +367,16 @@ class FakeStripe:
             self.problems.extend(f"{method} {path}: {p}" for p in problems)
             return 400, _error("invalid_request_error", "; ".join(problems)[:500])
         step = self._scripted(method, path)
+        fault = self.faults.draw() if step is None else None
+        if fault == "429":
+            return 429, _error("invalid_request_error", "Too many requests", code="rate_limit")
+        if fault == "5xx":
+            return self.faults.status_5xx(), _error("api_error", "injected")
+        if fault == "timeout":
+            self.faults.hang()
+            return 504, _error("api_error", "injected timeout")
+        if fault == "lost":
+            step = {"hang": True, "faults": True}
         if step is not None and not step.get("hang"):
             return step["status"], _error(
                 "api_error" if step["status"] >= 500 else "invalid_request_error",
@@ -377,7 +391,7 @@ class FakeStripe:
             if method == "POST" and key:
                 self.idempotency[key] = answer
         if step is not None:  # made it, then the answer is lost
-            self.release.wait(60)
+            self.faults.hang() if step.get("faults") else self.release.wait(60)
         return answer
 
     def _scripted(self, method: str, path: str) -> dict[str, Any] | None:

@@ -132,7 +132,7 @@ def test_db_upgrade_command_brings_a_new_database_to_the_head(tmp_path, redis_ur
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "database at revision head" in done.stdout
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
         try:
             assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
             with engine.connect() as conn:

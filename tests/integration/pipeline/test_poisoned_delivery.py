@@ -90,7 +90,7 @@ def test_a_group_whose_commit_fails_isolates_the_failing_request(make_harness, d
 @pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:{port}/gone"])
 def test_a_database_that_is_down_is_a_503_for_every_request_of_the_group(make_harness, sqlite_url, url):
     hub = make_harness(sqlite_url).hub
-    dead = create_engine(url.format(port=free_port()), pool_pre_ping=False)
+    dead = create_engine(url.format(port=free_port()), pool_pre_ping=False, hide_parameters=True)
     writer = InboxWriter(SimpleNamespace(engine=dead, settings=hub.settings, redis=hub.redis))  # type: ignore[arg-type]
     try:
         results = asyncio.run(_group(writer, [(_change(n),) for n in range(6)]))

@@ -34,7 +34,7 @@ from tests.integration.program.test_payouts import (  # noqa: F401  (fixtures)
     transfer_row,
 )
 
-AUTH = {"Authorization": "Bearer admin-token-made-up"}
+AUTH = {"Authorization": "Bearer admin-token-made-up-32-characters-or-more"}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

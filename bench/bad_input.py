@@ -617,6 +617,11 @@ def hub_env(data_dir: Path, mappings: Path) -> dict[str, str]:
             "PARTNERHUB_MAPPINGS_DIR": str(mappings),
             "PARTNERHUB_ADMIN_TOKEN": ADMIN_TOKEN,
             "PARTNERHUB_LOG_LEVEL": "WARNING",
+            # production mode, with the OpenAPI document served for schemathesis
+            "PARTNERHUB_API_DOCS": "true",
+            # the failed-attempt throttle would answer most bad requests 429 before they reach the
+            # code under test (it has its own tests: tests/integration/api/test_guard.py)
+            "PARTNERHUB_THROTTLE_FAILURES": "100000000",
             "PARTNERHUB_SYNC__INTERVAL_S": "0",
             "PARTNERHUB_HUBSPOT__CLIENT_SECRET": HUBSPOT_SECRET,
             "PARTNERHUB_STRIPE__WEBHOOK_SECRETS": json.dumps([STRIPE_SECRET]),

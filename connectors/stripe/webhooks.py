@@ -45,10 +45,11 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if name == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureInvalid("Stripe-Signature timestamp is not a number") from None
+            text = value.strip()
+            # digits only, few enough to be a time at all (a 400-digit "t" is no time, never a 500)
+            if not text.isdigit() or not text.isascii() or len(text) > 16:
+                raise SignatureInvalid("Stripe-Signature timestamp is not Unix seconds")
+            timestamp = int(text)
         elif name == SCHEME:
             signatures.append(value.strip())
     if timestamp is None:

@@ -11,18 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.servers import REPO
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the zero checks may fail; a harness that did not run is an error
-    reason="issue 12 items 7-12 (group commit poison, 400-digit timestamps, deep nesting, big ints, NaN, "
-    "2^63 ids, naive dates, idempotency race, OpenAPI error schemas) are being fixed on other branches; "
-    "remove this marker once they are merged",
-)
 def test_bad_input_adds_no_row_and_gets_no_5xx(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     run = subprocess.run(

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 from hub.pipeline.store import Base, upgrade, utcnow
 from hub.program import tiers
 from hub.program.commissions import settle_deal
-from hub.program.models import Deal, LedgerEntry, Partner, PartnerTierChange, Referral
+from hub.program.models import AuditEntry, Deal, LedgerEntry, Partner, PartnerTierChange, Referral
 from hub.runtime.context import Hub
 from hub.runtime.settings import load_settings
 from tests.support.servers import REPO
@@ -134,13 +134,21 @@ def history(h: Hub) -> tuple[int, int, int]:
 
 
 def row_counts(h: Hub) -> dict[str, int]:
+    """Rows per table, without what a running hub writes on its own whatever a request does: the
+    scheduler's program runs (the app under TestClient starts it) and the audit of a program-file
+    load (``program.load``)."""
     engine = create_engine(h.settings.sqlalchemy_url, hide_parameters=True)
     try:
         with engine.connect() as conn:
-            return {
+            counts = {
                 t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
                 for t in Base.metadata.sorted_tables
+                if t.name != "program_runs"
             }
+            counts["audit_log"] = conn.execute(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action != "program.load")
+            ).scalar_one()
+            return counts
     finally:
         engine.dispose()
 

@@ -93,7 +93,7 @@ async def post_referral(
     response: Response,
     partner: PartnerDep,
     body: ReferralIn,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> ReferralOut:
     out, created = await run_in_threadpool(_submit, hub_of(request), partner, body, idempotency_key)
     if not created:

@@ -87,7 +87,7 @@ async def post_registration(
     response: Response,
     partner: PartnerDep,
     body: RegistrationIn,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> RegistrationOut:
     out, created = await run_in_threadpool(_register, hub_of(request), partner, body, idempotency_key)
     if not created:

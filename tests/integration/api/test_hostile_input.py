@@ -126,3 +126,17 @@ def test_identical_submissions_racing_with_one_idempotency_key_get_the_first_ans
         assert statuses == [200] * (at_once - 1) + [202], [a.text for a in answers if a.status_code not in (200, 202)]
         assert len({a.json()[answer_key] for a in answers}) == 1
         assert _count(h, model) == round_ + 1
+
+
+@pytest.mark.parametrize(
+    ("path", "model"), [("/api/v1/referrals", Referral), ("/api/v1/deal-registrations", DealRegistration)]
+)
+def test_an_empty_idempotency_key_is_refused_and_stores_nothing(hub_api, path, model):
+    """Found by schemathesis: an empty key skipped the lookup but was stored, so the second
+    submission with it broke the unique (partner, key) constraint: a 500."""
+    h = hub_api
+    body = {"company_name": "Empty Key Co", "company_domain": "emptykey.example", "contact_email": "a@emptykey.example"}
+    for _ in range(2):
+        answer = api(h, h.key, "POST", path, json=body, headers={"Idempotency-Key": ""})
+        assert answer.status_code == 422, answer.text
+    assert _count(h, model) == 0

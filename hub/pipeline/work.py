@@ -96,7 +96,7 @@ def describe(exc: BaseException) -> Failure:
     """What went wrong and whether trying again can help (see the error classes in
     ``connectors.errors``). Unclassified exceptions are bugs: they are not retried blindly, they
     dead-letter with their traceback so a person can fix the cause and replay."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
     if isinstance(exc, RetriableError):
@@ -105,6 +105,11 @@ def describe(exc: BaseException) -> Failure:
         return Failure(exc.kind, str(exc), tb, False, None)
     if isinstance(exc, (OperationalError, TimeoutError, ConnectionError)):
         return Failure("retriable", f"{type(exc).__name__}: {exc}"[:2000], tb, True, None)
+    if isinstance(exc, IntegrityError):
+        # two workers creating the same record at once (two events of one new CRM object): the
+        # loser rolled back, and its next attempt finds the winner's row. A unique clash that is
+        # a bug keeps failing and dead-letters after the retry policy's attempts.
+        return Failure("conflict", f"{type(exc).__name__}: {exc}"[:2000], tb, True, None)
     return Failure("bug", f"{type(exc).__name__}: {exc}"[:2000], tb, False, None)
 
 

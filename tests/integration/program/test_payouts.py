@@ -14,10 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +23,7 @@ from sqlalchemy import select
 
 from connectors.errors import FatalError, OutcomeUnknown
 from hub.pipeline.models import OutboxItem, WorkState
-from hub.pipeline.store import upgrade, utcnow
+from hub.pipeline.store import utcnow
 from hub.program import payouts
 from hub.program import tick as program_tick
 from hub.program.commissions import settle_deal
@@ -41,8 +37,7 @@ from hub.program.models import (
 )
 from hub.runtime.context import Hub
 from hub.runtime.jobs import run_outbox_item
-from hub.runtime.settings import load_settings
-from tests.support.servers import REPO
+from tests.support.program_hub import cli, open_program_hub
 
 RUN_AT = datetime(2026, 12, 15, 8, 0, tzinfo=UTC)
 PROGRAM = """\
@@ -123,30 +118,17 @@ def program_text() -> str | None:
 
 @pytest.fixture
 def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program_text: str | None):  # type: ignore[no-untyped-def]
-    mappings = tmp_path / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    if program_text is not None:
-        (mappings / "program.yaml").write_text(program_text)
-    for key in [k for k in os.environ if k.startswith("PARTNERHUB_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PARTNERHUB_MAPPINGS_DIR", str(mappings))
-    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
-    upgrade(database_url)
-    h = Hub.open(load_settings())
+    h = open_program_hub(
+        database_url,
+        redis_url,
+        tmp_path,
+        monkeypatch,
+        program=program_text,
+        admin_token="admin-token-made-up-32-characters-or-more",
+    )
     h.connectors["stripe"] = FakeStripe()
     yield h
     h.close()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def add_partner(

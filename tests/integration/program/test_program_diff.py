@@ -6,11 +6,7 @@ nothing; on SQLite and PostgreSQL, through the real CLI and the real app."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,8 +19,7 @@ from hub.program import tiers
 from hub.program.commissions import settle_deal
 from hub.program.models import AuditEntry, Deal, LedgerEntry, Partner, PartnerTierChange, Referral
 from hub.runtime.context import Hub
-from hub.runtime.settings import load_settings
-from tests.support.servers import REPO
+from tests.support.program_hub import cli, open_program_hub
 
 TOKEN = "admin-token-made-up-for-the-program-diff-tests"
 IN_FORCE = """\
@@ -52,28 +47,9 @@ commissions:
 
 @pytest.fixture
 def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
-    mappings = tmp_path / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "program.yaml").write_text(IN_FORCE)
-    for key in [k for k in os.environ if k.startswith("PARTNERHUB_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PARTNERHUB_MAPPINGS_DIR", str(mappings))
-    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", TOKEN)
-    upgrade(database_url)
-    h = Hub.open(load_settings())
+    h = open_program_hub(database_url, redis_url, tmp_path, monkeypatch, program=IN_FORCE, admin_token=TOKEN)
     yield h
     h.close()
-
-
-def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == code, result.stdout + result.stderr
-    return result
 
 
 def won(h: Hub, partner_id: int, amount_minor: int, at: datetime, name: str) -> None:

@@ -10,10 +10,6 @@ Stripe revenue facts kept the recurring revenue with the old partner."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +20,7 @@ from sqlalchemy import select
 
 from connectors.payments import Revenue
 from hub.pipeline.models import Alert, OutboxItem, WorkState
-from hub.pipeline.store import upgrade, utcnow
+from hub.pipeline.store import utcnow
 from hub.program import facts, payments
 from hub.program import tick as program_tick
 from hub.program.commissions import balances, settle_deal
@@ -40,8 +36,7 @@ from hub.program.models import (
 )
 from hub.runtime.context import Hub
 from hub.runtime.jobs import run_outbox_item
-from hub.runtime.settings import load_settings
-from tests.support.servers import REPO
+from tests.support.program_hub import cli, open_program_hub
 
 TOKEN = "admin-token-made-up-for-the-reattribution-tests"
 PROGRAM = """\
@@ -100,29 +95,10 @@ class FakeTransfers:
 
 @pytest.fixture
 def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
-    mappings = tmp_path / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "program.yaml").write_text(PROGRAM)
-    for key in [k for k in os.environ if k.startswith("PARTNERHUB_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PARTNERHUB_MAPPINGS_DIR", str(mappings))
-    monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", TOKEN)
-    upgrade(database_url)
-    h = Hub.open(load_settings())
+    h = open_program_hub(database_url, redis_url, tmp_path, monkeypatch, program=PROGRAM, admin_token=TOKEN)
     h.connectors["stripe"] = FakeTransfers()
     yield h
     h.close()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def partner(h: Hub, name: str, *, tier: str | None = None, stripe: bool = False, paid_before: bool = False) -> int:

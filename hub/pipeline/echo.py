@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +71,10 @@ def remember_writes(
     return len(rows)
 
 
+#: (connector, object type, object id)
+ObjectKey = tuple[str, str, str]
+
+
 def is_echo(session: Session, connector: str, object_type: str, object_id: str, changed: Mapping[str, Any]) -> bool:
     """True when every changed field carries a value the hub itself wrote (``changed`` empty:
     a creation event, an echo when the hub created the object)."""
@@ -83,9 +87,40 @@ def is_echo(session: Session, connector: str, object_type: str, object_id: str, 
             EchoFingerprint.expires_at > now,
         )
     ).all()
-    if not prints:
+    return matches({(field, value_hash) for field, value_hash in prints}, changed)
+
+
+def live_prints(session: Session, keys: Iterable[ObjectKey]) -> dict[ObjectKey, set[tuple[str, str]]]:
+    """The live fingerprints of many objects in one query (a chunk of inbox events): {key:
+    {(field, value hash)}}; an object without any is absent."""
+    wanted = {(c, t, str(i)) for c, t, i in keys}
+    found: dict[ObjectKey, set[tuple[str, str]]] = {}
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(
+            EchoFingerprint.connector,
+            EchoFingerprint.object_type,
+            EchoFingerprint.object_id,
+            EchoFingerprint.field,
+            EchoFingerprint.value_hash,
+        ).where(
+            EchoFingerprint.connector.in_(sorted({c for c, _, _ in wanted})),
+            EchoFingerprint.object_type.in_(sorted({t for _, t, _ in wanted})),
+            EchoFingerprint.object_id.in_(sorted({i for _, _, i in wanted})),
+            EchoFingerprint.expires_at > utcnow(),
+        )
+    )
+    for connector, object_type, object_id, field, value_hash in rows:
+        if (connector, object_type, object_id) in wanted:
+            found.setdefault((connector, object_type, object_id), set()).add((field, value_hash))
+    return found
+
+
+def matches(known: set[tuple[str, str]], changed: Mapping[str, Any]) -> bool:
+    """``is_echo`` against fingerprints already read (``live_prints``)."""
+    if not known:
         return False
-    known = {(field, value_hash) for field, value_hash in prints}
     if not changed:
         return (CREATED, _hash(None)) in known
     return all((field, _hash(value)) in known for field, value in changed.items())

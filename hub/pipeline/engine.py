@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.capabilities import DeletedRecords, MergesRecords, ReadsInBatches
@@ -30,7 +29,7 @@ from connectors.values import Record
 from hub.mapping import Canonical, Plan, event_record
 from hub.pipeline import echo
 from hub.pipeline.context import PipelineContext
-from hub.pipeline.models import InboxEvent, WorkState
+from hub.pipeline.models import InboxEvent
 
 
 @dataclass(frozen=True)
@@ -64,46 +63,68 @@ class DomainHandlers:
     merges: Mapping[str, MergeHandler] = field(default_factory=dict)
 
 
+#: what a read-ahead found for each (connector, object, id): the record, ``None`` when the provider
+#: no longer has the object, or the exception its read raised (raised again by the event's own
+#: processing, so ``work.describe`` classifies it as if the event had read it itself)
+Ahead = dict[tuple[str, str, str], Record | Exception | None]
+
+
 class HubEngine:
     def __init__(self, hub: PipelineContext, handlers: DomainHandlers):
         self.hub = hub
         self.handlers = handlers
-        #: current state read ahead for a batch of events: (connector, object, id) -> record
-        self._read_ahead: dict[tuple[str, str, str], Record] = {}
+        #: current state read ahead for a chunk of events (``read_ahead``, then ``use``)
+        self._read_ahead: Ahead = {}
+        #: live echo fingerprints of the chunk's objects (``prefetch``); None: query per event
+        self._prints: dict[echo.ObjectKey, set[tuple[str, str]]] | None = None
 
-    def read_ahead(self, session: Session, event_ids: list[int]) -> int:
-        """Read the current state of every object these events name in one batched call per
+    def read_ahead(self, events: Sequence[InboxEvent]) -> Ahead:
+        """Read the current state of every object these events name, in one batched call per
         (connector, object) — HubSpot's webhooks carry one property each, so a burst of changes
-        would otherwise cost a read per event. Best effort: on any failure each event reads its
-        own object and its failure is classified there. Events already done (a job enqueued twice,
-        by the receiver and by the reconciler) are not read again. Returns the number of records
-        read."""
+        would otherwise cost a read per event. Network only, no database: it runs before the
+        chunk's write transaction opens (in a thread, overlapping the previous chunk's work), so
+        no provider call is ever made while the transaction holds locks. A failed read is kept
+        as the exception of each object it covered."""
         wanted: dict[tuple[str, str], set[str]] = {}
-        for event in session.scalars(
-            select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.state != WorkState.DONE)
-        ):
+        for event in events:
             connector = self.hub.connectors.get(event.connector)
             if not isinstance(connector, ReadsInBatches) or not connector.api_ready:
+                continue
+            if any(route.applies(event) for route in self.handlers.routes):
                 continue
             record, partial = event_record(event.connector, event.payload)
             if not partial or record.get("archived"):
                 continue
             wanted.setdefault((event.connector, event.object_type), set()).add(event.object_id)
-        count = 0
+        ahead: Ahead = {}
         for (name, object_type), ids in wanted.items():
             plan = self.hub.mappings.current.for_source(name, object_type)
-            if plan is None or len(ids) < 2:
+            if plan is None:
                 continue
+            reader = self.hub.connectors[name]
+            assert isinstance(reader, ReadsInBatches)  # only readers were gathered above
             try:
-                reader = self.hub.connectors[name]
-                assert isinstance(reader, ReadsInBatches)  # only readers were gathered above
                 records = reader.read_many(object_type, sorted(ids), fields=plan.source_paths)
-            except Exception:
+            except Exception as exc:
+                ahead.update({(name, object_type, id_): exc for id_ in ids})
                 continue
+            ahead.update({(name, object_type, id_): None for id_ in ids})  # absent: gone
             for record in records:
-                self._read_ahead[(name, object_type, record.id)] = record
-                count += 1
-        return count
+                ahead[(name, object_type, record.id)] = record
+        return ahead
+
+    def use(self, ahead: Ahead) -> None:
+        """Process the next events against this read-ahead (objects it lacks are read one by
+        one, as before; a chunk reads them all ahead)."""
+        self._read_ahead = ahead
+
+    def prefetch(self, session: Session, events: Sequence[InboxEvent]) -> None:
+        """Read what a chunk's events will look up, one query each instead of one per event:
+        the echo fingerprints of their objects. In the chunk's transaction."""
+        self._prints = echo.live_prints(session, {(e.connector, e.object_type, e.object_id) for e in events})
+
+    def forget_prefetch(self) -> None:
+        self._prints = None
 
     def process(self, session: Session, event: InboxEvent) -> str:
         """Apply one event; returns the outcome recorded on the inbox row."""
@@ -118,7 +139,7 @@ class HubEngine:
         if event_action(event.event_type) == "merge" and merge_records is not None:
             self._merge(session, event, merge_records)
         changed = connector.changed_fields(event.payload)
-        if changed is not None and echo.is_echo(session, event.connector, event.object_type, event.object_id, changed):
+        if changed is not None and self._is_echo(session, event, changed):
             return "echo"
         record, partial, version = self._provider_record(event, plan)
         change = plan.inbound(record, partial=partial)
@@ -128,6 +149,11 @@ class HubEngine:
         if handler is None:
             return "mapped"  # contact and company records arrive with the CRM connectors work
         return handler(session, event, change, change.version_ms or version)
+
+    def _is_echo(self, session: Session, event: InboxEvent, changed: Mapping[str, Any]) -> bool:
+        if self._prints is None:
+            return echo.is_echo(session, event.connector, event.object_type, event.object_id, changed)
+        return echo.matches(self._prints.get((event.connector, event.object_type, event.object_id), set()), changed)
 
     def _merge(self, session: Session, event: InboxEvent, merge_records: MergeHandler) -> None:
         """A ``*.merge`` event: the domain re-points its records of the merged-away objects to
@@ -148,12 +174,14 @@ class HubEngine:
         if isinstance(connector, ReadsInBatches) and connector.api_ready and partial:
             if from_event.get("archived"):
                 return from_event, True, fallback
-            ahead = self._read_ahead.pop((event.connector, event.object_type, event.object_id), None)
-            found = (
-                [ahead]
-                if ahead is not None
-                else connector.read_many(event.object_type, [event.object_id], fields=plan.source_paths)
-            )
+            key = (event.connector, event.object_type, event.object_id)
+            if key in self._read_ahead:
+                ahead = self._read_ahead[key]  # kept: a chunk's later events of the object share it
+                if isinstance(ahead, Exception):
+                    raise ahead
+                found = [] if ahead is None else [ahead]
+            else:
+                found = connector.read_many(event.object_type, [event.object_id], fields=plan.source_paths)
             if not found:  # gone from the provider since the event
                 if not isinstance(connector, DeletedRecords):
                     raise SkippableRecord(

@@ -66,6 +66,26 @@ def observe(redis: Any, name: str, labels: Mapping[str, str], value: float) -> N
     redis.hincrbyfloat(HISTOGRAMS_KEY, f"{base}|sum", value)
 
 
+def observe_many(redis: Any, name: str, labels: Mapping[str, str], values: Iterable[float]) -> None:
+    """``observe`` for many values at once: one command per bucket, not per value."""
+    base = _field(name, labels)
+    counts = [0] * len(LATENCY_BUCKETS)
+    total, seen = 0.0, 0
+    for value in values:
+        seen += 1
+        total += value
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if value <= bound:
+                counts[i] += 1
+    if not seen:
+        return
+    for bound, count in zip(LATENCY_BUCKETS, counts, strict=True):
+        if count:
+            redis.hincrby(HISTOGRAMS_KEY, f"{base}|le={bound}", count)
+    redis.hincrby(HISTOGRAMS_KEY, f"{base}|le=+Inf", seen)
+    redis.hincrbyfloat(HISTOGRAMS_KEY, f"{base}|sum", total)
+
+
 def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {
         (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()

@@ -21,8 +21,11 @@ JOB_FUNCTIONS = {
     INBOX: "hub.runtime.jobs.process_inbox_events",
     OUTBOX: "hub.runtime.jobs.dispatch_outbox_items",
 }
-#: row ids per job: small enough that several workers share a burst
-IDS_PER_JOB = 20
+#: row ids per job: an inbox job claims them in one statement and applies them in chunks of
+#: ``chunks.CHUNK_EVENTS`` (one transaction each), so a job's fixed costs (RQ's own bookkeeping,
+#: the claim, the commit, the metrics) are spread over many events; a burst larger than a job
+#: is still shared by all workers
+IDS_PER_JOB = 100
 
 
 def queue_name(prefix: str, kind: str) -> str:

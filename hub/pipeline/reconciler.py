@@ -40,6 +40,26 @@ def reconcile_once(hub: PipelineContext) -> dict[str, int]:
     return counts
 
 
+def requeue_expired(hub: PipelineContext) -> int:
+    """Re-enqueue the rows whose worker stopped renewing its lease (killed, machine lost).
+    Every worker runs this on its lease heartbeat, so a dead worker's rows are re-run a lease
+    after it died, whichever process holds the scheduler lock (or none)."""
+    total = 0
+    for kind, model in ((queue.INBOX, InboxEvent), (queue.OUTBOX, OutboxItem)):
+        with hub.sessions() as session, session.begin():
+            ids = work.take_due(
+                session,
+                model,
+                requeue_after_s=hub.settings.worker.requeue_after_s,
+                limit=BATCH,
+                states=(WorkState.PROCESSING,),
+            )
+        if ids:
+            queue.enqueue(hub.redis, hub.settings.queue_prefix, kind, ids)
+        total += len(ids)
+    return total
+
+
 def _close_cleared_dead_letter_alerts(hub: PipelineContext) -> None:
     """Close alerts about dead rows once no such row is left (replayed, or fixed and replayed)."""
     with hub.sessions() as session, session.begin():

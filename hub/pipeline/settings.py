@@ -11,11 +11,16 @@ class WorkerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lease_s: float = Field(default=120.0, gt=0, description="How long a claimed job may run before it is re-run.")
+    lease_s: float = Field(
+        default=6.0,
+        gt=0,
+        description="How long a claim lives without its worker's heartbeat (renewed every third of it while the "
+        "worker runs); a killed worker's work is re-run this long after it died, plus a reconcile interval.",
+    )
     max_attempts: int = Field(default=8, ge=1, description="Attempts before a dead letter.")
     backoff_base_s: float = Field(default=2.0, gt=0, description="First retry delay.")
     backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
-    reconcile_interval_s: float = Field(default=5.0, gt=0, description="How often the reconciler looks for due work.")
+    reconcile_interval_s: float = Field(default=3.0, gt=0, description="How often the reconciler looks for due work.")
     requeue_after_s: float = Field(
         default=30.0,
         gt=0,

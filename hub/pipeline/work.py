@@ -5,22 +5,34 @@ reconciler should look at a row next: the retry time of a ``retrying`` row, the 
 ``processing`` row, the re-enqueue time of a ``received``/``pending`` row. A worker claims a row
 (taking a lease), does the work in one transaction and finishes it *fenced* on the attempt
 number it claimed, so a worker whose lease expired can never commit over a newer attempt.
+
+Leases are short (``PARTNERHUB_WORKER__LEASE_S``, seconds) and a worker renews the ones it holds
+while it runs (``Leases``, a heartbeat thread): a worker that dies (SIGKILL, OOM, lost machine)
+stops renewing, and its rows are re-run a lease later, not after the longest a job may take.
+Inbox events are claimed a chunk at a time (``claim_events``): one statement for the chunk, and
+never an event of an object whose other event another worker holds (see ``claim_events``).
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+import structlog
+from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, text, tuple_, update
+from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.errors import HubError, RetriableError
-from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
+from connectors.errors import AuthenticationFailed, HubError, OutcomeUnknown, RetriableError
+from hub.pipeline.alerts import raise_alert
+from hub.pipeline.models import OPEN_STATES, InboxEvent, OutboxItem, WorkState
 from hub.pipeline.store import rowcount, utcnow
+
+log = structlog.get_logger(__name__)
 
 Row = TypeVar("Row", InboxEvent, OutboxItem)
 Model = type[InboxEvent] | type[OutboxItem]
@@ -83,6 +95,173 @@ def finish(session: Session, model: Model, c: Claim, *, outcome: str | None = No
     return rowcount(session.execute(_fenced(model, c).values(**values))) == 1
 
 
+_EVENTS: Table = InboxEvent.__table__  # type: ignore[assignment]
+_OTHER = _EVENTS.alias("held")
+#: the columns a chunk claim returns: everything the engine reads, so the row is not loaded again
+_EVENT_COLUMNS = (
+    "id",
+    "attempts",
+    "connector",
+    "event_key",
+    "event_type",
+    "object_type",
+    "object_id",
+    "version_ms",
+    "payload",
+    "received_at",
+)
+#: one statement, built once (SQLAlchemy caches its compiled form): take the waiting or
+#: lease-expired events among ``ids`` whose object no other live claim holds
+_CLAIM_EVENTS = (
+    update(_EVENTS)
+    .where(
+        _EVENTS.c.id.in_(bindparam("ids", expanding=True)),
+        or_(
+            _EVENTS.c.state == WorkState.RECEIVED,
+            and_(_EVENTS.c.state == WorkState.PROCESSING, _EVENTS.c.next_attempt_at <= bindparam("now")),
+        ),
+        ~exists().where(
+            _OTHER.c.state == WorkState.PROCESSING,
+            _OTHER.c.next_attempt_at > bindparam("now"),
+            _OTHER.c.object_id == _EVENTS.c.object_id,
+            _OTHER.c.object_type == _EVENTS.c.object_type,
+            _OTHER.c.connector == _EVENTS.c.connector,
+            _OTHER.c.id.not_in(bindparam("ids", expanding=True)),
+        ),
+    )
+    .values(state=WorkState.PROCESSING, attempts=_EVENTS.c.attempts + 1, next_attempt_at=bindparam("lease_end"))
+    .returning(*(_EVENTS.c[name] for name in _EVENT_COLUMNS))
+)
+#: PostgreSQL: chunk claims take turns (one short statement each), so two workers' claims cannot
+#: both see an object free; SQLite has one writer, which already makes them take turns
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7243100713)")
+
+
+def claim_events(session: Session, ids: Sequence[int], *, lease_s: float) -> list[tuple[Claim, InboxEvent]]:
+    """Claim a chunk of inbox events in one statement; returns each claimed event (a detached
+    ``InboxEvent`` built from the statement's ``RETURNING``, not loaded again) with its claim,
+    in id order. Not claimed: events done or held by a live lease, and events of an object
+    (connector, object type, object id) another worker holds an event of, so two workers never
+    apply events of one object at once (the engine applies a chunk's events of one object in id
+    order, in one transaction). Those stay waiting and are re-run once free (the reconciler)."""
+    if not ids:
+        return []
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_CLAIM_LOCK)
+    now = utcnow()
+    rows = conn.execute(
+        _CLAIM_EVENTS, {"ids": list(ids), "now": now, "lease_end": now + timedelta(seconds=lease_s)}
+    ).all()
+    claimed = []
+    for row in sorted(rows, key=lambda r: r.id):
+        values = row._asdict()
+        attempt = values.pop("attempts")
+        event = InboxEvent(**values, state=WorkState.PROCESSING, attempts=attempt)
+        claimed.append((Claim(row.id, attempt), event))
+    return claimed
+
+
+def finish_events(session: Session, outcomes: Mapping[Claim, str]) -> set[int]:
+    """Mark these claimed events done, each with its outcome, in one statement fenced on each
+    claim's attempt number, in the caller's transaction. Returns the ids it finished: any claim
+    missing from it was lost (its lease ran out and another attempt began); roll back."""
+    if not outcomes:
+        return set()
+    claims = list(outcomes)
+    stmt = (
+        update(_EVENTS)
+        .where(
+            _EVENTS.c.state == WorkState.PROCESSING,
+            tuple_(_EVENTS.c.id, _EVENTS.c.attempts).in_([(c.id, c.attempt) for c in claims]),
+        )
+        .values(
+            state=WorkState.DONE,
+            finished_at=utcnow(),
+            outcome=case({c.id: outcomes[c][:64] for c in claims}, value=_EVENTS.c.id),
+        )
+        .returning(_EVENTS.c.id)
+    )
+    return set(session.connection().execute(stmt).scalars())
+
+
+class Leases:
+    """The claims this process holds, renewed by a heartbeat thread every third of the lease
+    while they are held: a live worker keeps its rows however long their work takes, a dead one
+    loses them one lease after its last beat. Renewal is fenced on the attempt number, so it
+    never extends a newer attempt's lease."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], lease_s: float, on_beat: Callable[[], object] | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.lease_s = lease_s
+        #: run on every beat after the renewal: the worker's look for expired leases of others
+        self.on_beat = on_beat
+        self._held: dict[Model, dict[int, int]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the heartbeat (``hold`` starts it too)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._beat, name="partnerhub-leases", daemon=True)
+            self._thread.start()
+
+    def hold(self, model: Model, claims: Iterable[Claim]) -> None:
+        with self._lock:
+            self._held.setdefault(model, {}).update((c.id, c.attempt) for c in claims)
+            self._start()
+
+    def release(self, model: Model, claims: Iterable[Claim]) -> None:
+        with self._lock:
+            held = self._held.get(model, {})
+            for c in claims:
+                if held.get(c.id) == c.attempt:
+                    del held[c.id]
+
+    def renew(self) -> int:
+        """Extend every held lease now; returns the rows renewed."""
+        with self._lock:
+            held = {model: dict(rows) for model, rows in self._held.items() if rows}
+        renewed = 0
+        if not held:
+            return 0
+        with self.sessions() as session, session.begin():
+            for model, rows in held.items():
+                result = session.execute(
+                    update(model)
+                    .where(
+                        model.state == WorkState.PROCESSING,
+                        tuple_(model.id, model.attempts).in_(list(rows.items())),
+                    )
+                    .values(next_attempt_at=utcnow() + timedelta(seconds=self.lease_s))
+                    .execution_options(synchronize_session=False)
+                )
+                renewed += rowcount(result)
+        return renewed
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                self.renew()
+            except Exception as exc:  # the next beat tries again; a lost lease is fenced anyway
+                log.warning("lease renewal failed", error=f"{type(exc).__name__}: {exc}")
+            if self.on_beat is not None:
+                try:
+                    self.on_beat()
+                except Exception as exc:
+                    log.warning("expired leases not looked for", error=f"{type(exc).__name__}: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 @dataclass(frozen=True)
 class Failure:
     kind: str
@@ -136,21 +315,72 @@ def fail(session: Session, model: Model, c: Claim, failure: Failure, policy: Ret
     return state
 
 
+def record_failure(
+    session: Session, model: Model, c: Claim, exc: BaseException, source: str, policy: RetryPolicy
+) -> tuple[str | None, Failure]:
+    """Record a failed attempt in the caller's transaction (``fail``, or ``park_unknown`` for an
+    outbound call that moves money) and raise the alerts it calls for. Returns (the new state, or
+    None when the lease was lost meanwhile; the failure as ``describe`` classified it)."""
+    failure = describe(exc)
+    state: str | None
+    if isinstance(exc, OutcomeUnknown) and model is OutboxItem:
+        parked = park_unknown(session, model, c, failure.message)
+        state = WorkState.UNKNOWN if parked else None
+        if parked:
+            raise_alert(
+                session,
+                key=f"outcome_unknown:outbox:{c.id}",
+                kind="outcome_unknown",
+                message=f"outbox #{c.id} ({source}): {failure.message}. Check the provider; "
+                f"replay with `partnerhub replay --outbox --id {c.id}` only if it did not happen.",
+            )
+    else:
+        state = fail(session, model, c, failure, policy)
+    if state == WorkState.DEAD:
+        table = "inbox" if model is InboxEvent else "outbox"
+        raise_alert(
+            session,
+            key=f"dead_letter:{table}:{source}:{failure.kind}",
+            kind="dead_letter",
+            message=f"{table} #{c.id} ({source}) is dead after {c.attempt} attempt(s): {failure.message}",
+        )
+    alert_key = getattr(exc, "alert_key", None)  # e.g. a stage the value map does not know
+    if alert_key:
+        raise_alert(
+            session,
+            key=alert_key,
+            kind=failure.kind,
+            message=f"{failure.message} (inbox #{c.id} waits as a dead letter)"
+            if model is InboxEvent
+            else failure.message,
+        )
+    if isinstance(exc, AuthenticationFailed):
+        raise_alert(
+            session,
+            key=f"connector_auth:{source}",
+            kind="connector",
+            message=f"{source} refused the hub's credentials: {failure.message}",
+        )
+    return state, failure
+
+
 def park_unknown(session: Session, model: Model, c: Claim, message: str) -> bool:
     """An outbound call that moves money ended with an unknown outcome: never retried blindly."""
     values = {"state": WorkState.UNKNOWN, "last_error_kind": "unknown", "last_error": message}
     return rowcount(session.execute(_fenced(model, c).values(**values))) == 1
 
 
-def take_due(session: Session, model: Model, *, requeue_after_s: float, limit: int) -> list[int]:
-    """Rows whose ``next_attempt_at`` has passed and that are not finished: reset them to
-    waiting and push their next look ``requeue_after_s`` ahead. The caller enqueues the ids after
-    commit. Safe to run from several processes: each row moves once per pass."""
+def take_due(
+    session: Session, model: Model, *, requeue_after_s: float, limit: int, states: Sequence[str] = OPEN_STATES
+) -> list[int]:
+    """Rows in ``states`` (default: not finished) whose ``next_attempt_at`` has passed: reset
+    them to waiting and push their next look ``requeue_after_s`` ahead. The caller enqueues the
+    ids after commit. Safe to run from several processes: each row moves once per pass."""
     now = utcnow()
     due = (
         select(model.id)
         .where(
-            model.state.in_((WorkState.RECEIVED, WorkState.PENDING, WorkState.RETRYING, WorkState.PROCESSING)),
+            model.state.in_(states),
             model.next_attempt_at <= now,
         )
         .order_by(model.next_attempt_at)

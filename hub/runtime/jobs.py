@@ -1,5 +1,5 @@
-"""The functions RQ workers run. Each takes a row id and drives that row through
-``hub.pipeline.work``.
+"""The functions RQ workers run. Each takes a list of row ids and drives those rows through
+``hub.pipeline.work`` (inbox events a chunk at a time, ``hub.pipeline.chunks``).
 
 They are entry points, like the CLI commands: each takes the process's ``Hub`` (``current()``,
 opened by the worker) and hands the layers below what they need: the hub as their narrow context,
@@ -7,7 +7,8 @@ and the domain's handler tables (``hub.program.handlers``) to the engine and the
 
 A job never raises for a failure of the work itself: the outcome (done, retrying, dead) is
 written to the row, and dead letters raise an alert. Only a crash of the process (or the database
-being unreachable) leaves the row ``processing``, to be re-run when its lease ends.
+being unreachable) leaves the row ``processing``, to be re-run when its lease ends: leases are
+short and renewed by the process's heartbeat (``work.Leases``) while the job runs.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from connectors.errors import AuthenticationFailed, OutcomeUnknown
 from hub.pipeline import metrics, work
-from hub.pipeline.alerts import raise_alert
+from hub.pipeline.chunks import ChunkRunner
 from hub.pipeline.effects import on_done
 from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out
-from hub.pipeline.store import utcnow
+from hub.pipeline.reconciler import requeue_expired
 from hub.pipeline.unit_of_work import unit_of_work
 from hub.program.handlers import inbox_handlers, outbox_follow_ups
 from hub.runtime.context import Hub, current
@@ -34,11 +34,9 @@ log = structlog.get_logger(__name__)
 
 
 def process_inbox_events(event_ids: list[int]) -> list[str | None]:
-    hub = current()
-    engine = HubEngine(hub, inbox_handlers(hub))
-    with hub.sessions() as session:
-        engine.read_ahead(session, event_ids)
-    return [run_inbox_event(hub, event_id, engine=engine) for event_id in event_ids]
+    """A job's inbox events, claimed and applied a chunk at a time (``hub.pipeline.chunks``)."""
+    states = _runner(current()).run(event_ids)
+    return [states.get(event_id) for event_id in event_ids]
 
 
 def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
@@ -46,24 +44,29 @@ def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
     return [run_outbox_item(hub, item_id) for item_id in item_ids]
 
 
-def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None) -> str | None:
-    engine = engine or HubEngine(hub, inbox_handlers(hub))
-    seen: dict[str, Any] = {}
+#: this process's chunk runner and lease heartbeat, per hub (a worker process opens one hub)
+_RUNNERS: dict[int, tuple[Hub, ChunkRunner]] = {}
 
-    def apply(session: Session, event: InboxEvent) -> str:
-        seen.update(connector=event.connector, received_at=event.received_at)
-        return engine.process(session, event)
 
-    state, outcome = _run(hub, InboxEvent, event_id, apply)
-    if state == WorkState.DONE:
-        latency = (utcnow() - seen["received_at"]).total_seconds()
-        pipe = hub.redis.pipeline(transaction=False)
-        metrics.incr(pipe, "events_processed", {"connector": seen["connector"], "outcome": str(outcome)})
-        metrics.observe(pipe, "processing_latency_seconds", {"connector": seen["connector"]}, latency)
-        if outcome == "echo":
-            metrics.incr(pipe, "echoes_dropped", {"connector": seen["connector"]})
-        _safe_execute(pipe)
-    return state
+def _runner(hub: Hub) -> ChunkRunner:
+    found = _RUNNERS.get(id(hub))
+    if found is None or found[0] is not hub:
+        found = (hub, ChunkRunner(hub, HubEngine(hub, inbox_handlers(hub)), leases(hub)))
+        _RUNNERS[id(hub)] = found
+    return found[1]
+
+
+_LEASES: dict[int, tuple[Hub, work.Leases]] = {}
+
+
+def leases(hub: Hub) -> work.Leases:
+    """The process's lease heartbeat for ``hub`` (``work.Leases``); each beat also re-enqueues
+    the rows of workers that stopped renewing theirs (``reconciler.requeue_expired``)."""
+    found = _LEASES.get(id(hub))
+    if found is None or found[0] is not hub:
+        found = (hub, work.Leases(hub.sessions, hub.settings.worker.lease_s, on_beat=lambda: requeue_expired(hub)))
+        _LEASES[id(hub)] = found
+    return found[1]
 
 
 def run_outbox_item(hub: Hub, item_id: int) -> str | None:
@@ -83,6 +86,8 @@ def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]
         claim = work.claim(session, model, row_id, lease_s=hub.settings.worker.lease_s)
     if claim is None:
         return None, None  # finished, or another worker holds it
+    held = leases(hub)
+    held.hold(model, [claim])
     try:
         # the effects this work owes are enqueued once it has committed (not if it rolled back)
         with unit_of_work(hub) as session:
@@ -95,52 +100,16 @@ def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]
                 return None, None
     except Exception as exc:
         return _record_failure(hub, model, claim, exc), None
+    finally:
+        held.release(model, [claim])
     return WorkState.DONE, outcome
 
 
 def _record_failure(hub: Hub, model: work.Model, claim: work.Claim, exc: BaseException) -> str | None:
-    failure = work.describe(exc)
     with hub.sessions() as session, session.begin():
         row = session.get(model, claim.id)
         source = row.connector if isinstance(row, (InboxEvent, OutboxItem)) else "unknown"
-        if isinstance(exc, OutcomeUnknown) and model is OutboxItem:
-            parked = work.park_unknown(session, model, claim, failure.message)
-            state: str | None = WorkState.UNKNOWN if parked else None
-            if parked:
-                raise_alert(
-                    session,
-                    key=f"outcome_unknown:outbox:{claim.id}",
-                    kind="outcome_unknown",
-                    message=f"outbox #{claim.id} ({source}): {failure.message}. Check the provider; "
-                    f"replay with `partnerhub replay --outbox --id {claim.id}` only if it did not happen.",
-                )
-        else:
-            state = work.fail(session, model, claim, failure, hub.retry_policy)
-        if state == WorkState.DEAD:
-            table = "inbox" if model is InboxEvent else "outbox"
-            raise_alert(
-                session,
-                key=f"dead_letter:{table}:{source}:{failure.kind}",
-                kind="dead_letter",
-                message=f"{table} #{claim.id} ({source}) is dead after {claim.attempt} attempt(s): {failure.message}",
-            )
-        alert_key = getattr(exc, "alert_key", None)  # e.g. a stage the value map does not know
-        if alert_key:
-            raise_alert(
-                session,
-                key=alert_key,
-                kind=failure.kind,
-                message=f"{failure.message} (inbox #{claim.id} waits as a dead letter)"
-                if model is InboxEvent
-                else failure.message,
-            )
-        if isinstance(exc, AuthenticationFailed):
-            raise_alert(
-                session,
-                key=f"connector_auth:{source}",
-                kind="connector",
-                message=f"{source} refused the hub's credentials: {failure.message}",
-            )
+        state, failure = work.record_failure(session, model, claim, exc, source, hub.retry_policy)
     log.warning(
         "work failed",
         table=model.__tablename__,

@@ -12,6 +12,7 @@ from rq.worker import DequeueStrategy
 
 from hub.pipeline import queue
 from hub.runtime.context import Hub, set_current
+from hub.runtime.jobs import leases
 from hub.runtime.scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
@@ -20,11 +21,16 @@ log = structlog.get_logger(__name__)
 def run_worker(hub: Hub, *, with_scheduler: bool = True, burst: bool = False, name: str | None = None) -> None:
     """Work the inbox and outbox queues until stopped (SIGTERM/SIGINT finish the current job).
 
-    Jobs run in this process (``SimpleWorker``): a job is a short database transaction plus, at
-    most, a provider call, so a fork per job would cost more than it protects. A crash mid-job
-    leaves its row ``processing`` until the lease ends; then the reconciler re-enqueues it.
+    Jobs run in this process (``SimpleWorker``): a job is a few short database transactions plus
+    batched provider calls, so a fork per job would cost more than it protects. A crash mid-job
+    leaves its rows ``processing`` until their lease ends (``lease_s``: no heartbeat renews it
+    any more); then any live worker's heartbeat, or the reconciler, re-enqueues them.
     """
     set_current(hub)
+    # the lease heartbeat runs from the start: besides renewing this worker's leases it looks
+    # for other workers' expired ones (a killed worker's chunk is re-run a lease later)
+    heartbeat = leases(hub)
+    heartbeat.start()
     watcher = MappingWatcher(hub)
     watcher.start()
     scheduler = Scheduler(hub) if with_scheduler else None
@@ -45,6 +51,7 @@ def run_worker(hub: Hub, *, with_scheduler: bool = True, burst: bool = False, na
             burst=burst, with_scheduler=False, logging_level="WARNING", dequeue_strategy=DequeueStrategy.ROUND_ROBIN
         )
     finally:
+        heartbeat.stop()
         watcher.stop()
         if scheduler is not None:
             scheduler.stop()

@@ -1,0 +1,190 @@
+"""Inbox events a chunk at a time: claimed together, read ahead together, applied in one
+transaction, finished together.
+
+An RQ job carries up to ``queue.IDS_PER_JOB`` event ids. ``ChunkRunner.run`` claims them in one
+statement (``work.claim_events``: a lease per event, fenced by its attempt number, never two
+workers on events of one object) and holds the leases under the process's heartbeat
+(``work.Leases``). It then works through them ``CHUNK_EVENTS`` at a time:
+
+1. read ahead (``HubEngine.read_ahead``): the chunk's provider records in batched calls, with no
+   transaction open; the next chunk's reads run in a thread while this chunk's transaction runs;
+2. one transaction: the chunk's lookups read in one query each (``HubEngine.prefetch``), then
+   each event applied inside its own SAVEPOINT (``HubEngine.process``, unchanged), in id order, so
+   events of one object see each other exactly as one-by-one processing would; an event that
+   fails is rolled back to its savepoint and recorded as retrying or dead (``work.describe``
+   classifies it, as for a single event) while the others carry on; one fenced ``UPDATE`` marks
+   the rest done with their outcomes; one commit; then the rows the chunk owes are enqueued;
+3. one Redis pipeline of metrics for the chunk.
+
+If a claim was lost meanwhile (the worker stalled past its lease and another attempt began),
+the whole chunk's transaction rolls back and those events are the other attempt's to finish.
+If the transaction itself fails (the database went away), each event's failure is recorded
+on its own, as a single event's would be.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from hub.pipeline import metrics, work
+from hub.pipeline.context import PipelineContext
+from hub.pipeline.engine import Ahead, HubEngine
+from hub.pipeline.models import InboxEvent, WorkState
+from hub.pipeline.store import utcnow
+from hub.pipeline.unit_of_work import OWED, OWED_INBOX, unit_of_work
+
+log = structlog.get_logger(__name__)
+
+#: events per transaction: small enough that SQLite's one writer is not held for long (webhook
+#: ingest waits for it), large enough that the per-transaction costs are spread thin
+CHUNK_EVENTS = 50
+
+Claimed = list[tuple[work.Claim, InboxEvent]]
+
+
+def _begin_writing(session: Session) -> None:
+    """SQLite: take the write lock when the chunk's transaction opens (``BEGIN IMMEDIATE``,
+    waiting out the busy timeout), so its savepoints nest inside one real transaction (the
+    driver otherwise opens it at the first SAVEPOINT, deferred, and its first write after a read
+    can fail at once with ``database is locked`` when another writer committed in between)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class ChunkRunner:
+    """Runs jobs' chunks of inbox events in one process (see the module docstring)."""
+
+    def __init__(self, hub: PipelineContext, engine: HubEngine, leases: work.Leases):
+        self.hub = hub
+        self.engine = engine
+        self.leases = leases
+        self._reader: ThreadPoolExecutor | None = None
+
+    def run(self, event_ids: Sequence[int]) -> dict[int, str | None]:
+        """Process these events; returns each one's new state (None: not ours to process —
+        finished already, held by another worker, or its lease lost)."""
+        states: dict[int, str | None] = dict.fromkeys(event_ids)
+        with self.hub.sessions() as session, session.begin():
+            claimed = work.claim_events(session, event_ids, lease_s=self.hub.settings.worker.lease_s)
+        if not claimed:
+            return states
+        claims = [c for c, _ in claimed]
+        self.leases.hold(InboxEvent, claims)
+        try:
+            chunks = [claimed[i : i + CHUNK_EVENTS] for i in range(0, len(claimed), CHUNK_EVENTS)]
+            ahead: Future[Ahead] | None = None
+            for n, chunk in enumerate(chunks):
+                reads = ahead.result() if ahead is not None else self.engine.read_ahead([e for _, e in chunk])
+                ahead = self._read_in_thread(chunks[n + 1]) if n + 1 < len(chunks) else None
+                self.engine.use(reads)
+                states.update(self._apply(chunk))
+        finally:
+            self.engine.use({})
+            self.leases.release(InboxEvent, claims)
+        return states
+
+    def _read_in_thread(self, chunk: Claimed) -> Future[Ahead]:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partnerhub-read-ahead")
+        return self._reader.submit(self.engine.read_ahead, [e for _, e in chunk])
+
+    def _apply(self, chunk: Claimed) -> dict[int, str | None]:
+        policy = self.hub.retry_policy
+        outcomes: dict[work.Claim, str] = {}
+        failures: list[tuple[work.Claim, InboxEvent, str | None, work.Failure]] = []
+        try:
+            with unit_of_work(self.hub) as session:
+                _begin_writing(session)
+                self.engine.prefetch(session, [e for _, e in chunk])
+                for claim, event in chunk:
+                    owed = {key: len(session.info.get(key, ())) for key in (OWED, OWED_INBOX)}
+                    try:
+                        with session.begin_nested():
+                            outcomes[claim] = str(self.engine.process(session, event))
+                    except Exception as exc:
+                        for key, count in owed.items():  # rows of the rolled-back savepoint
+                            if key in session.info:
+                                del session.info[key][count:]
+                        state, failure = work.record_failure(session, InboxEvent, claim, exc, event.connector, policy)
+                        failures.append((claim, event, state, failure))
+                finished = work.finish_events(session, outcomes)
+                if finished != {c.id for c in outcomes}:
+                    session.rollback()
+                    lost = sorted({c.id for c in outcomes} - finished)
+                    log.warning("lease lost; chunk rolled back", table="inbox_events", ids=lost[:20])
+                    return {}
+        except Exception as exc:
+            log.warning("chunk transaction failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            return self._record_each(chunk, exc)
+        finally:
+            self.engine.forget_prefetch()
+        self._count(chunk, outcomes, failures)
+        states: dict[int, str | None] = {c.id: WorkState.DONE for c in outcomes}
+        states.update({c.id: state for c, _, state, _ in failures})
+        return states
+
+    def _record_each(self, chunk: Claimed, exc: Exception) -> dict[int, str | None]:
+        """The chunk's transaction failed as a whole: record the failure on each event, in its
+        own transaction; what cannot be recorded stays claimed and is re-run after its lease."""
+        states: dict[int, str | None] = {}
+        failures = []
+        for claim, event in chunk:
+            try:
+                with self.hub.sessions() as session, session.begin():
+                    state, failure = work.record_failure(
+                        session, InboxEvent, claim, exc, event.connector, self.hub.retry_policy
+                    )
+            except Exception as again:
+                log.warning("failure not recorded; re-run after the lease", id=claim.id, error=str(again))
+                continue
+            states[claim.id] = state
+            failures.append((claim, event, state, failure))
+        self._count(chunk, {}, failures)
+        return states
+
+    def _count(
+        self,
+        chunk: Claimed,
+        outcomes: dict[work.Claim, str],
+        failures: list[tuple[work.Claim, InboxEvent, str | None, work.Failure]],
+    ) -> None:
+        """The chunk's metrics in one Redis pipeline (never failing the finished work)."""
+        for claim, _, state, failure in failures:
+            log.warning(
+                "work failed", table="inbox_events", id=claim.id, state=state, kind=failure.kind, error=failure.message
+            )
+        now = utcnow()
+        processed: Counter[tuple[str, str]] = Counter()
+        latencies: dict[str, list[float]] = {}
+        echoes: Counter[str] = Counter()
+        for claim, event in chunk:
+            outcome = outcomes.get(claim)
+            if outcome is None:
+                continue
+            processed[(event.connector, outcome)] += 1
+            latencies.setdefault(event.connector, []).append((now - event.received_at).total_seconds())
+            if outcome == "echo":
+                echoes[event.connector] += 1
+        pipe: Any = self.hub.redis.pipeline(transaction=False)
+        for (connector, outcome), count in processed.items():
+            metrics.incr(pipe, "events_processed", {"connector": connector, "outcome": outcome}, count)
+        for connector, values in latencies.items():
+            metrics.observe_many(pipe, "processing_latency_seconds", {"connector": connector}, values)
+        for connector, count in echoes.items():
+            metrics.incr(pipe, "echoes_dropped", {"connector": connector}, count)
+        for _, event, state, failure in failures:
+            if state == WorkState.DEAD:
+                metrics.incr(pipe, "dead_letters", {"source": event.connector, "kind": failure.kind})
+            elif state == WorkState.RETRYING:
+                metrics.incr(pipe, "events_retried", {"source": event.connector, "kind": failure.kind})
+        try:
+            pipe.execute()
+        except Exception as exc:
+            log.warning("metrics not recorded", error=str(exc))

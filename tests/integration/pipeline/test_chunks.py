@@ -1,0 +1,172 @@
+"""Inbox events a chunk at a time (``hub.pipeline.chunks``), in the test process on SQLite and
+PostgreSQL: a chunk ends as one-by-one processing would, one bad event fails alone, a claim never
+takes an event of an object another worker holds, and leases are renewed, fenced, while held."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connectors.values import Change
+from hub.pipeline import work
+from hub.pipeline.inbox import event_rows, insert_events
+from hub.pipeline.models import Alert, InboxEvent, WorkState
+from hub.pipeline.store import utcnow
+from hub.program.models import Deal
+from hub.runtime import jobs
+from hub.runtime.context import Hub, set_current
+from tests.support.program_hub import open_program_hub
+
+_ids = count(1)
+
+
+@pytest.fixture
+def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
+    h = open_program_hub(database_url, redis_url, tmp_path, monkeypatch, program=None, admin_token="t" * 32)
+    set_current(h)
+    yield h
+    h.close()
+
+
+def change(deal_id: int, prop: str, value: str, version: int) -> Change:
+    """A HubSpot ``deal.propertyChange`` webhook event, as the receiver stores it."""
+    event_id = next(_ids)
+    payload = {
+        "objectId": deal_id,
+        "propertyName": prop,
+        "propertyValue": value,
+        "changeSource": "CRM_UI",
+        "eventId": event_id,
+        "subscriptionId": 7,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": version,
+        "eventType": "deal.propertyChange",
+        "attemptNumber": 0,
+    }
+    return Change(str(event_id), "deal.propertyChange", "deal", str(deal_id), version, payload)
+
+
+def store(hub: Hub, changes: list[Change]) -> list[int]:
+    with hub.sessions() as session, session.begin():
+        now = utcnow()
+        found = insert_events(
+            session.connection(), event_rows("hubspot", changes, now=now, look_again=now + timedelta(hours=1))
+        )
+    return [found[("hubspot", c.event_key)] for c in changes]
+
+
+def rows(hub: Hub, ids: list[int]) -> list[InboxEvent]:
+    with hub.sessions() as session:
+        found = {r.id: r for r in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(ids)))}
+    return [found[i] for i in ids]
+
+
+def deal(hub: Hub, deal_id: int) -> Deal:
+    with hub.sessions() as session:
+        return session.scalars(select(Deal).where(Deal.external_id == str(deal_id))).one()
+
+
+def out_of_order(deal_id: int) -> list[Change]:
+    """Changes of one deal in the order a webhook might bring them: versions 3, 1, 5, 2, 4."""
+    return [
+        change(deal_id, "dealstage", "qualifiedtobuy", 3_000),
+        change(deal_id, "dealname", "Old name", 1_000),
+        change(deal_id, "dealstage", "closedwon", 5_000),
+        change(deal_id, "dealstage", "appointmentscheduled", 2_000),
+        change(deal_id, "dealname", "New name", 4_000),
+    ]
+
+
+def test_a_chunk_of_out_of_order_events_ends_as_one_by_one(hub: Hub) -> None:
+    chunked = store(hub, out_of_order(101))
+    single = store(hub, out_of_order(202))
+
+    assert jobs.process_inbox_events(chunked) == [WorkState.DONE] * 5  # one job, one chunk
+    for event_id in single:  # one job (and one transaction) per event, in the same order
+        assert jobs.process_inbox_events([event_id]) == [WorkState.DONE]
+
+    a, b = deal(hub, 101), deal(hub, 202)
+    assert (a.name, a.stage, a.version_ms) == ("New name", "closedwon", 5_000)
+    assert (a.name, a.stage, a.status, a.version_ms) == (b.name, b.stage, b.status, b.version_ms)
+    assert {**a.properties, "external_id": "-"} == {**b.properties, "external_id": "-"}
+    assert a.property_versions == b.property_versions
+    assert [r.outcome for r in rows(hub, chunked)] == [r.outcome for r in rows(hub, single)]
+    assert [r.outcome for r in rows(hub, chunked)][3] == "stale"  # version 2 after version 3
+    assert {r.attempts for r in rows(hub, chunked)} == {1}
+
+
+def test_one_bad_event_fails_alone(hub: Hub) -> None:
+    ids = store(
+        hub,
+        [
+            change(301, "dealname", "Good one", 1_000),
+            change(302, "dealstage", "no-such-stage", 1_000),  # the value map does not know it
+            change(303, "dealname", "Good two", 1_000),
+        ],
+    )
+    states = jobs.process_inbox_events(ids)
+
+    assert states == [WorkState.DONE, WorkState.DEAD, WorkState.DONE]
+    good, bad, other = rows(hub, ids)
+    assert bad.state == WorkState.DEAD and bad.last_error_kind and "no-such-stage" in (bad.last_error or "")
+    assert (good.outcome, other.outcome) == ("applied", "applied")
+    assert (deal(hub, 301).name, deal(hub, 303).name) == ("Good one", "Good two")
+    with hub.sessions() as session:
+        assert session.scalars(select(Deal).where(Deal.external_id == "302")).first() is None  # rolled back
+        assert [a.kind for a in session.scalars(select(Alert))].count("dead_letter") == 1
+
+
+def test_a_claim_skips_objects_another_worker_holds(hub: Hub) -> None:
+    held, same_object, other_object = store(
+        hub, [change(401, "dealname", "A", 1_000), change(401, "dealname", "B", 2_000), change(402, "dealname", "C", 1)]
+    )
+    with hub.sessions() as session, session.begin():
+        [(first, _)] = work.claim_events(session, [held], lease_s=60)
+    with hub.sessions() as session, session.begin():
+        taken = work.claim_events(session, [same_object, other_object], lease_s=60)
+    assert [c.id for c, _ in taken] == [other_object]  # 401 is held by the first claim
+    event = taken[0][1]
+    assert (event.object_id, event.payload["propertyValue"], event.attempts) == ("402", "C", 1)  # no reload
+
+    # the first worker's lease runs out: its event and the waiting one are claimable again, and
+    # the first worker can no longer finish over the new attempt (fenced on the attempt number)
+    with hub.sessions() as session, session.begin():
+        session.get(InboxEvent, held).next_attempt_at = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+    with hub.sessions() as session, session.begin():
+        again = work.claim_events(session, [held, same_object], lease_s=60)
+    assert [(c.id, c.attempt) for c, _ in again] == [(held, 2), (same_object, 1)]
+    with hub.sessions() as session, session.begin():
+        assert work.finish_events(session, {first: "late"}) == set()
+        assert work.finish_events(session, {again[0][0]: "applied"}) == {held}
+    assert [(r.state, r.outcome) for r in rows(hub, [held])] == [(WorkState.DONE, "applied")]
+
+
+def test_leases_are_renewed_while_held_and_fenced(hub: Hub) -> None:
+    [event_id] = store(hub, [change(501, "dealname", "A", 1_000)])
+    with hub.sessions() as session, session.begin():
+        [(claim, _)] = work.claim_events(session, [event_id], lease_s=1)
+    leases = work.Leases(hub.sessions, lease_s=60)
+    before = rows(hub, [event_id])[0].next_attempt_at
+    assert leases.renew() == 0  # nothing held
+    leases.hold(InboxEvent, [claim])
+    try:
+        assert leases.renew() == 1
+        renewed = rows(hub, [event_id])[0].next_attempt_at
+        assert renewed - before > timedelta(seconds=50)
+        # another attempt takes the row over: the old claim's renewal no longer touches it
+        with hub.sessions() as session, session.begin():
+            row: Any = session.get(InboxEvent, event_id)
+            row.attempts, row.next_attempt_at = 2, before
+        assert leases.renew() == 0
+        assert rows(hub, [event_id])[0].next_attempt_at == before
+    finally:
+        leases.release(InboxEvent, [claim])
+        leases.stop()
+    assert leases.renew() == 0

@@ -157,6 +157,16 @@ class ReadsInBatches(CallsApi, Protocol):
 
 
 @runtime_checkable
+class ReadsDealPartiesInBatches(Protocol):
+    """``CrmConnector.deal_parties`` for many deals in a few calls (the engine reads the parties
+    of a chunk's new deals ahead of its transaction)."""
+
+    def deals_parties(self, deal_ids: Sequence[str]) -> dict[str, DealParties]:
+        """{deal id: its parties} for every id asked (a deal without any: empty parties)."""
+        ...
+
+
+@runtime_checkable
 class WritesInBatches(Protocol):
     """Records upserted by a unique key, many a call."""
 

@@ -105,6 +105,9 @@ class HubSpotConnector:
     def deal_parties(self, deal_id: str) -> DealParties:
         return crm.deal_parties(self._api, deal_id)
 
+    def deals_parties(self, deal_ids: Sequence[str]) -> dict[str, DealParties]:
+        return crm.deals_parties(self._api, deal_ids)
+
     def create_referral_deal(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         return crm.create_referral_deal(self._api, payload, idempotency_key=idempotency_key)
 

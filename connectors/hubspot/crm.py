@@ -8,7 +8,7 @@ deals (``crm setup`` creates it). Contacts are unique by ``email`` (batch read w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from hubspot.crm.objects import (
@@ -98,25 +98,32 @@ def find_conflicts(api: HubSpotApi, *, email: str | None, domain: str | None) ->
 def deal_parties(api: HubSpotApi, deal_id: str) -> DealParties:
     """The emails of the deal's contacts and the domains of its companies (v4 associations, then
     one batch read each)."""
-    contact_ids = api.associated("deals", "contacts", [deal_id]).get(str(deal_id), [])
-    company_ids = api.associated("deals", "companies", [deal_id]).get(str(deal_id), [])
-    emails = (
-        {
-            str((r.properties or {}).get("email") or "").strip().lower()
-            for r in api.read_objects("contacts", contact_ids, ["email"])
-        }
-        if contact_ids
-        else set()
-    )
-    domains = (
-        {
-            str((r.properties or {}).get("domain") or "").strip().lower()
-            for r in api.read_objects("companies", company_ids, ["domain"])
-        }
-        if company_ids
-        else set()
-    )
-    return DealParties(emails=tuple(sorted(e for e in emails if e)), domains=tuple(sorted(d for d in domains if d)))
+    return deals_parties(api, [deal_id])[str(deal_id)]
+
+
+def deals_parties(api: HubSpotApi, deal_ids: Sequence[str]) -> dict[str, DealParties]:
+    """``deal_parties`` of many deals in four calls a hundred deals: the v4 associations batch
+    read to contacts and to companies, then one batch read of each."""
+    ids = [str(i) for i in deal_ids]
+    contacts_of = api.associated("deals", "contacts", ids) if ids else {}
+    companies_of = api.associated("deals", "companies", ids) if ids else {}
+    contact_ids = sorted({c for found in contacts_of.values() for c in found}, key=_id_order)
+    company_ids = sorted({c for found in companies_of.values() for c in found}, key=_id_order)
+    emails = {
+        str(r.id): str((r.properties or {}).get("email") or "").strip().lower()
+        for r in (api.read_objects("contacts", contact_ids, ["email"]) if contact_ids else [])
+    }
+    domains = {
+        str(r.id): str((r.properties or {}).get("domain") or "").strip().lower()
+        for r in (api.read_objects("companies", company_ids, ["domain"]) if company_ids else [])
+    }
+    return {
+        deal_id: DealParties(
+            emails=tuple(sorted({emails[c] for c in contacts_of.get(deal_id, []) if emails.get(c)})),
+            domains=tuple(sorted({domains[c] for c in companies_of.get(deal_id, []) if domains.get(c)})),
+        )
+        for deal_id in ids
+    }
 
 
 def _matches(api: HubSpotApi, obj: str, records: list[Any], matched_on: Literal["email", "domain"]) -> list[CrmMatch]:

@@ -86,7 +86,7 @@ class ChunkRunner:
                 self.engine.use(reads)
                 states.update(self._apply(chunk))
         finally:
-            self.engine.use({})
+            self.engine.use(Ahead())
             self.leases.release(InboxEvent, claims)
         return states
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy.orm import Session
 
 from connectors.capabilities import DeletedRecords, MergesRecords, ReadsInBatches
@@ -30,6 +31,8 @@ from hub.mapping import Canonical, Plan, event_record
 from hub.pipeline import echo
 from hub.pipeline.context import PipelineContext
 from hub.pipeline.models import InboxEvent
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,31 @@ class MergeHandler(Protocol):
 
 @dataclass(frozen=True)
 class DomainHandlers:
-    """What the domain does with events: see the module docstring. Built above the pipeline."""
+    """What the domain does with events: see the module docstring. Built above the pipeline.
+
+    ``read_ahead``: the provider reads the domain will want for a chunk of events (the parties of
+    deals the hub has not seen), made before the chunk's transaction opens, in the read-ahead
+    thread; what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied."""
 
     routes: Sequence[Route] = ()
     targets: Mapping[str, ChangeHandler] = field(default_factory=dict)
     merges: Mapping[str, MergeHandler] = field(default_factory=dict)
+    read_ahead: Callable[[Sequence[InboxEvent]], Mapping[str, Any]] | None = None
 
 
-#: what a read-ahead found for each (connector, object, id): the record, ``None`` when the provider
-#: no longer has the object, or the exception its read raised (raised again by the event's own
-#: processing, so ``work.describe`` classifies it as if the event had read it itself)
-Ahead = dict[tuple[str, str, str], Record | Exception | None]
+#: ``session.info`` key: what ``DomainHandlers.read_ahead`` returned for the chunk being applied
+READ_AHEAD = "partnerhub.read_ahead"
+
+
+@dataclass
+class Ahead:
+    """What a read-ahead found. ``records``, for each (connector, object, id): the record,
+    ``None`` when the provider no longer has the object, or the exception its read raised
+    (raised again by the event's own processing, so ``work.describe`` classifies it as if the
+    event had read it itself). ``domain``: what ``DomainHandlers.read_ahead`` returned."""
+
+    records: dict[tuple[str, str, str], Record | Exception | None] = field(default_factory=dict)
+    domain: Mapping[str, Any] = field(default_factory=dict)
 
 
 class HubEngine:
@@ -74,7 +91,7 @@ class HubEngine:
         self.hub = hub
         self.handlers = handlers
         #: current state read ahead for a chunk of events (``read_ahead``, then ``use``)
-        self._read_ahead: Ahead = {}
+        self._read_ahead = Ahead()
         #: live echo fingerprints of the chunk's objects (``prefetch``); None: query per event
         self._prints: dict[echo.ObjectKey, set[tuple[str, str]]] | None = None
 
@@ -96,7 +113,7 @@ class HubEngine:
             if not partial or record.get("archived"):
                 continue
             wanted.setdefault((event.connector, event.object_type), set()).add(event.object_id)
-        ahead: Ahead = {}
+        ahead = Ahead()
         for (name, object_type), ids in wanted.items():
             plan = self.hub.mappings.current.for_source(name, object_type)
             if plan is None:
@@ -106,11 +123,16 @@ class HubEngine:
             try:
                 records = reader.read_many(object_type, sorted(ids), fields=plan.source_paths)
             except Exception as exc:
-                ahead.update({(name, object_type, id_): exc for id_ in ids})
+                ahead.records.update({(name, object_type, id_): exc for id_ in ids})
                 continue
-            ahead.update({(name, object_type, id_): None for id_ in ids})  # absent: gone
+            ahead.records.update({(name, object_type, id_): None for id_ in ids})  # absent: gone
             for record in records:
-                ahead[(name, object_type, record.id)] = record
+                ahead.records[(name, object_type, record.id)] = record
+        if self.handlers.read_ahead is not None:
+            try:
+                ahead.domain = self.handlers.read_ahead(events)
+            except Exception as exc:  # best effort: the handlers read what they lack themselves
+                log.warning("domain read-ahead failed", error=f"{type(exc).__name__}: {exc}"[:500])
         return ahead
 
     def use(self, ahead: Ahead) -> None:
@@ -120,7 +142,9 @@ class HubEngine:
 
     def prefetch(self, session: Session, events: Sequence[InboxEvent]) -> None:
         """Read what a chunk's events will look up, one query each instead of one per event:
-        the echo fingerprints of their objects. In the chunk's transaction."""
+        the echo fingerprints of their objects; and hand the domain its read-ahead. In the
+        chunk's transaction."""
+        session.info[READ_AHEAD] = self._read_ahead.domain
         self._prints = echo.live_prints(session, {(e.connector, e.object_type, e.object_id) for e in events})
 
     def forget_prefetch(self) -> None:
@@ -175,8 +199,8 @@ class HubEngine:
             if from_event.get("archived"):
                 return from_event, True, fallback
             key = (event.connector, event.object_type, event.object_id)
-            if key in self._read_ahead:
-                ahead = self._read_ahead[key]  # kept: a chunk's later events of the object share it
+            if key in self._read_ahead.records:
+                ahead = self._read_ahead.records[key]  # kept: a chunk's later events of the object share it
                 if isinstance(ahead, Exception):
                     raise ahead
                 found = [] if ahead is None else [ahead]

@@ -202,10 +202,13 @@ class Leases:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pinned = False
 
     def start(self) -> None:
-        """Start the heartbeat (``hold`` starts it too)."""
+        """Keep the heartbeat running until ``stop`` (a worker process; without it the beat
+        runs only while something is held)."""
         with self._lock:
+            self._pinned = True
             self._start()
 
     def _start(self) -> None:
@@ -248,6 +251,10 @@ class Leases:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_s / 3):
+            with self._lock:
+                if not self._pinned and not any(self._held.values()):
+                    self._thread = None  # the next ``hold`` starts a new beat
+                    return
             try:
                 self.renew()
             except Exception as exc:  # the next beat tries again; a lost lease is fenced anyway

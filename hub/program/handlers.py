@@ -9,13 +9,14 @@ line here, not an import in the pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hub.mapping import Canonical
 from hub.pipeline.effects import FollowUp, remember_writes
-from hub.pipeline.engine import DomainHandlers, Route, event_action
+from hub.pipeline.engine import READ_AHEAD, DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.program import deals, payments, payouts, privacy, referrals, registrations
 from hub.program.context import ProgramContext
@@ -56,12 +57,14 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         the referral's status and its email, the commission."""
         outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
         if deal is not None and outcome != "stale":
+            ahead = session.info.get(READ_AHEAD, {}).get(referrals.PARTIES_AHEAD, {})
             happened = referrals.on_deal_changed(
                 session,
                 ctx,
                 deal,
                 applied,
                 look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
+                parties_ahead=ahead.get((event.connector, deal.external_id)),
             )
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
@@ -72,6 +75,17 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
 
     def inbound_email(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         return inbound_mail.apply(session, ctx, change)
+
+    def read_ahead(events: Sequence[InboxEvent]) -> dict[str, Any]:
+        """Before a chunk's transaction: the parties its deal events will look up."""
+        mappings = ctx.mappings.current
+        deal_events = []
+        for event in events:
+            plan = mappings.for_source(event.connector, event.object_type)
+            if plan is not None and plan.target == "deal":
+                changed = event_action(event.event_type) == "associationChange"
+                deal_events.append((event.connector, event.object_id, changed))
+        return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events)}
 
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
@@ -88,6 +102,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
             "inbound_email": inbound_email,
         },
         merges={"deal": deals_merged},
+        read_ahead=read_ahead,
     )
 
 

@@ -10,6 +10,7 @@ status (one email per change), and a won deal earns its commission.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from connectors.capabilities import ReadsDealPartiesInBatches
 from connectors.errors import ConfigurationError
+from connectors.values import DealParties
 from hub.mapping import Plan
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
@@ -315,15 +318,58 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
     referral.updated_at = utcnow()
 
 
+#: ``read_parties_ahead``'s key in the engine's domain read-ahead
+PARTIES_AHEAD = "deal_parties"
+
+
+def read_parties_ahead(hub: ProgramContext, deals: Sequence[tuple[str, str, bool]]) -> dict[tuple[str, str], Any]:
+    """The parties ``on_deal_changed`` will look up for a chunk of CRM deal events, read before
+    the chunk's transaction (batched where the CRM can: ``ReadsDealPartiesInBatches``). ``deals``:
+    (connector, deal id, whether the event is an association change). Needed for a deal the hub
+    has not seen, and for an association change of a deal without a partner. Returns
+    {(connector, deal id): parties, or the exception the read raised}."""
+    crm = hub.crm
+    if not crm.api_ready:
+        return {}
+    ids = {deal_id for source, deal_id, _ in deals if source == crm.name}
+    if not ids:
+        return {}
+    with hub.sessions() as session:
+        rows = session.execute(
+            select(Deal.external_id, Deal.partner_id).where(Deal.source == crm.name, Deal.external_id.in_(ids))
+        )
+        known = {external_id: partner_id for external_id, partner_id in rows}
+    assoc = {deal_id for source, deal_id, changed in deals if source == crm.name and changed}
+    needed = sorted(i for i in ids if i not in known or (i in assoc and known[i] is None))
+    if not needed:
+        return {}
+    name = crm.name
+    try:
+        if isinstance(crm, ReadsDealPartiesInBatches):
+            found = crm.deals_parties(needed)
+            return {(name, i): found.get(i, DealParties()) for i in needed}
+        return {(name, i): crm.deal_parties(i) for i in needed}
+    except Exception as exc:
+        return dict.fromkeys(((name, i) for i in needed), exc)
+
+
 def on_deal_changed(
-    session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *, look_up_parties: bool = False
+    session: Session,
+    hub: ProgramContext,
+    deal: Deal,
+    applied: dict[str, Any],
+    *,
+    look_up_parties: bool = False,
+    parties_ahead: DealParties | Exception | None = None,
 ) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.
 
     ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
     and companies, read from the CRM (done when the hub first sees a deal and when its
-    associations change, not on every stage change)."""
+    associations change, not on every stage change). ``parties_ahead``: those parties as the
+    engine's read-ahead found them before the transaction (``read_parties_ahead``; an exception:
+    its read failed), so no CRM call is made inside it."""
     program = hub.program
     happened = []
     found = None
@@ -338,7 +384,9 @@ def on_deal_changed(
         )
         crm = hub.crm
         if found is None and look_up_parties and deal.source == crm.name and crm.api_ready:
-            parties = crm.deal_parties(deal.external_id)
+            if isinstance(parties_ahead, Exception):
+                raise parties_ahead
+            parties = parties_ahead if parties_ahead is not None else crm.deal_parties(deal.external_id)
             found = find_attribution(
                 session,
                 program.attribution,

@@ -21,6 +21,7 @@ from hub.pipeline.store import utcnow
 from hub.program.models import Deal
 from hub.runtime import jobs
 from hub.runtime.context import Hub, set_current
+from hub.runtime.settings import load_settings
 from tests.support.program_hub import open_program_hub
 
 _ids = count(1)
@@ -170,3 +171,58 @@ def test_leases_are_renewed_while_held_and_fenced(hub: Hub) -> None:
         leases.release(InboxEvent, [claim])
         leases.stop()
     assert leases.renew() == 0
+
+
+def test_new_deals_parties_are_read_ahead_in_batches(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_hubspot: Any
+) -> None:
+    """A chunk of deals new to the hub: their contacts and companies (for attribution by
+    referral match) are read before the chunk's transaction, in four calls for the chunk (the
+    v4 batch association read to contacts and to companies, one batch read of each), not two
+    to four calls per deal inside it."""
+    from datetime import UTC, datetime
+
+    from tests.support.hubspot_hub import hubspot_env
+
+    stamp = datetime(2026, 11, 1, tzinfo=UTC)
+    deals = [str(900 + n) for n in range(6)]
+    for n, deal_id in enumerate(deals):
+        fake_hubspot.set_deal(deal_id, stamp, dealname=f"Deal {n}", dealstage="appointmentscheduled")
+        if n % 2 == 0:  # half the deals have a contact and a company
+            contact = fake_hubspot.add("contacts", {"email": f"Buyer{n}@Example{n}.com"})
+            company = fake_hubspot.add("companies", {"domain": f"example{n}.com"})
+            fake_hubspot.associate("deals", deal_id, "contacts", contact)
+            fake_hubspot.associate("deals", deal_id, "companies", company)
+    open_program_hub(database_url, redis_url, tmp_path, monkeypatch, program=None, admin_token="t" * 32).close()
+    for key, value in hubspot_env(fake_hubspot).items():  # the same hub, with HubSpot's API
+        monkeypatch.setenv(key, value)
+    h = Hub.open(load_settings())
+    set_current(h)
+    try:
+        from hub.program import referrals
+
+        found = referrals.read_parties_ahead(h, [("hubspot", d, False) for d in deals])
+        assert found[("hubspot", "900")].emails == ("buyer0@example0.com",)
+        assert found[("hubspot", "900")].domains == ("example0.com",)
+        assert found[("hubspot", "901")].emails == () and found[("hubspot", "901")].domains == ()
+
+        before = len(fake_hubspot.requests)
+        ids = store(h, [change(int(d), "dealstage", "qualifiedtobuy", 5_000) for d in deals])
+        assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        paths = [r["path"].split("?")[0] for r in fake_hubspot.requests[before:]]
+        assert sorted(paths) == sorted(
+            [
+                "/crm/v3/objects/deals/batch/read",
+                "/crm/v4/associations/deals/contacts/batch/read",
+                "/crm/v4/associations/deals/companies/batch/read",
+                "/crm/v3/objects/contacts/batch/read",
+                "/crm/v3/objects/companies/batch/read",
+            ]
+        )
+        # known deals now: another change reads the deals only, no parties
+        before = len(fake_hubspot.requests)
+        ids = store(h, [change(int(d), "dealstage", "closedwon", 6_000) for d in deals])
+        assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        assert [r["path"] for r in fake_hubspot.requests[before:]] == ["/crm/v3/objects/deals/batch/read"]
+    finally:
+        h.close()

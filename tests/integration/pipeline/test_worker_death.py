@@ -22,7 +22,10 @@ def test_a_killed_workers_chunk_is_rerun_within_ten_seconds(make_harness, databa
         fake_hubspot.set_deal(str(700 + n), datetime(2026, 11, 1, tzinfo=UTC), dealname=f"D{n}", dealstage="closedwon")
     lease_s = 4.0
     h = make_harness.with_api(
-        database_url, fake_hubspot, PARTNERHUB_WORKER__LEASE_S=str(lease_s), PARTNERHUB_WORKER__RECONCILE_INTERVAL_S="60"
+        database_url,
+        fake_hubspot,
+        PARTNERHUB_WORKER__LEASE_S=str(lease_s),
+        PARTNERHUB_WORKER__RECONCILE_INTERVAL_S="60",
     )
     h.start_web()
     fake_hubspot.hang_next(path=READ)  # the chunk's read-ahead never answers

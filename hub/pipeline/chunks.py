@@ -1,10 +1,11 @@
 """Inbox events a chunk at a time: claimed together, read ahead together, applied in one
 transaction, finished together.
 
-An RQ job carries up to ``queue.IDS_PER_JOB`` event ids. ``ChunkRunner.run`` claims them in one
-statement (``work.claim_events``: a lease per event, fenced by its attempt number, never two
-workers on events of one object) and holds the leases under the process's heartbeat
-(``work.Leases``). It then works through them ``CHUNK_EVENTS`` at a time:
+An RQ job carries up to ``queue.IDS_PER_JOB`` event ids (a webhook request's job, often ten).
+``ChunkRunner.run`` claims them in one statement, filled up to ``IDS_PER_JOB`` with the oldest
+other waiting events (``work.claim_events``: a lease per event, fenced by its attempt number,
+never two workers on events of one object; the jobs of the events taken this way find them done)
+and holds the leases under the process's heartbeat (``work.Leases``). It then works through them ``CHUNK_EVENTS`` at a time:
 
 1. read ahead (``HubEngine.read_ahead``): the chunk's provider records in batched calls, with no
    transaction open; the next chunk's reads run in a thread while this chunk's transaction runs;
@@ -32,7 +33,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from hub.pipeline import metrics, work
+from hub.pipeline import metrics, queue, work
 from hub.pipeline.context import PipelineContext
 from hub.pipeline.engine import Ahead, HubEngine
 from hub.pipeline.models import InboxEvent, WorkState
@@ -61,10 +62,14 @@ def _begin_writing(session: Session) -> None:
 class ChunkRunner:
     """Runs jobs' chunks of inbox events in one process (see the module docstring)."""
 
-    def __init__(self, hub: PipelineContext, engine: HubEngine, leases: work.Leases):
+    def __init__(
+        self, hub: PipelineContext, engine: HubEngine, leases: work.Leases, *, fill_to: int = queue.IDS_PER_JOB
+    ) -> None:
         self.hub = hub
         self.engine = engine
         self.leases = leases
+        #: a job's claim is filled up to this many events from the backlog (0: its own ids only)
+        self.fill_to = fill_to
         self._reader: ThreadPoolExecutor | None = None
 
     def run(self, event_ids: Sequence[int]) -> dict[int, str | None]:
@@ -72,7 +77,9 @@ class ChunkRunner:
         finished already, held by another worker, or its lease lost)."""
         states: dict[int, str | None] = dict.fromkeys(event_ids)
         with self.hub.sessions() as session, session.begin():
-            claimed = work.claim_events(session, event_ids, lease_s=self.hub.settings.worker.lease_s)
+            claimed = work.claim_events(
+                session, event_ids, lease_s=self.hub.settings.worker.lease_s, fill_to=self.fill_to
+            )
         if not claimed:
             return states
         claims = [c for c, _ in claimed]

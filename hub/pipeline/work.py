@@ -26,6 +26,7 @@ from typing import TypeVar
 import structlog
 from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.errors import AuthenticationFailed, HubError, OutcomeUnknown, RetriableError
 from hub.pipeline.alerts import raise_alert
@@ -110,49 +111,74 @@ _EVENT_COLUMNS = (
     "payload",
     "received_at",
 )
-#: one statement, built once (SQLAlchemy caches its compiled form): take the waiting or
-#: lease-expired events among ``ids`` whose object no other live claim holds
-_CLAIM_EVENTS = (
-    update(_EVENTS)
-    .where(
-        _EVENTS.c.id.in_(bindparam("ids", expanding=True)),
-        or_(
-            _EVENTS.c.state == WorkState.RECEIVED,
-            and_(_EVENTS.c.state == WorkState.PROCESSING, _EVENTS.c.next_attempt_at <= bindparam("now")),
-        ),
-        ~exists().where(
-            _OTHER.c.state == WorkState.PROCESSING,
-            _OTHER.c.next_attempt_at > bindparam("now"),
-            _OTHER.c.object_id == _EVENTS.c.object_id,
-            _OTHER.c.object_type == _EVENTS.c.object_type,
-            _OTHER.c.connector == _EVENTS.c.connector,
-            _OTHER.c.id.not_in(bindparam("ids", expanding=True)),
-        ),
-    )
-    .values(state=WorkState.PROCESSING, attempts=_EVENTS.c.attempts + 1, next_attempt_at=bindparam("lease_end"))
-    .returning(*(_EVENTS.c[name] for name in _EVENT_COLUMNS))
+_WAITING = or_(
+    _EVENTS.c.state == WorkState.RECEIVED,
+    and_(_EVENTS.c.state == WorkState.PROCESSING, _EVENTS.c.next_attempt_at <= bindparam("now")),
 )
+#: no other live claim holds an event of the same object
+_OBJECT_FREE = ~exists().where(
+    _OTHER.c.state == WorkState.PROCESSING,
+    _OTHER.c.next_attempt_at > bindparam("now"),
+    _OTHER.c.object_id == _EVENTS.c.object_id,
+    _OTHER.c.object_type == _EVENTS.c.object_type,
+    _OTHER.c.connector == _EVENTS.c.connector,
+    _OTHER.c.id.not_in(bindparam("ids", expanding=True)),
+)
+#: the oldest other waiting events, to fill a chunk up (their own jobs then find them done)
+_FILL = (
+    select(_OTHER.c.id)
+    .where(_OTHER.c.state == WorkState.RECEIVED)
+    .order_by(_OTHER.c.next_attempt_at)
+    .limit(bindparam("fill"))
+    .scalar_subquery()
+)
+
+
+def _claim_statement(*, fill: bool):  # type: ignore[no-untyped-def]
+    wanted: ColumnElement[bool] = _EVENTS.c.id.in_(bindparam("ids", expanding=True))
+    if fill:
+        wanted = or_(wanted, _EVENTS.c.id.in_(_FILL))
+    return (
+        update(_EVENTS)
+        .where(wanted, _WAITING, _OBJECT_FREE)
+        .values(state=WorkState.PROCESSING, attempts=_EVENTS.c.attempts + 1, next_attempt_at=bindparam("lease_end"))
+        .returning(*(_EVENTS.c[name] for name in _EVENT_COLUMNS))
+    )
+
+
+#: built once each (SQLAlchemy caches their compiled form): take the waiting or lease-expired
+#: events among ``ids`` (and, with ``fill``, the oldest other waiting ones) whose object no other
+#: live claim holds
+_CLAIM_EVENTS = _claim_statement(fill=False)
+_CLAIM_AND_FILL = _claim_statement(fill=True)
 #: PostgreSQL: chunk claims take turns (one short statement each), so two workers' claims cannot
 #: both see an object free; SQLite has one writer, which already makes them take turns
 _CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7243100713)")
 
 
-def claim_events(session: Session, ids: Sequence[int], *, lease_s: float) -> list[tuple[Claim, InboxEvent]]:
+def claim_events(
+    session: Session, ids: Sequence[int], *, lease_s: float, fill_to: int = 0
+) -> list[tuple[Claim, InboxEvent]]:
     """Claim a chunk of inbox events in one statement; returns each claimed event (a detached
     ``InboxEvent`` built from the statement's ``RETURNING``, not loaded again) with its claim,
-    in id order. Not claimed: events done or held by a live lease, and events of an object
-    (connector, object type, object id) another worker holds an event of, so two workers never
-    apply events of one object at once (the engine applies a chunk's events of one object in id
-    order, in one transaction). Those stay waiting and are re-run once free (the reconciler)."""
+    in id order. ``fill_to``: also take the oldest other waiting events, up to that many in all
+    (a webhook request's job carries its own few ids; the chunk is filled from the backlog, and
+    the other jobs find their events done). Not claimed: events done or held by a live lease,
+    and events of an object (connector, object type, object id) another worker holds an event
+    of, so two workers never apply events of one object at once (the engine applies a chunk's
+    events of one object in id order, in one transaction). Those stay waiting and are re-run
+    once free (another job's fill, or the reconciler)."""
     if not ids:
         return []
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(_CLAIM_LOCK)
     now = utcnow()
-    rows = conn.execute(
-        _CLAIM_EVENTS, {"ids": list(ids), "now": now, "lease_end": now + timedelta(seconds=lease_s)}
-    ).all()
+    params: dict[str, object] = {"ids": list(ids), "now": now, "lease_end": now + timedelta(seconds=lease_s)}
+    fill = fill_to - len(ids)
+    if fill > 0:
+        params["fill"] = fill
+    rows = conn.execute(_CLAIM_AND_FILL if fill > 0 else _CLAIM_EVENTS, params).all()
     claimed = []
     for row in sorted(rows, key=lambda r: r.id):
         values = row._asdict()

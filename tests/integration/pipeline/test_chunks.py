@@ -15,9 +15,12 @@ from sqlalchemy import select
 
 from connectors.values import Change
 from hub.pipeline import work
+from hub.pipeline.chunks import ChunkRunner
+from hub.pipeline.engine import HubEngine
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import Alert, InboxEvent, WorkState
 from hub.pipeline.store import utcnow
+from hub.program.handlers import inbox_handlers
 from hub.program.models import Deal
 from hub.runtime import jobs
 from hub.runtime.context import Hub, set_current
@@ -87,11 +90,12 @@ def out_of_order(deal_id: int) -> list[Change]:
 
 def test_a_chunk_of_out_of_order_events_ends_as_one_by_one(hub: Hub) -> None:
     chunked = store(hub, out_of_order(101))
-    single = store(hub, out_of_order(202))
-
     assert jobs.process_inbox_events(chunked) == [WorkState.DONE] * 5  # one job, one chunk
+
+    single = store(hub, out_of_order(202))
+    one_by_one = ChunkRunner(hub, HubEngine(hub, inbox_handlers(hub)), jobs.leases(hub), fill_to=0)
     for event_id in single:  # one job (and one transaction) per event, in the same order
-        assert jobs.process_inbox_events([event_id]) == [WorkState.DONE]
+        assert one_by_one.run([event_id]) == {event_id: WorkState.DONE}
 
     a, b = deal(hub, 101), deal(hub, 202)
     assert (a.name, a.stage, a.version_ms) == ("New name", "closedwon", 5_000)
@@ -101,6 +105,15 @@ def test_a_chunk_of_out_of_order_events_ends_as_one_by_one(hub: Hub) -> None:
     assert [r.outcome for r in rows(hub, chunked)] == [r.outcome for r in rows(hub, single)]
     assert [r.outcome for r in rows(hub, chunked)][3] == "stale"  # version 2 after version 3
     assert {r.attempts for r in rows(hub, chunked)} == {1}
+
+
+def test_a_jobs_claim_is_filled_from_the_backlog(hub: Hub) -> None:
+    """A webhook request's job carries its own few ids; the claim takes the oldest other waiting
+    events with them, and their own jobs then find them done."""
+    ids = store(hub, [change(600 + n, "dealname", f"N{n}", 1_000) for n in range(5)])
+    assert jobs.process_inbox_events(ids[:1]) == [WorkState.DONE]
+    assert [r.state for r in rows(hub, ids)] == [WorkState.DONE] * 5
+    assert jobs.process_inbox_events(ids[1:]) == [None] * 4  # their jobs: nothing left to do
 
 
 def test_one_bad_event_fails_alone(hub: Hub) -> None:

@@ -115,14 +115,16 @@ _WAITING = or_(
     _EVENTS.c.state == WorkState.RECEIVED,
     and_(_EVENTS.c.state == WorkState.PROCESSING, _EVENTS.c.next_attempt_at <= bindparam("now")),
 )
-#: no other live claim holds an event of the same object
+#: no live claim holds an event of the same object, not even an event among the claim's own
+#: ids (another worker's fill may have taken it). The statement's own updates are not seen by
+#: this subquery (PostgreSQL and SQLite both evaluate it against the rows as they were), so a
+#: claim's events of one object never block each other.
 _OBJECT_FREE = ~exists().where(
     _OTHER.c.state == WorkState.PROCESSING,
     _OTHER.c.next_attempt_at > bindparam("now"),
     _OTHER.c.object_id == _EVENTS.c.object_id,
     _OTHER.c.object_type == _EVENTS.c.object_type,
     _OTHER.c.connector == _EVENTS.c.connector,
-    _OTHER.c.id.not_in(bindparam("ids", expanding=True)),
 )
 #: the oldest other waiting events, to fill a chunk up (their own jobs then find them done)
 _FILL = (

@@ -7,6 +7,7 @@ and starts the polling rounds (``hub.pipeline.sync.Poller``).
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 
@@ -75,6 +76,7 @@ class Scheduler:
         ttl_ms = int(max(self.interval * 3, 5) * 1000)
         r = self.hub.redis
         if r.set(LOCK_KEY, self.token, nx=True, px=ttl_ms):
+            log.info("scheduler lead taken", pid=os.getpid())  # once per lead, not per renewal
             return True
         # still ours? extend it (compare-and-extend without a script: WATCH/MULTI)
         with r.pipeline() as pipe:

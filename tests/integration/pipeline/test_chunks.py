@@ -162,6 +162,20 @@ def test_a_claim_skips_objects_another_worker_holds(hub: Hub) -> None:
     assert [(r.state, r.outcome) for r in rows(hub, [held])] == [(WorkState.DONE, "applied")]
 
 
+def test_a_claim_skips_an_object_held_through_one_of_its_own_ids(hub: Hub) -> None:
+    """Another worker's fill took one of this job's events: this claim must not take the other
+    events of that object (two workers would apply one deal at once and both create it)."""
+    held, same_object, other_object = store(
+        hub, [change(451, "dealname", "A", 1_000), change(451, "dealname", "B", 2_000), change(452, "dealname", "C", 1)]
+    )
+    with hub.sessions() as session, session.begin():
+        assert [c.id for c, _ in work.claim_events(session, [held], lease_s=60)] == [held]
+    with hub.sessions() as session, session.begin():
+        taken = work.claim_events(session, [held, same_object, other_object], lease_s=60)
+    assert [c.id for c, _ in taken] == [other_object]
+    assert [r.state for r in rows(hub, [held, same_object])] == [WorkState.PROCESSING, WorkState.RECEIVED]
+
+
 def test_leases_are_renewed_while_held_and_fenced(hub: Hub) -> None:
     [event_id] = store(hub, [change(501, "dealname", "A", 1_000)])
     with hub.sessions() as session, session.begin():

@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import redis as redis_lib
 from sqlalchemy import func, select
 
+from hub.pipeline.metrics import COUNTERS_KEY
 from hub.program.models import Deal
 from tests.support.hubspot_hub import deal_event
 from tests.support.servers import wait_until
@@ -17,7 +19,7 @@ READ = "/crm/v3/objects/deals/batch/read"
 EVENTS = 30
 
 
-def test_a_killed_workers_chunk_is_rerun_within_ten_seconds(make_harness, database_url, fake_hubspot):
+def test_a_killed_workers_chunk_is_rerun_within_ten_seconds(make_harness, database_url, redis_url, fake_hubspot):
     for n in range(EVENTS):
         fake_hubspot.set_deal(str(700 + n), datetime(2026, 11, 1, tzinfo=UTC), dealname=f"D{n}", dealstage="closedwon")
     lease_s = 4.0
@@ -26,6 +28,7 @@ def test_a_killed_workers_chunk_is_rerun_within_ten_seconds(make_harness, databa
         fake_hubspot,
         PARTNERHUB_WORKER__LEASE_S=str(lease_s),
         PARTNERHUB_WORKER__RECONCILE_INTERVAL_S="60",
+        PARTNERHUB_HUBSPOT__TIMEOUT_S="60",  # the hung call outlasts the wait below, however slow the machine
     )
     h.start_web()
     fake_hubspot.hang_next(path=READ)  # the chunk's read-ahead never answers
@@ -48,5 +51,11 @@ def test_a_killed_workers_chunk_is_rerun_within_ten_seconds(make_harness, databa
     wait_until(lambda: h.states() == ["done"] * EVENTS, 30, what="chunk re-run after the kill")
     assert time.monotonic() - killed_at < 10
     assert [r.attempts for r in h.inbox()] == [2] * EVENTS
-    with h.hub.sessions() as s:
+    with h.hub.sessions() as s:  # each effect once: one deal each, each event counted once
         assert s.scalar(select(func.count()).select_from(Deal)) == EVENTS
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        processed = client.hgetall(COUNTERS_KEY)
+    finally:
+        client.close()
+    assert sum(int(v) for k, v in processed.items() if k.startswith(b"events_processed|")) == EVENTS

@@ -141,10 +141,10 @@ def add_partner_user(
     that is another company's user, or an operator's, is refused."""
     address = normalize_email(email)
     user = session.scalars(select(PartnerUser).where(PartnerUser.email == address)).first()
-    if user is not None and user.partner_id != partner_id:
-        raise AccessError("this address belongs to another partner company's user")
-    if session.scalars(select(Operator.id).where(Operator.email == address)).first() is not None:
-        raise AccessError("this address belongs to an operator")
+    # the same words either way: a partner learns nothing about other companies' users
+    taken = user is not None and user.partner_id != partner_id
+    if taken or session.scalars(select(Operator.id).where(Operator.email == address)).first() is not None:
+        raise AccessError("this address cannot be added to your company (ask the partner team)")
     if user is None:
         user = PartnerUser(
             partner_id=partner_id, email=address, name=name, active=True, invited_by=invited_by, created_at=_now()
@@ -187,7 +187,10 @@ def find_by_email(session: Session, email: str) -> Who | None:
     partner = session.scalars(select(Partner).where(Partner.email == address, Partner.status == "active")).first()
     if partner is None:
         return None
-    return _user(add_partner_user(session, partner.id, address, name=partner.name, invited_by="partner address"))
+    try:
+        return _user(add_partner_user(session, partner.id, address, name=partner.name, invited_by="partner address"))
+    except AccessError:  # the address is an operator's or another company's user: not signed in here
+        return None
 
 
 def who(session: Session, principal: str, principal_id: int) -> Who | None:

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from hub.asgi import build_app
 from hub.pipeline.store import utcnow
 from hub.program import access, referrals, registrations
-from hub.program.models import EmailPreference, LedgerEntry, Partner, Payout, Referral
+from hub.program.models import AuditEntry, EmailPreference, LedgerEntry, Partner, Payout, Referral
 from hub.program.partners import add_partner
 from hub.runtime.context import Hub
 from tests.support.web import WEB_SECRET, csrf_of, session_cookie
@@ -283,3 +283,11 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
     assert key.group(1) not in a.client.get("/portal/profile").text  # shown once
     with hub.sessions() as s:
         assert s.get(Partner, a.partner_id) is not None
+        audited = [(e.actor, e.action) for e in s.scalars(select(AuditEntry).where(AuditEntry.actor.like("partner_user:%")))]
+    me = "partner_user:owner@epsilon.example"
+    assert audited == [
+        (me, "partner_user.add"),
+        (me, "partner_user.remove"),
+        (me, "email_preferences.set"),
+        (me, "api_key.rotate"),
+    ]

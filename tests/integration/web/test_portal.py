@@ -283,7 +283,9 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
     assert key.group(1) not in a.client.get("/portal/profile").text  # shown once
     with hub.sessions() as s:
         assert s.get(Partner, a.partner_id) is not None
-        audited = [(e.actor, e.action) for e in s.scalars(select(AuditEntry).where(AuditEntry.actor.like("partner_user:%")))]
+        audited = [
+            (e.actor, e.action) for e in s.scalars(select(AuditEntry).where(AuditEntry.actor.like("partner_user:%")))
+        ]
     me = "partner_user:owner@epsilon.example"
     assert audited == [
         (me, "partner_user.add"),

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program import access, clock, partners, portal, referrals, registrations
-from hub.program.email.preferences import record_choice
+from hub.program.email.preferences import choose
 from hub.program.errors import DomainError, IdempotencyConflict
 from hub.program.models import Partner
 from hub.program.submission import ReferralIn, once_per_key
@@ -383,7 +383,7 @@ async def save_preferences(request: Request) -> Response:
             now = clock.now(visit.hub)
             chosen = {str(group): form.get(f"group_{group}") == "on" for group in groups}
             for group in groups:
-                record_choice(session, partner, group, opted_out=not chosen[str(group)], at=now)
+                choose(session, partner, group, receive=chosen[str(group)], at=now)
             access.audit(session, actor, "email_preferences.set", f"partner:{partner.id}", after={"receive": chosen})
 
     await run_in_threadpool(save)

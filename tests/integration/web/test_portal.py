@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from hub.asgi import build_app
+from hub.pipeline.models import OutboxItem
 from hub.pipeline.store import utcnow
 from hub.program import access, referrals, registrations
 from hub.program.models import AuditEntry, EmailPreference, LedgerEntry, Partner, Payout, Referral
 from hub.program.partners import add_partner
 from hub.runtime.context import Hub
+from hub.runtime.jobs import run_outbox_item
+from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.web import WEB_SECRET, csrf_of, session_cookie
 
 SCRIPT = "<script>alert('owned')</script> Evil Corp"
@@ -242,8 +245,15 @@ def test_statement_csv_neutralises_formulas(portal: tuple[Hub, Callable[[str], C
     assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
 
 
+def _send_outbox(hub: Hub) -> None:
+    with hub.sessions() as s:
+        ids = list(s.scalars(select(OutboxItem.id).where(OutboxItem.state != "done")))
+    for item_id in ids:
+        run_outbox_item(hub, item_id)
+
+
 def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
-    portal: tuple[Hub, Callable[[str], Company]],
+    portal: tuple[Hub, Callable[[str], Company]], fake_sendgrid: FakeSendGrid
 ) -> None:
     hub, company = portal
     a = company("Epsilon")
@@ -271,7 +281,20 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
             p.asm_group_id: p.opted_out
             for p in s.scalars(select(EmailPreference).where(EmailPreference.partner_id == a.partner_id))
         }
-    assert choices == {41: True, 42: False}
+    assert choices == {41: True}  # group 42 was never left: nothing to record
+    _send_outbox(hub)  # SendGrid's group suppressions follow the choice
+    assert fake_sendgrid.group_suppressions == {41: {"owner@epsilon.example"}}
+    again = a.client.post(
+        "/portal/profile/preferences", data={"csrf": csrf_of(page.text), "group_41": "on", "group_42": "on"}
+    )
+    assert again.status_code == 200
+    _send_outbox(hub)
+    assert fake_sendgrid.group_suppressions == {41: set()}
+    with hub.sessions() as s:
+        assert s.scalars(select(OutboxItem.state).where(OutboxItem.action == "set_group_suppression")).all() == [
+            "done",
+            "done",
+        ]
 
     assert a.client.get("/api/v1/referrals", headers={"Authorization": f"Bearer {a.api_key}"}).status_code == 200
     rotated = a.client.post("/portal/profile/key", data={"csrf": csrf_of(page.text)})
@@ -290,6 +313,7 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
     assert audited == [
         (me, "partner_user.add"),
         (me, "partner_user.remove"),
+        (me, "email_preferences.set"),
         (me, "email_preferences.set"),
         (me, "api_key.rotate"),
     ]

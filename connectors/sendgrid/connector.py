@@ -46,7 +46,7 @@ __all__ = ["PAUSE_KEY", "SendGridConnector"]
 class SendGridConnector:
     name: ClassVar[str] = "sendgrid"
     #: the names of ``outbox_actions()``
-    actions: ClassVar[frozenset[str]] = frozenset({"send_email"})
+    actions: ClassVar[frozenset[str]] = frozenset({"send_email", "set_group_suppression"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
     def __init__(self, settings: SendGridSettings, *, transport: httpx.BaseTransport | None = None) -> None:

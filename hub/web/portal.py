@@ -390,6 +390,39 @@ async def save_preferences(request: Request) -> Response:
     return await run_in_threadpool(lambda: _profile(visit, message="Your e-mail choices are saved."))
 
 
+@router.post("/portal/profile/locale")
+async def save_locale(request: Request) -> Response:
+    visit, form = await _posted_partner(request)
+    assert visit.person is not None
+    actor = visit.person.label
+    locale = (form.get("locale") or "")[:16]
+
+    def save() -> str | None:
+        try:
+            with unit_of_work(visit.hub) as session:
+                partner = session.get(Partner, _partner_id(visit))
+                if partner is None:
+                    raise not_found()
+                before = partner.locale
+                partners.set_locale(session, partner, locale)
+                access.audit(
+                    session,
+                    actor,
+                    "locale.set",
+                    f"partner:{partner.id}",
+                    before={"locale": before},
+                    after={"locale": partner.locale},
+                )
+        except DomainError as exc:
+            return str(exc)
+        return None
+
+    refused = await run_in_threadpool(save)
+    if refused is not None:
+        return await run_in_threadpool(lambda: _profile(visit, status=422, error=refused))
+    return await run_in_threadpool(lambda: _profile(visit, message="The language of your e-mails is saved."))
+
+
 @router.post("/portal/profile/key")
 async def rotate_key(request: Request) -> Response:
     visit, _ = await _posted_partner(request)

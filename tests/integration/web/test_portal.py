@@ -296,6 +296,16 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
             "done",
         ]
 
+    assert (
+        a.client.post("/portal/profile/locale", data={"csrf": csrf_of(page.text), "locale": "Deutsch"}).status_code
+        == 422
+    )
+    assert (
+        a.client.post("/portal/profile/locale", data={"csrf": csrf_of(page.text), "locale": "de-AT"}).status_code == 200
+    )
+    with hub.sessions() as s:
+        assert s.get(Partner, a.partner_id).locale == "de-AT"  # type: ignore[union-attr]
+
     assert a.client.get("/api/v1/referrals", headers={"Authorization": f"Bearer {a.api_key}"}).status_code == 200
     rotated = a.client.post("/portal/profile/key", data={"csrf": csrf_of(page.text)})
     key = re.search(r'id="new-api-key">(ph_live_[^<]+)<', rotated.text)
@@ -315,5 +325,6 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
         (me, "partner_user.remove"),
         (me, "email_preferences.set"),
         (me, "email_preferences.set"),
+        (me, "locale.set"),
         (me, "api_key.rotate"),
     ]

@@ -23,7 +23,7 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program import commissions
+from hub.program import commissions, parties
 from hub.program.attribution import attribute, find_attribution
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict
@@ -181,7 +181,7 @@ def process_submitted(
     if not approved_by:
         reasons = [
             f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
-            for m in crm.find_conflicts(email=referral.contact_email, domain=domain)
+            for m in parties.find_conflicts(session, crm, email=referral.contact_email, domain=domain)
         ]
         reasons += [
             f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
@@ -316,14 +316,22 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
 
 
 def on_deal_changed(
-    session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *, look_up_parties: bool = False
+    session: Session,
+    hub: ProgramContext,
+    deal: Deal,
+    applied: dict[str, Any],
+    *,
+    look_up_parties: bool = False,
+    local_parties_current: bool = True,
 ) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.
 
     ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
-    and companies, read from the CRM (done when the hub first sees a deal and when its
-    associations change, not on every stage change)."""
+    and companies (done when the hub first sees a deal and when its associations change, not on
+    every stage change): from the hub's records of them (``hub.program.parties``) when those
+    answer and ``local_parties_current`` (the associations the hub holds are not older than this
+    change), else read from the CRM, whose answer is kept as the deal's associations."""
     program = hub.program
     happened = []
     found = None
@@ -337,17 +345,23 @@ def on_deal_changed(
             deal_created_at=created,
         )
         crm = hub.crm
-        if found is None and look_up_parties and deal.source == crm.name and crm.api_ready:
-            parties = crm.deal_parties(deal.external_id)
-            found = find_attribution(
-                session,
-                program.attribution,
-                tracking_id=None,
-                partner_id=None,
-                deal_created_at=created,
-                contact_emails=parties.emails,
-                company_domains=parties.domains,
-            )
+        if found is None and look_up_parties and deal.source == crm.name:
+            who = parties.local_parties(session, deal.source, deal.external_id) if local_parties_current else None
+            if who is None and crm.api_ready:
+                who = crm.deal_parties(deal.external_id)
+                parties.record_deal_parties(
+                    session, deal.source, deal.external_id, contact_ids=who.contact_ids, company_ids=who.company_ids
+                )
+            if who is not None:
+                found = find_attribution(
+                    session,
+                    program.attribution,
+                    tracking_id=None,
+                    partner_id=None,
+                    deal_created_at=created,
+                    contact_emails=who.emails,
+                    company_domains=who.domains,
+                )
         if attribute(session, deal, found):
             happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None

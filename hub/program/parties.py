@@ -174,8 +174,9 @@ def record_deal_parties(
 
 def record_from_deal(session: Session, source: str, deal_id: str, applied: dict[str, Any]) -> bool:
     """Store the associations a deal change carried (its mapped ``contact_ids``/``company_ids``);
-    True when it carried any."""
-    carried = {kind: applied[name] for name, kind in DEAL_PARTY_FIELDS.items() if name in applied}
+    True when it carried any. A null value says nothing (a HubSpot batch read carries no
+    associations; a Pipedrive deal without a person): what the hub holds stays."""
+    carried = {kind: applied[name] for name, kind in DEAL_PARTY_FIELDS.items() if applied.get(name) is not None}
     if not carried:
         return False
     record_deal_parties(
@@ -188,25 +189,26 @@ def record_from_deal(session: Session, source: str, deal_id: str, applied: dict[
     return True
 
 
-def local_parties(session: Session, source: str, deal_id: str) -> DealParties | None:
-    """The deal's contacts' emails and companies' domains from the hub's records; ``None`` when
-    the records cannot answer (no association known, or an associated party the hub has no
-    record of)."""
-    links = list(
-        session.execute(
+def local_parties(session: Session, deal: Deal) -> tuple[DealParties, bool]:
+    """The deal's contacts' emails and companies' domains from the hub's records, and whether
+    that answer is complete: the deal's record carried both its contacts and its companies
+    (its mapping maps ``contact_ids`` and ``company_ids`` and both had a value) and the hub holds
+    a record of every one of them. An incomplete answer may still match a referral; only a complete one may be
+    taken as "nobody to match"."""
+    links = [
+        (str(t), str(p))
+        for t, p in session.execute(
             select(CrmDealParty.party_type, CrmDealParty.party_id).where(
-                CrmDealParty.source == source, CrmDealParty.deal_id == deal_id
+                CrmDealParty.source == deal.source, CrmDealParty.deal_id == deal.external_id
             )
         )
-    )
-    if not links:
-        return None
+    ]
     contact_ids = sorted({p for t, p in links if t == "contact"})
     company_ids = sorted({p for t, p in links if t == "company"})
     contacts = (
         list(
             session.scalars(
-                select(CrmContact).where(CrmContact.source == source, CrmContact.external_id.in_(contact_ids))
+                select(CrmContact).where(CrmContact.source == deal.source, CrmContact.external_id.in_(contact_ids))
             )
         )
         if contact_ids
@@ -215,19 +217,20 @@ def local_parties(session: Session, source: str, deal_id: str) -> DealParties | 
     companies = (
         list(
             session.scalars(
-                select(CrmCompany).where(CrmCompany.source == source, CrmCompany.external_id.in_(company_ids))
+                select(CrmCompany).where(CrmCompany.source == deal.source, CrmCompany.external_id.in_(company_ids))
             )
         )
         if company_ids
         else []
     )
-    if len(contacts) < len(contact_ids) or len(companies) < len(company_ids):
-        return None
+    carried = all((deal.properties or {}).get(name) is not None for name in DEAL_PARTY_FIELDS)
+    complete = carried and len(contacts) == len(contact_ids) and len(companies) == len(company_ids)
     emails = sorted({c.email for c in contacts if c.email and not c.deleted})
     domains = sorted({c.domain for c in companies if c.domain and not c.deleted})
-    return DealParties(
+    found = DealParties(
         emails=tuple(emails), domains=tuple(domains), contact_ids=tuple(contact_ids), company_ids=tuple(company_ids)
     )
+    return found, complete
 
 
 # -- merges ---------------------------------------------------------------------------------------
@@ -292,13 +295,14 @@ def merge_deal_links(session: Session, source: str, from_ids: Sequence[str], int
     rows = list(
         session.scalars(select(CrmDealParty).where(CrmDealParty.source == source, CrmDealParty.deal_id.in_(wanted)))
     )
-    held = set(
-        session.execute(
+    held = {
+        (str(t), str(p))
+        for t, p in session.execute(
             select(CrmDealParty.party_type, CrmDealParty.party_id).where(
                 CrmDealParty.source == source, CrmDealParty.deal_id == into_id
             )
-        ).tuples()
-    )
+        )
+    }
     for row in rows:
         if (row.party_type, row.party_id) in held:
             session.delete(row)

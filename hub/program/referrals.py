@@ -18,13 +18,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConfigurationError
+from connectors.values import DealParties
 from hub.mapping import Plan
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program import commissions, parties
-from hub.program.attribution import attribute, find_attribution
+from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict
 from hub.program.models import Deal, Partner, Referral
@@ -329,9 +330,10 @@ def on_deal_changed(
 
     ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
     and companies (done when the hub first sees a deal and when its associations change, not on
-    every stage change): from the hub's records of them (``hub.program.parties``) when those
-    answer and ``local_parties_current`` (the associations the hub holds are not older than this
-    change), else read from the CRM, whose answer is kept as the deal's associations."""
+    every stage change): first from the hub's records of them (``hub.program.parties``) when
+    ``local_parties_current`` (the associations the hub holds are not older than this change);
+    read from the CRM (its answer kept as the deal's associations) unless those records found a
+    match or answered completely."""
     program = hub.program
     happened = []
     found = None
@@ -346,22 +348,16 @@ def on_deal_changed(
         )
         crm = hub.crm
         if found is None and look_up_parties and deal.source == crm.name:
-            who = parties.local_parties(session, deal.source, deal.external_id) if local_parties_current else None
-            if who is None and crm.api_ready:
+            complete = False
+            if local_parties_current:
+                who, complete = parties.local_parties(session, deal)
+                found = _match_parties(session, program, created, who)
+            if found is None and not complete and crm.api_ready:
                 who = crm.deal_parties(deal.external_id)
                 parties.record_deal_parties(
                     session, deal.source, deal.external_id, contact_ids=who.contact_ids, company_ids=who.company_ids
                 )
-            if who is not None:
-                found = find_attribution(
-                    session,
-                    program.attribution,
-                    tracking_id=None,
-                    partner_id=None,
-                    deal_created_at=created,
-                    contact_emails=who.emails,
-                    company_domains=who.domains,
-                )
+                found = _match_parties(session, program, created, who)
         if attribute(session, deal, found):
             happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
@@ -411,6 +407,21 @@ def on_deal_changed(
     if settled.cancelled is not None or settled.reversed is not None:
         happened.append("commission-adjusted")
     return happened
+
+
+def _match_parties(session: Session, program: Program, created: Any, who: DealParties) -> Attributed | None:
+    """A referral matching the deal's contacts' emails or companies' domains."""
+    if not who.emails and not who.domains:
+        return None
+    return find_attribution(
+        session,
+        program.attribution,
+        tracking_id=None,
+        partner_id=None,
+        deal_created_at=created,
+        contact_emails=who.emails,
+        company_domains=who.domains,
+    )
 
 
 def _start_stage(program: Any, crm: str) -> str | None:

@@ -1,9 +1,10 @@
 """Referrals: capture with a tracking id, the conflict check, and the partner's view of the deal.
 
 A submitted referral is stored with an internal inbox event in one transaction and answered at
-once (202). A worker then checks it against the CRM and the other partners' referrals; a conflict
-holds it for an admin, otherwise the CRM deal, the owner notice and the partner's confirmation go
-out through the outbox, each once. Later, each change of the deal's stage moves the referral's
+once (202). A worker then checks it against the CRM (the hub's records of its contacts, companies
+and deals first; "nothing there" is confirmed with the CRM: ``hub.program.parties``) and the other
+partners' referrals; a conflict holds it for an admin, otherwise the CRM deal, the owner notice
+and the partner's confirmation go out through the outbox, each once. Later, each change of the deal's stage moves the referral's
 status (one email per change), and a won deal earns its commission.
 """
 

@@ -1,7 +1,8 @@
 """Deal registration: a partner claims a deal before it exists in the CRM.
 
 ``submit`` stores the registration with an internal inbox event (answered 202 at once, like a
-referral); a worker runs ``process``: the CRM (``find_conflicts``, any CRM) and the other
+referral); a worker runs ``process``: the CRM (the hub's records of it first, then
+``find_conflicts`` unless they found an open deal or a customer: ``hub.program.parties``) and the other
 partners' registrations within the protection window are searched by company domain, normalized
 company name and contact email.
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.values import CrmMatch, DealParties
@@ -277,9 +277,8 @@ def merge(session: Session, target: str, source: str, from_ids: Sequence[str], i
             }
     _repoint_links(session, source, target, wanted, into_id)
     if target == "company":
-        for contact in session.scalars(
-            select(CrmContact).where(CrmContact.source == source, CrmContact.deleted.is_(False))
-        ):
+        naming = or_(*(cast(CrmContact.company_ids, Text).contains(json.dumps(i)) for i in wanted))
+        for contact in session.scalars(select(CrmContact).where(CrmContact.source == source, naming)):
             ids = list(contact.company_ids or [])
             if set(ids) & set(wanted):
                 contact.company_ids = sorted({into_id if i in wanted else i for i in ids})

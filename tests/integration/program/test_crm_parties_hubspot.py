@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.values import Change
 from hub.pipeline.store import transaction, utcnow
 from hub.pipeline.sync import poll
 from hub.program import referrals
@@ -21,7 +22,7 @@ from hub.program.merges import MERGED_INTO
 from hub.program.models import CrmCompany, CrmContact, CrmDealParty, Deal, Partner, Referral
 from hub.program.privacy import FORGOTTEN
 from hub.program.states import ReferralStatus
-from tests.support.crm_events import apply, receive
+from tests.support.crm_events import apply, receive, store
 from tests.support.fake_hubspot import FakeHubSpot
 from tests.support.hubspot_hub import SECRET, hubspot_env
 from tests.support.program_hub import open_program_hub
@@ -258,3 +259,32 @@ def test_an_older_version_never_overwrites_a_newer_one(hub: Any) -> None:
         assert parties.apply_change(s, "company", "hubspot", change("New"), 2_000) == "applied"
         assert parties.apply_change(s, "company", "hubspot", change("Old"), 1_000) == "stale"
     assert one(hub, CrmCompany, "77").name == "New"
+
+
+def test_a_deal_record_carrying_its_associations_is_attributed_from_the_hub_records(
+    hub: Any, fake_hubspot: FakeHubSpot
+) -> None:
+    """A deal read with its associations (``associations.contacts`` / ``.companies``, as the v3
+    API returns them when asked): the hub's records of its contact and company answer, and no
+    association or party read goes to HubSpot."""
+    company = fake_hubspot.add("companies", {"name": "Assoc Inc", "domain": "assoc.example"})
+    contact = fake_hubspot.add("contacts", {"email": "ann@assoc.example", "associatedcompanyid": company})
+    deliver(hub, event("company", company, "creation"), event("contact", contact, "creation"))
+    partner_with_referral(hub, email=None, domain="assoc.example")
+    now_ms = int(time.time() * 1000)
+    stamp = utcnow().isoformat().replace("+00:00", "Z")  # created now: after the referral
+    record = {
+        "id": "9001",
+        "archived": False,
+        "properties": {"dealname": "Assoc deal", "dealstage": "appointmentscheduled", "pipeline": "default",
+                       "hs_lastmodifieddate": stamp, "createdate": stamp},
+        "associations": {"contacts": {"results": [{"id": contact, "type": "deal_to_contact"}]},
+                         "companies": {"results": [{"id": company, "type": "deal_to_company"}]}},
+    }  # fmt: skip
+    change = Change(event_key="poll:deal:9001:1", event_type="deal.polled", object_type="deal", object_id="9001",
+                    version_ms=now_ms, payload=record)  # fmt: skip
+    before = len(fake_hubspot.requests)
+    [outcome] = apply(hub, store(hub, "hubspot", (change,)))
+    assert "attributed:domain" in outcome
+    assert fake_hubspot.requests[before:] == []  # no association read, no contact or company read
+    assert links(hub, "9001") == [("company", company), ("contact", contact)]

@@ -46,7 +46,7 @@ def deliver(hub: Any, *records: tuple[str, str]) -> list[str]:
 
 @pytest.fixture
 def hub(
-    sqlite_url: str, redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fake_salesforce: FakeSalesforce
+    database_url: str, redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fake_salesforce: FakeSalesforce
 ) -> Iterator[Any]:
     env = {
         **fake_salesforce.settings_env(),
@@ -54,7 +54,9 @@ def hub(
         "PARTNERHUB_SALESFORCE__OUTBOUND_PATH_SECRET": PATH_SECRET,
         "PARTNERHUB_SYNC__INTERVAL_S": "0",
     }
-    opened = open_program_hub(sqlite_url, redis_url, tmp_path, monkeypatch, program=None, admin_token="t" * 32, env=env)
+    opened = open_program_hub(
+        database_url, redis_url, tmp_path, monkeypatch, program=None, admin_token="t" * 32, env=env
+    )
     try:
         yield opened
     finally:

@@ -11,8 +11,9 @@ The engine reaches the domain only through the ``DomainHandlers`` table it is gi
 mapping (the hub's own events, a person's deletion, a payment connector's events); ``targets``
 take a mapped change by its canonical target (``deal``: the record's version guard, sticky
 attribution, the referral, the commission — their emails and CRM writes as outbox rows in this
-transaction; ``contact``, ``company``: the CRM's parties, under the same guard); ``merges`` re-point the records of a ``*.merge`` event before the survivor is
-processed like any changed record.
+transaction; ``contact``, ``company``: the CRM's parties, under the same guard); ``merges``
+re-point the records of a ``*.merge`` event before the survivor is processed like any changed
+record.
 """
 
 from __future__ import annotations

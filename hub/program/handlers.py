@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.mapping import Canonical
+from hub.pipeline.batches import WRITE_RECORD
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
@@ -106,6 +107,7 @@ def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
     return {
         "create_referral_deal": referral_deal,
         "update_deal": remember_writes,
+        WRITE_RECORD: remember_writes,  # a CRM record write, batched (hub.pipeline.batches)
         "send_email": record_sent,
         "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
     }

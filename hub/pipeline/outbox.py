@@ -76,17 +76,22 @@ def owe_record_write(
     object_type: str,
     key: str,
     record: Mapping[str, Any],
+    sync: Mapping[str, Any] | None = None,
     inbox_event_id: int | None = None,
 ) -> int | None:
     """Owe one CRM record write (``record``: the mapping's outbound output, naming the record by
     ``key``, the object id or a unique external-id field). The dispatcher writes it together with
-    the other pending writes of the same object (``hub.pipeline.batches``)."""
+    the other pending writes of the same object (``hub.pipeline.batches``). ``sync``: what the
+    domain's follow-up needs to know of it (the hub record and fields it carries)."""
+    payload: dict[str, Any] = {"object": object_type, "key": key, "record": dict(record)}
+    if sync is not None:
+        payload["sync"] = dict(sync)
     return owe(
         session,
         natural_key=natural_key,
         connector=connector,
         action=batches.WRITE_RECORD,
-        payload={"object": object_type, "key": key, "record": dict(record)},
+        payload=payload,
         inbox_event_id=inbox_event_id,
     )
 

@@ -20,6 +20,10 @@ writes them with one call. Each row keeps its own outcome:
 - rows writing the same record are merged in row order (the newest value of a field wins) into
   one input, and share its result.
 
+A batch is worth waiting for: while fewer rows than a call takes are waiting, the oldest waits up
+to ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (1 s) for others to join it (see ``claim``); a burst of
+deal changes then leaves in full calls, not one small call per processed job.
+
 Claims skip rows another worker holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
 writer), so two dispatchers never wait on each other's rows.
 """
@@ -28,9 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.capabilities import WritesInBatches
@@ -44,6 +49,7 @@ from connectors.errors import (
 from connectors.values import WriteResult
 from hub.pipeline import work
 from hub.pipeline.models import OutboxItem, WorkState
+from hub.pipeline.store import utcnow
 
 #: the outbox action of one record write, carried out through ``upsert_many``
 WRITE_RECORD = "write_record"
@@ -88,20 +94,26 @@ def batch_size(connector: object) -> int:
 
 
 def claim(
-    session: Session, group: Group, first: Sequence[int], *, size: int, lease_s: float
+    session: Session, group: Group, first: Sequence[int], *, size: int, lease_s: float, linger_s: float = 0.0
 ) -> tuple[list[tuple[work.Claim, dict[str, Any]]], list[int]]:
     """In the caller's transaction, claim up to ``size`` waiting rows of ``group``: ``first``
     (the rows of the job at hand) before any other. Returns (the claims with their payloads,
-    the ids of ``first`` that could not be claimed: done, or held by another worker)."""
+    the ids of ``first`` this call settles without claiming them: done, held by another worker,
+    or left to linger).
+
+    Lingering: while fewer than ``size`` rows wait and the oldest is younger than ``linger_s``,
+    nothing is claimed; the waiting rows' next look (``next_attempt_at``) is set to when the
+    oldest has waited ``linger_s``, and the reconciler enqueues them then, with whatever else
+    arrived meanwhile."""
     waiting = OutboxItem.state == WorkState.PENDING
-    columns = (OutboxItem.id, OutboxItem.connector, OutboxItem.action, OutboxItem.payload)
+    columns = (OutboxItem.id, OutboxItem.connector, OutboxItem.action, OutboxItem.payload, OutboxItem.created_at)
     mine = session.execute(
         select(*columns)
         .where(OutboxItem.id.in_(list(first)), waiting)
         .order_by(OutboxItem.id)
         .with_for_update(skip_locked=True)
     ).all()
-    candidates = [(row_id, payload) for row_id, c, a, payload in mine if group_of(c, a, payload) == group]
+    candidates = [(r.id, r.payload, r.created_at) for r in mine if group_of(r.connector, r.action, r.payload) == group]
     if len(candidates) < size:
         others = session.execute(
             select(*columns)
@@ -115,16 +127,27 @@ def claim(
             .limit(size * 2)
             .with_for_update(skip_locked=True)
         ).all()
-        candidates += [(row_id, payload) for row_id, c, a, payload in others if group_of(c, a, payload) == group]
+        candidates += [
+            (r.id, r.payload, r.created_at) for r in others if group_of(r.connector, r.action, r.payload) == group
+        ]
+    settled = set(first) - {row_id for row_id, _, _ in candidates}
+    if candidates and len(candidates) < size and linger_s > 0:
+        ready_at = min(created for _, _, created in candidates) + timedelta(seconds=linger_s)
+        if ready_at > utcnow():
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_([row_id for row_id, _, _ in candidates]), waiting)
+                .values(next_attempt_at=ready_at)
+            )
+            return [], sorted(set(first))
     claims: list[tuple[work.Claim, dict[str, Any]]] = []
-    for row_id, payload in candidates[:size]:
+    for row_id, payload, _ in candidates[:size]:
         taken = work.claim(session, OutboxItem, row_id, lease_s=lease_s)
         if taken is not None:
             claims.append((taken, dict(payload)))
-    # ``first`` rows not waiting (or held by another worker), and those tried and missed
-    tried = {row_id for row_id, _ in candidates[:size]}
-    untaken = set(first) - {row_id for row_id, _ in candidates} - {c.id for c, _ in claims}
-    return claims, sorted(untaken | (tried & set(first)) - {c.id for c, _ in claims})
+        elif row_id in first:
+            settled.add(row_id)
+    return claims, sorted(settled - {c.id for c, _ in claims})
 
 
 def write(connector: object, group: Group, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int, Any]:

@@ -107,7 +107,12 @@ def run_outbox_batch(
     connector = hub.connectors.get(group.connector)
     with hub.sessions() as session, session.begin():
         claims, untaken = batches.claim(
-            session, group, item_ids, size=batches.batch_size(connector), lease_s=hub.settings.worker.lease_s
+            session,
+            group,
+            item_ids,
+            size=batches.batch_size(connector),
+            lease_s=hub.settings.worker.lease_s,
+            linger_s=hub.settings.worker.write_linger_s,
         )
     states: dict[int, str | None] = dict.fromkeys(untaken)
     if not claims:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ def open_hub(database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PARTNERHUB_WORKER__BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("PARTNERHUB_WORKER__BACKOFF_MAX_S", "0.02")
+    monkeypatch.setenv("PARTNERHUB_WORKER__WRITE_LINGER_S", "0")  # a test that lingers sets its own
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     upgrade(database_url)
@@ -80,6 +82,7 @@ def hubspot_hub(database_url, redis_url, monkeypatch, fake_hubspot):  # type: ig
 
 def test_hubspot_250_writes_are_3_batch_calls_with_a_fingerprint_each(hubspot_hub, fake_hubspot):
     hub = hubspot_hub
+    hub.settings.worker.write_linger_s = 30.0
     deal_ids = [fake_hubspot.add("deals", {"dealname": f"Deal {n}", "pipeline": "default"}) for n in range(250)]
     ids = owe_writes(
         hub,
@@ -90,6 +93,21 @@ def test_hubspot_250_writes_are_3_batch_calls_with_a_fingerprint_each(hubspot_hu
     )
     before = fake_hubspot.request_count
     dispatch_as_queued(ids)
+    # two full calls at once; the last 50 linger for others to join them
+    assert states(hub, ids) == {"done": 200, "pending": 50}
+    assert fake_hubspot.request_count - before == 2
+    with hub.sessions() as s, s.begin():
+        assert take_due(s, OutboxItem, requeue_after_s=60, limit=500) == []  # not before the linger ends
+        waiting = s.scalars(select(OutboxItem).where(OutboxItem.state == "pending")).all()
+        oldest = min(r.created_at for r in waiting)
+        assert {r.next_attempt_at for r in waiting} == {oldest + timedelta(seconds=30)}
+        for row in waiting:  # the linger passes
+            row.created_at -= timedelta(seconds=31)
+            row.next_attempt_at -= timedelta(seconds=31)
+    with hub.sessions() as s, s.begin():
+        due = take_due(s, OutboxItem, requeue_after_s=60, limit=500)  # the reconciler's pass
+    assert due == ids[200:]
+    dispatch_as_queued(due)
     assert states(hub, ids) == {"done": 250}
     assert fake_hubspot.request_count - before == 3  # 100 + 100 + 50
     assert writes(fake_hubspot, "/batch/update") == 3

@@ -162,6 +162,7 @@ def open_hub(url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch, env: dic
         monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("PARTNERHUB_WORKER__WRITE_LINGER_S", "0")  # one write: dispatched at once
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     upgrade(url)

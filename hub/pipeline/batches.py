@@ -21,7 +21,7 @@ writes them with one call. Each row keeps its own outcome:
   one input, and share its result.
 
 A batch is worth waiting for: while fewer rows than a call takes are waiting, the oldest waits up
-to ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (1 s) for others to join it (see ``claim``); a burst of
+to ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (2 s) for others to join it (see ``claim``); a burst of
 deal changes then leaves in full calls, not one small call per processed job.
 
 Claims skip rows another worker holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one

@@ -23,7 +23,7 @@ class WorkerSettings(BaseModel):
     )
     processes: int = Field(default=1, ge=1, description="Worker processes started by `run`.")
     write_linger_s: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0,
         description="How long a CRM record write may wait for others of its object to share a batch call "
         "(HubSpot 100 records a call, Salesforce 200); 0 writes what is pending at once.",

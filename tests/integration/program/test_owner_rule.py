@@ -25,7 +25,7 @@ from hub.pipeline.store import upgrade, utcnow
 from hub.pipeline.unit_of_work import unit_of_work
 from hub.program.attribution import override
 from hub.program.handlers import inbox_handlers
-from hub.program.models import Deal, FieldHistory, Partner, Referral, SyncBase
+from hub.program.models import Deal, FieldHistory, LedgerEntry, Partner, Referral, SyncBase
 from hub.runtime.context import Hub, set_current
 from hub.runtime.jobs import dispatch_outbox_items
 from hub.runtime.settings import load_settings
@@ -47,6 +47,7 @@ class CrmSide:
     value: Callable[[str], Any]  # the partner id the CRM holds
     record: Callable[[str, str, datetime], dict[str, Any]]  # the deal as the API reads it (partial)
     echo_field: Callable[[], str]  # the partner id field as change events name it
+    read: Callable[[str, str], Any]  # (deal id, hub field) -> the CRM's value of the field
 
 
 def _iso(at: datetime) -> str:
@@ -81,6 +82,7 @@ def hubspot_side(fake: Any) -> CrmSide:
             },
         },
         echo_field=lambda: "partnerhub_partner_id",
+        read=lambda deal, name: fake.objects["deals"][deal].get(f"partnerhub_{name}"),
     )
 
 
@@ -113,6 +115,9 @@ def salesforce_side(fake: Any) -> CrmSide:
             "SystemModstamp": _iso(at),
         },
         echo_field=lambda: field,
+        read=lambda deal, name: fake.records["Opportunity"][deal].get(
+            "Partnerhub_" + "_".join(part.title() for part in name.split("_")) + "__c"
+        ),
     )
 
 
@@ -142,6 +147,9 @@ def pipedrive_side(stack: Any) -> CrmSide:
             "update_time": _iso(at),
         },
         echo_field=lambda: f"custom_fields.{key()}",
+        read=lambda deal, name: fake.records["deal"][int(deal)]["custom_fields"].get(
+            fake.field_key("deal", f"partnerhub_{name}")
+        ),
     )
 
 
@@ -198,6 +206,69 @@ def history(hub: Hub) -> list[tuple[str, Any, str, Any]]:
 @pytest.fixture(params=["hubspot", "salesforce", "pipedrive"])
 def crm(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def crm_side(crm: str, request: pytest.FixtureRequest) -> tuple[CrmSide, Callable[[Path], dict[str, str]]]:
+    if crm == "hubspot":
+        fake = request.getfixturevalue("fake_hubspot")
+        return hubspot_side(fake), lambda m: {**hubspot_env(fake), "PARTNERHUB_MAPPINGS_DIR": str(m)}
+    if crm == "salesforce":
+        fake = request.getfixturevalue("fake_salesforce")
+        return salesforce_side(fake), lambda m: salesforce_env(fake, m)
+    stack = request.getfixturevalue("pipedrive")
+    return pipedrive_side(stack), lambda m: pipedrive_env(stack, m)
+
+
+def test_partner_data_reaches_the_crm_deal_through_the_mapping_file(crm, sqlite_url, redis_url, tmp_path, monkeypatch,
+                                                                     request):  # fmt: skip
+    side, make_env = crm_side(crm, request)
+    hub = open_hub(sqlite_url, redis_url, monkeypatch, make_env(mappings_with_owner(tmp_path, side.mapping, "hub")))
+    try:
+        hub.connectors[crm].ensure_setup()  # type: ignore[attr-defined]
+        now = utcnow()
+        with hub.sessions() as s, s.begin():
+            partner = Partner(name="Northwind Partners", email="nw@partners.example", status="active",
+                              created_at=now)  # fmt: skip
+            s.add(partner)
+            s.flush()
+            partner_id = str(partner.id)
+            s.add(Referral(tracking_id=TRACKING, partner_id=partner.id, company_name="Acme", status="submitted",
+                           history=[], created_at=now, updated_at=now))  # fmt: skip
+        deal_id = side.add("")  # a rep made the deal from the referral: tracking id, no partner
+        t0 = datetime.now(UTC) - timedelta(minutes=5)
+
+        outcome = process(hub, crm, side.record(deal_id, "", t0))
+        assert "attributed:tracking_id" in outcome and "wrote:" in outcome
+        assert sorted(write_rows(hub)[0].payload["sync"]["fields"]) == ["attribution", "partner_id", "partner_name"]
+        # a commission accrues on the deal: its amount and state follow
+        with hub.sessions() as s, s.begin():
+            deal = s.scalars(select(Deal)).one()
+            s.add(LedgerEntry(natural_key="commission:test:1", partner_id=int(partner_id), deal_id=deal.id,
+                              kind="commission", amount_minor=125050, currency="EUR", status="pending",
+                              created_at=now, updated_at=now))  # fmt: skip
+        process(hub, crm, side.record(deal_id, "", t0 + timedelta(minutes=1)))
+        rows = write_rows(hub)
+        assert len(rows) == 2
+        assert rows[1].payload["sync"]["fields"] == {
+            "commission_amount": 125050,
+            "commission_currency": "EUR",
+            "commission_state": "pending",
+        }
+        dispatch_outbox_items([r.id for r in rows])
+        assert {r.state for r in write_rows(hub)} == {"done"}
+        assert str(side.read(deal_id, "partner_id")) == partner_id
+        assert side.read(deal_id, "partner_name") == "Northwind Partners"
+        assert side.read(deal_id, "attribution") == "tracking_id"
+        assert str(side.read(deal_id, "commission_amount")) == "1250.50"  # exact, in the commission's currency
+        assert side.read(deal_id, "commission_currency") == "EUR"
+        assert side.read(deal_id, "commission_state") == "pending"
+
+        # processed again with nothing new: nothing more is written
+        process(hub, crm, side.record(deal_id, partner_id, t0 + timedelta(minutes=2)))
+        assert len(write_rows(hub)) == 2
+    finally:
+        set_current(None)
+        hub.close()
 
 
 @pytest.mark.parametrize("owner", ["hub", "provider"])

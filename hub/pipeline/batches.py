@@ -20,9 +20,10 @@ writes them with one call. Each row keeps its own outcome:
 - rows writing the same record are merged in row order (the newest value of a field wins) into
   one input, and share its result.
 
-A batch is worth waiting for: while fewer rows than a call takes are waiting, the oldest waits up
-to ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (2 s) for others to join it (see ``claim``); a burst of
-deal changes then leaves in full calls, not one small call per processed job.
+A batch is worth waiting for: while fewer rows than a call takes are waiting, they wait until no
+new one has come for ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (2 s), and at most
+``PARTNERHUB_WORKER__WRITE_MAX_WAIT_S`` (30 s) (see ``claim``); a burst of deal changes then
+leaves in full calls, not one small call per processed job.
 
 Claims skip rows another worker holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
 writer), so two dispatchers never wait on each other's rows.
@@ -94,16 +95,24 @@ def batch_size(connector: object) -> int:
 
 
 def claim(
-    session: Session, group: Group, first: Sequence[int], *, size: int, lease_s: float, linger_s: float = 0.0
+    session: Session,
+    group: Group,
+    first: Sequence[int],
+    *,
+    size: int,
+    lease_s: float,
+    linger_s: float = 0.0,
+    max_wait_s: float = 0.0,
 ) -> tuple[list[tuple[work.Claim, dict[str, Any]]], list[int]]:
     """In the caller's transaction, claim up to ``size`` waiting rows of ``group``: ``first``
     (the rows of the job at hand) before any other. Returns (the claims with their payloads,
     the ids of ``first`` this call settles without claiming them: done, held by another worker,
     or left to linger).
 
-    Lingering: while fewer than ``size`` rows wait and the oldest is younger than ``linger_s``,
-    nothing is claimed; the waiting rows' next look (``next_attempt_at``) is set to when the
-    oldest has waited ``linger_s``, and the reconciler enqueues them then, with whatever else
+    Lingering: while fewer than ``size`` rows wait, the newest came less than ``linger_s`` ago
+    (more are coming: a burst of deal changes is being processed) and the oldest has waited less
+    than ``max_wait_s``, nothing is claimed; the waiting rows' next look (``next_attempt_at``) is
+    set to when one of those ends, and the reconciler enqueues them then, with whatever else
     arrived meanwhile."""
     waiting = OutboxItem.state == WorkState.PENDING
     columns = (OutboxItem.id, OutboxItem.connector, OutboxItem.action, OutboxItem.payload, OutboxItem.created_at)
@@ -132,7 +141,10 @@ def claim(
         ]
     settled = set(first) - {row_id for row_id, _, _ in candidates}
     if candidates and len(candidates) < size and linger_s > 0:
-        ready_at = min(created for _, _, created in candidates) + timedelta(seconds=linger_s)
+        stamps = [created for _, _, created in candidates]
+        ready_at = min(
+            max(stamps) + timedelta(seconds=linger_s), min(stamps) + timedelta(seconds=max(linger_s, max_wait_s))
+        )
         if ready_at > utcnow():
             session.execute(
                 update(OutboxItem)

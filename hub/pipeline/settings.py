@@ -25,8 +25,11 @@ class WorkerSettings(BaseModel):
     write_linger_s: float = Field(
         default=2.0,
         ge=0,
-        description="How long a CRM record write may wait for others of its object to share a batch call "
-        "(HubSpot 100 records a call, Salesforce 200); 0 writes what is pending at once.",
+        description="CRM record writes of one object wait to share a batch call (HubSpot 100 records, "
+        "Salesforce 200) until a call is full or no new one came for this long; 0 writes what is pending at once.",
+    )
+    write_max_wait_s: float = Field(
+        default=30.0, ge=0, description="The longest a CRM record write waits for others to share its batch call."
     )
 
 

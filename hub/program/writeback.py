@@ -20,13 +20,17 @@ both sides agreed on, and the hub's own value when it last synced. When the deal
 Writes are owed as record writes (``hub.pipeline.outbox.owe_record_write``): batched with other
 writes to the same CRM object, echo-suppressed by the fingerprints their results leave. The base
 takes a written value when the write succeeds (``written``, the write's follow-up).
+
+Deals are synced when the engine processes them (``hub.program.handlers``) and when their
+commissions move without an event: approved after the holding period, put in a payout, paid
+(``sync_deals``, from ``hub.program.payouts``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -169,6 +173,18 @@ def sync_deal(session: Session, ctx: ProgramContext, deal: Deal, *, inbox_event_
     if kept:
         happened.append("kept:" + ",".join(sorted(kept)))
     return happened
+
+
+def sync_deals(session: Session, ctx: ProgramContext, deal_ids: Iterable[int | None]) -> int:
+    """``sync_deal`` for deals whose hub values changed outside an inbox event (their commissions
+    approved, put in a payout, paid). Returns how many owe a write."""
+    ids = sorted({i for i in deal_ids if i is not None})
+    owing = 0
+    for start in range(0, len(ids), 500):
+        for deal in session.scalars(select(Deal).where(Deal.id.in_(ids[start : start + 500])).order_by(Deal.id)):
+            if any(h.startswith("wrote:") for h in sync_deal(session, ctx, deal)):
+                owing += 1
+    return owing
 
 
 def written(session: Session, item: OutboxItem) -> None:

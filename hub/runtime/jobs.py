@@ -113,6 +113,7 @@ def run_outbox_batch(
             size=batches.batch_size(connector),
             lease_s=hub.settings.worker.lease_s,
             linger_s=hub.settings.worker.write_linger_s,
+            max_wait_s=hub.settings.worker.write_max_wait_s,
         )
     states: dict[int, str | None] = dict.fromkeys(untaken)
     if not claims:

@@ -23,6 +23,7 @@ from hub.pipeline.batches import WRITE_RECORD
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.store import upgrade, utcnow
 from hub.pipeline.unit_of_work import unit_of_work
+from hub.program import payouts
 from hub.program.attribution import override
 from hub.program.handlers import inbox_handlers
 from hub.program.models import Deal, FieldHistory, LedgerEntry, Partner, Referral, SyncBase
@@ -266,6 +267,15 @@ def test_partner_data_reaches_the_crm_deal_through_the_mapping_file(crm, sqlite_
         # processed again with nothing new: nothing more is written
         process(hub, crm, side.record(deal_id, partner_id, t0 + timedelta(minutes=2)))
         assert len(write_rows(hub)) == 2
+
+        # the commission is approved after its holding period (the program's tick): no CRM event,
+        # and the CRM shows the new state all the same
+        with unit_of_work(hub) as s:
+            assert payouts.approve_due(s, now + timedelta(days=365), hub) == 1
+        rows = write_rows(hub)
+        assert len(rows) == 3 and rows[2].payload["sync"]["fields"] == {"commission_state": "approved"}
+        dispatch_outbox_items([rows[2].id])
+        assert side.read(deal_id, "commission_state") == "approved"
     finally:
         set_current(None)
         hub.close()

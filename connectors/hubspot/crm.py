@@ -103,7 +103,8 @@ def deal_parties(api: HubSpotApi, deal_id: str) -> DealParties:
 
 def deals_parties(api: HubSpotApi, deal_ids: Sequence[str]) -> dict[str, DealParties]:
     """``deal_parties`` of many deals in four calls a hundred deals: the v4 associations batch
-    read to contacts and to companies, then one batch read of each."""
+    read to contacts and to companies, then one batch read of each. Each deal's parties name
+    their ids too (the hub keeps them as the deal's associations)."""
     ids = [str(i) for i in deal_ids]
     contacts_of = api.associated("deals", "contacts", ids) if ids else {}
     companies_of = api.associated("deals", "companies", ids) if ids else {}
@@ -121,6 +122,8 @@ def deals_parties(api: HubSpotApi, deal_ids: Sequence[str]) -> dict[str, DealPar
         deal_id: DealParties(
             emails=tuple(sorted({emails[c] for c in contacts_of.get(deal_id, []) if emails.get(c)})),
             domains=tuple(sorted({domains[c] for c in companies_of.get(deal_id, []) if domains.get(c)})),
+            contact_ids=tuple(str(c) for c in contacts_of.get(deal_id, [])),
+            company_ids=tuple(str(c) for c in companies_of.get(deal_id, [])),
         )
         for deal_id in ids
     }

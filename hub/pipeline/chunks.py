@@ -31,13 +31,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from sqlalchemy.orm import Session
 
 from hub.pipeline import metrics, queue, work
 from hub.pipeline.context import PipelineContext
 from hub.pipeline.engine import Ahead, HubEngine
 from hub.pipeline.models import InboxEvent, WorkState
-from hub.pipeline.store import utcnow
+from hub.pipeline.store import begin_writing, utcnow
 from hub.pipeline.unit_of_work import OWED, OWED_INBOX, unit_of_work
 
 log = structlog.get_logger(__name__)
@@ -47,16 +46,6 @@ log = structlog.get_logger(__name__)
 CHUNK_EVENTS = 50
 
 Claimed = list[tuple[work.Claim, InboxEvent]]
-
-
-def _begin_writing(session: Session) -> None:
-    """SQLite: take the write lock when the chunk's transaction opens (``BEGIN IMMEDIATE``,
-    waiting out the busy timeout), so its savepoints nest inside one real transaction (the
-    driver otherwise opens it at the first SAVEPOINT, deferred, and its first write after a read
-    can fail at once with ``database is locked`` when another writer committed in between)."""
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class ChunkRunner:
@@ -108,7 +97,7 @@ class ChunkRunner:
         failures: list[tuple[work.Claim, InboxEvent, str | None, work.Failure]] = []
         try:
             with unit_of_work(self.hub) as session:
-                _begin_writing(session)
+                begin_writing(session)
                 self.engine.prefetch(session, [e for _, e in chunk])
                 for claim, event in chunk:
                     owed = {key: len(session.info.get(key, ())) for key in (OWED, OWED_INBOX)}

@@ -11,8 +11,9 @@ The engine reaches the domain only through the ``DomainHandlers`` table it is gi
 mapping (the hub's own events, a person's deletion, a payment connector's events); ``targets``
 take a mapped change by its canonical target (``deal``: the record's version guard, sticky
 attribution, the referral, the commission — their emails and CRM writes as outbox rows in this
-transaction); ``merges`` re-point the records of a ``*.merge`` event before the survivor is
-processed like any changed record.
+transaction; ``contact``, ``company``: the CRM's parties, under the same guard); ``merges``
+re-point the records of a ``*.merge`` event before the survivor is processed like any changed
+record.
 """
 
 from __future__ import annotations
@@ -63,12 +64,13 @@ class DomainHandlers:
 
     ``read_ahead``: the provider reads the domain will want for a chunk of events (the parties of
     deals the hub has not seen), made before the chunk's transaction opens, in the read-ahead
-    thread; what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied."""
+    thread, given the events and the records the engine read ahead for them (``Ahead.records``);
+    what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied."""
 
     routes: Sequence[Route] = ()
     targets: Mapping[str, ChangeHandler] = field(default_factory=dict)
     merges: Mapping[str, MergeHandler] = field(default_factory=dict)
-    read_ahead: Callable[[Sequence[InboxEvent]], Mapping[str, Any]] | None = None
+    read_ahead: Callable[[Sequence[InboxEvent], Mapping[tuple[str, str, str], Any]], Mapping[str, Any]] | None = None
 
 
 #: ``session.info`` key: what ``DomainHandlers.read_ahead`` returned for the chunk being applied
@@ -130,7 +132,7 @@ class HubEngine:
                 ahead.records[(name, object_type, record.id)] = record
         if self.handlers.read_ahead is not None:
             try:
-                ahead.domain = self.handlers.read_ahead(events)
+                ahead.domain = self.handlers.read_ahead(events, ahead.records)
             except Exception as exc:  # best effort: the handlers read what they lack themselves
                 log.warning("domain read-ahead failed", error=f"{type(exc).__name__}: {exc}"[:500])
         return ahead
@@ -171,7 +173,7 @@ class HubEngine:
             return "filtered"
         handler = self.handlers.targets.get(change.target)
         if handler is None:
-            return "mapped"  # contact and company records arrive with the CRM connectors work
+            return "mapped"  # a target the domain keeps no records of
         return handler(session, event, change, change.version_ms or version)
 
     def _is_echo(self, session: Session, event: InboxEvent, changed: Mapping[str, Any]) -> bool:

@@ -133,6 +133,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def begin_writing(session: Session) -> None:
+    """SQLite: take the write lock as a transaction that writes opens (``BEGIN IMMEDIATE``,
+    waiting out the busy timeout), so savepoints nest inside one real transaction (the
+    driver otherwise opens it at the first SAVEPOINT, deferred, and its first write after a read
+    can fail at once with ``database is locked`` when another writer committed in between)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""

@@ -2,23 +2,28 @@
 
 ``inbox_handlers(ctx)`` tells the engine (``hub.pipeline.engine``) what the domain does with an
 inbox event; ``outbox_follow_ups(ctx)`` tells the outbox job (``hub.pipeline.effects``) what
-follows a carried-out action. Both are bound to one process's context and built by the runtime
+follows a carried-out action; ``outbox_preparers(...)`` what is filled in at send time (a sign-in
+link, never stored). All are bound to one process's context and built by the runtime
 (``hub.runtime.jobs``). Adding a kind of event or a canonical target the domain handles is one
 line here, not an import in the pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from connectors.values import Record
 from hub.mapping import Canonical
+from hub.mapping.events import event_record
+from hub.pipeline.batches import WRITE_RECORD
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import READ_AHEAD, DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
-from hub.program import deals, payments, payouts, privacy, referrals, registrations
+from hub.pipeline.outbox import Preparer
+from hub.program import access, deals, parties, payments, payouts, privacy, referrals, registrations, writeback
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
@@ -57,18 +62,29 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         the referral's status and its email, the commission."""
         outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
         if deal is not None and outcome != "stale":
+            carried = parties.record_from_deal(session, event.connector, deal.external_id, applied)
+            association_change = event_action(event.event_type) == "associationChange"
             ahead = session.info.get(READ_AHEAD, {}).get(referrals.PARTIES_AHEAD, {})
             happened = referrals.on_deal_changed(
                 session,
                 ctx,
                 deal,
                 applied,
-                look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
+                look_up_parties=first_seen or association_change,
+                local_parties_current=carried or not association_change,
                 parties_ahead=ahead.get((event.connector, deal.external_id)),
             )
+            # the partner data the CRM shows, under each field's owner rule
+            happened += writeback.sync_deal(session, ctx, deal, inbox_event_id=event.id)
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
+
+    def contact_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "contact", event.connector, change, version)
+
+    def company_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "company", event.connector, change, version)
 
     def notification_event(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         return email_events.apply(session, change)
@@ -76,19 +92,42 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
     def inbound_email(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         return inbound_mail.apply(session, ctx, change)
 
-    def read_ahead(events: Sequence[InboxEvent]) -> dict[str, Any]:
-        """Before a chunk's transaction: the parties its deal events will look up."""
+    def read_ahead(events: Sequence[InboxEvent], records: Mapping[tuple[str, str, str], Any]) -> dict[str, Any]:
+        """Before a chunk's transaction: the CRM's parties of the chunk's deals, for those whose
+        lookup the hub's own records cannot answer. A deal record naming both its contacts and
+        its companies (``parties.DEAL_PARTY_FIELDS``: Salesforce, Pipedrive, a HubSpot record
+        read with its associations) is answered from ``hub.program.parties`` in the transaction;
+        a HubSpot deal read in a batch names neither. ``records``: the engine's read-ahead."""
         mappings = ctx.mappings.current
         deal_events = []
         for event in events:
             plan = mappings.for_source(event.connector, event.object_type)
-            if plan is not None and plan.target == "deal":
-                changed = event_action(event.event_type) == "associationChange"
-                deal_events.append((event.connector, event.object_id, changed))
+            if plan is None or plan.target != "deal":
+                continue
+            read = records.get((event.connector, event.object_type, event.object_id))
+            if isinstance(read, Record):
+                source, partial = dict(read.raw), False
+            else:
+                source, partial = event_record(event.connector, event.payload)
+            try:
+                change = plan.inbound(source, partial=partial)
+            except Exception:  # the event fails on its own in the transaction
+                continue
+            if change is None or all(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+                continue
+            changed = event_action(event.event_type) == "associationChange"
+            deal_events.append((event.connector, event.object_id, changed))
         return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events)}
 
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
+        parties.merge_deal_links(session, source, merge.from_ids, merge.into_id)
+
+    def contacts_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "contact", source, merge.from_ids, merge.into_id)
+
+    def companies_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "company", source, merge.from_ids, merge.into_id)
 
     return DomainHandlers(
         routes=(
@@ -98,10 +137,12 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         ),
         targets={
             "deal": deal_changed,
+            "contact": contact_changed,  # the CRM's parties (hub.program.parties)
+            "company": company_changed,
             "notification_event": notification_event,
             "inbound_email": inbound_email,
         },
-        merges={"deal": deals_merged},
+        merges={"deal": deals_merged, "contact": contacts_merged, "company": companies_merged},
         read_ahead=read_ahead,
     )
 
@@ -115,12 +156,23 @@ def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
         if referral_id is not None:
             referrals.deal_created(session, int(referral_id), item.result or {})
 
+    def record_written(session: Session, item: OutboxItem) -> None:
+        remember_writes(session, item)
+        writeback.written(session, item)  # the sync base of the fields it carried
+
     def transfer_made(session: Session, item: OutboxItem) -> None:
         payouts.transfer_done(session, ctx, item)
 
     return {
         "create_referral_deal": referral_deal,
         "update_deal": remember_writes,
+        WRITE_RECORD: record_written,  # a CRM record write, batched (hub.pipeline.batches)
         "send_email": record_sent,
         "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
     }
+
+
+def outbox_preparers(secret: Callable[[], bytes], base_url: Callable[[], str]) -> dict[str, Preparer]:
+    """What turns a stored payload into the one sent, just before the connector gets it: the
+    sign-in mail's link (``hub.program.access``), from the web secret and the public base URL."""
+    return {"send_email": access.signin_preparer(secret, base_url)}

@@ -19,16 +19,18 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from hub.pipeline import metrics, work
+from hub.pipeline import batches, metrics, work
 from hub.pipeline.chunks import ChunkRunner
-from hub.pipeline.effects import on_done
+from hub.pipeline.effects import FollowUp, on_done
 from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out
 from hub.pipeline.reconciler import requeue_expired
+from hub.pipeline.store import begin_writing
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program.handlers import inbox_handlers, outbox_follow_ups
+from hub.program.handlers import inbox_handlers, outbox_follow_ups, outbox_preparers
 from hub.runtime.context import Hub, current
+from hub.runtime.web_secret import public_base_url, web_secret
 
 log = structlog.get_logger(__name__)
 
@@ -40,8 +42,27 @@ def process_inbox_events(event_ids: list[int]) -> list[str | None]:
 
 
 def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
+    """Carry out these outbox rows: CRM record writes coalesced with the other pending writes of
+    their group into batch calls (``hub.pipeline.batches``), every other action one by one."""
     hub = current()
-    return [run_outbox_item(hub, item_id) for item_id in item_ids]
+    follow_ups = outbox_follow_ups(hub)
+    with hub.sessions() as session:
+        groups = batches.groups_of(session, item_ids)
+    states: dict[int, str | None] = {}
+    for item_id in item_ids:
+        if item_id in states:
+            continue
+        group = groups.get(item_id)
+        if group is None:
+            states[item_id] = run_outbox_item(hub, item_id, follow_ups=follow_ups)
+            continue
+        # each round settles at least one row of the group: bounded by the job's ids
+        for _ in range(len(item_ids)):
+            left = [i for i in item_ids if groups.get(i) == group and i not in states]
+            if not left:
+                break
+            states.update(run_outbox_batch(hub, group, left, follow_ups=follow_ups))
+    return [states.get(item_id) for item_id in item_ids]
 
 
 #: this process's chunk runner and lease heartbeat, per hub (a worker process opens one hub)
@@ -69,14 +90,91 @@ def leases(hub: Hub) -> work.Leases:
     return found[1]
 
 
-def run_outbox_item(hub: Hub, item_id: int) -> str | None:
-    follow_ups = outbox_follow_ups(hub)
+def run_outbox_item(hub: Hub, item_id: int, *, follow_ups: dict[str, FollowUp] | None = None) -> str | None:
+    follow_ups = follow_ups if follow_ups is not None else outbox_follow_ups(hub)
+    preparers = outbox_preparers(lambda: web_secret(hub.settings), lambda: public_base_url(hub.settings))
 
     def apply(session: Session, item: OutboxItem) -> None:
-        item.result = carry_out(hub, item)
+        item.result = carry_out(hub, item, session=session, preparers=preparers)
         on_done(session, item, follow_ups)  # in the same fenced transaction as "done"
 
     return _run(hub, OutboxItem, item_id, apply)[0]
+
+
+def run_outbox_batch(
+    hub: Hub, group: batches.Group, item_ids: list[int], *, follow_ups: dict[str, FollowUp] | None = None
+) -> dict[int, str | None]:
+    """One batch of record writes: claim ``item_ids`` (then other pending rows of ``group``) up
+    to the connector's batch size, write them in one call outside any transaction, then mark
+    each row done (fenced on its own claim, its follow-up in a savepoint of its own) or record
+    its own failure. Returns the state of every row it settled: ``item_ids`` it could not claim
+    get ``None``; ids left out for the batch size are not in the answer."""
+    follow_ups = follow_ups if follow_ups is not None else outbox_follow_ups(hub)
+    connector = hub.connectors.get(group.connector)
+    with hub.sessions() as session, session.begin():
+        claims, untaken = batches.claim(
+            session,
+            group,
+            item_ids,
+            size=batches.batch_size(connector),
+            lease_s=hub.settings.worker.lease_s,
+            linger_s=hub.settings.worker.write_linger_s,
+            max_wait_s=hub.settings.worker.write_max_wait_s,
+        )
+    states: dict[int, str | None] = dict.fromkeys(untaken)
+    if not claims:
+        return states
+    held = leases(hub)  # the heartbeat keeps the batch's leases however long the call takes
+    held.hold(OutboxItem, [c for c, _ in claims])
+    try:
+        _settle_batch(hub, group, claims, states, follow_ups)
+    finally:
+        held.release(OutboxItem, [c for c, _ in claims])
+    return states
+
+
+def _settle_batch(
+    hub: Hub,
+    group: batches.Group,
+    claims: list[tuple[work.Claim, Any]],
+    states: dict[int, str | None],
+    follow_ups: dict[str, FollowUp],
+) -> None:
+    connector = hub.connectors.get(group.connector)
+    outcomes = batches.write(connector, group, [(c.id, payload) for c, payload in claims])
+    failed: list[tuple[work.Claim, BaseException]] = []
+    try:
+        with unit_of_work(hub) as session:
+            begin_writing(session)  # SQLite: its savepoints inside one real, writing transaction
+            for claim, _ in claims:
+                outcome = outcomes[claim.id]
+                if isinstance(outcome, BaseException):
+                    failed.append((claim, outcome))
+                    continue
+                try:
+                    with session.begin_nested():
+                        row = session.get(OutboxItem, claim.id)
+                        assert row is not None
+                        row.result = outcome
+                        on_done(session, row, follow_ups)
+                        if not work.finish(session, OutboxItem, claim):
+                            raise _LeaseLost
+                except _LeaseLost:
+                    log.warning("lease lost; work rolled back", table="outbox_items", id=claim.id)
+                    states[claim.id] = None
+                    continue
+                except Exception as follow_up_error:  # this row's own failure, not the batch's
+                    failed.append((claim, follow_up_error))
+                    continue
+                states[claim.id] = WorkState.DONE
+    except Exception as commit_error:  # the commit itself: every row marked done fails alike
+        failed += [(c, commit_error) for c, _ in claims if states.get(c.id) == WorkState.DONE]
+    for claim, error in failed:
+        states[claim.id] = _record_failure(hub, OutboxItem, claim, error)
+
+
+class _LeaseLost(Exception):
+    """A row's lease ran out while its batch was written: its savepoint is rolled back."""
 
 
 def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]) -> tuple[str | None, Any]:

@@ -246,6 +246,12 @@ def test_new_deals_parties_are_read_ahead_in_batches(
                 "/crm/v3/objects/companies/batch/read",
             ]
         )
+        # the parties read ahead are kept as the deals' associations (hub.program.parties)
+        from hub.program.models import CrmDealParty
+
+        with h.sessions() as session:
+            links = session.execute(select(CrmDealParty.deal_id, CrmDealParty.party_type)).all()
+        assert sorted(links) == sorted((d, t) for d in deals[::2] for t in ("company", "contact"))
         # known deals now: another change reads the deals only, no parties
         before = len(fake_hubspot.requests)
         ids = store(h, [change(int(d), "dealstage", "closedwon", 6_000) for d in deals])

@@ -15,7 +15,7 @@ with a contact and a company associated. Two phases, each N ``deal.propertyChang
   and companies' emails and domains, for attribution by referral match);
 - ``known``: one more event per deal, now known (a newer stage).
 
-While the workers drain, a prober sends one 1-event webhook every 200 ms (its events count in
+While the workers drain, a prober sends one 1-event webhook every 50 ms (its events count in
 the drain) and records the acknowledgement latency. Per phase it reports: events/s (events done
 between the first and the last ``finished_at``), worker CPU per event (``/proc``, from the
 workers' start-up line to the end), SQL statements and commits per event (counted inside the
@@ -59,7 +59,7 @@ from tests.support.hubspot_hub import SECRET, TOKEN, post_webhook
 from tests.support.servers import PostgresServer, free_port, wait_http_ok
 
 EVENTS_PER_REQUEST = 10
-PROBE_INTERVAL_S = 0.2
+PROBE_INTERVAL_S = 0.05
 FIRST_DEAL = 5_000_000
 
 
@@ -338,6 +338,7 @@ class Run:
             "rate_budget_per_10s": self.args.rate_per_10s,
             "ack_p50_ms": round(statistics.median(finite) * 1000, 1) if finite else None,
             "ack_p99_ms": round(finite[int(len(finite) * 0.99) - 1] * 1000, 1) if len(finite) >= 100 else None,
+            "ack_max_ms": round(finite[-1] * 1000, 1) if finite else None,
             "acks": len(acks),
             "acks_failed": len(acks) - len(finite),
             "ingest_s": round(ingest_s, 2),
@@ -392,13 +393,13 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
     print("\n| db | workers | deals | events/s | per worker | CPU ms/event | SQL/event | commits/event | "
-          "Redis cmds/event | CRM calls/event | busiest 10 s calls | ack p99 ms |")  # fmt: skip
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "Redis cmds/event | CRM calls/event | busiest 10 s calls | ack p99 ms | ack max ms |")  # fmt: skip
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['db']} | {r['workers']} | {r['phase']} | {r['events_per_s']} | {r['events_per_s_per_worker']} | "
               f"{r['worker_cpu_ms_per_event']} | {r['sql_statements_per_event']} | {r['commits_per_event']} | "
               f"{r['redis_commands_per_event']} | {r['crm_calls_per_event']} | {r['busiest_10s_calls']} | "
-              f"{r['ack_p99_ms']} |")  # fmt: skip
+              f"{r['ack_p99_ms']} | {r['ack_max_ms']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -399,6 +399,33 @@ class _Seeded:
                     yield oid
 
 
+class _Links(dict[tuple[str, str, str, str], set[int]]):
+    """The fake's associations: a dict that counts the changes of its keys (``version``)."""
+
+    version = 0
+
+    def __setitem__(self, key: tuple[str, str, str, str], value: set[int]) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: tuple[str, str, str, str]) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+    def setdefault(self, key: tuple[str, str, str, str], default: set[int] | None = None) -> set[int]:
+        if key not in self:
+            self.version += 1
+        return super().setdefault(key, set() if default is None else default)
+
+    def pop(self, key: tuple[str, str, str, str], *default: Any) -> Any:
+        self.version += 1
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        self.version += 1
+        super().clear()
+
+
 class FakeHubSpot:
     def __init__(self) -> None:
         self.deals: dict[str, dict[str, str]] = {}
@@ -431,7 +458,10 @@ class FakeHubSpot:
         #: stay fast with many records (bench); small sets are scanned
         self._index: dict[tuple[str, str], dict[str, str]] = {}
         #: (type a, id a, type b, id b) with type a < type b, -> association type ids
-        self.associations: dict[tuple[str, str, str, str], set[int]] = {}
+        self.associations: dict[tuple[str, str, str, str], set[int]] = _Links()
+        #: (from type, from id, to type) -> the other ends, built from ``associations`` when its
+        #: keys changed (a v4 read of many deals scanned every association once per deal)
+        self._ends_index: tuple[int, dict[tuple[str, str, str], set[str]]] = (-1, {})
         #: every association written (inline at create, or through the v4 API), in order
         self.association_writes: list[tuple[str, str, str, str]] = []
         self.property_defs: dict[str, dict[str, Any]] = {obj: {} for obj in _STANDARD}
@@ -1051,13 +1081,16 @@ class FakeHubSpot:
             self.association_writes.append((a_type, a_id, b_type, b_id))
 
     def _ends(self, from_type: str, from_id: str, to_type: str) -> set[str]:
-        out = set()
-        for ta, ia, tb, ib in self.associations:
-            if (ta, ia, tb) == (from_type, from_id, to_type):
-                out.add(ib)
-            elif (tb, ib, ta) == (from_type, from_id, to_type):
-                out.add(ia)
-        return out
+        links = self.associations
+        version = links.version if isinstance(links, _Links) else -2
+        built, index = self._ends_index
+        if built != version or version == -2:
+            index = {}
+            for ta, ia, tb, ib in links:
+                index.setdefault((ta, ia, tb), set()).add(ib)
+                index.setdefault((tb, ib, ta), set()).add(ia)
+            self._ends_index = (version, index)
+        return set(index.get((from_type, from_id, to_type), ()))
 
     def _assoc_read(self, from_obj: str, to_obj: str, body: Any) -> tuple[int, dict[str, str], Any]:
         request: Any = parse_model(assoc.BatchInputPublicFetchAssociationsBatchRequest, body)

@@ -142,8 +142,9 @@ class Proc:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(30)
+                self.popen.wait(90)  # a worker finishing its job and stopping its scheduler
             except subprocess.TimeoutExpired:
+                log(f"pid {self.popen.pid} did not stop in 90 s: killed (a worker's SQL counts are lost)")
                 self.popen.kill()
                 self.popen.wait(5)
         self._log.close()

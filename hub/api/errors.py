@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.errors import HubError, InvalidJson
+from hub.program.access import AccessError
 from hub.program.errors import (
     DomainError,
     FourEyes,
@@ -40,6 +41,7 @@ STATUS: dict[type[HubError], int] = {
     HeldForReview: 409,  # the payout holds a commission held for review
     IdempotencyConflict: 409,
     InvalidInput: 422,
+    AccessError: 422,  # a request about users or operators that cannot be done
     DomainError: 400,
 }
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import typer
 
+from hub.program.access import AccessError
 from hub.program.errors import (
     DomainError,
     FourEyes,
@@ -29,6 +30,7 @@ EXIT_CODES: dict[type[DomainError], int] = {
     InvalidState: 1,
     IdempotencyConflict: 1,
     InvalidInput: 1,
+    AccessError: 1,  # a request about users or operators that cannot be done
     DomainError: 1,
 }
 

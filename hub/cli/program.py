@@ -330,12 +330,17 @@ def report(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table.")] = False,
     at: Annotated[str | None, typer.Option(help="As of this ISO time (default: the program clock).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The KPIs as JSON (as GET /api/v1/admin/kpis).")] = False,
+    period: Annotated[
+        str, typer.Option(help="Compare referrals of this month, quarter or year with the last.")
+    ] = "month",
 ) -> None:
     """Program KPIs: active partners, referrals this month vs last, conversion, commission owed
     and paid per currency, time to first referral, retention."""
     from hub.program import clock, kpis
     from hub.program.email.formatting import format_money
 
+    if period not in kpis.PERIODS:
+        raise typer.BadParameter(f"--period must be one of {', '.join(kpis.PERIODS)}")
     hub = _hub(start_redis=False)
     try:
         when = clock.now(hub)
@@ -343,7 +348,7 @@ def report(
             when = datetime.fromisoformat(at)
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
         with hub.sessions() as session:
-            data = kpis.compute(session, when)
+            data = kpis.compute(session, when, period=period)
     finally:
         hub.close()
     if as_json:
@@ -353,8 +358,8 @@ def report(
         ("partners", str(data["partners"])),
         ("active partners", str(data["active_partners"])),
         ("active share", data["active_share"] or ""),
-        ("referrals this month", str(data["referrals"]["this_month"])),
-        ("referrals last month", str(data["referrals"]["last_month"])),
+        (f"referrals this {period}", str(data["referrals"]["this_period"])),
+        (f"referrals last {period}", str(data["referrals"]["last_period"])),
         ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
         ("retention (previous quarter)", data["retention"]["rate"] or ""),
     ]

@@ -1,8 +1,11 @@
-"""Program KPIs, computed from the records at a moment ``at`` (UTC calendar months/quarters).
+"""Program KPIs, computed from the records at a moment ``at`` (UTC calendar months/quarters/years).
 
 * ``active_partners``: partners with at least one referral in the ``active_days`` (90) before
   ``at``; ``active_share``: that over all partners with status active (a fraction, 4 places);
-* ``referrals``: this calendar month's count against last month's;
+* ``referrals``: this calendar ``period``'s count (month, quarter or year: the period selector)
+  against the previous one's;
+* ``referrals_per_month``: the referrals of each of the ``months`` (12) calendar months up to
+  ``at``, oldest first;
 * ``conversion_by_partner``: per partner, referrals whose deal was won / referrals;
 * ``commission``: per currency, ``owed`` (pending + approved + in a payout) and ``paid``;
 * ``time_to_first_referral_days``: per partner with a referral, whole days from joining to its
@@ -12,6 +15,11 @@
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
+
+One computation, set-based: one grouped pass over the referrals (per partner: counts, wins, the
+first referral, and a conditional count per time window), one over the ledger (per currency and
+paid or not) and the partner list; nothing loads a referral or a ledger entry. ``partnerhub
+report``, ``GET /api/v1/admin/kpis`` and the console's dashboard all call :func:`compute`.
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from statistics import median_low
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from hub.program.models import LedgerEntry, Partner, Referral
@@ -29,6 +37,10 @@ from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
 
 ACTIVE_DAYS = 90
+MONTHS = 12
+Period = Literal["month", "quarter", "year"]
+PERIODS: tuple[Period, ...] = ("month", "quarter", "year")
+_SPAN = {"month": 1, "quarter": 3, "year": 12}
 
 
 def ratio(part: int, whole: int) -> str | None:
@@ -37,53 +49,112 @@ def ratio(part: int, whole: int) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
 
 
-def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -> dict[str, Any]:
+def _start(day: datetime, months: int) -> datetime:
+    moved = add_months(day.date(), months)
+    return datetime(moved.year, moved.month, moved.day, tzinfo=UTC)
+
+
+def _count_between(start: datetime, end: datetime | None = None) -> ColumnElement[int]:
+    """Per group: the referrals created in [start, end) (``end`` None: up to ``at``)."""
+    when = (
+        Referral.created_at >= start if end is None else and_(Referral.created_at >= start, Referral.created_at < end)
+    )
+    return func.sum(case((when, 1), else_=0))
+
+
+def compute(
+    session: Session,
+    at: datetime,
+    *,
+    period: Period = "month",
+    active_days: int = ACTIVE_DAYS,
+    months: int = MONTHS,
+) -> dict[str, Any]:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     at = at.astimezone(UTC)
-    partners = list(session.scalars(select(Partner).order_by(Partner.id)))
-    referrals = list(session.scalars(select(Referral).where(Referral.created_at <= at).order_by(Referral.id)))
-    by_partner: dict[int, list[Referral]] = {}
-    for r in referrals:
-        by_partner.setdefault(r.partner_id, []).append(r)
-
     active_since = at - timedelta(days=active_days)
-    listed = [p for p in partners if p.status == "active"]
-    active = [p for p in listed if any(r.created_at >= active_since for r in by_partner.get(p.id, []))]
-
+    period_start, _ = period_bounds(at, period)
+    last_period_start = _start(period_start, -_SPAN[period])
+    quarter_start, _ = period_bounds(at, "quarter")
+    prev_quarter_start = _start(quarter_start, -3)
     month_start, _ = period_bounds(at, "month")
-    last_month_start = datetime.combine(add_months(month_start.date(), -1), datetime.min.time(), UTC)
-    this_month = sum(1 for r in referrals if r.created_at >= month_start)
-    last_month = sum(1 for r in referrals if last_month_start <= r.created_at < month_start)
+    month_starts = [_start(month_start, -n) for n in range(months - 1, -1, -1)]
+    windows: list[ColumnElement[int]] = [
+        _count_between(active_since),
+        _count_between(period_start),
+        _count_between(last_period_start, period_start),
+        _count_between(quarter_start),
+        _count_between(prev_quarter_start, quarter_start),
+    ]
+    windows += [_count_between(s, e) for s, e in zip(month_starts, [*month_starts[1:], None], strict=True)]
+
+    partners = session.execute(
+        select(Partner.id, Partner.name, Partner.status, Partner.created_at).order_by(Partner.id)
+    ).all()
+    per_partner = {
+        row[0]: row[1:]
+        for row in session.execute(
+            select(
+                Referral.partner_id,
+                func.count(),
+                func.sum(case((Referral.status == ReferralStatus.CLOSED_WON, 1), else_=0)),
+                func.min(Referral.created_at),
+                *windows,
+            )
+            .where(Referral.created_at <= at)
+            .group_by(Referral.partner_id)
+        )
+    }
+
+    listed = {p.id for p in partners if p.status == "active"}
+    active = sum(1 for pid, row in per_partner.items() if pid in listed and row[3])
+    this_period = sum(int(row[4]) for row in per_partner.values())
+    last_period = sum(int(row[5]) for row in per_partner.values())
+    retained = sum(1 for row in per_partner.values() if row[6] and row[7])
+    prev_active = sum(1 for row in per_partner.values() if row[7])
+    per_month = [sum(int(row[8 + n]) for row in per_partner.values()) for n in range(months)]
 
     conversion = {}
-    for p in partners:
-        mine = by_partner.get(p.id, [])
-        won = sum(1 for r in mine if r.status == ReferralStatus.CLOSED_WON)
-        conversion[str(p.id)] = {"name": p.name, "referrals": len(mine), "won": won, "rate": ratio(won, len(mine))}
-
-    commission: dict[str, dict[str, int]] = {}
-    for e in session.scalars(select(LedgerEntry).where(LedgerEntry.created_at <= at)):
-        if e.status in (LedgerStatus.CANCELLED, LedgerStatus.REVERSED):
-            continue
-        per = commission.setdefault(e.currency, {"owed": 0, "paid": 0})
-        per["paid" if e.status == LedgerStatus.PAID else "owed"] += e.amount_minor
-
     first_days = {}
     for p in partners:
-        referred = by_partner.get(p.id)
-        if referred:
-            first_days[str(p.id)] = (min(r.created_at for r in referred) - p.created_at).days
+        total, won, first = per_partner.get(p.id, (0, 0, None))[:3]
+        conversion[str(p.id)] = {
+            "name": p.name,
+            "referrals": int(total),
+            "won": int(won or 0),
+            "rate": ratio(int(won or 0), int(total)),
+        }
+        if first is not None:
+            first_days[str(p.id)] = (first - p.created_at).days
 
-    quarter_start, _ = period_bounds(at, "quarter")
-    prev_start = datetime.combine(add_months(quarter_start.date(), -3), datetime.min.time(), UTC)
-    prev_active = {r.partner_id for r in referrals if prev_start <= r.created_at < quarter_start}
-    retained = {r.partner_id for r in referrals if r.created_at >= quarter_start} & prev_active
+    commission: dict[str, dict[str, int]] = {}
+    for currency, status, amount in session.execute(
+        select(LedgerEntry.currency, LedgerEntry.status, func.sum(LedgerEntry.amount_minor))
+        .where(
+            LedgerEntry.created_at <= at,
+            LedgerEntry.status.not_in([LedgerStatus.CANCELLED, LedgerStatus.REVERSED]),
+        )
+        .group_by(LedgerEntry.currency, LedgerEntry.status)
+    ):
+        per = commission.setdefault(currency, {"owed": 0, "paid": 0})
+        per["paid" if status == LedgerStatus.PAID else "owed"] += int(amount)
 
     return {
         "at": at.isoformat(),
         "partners": len(listed),
-        "active_partners": len(active),
-        "active_share": ratio(len(active), len(listed)),
-        "referrals": {"this_month": this_month, "last_month": last_month, "change": this_month - last_month},
+        "active_partners": active,
+        "active_share": ratio(active, len(listed)),
+        "referrals": {
+            "period": period,
+            "this_period": this_period,
+            "last_period": last_period,
+            "change": this_period - last_period,
+        },
+        "referrals_per_month": [
+            {"month": start.strftime("%Y-%m"), "referrals": count}
+            for start, count in zip(month_starts, per_month, strict=True)
+        ],
         "conversion_by_partner": conversion,
         "commission": dict(sorted(commission.items())),
         "time_to_first_referral_days": {
@@ -91,8 +162,8 @@ def compute(session: Session, at: datetime, *, active_days: int = ACTIVE_DAYS) -
             "median": median_low(first_days.values()) if first_days else None,
         },
         "retention": {
-            "previous_quarter_active": len(prev_active),
-            "retained": len(retained),
-            "rate": ratio(len(retained), len(prev_active)),
+            "previous_quarter_active": prev_active,
+            "retained": retained,
+            "rate": ratio(retained, prev_active),
         },
     }

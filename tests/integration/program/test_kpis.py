@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,14 @@ EXPECTED = {
     "partners": 4,
     "active_partners": 3,
     "active_share": "0.7500",
-    "referrals": {"this_month": 4, "last_month": 1, "change": 3},
+    "referrals": {"period": "month", "this_period": 4, "last_period": 1, "change": 3},
+    "referrals_per_month": [
+        {
+            "month": f"{y}-{m:02d}",
+            "referrals": {"2026-01": 1, "2026-02": 1, "2026-03": 1, "2026-04": 1, "2026-05": 4}.get(f"{y}-{m:02d}", 0),
+        }
+        for y, m in [(2025, m) for m in range(6, 13)] + [(2026, m) for m in range(1, 6)]
+    ],
     "conversion_by_partner": {
         "1": {"name": "P1", "referrals": 4, "won": 2, "rate": "0.5000"},
         "2": {"name": "P2", "referrals": 2, "won": 0, "rate": "0.0000"},
@@ -129,6 +137,44 @@ def test_kpis_match_the_hand_computed_fixture(db_session):
     assert kpis.compute(db_session, AT) == EXPECTED
 
 
+def test_the_period_selector_compares_quarters_and_years(db_session):
+    load_fixture(db_session)
+    # Q2 so far: 04-10, 05-01, 05-02, 05-05, 05-15; Q1: 01-11, 02-21, 03-01
+    assert kpis.compute(db_session, AT, period="quarter")["referrals"] == {
+        "period": "quarter",
+        "this_period": 5,
+        "last_period": 3,
+        "change": 2,
+    }
+    assert kpis.compute(db_session, AT, period="year")["referrals"] == {
+        "period": "year",
+        "this_period": 8,
+        "last_period": 0,
+        "change": 8,
+    }
+    with pytest.raises(ValueError):
+        kpis.compute(db_session, AT, period="week")  # type: ignore[arg-type]
+
+
+def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
+    from sqlalchemy import event
+
+    load_fixture(db_session)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        kpis.compute(db_session, AT)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 3
+    assert all("GROUP BY" in s for s in statements if "referrals" in s or "ledger_entries" in s)
+
+
 @pytest.fixture
 def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
@@ -145,6 +191,18 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
         load_fixture(session)
     engine.dispose()
     return database_url
+
+
+def report(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "report", "--at", AT.isoformat(), *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, monkeypatch):
@@ -165,19 +223,25 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
                 headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
             )
             assert answer.status_code == 200 and answer.json() == EXPECTED
+            quarterly = client.get(
+                "/api/v1/admin/kpis",
+                params={"at": AT.isoformat(), "period": "quarter"},
+                headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
+            )
+            assert quarterly.status_code == 200 and quarterly.json()["referrals"]["this_period"] == 5
+            bad = client.get(
+                "/api/v1/admin/kpis",
+                params={"period": "week"},
+                headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
+            )
+            assert bad.status_code == 422
     finally:
         hub.close()
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "report", "--csv", "--at", AT.isoformat()],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    rows = dict(csv.reader(io.StringIO(out.stdout)))
+    assert json.loads(report("--json", "--period", "quarter")) == quarterly.json()
+    rows = dict(csv.reader(io.StringIO(report("--csv"))))
     assert rows["active partners"] == "3" and rows["active share"] == "0.7500"
     assert (rows["referrals this month"], rows["referrals last month"]) == ("4", "1")
+
     assert rows["commission owed USD"] == "$30.00" and rows["commission paid USD"] == "$100.00"
     assert rows["commission paid EUR"] == "€7.00" and rows["median days to first referral"] == "20"
     assert rows["retention (previous quarter)"] == "0.5000"

@@ -167,3 +167,31 @@ def compute(
             "rate": ratio(retained, prev_active),
         },
     }
+
+
+def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The KPIs of :func:`compute` as (kpi, value) text rows: ``partnerhub report``'s table and
+    CSV, and the dashboard's CSV export."""
+    from hub.program.email.formatting import format_money
+
+    period = data["referrals"]["period"]
+    rows: list[tuple[str, str]] = [
+        ("partners", str(data["partners"])),
+        ("active partners", str(data["active_partners"])),
+        ("active share", data["active_share"] or ""),
+        (f"referrals this {period}", str(data["referrals"]["this_period"])),
+        (f"referrals last {period}", str(data["referrals"]["last_period"])),
+        ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
+        ("retention (previous quarter)", data["retention"]["rate"] or ""),
+    ]
+    for currency, per in data["commission"].items():
+        rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
+        rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
+    for pid, conv in data["conversion_by_partner"].items():
+        rows.append(
+            (
+                f"conversion partner {pid} ({conv['name']})",
+                f"{conv['won']}/{conv['referrals']}" + (f" = {conv['rate']}" if conv["rate"] else ""),
+            )
+        )
+    return rows

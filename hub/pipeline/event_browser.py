@@ -9,16 +9,16 @@ value under a key that names a secret, and every URL carrying a token in its que
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
+from hub.pipeline.store import utc_prefix
 
 PAGE = 50
 Table = Literal["inbox", "outbox"]
@@ -145,21 +145,26 @@ def detail(session: Session, table: Table, row_id: int) -> dict[str, Any] | None
 
 
 def throughput(session: Session, *, until: datetime, days: int = 14) -> dict[str, list[dict[str, Any]]]:
-    """Per connector, per day of the last ``days`` up to ``until``: inbox events received and how
-    many of them are dead. One grouped query (a conditional count per day)."""
+    """Per connector, per UTC day of the last ``days`` up to ``until``: inbox events received and
+    how many of them are dead. One grouped query (by connector and day)."""
     start = (until - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    bounds = [start + timedelta(days=n) for n in range(days + 1)]
-    columns = []
-    for lo, hi in itertools.pairwise(bounds):
-        within = and_(InboxEvent.received_at >= lo, InboxEvent.received_at < hi)
-        columns.append(func.sum(case((within, 1), else_=0)))
-        columns.append(func.sum(case((and_(within, InboxEvent.state == WorkState.DEAD), 1), else_=0)))
-    out: dict[str, list[dict[str, Any]]] = {}
-    for connector, *sums in session.execute(
-        select(InboxEvent.connector, *columns).where(InboxEvent.received_at >= start).group_by(InboxEvent.connector)
+    labels = [(start + timedelta(days=n)).date().isoformat() for n in range(days)]
+    day = utc_prefix(InboxEvent.received_at, 10)
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    for connector, on, events, failed in session.execute(
+        select(
+            InboxEvent.connector,
+            day,
+            func.count(),
+            func.sum(case((InboxEvent.state == WorkState.DEAD, 1), else_=0)),
+        )
+        .where(InboxEvent.received_at >= start, InboxEvent.received_at <= until)
+        .group_by(InboxEvent.connector, day)
     ):
-        out[connector] = [
-            {"day": bounds[n].date().isoformat(), "events": int(sums[2 * n] or 0), "failed": int(sums[2 * n + 1] or 0)}
-            for n in range(days)
+        found.setdefault(connector, {})[on] = (int(events), int(failed or 0))
+    return {
+        connector: [
+            {"day": label, "events": per.get(label, (0, 0))[0], "failed": per.get(label, (0, 0))[1]} for label in labels
         ]
-    return dict(sorted(out.items()))
+        for connector, per in sorted(found.items())
+    }

@@ -16,9 +16,10 @@
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
 
-One computation, set-based: one grouped pass over the referrals (per partner: counts, wins, the
-first referral, and a conditional count per time window), one over the ledger (per currency and
-paid or not) and the partner list; nothing loads a referral or a ledger entry. ``partnerhub
+One computation, set-based: two grouped passes over the referrals (per partner: counts, wins, the
+first referral, and a conditional count per time window; per calendar month), one over the ledger
+(per currency and status) and the partner list; nothing loads a referral or a ledger entry (the
+covering indexes of migration 0006cn keep the passes off the wide rows). ``partnerhub
 report``, ``GET /api/v1/admin/kpis`` and the console's dashboard all call :func:`compute`.
 """
 
@@ -32,6 +33,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from hub.pipeline.store import utc_prefix
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
@@ -54,7 +56,7 @@ def _start(day: datetime, months: int) -> datetime:
     return datetime(moved.year, moved.month, moved.day, tzinfo=UTC)
 
 
-def _count_between(start: datetime, end: datetime | None = None) -> ColumnElement[int]:
+def _count_since(start: datetime, end: datetime | None = None) -> ColumnElement[int]:
     """Per group: the referrals created in [start, end) (``end`` None: up to ``at``)."""
     when = (
         Referral.created_at >= start if end is None else and_(Referral.created_at >= start, Referral.created_at < end)
@@ -80,18 +82,11 @@ def compute(
     prev_quarter_start = _start(quarter_start, -3)
     month_start, _ = period_bounds(at, "month")
     month_starts = [_start(month_start, -n) for n in range(months - 1, -1, -1)]
-    windows: list[ColumnElement[int]] = [
-        _count_between(active_since),
-        _count_between(period_start),
-        _count_between(last_period_start, period_start),
-        _count_between(quarter_start),
-        _count_between(prev_quarter_start, quarter_start),
-    ]
-    windows += [_count_between(s, e) for s, e in zip(month_starts, [*month_starts[1:], None], strict=True)]
 
     partners = session.execute(
         select(Partner.id, Partner.name, Partner.status, Partner.created_at).order_by(Partner.id)
     ).all()
+    # per partner: referrals, won, first referral, active lately, this quarter, previous quarter
     per_partner = {
         row[0]: row[1:]
         for row in session.execute(
@@ -100,20 +95,38 @@ def compute(
                 func.count(),
                 func.sum(case((Referral.status == ReferralStatus.CLOSED_WON, 1), else_=0)),
                 func.min(Referral.created_at),
-                *windows,
+                _count_since(active_since),
+                _count_since(quarter_start),
+                _count_since(prev_quarter_start, quarter_start),
             )
             .where(Referral.created_at <= at)
             .group_by(Referral.partner_id)
         )
     }
+    # per calendar month (UTC), from the earliest month any figure needs
+    month = utc_prefix(Referral.created_at, 7)
+    per_month = {
+        m: int(n)
+        for m, n in session.execute(
+            select(month, func.count())
+            .where(Referral.created_at >= min(last_period_start, month_starts[0]), Referral.created_at <= at)
+            .group_by(month)
+        )
+    }
+
+    def referrals_between(start: datetime, end: datetime) -> int:
+        total, day = 0, start
+        while day < end:
+            total += per_month.get(day.strftime("%Y-%m"), 0)
+            day = _start(day, 1)
+        return total
 
     listed = {p.id for p in partners if p.status == "active"}
     active = sum(1 for pid, row in per_partner.items() if pid in listed and row[3])
-    this_period = sum(int(row[4]) for row in per_partner.values())
-    last_period = sum(int(row[5]) for row in per_partner.values())
-    retained = sum(1 for row in per_partner.values() if row[6] and row[7])
-    prev_active = sum(1 for row in per_partner.values() if row[7])
-    per_month = [sum(int(row[8 + n]) for row in per_partner.values()) for n in range(months)]
+    this_period = referrals_between(period_start, _start(period_start, _SPAN[period]))
+    last_period = referrals_between(last_period_start, period_start)
+    retained = sum(1 for row in per_partner.values() if row[4] and row[5])
+    prev_active = sum(1 for row in per_partner.values() if row[5])
 
     conversion = {}
     first_days = {}
@@ -152,8 +165,8 @@ def compute(
             "change": this_period - last_period,
         },
         "referrals_per_month": [
-            {"month": start.strftime("%Y-%m"), "referrals": count}
-            for start, count in zip(month_starts, per_month, strict=True)
+            {"month": start.strftime("%Y-%m"), "referrals": per_month.get(start.strftime("%Y-%m"), 0)}
+            for start in month_starts
         ],
         "conversion_by_partner": conversion,
         "commission": dict(sorted(commission.items())),

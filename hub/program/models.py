@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -66,7 +67,11 @@ class Partner(Base):
 
 class Referral(Base):
     __tablename__ = "referrals"
-    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        #: covers the KPIs' grouped passes (``hub.program.kpis``)
+        Index("ix_referrals_partner_created_status", "partner_id", "created_at", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tracking_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -121,6 +126,8 @@ class Deal(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
+    #: covers the KPIs' commission totals (``hub.program.kpis``)
+    __table_args__ = (Index("ix_ledger_entries_totals", "currency", "status", "created_at", "amount_minor"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)

@@ -131,6 +131,7 @@ def detail(session: Session, table: Table, row_id: int) -> dict[str, Any] | None
             "object_id": row.object_id,
             "at": row.received_at,
             "outcome": row.outcome,
+            "result": None,
         }
     else:
         out |= {

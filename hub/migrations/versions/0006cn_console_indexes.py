@@ -1,7 +1,7 @@
 """console: covering indexes for the dashboard's KPIs and the events chart
 
 Revision ID: 0006cn
-Revises: 0005gt
+Revises: 0006wb
 Create Date: 2026-12-07 07:00:00
 
 The KPIs group every referral by partner and by month, the ledger by currency and status, and
@@ -12,7 +12,7 @@ column those queries read, so they scan the index and never the wide rows (histo
 from alembic import op
 
 revision = '0006cn'
-down_revision = '0005gt'
+down_revision = '0006wb'
 branch_labels = None
 depends_on = None
 

@@ -185,6 +185,10 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
+    # the program clock at AT: the console's dashboard computes "now" from it
+    monkeypatch.setenv("PARTNERHUB_MODE", "test")
+    monkeypatch.setenv("PARTNERHUB_PROGRAM__CLOCK_NOW", AT.isoformat())
+    monkeypatch.setenv("PARTNERHUB_WEB__SECRET", "web-secret-made-up-for-tests-0000000000000000")
     upgrade(database_url)
     engine = create_engine(database_url, hide_parameters=True)
     with Session(engine) as session, session.begin():
@@ -208,14 +212,20 @@ def report(*args: str) -> str:
 def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from hub.api.app import create_app
+    from hub.asgi import build_app
+    from hub.program import access
     from hub.runtime.context import Hub
     from hub.runtime.settings import load_settings
+    from tests.support.web import session_cookie
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     hub = Hub.open(load_settings())
     try:
-        with TestClient(create_app(hub)) as client:
+        with hub.sessions() as session, session.begin():
+            access.add_operator(session, "ops@example.com", role="viewer")
+            viewer = access.find_by_email(session, "ops@example.com")
+        assert viewer is not None
+        with TestClient(build_app(hub)) as client:
             assert client.get("/api/v1/admin/kpis").status_code == 401
             answer = client.get(
                 "/api/v1/admin/kpis",
@@ -235,10 +245,22 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
                 headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
             )
             assert bad.status_code == 422
+            # the console's dashboard: the same computation, its CSV the report's CSV
+            client.cookies.set(*session_cookie(hub, viewer))
+            dashboard = client.get("/console", params={"period": "quarter"})
+            assert dashboard.status_code == 200
+            assert '<div class="value">5</div><div class="sub">last quarter 3 (+2)</div>' in dashboard.text
+            assert '<div class="value">3 / 4</div>' in dashboard.text
+            dashboard_csv = client.get("/console/kpis.csv").text
+            dashboard_quarter_csv = client.get("/console/kpis.csv", params={"period": "quarter"}).text
     finally:
         hub.close()
     assert json.loads(report("--json", "--period", "quarter")) == quarterly.json()
-    rows = dict(csv.reader(io.StringIO(report("--csv"))))
+    report_csv = report("--csv")
+    # (the subprocess reads its output with universal newlines)
+    assert dashboard_csv.replace("\r\n", "\n") == report_csv
+    assert "referrals this quarter,5" in dashboard_quarter_csv
+    rows = dict(csv.reader(io.StringIO(report_csv)))
     assert rows["active partners"] == "3" and rows["active share"] == "0.7500"
     assert (rows["referrals this month"], rows["referrals last month"]) == ("4", "1")
 

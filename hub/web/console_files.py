@@ -42,6 +42,24 @@ def _files(folder: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+#: path -> (modification time, size, the check's errors): a file is checked again only when it
+#: changed on disk (parsing every file on every view of the page is most of its time)
+_checked: dict[Path, tuple[int, int, list[str]]] = {}
+
+
+def _check_on_disk(name: str, path: Path) -> list[str]:
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return [f"{path}: cannot read: {type(exc).__name__}"]
+    seen = _checked.get(path)
+    if seen is not None and seen[:2] == (stat.st_mtime_ns, stat.st_size):
+        return seen[2]
+    errors = _check(name, path)
+    _checked[path] = (stat.st_mtime_ns, stat.st_size, errors)
+    return errors
+
+
 def _check(name: str, path: Path, text: str | None = None) -> list[str]:
     if name == PROGRAM_FILE:
         try:
@@ -62,7 +80,7 @@ def files(visit: OperatorVisit, name: str | None = None) -> Response:
     listed = _files(folder)
     if name is not None and name not in listed:
         raise not_found()
-    checks = {n: _check(n, p) for n, p in listed.items()}
+    checks = {n: _check_on_disk(n, p) for n, p in listed.items()}
     shown = None
     if name is not None:
         try:
@@ -129,7 +147,7 @@ async def check(request: Request) -> Response:
     if window > timedelta(days=400):
         raise PageError(400, "since: at most 400 days")
     result = await run_in_threadpool(_shadow, visit, name, listed[name], edited, window)
-    checks = await run_in_threadpool(lambda: {n: _check(n, p) for n, p in listed.items()})
+    checks = await run_in_threadpool(lambda: {n: _check_on_disk(n, p) for n, p in listed.items()})
     with visit.hub.sessions() as session:
         counts = badges(session)
     return page(

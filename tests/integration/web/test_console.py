@@ -463,3 +463,8 @@ def test_the_files_page_checks_and_shadow_runs_an_edit_and_writes_nothing(hub, a
     assert checked.status_code == 200 and "The edited program file loads" in checked.text
     assert post(admin, "/console/files", "/console/files/check", name="../secrets.yaml", text="x").status_code == 400
     assert (folder / "hubspot" / "deals.yaml").read_text() == before
+    # a file broken on disk shows its located problems on the next view
+    companies = folder / "hubspot" / "companies.yaml"
+    companies.write_text(companies.read_text() + "\nfields: [\n")
+    relisted = admin.get("/console/files").text
+    assert "1 problem" in relisted and re.search(r"companies\.yaml:\d+:\d+: ", relisted)

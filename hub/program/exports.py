@@ -60,18 +60,27 @@ def payout_rows(session: Session, status: str = PayoutStatus.APPROVED) -> list[l
     joined query, in ``PAYOUT_COLUMNS`` order."""
     return [
         [
-            p.id,
-            partner.id,
-            partner.name,
-            partner.email,
-            p.period,
-            from_minor_units(p.amount_minor, p.currency),
-            p.currency,
-            p.amount_minor,
-            p.reason or "",
+            payout_id,
+            partner_id,
+            name,
+            email,
+            period,
+            from_minor_units(amount_minor, currency),
+            currency,
+            amount_minor,
+            reason or "",
         ]
-        for p, partner in session.execute(
-            select(Payout, Partner)
+        for payout_id, partner_id, name, email, period, amount_minor, currency, reason in session.execute(
+            select(
+                Payout.id,
+                Partner.id,
+                Partner.name,
+                Partner.email,
+                Payout.period,
+                Payout.amount_minor,
+                Payout.currency,
+                Payout.reason,
+            )
             .join(Partner, Partner.id == Payout.partner_id)
             .where(Payout.status == status)
             .order_by(Payout.id)

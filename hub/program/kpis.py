@@ -16,10 +16,11 @@
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
 
-One computation, set-based: two grouped passes over the referrals (per partner: counts, wins, the
-first referral, and a conditional count per time window; per calendar month), one over the ledger
-(per currency and status) and the partner list; nothing loads a referral or a ledger entry (the
-covering indexes of migration 0006cn keep the passes off the wide rows). ``partnerhub
+One computation, set-based, nothing loads a referral or a ledger entry: grouped passes over the
+referrals per partner (all time: count and first referral; won; the recent windows only over the
+rows since the earliest window), one statement of per-month range counts, one pass over the
+ledger (per currency and status), and the partner list. Each reads an index of migration 0006cn
+and never the wide rows (history, payloads). ``partnerhub
 report``, ``GET /api/v1/admin/kpis`` and the console's dashboard all call :func:`compute`.
 """
 
@@ -33,7 +34,6 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from hub.pipeline.store import utc_prefix
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
@@ -64,6 +64,23 @@ def _count_since(start: datetime, end: datetime | None = None) -> ColumnElement[
     return func.sum(case((when, 1), else_=0))
 
 
+def _per_month(session: Session, first: datetime, at: datetime) -> dict[str, int]:
+    """The referrals created in each calendar month from ``first``'s (a month's start) up to
+    ``at``: one statement of range counts, each read off the ``created_at`` index."""
+    starts = [first]
+    while _start(starts[-1], 1) <= at:
+        starts.append(_start(starts[-1], 1))
+    columns = [
+        select(func.count())
+        .select_from(Referral)
+        .where(Referral.created_at >= start, Referral.created_at < _start(start, 1), Referral.created_at <= at)
+        .scalar_subquery()
+        for start in starts
+    ]
+    row = session.execute(select(*columns)).one()
+    return {start.strftime("%Y-%m"): int(n) for start, n in zip(starts, row, strict=True)}
+
+
 def compute(
     session: Session,
     at: datetime,
@@ -86,33 +103,36 @@ def compute(
     partners = session.execute(
         select(Partner.id, Partner.name, Partner.status, Partner.created_at).order_by(Partner.id)
     ).all()
-    # per partner: referrals, won, first referral, active lately, this quarter, previous quarter
-    per_partner = {
-        row[0]: row[1:]
-        for row in session.execute(
-            select(
-                Referral.partner_id,
-                func.count(),
-                func.sum(case((Referral.status == ReferralStatus.CLOSED_WON, 1), else_=0)),
-                func.min(Referral.created_at),
-                _count_since(active_since),
-                _count_since(quarter_start),
-                _count_since(prev_quarter_start, quarter_start),
-            )
+    # per partner: referrals and the first one (all time), won, and the counts of the recent windows
+    per_partner: dict[int, tuple[int, int, datetime | None, int, int, int]] = {
+        pid: (int(n), 0, first, 0, 0, 0)
+        for pid, n, first in session.execute(
+            select(Referral.partner_id, func.count(), func.min(Referral.created_at))
             .where(Referral.created_at <= at)
             .group_by(Referral.partner_id)
         )
     }
-    # per calendar month (UTC), from the earliest month any figure needs
-    month = utc_prefix(Referral.created_at, 7)
-    per_month = {
-        m: int(n)
-        for m, n in session.execute(
-            select(month, func.count())
-            .where(Referral.created_at >= min(last_period_start, month_starts[0]), Referral.created_at <= at)
-            .group_by(month)
+    for pid, won in session.execute(
+        select(Referral.partner_id, func.count())
+        .where(Referral.status == ReferralStatus.CLOSED_WON, Referral.created_at <= at)
+        .group_by(Referral.partner_id)
+    ):
+        total, _, first, *_ = per_partner[pid]
+        per_partner[pid] = (total, int(won), first, 0, 0, 0)
+    for pid, lately, this_quarter, previous_quarter in session.execute(
+        select(
+            Referral.partner_id,
+            _count_since(active_since),
+            _count_since(quarter_start),
+            _count_since(prev_quarter_start, quarter_start),
         )
-    }
+        .where(Referral.created_at >= min(active_since, prev_quarter_start), Referral.created_at <= at)
+        .group_by(Referral.partner_id)
+    ):
+        total, won, first, *_ = per_partner[pid]
+        per_partner[pid] = (total, won, first, int(lately), int(this_quarter), int(previous_quarter))
+    # per calendar month (UTC), from the earliest month any figure needs
+    per_month = _per_month(session, min(last_period_start, month_starts[0]), at)
 
     def referrals_between(start: datetime, end: datetime) -> int:
         total, day = 0, start

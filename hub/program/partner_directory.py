@@ -1,6 +1,7 @@
 """The partners as an operator browses them: a filtered, paginated list (search by name or
 e-mail; tier, segment, region, activity) and one partner's detail (referrals, ledger balance and
-entries, payouts with their lines, e-mails and their status, audit trail).
+entries, payouts with their lines, e-mails and their status, the people who sign in with the
+status of their newest sign-in mail, audit trail).
 
 Set-based: a page of the list is one query for the partners plus one grouped query for their
 referral counts; the detail is a fixed number of queries whatever the partner holds."""
@@ -11,14 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.program.access import SIGNIN_KIND
 from hub.program.errors import NotFound
-from hub.program.models import AuditEntry, LedgerEntry, Notification, Partner, Payout, Referral
+from hub.program.models import AuditEntry, LedgerEntry, Notification, Partner, PartnerUser, Payout, Referral
 
 PAGE = 50
 RECENT = 50
+#: the lines shown per payout on a page of payouts
+LINES = 10
 ACTIVE_DAYS = 90
 Activity = Literal["", "active", "quiet", "flagged", "inactive"]
 ACTIVITIES: tuple[str, ...] = ("active", "quiet", "flagged", "inactive")
@@ -86,6 +90,20 @@ def list_partners(
     return [{"partner": p, "referrals": counts.get(p.id, 0)} for p in shown], len(found) > per_page
 
 
+@dataclass(frozen=True)
+class PayoutLines:
+    """Some of a payout's lines (its ledger entries: held ones first, then by id) and how many
+    it has. Each line has ``id``, ``kind``, ``amount_minor``, ``currency``, ``hold_reason`` and
+    ``hold_released_at``."""
+
+    shown: list[Any]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.shown)
+
+
 @dataclass
 class PartnerDetail:
     partner: Partner
@@ -95,21 +113,45 @@ class PartnerDetail:
     balances: dict[str, dict[str, int]]
     entries: list[LedgerEntry]
     payouts: list[Payout]
-    #: payout id -> its entries (the payout's lines)
-    lines: dict[int, list[LedgerEntry]] = field(default_factory=dict)
+    #: payout id -> its lines (the first few, and how many)
+    lines: dict[int, PayoutLines] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    #: the addresses that sign in for the partner (its users, and its own address before its first
+    #: sign-in): ``email``, ``name``, ``last_signed_in_at`` and ``mail``, the newest sign-in mail
+    #: to the address (None: none yet), so an operator sees one that bounced or was suppressed
+    signins: list[dict[str, Any]] = field(default_factory=list)
 
 
-def payout_lines(session: Session, payout_ids: list[int]) -> dict[int, list[LedgerEntry]]:
-    """The ledger entries of each payout, one query for all of them."""
-    lines: dict[int, list[LedgerEntry]] = {pid: [] for pid in payout_ids}
-    if payout_ids:
-        for e in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.payout_id.in_(payout_ids)).order_by(LedgerEntry.id)
-        ):
-            lines[e.payout_id or 0].append(e)
-    return lines
+def payout_lines(session: Session, payout_ids: list[int], *, limit: int = LINES) -> dict[int, PayoutLines]:
+    """The first ``limit`` lines of each payout and its line count: one query for all of them
+    (a window over the payouts' entries), so a page of payouts costs the same whatever they hold."""
+    if not payout_ids:
+        return {}
+    unreleased = and_(LedgerEntry.hold_reason.is_not(None), LedgerEntry.hold_released_at.is_(None))
+    ranked = (
+        select(
+            LedgerEntry.payout_id,
+            LedgerEntry.id,
+            LedgerEntry.kind,
+            LedgerEntry.amount_minor,
+            LedgerEntry.currency,
+            LedgerEntry.hold_reason,
+            LedgerEntry.hold_released_at,
+            func.row_number()
+            .over(partition_by=LedgerEntry.payout_id, order_by=(case((unreleased, 0), else_=1), LedgerEntry.id))
+            .label("n"),
+            func.count().over(partition_by=LedgerEntry.payout_id).label("total"),
+        )
+        .where(LedgerEntry.payout_id.in_(payout_ids))
+        .subquery()
+    )
+    shown: dict[int, list[Any]] = {pid: [] for pid in payout_ids}
+    totals: dict[int, int] = {}
+    for row in session.execute(select(ranked).where(ranked.c.n <= limit).order_by(ranked.c.payout_id, ranked.c.n)):
+        shown[row.payout_id].append(row)
+        totals[row.payout_id] = int(row.total)
+    return {pid: PayoutLines(shown[pid], totals.get(pid, 0)) for pid in payout_ids}
 
 
 def partner_detail(session: Session, partner_id: int, *, recent: int = RECENT) -> PartnerDetail:
@@ -157,6 +199,28 @@ def partner_detail(session: Session, partner_id: int, *, recent: int = RECENT) -
             select(AuditEntry).where(AuditEntry.subject.in_(subjects)).order_by(AuditEntry.id.desc()).limit(recent)
         )
     )
+    users = list(
+        session.scalars(
+            select(PartnerUser)
+            .where(PartnerUser.partner_id == partner_id, PartnerUser.active.is_(True))
+            .order_by(PartnerUser.id)
+            .limit(recent)
+        )
+    )
+    people: list[dict[str, Any]] = [
+        {"email": u.email, "name": u.name, "last_signed_in_at": u.last_signed_in_at} for u in users
+    ]
+    own = partner.email.strip().lower()
+    if own not in {u.email for u in users}:
+        people.insert(0, {"email": own, "name": None, "last_signed_in_at": None})
+    newest: dict[str, Notification] = {}
+    for mail in session.scalars(
+        select(Notification)
+        .where(Notification.kind == SIGNIN_KIND, Notification.to_email.in_([p["email"] for p in people]))
+        .order_by(Notification.id.desc())
+        .limit(recent * 4)
+    ):
+        newest.setdefault(mail.to_email, mail)
     return PartnerDetail(
         partner=partner,
         referral_count=int(referral_count or 0),
@@ -167,4 +231,5 @@ def partner_detail(session: Session, partner_id: int, *, recent: int = RECENT) -
         lines=payout_lines(session, [p.id for p in payouts]),
         notifications=notifications,
         audit=audit,
+        signins=[{**p, "mail": newest.get(p["email"])} for p in people],
     )

@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.program import clock, fraud, ledger, payouts, registrations, review_queues
+from hub.program.errors import DomainError
 from hub.program.referrals import review
-from hub.web.console_common import PageParam, badges, decide, page_number, reason_of, require_admin
+from hub.web.console_common import PageParam, badges, decide, page_number, reason_of, refused, require_admin
 from hub.web.render import page
 from hub.web.visit import OperatorVisit, PageError, not_found, posted
 
@@ -86,6 +87,26 @@ async def decide_registration(request: Request, reg_id: int, verdict: str) -> Re
         ),
     )
     return _back("registrations")
+
+
+@router.get("/console/payouts/{payout_id}/lookup")
+def lookup(visit: OperatorVisit, payout_id: int) -> Response:
+    """A payout whose transfer outcome is unknown, looked up at the provider now (read only):
+    the transfers found for it, so an admin settles it paid with the right transfer id, or
+    failed when there is none."""
+    with visit.hub.sessions() as session:
+        try:
+            payout, transfers = payouts.look_up(session, visit.hub, payout_id)
+        except DomainError as exc:
+            raise refused(exc) from None
+        return page(
+            visit,
+            "console/lookup.html",
+            badges=badges(session),
+            p=payout,
+            transfers=transfers,
+            matching=[t for t in transfers or [] if t["matches"]],
+        )
 
 
 @router.post("/console/payouts/{payout_id}/{verdict}")

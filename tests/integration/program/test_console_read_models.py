@@ -225,12 +225,52 @@ def test_a_partners_detail_is_a_fixed_number_of_queries(session):
     session.expire_all()
     with counted(session) as statements:
         d = partner_directory.partner_detail(session, p.id)
-    assert len(statements) == 9  # partner, count, referrals, balances, entries, payouts, lines, mails, audit
+    # partner, count, referrals, balances, entries, payouts, lines, mails, audit, users, sign-in mails
+    assert len(statements) == 11
     assert d.referral_count == 20 and len(d.referrals) == 20
     assert d.balances == {"USD": {"paid": 3_000, "approved": 500}}
-    assert [len(v) for v in d.lines.values()] == [3]
+    assert [(len(v.shown), v.total) for v in d.lines.values()] == [(3, 3)]
     assert [n.status for n in d.notifications] == ["bounced"]
     assert [a.action for a in d.audit] == ["payout.approve"]
+    assert [(who["email"], who["mail"]) for who in d.signins] == [(p.email, None)]  # its own address, no mail yet
+
+
+def test_payout_lines_show_held_lines_first_and_a_few_per_payout_in_one_query(session):
+    p = partner(session, 1)
+    big, small = (
+        Payout(
+            partner_id=p.id, currency="USD", amount_minor=0, period=run, status="review", created_at=NOW, updated_at=NOW
+        )
+        for run in ("2026-03", "2026-04")
+    )
+    session.add_all([big, small])
+    session.flush()
+    for n in range(14):
+        owner = big if n < 13 else small
+        session.add(
+            LedgerEntry(
+                natural_key=f"lines:{n}",
+                partner_id=p.id,
+                kind="commission",
+                amount_minor=100 + n,
+                currency="USD",
+                status="in_payout",
+                payout_id=owner.id,
+                hold_reason="shares a bank account" if n == 12 else None,
+                held_at=NOW if n == 12 else None,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    session.flush()
+    with counted(session) as statements:
+        lines = partner_directory.payout_lines(session, [big.id, small.id, 999_999], limit=5)
+    assert len(statements) == 1
+    assert (lines[big.id].total, lines[big.id].more, len(lines[big.id].shown)) == (13, 8, 5)
+    assert [e.amount_minor for e in lines[big.id].shown] == [112, 100, 101, 102, 103]  # the held one first
+    assert lines[big.id].shown[0].hold_reason == "shares a bank account"
+    assert [e.amount_minor for e in lines[small.id].shown] == [113] and lines[small.id].more == 0
+    assert lines[999_999].total == 0 and lines[999_999].shown == []
 
 
 def test_the_events_browser_filters_masks_and_counts_throughput(session):

@@ -468,3 +468,323 @@ def test_the_files_page_checks_and_shadow_runs_an_edit_and_writes_nothing(hub, a
     companies.write_text(companies.read_text() + "\nfields: [\n")
     relisted = admin.get("/console/files").text
     assert "1 problem" in relisted and re.search(r"companies\.yaml:\d+:\d+: ", relisted)
+
+
+class FakeStripe:
+    """The provider boundary: Stripe's transfers of a payout, as the connector reports them."""
+
+    def __init__(self, transfers: dict[int, list[dict[str, Any]]]) -> None:
+        self.transfers = transfers
+        self.asked: list[int] = []
+
+    def find_transfers(self, payout_id: int) -> list[dict[str, Any]]:
+        self.asked.append(payout_id)
+        return self.transfers.get(payout_id, [])
+
+    def close(self) -> None:
+        pass
+
+
+def unknown_payouts(hub: Hub) -> tuple[int, int]:
+    with hub.sessions() as s, s.begin():
+        p = Partner(name="Umbrella", email="u@partners.example", status="active", created_at=NOW)
+        s.add(p)
+        s.flush()
+        made = []
+        for period in ("2026-09", "2026-10"):
+            po = Payout(
+                partner_id=p.id,
+                currency="EUR",
+                amount_minor=4_200,
+                period=period,
+                status="unknown",
+                method="stripe",
+                reason="the transfer's outcome is unknown",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            s.add(po)
+            s.flush()
+            s.add(
+                LedgerEntry(
+                    natural_key=f"unknown:{period}",
+                    partner_id=p.id,
+                    kind="commission",
+                    amount_minor=4_200,
+                    currency="EUR",
+                    status="in_payout",
+                    payout_id=po.id,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            made.append(po.id)
+        return made[0], made[1]
+
+
+def test_settle_an_unknown_transfer_after_a_lookup(hub, admin, monkeypatch):
+    found, missing = unknown_payouts(hub)
+    monkeypatch.delitem(hub.connectors, "stripe", raising=False)
+    assert 'data-lookup="none"' in admin.get(f"/console/payouts/{found}/lookup").text  # no connector that can
+    stripe = FakeStripe({found: [{"id": "tr_made_up_1", "amount": 4_200}]})
+    monkeypatch.setitem(hub.connectors, "stripe", stripe)
+    queue = admin.get("/console/queues/unknown").text
+    assert f'href="/console/payouts/{found}/lookup"' in queue
+    page = admin.get(f"/console/payouts/{found}/lookup").text
+    assert 'data-lookup="found"' in page and "tr_made_up_1" in page and 'value="tr_made_up_1"' in page
+    assert 'data-lookup="empty"' in admin.get(f"/console/payouts/{missing}/lookup").text
+    assert stripe.asked == [found, missing]
+    with hub.sessions() as s:
+        assert {s.get(Payout, i).status for i in (found, missing)} == {"unknown"}  # type: ignore[union-attr]
+    lookup = f"/console/payouts/{found}/lookup"
+    paid = post(
+        admin,
+        lookup,
+        f"/console/payouts/{found}/paid",
+        reason="Found in Stripe",
+        transfer_id="tr_made_up_1",
+        back="unknown",
+    )
+    assert paid.status_code == 303 and paid.headers["location"].startswith("/console/queues/unknown")
+    failed = post(
+        admin,
+        f"/console/payouts/{missing}/lookup",
+        f"/console/payouts/{missing}/failed",
+        reason="No transfer",
+        back="unknown",
+    )
+    assert failed.status_code == 303
+    with hub.sessions() as s:
+        done = s.get(Payout, found)
+        assert done is not None and (done.status, done.transfer_id) == ("paid", "tr_made_up_1")
+        assert s.get(Payout, missing).status == "failed"  # type: ignore[union-attr]
+        assert {e.status for e in s.scalars(select(LedgerEntry).where(LedgerEntry.payout_id == found))} == {"paid"}
+    assert {a.actor for a in audit(hub, "payout.settle")} == {"operator:ada@ops.example"}
+    # settled: nothing to look up any more, and an unknown id is a 404
+    assert admin.get(f"/console/payouts/{found}/lookup").status_code == 409
+    assert admin.get("/console/payouts/999999/lookup").status_code == 404
+
+
+def test_a_viewer_can_look_up_but_not_settle(hub, viewer, monkeypatch):
+    found, _ = unknown_payouts(hub)
+    monkeypatch.setitem(hub.connectors, "stripe", FakeStripe({found: [{"id": "tr_made_up_2", "amount": 4_200}]}))
+    page = viewer.get(f"/console/payouts/{found}/lookup")
+    assert page.status_code == 200 and "tr_made_up_2" in page.text and "viewer: read only" in page.text
+    assert 'formaction="/console/payouts/' not in page.text
+    refused = post(viewer, "/console", f"/console/payouts/{found}/paid", reason="x", transfer_id="tr_made_up_2")
+    assert refused.status_code == 403
+    with hub.sessions() as s:
+        assert s.get(Payout, found).status == "unknown"  # type: ignore[union-attr]
+
+
+def test_a_partners_page_shows_each_sign_in_address_and_its_newest_mail(hub, admin):
+    from hub.program.models import Notification, PartnerUser
+
+    with hub.sessions() as s, s.begin():
+        p = Partner(name="Hooli", email="Owner@Hooli.example", status="active", created_at=NOW, email_status="bounced")
+        s.add(p)
+        s.flush()
+        s.add(PartnerUser(partner_id=p.id, email="dev@hooli.example", name="Dev", active=True, created_at=NOW))
+        s.add(PartnerUser(partner_id=p.id, email="gone@hooli.example", active=False, created_at=NOW))
+        for n, (to, status) in enumerate(
+            (
+                ("dev@hooli.example", "delivered"),
+                ("dev@hooli.example", "bounced"),
+                ("owner@hooli.example", "suppressed"),
+            )
+        ):
+            s.add(
+                Notification(
+                    natural_key=f"signin:test:{n}",
+                    kind="signin_link",
+                    to_email=to,
+                    subject="Sign in",
+                    status=status,
+                    status_reason="550 mailbox unavailable" if status == "bounced" else None,
+                    created_at=NOW + timedelta(minutes=n),
+                    updated_at=NOW,
+                )
+            )
+        partner_id = p.id
+    page = admin.get(f"/console/partners/{partner_id}").text
+    section = page[page.index("<h2>Sign-in</h2>") : page.index("<h2>Audit trail</h2>")]
+    assert "owner@hooli.example" in section and "dev@hooli.example" in section and "gone@hooli.example" not in section
+    assert section.count('data-signin-mail="bounced"') == 1 and "550 mailbox unavailable" in section
+    assert section.count('data-signin-mail="suppressed"') == 1 and 'data-signin-mail="delivered"' not in section
+    assert "bounced" in page[: page.index("<h2>Balance</h2>")]  # the partner's own address status
+
+
+def fill(hub: Hub, n: int, start: int) -> int:
+    """``n`` more rows of everything a console list shows, for one busy partner (returned)."""
+    from hub.program.models import DealRegistration, Notification, PartnerUser
+
+    with hub.sessions() as s, s.begin():
+        busy = s.scalars(select(Partner).where(Partner.email == "busy@partners.example")).first()
+        if busy is None:
+            busy = Partner(
+                name="Busy", email="busy@partners.example", status="active", created_at=NOW - timedelta(days=9)
+            )
+            s.add(busy)
+            s.flush()
+        for i in range(start, start + n):
+            other = Partner(
+                name=f"Partner {i:03d}",
+                email=f"p{i}@partners.example",
+                status="active",
+                tier="gold",
+                created_at=NOW,
+                flag_reason="bounced" if i % 2 else None,
+                flagged_at=NOW,
+            )
+            s.add(other)
+            s.flush()
+            s.add(
+                Referral(
+                    tracking_id=f"R-N{i:06d}",
+                    partner_id=busy.id if i % 2 else other.id,
+                    company_name=f"Company {i}",
+                    status="held_for_review",
+                    history=[{"status": "held_for_review", "at": NOW.isoformat()}],
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            s.add(
+                DealRegistration(
+                    partner_id=other.id,
+                    company_name=f"Prospect {i}",
+                    company_key=f"prospect {i}",
+                    status="held_for_review",
+                    reason="registered twice",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            for status, owner in (("review", busy.id), ("approved", other.id), ("unknown", other.id)):
+                payout = Payout(
+                    partner_id=owner,
+                    currency="USD",
+                    amount_minor=100,
+                    period=f"{status}-{i}",
+                    status=status,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+                s.add(payout)
+                s.flush()
+                for k in range(2):
+                    s.add(
+                        LedgerEntry(
+                            natural_key=f"fill:{status}:{i}:{k}",
+                            partner_id=owner,
+                            kind="commission",
+                            amount_minor=50,
+                            currency="USD",
+                            status="in_payout",
+                            payout_id=payout.id,
+                            hold_reason="shared bank account" if k else None,
+                            held_at=NOW if k else None,
+                            created_at=NOW,
+                            updated_at=NOW,
+                        )
+                    )
+            s.add(
+                InboxEvent(
+                    connector="hubspot",
+                    event_key=f"fill-{i}",
+                    event_type="deal.propertyChange",
+                    object_type="deal",
+                    object_id=str(i),
+                    payload={"objectId": i},
+                    received_at=NOW - timedelta(minutes=i),
+                    state="dead",
+                    attempts=5,
+                    next_attempt_at=NOW,
+                )
+            )
+            s.add(
+                OutboxItem(
+                    natural_key=f"fill-out:{i}",
+                    connector="sendgrid",
+                    action="send_email",
+                    payload={"to": f"p{i}@partners.example"},
+                    idempotency_key=f"fill-out:{i}",
+                    created_at=NOW,
+                    state="dead",
+                    next_attempt_at=NOW,
+                )
+            )
+            s.add(
+                Alert(
+                    key=f"fill:{i}",
+                    kind="dead_letter",
+                    severity="error",
+                    message=f"dead {i}",
+                    first_seen_at=NOW,
+                    last_seen_at=NOW,
+                )
+            )
+            s.add(PartnerUser(partner_id=busy.id, email=f"user{i}@busy.example", active=True, created_at=NOW))
+            s.add(
+                Notification(
+                    natural_key=f"fill-mail:{i}",
+                    partner_id=busy.id,
+                    kind="referral_status",
+                    to_email="busy@partners.example",
+                    subject=f"Mail {i}",
+                    status="delivered",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            s.add(AuditEntry(actor="operator:x", action="partner.edit", subject=f"partner:{busy.id}", at=NOW))
+        return busy.id
+
+
+def test_no_console_page_runs_a_query_per_row(hub, admin):
+    """Every list page runs as many statements with 50 rows as with 10."""
+    from sqlalchemy import event
+
+    busy = fill(hub, 10, 0)
+    lists = [
+        "/console",
+        "/console/queues",
+        *[
+            f"/console/queues/{q}"
+            for q in ("referrals", "registrations", "payouts", "unknown", "holds", "flagged", "alerts")
+        ],
+        "/console/money",
+        "/console/money?status=review",
+        "/console/money/payouts.csv",
+        "/console/kpis.csv",
+        "/console/partners",
+        "/console/partners?tier=gold",
+        f"/console/partners/{busy}",
+        "/console/events",
+        "/console/events?state=dead",
+        "/console/events?table=outbox",
+        "/console/alerts",
+    ]
+
+    def statements() -> dict[str, int]:
+        out = {}
+        for path in lists:
+            seen: list[str] = []
+
+            def listener(conn, cursor, statement, *rest, seen=seen):  # type: ignore[no-untyped-def]
+                seen.append(statement)
+
+            event.listen(hub.engine, "before_cursor_execute", listener)
+            try:
+                answer = admin.get(path)
+            finally:
+                event.remove(hub.engine, "before_cursor_execute", listener)
+            assert answer.status_code == 200, path
+            out[path] = len(seen)
+        return out
+
+    ten = statements()
+    fill(hub, 40, 10)
+    fifty = statements()
+    assert fifty == ten
+    assert admin.get("/console/partners/" + str(busy)).text.count("user4") >= 10  # the rows are there

@@ -372,6 +372,8 @@ def console_pages(ids: dict[str, Any]) -> list[str]:
         "/console/queues/referrals",
         "/console/queues/payouts",
         "/console/queues/holds",
+        "/console/queues/unknown",
+        "/console/queues/registrations",
         "/console/money",
         "/console/money/payouts.csv",
         "/console/partners",

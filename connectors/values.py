@@ -150,6 +150,10 @@ class WriteResult:
     id: str | None
     created: bool
     error: str | None = None
+    #: the fields written, named as the provider's change events name them (for echo
+    #: suppression: HubSpot property names, Salesforce API names, Pipedrive's
+    #: ``custom_fields.<key>``); empty when the write failed
+    written: Mapping[str, Any] = field(default_factory=dict)
 
 
 CrmMatchKind = Literal["open_deal", "customer", "contact"]
@@ -157,10 +161,13 @@ CrmMatchKind = Literal["open_deal", "customer", "contact"]
 
 @dataclass(frozen=True, slots=True)
 class DealParties:
-    """Who a CRM deal is with: its contacts' emails and its companies' domains (lower-cased)."""
+    """Who a CRM deal is with: its contacts' emails and its companies' domains (lower-cased), and
+    the provider ids of those contacts and companies (``None``: the connector did not say)."""
 
     emails: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    contact_ids: tuple[str, ...] | None = None
+    company_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

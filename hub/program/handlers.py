@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.mapping import Canonical
+from hub.pipeline.batches import WRITE_RECORD
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
-from hub.program import access, deals, payments, payouts, privacy, referrals, registrations
+from hub.program import access, deals, parties, payments, payouts, privacy, referrals, registrations, writeback
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
@@ -59,16 +60,27 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         the referral's status and its email, the commission."""
         outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
         if deal is not None and outcome != "stale":
+            carried = parties.record_from_deal(session, event.connector, deal.external_id, applied)
+            association_change = event_action(event.event_type) == "associationChange"
             happened = referrals.on_deal_changed(
                 session,
                 ctx,
                 deal,
                 applied,
-                look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
+                look_up_parties=first_seen or association_change,
+                local_parties_current=carried or not association_change,
             )
+            # the partner data the CRM shows, under each field's owner rule
+            happened += writeback.sync_deal(session, ctx, deal, inbox_event_id=event.id)
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
+
+    def contact_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "contact", event.connector, change, version)
+
+    def company_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "company", event.connector, change, version)
 
     def notification_event(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         return email_events.apply(session, change)
@@ -78,6 +90,13 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
 
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
+        parties.merge_deal_links(session, source, merge.from_ids, merge.into_id)
+
+    def contacts_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "contact", source, merge.from_ids, merge.into_id)
+
+    def companies_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "company", source, merge.from_ids, merge.into_id)
 
     return DomainHandlers(
         routes=(
@@ -87,10 +106,12 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         ),
         targets={
             "deal": deal_changed,
+            "contact": contact_changed,  # the CRM's parties (hub.program.parties)
+            "company": company_changed,
             "notification_event": notification_event,
             "inbound_email": inbound_email,
         },
-        merges={"deal": deals_merged},
+        merges={"deal": deals_merged, "contact": contacts_merged, "company": companies_merged},
     )
 
 
@@ -103,12 +124,17 @@ def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
         if referral_id is not None:
             referrals.deal_created(session, int(referral_id), item.result or {})
 
+    def record_written(session: Session, item: OutboxItem) -> None:
+        remember_writes(session, item)
+        writeback.written(session, item)  # the sync base of the fields it carried
+
     def transfer_made(session: Session, item: OutboxItem) -> None:
         payouts.transfer_done(session, ctx, item)
 
     return {
         "create_referral_deal": referral_deal,
         "update_deal": remember_writes,
+        WRITE_RECORD: record_written,  # a CRM record write, batched (hub.pipeline.batches)
         "send_email": record_sent,
         "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
     }

@@ -76,9 +76,9 @@ STANDARD: dict[str, dict[str, str]] = {
                     "AccountId": "r", "IsClosed": "b", "IsWon": "b", "Probability": "n", "Type": "p",
                     "LeadSource": "p", "Description": "ta"},
     "Contact": {**_SYSTEM, "Email": "e", "FirstName": "s", "LastName": "s", "Phone": "s", "Title": "s",
-                "AccountId": "r", "OwnerId": "r"},
+                "AccountId": "r", "OwnerId": "r", "MailingCountry": "s"},
     "Account": {**_SYSTEM, "Name": "s", "Website": "u", "Type": "p", "Industry": "p", "BillingCountry": "s",
-                "NumberOfEmployees": "i", "OwnerId": "r"},
+                "BillingState": "s", "NumberOfEmployees": "i", "OwnerId": "r"},
     "Lead": {**_SYSTEM, "Email": "e", "FirstName": "s", "LastName": "s", "Company": "s", "Website": "u",
              "Status": "p", "IsConverted": "b", "ConvertedOpportunityId": "r", "OwnerId": "r"},
     "Task": {**_SYSTEM, "Subject": "s", "Description": "ta", "Status": "p", "OwnerId": "r", "ActivityDate": "d",
@@ -88,7 +88,10 @@ STANDARD: dict[str, dict[str, str]] = {
 #: the custom fields ``crm setup`` asks the admin for: (type, External ID + unique)
 CUSTOM: dict[str, dict[str, tuple[str, bool]]] = {
     "Opportunity": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False),
-                    "Partnerhub_Source__c": ("s", False)},
+                    "Partnerhub_Source__c": ("s", False), "Partnerhub_Partner_Name__c": ("s", False),
+                    "Partnerhub_Attribution__c": ("s", False), "Partnerhub_Commission_Amount__c": ("s", False),
+                    "Partnerhub_Commission_Currency__c": ("s", False),
+                    "Partnerhub_Commission_State__c": ("s", False)},
     "Contact": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},
     "Account": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},
     "Lead": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},

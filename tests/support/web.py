@@ -114,6 +114,12 @@ class RunningHub:
         if self.hub is not None:
             self.hub.close()
 
+    def deliver(self, events: list[dict[str, Any]]) -> Any:
+        """A signed HubSpot webhook batch to the running web app."""
+        from tests.support.hubspot_hub import post_webhook
+
+        return post_webhook(self.web_url, events)
+
     def link_for(self, address: str, *, after: int = 0, timeout: float = 20.0) -> str:
         """The newest sign-in link mailed to ``address`` among the mails after the first ``after``."""
         from tests.support.servers import wait_until

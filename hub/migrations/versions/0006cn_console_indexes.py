@@ -1,7 +1,7 @@
 """console: covering indexes for the dashboard's KPIs and the events chart
 
 Revision ID: 0006cn
-Revises: 0006wb
+Revises: 0006wr
 Create Date: 2026-12-07 07:00:00
 
 The KPIs group every referral by partner, count them per month and recent window (range counts
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006cn'
-down_revision = '0006wb'
+down_revision = '0006wr'
 branch_labels = None
 depends_on = None
 

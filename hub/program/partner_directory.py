@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.program.access import SIGNIN_KIND
+from hub.program.access import newest_signin_mails
 from hub.program.errors import NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Notification, Partner, PartnerUser, Payout, Referral
 
@@ -213,14 +213,7 @@ def partner_detail(session: Session, partner_id: int, *, recent: int = RECENT) -
     own = partner.email.strip().lower()
     if own not in {u.email for u in users}:
         people.insert(0, {"email": own, "name": None, "last_signed_in_at": None})
-    newest: dict[str, Notification] = {}
-    for mail in session.scalars(
-        select(Notification)
-        .where(Notification.kind == SIGNIN_KIND, Notification.to_email.in_([p["email"] for p in people]))
-        .order_by(Notification.id.desc())
-        .limit(recent * 4)
-    ):
-        newest.setdefault(mail.to_email, mail)
+    newest = newest_signin_mails(session, [p["email"] for p in people], scan=recent * 4)
     return PartnerDetail(
         partner=partner,
         referral_count=int(referral_count or 0),

@@ -10,13 +10,21 @@ from starlette.responses import Response
 
 from hub.program import clock, exports, kpis, review_queues
 from hub.program.email.formatting import format_money
-from hub.web import charts, console_events, console_files, console_money, console_partners, console_queues
+from hub.web import (
+    charts,
+    console_events,
+    console_files,
+    console_money,
+    console_operators,
+    console_partners,
+    console_queues,
+)
 from hub.web.console_common import badges, choice
 from hub.web.render import page
 from hub.web.visit import OperatorVisit
 
 router = APIRouter(include_in_schema=False)
-for sub in (console_queues, console_money, console_partners, console_events, console_files):
+for sub in (console_queues, console_money, console_partners, console_events, console_files, console_operators):
     router.include_router(sub.router)
 
 TOP = 10

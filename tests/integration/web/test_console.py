@@ -226,6 +226,7 @@ def pages(ids: dict[str, Any]) -> list[str]:
         "/console/alerts",
         "/console/files",
         "/console/files?name=hubspot/deals.yaml",
+        "/console/operators",
     ]
 
 
@@ -725,6 +726,7 @@ def fill(hub: Hub, n: int, start: int) -> int:
                 )
             )
             s.add(PartnerUser(partner_id=busy.id, email=f"user{i}@busy.example", active=True, created_at=NOW))
+            access.add_operator(s, f"op{i}@ops.example", role="viewer")
             s.add(
                 Notification(
                     natural_key=f"fill-mail:{i}",
@@ -764,6 +766,7 @@ def test_no_console_page_runs_a_query_per_row(hub, admin):
         "/console/events?state=dead",
         "/console/events?table=outbox",
         "/console/alerts",
+        "/console/operators",
     ]
 
     def statements() -> dict[str, int]:
@@ -788,3 +791,28 @@ def test_no_console_page_runs_a_query_per_row(hub, admin):
     fifty = statements()
     assert fifty == ten
     assert admin.get("/console/partners/" + str(busy)).text.count("user4") >= 10  # the rows are there
+
+
+def test_the_operators_page_shows_each_operators_sign_in_mail_status(hub, viewer):
+    from hub.program.models import Notification
+
+    with hub.sessions() as s, s.begin():
+        access.add_operator(s, "bob@ops.example", role="admin", name="Bob")
+        access.deactivate_operator(s, "bob@ops.example")
+        for n, (to, status) in enumerate((("vic@ops.example", "delivered"), ("bob@ops.example", "bounced"))):
+            s.add(
+                Notification(
+                    natural_key=f"signin:op:{n}",
+                    kind="signin_link",
+                    to_email=to,
+                    subject="Sign in",
+                    status=status,
+                    status_reason="550 no such user" if status == "bounced" else None,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+    page = viewer.get("/console/operators").text  # a viewer may look
+    assert "vic@ops.example" in page and "bob@ops.example" in page and "deactivated" in page
+    assert page.count('data-signin-mail="bounced"') == 1 and "550 no such user" in page
+    assert page.count('data-signin-mail="delivered"') == 1

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hub.program import clock, fraud, ledger, payouts, registrations, review_queues
 from hub.program.errors import DomainError
+from hub.program.partner_directory import payout_lines
 from hub.program.referrals import review
 from hub.web.console_common import PageParam, badges, decide, page_number, reason_of, refused, require_admin
 from hub.web.render import page
@@ -37,8 +38,6 @@ def queue(visit: OperatorVisit, name: str, page_: PageParam = None) -> Response:
         rows, more = review_queues.rows(session, name, page=number)
         lines = {}
         if name in ("payouts", "unknown"):
-            from hub.program.partner_directory import payout_lines
-
             lines = payout_lines(session, [r["record"].id for r in rows])
         return page(
             visit,

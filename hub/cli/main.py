@@ -338,18 +338,14 @@ def replay(
     if not (ids or dead or connector or since or until):
         raise typer.BadParameter("choose what to replay: --id, --dead, --connector, --since or --until")
     model = OutboxItem if outbox else InboxEvent
-    stamp = OutboxItem.created_at if outbox else InboxEvent.received_at
-    query = select(model.id)
-    if ids:
-        query = query.where(model.id.in_(ids))
-    if dead:
-        query = query.where(model.state == WorkState.DEAD)
-    if connector:
-        query = query.where(model.connector == connector)
-    if since:
-        query = query.where(stamp >= parse_when(since))
-    if until:
-        query = query.where(stamp <= parse_when(until))
+    query = work.replay_selection(
+        model,
+        ids=ids,
+        dead=dead,
+        connector=connector,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+    )
 
     def unreachable(_: Exception) -> None:  # the reconciler enqueues them when they are due
         typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
@@ -357,12 +353,13 @@ def replay(
     hub = _open_hub(_settings())
     try:
         with unit_of_work(hub, on_enqueue_error=unreachable) as session:
-            selected = list(session.scalars(query))
-            moved = work.replay(session, model, selected, requeue_after_s=hub.settings.worker.requeue_after_s)
+            selected, moved = work.replay_selected(
+                session, model, query, requeue_after_s=hub.settings.worker.requeue_after_s
+            )
             (owe_outbox if outbox else owe_inbox)(session, moved)
     finally:
         hub.close()
-    skipped = len(selected) - len(moved)
+    skipped = selected - len(moved)
     console.print(
         f"replayed {len(moved)} {'outbox item' if outbox else 'inbox event'}(s)"
         + (f"; {skipped} in progress left alone" if skipped else ""),

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,7 +69,14 @@ class Partner(Base):
 
 class Referral(Base):
     __tablename__ = "referrals"
-    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        #: cover the KPIs' grouped passes (``hub.program.kpis``): per partner (all time), per
+        #: month and recent window (by ``created_at``), won and held (by ``status``: the badge too)
+        Index("ix_referrals_partner_created_status", "partner_id", "created_at", "status"),
+        Index("ix_referrals_created_partner", "created_at", "partner_id"),
+        Index("ix_referrals_status_partner", "status", "partner_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tracking_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -123,6 +131,17 @@ class Deal(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
+    __table_args__ = (
+        #: covers the KPIs' commission totals (``hub.program.kpis``)
+        Index("ix_ledger_entries_totals", "currency", "status", "created_at", "amount_minor"),
+        #: the few held commissions (the review queue and its badge), without a pass over the ledger
+        Index(
+            "ix_ledger_entries_held",
+            "held_at",
+            sqlite_where=text("hold_reason IS NOT NULL"),
+            postgresql_where=text("hold_reason IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -265,7 +284,8 @@ class Notification(Base):
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     kind: Mapped[str] = mapped_column(String(64))
-    to_email: Mapped[str] = mapped_column(String(320))
+    #: indexed: the console shows each sign-in address's newest mail (``partner_directory``)
+    to_email: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)

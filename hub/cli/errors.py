@@ -12,10 +12,12 @@ from contextlib import contextmanager
 import typer
 
 from hub.program.errors import (
+    ConditionUnmet,
     DomainError,
     FourEyes,
     HeldForReview,
     IdempotencyConflict,
+    Ineligible,
     InvalidInput,
     InvalidState,
     NotFound,
@@ -29,6 +31,8 @@ EXIT_CODES: dict[type[DomainError], int] = {
     InvalidState: 1,
     IdempotencyConflict: 1,
     InvalidInput: 1,
+    Ineligible: 1,
+    ConditionUnmet: 1,
     DomainError: 1,
 }
 

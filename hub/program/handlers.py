@@ -17,11 +17,13 @@ from hub.mapping import Canonical
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
-from hub.program import deals, payments, payouts, privacy, referrals, registrations
+from hub.program import deals, onboarding, payments, payouts, privacy, referrals, registrations
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
 from hub.program.email.notify import record_sent
+
+LMS = "lms"  # the learning platform's connector (``connectors.lms``)
 
 
 def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
@@ -50,6 +52,10 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
 
     def payment(session: Session, event: InboxEvent) -> str:
         return payments.process(session, ctx, event)  # customers, revenue facts, accounts
+
+    def lms(session: Session, event: InboxEvent) -> str:
+        """The learning platform's signed webhook: a module completed, a certification granted."""
+        return onboarding.lms_event(session, ctx, dict(event.payload))
 
     def deal_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         """Write the deal record (version guard), then the partner side: sticky attribution,
@@ -81,6 +87,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
             Route(lambda event: event.connector == referrals.INTERNAL, internal),
             Route(lambda event: privacy.is_person_deletion(event.object_type, event.event_type), forget_person),
             Route(is_payment, payment),
+            Route(lambda event: event.connector == LMS, lms),
         ),
         targets={
             "deal": deal_changed,

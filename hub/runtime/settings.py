@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.lms import LmsSettings
 from connectors.pipedrive import PipedriveSettings
 from connectors.salesforce import SalesforceSettings
 from connectors.sendgrid import SendGridSettings
@@ -140,6 +141,7 @@ class Settings(BaseSettings):
     pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()
+    lms: LmsSettings = LmsSettings()
 
     @field_validator("admin_token")
     @classmethod

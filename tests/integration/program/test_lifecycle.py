@@ -494,3 +494,43 @@ def test_peer_comparison_only_with_five_other_partners_in_the_segment(hub: Hub) 
         seen = client.get("/api/v1/peers", headers=key_for(hub, sixth)).json()
     assert seen["shown"] is True and seen["peers"] == 5
     assert seen["figures"]["referrals"] == {"you": 0, "median": 1}  # 0 0 1 2 3 4: the low median
+
+
+def test_the_migration_keeps_each_partners_free_text_segment(database_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from hub.pipeline.store import upgrade
+
+    upgrade(database_url, "0005gt")
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO partners (name, email, segment, status, created_at, payouts_enabled, email_status) "
+                    "VALUES ('Old', 'old@partner.example', 'smb', 'active', CURRENT_TIMESTAMP, false, 'ok')"
+                )
+            )
+        upgrade(database_url)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT segment, segment_attribute FROM partners")).one()
+        assert tuple(row) == ("smb", "smb")
+    finally:
+        engine.dispose()
+
+
+def test_csv_import_completes_training_steps_and_skips_unknown_partners(hub: Hub, tmp_path: Path) -> None:
+    pid = _approved_partner(hub, "csv@partner.example")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,course\ncsv@partner.example,sales-basics\n")
+    assert "partner_email and module" in cli("onboarding", "import", str(bad), code=2).stderr
+    good = tmp_path / "lms-export.csv"
+    good.write_text("partner_email,module\nCSV@partner.example,sales-basics\nnobody@x.example,sales-basics\n")
+    result = cli("onboarding", "import", str(good), "--by", "lms-export")
+    assert "1 training step(s) completed from 2 row(s)" in result.stdout
+    assert "skipped: no partner nobody@x.example" in result.stderr
+    with hub.sessions() as s:
+        step = s.scalars(
+            select(OnboardingTask).where(OnboardingTask.partner_id == pid, OnboardingTask.step == "sales-basics")
+        ).one()
+        assert step.completed_by == "lms-export"

@@ -109,6 +109,8 @@ class OutboundEmail(BaseModel):
     custom_args: dict[str, str] = Field(default_factory=dict)
     categories: list[str] = Field(default_factory=list, max_length=10)
     asm_group_id: int | None = None
+    #: ``False``: SendGrid must not rewrite the links (a sign-in link stays the hub's own)
+    click_tracking: bool | None = None
 
 
 def mail_body(email: OutboundEmail, settings: SendGridSettings, sender: Address) -> dict[str, Any]:
@@ -136,6 +138,9 @@ def mail_body(email: OutboundEmail, settings: SendGridSettings, sender: Address)
     group = email.asm_group_id or settings.unsubscribe_groups.get(email.kind)
     if group is not None:
         body["asm"] = {"group_id": group}
+    if email.click_tracking is not None:
+        enabled = email.click_tracking
+        body["tracking_settings"] = {"click_tracking": {"enable": enabled, "enable_text": enabled}}
     return body
 
 

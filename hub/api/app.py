@@ -1,10 +1,11 @@
 """The ASGI app: provider webhooks, health, metrics, the partner API and the admin API (OpenAPI
 at ``/docs``, ``/redoc`` and ``/openapi.json`` when ``PARTNERHUB_API_DOCS`` or the mode allows).
-``webhook_app.py`` exposes it to ASGI servers."""
+``hub.asgi`` installs the pages (``hub.web``) on it; ``webhook_app.py`` exposes that to ASGI
+servers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +25,7 @@ from hub.api.auth import guard_api
 from hub.api.health import healthz, metrics_endpoint, readyz
 from hub.api.webhooks import receive_webhook
 from hub.pipeline.ingest import InboxWriter
-from hub.runtime.context import Hub, current
+from hub.runtime.context import Hub
 from hub.runtime.logs import configure_logging
 
 
@@ -76,9 +77,11 @@ DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 NOT_FOUND = JSONResponse({"detail": "Not Found"}, status_code=404)
 
 
-def create_app(hub: Hub | None = None) -> HubApp:
+def create_app(hub: Hub | None = None, *, pages: Callable[[FastAPI], None] | None = None) -> HubApp:
     """``hub`` given: the caller owns it. Otherwise the app opens one at start-up from the
-    environment and closes it at shutdown."""
+    environment and closes it at shutdown. ``pages``: installs more routes on the FastAPI app
+    (the web pages, by ``hub.asgi``, which composes the entry layers; this module never imports
+    them)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,10 +115,6 @@ def create_app(hub: Hub | None = None) -> HubApp:
     app.include_router(program_admin_api.router, responses=documented)
     app.include_router(lifecycle_api.router, responses=documented)
     app.include_router(lifecycle_admin_api.router, responses=documented)
+    if pages is not None:
+        pages(app)
     return HubApp(app)
-
-
-def current_hub_app() -> HubApp:
-    """The app over the process's own hub (``hub.runtime.context.current``), which the caller
-    owns: the factory ``partnerhub run`` hands uvicorn by name (``hub.runtime.runner``)."""
-    return create_app(current())

@@ -3,7 +3,7 @@
 Authentication happens before the body is read. ``guard_api`` runs in front of every ``/api/``
 request (``hub.api.app.HubApp``): it authenticates from the headers alone — the admin token for
 ``/api/v1/admin``, a partner key for the rest — under the failed-attempt throttle
-(``hub.api.throttle``: per client address and per presented key prefix, 429 with
+(``hub.runtime.throttle``: per client address and per presented key prefix, 429 with
 ``Retry-After``), and only then reads the body, at most ``PARTNERHUB_API_BODY_LIMIT`` bytes (a
 larger ``Content-Length`` is refused before reading; a longer stream is cut at the limit: 413).
 The routes' dependencies (``PartnerDep``, ``AdminDep``) hand the authenticated caller on.
@@ -21,11 +21,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive, Scope, Send
 
-from hub.api.throttle import Throttle, client_address
 from hub.program import clock
 from hub.program.models import Partner
 from hub.program.partners import partner_for_key, record_activity
 from hub.runtime.context import Hub
+from hub.runtime.throttle import Throttle, client_address
 
 bearer = HTTPBearer(auto_error=False, description="A partner API key (ph_live_…) or the admin token.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.errors import HubError, InvalidJson
+from hub.program.access import AccessError
 from hub.program.errors import (
     ConditionUnmet,
     DomainError,
@@ -43,7 +44,8 @@ STATUS: dict[type[HubError], int] = {
     IdempotencyConflict: 409,
     ConditionUnmet: 403,  # the partner does not meet the benefit's condition (named in the answer)
     InvalidInput: 422,
-    Ineligible: 422,  # an application the eligibility conditions refuse (the reason in the answer)
+    Ineligible: 422,
+    AccessError: 422,  # a sign-in refusal (hub.program.access)  # an application the eligibility conditions refuse (the reason in the answer)
     DomainError: 400,
 }
 

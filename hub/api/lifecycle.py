@@ -3,7 +3,7 @@ and confirming the application's e-mail address; a partner's onboarding checklis
 the partner agreement, its peer comparison and the portal features it may use.
 
 ``POST /api/v1/applications`` takes no key: every submission and every failed confirmation
-counts against the client's address in the failed-attempt throttle (``hub.api.throttle``,
+counts against the client's address in the failed-attempt throttle (``hub.runtime.throttle``,
 ``applications`` and ``auth`` windows), so the form cannot be used to flood anyone. A filled-in
 honeypot field (``website_url``, hidden on the page) is answered like a success and stores
 nothing; so is a second application from an address whose confirmation link still works.
@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of, throttle_of
 from hub.api.inputs import JsonRoute
-from hub.api.throttle import Throttle, client_address
 from hub.pipeline.unit_of_work import unit_of_work
 from hub.program import applications, clock, conditions, onboarding, segments
 from hub.program.models import Partner
 from hub.runtime.context import Hub
+from hub.runtime.throttle import Throttle, client_address
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"], route_class=JsonRoute)
 

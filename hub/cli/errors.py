@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import typer
 
+from hub.program.access import AccessError
 from hub.program.errors import (
     ConditionUnmet,
     DomainError,
@@ -32,6 +33,7 @@ EXIT_CODES: dict[type[DomainError], int] = {
     IdempotencyConflict: 1,
     InvalidInput: 1,
     Ineligible: 1,
+    AccessError: 1,
     ConditionUnmet: 1,
     DomainError: 1,
 }

@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from hub.cli import lifecycle as lifecycle_cli
+from hub.cli.admins import app as admins_app
 from hub.cli.common import open_hub as _open_hub
 from hub.cli.common import settings_or_exit as _settings
 from hub.cli.crm import app as crm_app
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admins_app, name="admins")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(crm_app, name="crm")
 app.add_typer(deals_app, name="deals")
@@ -73,17 +75,25 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: settings).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: settings).")] = None,
 ) -> None:
-    """Run everything on one machine: web app, workers and scheduler (embedded Redis and SQLite
-    unless REDIS_URL / DATABASE_URL are set). Upgrades the database first."""
+    """Run everything on one machine: web app (portal and console), workers and scheduler
+    (embedded Redis and SQLite unless REDIS_URL / DATABASE_URL are set). Upgrades the database
+    first. Prints the console's address and, at a terminal only, a one-time sign-in link."""
+    from hub.cli.admins import bootstrap_lines
+    from hub.pipeline.store import upgrade
     from hub.runtime.runner import run_all
 
     settings = _settings()
     hub = _open_hub(settings, load_mappings=True)
+    lines: list[str] = []
+    if sys.stdout.isatty():  # a sign-in link goes to a person at a terminal, never to a log
+        upgrade(settings.sqlalchemy_url)
+        lines = bootstrap_lines(hub)
     run_all(
         hub,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.worker.processes,
+        announce=lines,
     )
 
 
@@ -93,7 +103,7 @@ def web(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     processes: Annotated[int, typer.Option(help="Web server processes.")] = 1,
 ) -> None:
-    """Serve only the ASGI app (webhooks, API, health, metrics)."""
+    """Serve only the ASGI app (webhooks, API, portal and console, health, metrics)."""
     import uvicorn
 
     from hub.mapping import MappingFileError, load_mappings

@@ -9,7 +9,7 @@ ones the outbox may call in ``actions``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from connectors.errors import ConfigurationError
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
-from hub.pipeline.unit_of_work import OWED, OWED_INBOX, enqueue_owed  # noqa: F401 - re-exported
+from hub.pipeline.unit_of_work import OWED, OWED_FIRST, OWED_INBOX, enqueue_owed  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from hub.pipeline.context import PipelineContext
@@ -36,11 +36,13 @@ def owe(
     idempotency_key: str | None = None,
     inbox_event_id: int | None = None,
     requeue_after_s: float = 0.0,
+    first: bool = False,
 ) -> int | None:
     """Write an outbox row in the caller's transaction. Returns its id, or ``None`` when the
     effect was already owed (same natural key). The id is also listed in ``session.info[OWED]``
     for the caller to enqueue after commit (``unit_of_work``); if that is lost, the reconciler
-    finds the row by ``next_attempt_at``."""
+    finds the row by ``next_attempt_at``. ``first``: enqueued at the front of the outbox queue,
+    ahead of any backlog (``session.info[OWED_FIRST]``), for mail a person is waiting for."""
     now = utcnow()
     ids = insert_ignoring_conflicts(
         session,
@@ -63,12 +65,25 @@ def owe(
     )
     if not ids:
         return None
-    session.info.setdefault(OWED, []).append(ids[0])
+    session.info.setdefault(OWED_FIRST if first else OWED, []).append(ids[0])
     return ids[0]
 
 
-def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:
-    """Call the connector action the row names; its return value is stored as the result."""
+#: a send-time step: (session, the item, its payload) -> the payload the connector gets. The row
+#: keeps the payload it was owed with; what the step adds (a sign-in link) is never stored.
+Preparer = Callable[[Session, OutboxItem, dict[str, Any]], dict[str, Any]]
+
+
+def carry_out(
+    hub: PipelineContext,
+    item: OutboxItem,
+    *,
+    session: Session | None = None,
+    preparers: Mapping[str, Preparer] | None = None,
+) -> dict[str, Any]:
+    """Call the connector action the row names; its return value is stored as the result. A
+    preparer for the action (the domain's table, ``hub.program.handlers.outbox_preparers``)
+    turns the stored payload into the one sent, in memory only."""
     connector = hub.connectors.get(item.connector)
     if connector is None:
         raise ConfigurationError(f"outbox #{item.id}: unknown connector {item.connector!r}")
@@ -76,5 +91,9 @@ def carry_out(hub: PipelineContext, item: OutboxItem) -> dict[str, Any]:
     method = table.get(item.action)
     if method is None:
         raise ConfigurationError(f"outbox #{item.id}: {item.connector} has no outbox action {item.action!r}")
-    result = method(dict(item.payload), idempotency_key=item.idempotency_key)
+    payload = dict(item.payload)
+    prepare = (preparers or {}).get(item.action)
+    if prepare is not None and session is not None:
+        payload = prepare(session, item, payload)
+    result = method(payload, idempotency_key=item.idempotency_key)
     return dict(result or {})

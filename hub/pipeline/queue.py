@@ -35,17 +35,31 @@ def queues(connection: Any, prefix: str) -> list[Queue]:
 
 
 def enqueue(
-    connection: Any, prefix: str, kind: str, ids: Iterable[int], *, pipeline: Any = None, job_timeout: int = 600
+    connection: Any,
+    prefix: str,
+    kind: str,
+    ids: Iterable[int],
+    *,
+    pipeline: Any = None,
+    job_timeout: int = 600,
+    at_front: bool = False,
 ) -> int:
     """Enqueue jobs for these row ids, ``IDS_PER_JOB`` per job. With ``pipeline`` the caller
-    executes it (one round trip)."""
+    executes it (one round trip). ``at_front``: ahead of the jobs already waiting."""
     ids = list(ids)
     if not ids:
         return 0
     q = Queue(queue_name(prefix, kind), connection=connection)
     func = JOB_FUNCTIONS[kind]
     jobs = [
-        Queue.prepare_data(func, args=(ids[i : i + IDS_PER_JOB],), timeout=job_timeout, result_ttl=0, failure_ttl=86400)
+        Queue.prepare_data(
+            func,
+            args=(ids[i : i + IDS_PER_JOB],),
+            timeout=job_timeout,
+            result_ttl=0,
+            failure_ttl=86400,
+            at_front=at_front,
+        )
         for i in range(0, len(ids), IDS_PER_JOB)
     ]
     q.enqueue_many(jobs, pipeline=pipeline)

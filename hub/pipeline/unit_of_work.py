@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 #: ``session.info`` key listing the outbox rows a transaction wrote, to enqueue after its commit
 OWED = "partnerhub.owed"
+#: outbox rows to enqueue at the front of their queue (mail a person is waiting for)
+OWED_FIRST = "partnerhub.owed_first"
 #: the same for internal inbox events a transaction wrote (a referral submitted by e-mail)
 OWED_INBOX = "partnerhub.owed_inbox"
 
@@ -44,8 +46,8 @@ class QueueContext(Protocol):
     def settings(self) -> Any: ...  # ``queue_prefix``
 
 
-#: the queue each ``session.info`` key's ids go to, in this order
-_OWED_QUEUES = ((OWED, queue.OUTBOX), (OWED_INBOX, queue.INBOX))
+#: the queue each ``session.info`` key's ids go to (and whether at its front), in this order
+_OWED_QUEUES = ((OWED, queue.OUTBOX, False), (OWED_FIRST, queue.OUTBOX, True), (OWED_INBOX, queue.INBOX, False))
 
 
 def owe_inbox(session: Session, ids: Iterable[int]) -> None:
@@ -65,12 +67,12 @@ def enqueue_owed(
     """Enqueue the ids a committed transaction listed in ``info`` (and forget them). Best effort:
     returns False (after logging, and calling ``on_error``) when Redis did not take them."""
     ok = True
-    for key, kind in _OWED_QUEUES:
+    for key, kind, at_front in _OWED_QUEUES:
         owed = info.pop(key, None)
         if not owed:
             continue
         try:
-            queue.enqueue(ctx.redis, ctx.settings.queue_prefix, kind, owed)
+            queue.enqueue(ctx.redis, ctx.settings.queue_prefix, kind, owed, at_front=at_front)
         except Exception as exc:
             ok = False
             log.warning("owed work not enqueued; the reconciler will", queue=kind, ids=len(owed), error=str(exc))
@@ -80,7 +82,7 @@ def enqueue_owed(
 
 
 def forget_owed(info: dict[str, Any]) -> None:
-    for key, _ in _OWED_QUEUES:
+    for key, _, _ in _OWED_QUEUES:
         info.pop(key, None)
 
 

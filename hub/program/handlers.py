@@ -2,13 +2,15 @@
 
 ``inbox_handlers(ctx)`` tells the engine (``hub.pipeline.engine``) what the domain does with an
 inbox event; ``outbox_follow_ups(ctx)`` tells the outbox job (``hub.pipeline.effects``) what
-follows a carried-out action. Both are bound to one process's context and built by the runtime
+follows a carried-out action; ``outbox_preparers(...)`` what is filled in at send time (a sign-in
+link, never stored). All are bound to one process's context and built by the runtime
 (``hub.runtime.jobs``). Adding a kind of event or a canonical target the domain handles is one
 line here, not an import in the pipeline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,7 +19,8 @@ from hub.mapping import Canonical
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
-from hub.program import deals, onboarding, payments, payouts, privacy, referrals, registrations
+from hub.pipeline.outbox import Preparer
+from hub.program import access, deals, onboarding, payments, payouts, privacy, referrals, registrations
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
@@ -116,3 +119,9 @@ def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
         "send_email": record_sent,
         "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
     }
+
+
+def outbox_preparers(secret: Callable[[], bytes], base_url: Callable[[], str]) -> dict[str, Preparer]:
+    """What turns a stored payload into the one sent, just before the connector gets it: the
+    sign-in mail's link (``hub.program.access``), from the web secret and the public base URL."""
+    return {"send_email": access.signin_preparer(secret, base_url)}

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -452,3 +453,72 @@ class OnboardingTask(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- who signs in to the pages (hub.program.access) ----------------------------------------------
+
+
+class PartnerUser(Base):
+    """A person who signs in to a partner company's portal. A company has several; the partner's
+    own address becomes its first user on first sign-in. ``active`` false: removed (its sessions
+    are revoked at once)."""
+
+    __tablename__ = "partner_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    invited_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Operator(Base):
+    """A person who signs in to the operator console. role: admin | viewer (read-only)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SigninToken(Base):
+    """A one-time sign-in link. Only the token's SHA-256 is stored; the token itself is an HMAC of
+    the row's id and ``nonce`` under the web secret, so the mail that carries it is rendered when
+    it is sent and no row holds a usable link. principal: ``partner_user`` | ``operator``."""
+
+    __tablename__ = "signin_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    principal: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries the session id (signed); only its SHA-256 is stored.
+    Idle expiry: ``last_seen_at`` + the idle limit; absolute: ``expires_at``. ``revoked_at`` set:
+    signed out, or the person was removed or deactivated."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_principal", "principal", "principal_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,8 +27,9 @@ from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out
 from hub.pipeline.store import utcnow
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program.handlers import inbox_handlers, outbox_follow_ups
+from hub.program.handlers import inbox_handlers, outbox_follow_ups, outbox_preparers
 from hub.runtime.context import Hub, current
+from hub.runtime.web_secret import public_base_url, web_secret
 
 log = structlog.get_logger(__name__)
 
@@ -68,9 +69,10 @@ def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None)
 
 def run_outbox_item(hub: Hub, item_id: int) -> str | None:
     follow_ups = outbox_follow_ups(hub)
+    preparers = outbox_preparers(lambda: web_secret(hub.settings), lambda: public_base_url(hub.settings))
 
     def apply(session: Session, item: OutboxItem) -> None:
-        item.result = carry_out(hub, item)
+        item.result = carry_out(hub, item, session=session, preparers=preparers)
         on_done(session, item, follow_ups)  # in the same fenced transaction as "done"
 
     return _run(hub, OutboxItem, item_id, apply)[0]

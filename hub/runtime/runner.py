@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 #: the ASGI app, named for uvicorn (the runtime sits below the entry layers and does not import
 #: them): a factory building the app over this process's hub, which ``run_all`` sets as current
-APP_FACTORY = "hub.api.app:current_hub_app"
+APP_FACTORY = "hub.asgi:current_hub_app"
 
 
 class WorkerPool:
@@ -74,7 +74,7 @@ class WorkerPool:
                 proc.wait()
 
 
-def _announce_when_ready(host: str, port: int, stop: threading.Event) -> None:
+def _announce_when_ready(host: str, port: int, stop: threading.Event, lines: list[str]) -> None:
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     deadline = time.monotonic() + 60
     while not stop.is_set() and time.monotonic() < deadline:
@@ -83,16 +83,20 @@ def _announce_when_ready(host: str, port: int, stop: threading.Event) -> None:
             if answer.status_code == 200:
                 print(
                     f"partnerhub is up: {url}  (readyz: {answer.text}; "
-                    f"webhooks: {url}/webhooks/<connector>; metrics: {url}/metrics)",
+                    f"webhooks: {url}/webhooks/<connector>; metrics: {url}/metrics)\n"
+                    f"console: {url}/console   partner portal: {url}/portal",
                     flush=True,
                 )
+                for line in lines:  # printed, never logged (a sign-in link is a credential)
+                    print(line, flush=True)
                 return
         except httpx.HTTPError:
             pass
         stop.wait(0.3)
 
 
-def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
+def run_all(hub: Hub, *, host: str, port: int, workers: int, announce: list[str] | None = None) -> None:
+    """``announce``: lines printed once the app answers (the CLI's sign-in hint)."""
     upgrade(hub.settings.sqlalchemy_url)
     env = dict(os.environ)
     env["REDIS_URL"] = hub.redis_url
@@ -102,7 +106,7 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
     stop = threading.Event()
     pool.start()
     scheduler.start()
-    threading.Thread(target=_announce_when_ready, args=(host, port, stop), daemon=True).start()
+    threading.Thread(target=_announce_when_ready, args=(host, port, stop, announce or []), daemon=True).start()
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
     # that was installed before it; make that a no-op so the clean-up below always runs.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,7 +115,7 @@ def run_all(hub: Hub, *, host: str, port: int, workers: int) -> None:
     try:
         set_current(hub)
         # proxy_headers off: the hub decides whom to believe about X-Forwarded-For
-        # (PARTNERHUB_TRUSTED_PROXIES, hub.api.throttle), not uvicorn's own default list
+        # (PARTNERHUB_TRUSTED_PROXIES, hub.runtime.throttle), not uvicorn's own default list
         config = uvicorn.Config(
             APP_FACTORY, factory=True, host=host, port=port, log_level="warning", proxy_headers=False
         )

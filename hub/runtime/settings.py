@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -59,6 +61,28 @@ CLOCK_SETTINGS = {
     "clock_now": "PARTNERHUB_PROGRAM__CLOCK_NOW",
     "clock_offset_s": "PARTNERHUB_PROGRAM__CLOCK_OFFSET_S",
 }
+
+
+class WebSettings(BaseModel):
+    """``PARTNERHUB_WEB__*``: the portal and console pages (``hub.web``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the pages' session cookies and makes the sign-in links; the same for every web and "
+        "worker process. Unset: made at the first start and kept in <data dir>/web/secret (one machine only).",
+    )
+    session_idle_s: int = Field(default=4 * 3600, ge=60, description="A session unused this long ends.")
+    session_max_s: int = Field(default=7 * 24 * 3600, ge=60, description="A session ends this long after sign-in.")
+    signin_per_address: int = Field(
+        default=5, ge=1, description="Sign-in links asked for one e-mail address per window."
+    )
+    signin_per_client: int = Field(
+        default=20, ge=1, description="Sign-in links asked for from one client address per window."
+    )
+    signin_window_s: int = Field(default=900, ge=1, description="The sign-in throttle's window (seconds).")
+    form_limit: int = Field(default=64 * 1024, ge=1024, description="Largest form body the pages read (bytes).")
 
 
 class Settings(BaseSettings):
@@ -142,6 +166,7 @@ class Settings(BaseSettings):
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()
     lms: LmsSettings = LmsSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("admin_token")
     @classmethod

@@ -34,8 +34,8 @@ from hub.pipeline.alerts import resolve_alert
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
 from hub.program.email.notify import NotificationStatus, outbox_key
-from hub.program.email.preferences import GLOBAL_GROUP
-from hub.program.models import EmailPreference, Notification, Partner
+from hub.program.email.preferences import GLOBAL_GROUP, record_choice
+from hub.program.models import Notification, Partner
 from hub.program.partners import flag
 
 #: the notification status each event stands for (open, click: engagement, no status)
@@ -91,7 +91,7 @@ def apply(session: Session, change: Canonical) -> str:
         group = int(group) if group is not None else GLOBAL_GROUP
         occurred = f.get("occurred_at")
         at = occurred if isinstance(occurred, datetime) else utcnow()
-        if _record_choice(session, partner, group, opted_out=event != "group_resubscribe", at=at):
+        if record_choice(session, partner, group, opted_out=event != "group_resubscribe", at=at):
             done.append(f"group:{group}:{'out' if event != 'group_resubscribe' else 'in'}")
     if notification is None and not done:
         return "no_notification"
@@ -129,27 +129,6 @@ def _stops_mail(event: str, f: dict[str, Any]) -> str | None:
         if _DROPPED_BOUNCED.search(reason):
             return "bounced"
     return None
-
-
-def _record_choice(session: Session, partner: Partner, group: int, *, opted_out: bool, at: datetime) -> bool:
-    row = session.scalars(
-        select(EmailPreference)
-        .where(EmailPreference.partner_id == partner.id, EmailPreference.asm_group_id == group)
-        .with_for_update()
-    ).first()
-    now = utcnow()
-    if row is None:
-        session.add(
-            EmailPreference(
-                partner_id=partner.id, asm_group_id=group, opted_out=opted_out, changed_at=at, updated_at=now
-            )
-        )
-        session.flush()
-        return True
-    if at < row.changed_at:
-        return False  # an older event: the newer choice stands
-    row.opted_out, row.changed_at, row.updated_at = opted_out, at, now
-    return True
 
 
 def _notification(session: Session, f: dict[str, Any]) -> Notification | None:

@@ -67,6 +67,8 @@ ONE_TIME_LINK_KINDS: Final = frozenset({"application_confirm"})
 ERASED: Final = "[erased after sending: it held a one-time link]"
 EMAIL_ACTION: Final = "send_email"
 EMAIL_CONNECTOR: Final = "sendgrid"
+#: the payload key of what is filled in at send time (``notify(at_send=...)``)
+AT_SEND: Final = "at_send"
 
 
 class NotificationStatus:
@@ -95,6 +97,10 @@ def notify(
     templates: EmailTemplates | None = None,
     owed: list[int] | None = None,
     mail_settings: SendGridSettings | None = None,
+    ungrouped: bool = False,
+    click_tracking: bool | None = None,
+    at_send: Mapping[str, Any] | None = None,
+    priority: bool = False,
 ) -> int | None:
     """Owe one email, in the caller's transaction: the ``notifications`` row (unique
     ``natural_key``) and the outbox row that sends it. Returns the notification id, or ``None``
@@ -110,11 +116,17 @@ def notify(
     ``mail_settings``: the process's e-mail settings (``Settings.sendgrid``: unsubscribe groups,
     reply address); callers in the domain pass their context's.
 
+    ``ungrouped``: outside every unsubscribe group (a sign-in link); ``click_tracking=False``:
+    SendGrid leaves the links alone; ``at_send``: what the outbox's send-time step
+    (``hub.program.handlers.outbox_preparers``) fills in just before the mail goes, kept in the
+    payload under ``at_send`` instead of anything secret; ``priority``: enqueued ahead of
+    the backlog.
+
     Raises ``ConfigurationError`` for a template that is missing or cannot render with this
     context, and for a recipient SendGrid would refuse."""
     partner = session.get(Partner, partner_id) if partner_id is not None else None
     mail = mail_settings or SendGridSettings()
-    group = mail.unsubscribe_groups.get(kind)
+    group = None if ungrouped else mail.unsubscribe_groups.get(kind)
     rendered = (templates or templates_for()).render(
         kind,
         context,
@@ -173,14 +185,19 @@ def notify(
         custom_args=args,
         categories=[kind],
         asm_group_id=group,
+        click_tracking=click_tracking,
     )
+    payload = email.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if at_send:
+        payload[AT_SEND] = dict(at_send)
     item_id = owe(
         session,
         natural_key=outbox_key(notification_id),
         connector=EMAIL_CONNECTOR,
         action=EMAIL_ACTION,
-        payload=email.model_dump(mode="json", by_alias=True, exclude_none=True),
+        payload=payload,
         idempotency_key=natural_key,
+        first=priority,
     )
     if owed is not None and item_id is not None:
         owed.append(item_id)

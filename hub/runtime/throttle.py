@@ -1,10 +1,12 @@
-"""The failed-attempt throttle: one mechanism for every door a stranger can knock on.
+"""The failed-attempt throttle: one mechanism for every door a stranger can knock on (the APIs in
+``hub.api.auth``, the sign-in pages in ``hub.web``: it lives in the runtime so both entry layers
+share one implementation).
 
 Failures are counted in Redis, so every web process agrees, in fixed windows: a key that has
 failed ``limit`` times in the current window is refused until the window ends. Nothing is written
 to the database for a failure. The partner and admin APIs use it (``hub.api.auth``) with two keys
-per request — the client's address and the presented credential's prefix — and the portal's
-sign-in and application forms are meant to use it the same way::
+per request — the client's address and the presented credential's prefix — and the pages'
+sign-in (``hub.web.signin``) per address and per client address::
 
     throttle = Throttle(hub.redis, prefix=hub.settings.queue_prefix, limit=10, window_s=300)
     keys = [f"addr:{client_address(scope, trusted)}", f"key:{credential[:12]}"]

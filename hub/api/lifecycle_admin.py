@@ -21,6 +21,7 @@ from hub.pipeline.store import utcnow
 from hub.program import applications, clock, lifecycle_kpis, onboarding, segments
 from hub.program.errors import NotFound
 from hub.program.models import AuditEntry, Partner
+from hub.runtime.web_secret import web_secret
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
 
@@ -55,7 +56,14 @@ async def approve_application(
         hub,
         lambda s: application_dict(
             applications.decide(
-                s, hub, application_id, approve_it=True, actor=body.by, reason=body.reason, now=clock.now(hub)
+                s,
+                hub,
+                application_id,
+                approve_it=True,
+                actor=body.by,
+                reason=body.reason,
+                now=clock.now(hub),
+                signin_secret=web_secret(hub.settings),
             )
         ),
     )

@@ -82,14 +82,21 @@ def applications_list(
 
 def _decide_application(application_id: int, approve_it: bool, reason: str, by: str | None) -> None:
     from hub.program import applications, clock
+    from hub.runtime.web_secret import web_secret
 
-    made = _decide(
-        lambda s, hub: (
-            applications.decide(
-                s, hub, application_id, approve_it=approve_it, actor=by or _actor(), reason=reason, now=clock.now(hub)
-            ).partner_id
-        )
-    )
+    def work(s: Session, hub: Any) -> Any:
+        return applications.decide(
+            s,
+            hub,
+            application_id,
+            approve_it=approve_it,
+            actor=by or _actor(),
+            reason=reason,
+            now=clock.now(hub),
+            signin_secret=web_secret(hub.settings) if approve_it else None,
+        ).partner_id
+
+    made = _decide(work)
     typer.echo(f"application {application_id} {'approved: partner ' + str(made) if approve_it else 'declined'}")
 
 

@@ -12,7 +12,7 @@ to mail a stranger over and over.
 ``confirm`` (the link) moves it to ``pending``: only then is it in the review queue. ``decide``
 is a person's approve or decline, with a reason, audited; the applicant is told either way.
 Approval creates the partner (its attributes from the application, its segment from the
-segment rules), mails the portal sign-in link and starts the onboarding track.
+segment rules), mails a welcome and a one-time portal sign-in link, and starts the onboarding track.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.store import utcnow
-from hub.program import onboarding, segments
+from hub.program import access, onboarding, segments
 from hub.program.conditions import PartnerFacts, unmet
 from hub.program.email.notify import notify
 from hub.program.errors import Ineligible, InvalidState, NotFound
@@ -201,8 +201,11 @@ def decide(
     actor: str,
     reason: str,
     now: datetime,
+    signin_secret: bytes | None = None,
 ) -> Application:
-    """A person's decision on a confirmed application, audited; the applicant is told."""
+    """A person's decision on a confirmed application, audited; the applicant is told. With
+    ``signin_secret`` (the web secret, from the entry layer) an approval also mails a one-time
+    portal sign-in link (``access.send_link``, filled in at send time)."""
     application = session.get(Application, application_id, with_for_update=True)
     if application is None:
         raise NotFound(f"no application #{application_id}")
@@ -235,8 +238,12 @@ def decide(
             to_email=application.email,
             partner_id=partner.id,
             natural_key=f"application-approved:{application.id}",
-            context={**context, "sign_in_url": f"{_base(hub)}/portal/sign-in?email={application.email}"},
+            context={**context, "sign_in_url": f"{_base(hub)}/signin"},
         )
+        if signin_secret is not None:
+            person = access.find_by_email(session, partner.email)
+            if person is not None:
+                access.send_link(session, signin_secret, person, now=now, mail_settings=hub.settings.sendgrid)
     else:
         application.status = "declined"
         notify(

@@ -27,6 +27,11 @@ from hub.pipeline.store import Base, BigId, StateColumn, UTCDateTime
 from hub.program.states import LedgerStatus, PayoutStatus, ReferralStatus
 
 
+def _segment_given(context: Any) -> Any:
+    """A partner inserted with a segment and no segment attribute keeps that segment as its own."""
+    return context.get_current_parameters().get("segment")
+
+
 class Partner(Base):
     __tablename__ = "partners"
 
@@ -71,7 +76,7 @@ class Partner(Base):
     #: the partner's own segment attribute: the segment when no segment rule matches (the
     #: free-text segment partners had before segment rules are kept here by the migration);
     #: ``segment`` above is the segment in force, set by ``hub.program.segments``
-    segment_attribute: Mapped[str | None] = mapped_column(String(64))
+    segment_attribute: Mapped[str | None] = mapped_column(String(64), default=_segment_given)
     #: when the last onboarding step was completed (NULL: onboarding not complete)
     onboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

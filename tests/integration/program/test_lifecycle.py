@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.api.app import create_app
+from hub.asgi import build_app
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
-from hub.program import onboarding, segments
+from hub.program import access, onboarding, segments
 from hub.program import tick as program_tick
 from hub.program.models import (
     Application,
     AuditEntry,
     Credential,
     Deal,
+    DealRegistration,
     LedgerEntry,
     Notification,
     OnboardingTask,
@@ -35,6 +38,7 @@ from hub.program.partners import add_partner, rotate_key
 from hub.runtime.context import Hub
 from hub.runtime.jobs import run_outbox_item
 from tests.support.program_hub import cli, open_program_hub
+from tests.support.web import csrf_of, session_cookie
 
 TOKEN = "admin-token-made-up-for-the-lifecycle-tests"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -165,6 +169,28 @@ def key_for(h: Hub, partner_id: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {rotate_key(s, p)}"}
 
 
+@contextmanager
+def portal_client(h: Hub, email: str) -> Iterator[TestClient]:
+    """The portal pages (``hub.asgi``), signed in as the partner user ``email``."""
+    with h.sessions() as s, s.begin():  # the partner's own address: its first user, made now
+        person = access.find_by_email(s, email)
+    assert person is not None
+    name, value = session_cookie(h, person)
+    with TestClient(build_app(h), cookies={name: value}) as client:
+        yield client
+
+
+def register_on_the_page(pages: TestClient, fields: dict[str, str]) -> Any:
+    """The portal's deal registration form, filled in and sent."""
+    got = pages.get("/portal/registrations/new")
+    assert got.status_code == 200, (got.status_code, got.text[:800])
+    form = got.text
+    idem = re.search(r'name="idem" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    return pages.post(
+        "/portal/registrations", data={"csrf": csrf_of(form), "idem": idem, **fields}, follow_redirects=False
+    )
+
+
 def test_confirmed_and_approved_application_becomes_a_partner_who_completes_onboarding(hub: Hub) -> None:
     h = hub
     with TestClient(create_app(h)) as client:
@@ -198,7 +224,9 @@ def test_confirmed_and_approved_application_becomes_a_partner_who_completes_onbo
         partner_id = r.json()["partner_id"]
         assert r.json()["status"] == "approved"
         assert kinds(h, "application-approved:%") == ["application_approved"]
-        assert "/portal/sign-in" in send_mail(h)[-1]["text"]
+        mailed = {m["kind"]: m["text"] for m in send_mail(h)[-2:]}
+        assert "/signin" in mailed["application_approved"]
+        assert "/signin/link?t=" in mailed["signin_link"]  # the one-time portal sign-in link
         with h.sessions() as s:
             audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "application.approve")).one()
             assert audit.actor == "ops@hub.example"
@@ -353,15 +381,20 @@ def test_expiring_certification_closes_deal_registration_and_renewal_reopens_it(
     now = utcnow()
     pid = make_partner(hub, "cert@partner.example", partner_manager="pm@hub.example")
     reg = {"company_name": "Target Co", "company_domain": "target.example"}
-    with TestClient(create_app(hub)) as client:
+    with TestClient(create_app(hub)) as client, portal_client(hub, "cert@partner.example") as pages:
         key = key_for(hub, pid)
         r = client.post("/api/v1/deal-registrations", headers=key, json=reg)
         assert r.status_code == 403 and "sales-basics" in r.json()["detail"]
+        shown = register_on_the_page(pages, reg)  # the portal's form names the unmet condition too
+        assert shown.status_code == 403 and "deal registration requires" in shown.text and "sales-basics" in shown.text
+        assert 'value="Target Co"' in shown.text  # what was typed stays
+        assert "sales-basics" in pages.get("/portal/onboarding").text  # the benefit shown closed, with why
         r = client.post(f"/api/v1/admin/partners/{pid}/certifications", headers=ADMIN,
                         json={"by": "ops", "name": "sales-basics", "expires_at": (now + timedelta(days=40)).isoformat()})  # fmt: skip
         assert r.status_code == 200, r.text
         assert client.post("/api/v1/deal-registrations", headers=key, json=reg).status_code == 202
         assert client.get("/api/v1/features", headers=key).json()["deal_registration"] == {"open": True, "unmet": []}
+        assert register_on_the_page(pages, {**reg, "company_name": "Page Co"}).status_code == 303
         for days in (10, 11, 34, 35):  # 30 days before, then 7 days before: one reminder each
             program_tick.tick(hub, now + timedelta(days=days))
         assert kinds(hub, "credential-%") == ["credential_expiring", "credential_expiring"]
@@ -374,9 +407,11 @@ def test_expiring_certification_closes_deal_registration_and_renewal_reopens_it(
 
     # the expiry is in the past now: the hub's clock moves past it
     hub.settings.program.clock_now = now + timedelta(days=42)  # type: ignore[misc]
-    with TestClient(create_app(hub)) as client:
+    with TestClient(create_app(hub)) as client, portal_client(hub, "cert@partner.example") as pages:
         r = client.post("/api/v1/deal-registrations", headers=key, json={**reg, "company_name": "Other Co"})
         assert r.status_code == 403 and "a valid sales-basics certification is required" in r.json()["detail"]
+        shown = register_on_the_page(pages, {**reg, "company_name": "Other Co"})
+        assert shown.status_code == 403 and "a valid sales-basics certification is required" in shown.text
         assert client.get("/api/v1/features", headers=key).json()["deal_registration"]["open"] is False
         result = cli(
             "partners", "certify", str(pid), "sales-basics", "--expires", (now + timedelta(days=400)).isoformat()
@@ -386,6 +421,10 @@ def test_expiring_certification_closes_deal_registration_and_renewal_reopens_it(
             client.post("/api/v1/deal-registrations", headers=key, json={**reg, "company_name": "Other Co"}).status_code
             == 202
         )
+        assert register_on_the_page(pages, {**reg, "company_name": "Page Co 2"}).status_code == 303
+    with hub.sessions() as s:  # nothing was stored for the refused forms
+        names = set(s.scalars(select(DealRegistration.company_name).where(DealRegistration.partner_id == pid)))
+    assert names == {"Target Co", "Other Co", "Page Co", "Page Co 2"}
 
 
 def test_commission_condition_is_kept_in_the_snapshot_and_a_later_expiry_never_reverses(hub: Hub) -> None:

@@ -529,10 +529,18 @@ def test_peer_comparison_only_with_five_other_partners_in_the_segment(hub: Hub) 
     with TestClient(create_app(hub)) as client:
         seen = client.get(f"/api/v1/admin/partners/{ids[0]}/peers", headers=ADMIN).json()
         assert seen["shown"] is False and seen["figures"] == {}  # four others only
+        with portal_client(hub, "p4@ent.example") as pages:  # nor in the portal
+            home = pages.get("/portal").text
+            assert 'id="peers"' not in home and "median" not in home
         sixth = make_partner(hub, "p5@ent.example", company_size="1000+")
         seen = client.get("/api/v1/peers", headers=key_for(hub, sixth)).json()
+        with portal_client(hub, "p4@ent.example") as pages:
+            home = pages.get("/portal").text
     assert seen["shown"] is True and seen["peers"] == 5
     assert seen["figures"]["referrals"] == {"you": 0, "median": 1}  # 0 0 1 2 3 4: the low median
+    shown = re.search(r'data-figure="referrals">(.*?)</div></div>', home, re.S)
+    assert shown is not None and ">4<" in shown.group(1) and "segment median: 1" in shown.group(1)
+    assert "enterprise segment (5 other partners)" in home
 
 
 def test_the_migration_keeps_each_partners_free_text_segment(database_url: str) -> None:

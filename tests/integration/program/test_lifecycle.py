@@ -243,11 +243,23 @@ def test_confirmed_and_approved_application_becomes_a_partner_who_completes_onbo
             ).status_code
             == 422
         )
-        r = client.post(
-            "/api/v1/onboarding/agreement", headers=key, json={"version": "2026-1", "accepted_by": "Jane Doe"}
-        )
-        assert r.status_code == 200
-        assert r.json()["agreement"]["version"] == "2026-1" and r.json()["agreement"]["accepted_by"] == "Jane Doe"
+        # the partner signs in with the mailed link and accepts the agreement on the portal
+        link = re.search(r"/signin/link\?t=([A-Za-z0-9_.-]+)", mailed["signin_link"]).group(1)  # type: ignore[union-attr]
+        with TestClient(build_app(h)) as pages:
+            landing = pages.get(f"/signin/link?t={link}")
+            signed = pages.post("/signin/link", data={"t": link, "csrf": csrf_of(landing.text)}, follow_redirects=False)
+            assert signed.status_code == 303 and signed.headers["location"] == "/portal"
+            onboarding_page = pages.get("/portal/onboarding").text
+            assert "version 2026-1" in onboarding_page
+            r = pages.post(
+                "/portal/onboarding/agreement",
+                data={"csrf": csrf_of(onboarding_page), "accept": "yes", "version": "2026-1"},
+                follow_redirects=False,
+            )
+            assert r.status_code == 303
+            assert "Version 2026-1 accepted by jane@newco.example" in pages.get("/portal/onboarding").text
+        agreement = client.get("/api/v1/onboarding", headers=key).json()["agreement"]
+        assert (agreement["version"], agreement["accepted_by"]) == ("2026-1", "jane@newco.example")
 
         with h.sessions() as s, s.begin():  # the LMS webhook's event, as the inbox hands it on
             assert (
@@ -262,6 +274,8 @@ def test_confirmed_and_approved_application_becomes_a_partner_who_completes_onbo
         checklist = client.get("/api/v1/onboarding", headers=key).json()
         assert checklist["complete"] is True
         assert all(st["completed_at"] for st in checklist["steps"])
+        with portal_client(h, "jane@newco.example") as pages:
+            assert 'id="onboarding-complete"' in pages.get("/portal/onboarding").text
         kpi = client.get(
             "/api/v1/admin/kpis/lifecycle", headers=ADMIN, params={"at": (utcnow() + timedelta(days=2)).isoformat()}
         ).json()
@@ -278,6 +292,13 @@ def test_ineligible_application_is_refused_with_the_reason_and_stores_nothing(hu
         assert r.status_code == 422 and "website is required" in str(r.json()["detail"])
         # the honeypot: answered like a success, nothing stored, no mail
         assert client.post("/api/v1/applications", json={**APPLICANT, "website_url": "http://spam"}).status_code == 202
+    with TestClient(build_app(hub)) as pages:  # the public page: the same refusal, named on the page
+        form = {**dict.fromkeys(("industry", "specialization", "message"), ""), **APPLICANT, "country": "FR"}
+        r = pages.post("/apply", data={**form, "csrf": csrf_of(pages.get("/apply").text)})
+        assert r.status_code == 422 and 'id="apply-error"' in r.text and "DE, AT, US" in r.text
+        assert 'value="Newco"' in r.text  # what was typed stays
+        r = pages.post("/apply", data={**form, "country": "DE", "website_url": "x", "csrf": csrf_of(r.text)})
+        assert r.status_code == 200 and "Check your mailbox" in r.text  # the honeypot: looks sent, is not
     with hub.sessions() as s:
         assert s.scalars(select(Application)).all() == []
         assert s.scalars(select(OutboxItem)).all() == []

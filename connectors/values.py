@@ -157,10 +157,13 @@ CrmMatchKind = Literal["open_deal", "customer", "contact"]
 
 @dataclass(frozen=True, slots=True)
 class DealParties:
-    """Who a CRM deal is with: its contacts' emails and its companies' domains (lower-cased)."""
+    """Who a CRM deal is with: its contacts' emails and its companies' domains (lower-cased), and
+    the provider ids of those contacts and companies (``None``: the connector did not say)."""
 
     emails: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    contact_ids: tuple[str, ...] | None = None
+    company_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ class HubSpotConnector:
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
     #: what the scheduler polls (``hub.sync``) to catch changes a webhook missed
-    poll_objects: ClassVar[tuple[str, ...]] = ("deal",)
+    poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company")
 
     def __init__(self, settings: HubSpotSettings, **options: Unpack[ClientOptions]):
         self.settings = settings

@@ -116,7 +116,12 @@ def deal_parties(api: HubSpotApi, deal_id: str) -> DealParties:
         if company_ids
         else set()
     )
-    return DealParties(emails=tuple(sorted(e for e in emails if e)), domains=tuple(sorted(d for d in domains if d)))
+    return DealParties(
+        emails=tuple(sorted(e for e in emails if e)),
+        domains=tuple(sorted(d for d in domains if d)),
+        contact_ids=tuple(str(i) for i in contact_ids),
+        company_ids=tuple(str(i) for i in company_ids),
+    )
 
 
 def _matches(api: HubSpotApi, obj: str, records: list[Any], matched_on: Literal["email", "domain"]) -> list[CrmMatch]:

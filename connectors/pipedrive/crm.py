@@ -150,7 +150,12 @@ class Crm:
                 domain = str((org.get("custom_fields") or {}).get(COMPANY_DOMAIN) or "").strip().lower()
                 if domain:
                     domains.add(domain)
-        return DealParties(tuple(sorted(emails)), tuple(sorted(domains)))
+        return DealParties(
+            tuple(sorted(emails)),
+            tuple(sorted(domains)),
+            contact_ids=(str(deal["person_id"]),) if deal.get("person_id") else (),
+            company_ids=(str(deal["org_id"]),) if deal.get("org_id") else (),
+        )
 
     # -- outbox actions ---------------------------------------------------------------------
 

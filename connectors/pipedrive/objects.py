@@ -113,6 +113,8 @@ OBJECTS: dict[str, ObjectSpec] = {
             "industry": "string",
             "employee_count": "number",
             "address": "object",
+            "address.country": "string",
+            "address.admin_area_level_1": "string",
             f"custom_fields.{PARTNER_ID}": "string",
             f"custom_fields.{COMPANY_DOMAIN}": "string",
         },

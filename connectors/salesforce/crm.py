@@ -202,7 +202,12 @@ def deal_parties(api: SalesforceApi, deal_id: str) -> DealParties:
         for row in api.records(soql.select(("Id", "Website"), "Account", f"Id = {soql.quote(str(account_id))}")):
             if host_of(row.get("Website")):
                 domains.add(host_of(row.get("Website")))
-    return DealParties(emails=tuple(sorted(emails)), domains=tuple(sorted(domains)))
+    return DealParties(
+        emails=tuple(sorted(emails)),
+        domains=tuple(sorted(domains)),
+        contact_ids=tuple(contact_ids),
+        company_ids=(str(account_id),) if account_id else (),
+    )
 
 
 # -- outbox actions -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -46,7 +46,7 @@ __all__ = ["PAUSE_KEY", "SendGridConnector"]
 class SendGridConnector:
     name: ClassVar[str] = "sendgrid"
     #: the names of ``outbox_actions()``
-    actions: ClassVar[frozenset[str]] = frozenset({"send_email"})
+    actions: ClassVar[frozenset[str]] = frozenset({"send_email", "set_group_suppression"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
 
     def __init__(self, settings: SendGridSettings, *, transport: httpx.BaseTransport | None = None) -> None:
@@ -126,7 +126,30 @@ class SendGridConnector:
     # -- mail send ------------------------------------------------------------------------------
 
     def outbox_actions(self) -> Mapping[str, OutboxAction]:
-        return {"send_email": self.send_email}
+        return {"send_email": self.send_email, "set_group_suppression": self.set_group_suppression}
+
+    def set_group_suppression(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Keep SendGrid's unsubscribe-group suppressions in step with a partner's choice made in
+        the hub (the portal): ``{"email", "group_id", "suppressed"}`` adds the address to the
+        group's suppressions or removes it. Both calls are idempotent at SendGrid (adding an
+        address twice, removing one that is not there)."""
+        email = str(payload.get("email") or "").strip()
+        group = payload.get("group_id")
+        if not email or not isinstance(group, int) or group <= 0:
+            raise FatalError("sendgrid: bad set_group_suppression payload: email and a positive group_id are needed")
+        base = f"/v3/asm/groups/{group}/suppressions"
+        if payload.get("suppressed"):
+            self._api.execute(Call("POST", base, json={"recipient_emails": [email]}, ref=f"group {group} suppression"))
+        else:
+            self._api.execute(
+                Call(
+                    "DELETE",
+                    f"{base}/{quote(email, safe='@')}",
+                    allow=frozenset({404}),
+                    ref=f"group {group} resubscribe",
+                )
+            )
+        return {"group_id": group, "suppressed": bool(payload.get("suppressed"))}
 
     def send_email(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Send one rendered message. ``idempotency_key`` is accepted for the outbox's calling

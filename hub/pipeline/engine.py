@@ -11,8 +11,9 @@ The engine reaches the domain only through the ``DomainHandlers`` table it is gi
 mapping (the hub's own events, a person's deletion, a payment connector's events); ``targets``
 take a mapped change by its canonical target (``deal``: the record's version guard, sticky
 attribution, the referral, the commission — their emails and CRM writes as outbox rows in this
-transaction); ``merges`` re-point the records of a ``*.merge`` event before the survivor is
-processed like any changed record.
+transaction; ``contact``, ``company``: the CRM's parties, under the same guard); ``merges``
+re-point the records of a ``*.merge`` event before the survivor is processed like any changed
+record.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class HubEngine:
             return "filtered"
         handler = self.handlers.targets.get(change.target)
         if handler is None:
-            return "mapped"  # contact and company records arrive with the CRM connectors work
+            return "mapped"  # a target the domain keeps no records of
         return handler(session, event, change, change.version_ms or version)
 
     def _merge(self, session: Session, event: InboxEvent, merge_records: MergeHandler) -> None:

@@ -37,7 +37,7 @@ from hub.pipeline.store import rowcount, utcnow
 from hub.program.email.notify import AT_SEND, notify
 from hub.program.email.templates import EmailTemplates
 from hub.program.errors import InvalidInput, NotFound
-from hub.program.models import Operator, Partner, PartnerUser, SigninToken, WebSession
+from hub.program.models import AuditEntry, Operator, Partner, PartnerUser, SigninToken, WebSession
 
 PARTNER_USER: Final = "partner_user"
 OPERATOR: Final = "operator"
@@ -91,8 +91,25 @@ def normalize_email(email: str) -> str:
 # -- operators and partner users ------------------------------------------------------------------
 
 
-def add_operator(session: Session, email: str, *, role: str = "admin", name: str | None = None) -> Operator:
-    """Add an operator, or set an existing one's role (and make it active again)."""
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    subject: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """One entry in the audit log (``audit_log``): who did what to which record."""
+    session.add(
+        AuditEntry(actor=actor[:200], action=action[:64], subject=subject[:200], before=before, after=after, at=_now())
+    )
+
+
+def add_operator(
+    session: Session, email: str, *, role: str = "admin", name: str | None = None, actor: str = "cli"
+) -> Operator:
+    """Add an operator, or set an existing one's role (and make it active again); audited."""
     if role not in ROLES:
         raise AccessError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     address = normalize_email(email)
@@ -103,20 +120,33 @@ def add_operator(session: Session, email: str, *, role: str = "admin", name: str
     else:
         if operator.role != role:
             revoke_sessions(session, OPERATOR, operator.id)  # a new role starts fresh sessions
+        before = {"role": operator.role, "active": operator.active}
         operator.role = role
         operator.active = True
         if name:
             operator.name = name
+        audit(
+            session,
+            actor,
+            "operator.update",
+            f"operator:{address}",
+            before=before,
+            after={"role": role, "active": True},
+        )
+        session.flush()
+        return operator
     session.flush()
+    audit(session, actor, "operator.add", f"operator:{address}", after={"role": role})
     return operator
 
 
-def deactivate_operator(session: Session, email: str) -> Operator:
+def deactivate_operator(session: Session, email: str, *, actor: str = "cli") -> Operator:
     operator = session.scalars(select(Operator).where(Operator.email == normalize_email(email))).first()
     if operator is None:
         raise NotFound(f"no operator {email!r}")
     operator.active = False
     revoke_sessions(session, OPERATOR, operator.id)
+    audit(session, actor, "operator.deactivate", f"operator:{operator.email}", after={"active": False})
     return operator
 
 
@@ -154,17 +184,19 @@ def add_partner_user(
         user.active = True
         user.name = name or user.name
     session.flush()
+    audit(session, invited_by or "system", "partner_user.add", f"partner:{partner_id}:user:{address}")
     return user
 
 
-def remove_partner_user(session: Session, partner_id: int, user_id: int) -> PartnerUser:
-    """Remove a user from its company: inactive, every session revoked at once. A user of
-    another company is ``NotFound`` (partners never see each other's users)."""
+def remove_partner_user(session: Session, partner_id: int, user_id: int, *, actor: str) -> PartnerUser:
+    """Remove a user from its company: inactive, every session revoked at once; audited. A user
+    of another company is ``NotFound`` (partners never see each other's users)."""
     user = session.get(PartnerUser, user_id)
     if user is None or user.partner_id != partner_id or not user.active:
         raise NotFound("no such user")
     user.active = False
     revoke_sessions(session, PARTNER_USER, user.id)
+    audit(session, actor, "partner_user.remove", f"partner:{partner_id}:user:{user.email}")
     return user
 
 

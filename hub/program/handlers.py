@@ -20,7 +20,7 @@ from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
-from hub.program import access, deals, onboarding, payments, payouts, privacy, referrals, registrations
+from hub.program import access, deals, onboarding, parties, payments, payouts, privacy, referrals, registrations
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
@@ -65,16 +65,25 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         the referral's status and its email, the commission."""
         outcome, deal, applied, first_seen = deals.apply_change(session, event.connector, change, version)
         if deal is not None and outcome != "stale":
+            carried = parties.record_from_deal(session, event.connector, deal.external_id, applied)
+            association_change = event_action(event.event_type) == "associationChange"
             happened = referrals.on_deal_changed(
                 session,
                 ctx,
                 deal,
                 applied,
-                look_up_parties=first_seen or event_action(event.event_type) == "associationChange",
+                look_up_parties=first_seen or association_change,
+                local_parties_current=carried or not association_change,
             )
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
+
+    def contact_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "contact", event.connector, change, version)
+
+    def company_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
+        return parties.apply_change(session, "company", event.connector, change, version)
 
     def notification_event(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         return email_events.apply(session, change)
@@ -84,6 +93,13 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
 
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
+        parties.merge_deal_links(session, source, merge.from_ids, merge.into_id)
+
+    def contacts_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "contact", source, merge.from_ids, merge.into_id)
+
+    def companies_merged(session: Session, source: str, merge: Any) -> None:
+        parties.merge(session, "company", source, merge.from_ids, merge.into_id)
 
     return DomainHandlers(
         routes=(
@@ -94,10 +110,12 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         ),
         targets={
             "deal": deal_changed,
+            "contact": contact_changed,  # the CRM's parties (hub.program.parties)
+            "company": company_changed,
             "notification_event": notification_event,
             "inbound_email": inbound_email,
         },
-        merges={"deal": deals_merged},
+        merges={"deal": deals_merged, "contact": contacts_merged, "company": companies_merged},
     )
 
 

@@ -1,6 +1,7 @@
 """The partner program's records: partners (and their tier history), referrals, deals (with
 their attribution), the commission ledger, payouts, program runs, re-engagement sequences, deal registrations,
-notifications and e-mail preferences, the audit log, revenue facts and payment customers.
+notifications and e-mail preferences, the audit log, revenue facts and payment customers, and the
+CRM's contacts and companies with their deal associations.
 
 Money is integer minor units plus an ISO 4217 currency, never a float."""
 
@@ -527,3 +528,78 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- CRM parties (hub.program.parties) ------------------------------------------------------
+
+
+class CrmContact(Base):
+    """A person in a CRM (a HubSpot or Salesforce contact, a Pipedrive person) as the hub last
+    saw it, kept current by webhooks and polling under the version guard (``hub.program.parties``).
+    Attribution and the conflict checks look here before they ask the CRM."""
+
+    __tablename__ = "crm_contacts"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))  # connector name
+    external_id: Mapped[str] = mapped_column(String(128))
+    #: lower-cased
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(64))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(64))
+    #: the provider ids of the person's companies
+    company_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: every mapped field, as the mapping file produced it
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: newest provider version applied per field (events arrive out of order)
+    property_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CrmCompany(Base):
+    """An organisation in a CRM (a HubSpot company, a Salesforce Account, a Pipedrive
+    organization) as the hub last saw it; see ``CrmContact``."""
+
+    __tablename__ = "crm_companies"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(255))
+    #: the web domain, lower-cased, without scheme, ``www.`` or path (``acme.com``)
+    domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    country: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(64))
+    industry: Mapped[str | None] = mapped_column(String(128))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    property_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    version_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CrmDealParty(Base):
+    """A CRM deal's association with a contact or a company, by provider ids (either side may
+    not be a hub record yet). Written from what the deal's own record carries (its contact and
+    company ids) or from the CRM's answer when the hub read the deal's parties."""
+
+    __tablename__ = "crm_deal_parties"
+    __table_args__ = (UniqueConstraint("source", "deal_id", "party_type", "party_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    #: the deal's provider id
+    deal_id: Mapped[str] = mapped_column(String(128))
+    #: contact | company
+    party_type: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

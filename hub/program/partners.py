@@ -8,6 +8,7 @@ here and lets a request be authenticated with one indexed lookup.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.store import utcnow
+from hub.program.errors import InvalidInput
 from hub.program.models import Partner
 
 KEY_PREFIX = "ph_live_"
@@ -67,6 +69,17 @@ def rotate_key(session: Session, partner: Partner) -> str:
     key = new_key()
     partner.api_key_hash = hash_key(key)
     return key
+
+
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+def set_locale(session: Session, partner: Partner, locale: str | None) -> None:
+    """The language of the partner's mail (``de``, ``de-AT``; empty: the default templates)."""
+    value = (locale or "").strip() or None
+    if value is not None and not _LOCALE.match(value):
+        raise InvalidInput("a language is written like de or de-AT")
+    partner.locale = value
 
 
 def partner_for_key(session: Session, key: str) -> Partner | None:

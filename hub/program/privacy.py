@@ -12,7 +12,10 @@ Two passes, in the caller's transaction:
 1. **People.** The rows that describe the person, found by their address (case-insensitive) or,
    for a CRM deletion, by the CRM contact id the referrals recorded: a partner (name and address
    replaced, API key revoked, status ``forgotten``), a referral or a deal registration (contact
-   address, name and notes blanked), a payment provider's customer (address and name blanked).
+   address, name and notes blanked), a payment provider's customer (address and name blanked),
+   the CRM's contact record (``hub.program.parties``: found by address or by its CRM id, which
+   gives the address a CRM deletion event leaves out; address, name and phone blanked, marked
+   deleted).
    Their names join the address as what the second pass looks for.
 2. **Every text and JSON column of every table** in ``Base.metadata`` (``personal_columns``), so
    a table added later is covered without a change here: each match of the address or a known
@@ -57,13 +60,15 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 import hub.pipeline
 import hub.program
 from hub.pipeline.store import Base, utcnow
-from hub.program.models import AuditEntry, DealRegistration, Partner, PaymentCustomer, Referral
+from hub.program.models import AuditEntry, CrmContact, DealRegistration, Partner, PaymentCustomer, Referral
 
 FORGOTTEN = "[forgotten]"
 #: a name shorter than this is too likely to match something else (``Al`` in ``Alpha``)
 MIN_NAME = 3
 #: a string column at least this long holds free text (a name may appear in it)
 FREE_TEXT_LENGTH = 100
+#: the fields of a CRM contact record that describe the person (blanked in its ``properties``)
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "company_domain")
 
 
 @dataclass
@@ -254,7 +259,14 @@ def forget(
         referral_filters.append(and_(Referral.crm == crm, Referral.crm_contact_id == str(contact_id)))
     referrals = list(session.scalars(select(Referral).where(or_(*referral_filters)))) if referral_filters else []
     emails |= {r.contact_email.strip().lower() for r in referrals if r.contact_email}
-    if not emails and not referrals:
+    crm_filters: list[ColumnElement[bool]] = []
+    if emails:
+        crm_filters.append(func.lower(CrmContact.email).in_(emails))
+    if crm and contact_id:
+        crm_filters.append(and_(CrmContact.source == crm, CrmContact.external_id == str(contact_id)))
+    crm_contacts = list(session.scalars(select(CrmContact).where(or_(*crm_filters)))) if crm_filters else []
+    emails |= {c.email.strip().lower() for c in crm_contacts if c.email}
+    if not emails and not referrals and not crm_contacts:
         return report
 
     # 1. the rows that describe the person
@@ -276,6 +288,18 @@ def forget(
         contact.notes = FORGOTTEN if contact.notes else None
         contact.updated_at = utcnow()
         touched.setdefault(type(contact).__tablename__, set()).add((contact.id,))
+    for person in crm_contacts:  # the CRM's record of the person: gone from the CRM, so deleted here
+        names |= _names(" ".join(p for p in (person.first_name, person.last_name) if p))
+        person.email = None
+        person.first_name = FORGOTTEN if person.first_name else None
+        person.last_name = FORGOTTEN if person.last_name else None
+        person.properties = {
+            k: (FORGOTTEN if k in CONTACT_FIELDS and v not in (None, "") else v)
+            for k, v in (person.properties or {}).items()
+        }
+        person.deleted = True
+        person.updated_at = utcnow()
+        touched.setdefault(CrmContact.__tablename__, set()).add((person.id,))
     for customer in session.scalars(select(PaymentCustomer).where(func.lower(PaymentCustomer.email).in_(emails))):
         names |= _names(customer.name)
         customer.email = None

@@ -1,9 +1,10 @@
 """Referrals: capture with a tracking id, the conflict check, and the partner's view of the deal.
 
 A submitted referral is stored with an internal inbox event in one transaction and answered at
-once (202). A worker then checks it against the CRM and the other partners' referrals; a conflict
-holds it for an admin, otherwise the CRM deal, the owner notice and the partner's confirmation go
-out through the outbox, each once. Later, each change of the deal's stage moves the referral's
+once (202). A worker then checks it against the CRM (the hub's records of its contacts, companies
+and deals first; "nothing there" is confirmed with the CRM: ``hub.program.parties``) and the other
+partners' referrals; a conflict holds it for an admin, otherwise the CRM deal, the owner notice
+and the partner's confirmation go out through the outbox, each once. Later, each change of the deal's stage moves the referral's
 status (one email per change), and a won deal earns its commission.
 """
 
@@ -18,13 +19,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConfigurationError
+from connectors.values import DealParties
 from hub.mapping import Plan
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program import commissions
-from hub.program.attribution import attribute, find_attribution
+from hub.program import commissions, parties
+from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict
 from hub.program.models import Deal, Partner, Referral
@@ -181,7 +183,7 @@ def process_submitted(
     if not approved_by:
         reasons = [
             f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
-            for m in crm.find_conflicts(email=referral.contact_email, domain=domain)
+            for m in parties.find_conflicts(session, crm, email=referral.contact_email, domain=domain)
         ]
         reasons += [
             f"referred by another partner on {r.created_at.date().isoformat()} ({r.tracking_id})"
@@ -316,14 +318,23 @@ def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> 
 
 
 def on_deal_changed(
-    session: Session, hub: ProgramContext, deal: Deal, applied: dict[str, Any], *, look_up_parties: bool = False
+    session: Session,
+    hub: ProgramContext,
+    deal: Deal,
+    applied: dict[str, Any],
+    *,
+    look_up_parties: bool = False,
+    local_parties_current: bool = True,
 ) -> list[str]:
     """After a deal record changed: attribution (sticky), the referral's status and its email,
     the commission. Returns what happened, for the event's outcome.
 
     ``look_up_parties``: also match referrals by the emails and domains of the deal's contacts
-    and companies, read from the CRM (done when the hub first sees a deal and when its
-    associations change, not on every stage change)."""
+    and companies (done when the hub first sees a deal and when its associations change, not on
+    every stage change): first from the hub's records of them (``hub.program.parties``) when
+    ``local_parties_current`` (the associations the hub holds are not older than this change);
+    read from the CRM (its answer kept as the deal's associations) unless those records found a
+    match or answered completely."""
     program = hub.program
     happened = []
     found = None
@@ -337,17 +348,17 @@ def on_deal_changed(
             deal_created_at=created,
         )
         crm = hub.crm
-        if found is None and look_up_parties and deal.source == crm.name and crm.api_ready:
-            parties = crm.deal_parties(deal.external_id)
-            found = find_attribution(
-                session,
-                program.attribution,
-                tracking_id=None,
-                partner_id=None,
-                deal_created_at=created,
-                contact_emails=parties.emails,
-                company_domains=parties.domains,
-            )
+        if found is None and look_up_parties and deal.source == crm.name:
+            complete = False
+            if local_parties_current:
+                who, complete = parties.local_parties(session, deal)
+                found = _match_parties(session, program, created, who)
+            if found is None and not complete and crm.api_ready:
+                who = crm.deal_parties(deal.external_id)
+                parties.record_deal_parties(
+                    session, deal.source, deal.external_id, contact_ids=who.contact_ids, company_ids=who.company_ids
+                )
+                found = _match_parties(session, program, created, who)
         if attribute(session, deal, found):
             happened.append(f"attributed:{found.source}")  # type: ignore[union-attr]
     partner = session.get(Partner, deal.partner_id) if deal.partner_id else None
@@ -397,6 +408,21 @@ def on_deal_changed(
     if settled.cancelled is not None or settled.reversed is not None:
         happened.append("commission-adjusted")
     return happened
+
+
+def _match_parties(session: Session, program: Program, created: Any, who: DealParties) -> Attributed | None:
+    """A referral matching the deal's contacts' emails or companies' domains."""
+    if not who.emails and not who.domains:
+        return None
+    return find_attribution(
+        session,
+        program.attribution,
+        tracking_id=None,
+        partner_id=None,
+        deal_created_at=created,
+        contact_emails=who.emails,
+        company_domains=who.domains,
+    )
 
 
 def _start_stage(program: Any, crm: str) -> str | None:

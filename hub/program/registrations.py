@@ -1,7 +1,8 @@
 """Deal registration: a partner claims a deal before it exists in the CRM.
 
 ``submit`` stores the registration with an internal inbox event (answered 202 at once, like a
-referral); a worker runs ``process``: the CRM (``find_conflicts``, any CRM) and the other
+referral); a worker runs ``process``: the CRM (the hub's records of it first, then
+``find_conflicts`` unless they found an open deal or a customer: ``hub.program.parties``) and the other
 partners' registrations within the protection window are searched by company domain, normalized
 company name and contact email.
 
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.store import utcnow
-from hub.program import conditions, referrals
+from hub.program import conditions, parties, referrals
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict, InvalidState, NotFound
 from hub.program.lifecycle_file import Condition
@@ -148,9 +149,16 @@ def check(
     domain = None if program.attribution.is_free_mail(registration.company_domain) else registration.company_domain
     duplicates: list[str] = []
     ambiguous: list[str] = []
-    for m in hub.crm.find_conflicts(email=registration.contact_email, domain=domain):
+    decisive = ("open_deal", "customer")
+    for m in parties.find_conflicts(
+        session,
+        hub.crm,
+        email=registration.contact_email,
+        domain=domain,
+        enough=lambda found: any(m.kind in decisive for m in found),
+    ):
         text = f"{m.kind.replace('_', ' ')} in the CRM matching the {m.matched_on} ({m.name or m.object_id})"
-        (duplicates if m.kind in ("open_deal", "customer") else ambiguous).append(text)
+        (duplicates if m.kind in decisive else ambiguous).append(text)
     since = now - timedelta(days=program.registrations.protection_days)
     for other in _others(session, registration, domain, since):
         on = [

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program import access, clock, partners, portal, referrals, registrations
-from hub.program.email.preferences import record_choice
+from hub.program.email.preferences import choose
 from hub.program.errors import ConditionUnmet, DomainError, IdempotencyConflict
 from hub.program.models import Partner
 from hub.program.submission import ReferralIn, once_per_key
@@ -345,7 +345,7 @@ async def invite_user(request: Request) -> Response:
     email = (form.get("email") or "").strip()[:320]
     name = (form.get("name") or "").strip()[:200] or None
     assert visit.person is not None
-    inviter = visit.person.email
+    inviter = visit.person.label
 
     def invite() -> tuple[str | None, str | None]:
         try:
@@ -368,12 +368,13 @@ async def remove_user(request: Request, user_id: str) -> Response:
     assert visit.person is not None
     if not user_id.isdigit() or len(user_id) > 18:
         raise not_found()
+    actor = visit.person.label
     if int(user_id) == visit.person.principal_id:
         return await run_in_threadpool(lambda: _profile(visit, status=422, error="You cannot remove yourself."))
 
     def remove() -> str:
         with unit_of_work(visit.hub) as session:
-            return access.remove_partner_user(session, _partner_id(visit), int(user_id)).email
+            return access.remove_partner_user(session, _partner_id(visit), int(user_id), actor=actor).email
 
     try:
         email = await run_in_threadpool(remove)
@@ -386,6 +387,8 @@ async def remove_user(request: Request, user_id: str) -> Response:
 async def save_preferences(request: Request) -> Response:
     visit, form = await _posted_partner(request)
     groups = _groups(visit)
+    assert visit.person is not None
+    actor = visit.person.label
 
     def save() -> None:
         with unit_of_work(visit.hub) as session:
@@ -393,23 +396,62 @@ async def save_preferences(request: Request) -> Response:
             if partner is None:
                 raise not_found()
             now = clock.now(visit.hub)
+            chosen = {str(group): form.get(f"group_{group}") == "on" for group in groups}
             for group in groups:
-                record_choice(session, partner, group, opted_out=form.get(f"group_{group}") != "on", at=now)
+                choose(session, partner, group, receive=chosen[str(group)], at=now)
+            access.audit(session, actor, "email_preferences.set", f"partner:{partner.id}", after={"receive": chosen})
 
     await run_in_threadpool(save)
     return await run_in_threadpool(lambda: _profile(visit, message="Your e-mail choices are saved."))
 
 
+@router.post("/portal/profile/locale")
+async def save_locale(request: Request) -> Response:
+    visit, form = await _posted_partner(request)
+    assert visit.person is not None
+    actor = visit.person.label
+    locale = (form.get("locale") or "")[:16]
+
+    def save() -> str | None:
+        try:
+            with unit_of_work(visit.hub) as session:
+                partner = session.get(Partner, _partner_id(visit))
+                if partner is None:
+                    raise not_found()
+                before = partner.locale
+                partners.set_locale(session, partner, locale)
+                access.audit(
+                    session,
+                    actor,
+                    "locale.set",
+                    f"partner:{partner.id}",
+                    before={"locale": before},
+                    after={"locale": partner.locale},
+                )
+        except DomainError as exc:
+            return str(exc)
+        return None
+
+    refused = await run_in_threadpool(save)
+    if refused is not None:
+        return await run_in_threadpool(lambda: _profile(visit, status=422, error=refused))
+    return await run_in_threadpool(lambda: _profile(visit, message="The language of your e-mails is saved."))
+
+
 @router.post("/portal/profile/key")
 async def rotate_key(request: Request) -> Response:
     visit, _ = await _posted_partner(request)
+    assert visit.person is not None
+    actor = visit.person.label
 
     def rotate() -> str:
         with unit_of_work(visit.hub) as session:
             partner = session.get(Partner, _partner_id(visit))
             if partner is None:
                 raise not_found()
-            return partners.rotate_key(session, partner)
+            key = partners.rotate_key(session, partner)
+            access.audit(session, actor, "api_key.rotate", f"partner:{partner.id}")
+            return key
 
     key = await run_in_threadpool(rotate)
     return await run_in_threadpool(lambda: _profile(visit, new_key=key))

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -58,6 +59,8 @@ class FakeSendGrid:
         self.faults = Faults()
         #: mails accepted whose 202 was lost to an injected timeout (the hub cannot know they went)
         self.lost_answers: list[Received] = []
+        #: unsubscribe group id -> the addresses suppressed in it (the Suppressions API)
+        self.group_suppressions: dict[int, set[str]] = {}
         self._lock = threading.Lock()
         fake = self
 
@@ -70,6 +73,9 @@ class FakeSendGrid:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 fake._handle(self, raw)
+
+            def do_DELETE(self) -> None:
+                fake._suppressions(self, b"")
 
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -90,7 +96,31 @@ class FakeSendGrid:
     def accepted(self) -> list[Received]:
         return [r for r in self.requests if r.message_id is not None]
 
+    def _suppressions(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        """``POST /v3/asm/groups/{id}/suppressions`` and ``DELETE …/suppressions/{email}``."""
+        parts = handler.path.split("?")[0].strip("/").split("/")
+        if (
+            len(parts) < 5
+            or parts[:3] != ["v3", "asm", "groups"]
+            or not parts[3].isdigit()
+            or parts[4] != "suppressions"
+        ):
+            return self._answer(handler, 404, {}, {"errors": [{"message": "not found", "field": None}]})
+        group = int(parts[3])
+        with self._lock:
+            held = self.group_suppressions.setdefault(group, set())
+            if handler.command == "POST" and len(parts) == 5:
+                emails = list(json.loads(raw or b"{}").get("recipient_emails") or [])
+                held.update(e.lower() for e in emails)
+                return self._answer(handler, 201, {}, {"recipient_emails": emails})
+            if handler.command == "DELETE" and len(parts) == 6:
+                held.discard(unquote(parts[5]).lower())
+                return self._answer(handler, 204, {}, None)
+        return self._answer(handler, 405, {}, {"errors": [{"message": "method not allowed", "field": None}]})
+
     def _handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if handler.path.startswith("/v3/asm/"):
+            return self._suppressions(handler, raw)
         if handler.path != MAIL_SEND:
             return self._answer(handler, 404, {}, {"errors": [{"message": "not found", "field": None}]})
         if self.prism is not None:

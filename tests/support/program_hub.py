@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,11 @@ def open_program_hub(
     *,
     program: str | None,
     admin_token: str,
+    env: Mapping[str, str] | None = None,
 ) -> Hub:
     """The hub on a migrated ``database_url``; ``program`` the text of ``program.yaml`` (None:
-    the shipped one). The caller closes it."""
+    the shipped one); ``env``: more settings (a CRM's, from its ``*_hub.py`` helper). The caller
+    closes it."""
     mappings = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", mappings)
     if program is not None:
@@ -41,6 +44,8 @@ def open_program_hub(
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARTNERHUB_MAPPINGS_DIR", str(mappings))
     monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", admin_token)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
     upgrade(database_url)
     return Hub.open(load_settings())
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program.models import EmailPreference, Partner
 
@@ -52,4 +53,27 @@ def record_choice(session: Session, partner: Partner, group: int, *, opted_out: 
     if at < row.changed_at:
         return False  # an older event: the newer choice stands
     row.opted_out, row.changed_at, row.updated_at = opted_out, at, now
+    return True
+
+
+def choose(session: Session, partner: Partner, group: int, *, receive: bool, at: datetime) -> bool:
+    """The partner chose in the hub (the portal) whether to receive a group's mail: recorded, and
+    — when it changed — SendGrid's suppression list for the group follows (an outbox row, so
+    SendGrid agrees even if the partner never clicks its unsubscribe link). Returns whether the
+    choice changed."""
+    before = session.scalars(
+        select(EmailPreference.opted_out).where(
+            EmailPreference.partner_id == partner.id, EmailPreference.asm_group_id == group
+        )
+    ).first()
+    if (before is True) == (not receive):
+        return False
+    record_choice(session, partner, group, opted_out=not receive, at=at)
+    owe(
+        session,
+        natural_key=f"asm:{partner.id}:{group}:{int(at.timestamp() * 1000)}",
+        connector="sendgrid",
+        action="set_group_suppression",
+        payload={"email": partner.email, "group_id": group, "suppressed": not receive},
+    )
     return True

@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from hub.asgi import build_app
+from hub.pipeline.models import OutboxItem
 from hub.pipeline.store import utcnow
 from hub.program import access, referrals, registrations
-from hub.program.models import EmailPreference, LedgerEntry, Partner, Payout, Referral
+from hub.program.models import AuditEntry, EmailPreference, LedgerEntry, Partner, Payout, Referral
 from hub.program.partners import add_partner
 from hub.runtime.context import Hub
+from hub.runtime.jobs import run_outbox_item
+from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.web import WEB_SECRET, csrf_of, session_cookie
 
 SCRIPT = "<script>alert('owned')</script> Evil Corp"
@@ -242,8 +245,15 @@ def test_statement_csv_neutralises_formulas(portal: tuple[Hub, Callable[[str], C
     assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
 
 
+def _send_outbox(hub: Hub) -> None:
+    with hub.sessions() as s:
+        ids = list(s.scalars(select(OutboxItem.id).where(OutboxItem.state != "done")))
+    for item_id in ids:
+        run_outbox_item(hub, item_id)
+
+
 def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
-    portal: tuple[Hub, Callable[[str], Company]],
+    portal: tuple[Hub, Callable[[str], Company]], fake_sendgrid: FakeSendGrid
 ) -> None:
     hub, company = portal
     a = company("Epsilon")
@@ -271,7 +281,30 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
             p.asm_group_id: p.opted_out
             for p in s.scalars(select(EmailPreference).where(EmailPreference.partner_id == a.partner_id))
         }
-    assert choices == {41: True, 42: False}
+    assert choices == {41: True}  # group 42 was never left: nothing to record
+    _send_outbox(hub)  # SendGrid's group suppressions follow the choice
+    assert fake_sendgrid.group_suppressions == {41: {"owner@epsilon.example"}}
+    again = a.client.post(
+        "/portal/profile/preferences", data={"csrf": csrf_of(page.text), "group_41": "on", "group_42": "on"}
+    )
+    assert again.status_code == 200
+    _send_outbox(hub)
+    assert fake_sendgrid.group_suppressions == {41: set()}
+    with hub.sessions() as s:
+        assert s.scalars(select(OutboxItem.state).where(OutboxItem.action == "set_group_suppression")).all() == [
+            "done",
+            "done",
+        ]
+
+    assert (
+        a.client.post("/portal/profile/locale", data={"csrf": csrf_of(page.text), "locale": "Deutsch"}).status_code
+        == 422
+    )
+    assert (
+        a.client.post("/portal/profile/locale", data={"csrf": csrf_of(page.text), "locale": "de-AT"}).status_code == 200
+    )
+    with hub.sessions() as s:
+        assert s.get(Partner, a.partner_id).locale == "de-AT"  # type: ignore[union-attr]
 
     assert a.client.get("/api/v1/referrals", headers={"Authorization": f"Bearer {a.api_key}"}).status_code == 200
     rotated = a.client.post("/portal/profile/key", data={"csrf": csrf_of(page.text)})
@@ -283,3 +316,15 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
     assert key.group(1) not in a.client.get("/portal/profile").text  # shown once
     with hub.sessions() as s:
         assert s.get(Partner, a.partner_id) is not None
+        audited = [
+            (e.actor, e.action) for e in s.scalars(select(AuditEntry).where(AuditEntry.actor.like("partner_user:%")))
+        ]
+    me = "partner_user:owner@epsilon.example"
+    assert audited == [
+        (me, "partner_user.add"),
+        (me, "partner_user.remove"),
+        (me, "email_preferences.set"),
+        (me, "email_preferences.set"),
+        (me, "locale.set"),
+        (me, "api_key.rotate"),
+    ]

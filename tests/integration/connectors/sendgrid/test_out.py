@@ -354,4 +354,4 @@ def test_webhooks_decline_until_issue_6() -> None:
     sg = SendGridConnector(SendGridSettings())
     assert sg.webhook_ready() is False
     assert sg.max_body_bytes == 1024 * 1024
-    assert sg.actions == frozenset({"send_email"})
+    assert sg.actions == frozenset({"send_email", "set_group_suppression"}) == set(sg.outbox_actions())

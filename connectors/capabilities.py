@@ -158,7 +158,12 @@ class ReadsInBatches(CallsApi, Protocol):
 
 @runtime_checkable
 class WritesInBatches(Protocol):
-    """Records upserted by a unique key, many a call."""
+    """Records upserted by a unique key, many a call. The outbox coalesces CRM record writes
+    into ``upsert_many`` calls of up to ``write_batch_size`` records (``hub.pipeline.batches``)."""
+
+    #: how many records one provider call writes (HubSpot 100, Salesforce 200; 1 where the
+    #: provider has no batch write, as on Pipedrive)
+    write_batch_size: ClassVar[int]
 
     def upsert_many(self, obj: str, records: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]: ...
 

@@ -150,6 +150,10 @@ class WriteResult:
     id: str | None
     created: bool
     error: str | None = None
+    #: the fields written, named as the provider's change events name them (for echo
+    #: suppression: HubSpot property names, Salesforce API names, Pipedrive's
+    #: ``custom_fields.<key>``); empty when the write failed
+    written: Mapping[str, Any] = field(default_factory=dict)
 
 
 CrmMatchKind = Literal["open_deal", "customer", "contact"]

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Unpack
 
 from connectors.capabilities import OutboxAction
 from connectors.hubspot import crm, polling, setup, tasks, webhooks, writes
-from connectors.hubspot.client import ClientOptions, HubSpotApi
+from connectors.hubspot.client import MAX_BATCH, ClientOptions, HubSpotApi
 from connectors.hubspot.objects import OBJECTS
 from connectors.hubspot.records import read_many as read_records
 from connectors.hubspot.settings import HubSpotSettings
@@ -33,6 +33,8 @@ class HubSpotConnector:
     #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: records per ``upsert_many`` call the outbox coalesces (HubSpot batch endpoints take 100 records)
+    write_batch_size: ClassVar[int] = MAX_BATCH
     #: what the scheduler polls (``hub.sync``) to catch changes a webhook missed
     poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company")
 

@@ -49,6 +49,17 @@ CUSTOM_PROPERTIES: tuple[CustomProperty, ...] = (
     CustomProperty(
         "deals", "partnerhub_partner_status", "Partner referral status", "The referral status partners see."
     ),
+    CustomProperty("deals", "partnerhub_partner_name", "Partner", "The partner this deal is attributed to, by name."),
+    CustomProperty(
+        "deals", "partnerhub_attribution", "Partner attribution", "How the deal was attributed to its partner."
+    ),
+    CustomProperty("deals", "partnerhub_commission_amount", "Partner commission", "The partner's commission."),
+    CustomProperty(
+        "deals", "partnerhub_commission_currency", "Partner commission currency", "ISO 4217 code of the commission."
+    ),
+    CustomProperty(
+        "deals", "partnerhub_commission_state", "Partner commission state", "pending, approved, in_payout, paid..."
+    ),
     CustomProperty("contacts", "partnerhub_partner_id", "Partner ID", "The partner who referred this contact."),
     CustomProperty(
         "contacts", TRACKING_ID, "Partner referral tracking ID", "The partnerhub referral this contact came from."

@@ -11,6 +11,7 @@ error for that input, so results are matched to inputs whatever order they come 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from hubspot.crm.objects import (
@@ -68,7 +69,13 @@ def upsert_many(api: HubSpotApi, obj: str, records: Sequence[Mapping[str, Any]],
             results.update(_upsert(api, path_obj, key, chunk))
     for start in range(0, len(creates), MAX_BATCH):
         results.update(_create(api, path_obj, creates[start : start + MAX_BATCH], start))
-    return [results[k] for k in keys]
+    sent = {**wanted, **{f"new:{i}": props for i, props in enumerate(creates)}}
+    return [_written(results[k], sent[k]) for k in keys]
+
+
+def _written(result: WriteResult, props: dict[str, str]) -> WriteResult:
+    """The result with the properties it wrote (as webhook events name them), when it succeeded."""
+    return result if result.error is not None else replace(result, written=dict(props))
 
 
 def _properties(record: Mapping[str, Any]) -> Mapping[str, Any]:

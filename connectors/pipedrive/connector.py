@@ -32,6 +32,8 @@ class PipedriveConnector:
     #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: records per ``upsert_many`` call the outbox coalesces (Pipedrive has no batch write: one request per record)
+    write_batch_size: ClassVar[int] = 1
     #: what ``hub.sync`` polls (v2 deals, persons, organizations; v1 leads)
     poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company", "lead")
 

@@ -12,7 +12,6 @@ created by the first run (documented in the README).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from connectors.errors import FatalError, first_error
 from connectors.pipedrive.client import PipedriveApi
 from connectors.pipedrive.fields import FieldKeys
 from connectors.pipedrive.objects import COMPANY_DOMAIN, TRACKING_ID, api_object
-from connectors.pipedrive.records import present, write_body
+from connectors.pipedrive.records import as_changes, present, write_body
 from connectors.values import CrmMatch, DealParties
 
 
@@ -182,7 +181,7 @@ class Crm:
                 values["custom_fields"] = {**(values.get("custom_fields") or {}), COMPANY_DOMAIN: domain}
                 company_id, body = self._create("company", values)
                 company_new = True
-                written["company"] = {str(company_id): _flat(body)}
+                written["company"] = {str(company_id): as_changes(body)}
                 created["company"] = [str(company_id)]
 
         contact_id, contact_new = None, False
@@ -200,7 +199,7 @@ class Crm:
                     values["org_id"] = company_id
                 contact_id, body = self._create("contact", values)
                 contact_new = True
-                written["contact"] = {str(contact_id): _flat(body)}
+                written["contact"] = {str(contact_id): as_changes(body)}
                 created["contact"] = [str(contact_id)]
 
         wanted = dict(ask.deal)
@@ -220,7 +219,7 @@ class Crm:
             deal_id = int(deal["id"])
             body = self._fill_gaps("deal", deal, wanted)
         if body:
-            written["deal"] = {str(deal_id): _flat(body)}
+            written["deal"] = {str(deal_id): as_changes(body)}
         return {
             "deal_id": str(deal_id),
             "contact_id": str(contact_id) if contact_id is not None else None,
@@ -249,7 +248,7 @@ class Crm:
         body = write_body(self.fields, "deal", values)
         if body:
             self.api.send("PATCH", "v2", "/deals/{id}", path_params={"id": deal_id}, body=body)
-        return {"deal_id": str(deal_id), "written": {"deal": {str(deal_id): _flat(body)}} if body else {}}
+        return {"deal_id": str(deal_id), "written": {"deal": {str(deal_id): as_changes(body)}} if body else {}}
 
     def create_task(self, payload: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """A Pipedrive activity of type ``task``; the note carries the hub's marker, looked up
@@ -280,7 +279,11 @@ class Crm:
                 body["due_time"] = clock[:5]
         response = self.api.send("POST", "v2", "/activities", body=body)
         task_id = str((self.api.json(response).get("data") or {}).get("id"))
-        return {"task_id": task_id, "written": {"activity": {task_id: _flat(body)}}, "created": {"activity": [task_id]}}
+        return {
+            "task_id": task_id,
+            "written": {"activity": {task_id: as_changes(body)}},
+            "created": {"activity": [task_id]},
+        }
 
     # -- building blocks --------------------------------------------------------------------
 
@@ -318,14 +321,3 @@ def _emails(person: Mapping[str, Any]) -> set[str]:
         for e in person.get("emails") or []
         if isinstance(e, dict) and e.get("value")
     }
-
-
-def _flat(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A request body as webhooks report changes: custom fields as ``custom_fields.<key>``."""
-    out: dict[str, Any] = {}
-    for name, value in body.items():
-        if name == "custom_fields" and isinstance(value, dict):
-            out.update({f"custom_fields.{k}": v for k, v in value.items()})
-        else:
-            out[name] = value if not isinstance(value, (dict, list)) else json.loads(json.dumps(value))
-    return out

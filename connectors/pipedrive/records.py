@@ -6,6 +6,7 @@ leads through v1 ``updated_since`` + offset) streamed one page at a time; record
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -234,7 +235,20 @@ def upsert_many(
                 response = api.send("POST", spec.api, spec.path, body=body)
                 created = True
             data = api.json(response).get("data") or {}
-            results.append(WriteResult(key=label, id=str(data.get("id") or record_id), created=created))
+            results.append(
+                WriteResult(key=label, id=str(data.get("id") or record_id), created=created, written=as_changes(body))
+            )
         except (FatalError, ConfigurationError) as exc:  # this record: refused or unmappable
             results.append(WriteResult(key=label, id=None, created=False, error=str(exc)[:300]))
     return results
+
+
+def as_changes(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A request body as webhooks report changes: custom fields as ``custom_fields.<key>``."""
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        if name == "custom_fields" and isinstance(value, dict):
+            out.update({f"custom_fields.{k}": v for k, v in value.items()})
+        else:
+            out[name] = value if not isinstance(value, (dict, list)) else json.loads(json.dumps(value))
+    return out

@@ -37,12 +37,17 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
     CustomField("deal", "Partnerhub tracking ID", searchable=True),
     CustomField("deal", "Partnerhub partner ID"),
     CustomField("deal", "Partnerhub source"),
+    CustomField("deal", "Partnerhub partner name"),
+    CustomField("deal", "Partnerhub attribution"),
+    CustomField("deal", "Partnerhub commission amount"),
+    CustomField("deal", "Partnerhub commission currency"),
+    CustomField("deal", "Partnerhub commission state"),
     CustomField("contact", "Partnerhub partner ID"),
     CustomField("contact", "Partnerhub tracking ID"),
     CustomField("company", "Partnerhub partner ID"),
     CustomField("company", "Partnerhub company domain", searchable=True),
 )
-assert {f.name for f in CUSTOM_FIELDS} == {TRACKING_ID, PARTNER_ID, "partnerhub_source", COMPANY_DOMAIN}
+assert {f.name for f in CUSTOM_FIELDS} >= {TRACKING_ID, PARTNER_ID, "partnerhub_source", COMPANY_DOMAIN}
 
 
 def _state(api: PipedriveApi, fields: FieldKeys, obj: str) -> dict[str, dict[str, object]]:

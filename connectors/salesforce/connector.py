@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Unpack
 
 from connectors.capabilities import OutboxAction
 from connectors.salesforce import crm, polling, records, setup, webhooks
-from connectors.salesforce.client import ClientOptions, SalesforceApi
+from connectors.salesforce.client import MAX_COLLECTION, ClientOptions, SalesforceApi
 from connectors.salesforce.objects import OBJECTS
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.values import (
@@ -30,6 +30,8 @@ class SalesforceConnector:
     #: the names of ``outbox_actions()``
     actions: ClassVar[frozenset[str]] = frozenset({"create_referral_deal", "update_deal", "create_task"})
     objects: ClassVar[Mapping[str, ObjectSpec]] = OBJECTS
+    #: records per ``upsert_many`` call the outbox coalesces (sObject Collections take 200 records)
+    write_batch_size: ClassVar[int] = MAX_COLLECTION
     #: what the scheduler and ``partnerhub sync backfill`` poll (contacts: for deletions)
     poll_objects: ClassVar[tuple[str, ...]] = ("deal", "contact", "company")
 

@@ -11,6 +11,14 @@ from connectors.values import ObjectSpec
 TRACKING_ID = "Partnerhub_Tracking_Id__c"
 PARTNER_ID = "Partnerhub_Partner_Id__c"
 SOURCE = "Partnerhub_Source__c"
+#: partner data for sales reps on an Opportunity, written by the hub (``crm setup`` checks them)
+DEAL_PARTNER_FIELDS = (
+    "Partnerhub_Partner_Name__c",
+    "Partnerhub_Attribution__c",
+    "Partnerhub_Commission_Amount__c",
+    "Partnerhub_Commission_Currency__c",
+    "Partnerhub_Commission_State__c",
+)
 #: the Task field holding the outbox idempotency key (a lookup before create)
 TASK_KEY = "Partnerhub_Key__c"
 
@@ -42,7 +50,8 @@ OBJECTS: dict[str, ObjectSpec] = {
                 "CurrencyIsoCode": "string", "CloseDate": "date", "OwnerId": "id", "AccountId": "id",
                 "IsClosed": "bool", "IsWon": "bool", "Probability": "number", "Type": "enum",
                 "LeadSource": "enum", "RecordTypeId": "id", "Description": "string",
-                TRACKING_ID: "string", PARTNER_ID: "string", SOURCE: "string"},
+                TRACKING_ID: "string", PARTNER_ID: "string", SOURCE: "string",
+                **dict.fromkeys(DEAL_PARTNER_FIELDS, "string")},
         key_field="Id", version_field="SystemModstamp",
     ),
     "contact": ObjectSpec(

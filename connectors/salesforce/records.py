@@ -53,17 +53,27 @@ def read_many(api: SalesforceApi, obj: str, ids: Sequence[str], *, fields: Seque
 
 
 def upsert_many(api: SalesforceApi, obj: str, records: Sequence[Mapping[str, Any]], *, key: str) -> list[WriteResult]:
-    """Upsert by the External ID field ``key`` through sObject Collections (200 a call)."""
+    """Upsert by the External ID field ``key`` through sObject Collections (200 a call,
+    ``allOrNone: false``, so each record has its own result). ``key`` ``Id``: update the records
+    by their Salesforce id (``PATCH /composite/sobjects``)."""
     if obj not in SOBJECTS:
         raise ConfigurationError(f"salesforce: cannot write {obj!r}")
     soql.name(key)
-    results = api.upsert(sobject(obj), key, records)
+    if key == "Id":
+        results = api.update(sobject(obj), records)
+    else:
+        results = api.upsert(sobject(obj), key, records)
     out = []
     for record, result in zip(records, results, strict=True):
         error = result_error(result)
+        written = {} if error else {k: v for k, v in record.items() if k not in ("attributes", "Id")}
         out.append(
             WriteResult(
-                key=str(record.get(key) or ""), id=result.get("id"), created=bool(result.get("created")), error=error
+                key=str(record.get(key) or ""),
+                id=result.get("id"),
+                created=bool(result.get("created")),
+                error=error,
+                written=written,
             )
         )
     return out

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from connectors.capabilities import RunsOutboxActions
 from connectors.errors import ConfigurationError
+from hub.pipeline import batches
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.store import utcnow
@@ -74,6 +75,34 @@ def owe(
 Preparer = Callable[[Session, OutboxItem, dict[str, Any]], dict[str, Any]]
 
 
+def owe_record_write(
+    session: Session,
+    *,
+    natural_key: str,
+    connector: str,
+    object_type: str,
+    key: str,
+    record: Mapping[str, Any],
+    sync: Mapping[str, Any] | None = None,
+    inbox_event_id: int | None = None,
+) -> int | None:
+    """Owe one CRM record write (``record``: the mapping's outbound output, naming the record by
+    ``key``, the object id or a unique external-id field). The dispatcher writes it together with
+    the other pending writes of the same object (``hub.pipeline.batches``). ``sync``: what the
+    domain's follow-up needs to know of it (the hub record and fields it carries)."""
+    payload: dict[str, Any] = {"object": object_type, "key": key, "record": dict(record)}
+    if sync is not None:
+        payload["sync"] = dict(sync)
+    return owe(
+        session,
+        natural_key=natural_key,
+        connector=connector,
+        action=batches.WRITE_RECORD,
+        payload=payload,
+        inbox_event_id=inbox_event_id,
+    )
+
+
 def carry_out(
     hub: PipelineContext,
     item: OutboxItem,
@@ -87,6 +116,12 @@ def carry_out(
     connector = hub.connectors.get(item.connector)
     if connector is None:
         raise ConfigurationError(f"outbox #{item.id}: unknown connector {item.connector!r}")
+    group = batches.group_of(item.connector, item.action, item.payload)
+    if group is not None:  # a record write on its own: a batch of one
+        outcome = batches.write(connector, group, [(item.id, item.payload)])[item.id]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return dict(outcome)
     table = connector.outbox_actions() if isinstance(connector, RunsOutboxActions) else {}
     method = table.get(item.action)
     if method is None:

@@ -22,6 +22,15 @@ class WorkerSettings(BaseModel):
         description="A received row not picked up this long after enqueue is enqueued again.",
     )
     processes: int = Field(default=1, ge=1, description="Worker processes started by `run`.")
+    write_linger_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="CRM record writes of one object wait to share a batch call (HubSpot 100 records, "
+        "Salesforce 200) until a call is full or no new one came for this long; 0 writes what is pending at once.",
+    )
+    write_max_wait_s: float = Field(
+        default=30.0, ge=0, description="The longest a CRM record write waits for others to share its batch call."
+    )
 
 
 class SyncSettings(BaseModel):

@@ -16,11 +16,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.mapping import Canonical
+from hub.pipeline.batches import WRITE_RECORD
 from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
-from hub.program import access, deals, onboarding, parties, payments, payouts, privacy, referrals, registrations
+from hub.program import (
+    access,
+    deals,
+    onboarding,
+    parties,
+    payments,
+    payouts,
+    privacy,
+    referrals,
+    registrations,
+    writeback,
+)
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
@@ -75,6 +87,8 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
                 look_up_parties=first_seen or association_change,
                 local_parties_current=carried or not association_change,
             )
+            # the partner data the CRM shows, under each field's owner rule
+            happened += writeback.sync_deal(session, ctx, deal, inbox_event_id=event.id)
             if happened:
                 outcome = f"{outcome}:{','.join(happened)}"[:64]
         return outcome
@@ -128,12 +142,17 @@ def outbox_follow_ups(ctx: ProgramContext) -> dict[str, FollowUp]:
         if referral_id is not None:
             referrals.deal_created(session, int(referral_id), item.result or {})
 
+    def record_written(session: Session, item: OutboxItem) -> None:
+        remember_writes(session, item)
+        writeback.written(session, item)  # the sync base of the fields it carried
+
     def transfer_made(session: Session, item: OutboxItem) -> None:
         payouts.transfer_done(session, ctx, item)
 
     return {
         "create_referral_deal": referral_deal,
         "update_deal": remember_writes,
+        WRITE_RECORD: record_written,  # a CRM record write, batched (hub.pipeline.batches)
         "send_email": record_sent,
         "create_transfer": transfer_made,  # payout paid, its entries paid, partner emailed
     }

@@ -603,3 +603,44 @@ class CrmDealParty(Base):
     party_type: Mapped[str] = mapped_column(String(16))
     party_id: Mapped[str] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the owner rule's memory (hub.program.writeback) ------------------------------------------
+
+
+class SyncBase(Base):
+    """Per synced field of a CRM record, the last value both sides agreed on (``value``) and the
+    hub's own value when it last synced (``hub_value``): the owner rule's memory
+    (``hub.program.writeback``). Written when a write-back succeeds and when an inbound value
+    is taken."""
+
+    __tablename__ = "sync_bases"
+    __table_args__ = (UniqueConstraint("source", "target", "record_key", "field"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))  # the CRM connector
+    target: Mapped[str] = mapped_column(String(32))  # the record kind: deal
+    record_key: Mapped[str] = mapped_column(String(128))  # the CRM's id of the record
+    field: Mapped[str] = mapped_column(String(64))  # the record field (mapping file name)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    hub_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FieldHistory(Base):
+    """A record field's value that lost under the owner rule (both sides changed it since the
+    sync base): what it was, on which side, and the value that won."""
+
+    __tablename__ = "field_history"
+    __table_args__ = (Index("ix_field_history_record", "source", "target", "record_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(32))
+    record_key: Mapped[str] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(64))
+    lost: Mapped[Any] = mapped_column(JSON, nullable=True)  # the losing value
+    lost_side: Mapped[str] = mapped_column(String(16))  # provider | hub
+    won: Mapped[Any] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

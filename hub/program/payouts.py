@@ -31,7 +31,7 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import OutboxItem, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program import fraud
+from hub.program import fraud, writeback
 from hub.program.email.formatting import format_money
 from hub.program.email.notify import notify
 from hub.program.errors import FourEyes, HeldForReview, InvalidInput, InvalidState, NotFound
@@ -58,12 +58,14 @@ def transfer_key(payout_id: int) -> str:
 # -- approval of held commissions --------------------------------------------------------------------
 
 
-def approve_due(session: Session, now: datetime) -> int:
+def approve_due(session: Session, now: datetime, hub: ProgramContext | None = None) -> int:
     """Pending entries past their holding period become approved; negative entries (reversals,
-    clawbacks) have none. Returns how many moved."""
+    clawbacks) have none. Returns how many moved. With ``hub``, their deals' commission state
+    is written back to the CRM (``writeback.sync_deals``)."""
     from datetime import timedelta
 
     moved = 0
+    deal_ids: list[int | None] = []
     for entry in session.scalars(
         select(LedgerEntry).where(LedgerEntry.status == LedgerStatus.PENDING).with_for_update()
     ):
@@ -76,6 +78,9 @@ def approve_due(session: Session, now: datetime) -> int:
             entry.status = LedgerStatus.APPROVED
             entry.updated_at = now
             moved += 1
+            deal_ids.append(entry.deal_id)
+    if hub is not None and deal_ids:
+        writeback.sync_deals(session, hub, deal_ids)
     return moved
 
 
@@ -166,6 +171,7 @@ def run(session: Session, hub: ProgramContext, period: str, now: datetime) -> di
         session.flush()
         for entry in entries:
             entry.status, entry.payout_id, entry.updated_at = LedgerStatus.IN_PAYOUT, payout.id, now
+        writeback.sync_deals(session, hub, [e.deal_id for e in entries])  # the CRM shows "in_payout"
         summary["payouts"].append(
             {
                 "id": payout.id,
@@ -403,6 +409,9 @@ def mark_paid(
         payout.decided_by = by
     session.execute(
         update(LedgerEntry).where(LedgerEntry.payout_id == payout.id).values(status=LedgerStatus.PAID, updated_at=now)
+    )
+    writeback.sync_deals(
+        session, hub, session.scalars(select(LedgerEntry.deal_id).where(LedgerEntry.payout_id == payout.id))
     )
     partner = session.get(Partner, payout.partner_id)
     assert partner is not None

@@ -39,7 +39,7 @@ def tick(hub: ProgramContext, now: datetime | None = None) -> dict[str, Any]:
     """One pass at ``now`` (default: the program clock). Returns what each step did."""
     now = now or clock.now(hub)
     summary: dict[str, Any] = {"now": now.isoformat()}
-    _step(hub, "approved", lambda s: payouts.approve_due(s, now), summary)
+    _step(hub, "approved", lambda s: payouts.approve_due(s, now, hub), summary)
     _step(hub, "transfers", lambda s: payouts.check_transfers(s, hub), summary)
 
     def payout_run(session: Session) -> Any:

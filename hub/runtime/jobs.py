@@ -19,9 +19,9 @@ import structlog
 from sqlalchemy.orm import Session
 
 from connectors.errors import AuthenticationFailed, OutcomeUnknown
-from hub.pipeline import metrics, work
+from hub.pipeline import batches, metrics, work
 from hub.pipeline.alerts import raise_alert
-from hub.pipeline.effects import on_done
+from hub.pipeline.effects import FollowUp, on_done
 from hub.pipeline.engine import HubEngine
 from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.outbox import carry_out
@@ -43,8 +43,27 @@ def process_inbox_events(event_ids: list[int]) -> list[str | None]:
 
 
 def dispatch_outbox_items(item_ids: list[int]) -> list[str | None]:
+    """Carry out these outbox rows: CRM record writes coalesced with the other pending writes of
+    their group into batch calls (``hub.pipeline.batches``), every other action one by one."""
     hub = current()
-    return [run_outbox_item(hub, item_id) for item_id in item_ids]
+    follow_ups = outbox_follow_ups(hub)
+    with hub.sessions() as session:
+        groups = batches.groups_of(session, item_ids)
+    states: dict[int, str | None] = {}
+    for item_id in item_ids:
+        if item_id in states:
+            continue
+        group = groups.get(item_id)
+        if group is None:
+            states[item_id] = run_outbox_item(hub, item_id, follow_ups=follow_ups)
+            continue
+        # each round settles at least one row of the group: bounded by the job's ids
+        for _ in range(len(item_ids)):
+            left = [i for i in item_ids if groups.get(i) == group and i not in states]
+            if not left:
+                break
+            states.update(run_outbox_batch(hub, group, left, follow_ups=follow_ups))
+    return [states.get(item_id) for item_id in item_ids]
 
 
 def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None) -> str | None:
@@ -67,8 +86,8 @@ def run_inbox_event(hub: Hub, event_id: int, *, engine: HubEngine | None = None)
     return state
 
 
-def run_outbox_item(hub: Hub, item_id: int) -> str | None:
-    follow_ups = outbox_follow_ups(hub)
+def run_outbox_item(hub: Hub, item_id: int, *, follow_ups: dict[str, FollowUp] | None = None) -> str | None:
+    follow_ups = follow_ups if follow_ups is not None else outbox_follow_ups(hub)
     preparers = outbox_preparers(lambda: web_secret(hub.settings), lambda: public_base_url(hub.settings))
 
     def apply(session: Session, item: OutboxItem) -> None:
@@ -76,6 +95,65 @@ def run_outbox_item(hub: Hub, item_id: int) -> str | None:
         on_done(session, item, follow_ups)  # in the same fenced transaction as "done"
 
     return _run(hub, OutboxItem, item_id, apply)[0]
+
+
+def run_outbox_batch(
+    hub: Hub, group: batches.Group, item_ids: list[int], *, follow_ups: dict[str, FollowUp] | None = None
+) -> dict[int, str | None]:
+    """One batch of record writes: claim ``item_ids`` (then other pending rows of ``group``) up
+    to the connector's batch size, write them in one call outside any transaction, then mark
+    each row done (fenced on its own claim, its follow-up in a savepoint of its own) or record
+    its own failure. Returns the state of every row it settled: ``item_ids`` it could not claim
+    get ``None``; ids left out for the batch size are not in the answer."""
+    follow_ups = follow_ups if follow_ups is not None else outbox_follow_ups(hub)
+    connector = hub.connectors.get(group.connector)
+    with hub.sessions() as session, session.begin():
+        claims, untaken = batches.claim(
+            session,
+            group,
+            item_ids,
+            size=batches.batch_size(connector),
+            lease_s=hub.settings.worker.lease_s,
+            linger_s=hub.settings.worker.write_linger_s,
+            max_wait_s=hub.settings.worker.write_max_wait_s,
+        )
+    states: dict[int, str | None] = dict.fromkeys(untaken)
+    if not claims:
+        return states
+    outcomes = batches.write(connector, group, [(c.id, payload) for c, payload in claims])
+    failed: list[tuple[work.Claim, BaseException]] = []
+    try:
+        with unit_of_work(hub) as session:
+            for claim, _ in claims:
+                outcome = outcomes[claim.id]
+                if isinstance(outcome, BaseException):
+                    failed.append((claim, outcome))
+                    continue
+                try:
+                    with session.begin_nested():
+                        row = session.get(OutboxItem, claim.id)
+                        assert row is not None
+                        row.result = outcome
+                        on_done(session, row, follow_ups)
+                        if not work.finish(session, OutboxItem, claim):
+                            raise _LeaseLost
+                except _LeaseLost:
+                    log.warning("lease lost; work rolled back", table="outbox_items", id=claim.id)
+                    states[claim.id] = None
+                    continue
+                except Exception as follow_up_error:  # this row's own failure, not the batch's
+                    failed.append((claim, follow_up_error))
+                    continue
+                states[claim.id] = WorkState.DONE
+    except Exception as commit_error:  # the commit itself: every row marked done fails alike
+        failed += [(c, commit_error) for c, _ in claims if states.get(c.id) == WorkState.DONE]
+    for claim, error in failed:
+        states[claim.id] = _record_failure(hub, OutboxItem, claim, error)
+    return states
+
+
+class _LeaseLost(Exception):
+    """A row's lease ran out while its batch was written: its savepoint is rolled back."""
 
 
 def _run(hub: Hub, model: Any, row_id: int, apply: Callable[[Session, Any], Any]) -> tuple[str | None, Any]:

@@ -88,7 +88,10 @@ STANDARD: dict[str, dict[str, str]] = {
 #: the custom fields ``crm setup`` asks the admin for: (type, External ID + unique)
 CUSTOM: dict[str, dict[str, tuple[str, bool]]] = {
     "Opportunity": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False),
-                    "Partnerhub_Source__c": ("s", False)},
+                    "Partnerhub_Source__c": ("s", False), "Partnerhub_Partner_Name__c": ("s", False),
+                    "Partnerhub_Attribution__c": ("s", False), "Partnerhub_Commission_Amount__c": ("s", False),
+                    "Partnerhub_Commission_Currency__c": ("s", False),
+                    "Partnerhub_Commission_State__c": ("s", False)},
     "Contact": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},
     "Account": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},
     "Lead": {"Partnerhub_Tracking_Id__c": ("s", True), "Partnerhub_Partner_Id__c": ("s", False)},

@@ -1,7 +1,7 @@
 """partner lifecycle: attributes, segments, applications, credentials, onboarding steps
 
 Revision ID: 0006lc
-Revises: 0006pt
+Revises: 0006wr
 Create Date: 2026-12-07 06:48:40
 
 The free-text ``partners.segment`` each partner had is kept as its ``segment_attribute`` (the
@@ -16,7 +16,7 @@ import hub.pipeline.store
 
 
 revision = '0006lc'
-down_revision = '0006pt'
+down_revision = '0006wr'
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.sendgrid import SendGridSettings
+from hub.mapping import MappingStore
 from hub.pipeline.store import utcnow
 from hub.program import facts, payouts
 from hub.program.commissions import balances, settle_deal
@@ -26,17 +27,20 @@ from hub.program.program_file import (
     Program,
 )
 from hub.runtime.settings import ProgramSettings
+from tests.support.servers import REPO
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 class Clock:
-    """A hub stand-in for the engine: the program file and a program clock we move."""
+    """A hub stand-in for the engine: the program file, a program clock we move, and the shipped
+    mapping files (a deal's partner data is owed to its CRM as in the running hub)."""
 
     def __init__(self, program: Program, now: datetime = T0):
         self.program = program
         self.connectors: dict[str, Any] = {}
         self.now = now
+        self.mappings = MappingStore(REPO / "mappings")
 
     @property
     def settings(self) -> Any:

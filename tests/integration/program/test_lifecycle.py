@@ -570,7 +570,7 @@ def test_the_migration_keeps_each_partners_free_text_segment(database_url: str) 
     from hub.pipeline.store import upgrade
 
     upgrade(database_url, "0005gt")
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, hide_parameters=True)
     try:
         with engine.begin() as conn:
             conn.execute(

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.pipeline.store import utcnow
-from hub.program import access, clock, partner_directory, partners, tiers
+from hub.program import access, clock, partner_directory, partners, segments, tiers
 from hub.program.email.templates import templates_for
 from hub.program.errors import InvalidInput, NotFound
 from hub.program.models import AuditEntry, Partner
@@ -66,6 +66,7 @@ def partner_page(visit: OperatorVisit, partner_id: int) -> Response:
             detail = partner_directory.partner_detail(session, partner_id)
         except NotFound:
             raise not_found() from None
+        lifecycle = partner_directory.partner_lifecycle(session, visit.hub, detail.partner, clock.now(visit.hub))
         return page(
             visit,
             "console/partner.html",
@@ -73,6 +74,8 @@ def partner_page(visit: OperatorVisit, partner_id: int) -> Response:
             d=detail,
             p=detail.partner,
             statuses=partners.STATUSES,
+            lc=lifecycle,
+            min_peers=segments.MIN_PEERS,
         )
 
 

@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from hub.program.models import Application, Credential, OnboardingTask, Partner
-from tests.browser.test_console import sign_in_as
+from tests.browser.test_console import shot, sign_in_as
 from tests.support.flows import ADMIN_TOKEN
 from tests.support.servers import wait_until
 from tests.support.web import RunningHub
@@ -102,6 +102,7 @@ def test_an_operator_approves_an_application_from_the_console_queue(
     expect(row).to_contain_text("Wingtip <b>Toys</b>")  # the applicant's text, shown inert
     expect(row.locator("[data-ineligible]")).to_have_count(0)
     expect(row.locator(".badge.s-done")).to_have_text("eligible")
+    shot(page, "console-applications")
     row.get_by_role("button", name="Approve").click()  # no reason: the browser asks for one, nothing sent
     assert _application(running_hub, address).status == "pending"  # type: ignore[union-attr]
     row.get_by_placeholder("Reason (required)").fill("Reseller in our core market")
@@ -114,6 +115,9 @@ def test_an_operator_approves_an_application_from_the_console_queue(
     with running_hub.hub.sessions() as s:
         partner = s.scalars(select(Partner).where(Partner.email == address)).one()
         assert partner.partner_type == "reseller"
+    page.goto(f"{running_hub.web_url}/console/partners/{partner.id}")
+    expect(page.locator("#onboarding")).to_contain_text("agreement")
+    shot(page, "console-partner-lifecycle")
     assert "/signin/link?t=" in running_hub.link_for(address, after=before)  # the worker mailed a sign-in link
 
 

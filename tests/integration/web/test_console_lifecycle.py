@@ -53,9 +53,9 @@ registrations:
 
 
 @pytest.fixture
-def hub(sqlite_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
+def hub(database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
     opened = open_program_hub(
-        sqlite_url,
+        database_url,
         redis_url,
         tmp_path,
         monkeypatch,

@@ -17,25 +17,25 @@ from starlette.responses import RedirectResponse, Response
 from hub.program import clock, onboarding, segments
 from hub.program.errors import NotFound
 from hub.program.models import Partner
-from hub.web.console_common import decide, moment, require_admin
+from hub.web.console_common import RowId, decide, moment, require_admin
 from hub.web.visit import PageError, posted
 
 router = APIRouter(include_in_schema=False)
 
 
-def _locked(session: Session, partner_id: int) -> Partner:
+def _locked(session: Session, partner_id: RowId) -> Partner:
     partner = session.get(Partner, partner_id, with_for_update=True)
     if partner is None:
         raise NotFound("no such partner")
     return partner
 
 
-def _to_partner(partner_id: int, done: str) -> Response:
+def _to_partner(partner_id: RowId, done: str) -> Response:
     return RedirectResponse(f"/console/partners/{partner_id}?done={done}#lifecycle", status_code=303)
 
 
 @router.post("/console/partners/{partner_id}/attributes")
-async def set_attributes(request: Request, partner_id: int) -> Response:
+async def set_attributes(request: Request, partner_id: RowId) -> Response:
     """The attributes present in the form (``segments.EDITABLE``); an empty one is cleared."""
     visit, form = await posted(request)
     actor = require_admin(visit)
@@ -60,7 +60,7 @@ async def set_attributes(request: Request, partner_id: int) -> Response:
 
 
 @router.post("/console/partners/{partner_id}/onboarding/{step}/complete")
-async def complete_step(request: Request, partner_id: int, step: str) -> Response:
+async def complete_step(request: Request, partner_id: RowId, step: str) -> Response:
     """Complete a step as the operator (any kind; the agreement step records the acceptance by
     the operator). A step the partner does not have answers 404."""
     visit, form = await posted(request)
@@ -77,7 +77,7 @@ async def complete_step(request: Request, partner_id: int, step: str) -> Respons
 
 
 @router.post("/console/partners/{partner_id}/certifications")
-async def record_certification(request: Request, partner_id: int) -> Response:
+async def record_certification(request: Request, partner_id: RowId) -> Response:
     """Record or renew a certification; an empty expiry: it never expires."""
     visit, form = await posted(request)
     actor = require_admin(visit)

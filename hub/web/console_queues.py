@@ -19,7 +19,7 @@ from hub.program import applications, clock, fraud, ledger, payouts, registratio
 from hub.program.errors import DomainError
 from hub.program.partner_directory import payout_lines
 from hub.program.referrals import review
-from hub.web.console_common import PageParam, badges, decide, page_number, reason_of, refused, require_admin
+from hub.web.console_common import PageParam, RowId, badges, decide, page_number, reason_of, refused, require_admin
 from hub.web.render import page
 from hub.web.visit import OperatorVisit, PageError, not_found, posted
 
@@ -86,7 +86,7 @@ async def decide_referral(request: Request, tracking_id: str, verdict: str) -> R
 
 
 @router.post("/console/queues/registrations/{reg_id}/{verdict}")
-async def decide_registration(request: Request, reg_id: int, verdict: str) -> Response:
+async def decide_registration(request: Request, reg_id: RowId, verdict: str) -> Response:
     visit, form = await posted(request)
     actor = require_admin(visit)
     if verdict not in ("approve", "decline"):
@@ -103,7 +103,7 @@ async def decide_registration(request: Request, reg_id: int, verdict: str) -> Re
 
 
 @router.post("/console/queues/applications/{application_id}/{verdict}")
-async def decide_application(request: Request, application_id: int, verdict: str) -> Response:
+async def decide_application(request: Request, application_id: RowId, verdict: str) -> Response:
     """Approve (the partner is created, mailed a sign-in link and starts onboarding) or decline
     (the applicant is told the reason): ``applications.decide``, as the admin API."""
     visit, form = await posted(request)
@@ -130,7 +130,7 @@ async def decide_application(request: Request, application_id: int, verdict: str
 
 
 @router.get("/console/payouts/{payout_id}/lookup")
-def lookup(visit: OperatorVisit, payout_id: int) -> Response:
+def lookup(visit: OperatorVisit, payout_id: RowId) -> Response:
     """A payout whose transfer outcome is unknown, looked up at the provider now (read only):
     the transfers found for it, so an admin settles it paid with the right transfer id, or
     failed when there is none."""
@@ -150,7 +150,7 @@ def lookup(visit: OperatorVisit, payout_id: int) -> Response:
 
 
 @router.post("/console/payouts/{payout_id}/{verdict}")
-async def decide_payout(request: Request, payout_id: int, verdict: str) -> Response:
+async def decide_payout(request: Request, payout_id: RowId, verdict: str) -> Response:
     """Approve or reject a payout in review; settle one (paid with its transfer id, or failed)
     or mark a manual one paid."""
     visit, form = await posted(request)
@@ -178,7 +178,7 @@ async def decide_payout(request: Request, payout_id: int, verdict: str) -> Respo
 
 
 @router.post("/console/ledger/{entry_id}/{verdict}")
-async def decide_hold(request: Request, entry_id: int, verdict: str) -> Response:
+async def decide_hold(request: Request, entry_id: RowId, verdict: str) -> Response:
     """Release a commission a fraud signal held, or cancel it."""
     visit, form = await posted(request)
     actor = require_admin(visit)

@@ -255,6 +255,16 @@ def test_a_partners_attributes_certifications_benefits_and_peers(hub, admin, vie
     assert admin.post(f"{page}/attributes", data={"company_size": "1000+"}).status_code == 403  # no CSRF
     assert post(viewer, page, f"{page}/attributes", company_size="1000+").status_code == 403
     assert post(admin, page, "/console/partners/999999/attributes", company_size="1000+").status_code == 404
+    huge = "/console/partners/99999999999999999999999"  # beyond any id column: a 4xx, never the driver's overflow
+    assert admin.get(huge).status_code == 422
+    assert post(admin, page, f"{huge}/attributes", company_size="1000+").status_code == 422
+    assert post(admin, page, f"{huge}/certifications", name="x").status_code == 422
+    assert (
+        post(
+            admin, "/console/queues", "/console/queues/applications/99999999999999999999999/approve", reason="x"
+        ).status_code
+        == 422
+    )
     with hub.sessions() as s:
         assert (s.get(Partner, pid).country, s.get(Partner, pid).segment) == ("DE", None)  # type: ignore[union-attr]
     saved = post(admin, page, f"{page}/attributes", company_size="1000+", industry="Retail", country="at")

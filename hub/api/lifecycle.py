@@ -216,14 +216,10 @@ def features_dict(hub: Hub, partner_id: int) -> dict[str, Any]:
         partner = session.get(Partner, partner_id)
         assert partner is not None
         facts = conditions.facts_for(session, partner, clock.now(hub))
-        out: dict[str, Any] = {}
-        program = hub.program
-        benefits = {"deal_registration": program.registrations.requires}
-        benefits.update({name: f.requires for name, f in program.portal.features.items()})
-        for name, condition in benefits.items():
-            missing = conditions.unmet(condition, facts)
-            out[name] = {"open": not missing, "unmet": missing}
-        return out
+        return {
+            name: {"open": not missing, "unmet": missing}
+            for name, missing in conditions.benefits(hub.program, facts).items()
+        }
 
 
 @router.get("/features", summary="The benefits and portal features you may use, and what is missing for the others")

@@ -17,10 +17,9 @@ from hub.api.auth import AdminDep, hub_of
 from hub.api.inputs import JsonRoute, Moment, RowId
 from hub.api.lifecycle import peers_dict
 from hub.api.program_admin import Decision, _in_tx
-from hub.pipeline.store import utcnow
 from hub.program import applications, clock, lifecycle_kpis, onboarding, segments
 from hub.program.errors import NotFound
-from hub.program.models import AuditEntry, Partner
+from hub.program.models import Partner
 from hub.runtime.web_secret import web_secret
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
@@ -158,28 +157,8 @@ async def grant_certification(
 
     def work(s: Session) -> dict[str, Any]:
         partner = _partner(s, partner_id)
-        now = clock.now(hub)
-        cred = onboarding.grant(
-            s,
-            partner,
-            kind="certification",
-            name=body.name,
-            version=None,
-            expires_at=body.expires_at,
-            by=body.by,
-            source="operator",
-            now=now,
-        )
-        segments.apply_segment(s, hub.program, partner, now)
-        s.add(
-            AuditEntry(
-                actor=body.by,
-                action="certification.grant",
-                subject=f"partner:{partner.id}",
-                before=None,
-                after={"name": body.name, "expires_at": body.expires_at.isoformat() if body.expires_at else None},
-                at=utcnow(),
-            )
+        cred = onboarding.record_certification(
+            s, hub, partner, name=body.name, expires_at=body.expires_at, by=body.by, now=clock.now(hub)
         )
         return {"name": cred.name, "expires_at": cred.expires_at, "segment": partner.segment}
 

@@ -263,10 +263,10 @@ def partners_certify(
     expires: Annotated[str | None, typer.Option(help="Expiry, ISO 8601 (2027-06-30T00:00:00Z); unset: never.")] = None,
     by: Annotated[str | None, typer.Option(help="The person (default cli:<user>).")] = None,
 ) -> None:
-    """Record or renew a partner's certification."""
+    """Record or renew a partner's certification (audited)."""
     from datetime import UTC, datetime
 
-    from hub.program import clock, onboarding, segments
+    from hub.program import clock, onboarding
 
     try:
         expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
@@ -277,19 +277,10 @@ def partners_certify(
         expires_at = expires_at.replace(tzinfo=UTC)
 
     def work(s: Session, hub: Any) -> Any:
-        p, now = find_partner(s, partner), clock.now(hub)
-        onboarding.grant(
-            s,
-            p,
-            kind="certification",
-            name=name,
-            version=None,
-            expires_at=expires_at,
-            by=by or _actor(),
-            source="operator",
-            now=now,
+        p = find_partner(s, partner)
+        onboarding.record_certification(
+            s, hub, p, name=name, expires_at=expires_at, by=by or _actor(), now=clock.now(hub)
         )
-        segments.apply_segment(s, hub.program, p, now)
         return p.segment
 
     typer.echo(f"{name} recorded; segment: {_decide(work) or '(none)'}")

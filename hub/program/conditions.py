@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,9 @@ from hub.program.errors import ConditionUnmet
 from hub.program.lifecycle_file import ATTRIBUTES, Condition
 from hub.program.models import Credential, Deal, Partner
 from hub.program.states import ReferralStatus
+
+if TYPE_CHECKING:
+    from hub.program.program_file import Program
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,14 @@ def unmet(condition: Condition | None, facts: PartnerFacts) -> list[str]:
     if condition.onboarding_complete is not None and facts.onboarding_complete != condition.onboarding_complete:
         missing.append("onboarding must be complete" if condition.onboarding_complete else "onboarding must be open")
     return missing
+
+
+def benefits(program: Program, facts: PartnerFacts) -> dict[str, list[str]]:
+    """Each gated benefit (deal registration, then the portal features by name) and what the
+    partner lacks for it (empty: open), as the portal, the console and the API show it."""
+    gated = {"deal_registration": program.registrations.requires}
+    gated.update({name: feature.requires for name, feature in program.portal.features.items()})
+    return {name: unmet(condition, facts) for name, condition in gated.items()}
 
 
 def require(session: Session, partner: Partner, condition: Condition | None, now: datetime, what: str) -> None:

@@ -180,6 +180,57 @@ def grant(
     return credential
 
 
+def record_certification(
+    session: Session,
+    hub: ProgramContext,
+    partner: Partner,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    by: str,
+    now: datetime,
+) -> Credential:
+    """An operator records (or renews) a partner's certification, audited; the segment follows
+    (a segment rule may ask for it) and benefits requiring it open while it is valid."""
+    from hub.program import segments
+
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("certification name: 1 to 128 characters")
+    credential = grant(
+        session,
+        partner,
+        kind="certification",
+        name=name,
+        version=None,
+        expires_at=expires_at,
+        by=by,
+        source="operator",
+        now=now,
+    )
+    segments.apply_segment(session, hub.program, partner, now)
+    session.add(
+        AuditEntry(
+            actor=by,
+            action="certification.grant",
+            subject=f"partner:{partner.id}",
+            before=None,
+            after={"name": name, "expires_at": expires_at.isoformat() if expires_at else None},
+            at=utcnow(),
+        )
+    )
+    return credential
+
+
+def credentials(session: Session, partner_id: int) -> list[Credential]:
+    """A partner's certifications and agreements (agreements first, then by name)."""
+    return list(
+        session.scalars(
+            select(Credential).where(Credential.partner_id == partner_id).order_by(Credential.kind, Credential.name)
+        )
+    )
+
+
 def complete_module(session: Session, partner: Partner, module: str, *, by: str, now: datetime) -> int:
     """Training steps for ``module`` completed (the LMS, a CSV import); returns how many."""
     done = 0

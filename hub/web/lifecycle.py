@@ -191,9 +191,7 @@ def _checklist(visit: Visit, status: int = 200, error: str | None = None) -> Res
         now = clock.now(hub)
         data = onboarding.checklist(session, hub, partner, now)
         facts = conditions.facts_for(session, partner, now)
-        benefits = {"deal registration": hub.program.registrations.requires}
-        benefits.update({name.replace("_", " "): f.requires for name, f in hub.program.portal.features.items()})
-        gated = {name: conditions.unmet(cond, facts) for name, cond in benefits.items()}
+        gated = {name.replace("_", " "): unmet for name, unmet in conditions.benefits(hub.program, facts).items()}
     return page(visit, "portal/onboarding.html", status=status, data=data, error=error, benefits=gated)
 
 

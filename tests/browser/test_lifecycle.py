@@ -2,7 +2,7 @@
 SendGrid): a stranger applies on ``/apply``, opens the mailed confirmation link and confirms; a
 person approves (the admin API); the new partner signs in with the mailed link, sees the
 onboarding checklist and accepts the partner agreement, which is recorded with its version, time
-and user."""
+and user. An operator approves a confirmed application from the console's applications queue."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import re
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
-from hub.program.models import Application, Credential, OnboardingTask
+from hub.program.models import Application, Credential, OnboardingTask, Partner
+from tests.browser.test_console import shot, sign_in_as
 from tests.support.flows import ADMIN_TOKEN
 from tests.support.servers import wait_until
 from tests.support.web import RunningHub
@@ -66,6 +67,58 @@ def test_a_stranger_applies_and_confirms_by_the_mailed_link(running_hub: Running
     page.goto(link)  # the link works once
     page.click("#confirm-button")
     expect(page.get_by_role("heading", level=1)).to_have_text("This confirmation link cannot be used")
+
+
+def _confirmed_application(hub: RunningHub, address: str, company: str) -> int:
+    """An application sent and confirmed through the public API (the mailed token)."""
+    before = len(hub.fake_sendgrid.accepted)
+    answer = httpx.post(
+        hub.web_url + "/api/v1/applications",
+        json={"email": address, "contact_name": "Sam", "company_name": company, "partner_type": "reseller"},
+        timeout=10,
+    )
+    assert answer.status_code == 202
+    link = wait_until(lambda: CONFIRM.findall(" ".join(_mails_to(hub, address, before))), 30, what="the confirmation")[
+        0
+    ]
+    confirmed = httpx.post(
+        hub.web_url + "/api/v1/applications/confirm", json={"token": link.split("token=")[1]}, timeout=10
+    )
+    assert confirmed.json() == {"status": "pending"}
+    return _application(hub, address).id  # type: ignore[union-attr]
+
+
+def test_an_operator_approves_an_application_from_the_console_queue(
+    running_hub: RunningHub, context: BrowserContext, page: Page
+) -> None:
+    address = "sam@wingtip-apply.example"
+    app_id = _confirmed_application(running_hub, address, "Wingtip <b>Toys</b>")
+    before = len(running_hub.fake_sendgrid.accepted)
+    sign_in_as(running_hub, context, "ada@ops.example", "admin")
+    page.goto(running_hub.web_url + "/console/queues")
+    expect(page.locator("[data-queue=applications]")).not_to_have_text("0")
+    page.get_by_role("link", name="Applications to decide").click()
+    row = page.locator(f"#application-{app_id}")
+    expect(row).to_contain_text("Wingtip <b>Toys</b>")  # the applicant's text, shown inert
+    expect(row.locator("[data-ineligible]")).to_have_count(0)
+    expect(row.locator(".badge.s-done")).to_have_text("eligible")
+    shot(page, "console-applications")
+    row.get_by_role("button", name="Approve").click()  # no reason: the browser asks for one, nothing sent
+    assert _application(running_hub, address).status == "pending"  # type: ignore[union-attr]
+    row.get_by_placeholder("Reason (required)").fill("Reseller in our core market")
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator(f"#application-{app_id}")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/console/queues/applications\?done=1$"))
+    decided = _application(running_hub, address)
+    assert decided is not None and decided.status == "approved"
+    assert (decided.decided_by, decided.reason) == ("operator:ada@ops.example", "Reseller in our core market")
+    with running_hub.hub.sessions() as s:
+        partner = s.scalars(select(Partner).where(Partner.email == address)).one()
+        assert partner.partner_type == "reseller"
+    page.goto(f"{running_hub.web_url}/console/partners/{partner.id}")
+    expect(page.locator("#onboarding")).to_contain_text("agreement")
+    shot(page, "console-partner-lifecycle")
+    assert "/signin/link?t=" in running_hub.link_for(address, after=before)  # the worker mailed a sign-in link
 
 
 def test_the_approved_partner_signs_in_and_accepts_the_agreement(running_hub: RunningHub, page: Page) -> None:

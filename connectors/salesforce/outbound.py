@@ -7,7 +7,9 @@ parsed into changes, and the two answers Salesforce understands (``shared/PROVID
   key) and ``sObject`` (``xsi:type="sf:Opportunity"``, the selected fields in
   ``urn:sobject.enterprise.soap.sforce.com``; ``xsi:nil`` for empty ones).
 * Success is HTTP 200 with ``notificationsResponse/Ack = true``; anything else is retried (up to
-  24 h), so a refusal is a SOAP fault (HTTP 500, SOAP 1.1 §6.2) and stores nothing.
+  24 h), so a refusal is a SOAP fault body and stores nothing. It goes with HTTP 400 (401 for
+  an unknown endpoint or another org), not SOAP 1.1 §6.2's 500: Salesforce retries any answer
+  but the ack alike, and the hub never answers bad input with a server error.
 * Messages are unsigned: the endpoint URL carries a secret segment, the org id is checked on every
   message, and the records are re-read through the API before the hub acts on them.
 """
@@ -53,12 +55,11 @@ def fault_body(message: str, code: str = "soapenv:Client") -> bytes:
 
 
 class SoapFault(WebhookRejected):
-    """A refused Outbound Message, answered as a SOAP fault (HTTP 500) so Salesforce sees a failure."""
-
-    status = 500
+    """A refused Outbound Message, answered with a SOAP fault body so Salesforce sees a failure:
+    HTTP 400, or 401 when the endpoint or the org is not this hub's (``reason="signature"``)."""
 
     def __init__(self, message: str, *, reason: str = "malformed") -> None:
-        super().__init__(message)
+        super().__init__(message, status=401 if reason == "signature" else 400)
         self.body = fault_body(message)
         self.media_type = "text/xml"
         self.reason = reason

@@ -12,12 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.auth import AdminDep, hub_of
 from hub.api.inputs import JsonRoute, RowId
 from hub.api.partner import ReferralOut
-from hub.pipeline.store import utcnow
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program.errors import InvalidState, NotFound
-from hub.program.models import AuditEntry, Referral
-from hub.program.referrals import decline, process_submitted
-from hub.program.states import ReferralStatus
+from hub.program.models import Referral
+from hub.program.referrals import review
 from hub.runtime.context import Hub
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
@@ -54,27 +51,7 @@ def _decide(hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) 
 
 
 def _decide_in(session: Session, hub: Hub, tracking_id: str, approve: bool, reason: str, actor: str) -> ReferralOut:
-    referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id).with_for_update()).first()
-    if referral is None:
-        raise NotFound("no such referral")
-    if referral.status != ReferralStatus.HELD_FOR_REVIEW:
-        raise InvalidState(f"the referral is {referral.status}, not held for review")
-    before = {"status": referral.status}
-    if approve:
-        process_submitted(session, hub, referral.id, approved_by=actor)
-    else:
-        decline(session, referral, actor=actor, reason=reason, mail_settings=hub.settings.sendgrid)
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action="referral.approve" if approve else "referral.decline",
-            subject=f"referral:{tracking_id}",
-            before=before,
-            after={"status": referral.status, "reason": reason},
-            at=utcnow(),
-        )
-    )
-    return ReferralOut.of(referral)
+    return ReferralOut.of(review(session, hub, tracking_id, approve=approve, reason=reason, actor=actor))
 
 
 @router.post("/referrals/{tracking_id}/approve", response_model=ReferralOut, summary="Approve a held referral")

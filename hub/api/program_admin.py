@@ -80,12 +80,14 @@ def _in_tx(hub: Hub, work: Callable[[Session], Any]) -> Any:
 
 
 @router.get("/kpis", summary="Program KPIs (JSON)")
-async def get_kpis(request: Request, admin: AdminDep, at: Moment | None = None) -> dict[str, Any]:
+async def get_kpis(
+    request: Request, admin: AdminDep, at: Moment | None = None, period: kpis.Period = "month"
+) -> dict[str, Any]:
     hub = hub_of(request)
 
     def compute() -> dict[str, Any]:
         with hub.sessions() as session:
-            return kpis.compute(session, at or clock.now(hub))
+            return kpis.compute(session, at or clock.now(hub), period=period)
 
     return await run_in_threadpool(compute)
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from hub.cli import lifecycle as lifecycle_cli
 from hub.cli.admins import app as admins_app
 from hub.cli.common import open_hub as _open_hub
 from hub.cli.common import settings_or_exit as _settings
@@ -156,6 +157,12 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 partners_app = typer.Typer(help="Partners and their API keys.", no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
+app.add_typer(lifecycle_cli.applications_app, name="applications")
+app.add_typer(lifecycle_cli.onboarding_app, name="onboarding")
+partners_app.command("attributes")(lifecycle_cli.partners_attributes)
+partners_app.command("resegment")(lifecycle_cli.partners_resegment)
+partners_app.command("certify")(lifecycle_cli.partners_certify)
+partners_app.command("peers")(lifecycle_cli.partners_peers)
 
 
 @partners_app.command("add")
@@ -338,18 +345,14 @@ def replay(
     if not (ids or dead or connector or since or until):
         raise typer.BadParameter("choose what to replay: --id, --dead, --connector, --since or --until")
     model = OutboxItem if outbox else InboxEvent
-    stamp = OutboxItem.created_at if outbox else InboxEvent.received_at
-    query = select(model.id)
-    if ids:
-        query = query.where(model.id.in_(ids))
-    if dead:
-        query = query.where(model.state == WorkState.DEAD)
-    if connector:
-        query = query.where(model.connector == connector)
-    if since:
-        query = query.where(stamp >= parse_when(since))
-    if until:
-        query = query.where(stamp <= parse_when(until))
+    query = work.replay_selection(
+        model,
+        ids=ids,
+        dead=dead,
+        connector=connector,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+    )
 
     def unreachable(_: Exception) -> None:  # the reconciler enqueues them when they are due
         typer.echo("redis unreachable: the reconciler will enqueue the replayed rows", err=True)
@@ -357,12 +360,13 @@ def replay(
     hub = _open_hub(_settings())
     try:
         with unit_of_work(hub, on_enqueue_error=unreachable) as session:
-            selected = list(session.scalars(query))
-            moved = work.replay(session, model, selected, requeue_after_s=hub.settings.worker.requeue_after_s)
+            selected, moved = work.replay_selected(
+                session, model, query, requeue_after_s=hub.settings.worker.requeue_after_s
+            )
             (owe_outbox if outbox else owe_inbox)(session, moved)
     finally:
         hub.close()
-    skipped = len(selected) - len(moved)
+    skipped = selected - len(moved)
     console.print(
         f"replayed {len(moved)} {'outbox item' if outbox else 'inbox event'}(s)"
         + (f"; {skipped} in progress left alone" if skipped else ""),

@@ -5,9 +5,7 @@ the actor ``cli:<user>``."""
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -164,51 +162,17 @@ def payouts_mark_paid(
 def payouts_export(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the only format so far).")] = True,
 ) -> None:
-    """Approved payouts waiting for manual payment, as CSV on stdout."""
-    from hub.mapping.money import from_minor_units
-    from hub.program.models import Partner, Payout
-    from hub.program.states import PayoutStatus
+    """Approved payouts waiting for manual payment, as CSV on stdout (cells that would start a
+    spreadsheet formula are neutralised)."""
+    from hub.program.exports import payouts_csv
 
     hub = _hub(start_redis=False)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "payout_id",
-            "partner_id",
-            "partner_name",
-            "partner_email",
-            "period",
-            "amount",
-            "currency",
-            "amount_minor",
-            "reason",
-        ]
-    )
     try:
         with hub.sessions() as session:
-            for p, partner in session.execute(
-                select(Payout, Partner)
-                .join(Partner, Partner.id == Payout.partner_id)
-                .where(Payout.status == PayoutStatus.APPROVED)
-                .order_by(Payout.id)
-            ):
-                writer.writerow(
-                    [
-                        p.id,
-                        partner.id,
-                        partner.name,
-                        partner.email,
-                        p.period,
-                        from_minor_units(p.amount_minor, p.currency),
-                        p.currency,
-                        p.amount_minor,
-                        p.reason or "",
-                    ]
-                )
+            text = payouts_csv(session)
     finally:
         hub.close()
-    sys.stdout.write(out.getvalue())
+    sys.stdout.write(text)
 
 
 @ledger_app.command("adjust")
@@ -330,12 +294,16 @@ def report(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table.")] = False,
     at: Annotated[str | None, typer.Option(help="As of this ISO time (default: the program clock).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The KPIs as JSON (as GET /api/v1/admin/kpis).")] = False,
+    period: Annotated[
+        str, typer.Option(help="Compare referrals of this month, quarter or year with the last.")
+    ] = "month",
 ) -> None:
     """Program KPIs: active partners, referrals this month vs last, conversion, commission owed
     and paid per currency, time to first referral, retention."""
     from hub.program import clock, kpis
-    from hub.program.email.formatting import format_money
 
+    if period not in kpis.PERIODS:
+        raise typer.BadParameter(f"--period must be one of {', '.join(kpis.PERIODS)}")
     hub = _hub(start_redis=False)
     try:
         when = clock.now(hub)
@@ -343,37 +311,17 @@ def report(
             when = datetime.fromisoformat(at)
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
         with hub.sessions() as session:
-            data = kpis.compute(session, when)
+            data = kpis.compute(session, when, period=period)
     finally:
         hub.close()
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    rows: list[tuple[str, str]] = [
-        ("partners", str(data["partners"])),
-        ("active partners", str(data["active_partners"])),
-        ("active share", data["active_share"] or ""),
-        ("referrals this month", str(data["referrals"]["this_month"])),
-        ("referrals last month", str(data["referrals"]["last_month"])),
-        ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
-        ("retention (previous quarter)", data["retention"]["rate"] or ""),
-    ]
-    for currency, per in data["commission"].items():
-        rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
-        rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
-    for pid, conv in data["conversion_by_partner"].items():
-        rows.append(
-            (
-                f"conversion partner {pid} ({conv['name']})",
-                f"{conv['won']}/{conv['referrals']}" + (f" = {conv['rate']}" if conv["rate"] else ""),
-            )
-        )
+    rows = kpis.as_rows(data)
     if as_csv:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["kpi", "value"])
-        writer.writerows(rows)
-        sys.stdout.write(out.getvalue())
+        from hub.program.exports import to_csv
+
+        sys.stdout.write(to_csv(["kpi", "value"], rows))
         return
     table = Table(title=f"partner program, {data['at']}")
     table.add_column("kpi")

@@ -61,6 +61,8 @@ class InboxEvent(WorkColumns, Base):
         UniqueConstraint("connector", "event_key"),
         Index("ix_inbox_events_due", "state", "next_attempt_at"),
         Index("ix_inbox_events_received_at", "received_at"),
+        #: covers the console's events chart (``hub.pipeline.event_browser.throughput``)
+        Index("ix_inbox_events_flow", "received_at", "connector", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -17,7 +17,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, CursorResult, Engine, Integer, MetaData, Result, create_engine, event, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime, String, TypeDecorator
 
 #: an auto-incrementing 64-bit key (SQLite only auto-increments INTEGER PRIMARY KEY)
@@ -42,6 +44,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class utc_prefix(FunctionElement[str]):
+    """The UTC calendar month (``2026-05``) or day (``2026-05-20``) of a ``UTCDateTime`` column,
+    as text, for grouping by month or day in SQL on both backends: ``utc_prefix(col, 7)`` month,
+    ``utc_prefix(col, 10)`` day (SQLite stores ``2026-05-20 12:00:00``; PostgreSQL formats its
+    ``timestamptz`` in UTC)."""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, column: Any, length: int) -> None:
+        if length not in (7, 10):
+            raise ValueError("utc_prefix: 7 (month) or 10 (day)")
+        self.length = length
+        super().__init__(column)
+
+
+@compiles(utc_prefix, "sqlite")
+def _utc_prefix_sqlite(element: utc_prefix, compiler: Any, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, {element.length})"
+
+
+@compiles(utc_prefix)
+def _utc_prefix_postgresql(element: utc_prefix, compiler: Any, **kw: Any) -> str:
+    pattern = "YYYY-MM" if element.length == 7 else "YYYY-MM-DD"
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', '{pattern}')"
 
 
 class StateColumn(TypeDecorator[str]):

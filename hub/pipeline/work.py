@@ -20,11 +20,11 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, text, tuple_, update
+from sqlalchemy import Select, Table, and_, bindparam, case, exists, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -455,3 +455,38 @@ def replay(session: Session, model: Model, ids: list[int], *, requeue_after_s: f
         .returning(model.id)
     )
     return sorted(result.scalars())
+
+
+def replay_selection(
+    model: Model,
+    *,
+    ids: list[int] | None = None,
+    dead: bool = False,
+    connector: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[int]:
+    """The ids ``partnerhub replay`` and the console's replay pick: by id, dead letters,
+    connector, and a received (inbox) or created (outbox) time range; the filters combine."""
+    stamp = OutboxItem.created_at if model is OutboxItem else InboxEvent.received_at
+    query = select(model.id)
+    if ids:
+        query = query.where(model.id.in_(ids))
+    if dead:
+        query = query.where(model.state == WorkState.DEAD)
+    if connector:
+        query = query.where(model.connector == connector)
+    if since:
+        query = query.where(stamp >= since)
+    if until:
+        query = query.where(stamp <= until)
+    return query
+
+
+def replay_selected(
+    session: Session, model: Model, query: Select[int], *, requeue_after_s: float
+) -> tuple[int, list[int]]:
+    """Replay what ``query`` (from :func:`replay_selection`) selects: (how many it selected, the
+    ids put back in line). The caller owes the moved ids to the queue after its commit."""
+    selected = list(session.scalars(query))
+    return len(selected), replay(session, model, selected, requeue_after_s=requeue_after_s)

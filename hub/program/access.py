@@ -37,7 +37,7 @@ from hub.pipeline.store import rowcount, utcnow
 from hub.program.email.notify import AT_SEND, notify
 from hub.program.email.templates import EmailTemplates
 from hub.program.errors import InvalidInput, NotFound
-from hub.program.models import AuditEntry, Operator, Partner, PartnerUser, SigninToken, WebSession
+from hub.program.models import AuditEntry, Notification, Operator, Partner, PartnerUser, SigninToken, WebSession
 
 PARTNER_USER: Final = "partner_user"
 OPERATOR: Final = "operator"
@@ -152,6 +152,23 @@ def deactivate_operator(session: Session, email: str, *, actor: str = "cli") -> 
 
 def operators(session: Session) -> list[Operator]:
     return list(session.scalars(select(Operator).order_by(Operator.email)))
+
+
+def newest_signin_mails(session: Session, addresses: list[str], *, scan: int = 200) -> dict[str, Notification]:
+    """The newest sign-in mail to each of ``addresses`` (normalised), from one query over the
+    newest ``scan`` such mails: what the console shows beside a person who signs in, so an
+    operator sees an address that bounced or was suppressed."""
+    if not addresses:
+        return {}
+    newest: dict[str, Notification] = {}
+    for mail in session.scalars(
+        select(Notification)
+        .where(Notification.kind == SIGNIN_KIND, Notification.to_email.in_(addresses))
+        .order_by(Notification.id.desc())
+        .limit(scan)
+    ):
+        newest.setdefault(mail.to_email, mail)
+    return newest
 
 
 def partner_users(session: Session, partner_id: int) -> list[PartnerUser]:

@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,6 +54,7 @@ def add_partner(
         email=email.strip().lower(),
         region=region,
         segment=segment,
+        segment_attribute=segment,
         tier=tier,
         partner_manager=partner_manager,
         api_key_hash=hash_key(key),
@@ -103,3 +105,76 @@ def flag(session: Session, partner: Partner, reason: str) -> None:
     if partner.flag_reason != reason:
         partner.flag_reason = reason
         partner.flagged_at = utcnow()
+
+
+#: what an operator may edit on a partner record (the tier goes through ``tiers.set_tier``)
+EDITABLE = ("name", "email", "region", "segment", "partner_manager", "locale", "country")
+STATUSES = ("active", "paused", "inactive")
+
+
+def edit(
+    session: Session, partner: Partner, changes: dict[str, str | None], *, actor: str, reason: str
+) -> dict[str, Any]:
+    """An operator's edit of a partner's details (audited, before and after); returns what
+    changed. An address another partner holds is refused."""
+    from hub.program.errors import InvalidInput
+    from hub.program.models import AuditEntry
+
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot edit {', '.join(sorted(unknown))}")
+    if "name" in changes and not (changes["name"] or "").strip():
+        raise InvalidInput("a partner needs a name")
+    if "email" in changes:
+        email = (changes["email"] or "").strip().lower()
+        if "@" not in email or len(email) > 320:
+            raise InvalidInput("a partner needs an e-mail address")
+        taken = session.scalars(select(Partner.id).where(Partner.email == email, Partner.id != partner.id)).first()
+        if taken is not None:
+            raise InvalidInput("another partner has this address")
+        changes = {**changes, "email": email}
+    before, after = {}, {}
+    for field, value in changes.items():
+        value = (value or "").strip() or None
+        if getattr(partner, field) != value:
+            before[field], after[field] = getattr(partner, field), value
+            setattr(partner, field, value)
+    if after:
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action="partner.edit",
+                subject=f"partner:{partner.id}",
+                before=before,
+                after={**after, "reason": reason},
+                at=utcnow(),
+            )
+        )
+    return after
+
+
+def set_status(session: Session, partner: Partner, status: str, *, actor: str, reason: str) -> bool:
+    """Activate, pause or deactivate a partner (audited). A partner that is not active loses its
+    users' sessions at once and its API key stops working (``partner_for_key``)."""
+    from hub.program.access import revoke_partner_sessions
+    from hub.program.errors import InvalidInput
+    from hub.program.models import AuditEntry
+
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    if partner.status == status:
+        return False
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="partner.status",
+            subject=f"partner:{partner.id}",
+            before={"status": partner.status},
+            after={"status": status, "reason": reason},
+            at=utcnow(),
+        )
+    )
+    partner.status = status
+    if status != "active":
+        revoke_partner_sessions(session, partner.id)
+    return True

@@ -558,6 +558,25 @@ def check_transfers(session: Session, hub: ProgramContext) -> dict[str, int]:
     return counts
 
 
+def look_up(session: Session, hub: ProgramContext, payout_id: int) -> tuple[Payout, list[dict[str, Any]] | None]:
+    """What a person checks before settling a payout whose transfer outcome is unknown
+    (:func:`settle`): the provider's transfers for it, each as ``transfer_id``, ``amount_minor``
+    and ``matches`` (the payout's amount); None when no lookup is possible here (no connector
+    that can, or the provider did not answer). Reads only; changes nothing."""
+    payout = session.get(Payout, payout_id)
+    if payout is None:
+        raise NotFound(f"no payout #{payout_id}")
+    if payout.status not in (PayoutStatus.UNKNOWN, PayoutStatus.SENDING):
+        raise InvalidState(f"payout #{payout_id} is {payout.status}; nothing to look up")
+    found = _look_up(hub, payout)
+    if found is None:
+        return payout, None
+    return payout, [
+        {"transfer_id": _transfer_id(t), "amount_minor": _amount(t), "matches": _amount(t) == payout.amount_minor}
+        for t in found
+    ]
+
+
 def _look_up(hub: ProgramContext, payout: Payout) -> list[Any] | None:
     """The provider's transfers for the payout; None when no lookup is possible now."""
     connector = hub.connectors.get(TRANSFER_CONNECTOR)

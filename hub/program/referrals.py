@@ -30,8 +30,8 @@ from hub.pipeline.store import utcnow
 from hub.program import commissions, parties
 from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.email.notify import notify
-from hub.program.errors import IdempotencyConflict
-from hub.program.models import Deal, Partner, Referral
+from hub.program.errors import IdempotencyConflict, InvalidState, NotFound
+from hub.program.models import AuditEntry, Deal, Partner, Referral
 from hub.program.partners import record_activity
 from hub.program.program_file import Program
 from hub.program.states import ReferralStatus
@@ -307,6 +307,34 @@ def decline(
         natural_key=f"referral-declined:{referral.id}",
         context={**_partner_context(partner, referral), "reason": reason},
     )
+
+
+def review(
+    session: Session, hub: ProgramContext, tracking_id: str, *, approve: bool, reason: str, actor: str
+) -> Referral:
+    """A person's decision on a held referral (the admin API, the console): approve (it goes on
+    to the CRM) or decline (the partner is told the reason); audited with who decided."""
+    referral = session.scalars(select(Referral).where(Referral.tracking_id == tracking_id).with_for_update()).first()
+    if referral is None:
+        raise NotFound("no such referral")
+    if referral.status != ReferralStatus.HELD_FOR_REVIEW:
+        raise InvalidState(f"the referral is {referral.status}, not held for review")
+    before = {"status": referral.status}
+    if approve:
+        process_submitted(session, hub, referral.id, approved_by=actor)
+    else:
+        decline(session, referral, actor=actor, reason=reason, mail_settings=hub.settings.sendgrid)
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="referral.approve" if approve else "referral.decline",
+            subject=f"referral:{tracking_id}",
+            before=before,
+            after={"status": referral.status, "reason": reason},
+            at=utcnow(),
+        )
+    )
+    return referral
 
 
 def deal_created(session: Session, referral_id: int, result: dict[str, Any]) -> None:

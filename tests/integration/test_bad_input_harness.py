@@ -2,7 +2,7 @@
 unsigned, replayed, oversized and out-of-range requests against the real hub (every webhook
 endpoint, the partner API with a key, the admin API with the token, unauthenticated), then a
 bounded schemathesis pass over ``/openapi.json`` with each credential. Nothing may be stored and
-nothing may answer 5xx (Salesforce's SOAP faults, HTTP 500 by protocol, are counted apart)."""
+nothing may answer 5xx (Salesforce's SOAP faults too are 4xx)."""
 
 from __future__ import annotations
 

@@ -157,16 +157,16 @@ def test_outbound_message_from_another_org_gets_a_soap_fault_and_stores_nothing(
         [("04l5g0000000999AAA", "Opportunity", {"Id": deal, "StageName": "Closed Won"})], org_id="00D5g000009ZZZZEAZ"
     )
     answer = post_outbound(h, body)
-    assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/xml")
+    assert answer.status_code == 401 and answer.headers["content-type"].startswith("text/xml")
     assert b"<soapenv:Fault>" in answer.content and b"OrganizationId" in answer.content
     wrong_path = post_outbound(
         h,
         outbound_message([("04l5g0000000998AAA", "Opportunity", {"Id": deal})]),
         secret="not-the-secret-path-segment-000000",
     )
-    assert wrong_path.status_code == 500 and b"<soapenv:Fault>" in wrong_path.content
+    assert wrong_path.status_code == 401 and b"<soapenv:Fault>" in wrong_path.content
     malformed = post_outbound(h, b"<soapenv:Envelope")
-    assert malformed.status_code == 500 and b"not well-formed" in malformed.content
+    assert malformed.status_code == 400 and b"not well-formed" in malformed.content
     assert h.inbox() == []
     # the right org and path are accepted
     assert (

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,14 @@ EXPECTED = {
     "partners": 4,
     "active_partners": 3,
     "active_share": "0.7500",
-    "referrals": {"this_month": 4, "last_month": 1, "change": 3},
+    "referrals": {"period": "month", "this_period": 4, "last_period": 1, "change": 3},
+    "referrals_per_month": [
+        {
+            "month": f"{y}-{m:02d}",
+            "referrals": {"2026-01": 1, "2026-02": 1, "2026-03": 1, "2026-04": 1, "2026-05": 4}.get(f"{y}-{m:02d}", 0),
+        }
+        for y, m in [(2025, m) for m in range(6, 13)] + [(2026, m) for m in range(1, 6)]
+    ],
     "conversion_by_partner": {
         "1": {"name": "P1", "referrals": 4, "won": 2, "rate": "0.5000"},
         "2": {"name": "P2", "referrals": 2, "won": 0, "rate": "0.0000"},
@@ -129,6 +137,47 @@ def test_kpis_match_the_hand_computed_fixture(db_session):
     assert kpis.compute(db_session, AT) == EXPECTED
 
 
+def test_the_period_selector_compares_quarters_and_years(db_session):
+    load_fixture(db_session)
+    # Q2 so far: 04-10, 05-01, 05-02, 05-05, 05-15; Q1: 01-11, 02-21, 03-01
+    assert kpis.compute(db_session, AT, period="quarter")["referrals"] == {
+        "period": "quarter",
+        "this_period": 5,
+        "last_period": 3,
+        "change": 2,
+    }
+    assert kpis.compute(db_session, AT, period="year")["referrals"] == {
+        "period": "year",
+        "this_period": 8,
+        "last_period": 0,
+        "change": 8,
+    }
+    with pytest.raises(ValueError):
+        kpis.compute(db_session, AT, period="week")  # type: ignore[arg-type]
+
+
+def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
+    from sqlalchemy import event
+
+    load_fixture(db_session)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        kpis.compute(db_session, AT)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # partners; referrals per partner (all time, won, recent windows); per month (one statement
+    # of range counts); ledger: a fixed number whatever the rows, each grouped or a count
+    assert len(statements) == 6
+    assert all("GROUP BY" in s or "count(*)" in s for s in statements if "referrals" in s or "ledger_entries" in s)
+    assert not [s for s in statements if "referrals.history" in s or "ledger_entries.rule_snapshot" in s]
+
+
 @pytest.fixture
 def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
@@ -139,6 +188,10 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PARTNERHUB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARTNERHUB_ADMIN_TOKEN", "admin-token-made-up-32-characters-or-more")
+    # the program clock at AT: the console's dashboard computes "now" from it
+    monkeypatch.setenv("PARTNERHUB_MODE", "test")
+    monkeypatch.setenv("PARTNERHUB_PROGRAM__CLOCK_NOW", AT.isoformat())
+    monkeypatch.setenv("PARTNERHUB_WEB__SECRET", "web-secret-made-up-for-tests-0000000000000000")
     upgrade(database_url)
     engine = create_engine(database_url, hide_parameters=True)
     with Session(engine) as session, session.begin():
@@ -147,17 +200,35 @@ def loaded(database_url, monkeypatch, tmp_path: Path):  # type: ignore[no-untype
     return database_url
 
 
+def report(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "report", "--at", AT.isoformat(), *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from hub.api.app import create_app
+    from hub.asgi import build_app
+    from hub.program import access
     from hub.runtime.context import Hub
     from hub.runtime.settings import load_settings
+    from tests.support.web import session_cookie
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     hub = Hub.open(load_settings())
     try:
-        with TestClient(create_app(hub)) as client:
+        with hub.sessions() as session, session.begin():
+            access.add_operator(session, "ops@example.com", role="viewer")
+            viewer = access.find_by_email(session, "ops@example.com")
+        assert viewer is not None
+        with TestClient(build_app(hub)) as client:
             assert client.get("/api/v1/admin/kpis").status_code == 401
             answer = client.get(
                 "/api/v1/admin/kpis",
@@ -165,19 +236,37 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
                 headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
             )
             assert answer.status_code == 200 and answer.json() == EXPECTED
+            quarterly = client.get(
+                "/api/v1/admin/kpis",
+                params={"at": AT.isoformat(), "period": "quarter"},
+                headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
+            )
+            assert quarterly.status_code == 200 and quarterly.json()["referrals"]["this_period"] == 5
+            bad = client.get(
+                "/api/v1/admin/kpis",
+                params={"period": "week"},
+                headers={"Authorization": "Bearer admin-token-made-up-32-characters-or-more"},
+            )
+            assert bad.status_code == 422
+            # the console's dashboard: the same computation, its CSV the report's CSV
+            client.cookies.set(*session_cookie(hub, viewer))
+            dashboard = client.get("/console", params={"period": "quarter"})
+            assert dashboard.status_code == 200
+            assert '<div class="value">5</div><div class="sub">last quarter 3 (+2)</div>' in dashboard.text
+            assert '<div class="value">3 / 4</div>' in dashboard.text
+            dashboard_csv = client.get("/console/kpis.csv").text
+            dashboard_quarter_csv = client.get("/console/kpis.csv", params={"period": "quarter"}).text
     finally:
         hub.close()
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "report", "--csv", "--at", AT.isoformat()],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    rows = dict(csv.reader(io.StringIO(out.stdout)))
+    assert json.loads(report("--json", "--period", "quarter")) == quarterly.json()
+    report_csv = report("--csv")
+    # (the subprocess reads its output with universal newlines)
+    assert dashboard_csv.replace("\r\n", "\n") == report_csv
+    assert "referrals this quarter,5" in dashboard_quarter_csv
+    rows = dict(csv.reader(io.StringIO(report_csv)))
     assert rows["active partners"] == "3" and rows["active share"] == "0.7500"
     assert (rows["referrals this month"], rows["referrals last month"]) == ("4", "1")
+
     assert rows["commission owed USD"] == "$30.00" and rows["commission paid USD"] == "$100.00"
     assert rows["commission paid EUR"] == "€7.00" and rows["median days to first referral"] == "20"
     assert rows["retention (previous quarter)"] == "0.5000"

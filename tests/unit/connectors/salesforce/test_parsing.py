@@ -53,7 +53,7 @@ def test_outbound_messages_with_entities_are_refused():
     )
     with pytest.raises(SoapFault) as caught:
         parse_outbound(bomb, ORG_ID)
-    assert caught.value.status == 500 and b"<faultstring>" in caught.value.body
+    assert caught.value.status == 400 and b"<faultstring>" in caught.value.body
 
 
 def test_what_an_event_says_changed_for_echo_suppression():

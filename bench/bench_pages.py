@@ -429,7 +429,7 @@ def main() -> int:
         database_url = args.database_url or f"sqlite:///{tmp / 'hub.sqlite3'}"
         log(f"migrating {database_url.split('@')[-1]}")
         upgrade(database_url)
-        engine = create_engine(database_url)
+        engine = create_engine(database_url, hide_parameters=True)
         t0 = time.perf_counter()
         ids = seed(engine, args.partners, args.rows)
         engine.dispose()

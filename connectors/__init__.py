@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors.capabilities import Connector
 from connectors.hubspot import HubSpotConnector
+from connectors.lms import LmsConnector
 from connectors.pipedrive import PipedriveConnector
 from connectors.salesforce import SalesforceConnector
 from connectors.sendgrid import SendGridConnector
@@ -28,6 +29,7 @@ REGISTRY: dict[str, type[Connector]] = {
     PipedriveConnector.name: PipedriveConnector,
     SendGridConnector.name: SendGridConnector,
     StripeConnector.name: StripeConnector,
+    LmsConnector.name: LmsConnector,
 }
 
 

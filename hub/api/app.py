@@ -16,6 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 from hub.api import admin as admin_api
 from hub.api import errors as api_errors
+from hub.api import lifecycle as lifecycle_api
+from hub.api import lifecycle_admin as lifecycle_admin_api
 from hub.api import partner as partner_api
 from hub.api import program as program_api
 from hub.api import program_admin as program_admin_api
@@ -111,6 +113,8 @@ def create_app(hub: Hub | None = None, *, pages: Callable[[FastAPI], None] | Non
     app.include_router(admin_api.router, responses=documented)
     app.include_router(program_api.router, responses=documented)
     app.include_router(program_admin_api.router, responses=documented)
+    app.include_router(lifecycle_api.router, responses=documented)
+    app.include_router(lifecycle_admin_api.router, responses=documented)
     if pages is not None:
         pages(app)
     return HubApp(app)

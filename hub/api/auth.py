@@ -33,6 +33,8 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 #: where the guard leaves the authenticated caller in the ASGI scope
 PRINCIPAL = "partnerhub.principal"
 ADMIN_PREFIX = "/api/v1/admin"
+#: routes anyone may call without a key (a stranger applying to the program), under the throttle
+PUBLIC_PREFIX = "/api/v1/applications"
 #: how much of a presented credential names it for the throttle (``ph_live_`` and 4 characters)
 KEY_PREFIX_CHARS = 12
 
@@ -88,6 +90,7 @@ def authenticate(hub: Hub, scope: Scope, realm: str | None = None) -> tuple[str,
     """``("admin", "admin")`` or ``("partner", Partner)`` for this request's headers, or
     ``Refused``; every failure counts against the client's address and the key's prefix.
     ``realm`` (default: by path, ``/api/v1/admin`` is admin) says which credential is wanted."""
+    given_realm = realm
     admin = realm == "admin" if realm else scope["path"].startswith(ADMIN_PREFIX)
     token = hub.settings.admin_token
     if admin and token is None:
@@ -101,6 +104,8 @@ def authenticate(hub: Hub, scope: Scope, realm: str | None = None) -> tuple[str,
     wait = throttle.check(*keys)
     if wait is not None:
         raise Refused(429, "too many failed attempts; try again later", {"Retry-After": str(wait)})
+    if given_realm is None and scope["path"].startswith(PUBLIC_PREFIX):
+        return "public", None  # the route counts its own attempts (``hub.api.lifecycle``)
     if admin:
         assert token is not None
         if credentials is not None and hmac.compare_digest(credentials.encode(), token.get_secret_value().encode()):

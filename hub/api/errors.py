@@ -23,10 +23,12 @@ from starlette.responses import JSONResponse, Response
 from connectors.errors import HubError, InvalidJson
 from hub.program.access import AccessError
 from hub.program.errors import (
+    ConditionUnmet,
     DomainError,
     FourEyes,
     HeldForReview,
     IdempotencyConflict,
+    Ineligible,
     InvalidInput,
     InvalidState,
     NotFound,
@@ -40,7 +42,9 @@ STATUS: dict[type[HubError], int] = {
     FourEyes: 409,  # the approver made a manual ledger change in the payout
     HeldForReview: 409,  # the payout holds a commission held for review
     IdempotencyConflict: 409,
+    ConditionUnmet: 403,  # the partner does not meet the benefit's condition (named in the answer)
     InvalidInput: 422,
+    Ineligible: 422,  # an application the eligibility conditions refuse (the reason in the answer)
     AccessError: 422,  # a request about users or operators that cannot be done
     DomainError: 400,
 }
@@ -56,6 +60,7 @@ class ErrorOut(BaseModel):
 ANSWERS = {
     400: "The request cannot be carried out as it is.",
     401: "Missing or invalid API key or admin token.",
+    403: "The partner does not meet the condition the program file sets for this (the answer names it).",
     404: "No such resource (or not yours).",
     409: "The resource is not in a state that allows this, or the Idempotency-Key was used for another request.",
     413: "The body is larger than PARTNERHUB_API_BODY_LIMIT.",

@@ -65,7 +65,12 @@ def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None)
     def attempt() -> tuple[RegistrationOut, bool]:
         with unit_of_work(hub) as session:
             row, created, event_id = registrations.submit(
-                session, session.merge(partner), body.model_dump(), idempotency_key=key, at=clock.now(hub)
+                session,
+                session.merge(partner),
+                body.model_dump(),
+                idempotency_key=key,
+                at=clock.now(hub),
+                requires=hub.program.registrations.requires,
             )
             if event_id is not None:
                 owe_inbox(session, [event_id])

@@ -13,10 +13,12 @@ import typer
 
 from hub.program.access import AccessError
 from hub.program.errors import (
+    ConditionUnmet,
     DomainError,
     FourEyes,
     HeldForReview,
     IdempotencyConflict,
+    Ineligible,
     InvalidInput,
     InvalidState,
     NotFound,
@@ -30,7 +32,9 @@ EXIT_CODES: dict[type[DomainError], int] = {
     InvalidState: 1,
     IdempotencyConflict: 1,
     InvalidInput: 1,
+    Ineligible: 1,
     AccessError: 1,  # a request about users or operators that cannot be done
+    ConditionUnmet: 1,
     DomainError: 1,
 }
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from hub.cli import lifecycle as lifecycle_cli
 from hub.cli.admins import app as admins_app
 from hub.cli.common import open_hub as _open_hub
 from hub.cli.common import settings_or_exit as _settings
@@ -156,6 +157,12 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 partners_app = typer.Typer(help="Partners and their API keys.", no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
+app.add_typer(lifecycle_cli.applications_app, name="applications")
+app.add_typer(lifecycle_cli.onboarding_app, name="onboarding")
+partners_app.command("attributes")(lifecycle_cli.partners_attributes)
+partners_app.command("resegment")(lifecycle_cli.partners_resegment)
+partners_app.command("certify")(lifecycle_cli.partners_certify)
+partners_app.command("peers")(lifecycle_cli.partners_peers)
 
 
 @partners_app.command("add")

@@ -35,9 +35,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.store import utcnow
-from hub.program import fraud, rules
+from hub.program import conditions, fraud, rules
 from hub.program.models import Deal, LedgerEntry, Partner, Referral, RevenueFact
-from hub.program.program_file import Program
+from hub.program.program_file import CommissionRule, Program
 from hub.program.states import CommissionEvent, LedgerStatus, ReferralStatus
 
 SETTLED = (LedgerStatus.APPROVED, LedgerStatus.IN_PAYOUT, LedgerStatus.PAID)
@@ -69,6 +69,31 @@ class MovedOff:
     outcome: str  # cancelled | reversed
     reversal: LedgerEntry | None = None
     payout_id: int | None = None
+
+
+def meets(session: Session, partner: rules.RulePartner, source_key: str, at: datetime) -> Any:
+    """``Program.rule_for``'s ``meets``: does ``partner`` meet a rule's ``requires`` at ``at``
+    (the moment the commission is earned)? The rule the source's live entry was made under
+    counts as met: a condition that lapses later (an expired certification) never reverses or
+    changes an entry made while it held."""
+    live = live_entry(session, source_key)
+    kept = (live.rule_snapshot or {}).get("rule_name") if live is not None and live.status != "cancelled" else None
+    facts: list[conditions.PartnerFacts] = []
+
+    def check(rule: CommissionRule) -> bool:
+        if rule.name == kept:
+            return True
+        if not facts:
+            row = session.get(Partner, partner.id)
+            if row is None:
+                return False
+            found = conditions.facts_for(session, row, at)
+            facts.append(
+                conditions.PartnerFacts(**{**found.__dict__, "tier": partner.tier, "segment": partner.segment})
+            )
+        return not conditions.unmet(rule.requires, facts[0])
+
+    return check
 
 
 def live_entry(session: Session, source_key: str) -> LedgerEntry | None:
@@ -256,7 +281,12 @@ def deal_due(
     """What a won deal earns ``partner`` under ``program`` at ``at`` (None: nothing)."""
     if deal.status != ReferralStatus.CLOSED_WON or deal.deleted:
         return None
-    rule = program.rule_for(CommissionEvent.DEAL_WON, partner, product=(deal.properties or {}).get("product"))
+    rule = program.rule_for(
+        CommissionEvent.DEAL_WON,
+        partner,
+        product=(deal.properties or {}).get("product"),
+        meets=meets(session, partner, f"deal:{deal.id}", at),
+    )
     if rule is None:
         return None
     return rules.due(
@@ -303,7 +333,9 @@ def referral_due(
     earned: rules.Earned | None = None,
 ) -> rules.Due | None:
     """What an accepted referral earns ``partner`` under ``program`` at ``at`` (None: nothing)."""
-    rule = program.rule_for(CommissionEvent.REFERRAL_QUALIFIED, partner)
+    rule = program.rule_for(
+        CommissionEvent.REFERRAL_QUALIFIED, partner, meets=meets(session, partner, f"referral:{referral.id}", at)
+    )
     if rule is None:
         return None
     return rules.due(
@@ -398,7 +430,12 @@ def revenue_due(
         )
     )
     net = max(0, revenue.amount_minor - refunded)
-    rule = kept_rule or program.rule_for(CommissionEvent.RECURRING_INVOICE_PAID, partner, product=revenue.product)
+    rule = kept_rule or program.rule_for(
+        CommissionEvent.RECURRING_INVOICE_PAID,
+        partner,
+        product=revenue.product,
+        meets=meets(session, partner, f"fact:{revenue.id}", at),
+    )
     if rule is None or not _within_months(session, rule, revenue):
         return None
     return rules.due(

@@ -55,11 +55,26 @@ class InvalidInput(DomainError):
     kind = "invalid_input"
 
 
+class ConditionUnmet(DomainError):
+    """The partner does not meet a condition the program file sets for this benefit (deal
+    registration, a portal feature); the message names each unmet part."""
+
+    kind = "condition_unmet"
+
+
+class Ineligible(InvalidInput):
+    """An application the program's eligibility conditions refuse; the message says which."""
+
+    kind = "ineligible"
+
+
 __all__ = [
+    "ConditionUnmet",
     "DomainError",
     "FourEyes",
     "HeldForReview",
     "IdempotencyConflict",
+    "Ineligible",
     "InvalidInput",
     "InvalidState",
     "NotFound",

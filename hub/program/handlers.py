@@ -21,11 +21,24 @@ from hub.pipeline.effects import FollowUp, remember_writes
 from hub.pipeline.engine import DomainHandlers, Route, event_action
 from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
-from hub.program import access, deals, parties, payments, payouts, privacy, referrals, registrations, writeback
+from hub.program import (
+    access,
+    deals,
+    onboarding,
+    parties,
+    payments,
+    payouts,
+    privacy,
+    referrals,
+    registrations,
+    writeback,
+)
 from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
 from hub.program.email.notify import record_sent
+
+LMS = "lms"  # the learning platform's connector (``connectors.lms``)
 
 
 def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
@@ -54,6 +67,10 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
 
     def payment(session: Session, event: InboxEvent) -> str:
         return payments.process(session, ctx, event)  # customers, revenue facts, accounts
+
+    def lms(session: Session, event: InboxEvent) -> str:
+        """The learning platform's signed webhook: a module completed, a certification granted."""
+        return onboarding.lms_event(session, ctx, dict(event.payload))
 
     def deal_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         """Write the deal record (version guard), then the partner side: sticky attribution,
@@ -103,6 +120,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
             Route(lambda event: event.connector == referrals.INTERNAL, internal),
             Route(lambda event: privacy.is_person_deletion(event.object_type, event.event_type), forget_person),
             Route(is_payment, payment),
+            Route(lambda event: event.connector == LMS, lms),
         ),
         targets={
             "deal": deal_changed,

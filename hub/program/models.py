@@ -29,6 +29,11 @@ from hub.pipeline.store import Base, BigId, StateColumn, UTCDateTime
 from hub.program.states import LedgerStatus, PayoutStatus, ReferralStatus
 
 
+def _segment_given(context: Any) -> Any:
+    """A partner inserted with a segment and no segment attribute keeps that segment as its own."""
+    return context.get_current_parameters().get("segment")
+
+
 class Partner(Base):
     __tablename__ = "partners"
 
@@ -65,6 +70,17 @@ class Partner(Base):
     payout_fingerprints: Mapped[list[str] | None] = mapped_column(JSON)
     #: the e-mail of the partner's payout account (the Connect account's ``email``)
     payout_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    #: attributes the program's conditions and segment rules read (``hub.program.lifecycle_file``)
+    company_size: Mapped[str | None] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    specialization: Mapped[str | None] = mapped_column(String(64))
+    partner_type: Mapped[str | None] = mapped_column(String(32))
+    #: the partner's own segment attribute: the segment when no segment rule matches (the
+    #: free-text segment partners had before segment rules are kept here by the migration);
+    #: ``segment`` above is the segment in force, set by ``hub.program.segments``
+    segment_attribute: Mapped[str | None] = mapped_column(String(64), default=_segment_given)
+    #: when the last onboarding step was completed (NULL: onboarding not complete)
+    onboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Referral(Base):
@@ -396,6 +412,82 @@ class PaymentCustomer(Base):
     attributed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Application(Base):
+    """A public application to join the program (``hub.program.applications``): unconfirmed
+    until the applicant opens the e-mailed link (only the token's SHA-256 is stored), then
+    pending until a person approves or declines it."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    contact_name: Mapped[str] = mapped_column(String(200))
+    company_name: Mapped[str] = mapped_column(String(200))
+    company_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    website: Mapped[str | None] = mapped_column(String(500))
+    country: Mapped[str | None] = mapped_column(String(2))
+    company_size: Mapped[str | None] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    specialization: Mapped[str | None] = mapped_column(String(64))
+    partner_type: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    #: unconfirmed -> pending -> approved | declined; unconfirmed -> expired
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: why a person should look twice (same e-mail or company domain as a partner or application)
+    duplicate_of: Mapped[str | None] = mapped_column(Text)
+    recommended: Mapped[bool] = mapped_column(default=False)
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    confirm_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Credential(Base):
+    """A certification or a signed partner agreement, valid until ``expires_at`` (NULL: no
+    expiry). A renewal updates the row (new version, new expiry)."""
+
+    __tablename__ = "partner_credentials"
+    __table_args__ = (UniqueConstraint("partner_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # certification | agreement
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(32))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: who accepted (an agreement: the partner user; a certification: the LMS, an operator)
+    accepted_by: Mapped[str | None] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OnboardingTask(Base):
+    """One step of a partner's onboarding track (``hub.program.onboarding``)."""
+
+    __tablename__ = "onboarding_steps"
+    __table_args__ = (UniqueConstraint("partner_id", "step"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    track: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    module: Mapped[str | None] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(320))
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- who signs in to the pages (hub.program.access) ----------------------------------------------

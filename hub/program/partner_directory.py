@@ -1,7 +1,8 @@
 """The partners as an operator browses them: a filtered, paginated list (search by name or
 e-mail; tier, segment, region, activity) and one partner's detail (referrals, ledger balance and
 entries, payouts with their lines, e-mails and their status, the people who sign in with the
-status of their newest sign-in mail, audit trail).
+status of their newest sign-in mail, audit trail) and lifecycle (attributes, onboarding,
+certifications and agreements, gated benefits, the peer comparison).
 
 Set-based: a page of the list is one query for the partners plus one grouped query for their
 referral counts; the detail is a fixed number of queries whatever the partner holds."""
@@ -10,14 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.program import conditions, onboarding, segments
 from hub.program.access import newest_signin_mails
 from hub.program.errors import NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Notification, Partner, PartnerUser, Payout, Referral
+from hub.program.segments import PeerComparison
+
+if TYPE_CHECKING:
+    from hub.program.context import ProgramContext
 
 PAGE = 50
 RECENT = 50
@@ -225,4 +231,43 @@ def partner_detail(session: Session, partner_id: int, *, recent: int = RECENT) -
         notifications=notifications,
         audit=audit,
         signins=[{**p, "mail": newest.get(p["email"])} for p in people],
+    )
+
+
+@dataclass
+class PartnerLifecycle:
+    """A partner's lifecycle as the console's partner page shows it."""
+
+    #: the editable attributes (``segments.EDITABLE``) -> value
+    attributes: dict[str, str | None]
+    #: ``onboarding.checklist``: steps, due dates, who completed them, the agreement in force
+    onboarding: dict[str, Any]
+    #: certifications and agreements, each with ``valid`` (not expired at the moment asked)
+    credentials: list[dict[str, Any]]
+    #: each gated benefit -> what the partner lacks for it (empty: open)
+    benefits: dict[str, list[str]]
+    #: the portal's peer comparison (``shown`` only with enough other partners in the segment)
+    peers: PeerComparison
+
+
+def partner_lifecycle(session: Session, hub: ProgramContext, partner: Partner, now: datetime) -> PartnerLifecycle:
+    """A fixed number of queries, whatever the partner holds."""
+    return PartnerLifecycle(
+        attributes={name: getattr(partner, name) for name in segments.EDITABLE},
+        onboarding=onboarding.checklist(session, hub, partner, now),
+        credentials=[
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "version": c.version,
+                "granted_at": c.granted_at,
+                "expires_at": c.expires_at,
+                "accepted_by": c.accepted_by,
+                "source": c.source,
+                "valid": c.expires_at is None or c.expires_at > now,
+            }
+            for c in onboarding.credentials(session, partner.id)
+        ],
+        benefits=conditions.benefits(hub.program, conditions.facts_for(session, partner, now)),
+        peers=segments.peer_comparison(session, partner),
     )

@@ -54,6 +54,7 @@ def add_partner(
         email=email.strip().lower(),
         region=region,
         segment=segment,
+        segment_attribute=segment,
         tier=tier,
         partner_manager=partner_manager,
         api_key_hash=hash_key(key),

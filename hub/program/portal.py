@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from hub.mapping.money import from_minor_units
 from hub.program.commissions import balances
 from hub.program.models import DealRegistration, EmailPreference, LedgerEntry, Partner, Payout, Referral
+from hub.program.segments import PeerComparison, peer_comparison
 from hub.program.states import LedgerStatus, ReferralStatus
 
 LIMIT: Final = 200
@@ -59,6 +60,8 @@ class Home:
     next_payment: date | None
     by_status: dict[str, int]
     recent: list[Referral] = field(default_factory=list)
+    #: the partner's figures beside its segment's median (``shown`` only with enough peers)
+    peers: PeerComparison | None = None
 
 
 def home(session: Session, partner_id: int, *, today: date) -> Home | None:
@@ -79,7 +82,8 @@ def home(session: Session, partner_id: int, *, today: date) -> Home | None:
     recent = list(
         session.scalars(select(Referral).where(Referral.partner_id == partner_id).order_by(Referral.id.desc()).limit(5))
     )
-    return Home(partner, balances(session, partner_id), next_payment, by_status, recent)
+    peers = peer_comparison(session, partner)
+    return Home(partner, balances(session, partner_id), next_payment, by_status, recent, peers)
 
 
 def referral_statuses() -> list[str]:

@@ -8,6 +8,7 @@ never floats; percentages are decimals ("12.5" means 12.5 %).
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hub.mapping import load_yaml_model
 from hub.mapping.money import MoneyError, exponent, to_minor_units
+from hub.program.lifecycle_file import Applications, Compliance, Condition, Onboarding, Portal, Segments
 from hub.program.states import CommissionEvent
 
 PROGRAM_FILE = "program.yaml"
@@ -158,6 +160,11 @@ class CommissionRule(_Strict):
         le=365,
         description="Days a commission stays pending before the scheduled pass approves it (refund window).",
     )
+    requires: Condition | None = Field(
+        default=None,
+        description="The rule applies only when the partner meets this condition when the commission is earned "
+        "(kept in the entry's rule snapshot; a later change never reverses the entry).",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> CommissionRule:
@@ -271,6 +278,9 @@ class Registrations(_Strict):
         ge=1,
         le=3650,
         description="How long an approved registration protects the deal from other partners.",
+    )
+    requires: Condition | None = Field(
+        default=None, description="Only partners meeting this condition may register deals (refusals name it)."
     )
 
 
@@ -393,6 +403,11 @@ class Program(_Strict):
     registrations: Registrations = Registrations()
     tiers: Tiers = Tiers()
     fraud: Fraud = Fraud()
+    segments: Segments = Segments()
+    applications: Applications = Applications()
+    onboarding: Onboarding = Onboarding()
+    compliance: Compliance = Compliance()
+    portal: Portal = Portal()
 
     def commission_rule(
         self,
@@ -402,25 +417,35 @@ class Program(_Strict):
         region: str | None = None,
         segment: str | None = None,
         product: str | None = None,
+        meets: Callable[[CommissionRule], bool] | None = None,
     ) -> CommissionRule | None:
-        """The first rule in file order that applies (put the most specific rules first)."""
+        """The first rule in file order that applies (put the most specific rules first); a
+        rule with ``requires`` applies only when ``meets(rule)`` (no ``meets``: never)."""
         return next(
             (
                 rule
                 for rule in self.commissions
                 if rule.applies(event, tier, region=region, segment=segment, product=product)
+                and (rule.requires is None or (meets is not None and meets(rule)))
             ),
             None,
         )
 
-    def rule_for(self, event: str, partner: object, product: str | None = None) -> CommissionRule | None:
-        """The rule for this partner's tier, region and segment."""
+    def rule_for(
+        self,
+        event: str,
+        partner: object,
+        product: str | None = None,
+        meets: Callable[[CommissionRule], bool] | None = None,
+    ) -> CommissionRule | None:
+        """The rule for this partner's tier, region and segment (and conditions: ``meets``)."""
         return self.commission_rule(
             event,
             getattr(partner, "tier", None),
             region=getattr(partner, "region", None),
             segment=getattr(partner, "segment", None),
             product=product,
+            meets=meets,
         )
 
 

@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.store import utcnow
-from hub.program import parties, referrals
+from hub.program import conditions, parties, referrals
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict, InvalidState, NotFound
+from hub.program.lifecycle_file import Condition
 from hub.program.models import AuditEntry, DealRegistration, Partner, Referral
 from hub.program.partners import record_activity
 
@@ -65,8 +66,11 @@ def submit(
     *,
     idempotency_key: str | None,
     at: datetime | None = None,
+    requires: Condition | None = None,
 ) -> tuple[DealRegistration, bool, int | None]:
-    """Store the registration and its internal event (caller's transaction): (row, created, event id)."""
+    """Store the registration and its internal event (caller's transaction): (row, created, event id).
+    ``requires`` (``registrations.requires``): a partner not meeting it is refused
+    (``ConditionUnmet`` naming what is missing) and nothing is stored."""
     if idempotency_key:
         existing = session.scalars(
             select(DealRegistration).where(
@@ -77,6 +81,7 @@ def submit(
             if not all(getattr(existing, k) == v for k, v in fields.items()):
                 raise IdempotencyConflict("this Idempotency-Key was used with a different registration")
             return existing, False, None
+    conditions.require(session, partner, requires, at or utcnow(), "deal registration")
     now = utcnow()
     registration = DealRegistration(
         partner_id=partner.id,

@@ -4,7 +4,12 @@ Each queue is a named filter over one table; :func:`counts` answers every queue'
 query (the console's badges), :func:`rows` one page of a queue with each row's partner name
 joined in (no query per row). The decisions themselves are the domain's own functions
 (``referrals.review``, ``registrations.decide``, ``payouts.approve``/``reject``/``settle``,
-``fraud.release``, ``alerts.resolve_alert``), the same ones the admin API and the CLI call."""
+``fraud.release``, ``alerts.resolve_alert``, ``applications.decide``, ``onboarding.complete``),
+the same ones the admin API and the CLI call.
+
+The lifecycle adds two queues: ``applications`` (confirmed applications waiting for a person's
+decision; they belong to no partner yet) and ``onboarding`` (overdue onboarding steps handed to
+the partner manager after one reminder, ``onboarding.overdue``)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.pipeline.models import Alert
 from hub.program.fraud import HOLDABLE
-from hub.program.models import DealRegistration, LedgerEntry, Partner, Payout, Referral
+from hub.program.models import Application, DealRegistration, LedgerEntry, OnboardingTask, Partner, Payout, Referral
 from hub.program.states import PayoutStatus, ReferralStatus
 
 PAGE = 50
@@ -54,7 +59,22 @@ QUEUES: dict[str, Queue] = {
         ),
         Queue("flagged", "Partners flagged for a person", Partner, (Partner.flag_reason.is_not(None),)),
         Queue("alerts", "Open alerts", Alert, (Alert.state == "open",)),
+        Queue("applications", "Applications to decide", Application, (Application.status == "pending",)),
+        Queue(
+            "onboarding",
+            "Overdue onboarding (partner manager tasks)",
+            OnboardingTask,
+            (OnboardingTask.escalated_at.is_not(None), OnboardingTask.completed_at.is_(None)),
+        ),
     )
+}
+
+
+#: queues over a table whose rows belong to no partner (or are partners): the column they are ordered by
+UNOWNED: dict[Any, Any] = {
+    Partner: Partner.flagged_at,
+    Alert: Alert.first_seen_at,
+    Application: Application.confirmed_at,
 }
 
 
@@ -70,25 +90,28 @@ def counts(session: Session) -> dict[str, int]:
 
 def rows(session: Session, name: str, *, page: int = 1, per_page: int = PAGE) -> tuple[list[dict[str, Any]], bool]:
     """One page of the queue ``name`` (oldest first) and whether there is a next page. Each row
-    is the record plus ``partner_name`` where the record belongs to a partner."""
+    is the record plus ``partner_name`` and ``partner_manager`` where the record belongs to a
+    partner."""
     queue = QUEUES[name]
     model = queue.model
     offset = max(page - 1, 0) * per_page
-    if model is Partner or model is Alert:
+    if model in UNOWNED:
         query = select(model)
-        order = Partner.flagged_at if model is Partner else Alert.first_seen_at
+        order = UNOWNED[model]
         found = list(
             session.scalars(query.where(*queue.where).order_by(order, model.id).offset(offset).limit(per_page + 1))
         )
-        return [{"record": r, "partner_name": getattr(r, "name", None)} for r in found[:per_page]], len(
-            found
-        ) > per_page
+        return [
+            {"record": r, "partner_name": getattr(r, "name", None), "partner_manager": None} for r in found[:per_page]
+        ], len(found) > per_page
     result = session.execute(
-        select(model, Partner.name)
+        select(model, Partner.name, Partner.partner_manager)
         .join(Partner, Partner.id == model.partner_id)
         .where(*queue.where)
         .order_by(model.id)
         .offset(offset)
         .limit(per_page + 1)
     ).all()
-    return [{"record": r, "partner_name": n} for r, n in result[:per_page]], len(result) > per_page
+    return [{"record": r, "partner_name": n, "partner_manager": m} for r, n, m in result[:per_page]], len(
+        result
+    ) > per_page

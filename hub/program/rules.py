@@ -139,6 +139,8 @@ def due(
         "segment": partner.segment,
         **(extra or {}),
     }
+    if rule.requires is not None:  # met when earned (``commissions.meets``); kept with the entry
+        snapshot["requires_met_at"] = at.isoformat()
     if scale is not None:
         snapshot["full_amount_minor"] = amount
         snapshot["scale"] = list(scale)

@@ -1,5 +1,6 @@
 """The program engine's timed rules, one pass: approve commissions past their holding period,
-settle transfers, the monthly payout run, re-engagement steps, the quarterly tier review.
+settle transfers, the monthly payout run, re-engagement steps, the quarterly tier review, the lifecycle's daily pass (segments,
+onboarding, compliance: ``hub.program.lifecycle``).
 
 Run by the elected scheduler every ``PARTNERHUB_PROGRAM__TICK_INTERVAL_S`` and by
 ``partnerhub program tick [--now ISO]``. Every step is idempotent and in its own transaction;
@@ -17,7 +18,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from hub.pipeline.unit_of_work import unit_of_work
-from hub.program import clock, payouts, reengagement, tiers
+from hub.program import clock, lifecycle, payouts, reengagement, tiers
 
 if TYPE_CHECKING:
     from hub.program.context import ProgramContext
@@ -59,4 +60,5 @@ def tick(hub: ProgramContext, now: datetime | None = None) -> dict[str, Any]:
         return tiers.review(session, hub, now)
 
     _step(hub, "tier_review", tier_review, summary)
+    _step(hub, "lifecycle", lambda s: lifecycle.daily(s, hub, now), summary)
     return summary

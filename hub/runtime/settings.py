@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotSettings
+from connectors.lms import LmsSettings
 from connectors.pipedrive import PipedriveSettings
 from connectors.salesforce import SalesforceSettings
 from connectors.sendgrid import SendGridSettings
@@ -164,6 +165,7 @@ class Settings(BaseSettings):
     pipedrive: PipedriveSettings = PipedriveSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     stripe: StripeSettings = StripeSettings()
+    lms: LmsSettings = LmsSettings()
     web: WebSettings = WebSettings()
 
     @field_validator("admin_token")

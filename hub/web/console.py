@@ -1,5 +1,5 @@
 """The operator console's pages (``/console``): the dashboard here; the review queues, money,
-partners, events and files pages in their own modules (``hub.web.console_*``), included in this
+partners (with their lifecycle), events and files pages in their own modules (``hub.web.console_*``), included in this
 router. Every page reads through the program domain's read models and decides through the same
 domain functions as the CLI and the admin API."""
 
@@ -14,6 +14,7 @@ from hub.web import (
     charts,
     console_events,
     console_files,
+    console_lifecycle,
     console_money,
     console_operators,
     console_partners,
@@ -24,7 +25,15 @@ from hub.web.render import page
 from hub.web.visit import OperatorVisit
 
 router = APIRouter(include_in_schema=False)
-for sub in (console_queues, console_money, console_partners, console_events, console_files, console_operators):
+for sub in (
+    console_queues,
+    console_money,
+    console_partners,
+    console_lifecycle,
+    console_events,
+    console_files,
+    console_operators,
+):
     router.include_router(sub.router)
 
 TOP = 10

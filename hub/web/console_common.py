@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from sqlalchemy.orm import Session
 
 from hub.pipeline.unit_of_work import unit_of_work
@@ -19,6 +19,9 @@ from hub.web.visit import PageError, Visit
 T = TypeVar("T")
 #: the ``?page=`` of a paginated page (``page`` is the render function's name)
 PageParam = Annotated[str | None, Query(alias="page")]
+#: a row's id in a console path: a number a database column holds (a larger one is a 4xx, never
+#: the database driver's overflow)
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 #: a refusal of the program domain -> (status, title) of the error page
 REFUSALS: tuple[tuple[type[DomainError], int, str], ...] = (

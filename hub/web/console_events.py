@@ -22,7 +22,7 @@ from hub.pipeline.unit_of_work import owe_inbox, owe_outbox
 from hub.program import clock
 from hub.program.models import AuditEntry
 from hub.web import charts
-from hub.web.console_common import PageParam, badges, choice, decide, moment, page_number, require_admin, text
+from hub.web.console_common import PageParam, RowId, badges, choice, decide, moment, page_number, require_admin, text
 from hub.web.render import page
 from hub.web.visit import OperatorVisit, PageError, not_found, posted
 
@@ -81,7 +81,7 @@ def events(
 
 
 @router.get("/console/events/{table}/{row_id}")
-def event_detail(visit: OperatorVisit, table: str, row_id: int) -> Response:
+def event_detail(visit: OperatorVisit, table: str, row_id: RowId) -> Response:
     if table not in TABLES:
         raise not_found()
     with visit.hub.sessions() as session:
@@ -150,7 +150,7 @@ def alerts(visit: OperatorVisit) -> Response:
 
 
 @router.post("/console/alerts/{alert_id}/resolve")
-async def resolve(request: Request, alert_id: int) -> Response:
+async def resolve(request: Request, alert_id: RowId) -> Response:
     visit, form = await posted(request)
     actor = require_admin(visit)
 

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.pipeline.store import utcnow
-from hub.program import access, clock, partner_directory, partners, tiers
+from hub.program import access, clock, partner_directory, partners, segments, tiers
 from hub.program.email.templates import templates_for
 from hub.program.errors import InvalidInput, NotFound
 from hub.program.models import AuditEntry, Partner
-from hub.web.console_common import PageParam, badges, choice, decide, page_number, reason_of, require_admin, text
+from hub.web.console_common import PageParam, RowId, badges, choice, decide, page_number, reason_of, require_admin, text
 from hub.web.render import page
 from hub.web.visit import OperatorVisit, PageError, not_found, posted
 
@@ -60,12 +60,13 @@ def partner_list(
 
 
 @router.get("/console/partners/{partner_id}")
-def partner_page(visit: OperatorVisit, partner_id: int) -> Response:
+def partner_page(visit: OperatorVisit, partner_id: RowId) -> Response:
     with visit.hub.sessions() as session:
         try:
             detail = partner_directory.partner_detail(session, partner_id)
         except NotFound:
             raise not_found() from None
+        lifecycle = partner_directory.partner_lifecycle(session, visit.hub, detail.partner, clock.now(visit.hub))
         return page(
             visit,
             "console/partner.html",
@@ -73,6 +74,8 @@ def partner_page(visit: OperatorVisit, partner_id: int) -> Response:
             d=detail,
             p=detail.partner,
             statuses=partners.STATUSES,
+            lc=lifecycle,
+            min_peers=segments.MIN_PEERS,
         )
 
 
@@ -126,7 +129,7 @@ async def partner_add(request: Request) -> Response:
     return RedirectResponse(f"/console/partners/{partner_id}?done=added", status_code=303)
 
 
-def _locked(session: Session, partner_id: int) -> Partner:
+def _locked(session: Session, partner_id: RowId) -> Partner:
     partner = session.get(Partner, partner_id, with_for_update=True)
     if partner is None:
         raise NotFound("no such partner")
@@ -134,7 +137,7 @@ def _locked(session: Session, partner_id: int) -> Partner:
 
 
 @router.post("/console/partners/{partner_id}/edit")
-async def partner_edit(request: Request, partner_id: int) -> Response:
+async def partner_edit(request: Request, partner_id: RowId) -> Response:
     visit, form = await posted(request)
     actor = require_admin(visit)
     reason = reason_of(form)
@@ -163,7 +166,7 @@ async def partner_edit(request: Request, partner_id: int) -> Response:
 
 
 @router.post("/console/partners/{partner_id}/status")
-async def partner_status(request: Request, partner_id: int) -> Response:
+async def partner_status(request: Request, partner_id: RowId) -> Response:
     visit, form = await posted(request)
     actor = require_admin(visit)
     reason = reason_of(form)
@@ -177,7 +180,7 @@ async def partner_status(request: Request, partner_id: int) -> Response:
 
 
 @router.post("/console/partners/{partner_id}/signin-link")
-async def partner_link(request: Request, partner_id: int) -> Response:
+async def partner_link(request: Request, partner_id: RowId) -> Response:
     """A new one-time sign-in link, mailed to the partner's own address (never shown here)."""
     visit, _ = await posted(request)
     actor = require_admin(visit)

@@ -1,7 +1,12 @@
 """The review queues (``/console/queues``): what the program engine parks for a person, a count
 badge per queue, one page of a queue, and each row's decision (approve / decline / release…,
 always with a reason) made through the domain function the admin API and the CLI call, audited
-with the signed-in operator's name. Viewers see the queues; only admins decide."""
+with the signed-in operator's name. Viewers see the queues; only admins decide.
+
+The applications queue shows each confirmed application's eligibility facts (what the program's
+``applications.eligibility`` checks, and whether it still passes under the file in force), the
+duplicate and recommended marks; the onboarding queue's rows are completed on the partner's
+onboarding (``hub.web.console_lifecycle``)."""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from hub.program import clock, fraud, ledger, payouts, registrations, review_queues
+from hub.program import applications, clock, fraud, ledger, payouts, registrations, review_queues
 from hub.program.errors import DomainError
 from hub.program.partner_directory import payout_lines
 from hub.program.referrals import review
-from hub.web.console_common import PageParam, badges, decide, page_number, reason_of, refused, require_admin
+from hub.web.console_common import PageParam, RowId, badges, decide, page_number, reason_of, refused, require_admin
 from hub.web.render import page
 from hub.web.visit import OperatorVisit, PageError, not_found, posted
 
@@ -39,6 +44,14 @@ def queue(visit: OperatorVisit, name: str, page_: PageParam = None) -> Response:
         lines = {}
         if name in ("payouts", "unknown"):
             lines = payout_lines(session, [r["record"].id for r in rows])
+        ineligible = {}
+        if name == "applications":
+            ineligible = {
+                r["record"].id: applications.eligibility(
+                    visit.hub, {k: getattr(r["record"], k) for k in applications.FIELDS}
+                )
+                for r in rows
+            }
         return page(
             visit,
             "console/queue.html",
@@ -47,6 +60,7 @@ def queue(visit: OperatorVisit, name: str, page_: PageParam = None) -> Response:
             queue=review_queues.QUEUES[name],
             rows=rows,
             lines=lines,
+            ineligible=ineligible,
             more=more,
             page_no=number,
         )
@@ -72,7 +86,7 @@ async def decide_referral(request: Request, tracking_id: str, verdict: str) -> R
 
 
 @router.post("/console/queues/registrations/{reg_id}/{verdict}")
-async def decide_registration(request: Request, reg_id: int, verdict: str) -> Response:
+async def decide_registration(request: Request, reg_id: RowId, verdict: str) -> Response:
     visit, form = await posted(request)
     actor = require_admin(visit)
     if verdict not in ("approve", "decline"):
@@ -88,8 +102,35 @@ async def decide_registration(request: Request, reg_id: int, verdict: str) -> Re
     return _back("registrations")
 
 
+@router.post("/console/queues/applications/{application_id}/{verdict}")
+async def decide_application(request: Request, application_id: RowId, verdict: str) -> Response:
+    """Approve (the partner is created, mailed a sign-in link and starts onboarding) or decline
+    (the applicant is told the reason): ``applications.decide``, as the admin API."""
+    visit, form = await posted(request)
+    actor = require_admin(visit)
+    if verdict not in ("approve", "decline"):
+        raise not_found()
+    reason = reason_of(form)
+    hub = visit.hub
+    await run_in_threadpool(
+        decide,
+        visit,
+        lambda s: applications.decide(
+            s,
+            hub,
+            application_id,
+            approve_it=verdict == "approve",
+            actor=actor,
+            reason=reason,
+            now=clock.now(hub),
+            signin_secret=visit.secret,
+        ),
+    )
+    return _back("applications")
+
+
 @router.get("/console/payouts/{payout_id}/lookup")
-def lookup(visit: OperatorVisit, payout_id: int) -> Response:
+def lookup(visit: OperatorVisit, payout_id: RowId) -> Response:
     """A payout whose transfer outcome is unknown, looked up at the provider now (read only):
     the transfers found for it, so an admin settles it paid with the right transfer id, or
     failed when there is none."""
@@ -109,7 +150,7 @@ def lookup(visit: OperatorVisit, payout_id: int) -> Response:
 
 
 @router.post("/console/payouts/{payout_id}/{verdict}")
-async def decide_payout(request: Request, payout_id: int, verdict: str) -> Response:
+async def decide_payout(request: Request, payout_id: RowId, verdict: str) -> Response:
     """Approve or reject a payout in review; settle one (paid with its transfer id, or failed)
     or mark a manual one paid."""
     visit, form = await posted(request)
@@ -137,7 +178,7 @@ async def decide_payout(request: Request, payout_id: int, verdict: str) -> Respo
 
 
 @router.post("/console/ledger/{entry_id}/{verdict}")
-async def decide_hold(request: Request, entry_id: int, verdict: str) -> Response:
+async def decide_hold(request: Request, entry_id: RowId, verdict: str) -> Response:
     """Release a commission a fraud signal held, or cancel it."""
     visit, form = await posted(request)
     actor = require_admin(visit)

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
 from hub.program import access, clock, partners, portal, referrals, registrations
 from hub.program.email.preferences import choose
-from hub.program.errors import DomainError, IdempotencyConflict
+from hub.program.errors import ConditionUnmet, DomainError, IdempotencyConflict
 from hub.program.models import Partner
 from hub.program.submission import ReferralIn, once_per_key
 from hub.web.render import fragment, page
@@ -218,7 +218,12 @@ async def registration_submit(request: Request) -> Response:
             if partner is None:
                 raise not_found()
             row, _, event_id = registrations.submit(
-                session, partner, body.model_dump(), idempotency_key=key, at=clock.now(hub)
+                session,
+                partner,
+                body.model_dump(),
+                idempotency_key=key,
+                at=clock.now(hub),
+                requires=hub.program.registrations.requires,
             )
             if event_id is not None:
                 owe_inbox(session, [event_id])
@@ -230,6 +235,16 @@ async def registration_submit(request: Request) -> Response:
         errors = {"form": "This form was already sent with other values. Open a new form to register another deal."}
         return page(
             visit, "portal/registration_new.html", status=409, values=values, errors=errors, idem=idem, labels=LABELS
+        )
+    except ConditionUnmet as exc:  # the program's condition for registering deals (named on the page)
+        return page(
+            visit,
+            "portal/registration_new.html",
+            status=403,
+            values=values,
+            errors={"form": str(exc)},
+            idem=idem,
+            labels=LABELS,
         )
     return _see_other(visit, f"/portal/registrations/{reg_id}")
 

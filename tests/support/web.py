@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from hub.program import access
+from hub.program import access, clock
 from hub.runtime.web_secret import web_secret
 from hub.web import security
 
@@ -36,18 +36,13 @@ def links_in(mails: list[Any], address: str) -> list[str]:
 
 
 def session_cookie(hub: Any, person: access.Who) -> tuple[str, str]:
-    """(cookie name, value) of a new session for ``person``, as signing in makes it."""
+    """(cookie name, value) of a new session for ``person``, as signing in makes it (at the hub's
+    program clock, which the pages read)."""
     with hub.sessions() as session, session.begin():
-        sid = access.open_session(session, person, now=_now(), max_age=timedelta(hours=1))
+        sid = access.open_session(session, person, now=clock.now(hub), max_age=timedelta(hours=1))
     secret = web_secret(hub.settings)
     https = (hub.settings.public_base_url or "").startswith("https://")
     return security.session_cookie_name(https), security.sign_sid(secret, sid)
-
-
-def _now() -> Any:
-    from hub.pipeline.store import utcnow
-
-    return utcnow()
 
 
 class RunningHub:

@@ -1,7 +1,7 @@
 """portal: a covering index for a partner's balances and next payment date
 
 Revision ID: 0006pp
-Revises: 0006cn
+Revises: 0006lc
 Create Date: 2026-12-07 13:00:00
 
 The portal's home and money pages sum one partner's ledger by status and currency and look up its
@@ -13,7 +13,7 @@ visit to every entry's (wide) row.
 from alembic import op
 
 revision = '0006pp'
-down_revision = '0006cn'
+down_revision = '0006lc'
 branch_labels = None
 depends_on = None
 

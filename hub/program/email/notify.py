@@ -62,6 +62,9 @@ PARTNER_KINDS: Final = frozenset(
     {"referral_received", "referral_held", "referral_declined", "referral_status", "deal_closed"}
 )
 ADMIN_ALERT: Final = "admin_alert"
+#: kinds whose body holds a one-time link: erased from the outbox row once SendGrid took it
+ONE_TIME_LINK_KINDS: Final = frozenset({"application_confirm"})
+ERASED: Final = "[erased after sending: it held a one-time link]"
 EMAIL_ACTION: Final = "send_email"
 EMAIL_CONNECTOR: Final = "sendgrid"
 #: the payload key of what is filled in at send time (``notify(at_send=...)``)
@@ -254,3 +257,5 @@ def record_sent(session: Session, item: OutboxItem) -> None:
         return
     message_id = (item.result or {}).get("message_id")
     mark_sent(session, int(notification_id), None if message_id is None else str(message_id))
+    if item.payload.get("kind") in ONE_TIME_LINK_KINDS:  # no usable link stays in the outbox
+        item.payload = {**item.payload, "text": ERASED, "html": ERASED}

@@ -18,7 +18,17 @@ from hub.pipeline import event_browser
 from hub.pipeline.models import Alert, InboxEvent, OutboxItem
 from hub.pipeline.store import upgrade
 from hub.program import exports, partner_directory, review_queues
-from hub.program.models import AuditEntry, DealRegistration, LedgerEntry, Notification, Partner, Payout, Referral
+from hub.program.models import (
+    Application,
+    AuditEntry,
+    DealRegistration,
+    LedgerEntry,
+    Notification,
+    OnboardingTask,
+    Partner,
+    Payout,
+    Referral,
+)
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 
@@ -134,6 +144,37 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
     session.add(
         Alert(key="k2", kind="x", severity="error", message="m", state="resolved", first_seen_at=NOW, last_seen_at=NOW)
     )
+    for status, email in (
+        ("pending", "jo@newco.example"),
+        ("unconfirmed", "al@other.example"),
+        ("declined", "x@y.example"),
+    ):
+        session.add(
+            Application(
+                email=email,
+                contact_name="Jo",
+                company_name="Newco",
+                status=status,
+                confirmed_at=NOW if status != "unconfirmed" else None,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    for step, escalated, completed in (("late", NOW, None), ("done", NOW, NOW), ("reminded", None, None)):
+        session.add(
+            OnboardingTask(
+                partner_id=a.id,
+                track="standard",
+                step=step,
+                kind="task",
+                position=0,
+                due_at=NOW - timedelta(days=9),
+                reminded_at=NOW,
+                escalated_at=escalated,
+                completed_at=completed,
+                created_at=NOW,
+            )
+        )
     session.flush()
 
     with counted(session) as statements:
@@ -147,6 +188,8 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
         "holds": 1,
         "flagged": 1,
         "alerts": 1,
+        "applications": 1,
+        "onboarding": 1,
     }
     rows, more = review_queues.rows(session, "referrals")
     assert not more and [r["partner_name"] for r in rows] == ["Acme Partners", "Acme Partners"]
@@ -155,6 +198,10 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
     assert review_queues.rows(session, "holds")[0][0]["record"].hold_reason == "shared bank account"
     assert review_queues.rows(session, "flagged")[0][0]["record"].id == b.id
     assert review_queues.rows(session, "alerts")[0][0]["record"].key == "k1"
+    (pending,), _ = review_queues.rows(session, "applications")
+    assert pending["record"].email == "jo@newco.example" and pending["partner_name"] is None
+    (late,), _ = review_queues.rows(session, "onboarding")
+    assert late["record"].step == "late" and late["partner_name"] == "Acme Partners"
 
 
 def test_the_partner_list_searches_filters_and_pages_without_a_query_per_row(session):

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from hub.asgi import build_app
 from hub.program import access
-from hub.program.models import Referral, SigninToken
+from hub.program.models import Application, Credential, Referral, SigninToken
 from hub.runtime.context import Hub
 from tests.support.web import WEB_SECRET, csrf_of, session_cookie
 
@@ -55,12 +55,46 @@ def test_bad_requests_to_the_pages_are_4xx_and_change_nothing(
             ).status_code,
             "not an address": stranger.post("/signin", data={"email": "<script>", "csrf": anon_csrf}).status_code,
             "unknown page": client.get("/portal/nothing-here").status_code,
+            # the lifecycle's pages: the public application form, its confirmation, onboarding
+            "application without csrf": stranger.post("/apply", data={"email": "a@b.example"}).status_code,
+            "application too long": stranger.post(
+                "/apply",
+                data={"csrf": anon_csrf, "contact_name": "N", "email": "a@b.example", "company_name": "C" * 201},
+            ).status_code,
+            "application odd country": stranger.post(
+                "/apply",
+                data={
+                    "csrf": anon_csrf,
+                    "contact_name": "N",
+                    "email": "a@b.example",
+                    "company_name": "C",
+                    "country": "\x00\x00",
+                },
+            ).status_code,
+            "garbage confirmation": stranger.post(
+                "/apply/confirm", data={"csrf": anon_csrf, "token": "\x00" + "t" * 1000}
+            ).status_code,
+            "unknown onboarding step": client.post(
+                "/portal/onboarding/steps/" + "s" * 5000, data={"csrf": csrf}
+            ).status_code,
+            "agreement not ticked": client.post(
+                "/portal/onboarding/agreement", data={"csrf": csrf, "version": "<script>"}
+            ).status_code,
+            "agreement wrong version": client.post(
+                "/portal/onboarding/agreement", data={"csrf": csrf, "accept": "yes", "version": "v" * 500}
+            ).status_code,
         }
     assert all(400 <= code < 500 for code in answers.values() if code not in (200, 303)), answers
     assert answers["long tracking id"] == answers["huge row id"] == answers["non-numeric payout"] == 404
     assert answers["garbage link"] == 400 and answers["multipart form"] == 415
     assert answers["invalid utf-8"] == 400 and answers["too large"] == 413 and answers["too long fields"] == 422
     assert answers["forged cookie"] == 303 and answers["traversal"] == 404
+    assert answers["application without csrf"] == 403 and answers["garbage confirmation"] == 400
+    assert answers["application too long"] == answers["application odd country"] == 422
+    assert answers["unknown onboarding step"] == 404 and answers["agreement not ticked"] == 422
+    assert 400 <= answers["agreement wrong version"] < 500
     with hub.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Referral)) == 0
         assert s.scalar(select(func.count()).select_from(SigninToken)) == 0
+        assert s.scalar(select(func.count()).select_from(Application)) == 0
+        assert s.scalar(select(func.count()).select_from(Credential)) == 0

@@ -213,7 +213,17 @@ def pages(ids: dict[str, Any]) -> list[str]:
         "/console/queues",
         *[
             f"/console/queues/{q}"
-            for q in ("referrals", "registrations", "payouts", "unknown", "holds", "flagged", "alerts")
+            for q in (
+                "referrals",
+                "registrations",
+                "payouts",
+                "unknown",
+                "holds",
+                "flagged",
+                "alerts",
+                "applications",
+                "onboarding",
+            )
         ],
         "/console/money",
         "/console/money?status=review",
@@ -617,13 +627,24 @@ def test_a_partners_page_shows_each_sign_in_address_and_its_newest_mail(hub, adm
 
 def fill(hub: Hub, n: int, start: int) -> int:
     """``n`` more rows of everything a console list shows, for one busy partner (returned)."""
-    from hub.program.models import DealRegistration, Notification, PartnerUser
+    from hub.program.models import (
+        Application,
+        Credential,
+        DealRegistration,
+        Notification,
+        OnboardingTask,
+        PartnerUser,
+    )
 
     with hub.sessions() as s, s.begin():
         busy = s.scalars(select(Partner).where(Partner.email == "busy@partners.example")).first()
         if busy is None:
             busy = Partner(
-                name="Busy", email="busy@partners.example", status="active", created_at=NOW - timedelta(days=9)
+                name="Busy",
+                email="busy@partners.example",
+                status="active",
+                segment="smb",
+                created_at=NOW - timedelta(days=9),
             )
             s.add(busy)
             s.flush()
@@ -633,6 +654,7 @@ def fill(hub: Hub, n: int, start: int) -> int:
                 email=f"p{i}@partners.example",
                 status="active",
                 tier="gold",
+                segment="smb",
                 created_at=NOW,
                 flag_reason="bounced" if i % 2 else None,
                 flagged_at=NOW,
@@ -740,6 +762,46 @@ def fill(hub: Hub, n: int, start: int) -> int:
                 )
             )
             s.add(AuditEntry(actor="operator:x", action="partner.edit", subject=f"partner:{busy.id}", at=NOW))
+            s.add(
+                Application(
+                    email=f"applicant{i}@newco{i}.example",
+                    contact_name=f"Applicant {i}",
+                    company_name=f"Newco {i}",
+                    company_domain=f"newco{i}.example",
+                    country="DE",
+                    status="pending",
+                    duplicate_of=f"partner #{other.id} has an address at newco{i}.example" if i % 2 else None,
+                    recommended=bool(i % 3),
+                    confirmed_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            for owner in (busy.id, other.id):
+                s.add(
+                    OnboardingTask(
+                        partner_id=owner,
+                        track="standard",
+                        step=f"step-{i}",
+                        kind="task",
+                        position=i,
+                        due_at=NOW - timedelta(days=9),
+                        reminded_at=NOW - timedelta(days=6),
+                        escalated_at=NOW - timedelta(days=3),
+                        created_at=NOW - timedelta(days=20),
+                    )
+                )
+            s.add(
+                Credential(
+                    partner_id=busy.id,
+                    kind="certification",
+                    name=f"cert-{i}",
+                    granted_at=NOW,
+                    expires_at=NOW + timedelta(days=i - 5),
+                    source="operator",
+                    updated_at=NOW,
+                )
+            )
         return busy.id
 
 
@@ -753,7 +815,17 @@ def test_no_console_page_runs_a_query_per_row(hub, admin):
         "/console/queues",
         *[
             f"/console/queues/{q}"
-            for q in ("referrals", "registrations", "payouts", "unknown", "holds", "flagged", "alerts")
+            for q in (
+                "referrals",
+                "registrations",
+                "payouts",
+                "unknown",
+                "holds",
+                "flagged",
+                "alerts",
+                "applications",
+                "onboarding",
+            )
         ],
         "/console/money",
         "/console/money?status=review",
@@ -786,11 +858,18 @@ def test_no_console_page_runs_a_query_per_row(hub, admin):
             out[path] = len(seen)
         return out
 
+    assert hub.program is not None  # the program file loaded and its load audited (once) before counting
+    hub.wait_for_audits()
     ten = statements()
     fill(hub, 40, 10)
     fifty = statements()
     assert fifty == ten
     assert admin.get("/console/partners/" + str(busy)).text.count("user4") >= 10  # the rows are there
+    detail = admin.get("/console/partners/" + str(busy)).text
+    assert detail.count('data-step="step-') == 50 and detail.count('data-credential="cert-') == 50
+    assert 'id="peers"' in detail  # 50 other smb partners: the comparison runs
+    assert admin.get("/console/queues/applications").text.count('id="application-') == 50
+    assert admin.get("/console/queues/onboarding").text.count('id="step-') == 50
 
 
 def test_the_operators_page_shows_each_operators_sign_in_mail_status(hub, viewer):

@@ -12,8 +12,10 @@ from connectors.errors import HubError, InvalidJson
 from hub.api import errors
 from hub.api.app import create_app
 from hub.program.errors import (
+    ConditionUnmet,
     DomainError,
     IdempotencyConflict,
+    Ineligible,
     InvalidInput,
     InvalidState,
     NotFound,
@@ -24,6 +26,8 @@ CASES = [
     (InvalidState("payout #3 is paid; nothing to settle"), 409),
     (IdempotencyConflict("this Idempotency-Key was used with a different referral"), 409),
     (InvalidInput("'acct-x' is not a Stripe account id (acct_…)"), 422),
+    (ConditionUnmet("deal registration requires: a valid sales-basics certification is required"), 403),
+    (Ineligible("not eligible: a website is required"), 422),
 ]
 
 

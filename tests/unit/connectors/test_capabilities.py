@@ -24,6 +24,7 @@ CRM = EVERY | {
     "SharesRedis",
 }
 EXPECTED: dict[str, set[str]] = {
+    "lms": EVERY,
     "hubspot": CRM | {"MergesRecords"},
     "salesforce": CRM | {"NamesPolledChanges"},
     "pipedrive": CRM | {"RegistersWebhooks", "ChecksWebhooks"},

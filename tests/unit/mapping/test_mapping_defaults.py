@@ -55,7 +55,7 @@ def test_default_file_is_valid_against_the_json_schema(path: Path) -> None:
 
 def test_committed_schema_is_current() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), (
-        "regenerate: python -m hub.mapping.cli schema --output mappings/mapping.schema.json"
+        "regenerate: partnerhub mappings schema > mappings/mapping.schema.json"
     )
 
 

@@ -170,7 +170,7 @@ BROKEN: list[tuple[str, str, int, int, str]] = [
         GOOD.replace("connector: hubspot", "connector: hubspt"),
         4,
         14,
-        "source.connector: unknown connector 'hubspt' (did you mean 'hubspot'?); known: hubspot, pipedrive, salesforce, sendgrid, "
+        "source.connector: unknown connector 'hubspt' (did you mean 'hubspot'?); known: hubspot, lms, pipedrive, salesforce, sendgrid, "
         "stripe",
     ),
     (

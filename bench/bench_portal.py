@@ -132,6 +132,7 @@ def main() -> None:
             f"/portal/referrals/{tracking}/status",
             "/portal/money",
             "/portal/statement.csv",
+            "/portal/onboarding",
             "/portal/profile",
         ]
         with TestClient(app, cookies=cookie) as client:

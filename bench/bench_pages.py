@@ -394,6 +394,7 @@ def portal_pages(ids: dict[str, Any]) -> list[str]:
         "/portal/referrals",
         f"/portal/referrals/{ids['partner_referral']}",
         "/portal/money",
+        "/portal/onboarding",
         "/portal/profile",
     ]
 

@@ -1,8 +1,10 @@
 """Portal page latency with a big program: 1,000 partners, 100,000 referrals, 100,000 ledger
-entries (bench/README.md, "Portal pages"). Seeds a fresh SQLite file (or --database-url), then
-times each portal page for a few partners through the real ASGI app in this process.
+entries (bench/README.md, "Portal pages"), plus one big partner with --big referrals and --big
+ledger entries (default 5,000 each). Seeds a fresh SQLite file (or --database-url), then times
+each portal page for a typical partner (100 of each) and for the big one through the real ASGI
+app in this process.
 
-    .venv/bin/python bench/bench_portal.py [--requests 40] [--database-url postgresql+psycopg://...]
+    .venv/bin/python bench/bench_portal.py [--requests 40] [--big 5000] [--database-url postgresql+psycopg://...]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ PARTNERS, REFERRALS, ENTRIES = 1_000, 100_000, 100_000
 STATUSES = ["received", "submitted", "contacted", "demo_scheduled", "proposal_sent", "closed_won", "closed_lost"]
 
 
-def seed(hub: Hub) -> None:
+def seed(hub: Hub, big: int) -> None:
     now = utcnow()
     rnd = random.Random(7)
     with hub.sessions() as s, s.begin():
@@ -46,13 +48,19 @@ def seed(hub: Hub) -> None:
             ],
         )
         ids = list(s.scalars(select(Partner.id)))
-        for start in range(0, REFERRALS, 10_000):
+        # the big partner's rows come after everyone else's ids (REFERRALS + i): one more partner
+        s.execute(
+            insert(Partner), [{"name": "Big", "email": "big@bench.example", "status": "active", "created_at": now}]
+        )
+        big_id = s.scalars(select(Partner.id).where(Partner.email == "big@bench.example")).one()
+        total = REFERRALS + big
+        for start in range(0, total, 10_000):
             s.execute(
                 insert(Referral),
                 [
                     {
                         "tracking_id": f"R-B{i:09d}",
-                        "partner_id": ids[i % PARTNERS],
+                        "partner_id": ids[i % PARTNERS] if i < REFERRALS else big_id,
                         "company_name": f"Company {i}",
                         "company_domain": f"c{i}.example",
                         "status": (st := rnd.choice(STATUSES)),
@@ -63,16 +71,17 @@ def seed(hub: Hub) -> None:
                         "created_at": now - timedelta(minutes=i),
                         "updated_at": now,
                     }
-                    for i in range(start, start + 10_000)
+                    for i in range(start, min(total, start + 10_000))
                 ],
             )
-        for start in range(0, ENTRIES, 10_000):
+        total = ENTRIES + big
+        for start in range(0, total, 10_000):
             s.execute(
                 insert(LedgerEntry),
                 [
                     {
                         "natural_key": f"bench:{i}",
-                        "partner_id": ids[i % PARTNERS],
+                        "partner_id": ids[i % PARTNERS] if i < ENTRIES else big_id,
                         "kind": "commission",
                         "amount_minor": rnd.randint(100, 100_000),
                         "currency": rnd.choice(["EUR", "USD"]),
@@ -82,7 +91,7 @@ def seed(hub: Hub) -> None:
                         "created_at": now,
                         "updated_at": now,
                     }
-                    for i in range(start, start + 10_000)
+                    for i in range(start, min(total, start + 10_000))
                 ],
             )
 
@@ -90,6 +99,7 @@ def seed(hub: Hub) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--big", type=int, default=5_000, help="referrals and ledger entries of the big partner")
     parser.add_argument("--database-url")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-portal-"))
@@ -100,39 +110,43 @@ def main() -> None:
     upgrade(url)
     hub = Hub.open(load_settings())
     t0 = time.perf_counter()
-    seed(hub)
+    seed(hub, args.big)
     print(
-        f"seeded {PARTNERS} partners, {REFERRALS} referrals, {ENTRIES} ledger entries in {time.perf_counter() - t0:.1f}s"
+        f"seeded {PARTNERS} partners, {REFERRALS} referrals, {ENTRIES} ledger entries and a big partner"
+        f" with {args.big} of each in {time.perf_counter() - t0:.1f}s"
     )
-    with hub.sessions() as s, s.begin():
-        person = access.find_by_email(s, "p500@bench.example")
-        assert person is not None
-        sid = access.open_session(s, person, now=utcnow(), max_age=timedelta(hours=1))
-        tracking = s.scalars(select(Referral.tracking_id).where(Referral.partner_id == person.partner_id)).first()
-    cookie = {security.session_cookie_name(False): security.sign_sid(security_secret(hub), sid)}
-    pages = [
-        "/portal",
-        "/portal/referrals",
-        "/portal/referrals?status=closed_won&q=company",
-        f"/portal/referrals/{tracking}",
-        f"/portal/referrals/{tracking}/status",
-        "/portal/money",
-        "/portal/statement.csv",
-        "/portal/profile",
-    ]
-    with TestClient(build_app(hub), cookies=cookie) as client:
-        print(f"{'page':50} {'p50 ms':>8} {'p95 ms':>8}")
-        for path in pages:
-            assert client.get(path).status_code == 200, path
-            times = []
-            for _ in range(args.requests):
-                start = time.perf_counter()
-                answer = client.get(path)
-                times.append((time.perf_counter() - start) * 1000)
-                assert answer.status_code == 200
-            times.sort()
-            p95 = times[int(len(times) * 0.95) - 1]
-            print(f"{path:50} {statistics.median(times):8.1f} {p95:8.1f}")
+    app = build_app(hub)
+    print(f"{'partner':8} {'page':50} {'p50 ms':>8} {'p95 ms':>8}")
+    for who, email in (("typical", "p500@bench.example"), ("big", "big@bench.example")):
+        with hub.sessions() as s, s.begin():
+            person = access.find_by_email(s, email)
+            assert person is not None
+            sid = access.open_session(s, person, now=utcnow(), max_age=timedelta(hours=1))
+            tracking = s.scalars(select(Referral.tracking_id).where(Referral.partner_id == person.partner_id)).first()
+        cookie = {security.session_cookie_name(False): security.sign_sid(security_secret(hub), sid)}
+        pages = [
+            "/portal",
+            "/portal/referrals",
+            "/portal/referrals?status=closed_won&q=company",
+            f"/portal/referrals/{tracking}",
+            f"/portal/referrals/{tracking}/status",
+            "/portal/money",
+            "/portal/statement.csv",
+            "/portal/onboarding",
+            "/portal/profile",
+        ]
+        with TestClient(app, cookies=cookie) as client:
+            for path in pages:
+                assert client.get(path).status_code == 200, path
+                times = []
+                for _ in range(args.requests):
+                    start = time.perf_counter()
+                    answer = client.get(path)
+                    times.append((time.perf_counter() - start) * 1000)
+                    assert answer.status_code == 200
+                times.sort()
+                p95 = times[int(len(times) * 0.95) - 1]
+                print(f"{who:8} {path:50} {statistics.median(times):8.1f} {p95:8.1f}", flush=True)
     hub.close()
 
 

@@ -150,6 +150,15 @@ class LedgerEntry(Base):
     __table_args__ = (
         #: covers the KPIs' commission totals (``hub.program.kpis``)
         Index("ix_ledger_entries_totals", "currency", "status", "created_at", "amount_minor"),
+        #: covers a partner's balances and next payment date (the portal's home and money pages)
+        Index(
+            "ix_ledger_entries_partner_money",
+            "partner_id",
+            "status",
+            "currency",
+            "amount_minor",
+            "expected_payment_date",
+        ),
         #: the few held commissions (the review queue and its badge), without a pass over the ledger
         Index(
             "ix_ledger_entries_held",

@@ -1,8 +1,9 @@
 """What a partner company sees of its own records, for the portal (``hub.web.portal``).
 
 Every function takes the partner's id and reads only that partner's rows: a record of another
-partner is ``None`` (the page answers 404, never "forbidden"). Lists are bounded (``LIMIT``) and
-each is one query, or one per kind of row — never one per row.
+partner is ``None`` (the page answers 404, never "forbidden"). Lists come a page (``PAGE`` rows)
+at a time, newest first, or are bounded (``LIMIT``); each is one query, or one per kind of row —
+never one per row. Totals are grouped sums and counts, never a pass over the partner's rows.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from hub.mapping.money import from_minor_units
 from hub.program.commissions import balances
@@ -23,8 +24,33 @@ from hub.program.segments import PeerComparison, peer_comparison
 from hub.program.states import LedgerStatus, ReferralStatus
 
 LIMIT: Final = 200
+#: rows on one page of a list (referrals, commission entries, payouts); older ones are a link away
+PAGE: Final = 50
 #: a CSV cell starting with one of these is read as a formula by spreadsheets
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list, newest first: ``older`` is the ``before`` value of the next page
+    (``None`` on the last one)."""
+
+    rows: list[T]
+    older: int | None
+
+
+def _page(session: Session, query: Select[Any], id_column: InstrumentedAttribute[int], before: int | None) -> Page[Any]:
+    """The ``PAGE`` rows of ``query`` with an id below ``before``, newest first (keyset paging:
+    each page is an index range, however far back it is)."""
+    if before is not None:
+        query = query.where(id_column < before)
+    rows = list(session.scalars(query.order_by(id_column.desc()).limit(PAGE + 1)))
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return Page(rows, int(rows[-1].id) if more else None)
 
 
 @dataclass
@@ -65,10 +91,15 @@ def referral_statuses() -> list[str]:
 
 
 def referrals(
-    session: Session, partner_id: int, *, status: str | None = None, search: str | None = None, limit: int = LIMIT
-) -> list[Referral]:
-    """The partner's referrals, newest first, by status and/or a search over company, domain,
-    contact and tracking id."""
+    session: Session,
+    partner_id: int,
+    *,
+    status: str | None = None,
+    search: str | None = None,
+    before: int | None = None,
+) -> Page[Referral]:
+    """A page of the partner's referrals, newest first, by status and/or a search over company,
+    domain, contact and tracking id."""
     query = select(Referral).where(Referral.partner_id == partner_id)
     if status:
         query = query.where(Referral.status == status)
@@ -83,7 +114,7 @@ def referrals(
                 func.lower(Referral.tracking_id).like(like),
             )
         )
-    return list(session.scalars(query.order_by(Referral.id.desc()).limit(limit)))
+    return _page(session, query, Referral.id, before)
 
 
 def referral(session: Session, partner_id: int, tracking_id: str) -> Referral | None:
@@ -116,17 +147,14 @@ def registration(session: Session, partner_id: int, registration_id: int) -> tup
     return (row[0], row[1]) if row is not None else None
 
 
-def entries(session: Session, partner_id: int, *, limit: int | None = LIMIT) -> list[LedgerEntry]:
-    query = select(LedgerEntry).where(LedgerEntry.partner_id == partner_id).order_by(LedgerEntry.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.scalars(query))
+def entries(session: Session, partner_id: int, *, before: int | None = None) -> Page[LedgerEntry]:
+    """A page of the partner's commission entries, newest first."""
+    return _page(session, select(LedgerEntry).where(LedgerEntry.partner_id == partner_id), LedgerEntry.id, before)
 
 
-def payouts(session: Session, partner_id: int, *, limit: int = LIMIT) -> list[Payout]:
-    return list(
-        session.scalars(select(Payout).where(Payout.partner_id == partner_id).order_by(Payout.id.desc()).limit(limit))
-    )
+def payouts(session: Session, partner_id: int, *, before: int | None = None) -> Page[Payout]:
+    """A page of the partner's payouts, newest first."""
+    return _page(session, select(Payout).where(Payout.partner_id == partner_id), Payout.id, before)
 
 
 def payout(session: Session, partner_id: int, payout_id: int) -> tuple[Payout, list[LedgerEntry]] | None:
@@ -175,24 +203,38 @@ def statement_csv(session: Session, partner_id: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(STATEMENT_COLUMNS)
-    rows = session.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == partner_id).order_by(LedgerEntry.id))
-    for e in rows:
+    e = LedgerEntry
+    rows = session.execute(  # columns, not objects, and the rule's name, not the whole snapshot
+        select(
+            e.id,
+            e.created_at,
+            e.kind,
+            e.rule_snapshot["rule_name"].as_string(),
+            e.status,
+            e.amount_minor,
+            e.currency,
+            e.expected_payment_date,
+            e.payout_id,
+            e.source_key,
+        )
+        .where(e.partner_id == partner_id)
+        .order_by(e.id)
+    )
+    for entry_id, created_at, kind, rule, status, amount, currency, expected, payout_id, source in rows:
+        # ids and dates are written as they are (digits first); every text cell is neutralised
         writer.writerow(
-            [
-                safe_cell(v)
-                for v in (
-                    e.id,
-                    e.created_at.isoformat(),
-                    e.kind,
-                    rule_of(e),
-                    e.status,
-                    from_minor_units(e.amount_minor, e.currency),
-                    e.currency,
-                    e.expected_payment_date.isoformat() if e.expected_payment_date else "",
-                    e.payout_id or "",
-                    e.source_key,
-                )
-            ]
+            (
+                entry_id,
+                created_at.isoformat(),
+                safe_cell(kind),
+                safe_cell(rule),
+                safe_cell(status),
+                safe_cell(from_minor_units(amount, currency)),
+                safe_cell(currency),
+                expected.isoformat() if expected else "",
+                payout_id or "",
+                safe_cell(source),
+            )
         )
     return out.getvalue()
 

@@ -67,20 +67,31 @@ def home(visit: PartnerVisit) -> Response:
 # -- referrals ----------------------------------------------------------------------------------
 
 
+def _before(value: str) -> int | None:
+    """The ``before`` of an "older" link: the id the next page starts below; empty: the newest."""
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise PageError(400, "Bad page link", "Open the list again from its first page.")
+    return int(value)
+
+
 @router.get("/portal/referrals")
-def referral_list(visit: PartnerVisit, status: str = "", q: str = "") -> Response:
+def referral_list(visit: PartnerVisit, status: str = "", q: str = "", before: str = "") -> Response:
     statuses = portal.referral_statuses()
     chosen = status if status in statuses else ""
+    after = _before(before)
     with visit.hub.sessions() as session:
-        rows = portal.referrals(session, _partner_id(visit), status=chosen or None, search=q or None)
+        found = portal.referrals(session, _partner_id(visit), status=chosen or None, search=q or None, before=after)
         return page(
             visit,
             "portal/referrals.html",
-            referrals=rows,
+            referrals=found.rows,
+            older=found.older,
+            paged=after is not None,
             statuses=statuses,
             chosen=chosen,
             q=q[:100],
-            limit=portal.LIMIT,
         )
 
 
@@ -266,8 +277,9 @@ def registration_status(visit: PartnerVisit, reg_id: str) -> Response:
 
 
 @router.get("/portal/money")
-def money(visit: PartnerVisit) -> Response:
+def money(visit: PartnerVisit, before: str = "", payouts_before: str = "") -> Response:
     hub = visit.hub
+    entries_after, payouts_after = _before(before), _before(payouts_before)
     with hub.sessions() as session:
         data = portal.home(session, _partner_id(visit), today=clock.now(hub).date())
         if data is None:
@@ -276,10 +288,11 @@ def money(visit: PartnerVisit) -> Response:
             visit,
             "portal/money.html",
             home=data,
-            entries=portal.entries(session, _partner_id(visit)),
-            payouts=portal.payouts(session, _partner_id(visit)),
+            entries=portal.entries(session, _partner_id(visit), before=entries_after),
+            payouts=portal.payouts(session, _partner_id(visit), before=payouts_after),
+            entries_paged=entries_after is not None,
+            payouts_paged=payouts_after is not None,
             rule_of=portal.rule_of,
-            limit=portal.LIMIT,
         )
 
 

@@ -328,3 +328,147 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
         (me, "locale.set"),
         (me, "api_key.rotate"),
     ]
+
+
+def _grow(hub: Hub, c: Company, n: int, start: int) -> None:
+    """``n`` more referrals, ledger entries (every status, two currencies) and payouts for ``c``."""
+    now = utcnow()
+    statuses = ("pending", "approved", "in_payout", "paid", "cancelled", "reversed")
+    with hub.sessions() as s, s.begin():
+        for i in range(start, start + n):
+            s.add(
+                Referral(
+                    tracking_id=f"R-P{c.partner_id:03d}{i:05d}",
+                    partner_id=c.partner_id,
+                    company_name=f"Lead {i}",
+                    status="submitted",
+                    history=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            status = statuses[i % len(statuses)]
+            s.add(
+                LedgerEntry(
+                    natural_key=f"grow:{c.partner_id}:{i}",
+                    partner_id=c.partner_id,
+                    kind="commission",
+                    amount_minor=(i + 1) * (-1 if status == "reversed" else 1),
+                    currency=("EUR", "USD")[i % 2],
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                    source_key=f"grow:{i}",
+                )
+            )
+            s.add(
+                Payout(
+                    partner_id=c.partner_id,
+                    currency="USD",
+                    amount_minor=100 + i,
+                    period=f"grow-{i}",
+                    status="paid",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+
+def _walk(client: TestClient, first: str, pattern: str, older: str) -> list[list[str]]:
+    """The rows (``pattern``'s group) of every page from ``first`` on, following the ``older`` links."""
+    pages: list[list[str]] = []
+    url: str | None = first
+    while url is not None and len(pages) < 20:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        pages.append(re.findall(pattern, answer.text))
+        link = re.search(rf'href="\?((?:[^"]*&amp;)?{older}=\d+)"', answer.text)
+        url = first.split("?")[0] + "?" + link.group(1).replace("&amp;", "&") if link else None
+    return pages
+
+
+def test_a_big_partner_pages_its_lists_and_no_page_runs_a_query_per_row(
+    portal: tuple[Hub, Callable[[str], Company]],
+) -> None:
+    """Lists come 50 rows a page with an "older" link that walks the partner's own rows exactly
+    once; the balances are the ledger's grouped sums; every portal page runs as many statements
+    with 130 rows of everything as with 1."""
+    from sqlalchemy import event
+
+    from hub.program import portal as portal_domain
+
+    hub, company = portal
+    a, b = company("Alpha"), company("Beta")
+
+    def statements() -> dict[str, int]:
+        out = {}
+        for path in LISTS:
+            seen: list[str] = []
+
+            def listener(*args: object, seen: list[str] = seen) -> None:
+                seen.append(str(args[2]))
+
+            event.listen(hub.engine, "before_cursor_execute", listener)
+            try:
+                assert a.client.get(path).status_code == 200, path
+            finally:
+                event.remove(hub.engine, "before_cursor_execute", listener)
+            out[path] = len(seen)
+        return out
+
+    few = statements()
+    _grow(hub, a, 130, 0)
+    _grow(hub, b, 3, 500)
+    assert statements() == few
+
+    tracking = _walk(a.client, "/portal/referrals", r'href="/portal/referrals/(R-[A-Z0-9]+)"', "before")
+    assert [len(p) for p in tracking] == [50, 50, 31]
+    flat = [t for p in tracking for t in p]
+    assert len(set(flat)) == 131  # 130 grown + the fixture's own, each once
+    assert not any(t.startswith(f"R-P{b.partner_id:03d}") for t in flat)
+    with hub.sessions() as s:
+        newest_first = list(
+            s.scalars(
+                select(Referral.tracking_id).where(Referral.partner_id == a.partner_id).order_by(Referral.id.desc())
+            )
+        )
+    assert flat == newest_first
+    # the filters travel with the link
+    searched = _walk(
+        a.client, "/portal/referrals?q=lead&status=submitted", r'href="/portal/referrals/(R-[A-Z0-9]+)"', "before"
+    )
+    assert [len(p) for p in searched] == [50, 50, 30]
+
+    entries = _walk(a.client, "/portal/money", r"<tr><td>(\d+)</td><td>", "before")
+    assert [len(p) for p in entries] == [50, 50, 32]
+    payouts = _walk(a.client, "/portal/money", r'href="/portal/payouts/(\d+)"', "payouts_before")
+    assert [len(p) for p in payouts] == [50, 50, 31]
+    with hub.sessions() as s:
+        mine = set(s.scalars(select(LedgerEntry.id).where(LedgerEntry.partner_id == a.partner_id)))
+        rows = list(
+            s.execute(
+                select(LedgerEntry.currency, LedgerEntry.status, LedgerEntry.amount_minor).where(
+                    LedgerEntry.partner_id == a.partner_id
+                )
+            )
+        )
+    assert {int(e) for p in entries for e in p} == mine
+
+    expected: dict[str, dict[str, int]] = {}
+    for currency, status, amount in rows:
+        if str(status) in ("cancelled", "reversed"):
+            continue
+        bucket = {"paid": "paid", "approved": "approved", "in_payout": "approved"}.get(str(status), "pending")
+        expected.setdefault(currency, {"pending": 0, "approved": 0, "paid": 0})[bucket] += amount
+    with hub.sessions() as s:
+        home = portal_domain.home(s, a.partner_id, today=utcnow().date())
+    assert home is not None and home.balances == expected
+    assert home.by_status["submitted"] >= 130 and sum(home.by_status.values()) == 131
+
+    # another partner's id in the link shows that partner nothing of the first one's
+    other = b.client.get(f"/portal/referrals?before={10**9}")
+    assert other.status_code == 200 and f"R-P{a.partner_id:03d}" not in other.text
+    for bad in ("abc", "-1", "1" * 19, "1.5"):
+        for path in ("/portal/referrals?before=", "/portal/money?before=", "/portal/money?payouts_before="):
+            answer = a.client.get(path + bad)
+            assert answer.status_code == 400, path + bad

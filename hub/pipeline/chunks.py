@@ -9,7 +9,8 @@ and holds the leases under the process's heartbeat (``work.Leases``). It then wo
 
 1. read ahead (``HubEngine.read_ahead``): the chunk's provider records in batched calls, with no
    transaction open; the next chunk's reads run in a thread while this chunk's transaction runs;
-2. one transaction: the chunk's lookups read in one query each (``HubEngine.prefetch``), then
+2. one transaction: the chunk's lookups read in one query each (``HubEngine.prefetch``: echo
+   fingerprints; the domain's ``DomainHandlers.prefetch``: deals, locked in id order), then
    each event applied inside its own SAVEPOINT (``HubEngine.process``, unchanged), in id order, so
    events of one object see each other exactly as one-by-one processing would; an event that
    fails is rolled back to its savepoint and recorded as retrying or dead (``work.describe``

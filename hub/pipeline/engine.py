@@ -65,12 +65,19 @@ class DomainHandlers:
     ``read_ahead``: the provider reads the domain will want for a chunk of events (the parties of
     deals the hub has not seen), made before the chunk's transaction opens, in the read-ahead
     thread, given the events and the records the engine read ahead for them (``Ahead.records``);
-    what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied."""
+    what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied.
+
+    ``prefetch``: the domain's set-based reads for a chunk of events (its deals, locked, and
+    which of them have ledger entries), made in the chunk's transaction before its events run;
+    what it returns joins ``session.info[READ_AHEAD]``. What a handler takes from it must stay
+    true after a savepoint rollback (an object the rolled-back savepoint created is no longer in
+    the session; one it changed is expired and reloads), or be read again."""
 
     routes: Sequence[Route] = ()
     targets: Mapping[str, ChangeHandler] = field(default_factory=dict)
     merges: Mapping[str, MergeHandler] = field(default_factory=dict)
     read_ahead: Callable[[Sequence[InboxEvent], Mapping[tuple[str, str, str], Any]], Mapping[str, Any]] | None = None
+    prefetch: Callable[[Session, Sequence[InboxEvent]], Mapping[str, Any]] | None = None
 
 
 #: ``session.info`` key: what ``DomainHandlers.read_ahead`` returned for the chunk being applied
@@ -144,9 +151,12 @@ class HubEngine:
 
     def prefetch(self, session: Session, events: Sequence[InboxEvent]) -> None:
         """Read what a chunk's events will look up, one query each instead of one per event:
-        the echo fingerprints of their objects; and hand the domain its read-ahead. In the
-        chunk's transaction."""
-        session.info[READ_AHEAD] = self._read_ahead.domain
+        the echo fingerprints of their objects; and hand the domain its read-ahead with its own
+        set-based reads (``DomainHandlers.prefetch``). In the chunk's transaction."""
+        domain = dict(self._read_ahead.domain)
+        if self.handlers.prefetch is not None:
+            domain.update(self.handlers.prefetch(session, events))
+        session.info[READ_AHEAD] = domain
         self._prints = echo.live_prints(session, {(e.connector, e.object_type, e.object_id) for e in events})
 
     def forget_prefetch(self) -> None:

@@ -27,6 +27,7 @@ Amounts are integer minor units with their currency; nothing sums across currenc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.pipeline.engine import READ_AHEAD
 from hub.pipeline.store import utcnow
 from hub.program import conditions, fraud, rules
 from hub.program.models import Deal, LedgerEntry, Partner, Referral, RevenueFact
@@ -252,6 +254,21 @@ def reverse_entry(session: Session, entry: LedgerEntry, *, reason: str, now: dat
 # -- won deals ---------------------------------------------------------------------------------
 
 
+#: ``session.info[READ_AHEAD]`` key: ids of the chunk's deals that have no ledger entries (read
+#: for the chunk in one statement, ``unsettled_deals``; deals the chunk creates join it), so a
+#: deal with no partner is settled without reading its ledger
+UNSETTLED_AHEAD = "unsettled_deals"
+
+
+def unsettled_deals(session: Session, deal_ids: Iterable[int]) -> set[int]:
+    """Those of these deals that have no ledger entries, in one statement."""
+    keys = {f"deal:{deal_id}": deal_id for deal_id in deal_ids}
+    if not keys:
+        return set()
+    settled = session.scalars(select(LedgerEntry.source_key).where(LedgerEntry.source_key.in_(sorted(keys))).distinct())
+    return set(keys.values()) - {keys[key] for key in settled if key is not None}
+
+
 def settle_deal(
     session: Session,
     program: Program,
@@ -263,6 +280,11 @@ def settle_deal(
 ) -> Settlement:
     """Bring the deal's ledger in line with the deal, in the caller's transaction (``reason``:
     why an entry is cancelled or reversed, when the caller knows better than the deal)."""
+    unsettled = session.info.get(READ_AHEAD, {}).get(UNSETTLED_AHEAD)
+    if unsettled is not None and deal.id is not None:
+        if partner is None and deal.id in unsettled:
+            return Settlement()  # no partner, no entries: nothing to bring in line
+        unsettled.discard(deal.id)  # it may have entries from now on
     now = now or utcnow()
     due = deal_due(session, program, deal, partner, at=now) if partner is not None else None
     key = f"deal:{deal.id}"

@@ -25,6 +25,7 @@ from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
 from hub.program import (
     access,
+    commissions,
     deals,
     onboarding,
     parties,
@@ -136,6 +137,20 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
             deal_events.append((event.connector, event.object_id, changed))
         return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events)}
 
+    def prefetch(session: Session, events: Sequence[InboxEvent]) -> dict[str, Any]:
+        """In a chunk's transaction, before its events run: the deals its deal events name, in
+        one locking statement (``deals.preload``), and which of them have no ledger entries
+        (``commissions.unsettled_deals``), so a deal with no partner reads no ledger."""
+        mappings = ctx.mappings.current
+        keys = set()
+        for event in events:
+            plan = mappings.for_source(event.connector, event.object_type)
+            if plan is not None and plan.target == "deal":
+                keys.add((event.connector, event.object_id))
+        found = deals.preload(session, keys)
+        unsettled = commissions.unsettled_deals(session, [d.id for d in found.values() if d is not None])
+        return {deals.DEALS_AHEAD: found, commissions.UNSETTLED_AHEAD: unsettled}
+
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
         parties.merge_deal_links(session, source, merge.from_ids, merge.into_id)
@@ -162,6 +177,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         },
         merges={"deal": deals_merged, "contact": contacts_merged, "company": companies_merged},
         read_ahead=read_ahead,
+        prefetch=prefetch,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from connectors.values import Change
@@ -20,6 +21,7 @@ from hub.pipeline.engine import HubEngine
 from hub.pipeline.inbox import event_rows, insert_events
 from hub.pipeline.models import Alert, InboxEvent, WorkState
 from hub.pipeline.store import utcnow
+from hub.program import referrals
 from hub.program.handlers import inbox_handlers
 from hub.program.models import Deal
 from hub.runtime import jobs
@@ -135,6 +137,70 @@ def test_one_bad_event_fails_alone(hub: Hub) -> None:
     with hub.sessions() as session:
         assert session.scalars(select(Deal).where(Deal.external_id == "302")).first() is None  # rolled back
         assert [a.kind for a in session.scalars(select(Alert))].count("dead_letter") == 1
+
+
+def test_a_chunk_reads_its_deals_in_one_statement(hub: Hub) -> None:
+    """The chunk's deals are read (and, on PostgreSQL, locked) in one statement before its
+    events run, not one select per event; which of them have ledger entries likewise."""
+    first = store(hub, [change(700 + n, "dealname", f"N{n}", 1_000) for n in range(5)])
+    assert jobs.process_inbox_events(first) == [WorkState.DONE] * 5
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    sa_event.listen(hub.engine, "before_cursor_execute", seen)
+    try:
+        again = store(hub, [change(700 + n, "dealstage", "qualifiedtobuy", 2_000) for n in range(5)])
+        assert jobs.process_inbox_events(again) == [WorkState.DONE] * 5
+    finally:
+        sa_event.remove(hub.engine, "before_cursor_execute", seen)
+    deal_reads = [s for s in statements if s.startswith("select") and "from deals" in s]
+    assert len(deal_reads) == 1, deal_reads
+    if hub.engine.dialect.name == "postgresql":
+        assert "for update" in deal_reads[0] and "order by deals.id" in deal_reads[0]
+    ledger_reads = [s for s in statements if s.startswith("select") and "from ledger_entries" in s]
+    assert len(ledger_reads) == 1, ledger_reads  # no partner: no per-event ledger select
+    assert {deal(hub, 700 + n).stage for n in range(5)} == {"qualifiedtobuy"}
+
+
+def test_a_rolled_back_event_leaves_no_stale_preloaded_deal(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event that fails after it created or changed its deal is rolled back to its savepoint;
+    the chunk's later events of that deal see the deal as it was before it, as one by one."""
+    real = referrals.on_deal_changed
+
+    def failing(session: Any, ctx: Any, deal: Deal, applied: dict[str, Any], **kwargs: Any) -> list[str]:
+        if applied.get("name") == "Boom":
+            raise RuntimeError("boom after the deal was written")
+        return real(session, ctx, deal, applied, **kwargs)
+
+    monkeypatch.setattr(referrals, "on_deal_changed", failing)
+
+    def events(known: int, new: int) -> list[Change]:
+        return [
+            change(known, "dealname", "Boom", 2_000),  # changes a preloaded deal, then fails
+            change(known, "dealstage", "qualifiedtobuy", 1_500),
+            change(new, "dealname", "Boom", 1_000),  # creates the deal, then fails
+            change(new, "dealname", "Fine", 900),
+        ]
+
+    first = store(hub, [change(801, "dealname", "Start", 1_000), change(901, "dealname", "Start", 1_000)])
+    assert jobs.process_inbox_events(first) == [WorkState.DONE] * 2
+    chunked = store(hub, events(801, 802))
+    expected = [WorkState.DEAD, WorkState.DONE, WorkState.DEAD, WorkState.DONE]
+    assert jobs.process_inbox_events(chunked) == expected  # one job, one chunk
+
+    single = store(hub, events(901, 902))
+    one_by_one = ChunkRunner(hub, HubEngine(hub, inbox_handlers(hub)), jobs.leases(hub), fill_to=0)
+    for event_id, state in zip(single, expected, strict=True):
+        assert one_by_one.run([event_id]) == {event_id: state}
+
+    for a, b in ((deal(hub, 801), deal(hub, 901)), (deal(hub, 802), deal(hub, 902))):
+        assert (a.name, a.stage, a.version_ms) == (b.name, b.stage, b.version_ms)
+        assert a.property_versions == b.property_versions
+    assert (deal(hub, 801).name, deal(hub, 801).stage) == ("Start", "qualifiedtobuy")
+    assert deal(hub, 802).name == "Fine"
+    assert [r.outcome for r in rows(hub, chunked)] == [r.outcome for r in rows(hub, single)]
 
 
 def test_a_claim_skips_objects_another_worker_holds(hub: Hub) -> None:

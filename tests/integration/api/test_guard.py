@@ -29,6 +29,7 @@ from hub.pipeline.unit_of_work import unit_of_work
 from hub.program.partners import add_partner
 from hub.runtime.context import Hub
 from hub.runtime.settings import load_settings
+from tests.support import aio
 
 ADMIN_TOKEN = "admin-token-made-up-for-tests-32-characters-or-more"
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -104,7 +105,7 @@ def call(
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
-    asyncio.run(app(scope, receive, send))
+    aio.run(app(scope, receive, send))
     return Answer(out["status"], out["headers"], out["body"], sent["bytes"])
 
 

@@ -16,6 +16,7 @@ from connectors.errors import MalformedPayload, WebhookRejected
 from connectors.values import Change
 from hub.pipeline.inbox import Stored
 from hub.pipeline.ingest import InboxWriter, _Pending
+from tests.support import aio
 from tests.support.hubspot_hub import deal_event
 from tests.support.servers import free_port
 
@@ -71,7 +72,7 @@ def test_a_group_whose_commit_fails_isolates_the_failing_request(make_harness, d
         requests = [(_change(n), _change(n + 1000)) for n in range(12)]
         requests[5] = (_change(5), _poison(6))
         requests[9] = (_poison(9),)
-        results = asyncio.run(_group(writer, requests))
+        results = aio.run(_group(writer, requests))
     finally:
         writer.close()
     for n, result in enumerate(results):
@@ -93,7 +94,7 @@ def test_a_database_that_is_down_is_a_503_for_every_request_of_the_group(make_ha
     dead = create_engine(url.format(port=free_port()), pool_pre_ping=False, hide_parameters=True)
     writer = InboxWriter(SimpleNamespace(engine=dead, settings=hub.settings, redis=hub.redis))  # type: ignore[arg-type]
     try:
-        results = asyncio.run(_group(writer, [(_change(n),) for n in range(6)]))
+        results = aio.run(_group(writer, [(_change(n),) for n in range(6)]))
     finally:
         writer.close()
         dead.dispose()

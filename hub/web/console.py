@@ -21,7 +21,7 @@ from hub.web import (
     console_queues,
 )
 from hub.web.console_common import badges, choice
-from hub.web.render import page
+from hub.web.render import page, percent
 from hub.web.visit import OperatorVisit
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +60,7 @@ def console_home(visit: OperatorVisit, period: str | None = None) -> Response:
             [(m["month"][2:], m["referrals"]) for m in data["referrals_per_month"]], title="Referrals per month"
         ),
         conversion_chart=charts.bars(
-            [(c["name"], c["won"], c["referrals"], f"{c['won']}/{c['referrals']} {c['rate']}") for c in top],
+            [(c["name"], c["won"], c["referrals"], f"{c['won']}/{c['referrals']} {percent(c['rate'])}") for c in top],
             title="Conversion by partner",
         ),
         money_chart=charts.pairs(

@@ -4,6 +4,7 @@ variables are errors), the page answer with the visit's cookies, and the error p
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def _label(value: object) -> str:
     return text.replace("_", " ")
 
 
+def percent(value: object) -> str:
+    """A ratio the KPIs give as a decimal string (``"0.2500"``) as a percentage (``25 %``); ``—``
+    when there is none."""
+    if value in (None, ""):
+        return "—"
+    try:
+        share = Decimal(str(value)) * 100
+    except InvalidOperation:
+        return str(value)
+    return f"{share.quantize(Decimal('1') if share == share.to_integral() else Decimal('0.1'))} %"
+
+
 env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -54,7 +67,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.filters.update(money=_money, when=_when, label=_label)
+env.filters.update(money=_money, when=_when, label=_label, percent=percent)
 
 
 def page(visit: Visit, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:

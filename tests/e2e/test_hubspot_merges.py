@@ -2,7 +2,8 @@
 HubSpot (requests checked with hubspot-api-client's models) and the fake SendGrid (checked by
 Prism): a merge re-points the hub's deal record to the surviving id with its attribution,
 referral link and commission, counting nothing twice; the hub's own writes coming back as
-webhooks write and email nothing."""
+webhooks write and email nothing more; a person's edit of a field the hub wrote is taken in, not
+written over."""
 
 from __future__ import annotations
 
@@ -130,7 +131,9 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
     assert writes_after == writes_before
     assert subjects(h, "beta@partners.example") == ["Got it! Your referral for Initech is in"]
 
-    # a person changes the same field to something else: news, taken in, and still not written back
+    # a person changes the same field to something else: news, taken in, and still not written back;
+    # the deal is applied for the first time, so the partner data the create did not carry (the
+    # partner's name, how the deal was attributed) is written back, and only that
     move_deal(h, deal_id, partnerhub_source="event")
     h.deliver([deal_event(deal_id, event_type="deal.propertyChange", prop="partnerhub_source", value="event")])
     wait_until(lambda: idle(h), 30, what="a person's change processed")
@@ -140,7 +143,12 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
         deal = s.scalars(select(Deal).where(Deal.external_id == deal_id)).one()
         assert deal.properties["source"] == "event"
         crm_writes = [o for o in s.scalars(select(OutboxItem)) if o.connector == "hubspot"]
-        assert [o.action for o in crm_writes] == ["create_referral_deal"]  # nothing written back
+        assert [o.action for o in crm_writes] == ["create_referral_deal", "write_record"]
+        assert sorted(crm_writes[1].payload["sync"]["fields"]) == ["attribution", "partner_name"]
+        assert "partnerhub_source" not in crm_writes[1].payload["record"]  # the person's edit stands
+    now_in_crm = h.fake_hubspot.deals[deal_id]
+    assert now_in_crm["partnerhub_source"] == "event"
+    assert now_in_crm["partnerhub_partner_name"] == "Beta Resellers"
     assert (
         len(
             [
@@ -149,5 +157,5 @@ def test_values_the_hub_wrote_coming_back_write_and_email_nothing(flow):
                 if r["method"] == "POST" and "/search" not in r["path"] and "/batch/read" not in r["path"]
             ]
         )
-        == writes_before
+        == writes_before + 1  # the one batched write
     )

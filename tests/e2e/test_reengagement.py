@@ -12,7 +12,8 @@ import httpx
 from sqlalchemy import select
 
 from hub.pipeline.models import OutboxItem
-from hub.program.models import Partner, ReengagementSequence
+from hub.program import lifecycle
+from hub.program.models import Partner, ProgramRun, ReengagementSequence
 from tests.support.fake_sendgrid import API_KEY, FROM_EMAIL
 from tests.support.servers import wait_until
 
@@ -43,11 +44,14 @@ def sequence(h, email: str) -> ReengagementSequence | None:  # type: ignore[no-u
         ).first()
 
 
-def ran_payout_run(h) -> bool:  # type: ignore[no-untyped-def]
-    from hub.program.models import ProgramRun
-
+def passed_on(h, when: datetime) -> bool:  # type: ignore[no-untyped-def]
+    """A whole program pass ran at ``when``: its last step, the lifecycle's daily pass, claims
+    that day's run (the monthly payout run would only on or after the payout day)."""
     with h.hub.sessions() as s:
-        return s.scalars(select(ProgramRun).where(ProgramRun.kind == "payouts")).first() is not None
+        run = select(ProgramRun).where(
+            ProgramRun.kind == lifecycle.RUN_KIND, ProgramRun.period == when.date().isoformat()
+        )
+        return s.scalars(run).first() is not None
 
 
 def run_at(h, when: datetime) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +80,7 @@ def test_sequence_across_restarts_and_one_stopped_by_activity(make_harness, data
 
     # day 59: nothing yet
     run_at(h, joined + timedelta(days=59))
-    wait_until(lambda: ran_payout_run(h), 60, what="a program pass")  # the pass also claims the month's payout run
+    wait_until(lambda: passed_on(h, joined + timedelta(days=59)), 60, what="a program pass")
     assert sequence(h, quiet) is None and subjects_to(fake_sendgrid, quiet) == []
 
     # day 61: both get the first email

@@ -104,6 +104,29 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
         "Deal closed! Commission: $1,500.00"
     ]
 
+    # the hub wrote the partner data back to the deal (``write_record`` outbox rows): partner
+    # name and attribution once it saw the deal, the commission once it was won
+    writes = h.fake.events[3:]
+    name, commission = (
+        h.fake.field_key("deal", f) for f in ("partnerhub_partner_name", "partnerhub_commission_amount")
+    )
+    assert [(e["meta"]["entity"], e["meta"]["action"], e["meta"]["change_source"]) for e in writes] == [
+        ("deal", "change", "api"),
+        ("deal", "change", "api"),
+    ]
+    assert writes[0]["data"]["custom_fields"][name]["value"] == "Alpha Partners"
+    assert writes[1]["data"]["custom_fields"][commission]["value"] == "1500.00"
+    with h.hub.sessions() as s:
+        assert [o.action for o in s.scalars(select(OutboxItem).where(OutboxItem.connector == "pipedrive"))].count(
+            "write_record"
+        ) == 2
+    for event in writes:
+        assert deliver(h, event).status_code == 200
+    wait_until(lambda: idle(h), 30, what="write-back echoes processed")
+    assert outcomes(h)[-2:] == ["echo", "echo"]  # their echoes change nothing
+    events_before = len(h.fake.events)
+    assert events_before == 5
+
     # a field mapped both ways (the partner id) written by the hub comes back as a webhook: no loop
     from hub.pipeline.outbox import owe
 
@@ -115,7 +138,7 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
             action="update_deal",
             payload={"deal_id": str(deal_id), "custom_fields": {"partnerhub_partner_id": "99"}},
         )
-    wait_until(lambda: idle(h) and len(h.fake.events) == 4, 30, what="update carried out")
+    wait_until(lambda: idle(h) and len(h.fake.events) == events_before + 1, 30, what="update carried out")
     with h.hub.sessions() as s:
         outbox_before = len(list(s.scalars(select(OutboxItem))))
     echo_of_update = h.fake.events[-1]
@@ -125,7 +148,7 @@ def test_referral_to_pipedrive_deal_to_status_emails_to_commission(flow):
     assert outcomes(h)[-1] == "echo"
     with h.hub.sessions() as s:
         assert len(list(s.scalars(select(OutboxItem)))) == outbox_before  # nothing written back
-    assert len(h.fake.events) == 4
+    assert len(h.fake.events) == events_before + 1
 
 
 def test_conflicting_referral_is_held_and_creates_nothing_in_pipedrive(flow):

@@ -202,7 +202,7 @@ class Run:
         from hub.pipeline.store import upgrade
 
         upgrade(self.db_url)
-        self.sql = create_engine(self.db_url)
+        self.sql = create_engine(self.db_url, hide_parameters=True)
         port = free_port()
         self.web_url = f"http://127.0.0.1:{port}"
         self.web = Proc(["-m", "hub.cli", "web", "--port", str(port)], self.env, tmp / f"web-{db}-{workers}.log")

@@ -291,7 +291,10 @@ def test_before_payment_the_api_moves_commission_and_recurring_revenue_to_the_ne
         ("commission", "fact:1", 30_000, "pending"),  # 30 % gold-recurring
     ]
     with h.sessions() as s:
-        snaps = [e.rule_snapshot for e in s.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == new))]
+        snaps = [
+            e.rule_snapshot
+            for e in s.scalars(select(LedgerEntry).where(LedgerEntry.partner_id == new).order_by(LedgerEntry.id))
+        ]
         assert [(x["rule_name"], x["tier"]) for x in snaps] == [("gold-deals", "gold"), ("gold-recurring", "gold")]
         assert s.scalars(select(PaymentCustomer)).one().partner_id == new
         assert s.scalars(select(RevenueFact)).one().partner_id == new

@@ -25,7 +25,7 @@ CRM = EVERY | {
 }
 EXPECTED: dict[str, set[str]] = {
     "lms": EVERY,
-    "hubspot": CRM | {"MergesRecords"},
+    "hubspot": CRM | {"MergesRecords", "ReadsDealPartiesInBatches"},
     "salesforce": CRM | {"NamesPolledChanges"},
     "pipedrive": CRM | {"RegistersWebhooks", "ChecksWebhooks"},
     "sendgrid": EVERY | {"RegistersWebhooks", "SharesRedis"},

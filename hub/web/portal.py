@@ -10,10 +10,12 @@ idempotency key made when the form was shown, so a form sent twice makes one rec
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +28,8 @@ from hub.program.models import Partner
 from hub.program.submission import ReferralIn, once_per_key
 from hub.web.render import fragment, page
 from hub.web.visit import PageError, PartnerVisit, Visit, not_found, posted
+
+T = TypeVar("T")
 
 router = APIRouter(include_in_schema=False)
 
@@ -124,36 +128,62 @@ def _validate(form: dict[str, str]) -> tuple[ReferralIn | None, dict[str, str]]:
         return None, errors
 
 
-@router.post("/portal/referrals")
-async def referral_submit(request: Request) -> Response:
+async def _submit(
+    request: Request,
+    template: str,
+    submit: Callable[[Visit, Session, Partner, dict[str, Any], str], tuple[T, int | None]],
+    *,
+    again: str,
+    refused: tuple[type[DomainError], ...] = (),
+) -> tuple[Visit, T] | Response:
+    """A portal form posted to the domain path the API takes: validated (422 with the errors by
+    the fields), submitted once per the form's idempotency key in a unit of work (``submit``
+    returns what was made and the inbox event it owes), or the form again with why it was not:
+    409 for the key sent with other values (``again`` says what to do), 403 for a ``refused``."""
     visit, form = await _posted_partner(request)
     body, errors = _validate(form)
     idem = (form.get("idem") or "")[:64] or secrets.token_urlsafe(16)
     values = {name: form.get(name) or "" for name in FIELDS}
-    if body is None:
-        return page(
-            visit, "portal/referral_new.html", status=422, values=values, errors=errors, idem=idem, labels=LABELS
-        )
-    key = f"portal:{idem}"
 
-    def attempt() -> str:
-        hub = visit.hub
-        with unit_of_work(hub) as session:
+    def again_with(status: int, errors: dict[str, str]) -> Response:
+        return page(visit, template, status=status, values=values, errors=errors, idem=idem, labels=LABELS)
+
+    if body is None:
+        return again_with(422, errors)
+    key = f"portal:{idem}"
+    fields = body.model_dump()
+
+    def attempt() -> T:
+        with unit_of_work(visit.hub) as session:
             partner = session.get(Partner, _partner_id(visit))
             if partner is None:
                 raise not_found()
-            result = referrals.submit(session, partner, body.model_dump(), idempotency_key=key)
-            if result.event_id is not None:
-                owe_inbox(session, [result.event_id])
-            return result.referral.tracking_id
+            made, event_id = submit(visit, session, partner, fields, key)
+            if event_id is not None:
+                owe_inbox(session, [event_id])
+            return made
 
     try:
-        tracking_id = await run_in_threadpool(once_per_key, attempt, key)
+        return visit, await run_in_threadpool(once_per_key, attempt, key)
     except IdempotencyConflict:
-        errors = {"form": "This form was already sent with other values. Open a new form to submit another referral."}
-        return page(
-            visit, "portal/referral_new.html", status=409, values=values, errors=errors, idem=idem, labels=LABELS
-        )
+        return again_with(409, {"form": f"This form was already sent with other values. Open a new form to {again}."})
+    except refused as exc:  # e.g. the program's condition for registering deals (named on the page)
+        return again_with(403, {"form": str(exc)})
+
+
+def _submit_referral(
+    visit: Visit, session: Session, partner: Partner, fields: dict[str, Any], key: str
+) -> tuple[str, int | None]:
+    result = referrals.submit(session, partner, fields, idempotency_key=key)
+    return result.referral.tracking_id, result.event_id
+
+
+@router.post("/portal/referrals")
+async def referral_submit(request: Request) -> Response:
+    done = await _submit(request, "portal/referral_new.html", _submit_referral, again="submit another referral")
+    if isinstance(done, Response):
+        return done
+    visit, tracking_id = done
     return _see_other(visit, f"/portal/referrals/{tracking_id}?submitted=1")
 
 
@@ -199,53 +229,33 @@ def registration_form(visit: PartnerVisit) -> Response:
     return _new_form(visit, "portal/registration_new.html")
 
 
+def _submit_registration(
+    visit: Visit, session: Session, partner: Partner, fields: dict[str, Any], key: str
+) -> tuple[int, int | None]:
+    hub = visit.hub
+    row, _, event_id = registrations.submit(
+        session,
+        partner,
+        fields,
+        idempotency_key=key,
+        at=clock.now(hub),
+        requires=hub.program.registrations.requires,
+    )
+    return row.id, event_id
+
+
 @router.post("/portal/registrations")
 async def registration_submit(request: Request) -> Response:
-    visit, form = await _posted_partner(request)
-    body, errors = _validate(form)
-    idem = (form.get("idem") or "")[:64] or secrets.token_urlsafe(16)
-    values = {name: form.get(name) or "" for name in FIELDS}
-    if body is None:
-        return page(
-            visit, "portal/registration_new.html", status=422, values=values, errors=errors, idem=idem, labels=LABELS
-        )
-    key = f"portal:{idem}"
-
-    def attempt() -> int:
-        hub = visit.hub
-        with unit_of_work(hub) as session:
-            partner = session.get(Partner, _partner_id(visit))
-            if partner is None:
-                raise not_found()
-            row, _, event_id = registrations.submit(
-                session,
-                partner,
-                body.model_dump(),
-                idempotency_key=key,
-                at=clock.now(hub),
-                requires=hub.program.registrations.requires,
-            )
-            if event_id is not None:
-                owe_inbox(session, [event_id])
-            return row.id
-
-    try:
-        reg_id = await run_in_threadpool(once_per_key, attempt, key)
-    except IdempotencyConflict:
-        errors = {"form": "This form was already sent with other values. Open a new form to register another deal."}
-        return page(
-            visit, "portal/registration_new.html", status=409, values=values, errors=errors, idem=idem, labels=LABELS
-        )
-    except ConditionUnmet as exc:  # the program's condition for registering deals (named on the page)
-        return page(
-            visit,
-            "portal/registration_new.html",
-            status=403,
-            values=values,
-            errors={"form": str(exc)},
-            idem=idem,
-            labels=LABELS,
-        )
+    done = await _submit(
+        request,
+        "portal/registration_new.html",
+        _submit_registration,
+        again="register another deal",
+        refused=(ConditionUnmet,),
+    )
+    if isinstance(done, Response):
+        return done
+    visit, reg_id = done
     return _see_other(visit, f"/portal/registrations/{reg_id}")
 
 

@@ -210,6 +210,9 @@ def test_referral_form_takes_the_api_path_once_with_field_errors_and_csrf(
     assert first.status_code == again.status_code == 303
     assert first.headers["location"] == again.headers["location"]
     assert count() == before + 1
+    other = a.client.post("/portal/referrals", data={**good, "company_name": "Initrode"}, follow_redirects=False)
+    assert other.status_code == 409 and "already sent with other values" in other.text  # same form, other values
+    assert count() == before + 1
     shown = a.client.get(first.headers["location"]).text
     tracking_id = first.headers["location"].split("/")[-1].split("?")[0]
     assert f'id="tracking-id">{tracking_id}<' in shown and "received" in shown

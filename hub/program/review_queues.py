@@ -9,7 +9,9 @@ the same ones the admin API and the CLI call.
 
 The lifecycle adds two queues: ``applications`` (confirmed applications waiting for a person's
 decision; they belong to no partner yet) and ``onboarding`` (overdue onboarding steps handed to
-the partner manager after one reminder, ``onboarding.overdue``)."""
+the partner manager after one reminder, ``onboarding.overdue``). MDF adds ``mdf_requests`` and
+``mdf_claims`` (``hub.program.mdf.workflow.decide_request`` / ``decide_claim``): every request
+and every claim, whatever the amount."""
 
 from __future__ import annotations
 
@@ -21,7 +23,17 @@ from sqlalchemy.orm import Session
 
 from hub.pipeline.models import Alert
 from hub.program.fraud import HOLDABLE
-from hub.program.models import Application, DealRegistration, LedgerEntry, OnboardingTask, Partner, Payout, Referral
+from hub.program.models import (
+    Application,
+    DealRegistration,
+    LedgerEntry,
+    MdfClaim,
+    MdfRequest,
+    OnboardingTask,
+    Partner,
+    Payout,
+    Referral,
+)
 from hub.program.states import PayoutStatus, ReferralStatus
 
 PAGE = 50
@@ -66,6 +78,9 @@ QUEUES: dict[str, Queue] = {
             OnboardingTask,
             (OnboardingTask.escalated_at.is_not(None), OnboardingTask.completed_at.is_(None)),
         ),
+        # MDF: every request and every claim waits for a person, whatever the amount (hub.program.mdf)
+        Queue("mdf_requests", "MDF requests to decide", MdfRequest, (MdfRequest.status == "pending",)),
+        Queue("mdf_claims", "MDF claims to decide (with proof)", MdfClaim, (MdfClaim.status == "pending",)),
     )
 }
 

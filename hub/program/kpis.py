@@ -11,7 +11,10 @@
 * ``time_to_first_referral_days``: per partner with a referral, whole days from joining to its
   first referral, and their median;
 * ``retention``: of the partners active (a referral) in the previous quarter, the share that
-  made a referral in this quarter so far.
+  made a referral in this quarter so far;
+* ``mdf_budget_used`` (``hub.program.mdf.budget.mdf_budget_used``): per currency, the MDF
+  requested (pending and approved requests), approved, and claimed and approved in the quarter
+  (the year when ``period`` is year) containing ``at``.
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
@@ -34,6 +37,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from hub.program.mdf.budget import mdf_budget_used
 from hub.program.models import LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
@@ -173,6 +177,9 @@ def compute(
         per = commission.setdefault(currency, {"owed": 0, "paid": 0})
         per["paid" if status == LedgerStatus.PAID else "owed"] += int(amount)
 
+    # -- MDF (hub.program.mdf): budget used in the quarter (a month or quarter chosen) or year containing ``at``
+    mdf_used = mdf_budget_used(session, at, "year" if period == "year" else "quarter")
+
     return {
         "at": at.isoformat(),
         "partners": len(listed),
@@ -199,6 +206,7 @@ def compute(
             "retained": retained,
             "rate": ratio(retained, prev_active),
         },
+        "mdf_budget_used": mdf_used,
     }
 
 
@@ -220,6 +228,13 @@ def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     for currency, per in data["commission"].items():
         rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
         rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
+    mdf = data.get("mdf_budget_used") or {"by_currency": {}}
+    for currency, used in mdf["by_currency"].items():
+        rows.append((f"MDF requested {mdf['period']} {currency}", format_money(used["requested"], currency)))
+        rows.append((f"MDF approved {mdf['period']} {currency}", format_money(used["approved"], currency)))
+        rows.append(
+            (f"MDF claims approved {mdf['period']} {currency}", format_money(used["claimed_approved"], currency))
+        )
     for pid, conv in data["conversion_by_partner"].items():
         rows.append(
             (

@@ -163,6 +163,13 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
         actions = [a.action for a in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions.count("mdf_claim.approve") == 1 and actions.count("mdf_request.reject") == 1
 
+    # the KPI: MDF budget used this quarter, the same in its own endpoint and in the program KPIs
+    used = {"USD": {"requested": 60000, "approved": 30000, "claimed_approved": 10001}}
+    figure = api(h, None, "GET", "/api/v1/admin/mdf/budget-used", headers=dict(ADMIN)).json()
+    assert figure == {"period": period, "by_currency": used}
+    kpis = api(h, None, "GET", "/api/v1/admin/kpis", params={"period": "quarter"}, headers=dict(ADMIN)).json()
+    assert kpis["mdf_budget_used"] == figure
+
     # the payout run proposes it; a person approves the payout; it is paid once
     run_at = (datetime.now(UTC) + timedelta(days=32)).replace(day=2)
     h.cli("program", "tick", "--now", run_at.isoformat())

@@ -39,9 +39,9 @@ def _amounts(value: dict[str, Decimal]) -> dict[str, Decimal]:
 
 class Uploads(_Strict):
     max_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024, description="Largest proof file (bytes)."
+        default=5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024, description="Largest proof file (bytes, at most 20 MiB)."
     )
-    max_files: int = Field(default=5, ge=1, le=20, description="Most proof files one claim carries.")
+    max_files: int = Field(default=5, ge=1, le=10, description="Most proof files one claim carries.")
     quota_bytes: int = Field(
         default=100 * 1024 * 1024,
         ge=1024,

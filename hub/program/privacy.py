@@ -310,7 +310,8 @@ def forget(
     # proof-of-performance files (MDF claims): the bytes of a forgotten partner's files, and of the
     # files the person uploaded, are erased (the rows stay for the books)
     forgotten_partners = [key[0] for key in touched.get(Partner.__tablename__, set())]
-    erased = mdf_proofs.erase(session, partner_ids=forgotten_partners, emails=sorted(emails), now=utcnow())
+    for proof_id in mdf_proofs.erase(session, partner_ids=forgotten_partners, emails=sorted(emails), now=utcnow()):
+        touched.setdefault("mdf_proofs", set()).add((proof_id,))
     session.flush()
 
     # 2. every copy, in every text and JSON column of every table
@@ -323,8 +324,6 @@ def forget(
         touched.setdefault(table.name, set()).update(_scrub_table(session, table, columns, needles))
     for table_name, keys in sorted(touched.items()):
         report.add(table_name, len(keys))
-    if erased:
-        report.add("mdf_proofs (files erased)", erased)
     session.expire_all()  # the ORM objects above reload what the walk wrote
 
     session.add(

@@ -153,20 +153,22 @@ def download_name(proof: MdfProof) -> str:
     return proof.name
 
 
-def erase(session: Session, *, partner_ids: Sequence[int], emails: Sequence[str], now: datetime) -> int:
+def erase(session: Session, *, partner_ids: Sequence[int], emails: Sequence[str], now: datetime) -> list[int]:
     """Empty the bytes of the files of these partners or uploaded by these addresses (``privacy
-    forget``); the rows stay, marked erased. Returns how many were erased."""
+    forget``); the rows stay, marked erased. Returns the ids of the files erased."""
     conditions = []
     if partner_ids:
         conditions.append(MdfProof.partner_id.in_(list(partner_ids)))
     if emails:
         conditions.append(func.lower(MdfProof.uploaded_by).in_([e.lower() for e in emails]))
     if not conditions:
-        return 0
-    result = session.execute(
-        update(MdfProof)
-        .where(or_(*conditions), MdfProof.erased_at.is_(None))
-        .values(content=b"", erased_at=now, original_name=None, uploaded_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+        return []
+    ids = list(session.scalars(select(MdfProof.id).where(or_(*conditions), MdfProof.erased_at.is_(None))))
+    if ids:
+        session.execute(
+            update(MdfProof)
+            .where(MdfProof.id.in_(ids))
+            .values(content=b"", erased_at=now, original_name=None, uploaded_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids

@@ -98,10 +98,13 @@ async def post_request(
     hub = hub_of(request)
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:
+        current = session.get(Partner, partner.id)  # this transaction's own copy (never the guard's, stale)
+        if current is None:
+            raise NotFound("no such partner")
         row, created = workflow.submit_request(
             session,
             hub.program,
-            session.merge(partner),
+            current,
             body.model_dump(),
             idempotency_key=idempotency_key,
             by=partner.email,

@@ -28,13 +28,14 @@ version: 1
 new_deals:
   start:
     hubspot: {pipeline: default, stage: appointmentscheduled}
-payouts: {day_of_month: 1}
+payouts: {day_of_month: 28}
 mdf:
   enabled: true
   requires: {tier: [gold]}
   budgets: {gold: {USD: "1000.00"}}
   uploads: {max_bytes: 2048, max_files: 2, quota_bytes: 8192}
 """
+NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 HTML_AS_PDF = b"<!DOCTYPE html><html><body><script>document.cookie</script></body></html>"
 
@@ -74,8 +75,14 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     mappings = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", mappings)
     (mappings / "program.yaml").write_text(PROGRAM)
-    h = start_flow(
-        make_harness, "hubspot", database_url, fake_hubspot, fake_sendgrid, PARTNERHUB_MAPPINGS_DIR=str(mappings)
+    h = start_flow(  # the program clock stands on the 2nd: no payout run until the test ticks on the 28th
+        make_harness,
+        "hubspot",
+        database_url,
+        fake_hubspot,
+        fake_sendgrid,
+        PARTNERHUB_MAPPINGS_DIR=str(mappings),
+        PARTNERHUB_PROGRAM__CLOCK_NOW=NOW.isoformat(),
     )
     alpha = add_partner(h, "Alpha Media", "alpha@mdf-partners.example", tier="gold")
     beta = add_partner(h, "Beta Events", "beta@mdf-partners.example", tier="gold")
@@ -94,7 +101,8 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
         answers = list(pool.map(lambda i: request_funds(h, alpha, "300.00", f"Webinar {i}"), range(5)))
     assert sorted(a.status_code for a in answers) == [201, 201, 201, 422, 422], [a.text for a in answers]
     assert all("passes your MDF budget" in a.text for a in answers if a.status_code == 422)
-    period = period_of(datetime.now(UTC), "quarter")
+    period = period_of(NOW, "quarter")
+    assert period == "2026-Q4"
     with h.hub.sessions() as s:
         assert s.scalars(select(MdfBudget.used_minor).where(MdfBudget.period == period)).all() == [90000]
     made = sorted(a.json()["id"] for a in answers if a.status_code == 201)
@@ -171,7 +179,7 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     assert kpis["mdf_budget_used"] == figure
 
     # the payout run proposes it; a person approves the payout; it is paid once
-    run_at = (datetime.now(UTC) + timedelta(days=32)).replace(day=2)
+    run_at = NOW.replace(day=28, hour=12)
     h.cli("program", "tick", "--now", run_at.isoformat())
     h.cli("program", "tick", "--now", run_at.isoformat())  # the same run again: nothing more
     review = api(h, None, "GET", "/api/v1/admin/payouts", headers=dict(ADMIN)).json()

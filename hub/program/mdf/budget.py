@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from hub.pipeline.inbox import insert_ignoring_conflicts
@@ -94,47 +94,26 @@ def overview(session: Session, mdf: Mdf, partner_id: int, tier: str | None, at: 
 
 
 def mdf_budget_used(session: Session, at: datetime, period: str = "quarter") -> dict[str, Any]:
-    """The KPI: MDF spoken for across all partners in the period (``quarter`` or ``year``)
-    containing ``at``, per currency (minor units): ``requested`` (pending and approved requests
-    as the budget counters hold them) and ``approved`` (approved requests' amounts) and
-    ``claimed_approved`` (approved claims, i.e. what became payable)."""
+    """The KPI: MDF across all partners in the period (``quarter`` or ``year``) containing ``at``,
+    per currency (minor units): ``requested`` (pending and approved requests, as the budget
+    counters hold them), ``approved`` (approved requests) and ``claimed_approved`` (approved
+    claims: what became payable). One statement."""
     from hub.program.models import MdfClaim
 
     key = period_of(at, period)
-    requested = {
-        code: int(n)
-        for code, n in session.execute(
-            select(MdfBudget.currency, func.sum(MdfBudget.used_minor))
-            .where(MdfBudget.period == key)
-            .group_by(MdfBudget.currency)
-        )
-    }
-    approved = {
-        code: int(n)
-        for code, n in session.execute(
-            select(MdfRequest.currency, func.sum(MdfRequest.amount_minor))
-            .where(MdfRequest.period == key, MdfRequest.status == "approved")
-            .group_by(MdfRequest.currency)
-        )
-    }
-    paid_out = {
-        code: int(n)
-        for code, n in session.execute(
-            select(MdfClaim.currency, func.sum(MdfClaim.amount_minor))
-            .join(MdfRequest, MdfRequest.id == MdfClaim.request_id)
-            .where(MdfRequest.period == key, MdfClaim.status == "approved")
-            .group_by(MdfClaim.currency)
-        )
-    }
-    codes = sorted(set(requested) | set(approved) | set(paid_out))
-    return {
-        "period": key,
-        "by_currency": {
-            code: {
-                "requested": requested.get(code, 0),
-                "approved": approved.get(code, 0),
-                "claimed_approved": paid_out.get(code, 0),
-            }
-            for code in codes
-        },
-    }
+    parts = union_all(
+        select(literal("requested").label("what"), MdfBudget.currency, func.sum(MdfBudget.used_minor).label("n"))
+        .where(MdfBudget.period == key)
+        .group_by(MdfBudget.currency),
+        select(literal("approved"), MdfRequest.currency, func.sum(MdfRequest.amount_minor))
+        .where(MdfRequest.period == key, MdfRequest.status == "approved")
+        .group_by(MdfRequest.currency),
+        select(literal("claimed_approved"), MdfClaim.currency, func.sum(MdfClaim.amount_minor))
+        .join(MdfRequest, MdfRequest.id == MdfClaim.request_id)
+        .where(MdfRequest.period == key, MdfClaim.status == "approved")
+        .group_by(MdfClaim.currency),
+    )
+    by_currency: dict[str, dict[str, int]] = {}
+    for what, code, n in session.execute(parts):
+        by_currency.setdefault(code, {"requested": 0, "approved": 0, "claimed_approved": 0})[what] = int(n or 0)
+    return {"period": key, "by_currency": dict(sorted(by_currency.items()))}

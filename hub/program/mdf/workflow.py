@@ -97,6 +97,8 @@ def submit_request(
             if not same:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different MDF request")
             return existing, False
+    # one partner's requests in turn, the partner's row first (then the budget row): no lock cycle
+    session.refresh(partner, with_for_update=True)
     conditions.require(session, partner, mdf.requires, now, "an MDF request")
     allowance = mdf.allowance_minor(partner.tier, currency)
     if allowance == 0:

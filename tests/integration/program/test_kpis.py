@@ -65,6 +65,7 @@ EXPECTED = {
     "commission": {"EUR": {"owed": 3_000, "paid": 700}, "USD": {"owed": 3_000, "paid": 10_000}},
     "time_to_first_referral_days": {"by_partner": {"1": 10, "2": 20, "3": 61, "5": 121}, "median": 20},
     "retention": {"previous_quarter_active": 2, "retained": 1, "rate": "0.5000"},
+    "mdf_budget_used": {"period": "2026-Q2", "by_currency": {}},  # none in the fixture (tests/e2e/test_mdf.py)
 }
 
 
@@ -172,8 +173,9 @@ def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     # partners; referrals per partner (all time, won, recent windows); per month (one statement
-    # of range counts); ledger: a fixed number whatever the rows, each grouped or a count
-    assert len(statements) == 6
+    # of range counts); ledger; MDF budget used (one union): a fixed number whatever the rows,
+    # each grouped or a count
+    assert len(statements) == 7
     assert all("GROUP BY" in s or "count(*)" in s for s in statements if "referrals" in s or "ledger_entries" in s)
     assert not [s for s in statements if "referrals.history" in s or "ledger_entries.rule_snapshot" in s]
 

@@ -117,6 +117,17 @@ def test_mdf_pages_request_review_claim_and_proof(hub: Hub) -> None:
         queue = admin.get("/console/queues/mdf_requests")
         assert queue.status_code == 200 and "Trade fair" in queue.text and "2,000.00 EUR" in queue.text
         token = csrf_of(queue.text)
+        with signed_in(hub, "vic@ops.example", "viewer") as viewer:  # a viewer looks, never decides
+            seen = viewer.get("/console/queues/mdf_requests")
+            assert "Trade fair" in seen.text and "viewer: read only" in seen.text
+            refused_viewer = viewer.post(
+                f"/console/queues/mdf_requests/{request_id}/approve",
+                data={"csrf": csrf_of(seen.text), "reason": "looks fine"},
+                follow_redirects=False,
+            )
+            assert refused_viewer.status_code == 403
+        with hub.sessions() as s:
+            assert s.get(MdfRequest, request_id).status == "pending"  # type: ignore[union-attr]
         assert (
             admin.post(
                 f"/console/queues/mdf_requests/{request_id}/approve", data={"csrf": token, "reason": ""}

@@ -14,6 +14,7 @@ empties the bytes and keeps the row for the books.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ SIGNATURES: dict[str, tuple[str, tuple[bytes, ...]]] = {
     "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
 }
 EXTENSIONS = {"pdf": "pdf", "png": "png", "jpeg": "jpg"}
+#: the names ``store`` gives: 32 URL-safe random characters and the type's extension
+STORED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.(?:pdf|png|jpg)")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def store(
 def for_partner(session: Session, name: str, partner_id: int | None) -> MdfProof | None:
     """The file stored as ``name`` with its bytes: the partner's own (``partner_id``), or any
     (None: an operator). Another partner's file and an erased one are not found."""
-    if len(name) > 64:
+    if not STORED_NAME.fullmatch(name):  # only names this module makes (no NUL, no path, bounded)
         return None
     query = select(MdfProof).options(undefer(MdfProof.content)).where(MdfProof.name == name)
     if partner_id is not None:

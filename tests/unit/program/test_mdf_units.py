@@ -115,3 +115,11 @@ def test_multipart_reader_splits_fields_and_files_and_refuses_what_it_cannot_rea
     many = httpx.Request("POST", "http://hub.invalid/", data={f"f{i}": "x" for i in range(60)}, files={"x": b"1"})
     with pytest.raises(multipart.MultipartError, match="more than 50 parts"):
         multipart.parse(many.read(), many.headers["content-type"])
+
+
+def test_only_names_the_store_makes_are_looked_up():
+    import secrets
+
+    assert proofs.STORED_NAME.fullmatch(secrets.token_urlsafe(24) + ".pdf")
+    for name in ("../etc/passwd", "a\x00b.pdf", "x" * 32 + ".html", secrets.token_urlsafe(24) + ".pdf/x"):
+        assert proofs.for_partner(None, name, 1) is None  # type: ignore[arg-type] - refused before any query

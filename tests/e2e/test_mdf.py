@@ -94,6 +94,9 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     assert refused.json()["detail"] == "an MDF request requires: tier must be one of gold"
     page = api(h, silver, "GET", "/api/v1/mdf").json()
     assert page["open"] is False and page["unmet"] == ["tier must be one of gold"]
+    features = api(h, silver, "GET", "/api/v1/features").json()  # MDF among the gated benefits
+    assert features["mdf"] == {"open": False, "unmet": ["tier must be one of gold"]}
+    assert api(h, alpha, "GET", "/api/v1/features").json()["mdf"] == {"open": True, "unmet": []}
     assert count(h, MdfRequest) == 0 and count(h, MdfBudget) == 0
 
     # parallel requests for 300.00 against a 1000.00 budget: exactly three are taken

@@ -127,6 +127,17 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     with h.hub.sessions() as s:
         assert s.scalars(select(MdfBudget.used_minor).where(MdfBudget.period == period)).all() == [60000]
 
+    # a retried request with its Idempotency-Key is the same request; another body under the key is refused
+    body = {"activity": "Newsletter", "amount": "100.00", "currency": "USD"}
+    key = {"Idempotency-Key": "newsletter-1"}
+    made_once = api(h, alpha, "POST", "/api/v1/mdf/requests", json=body, headers=dict(key))
+    again = api(h, alpha, "POST", "/api/v1/mdf/requests", json=body, headers=dict(key))
+    assert (made_once.status_code, again.status_code) == (201, 200) and again.json()["id"] == made_once.json()["id"]
+    other = api(h, alpha, "POST", "/api/v1/mdf/requests", json={**body, "amount": "50.00"}, headers=dict(key))
+    assert other.status_code == 409
+    with h.hub.sessions() as s:
+        assert s.scalars(select(MdfBudget.used_minor).where(MdfBudget.period == period)).all() == [70000]
+
     # refused uploads store nothing: disguised, too large a file, too large a body, no key
     disguised = claim(h, alpha, first, "10.00", ("invoice.pdf", HTML_AS_PDF))
     assert disguised.status_code == 422 and "not a PDF, PNG, JPEG file by its content" in disguised.text
@@ -175,7 +186,7 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     assert actions.count("mdf_claim.approve") == 1 and actions.count("mdf_request.reject") == 1
 
     # the KPI: MDF budget used this quarter, the same in its own endpoint and in the program KPIs
-    used = {"USD": {"requested": 60000, "approved": 30000, "claimed_approved": 10001}}
+    used = {"USD": {"requested": 70000, "approved": 30000, "claimed_approved": 10001}}
     figure = api(h, None, "GET", "/api/v1/admin/mdf/budget-used", headers=dict(ADMIN)).json()
     assert figure == {"period": period, "by_currency": used}
     kpis = api(h, None, "GET", "/api/v1/admin/kpis", params={"period": "quarter"}, headers=dict(ADMIN)).json()

@@ -237,7 +237,13 @@ async def decide_request(
         hub,
         lambda s: workflow.request_dict(
             workflow.decide_request(
-                s, request_id, approve_it=verdict == "approve", actor=body.by, reason=body.reason, now=clock.now(hub)
+                s,
+                request_id,
+                approve_it=verdict == "approve",
+                actor=body.by,
+                reason=body.reason,
+                now=clock.now(hub),
+                mail_settings=hub.settings.sendgrid,
             )
         ),
     )
@@ -275,6 +281,7 @@ async def decide_claim(
             actor=body.by,
             reason=body.reason,
             now=clock.now(hub),
+            mail_settings=hub.settings.sendgrid,
         )
         return workflow.claim_dict(claim)
 

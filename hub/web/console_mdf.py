@@ -33,7 +33,13 @@ async def decide_request(request: Request, request_id: RowId, verdict: str) -> R
         decide,
         visit,
         lambda s: workflow.decide_request(
-            s, request_id, approve_it=verdict == "approve", actor=actor, reason=reason, now=now
+            s,
+            request_id,
+            approve_it=verdict == "approve",
+            actor=actor,
+            reason=reason,
+            now=now,
+            mail_settings=visit.hub.settings.sendgrid,
         ),
     )
     return RedirectResponse("/console/queues/mdf_requests?done=1", status_code=303)
@@ -52,7 +58,14 @@ async def decide_claim(request: Request, claim_id: RowId, verdict: str) -> Respo
         decide,
         visit,
         lambda s: workflow.decide_claim(
-            s, hub.program, claim_id, approve_it=verdict == "approve", actor=actor, reason=reason, now=now
+            s,
+            hub.program,
+            claim_id,
+            approve_it=verdict == "approve",
+            actor=actor,
+            reason=reason,
+            now=now,
+            mail_settings=hub.settings.sendgrid,
         ),
     )
     return RedirectResponse("/console/queues/mdf_claims?done=1", status_code=303)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from hub.program import review_queues
 from hub.program.mdf.budget import period_of
 from hub.program.models import AuditEntry, LedgerEntry, MdfBudget, MdfClaim, MdfProof, MdfRequest, Payout
-from tests.support.flows import ADMIN_TOKEN, add_partner, api, idle, start_flow
+from tests.support.flows import ADMIN_TOKEN, add_partner, api, idle, start_flow, subjects
 from tests.support.servers import REPO, wait_until
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -191,6 +191,20 @@ def test_mdf_requests_claims_proofs_and_payout(make_harness, database_url, fake_
     assert figure == {"period": period, "by_currency": used}
     kpis = api(h, None, "GET", "/api/v1/admin/kpis", params={"period": "quarter"}, headers=dict(ADMIN)).json()
     assert kpis["mdf_budget_used"] == figure
+
+    # the partner is told of each decision, once (the worker sends the mails)
+    told = [
+        "MDF request approved: ",
+        "MDF request rejected: ",
+        "MDF claim approved: ",
+        "MDF claim rejected: ",
+    ]
+    wait_until(
+        lambda: all(any(s.startswith(t) for s in subjects(h, "alpha@mdf-partners.example")) for t in told),
+        60,
+        what="the decision mails",
+    )
+    assert len([s for s in subjects(h, "alpha@mdf-partners.example") if s.startswith("MDF ")]) == 4
 
     # the payout run proposes it; a person approves the payout; it is paid once
     run_at = NOW.replace(day=28, hour=12)

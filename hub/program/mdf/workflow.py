@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors.sendgrid import SendGridSettings
 from hub.mapping.money import MoneyError, exponent, from_minor_units, parse_amount
 from hub.pipeline.store import utcnow
 from hub.program import conditions
+from hub.program.email.formatting import format_money
+from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict, InvalidInput, InvalidState, NotFound
 from hub.program.mdf import budget, proofs
 from hub.program.mdf.section import Mdf
@@ -144,9 +147,17 @@ def _reason(reason: str) -> str:
 
 
 def decide_request(
-    session: Session, request_id: int, *, approve_it: bool, actor: str, reason: str, now: datetime
+    session: Session,
+    request_id: int,
+    *,
+    approve_it: bool,
+    actor: str,
+    reason: str,
+    now: datetime,
+    mail_settings: SendGridSettings | None = None,
 ) -> MdfRequest:
-    """A person's decision on a pending request, audited; a rejection gives the amount back."""
+    """A person's decision on a pending request, audited; a rejection gives the amount back. The
+    partner is told (``mdf_decided``, once per decision)."""
     reason = _reason(reason)
     row = session.get(MdfRequest, request_id, with_for_update=True)
     if row is None:
@@ -166,7 +177,55 @@ def decide_request(
         before,
         {"status": row.status, "reason": reason},
     )
+    _tell(
+        session,
+        mail_settings,
+        "request",
+        row.id,
+        row.partner_id,
+        row.activity,
+        row.amount_minor,
+        row.currency,
+        row.status,
+        reason,
+    )
     return row
+
+
+def _tell(
+    session: Session,
+    mail_settings: SendGridSettings | None,
+    what: str,
+    row_id: int,
+    partner_id: int,
+    activity: str,
+    amount_minor: int,
+    currency: str,
+    status: str,
+    reason: str,
+) -> None:
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        return
+    notify(
+        session,
+        mail_settings=mail_settings,
+        kind="mdf_decided",
+        to_email=partner.email,
+        partner_id=partner.id,
+        natural_key=f"mdf-{what}-{status}:{row_id}",
+        context={
+            "partner_name": partner.name,
+            "partner_manager": partner.partner_manager,
+            "segment": partner.segment,
+            "locale": partner.locale,
+            "what": what,
+            "activity": activity,
+            "amount": format_money(amount_minor, currency),
+            "status": status,
+            "reason": reason,
+        },
+    )
 
 
 def submit_claim(
@@ -237,10 +296,18 @@ def submit_claim(
 
 
 def decide_claim(
-    session: Session, program: Program, claim_id: int, *, approve_it: bool, actor: str, reason: str, now: datetime
+    session: Session,
+    program: Program,
+    claim_id: int,
+    *,
+    approve_it: bool,
+    actor: str,
+    reason: str,
+    now: datetime,
+    mail_settings: SendGridSettings | None = None,
 ) -> MdfClaim:
     """A person's decision on a pending claim, audited. Approved: a payable ledger entry (once,
-    by its natural key); rejected: the amount returns to the request."""
+    by its natural key); rejected: the amount returns to the request. The partner is told."""
     reason = _reason(reason)
     claim = session.get(MdfClaim, claim_id, with_for_update=True)
     if claim is None:
@@ -287,6 +354,20 @@ def decide_claim(
         f"mdf_claim:{claim.id}",
         before,
         {"status": claim.status, "reason": reason, "ledger_entry_id": claim.ledger_entry_id},
+    )
+    request = session.get(MdfRequest, claim.request_id)
+    activity = request.activity if request is not None else f"request #{claim.request_id}"
+    _tell(
+        session,
+        mail_settings,
+        "claim",
+        claim.id,
+        claim.partner_id,
+        activity,
+        claim.amount_minor,
+        claim.currency,
+        claim.status,
+        reason,
     )
     return claim
 

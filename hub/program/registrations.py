@@ -254,6 +254,8 @@ def approve(
         contact_name=registration.contact_name,
         contact_email=registration.contact_email,
         notes=registration.notes,
+        company_country=registration.company_country,
+        company_industry=registration.company_industry,
         status="received",
         history=[{"status": "received", "at": created.isoformat(), "reason": f"deal registration #{registration.id}"}],
         created_at=created,

@@ -304,6 +304,10 @@ class DealRegistration(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
     protected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the first decision (approved or declined) and who made it: ``program`` (the automatic
+    #: check) or the person (``hub.program.lifecycle_kpis``: processing time, automated share)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -1,15 +1,19 @@
-"""routing: the referred company's country and industry, as the partner gave them
+"""routing and KPIs: the referred company's country and industry; a registration's decision
 
 Revision ID: 0007rt
 Revises: 0006pp
 Create Date: 2026-12-07 15:30:00
 
 The owner rules route a new deal by the referred company's country and industry too
-(``hub.program.routing``); the referral and deal-registration forms may give them.
+(``hub.program.routing``); the referral and deal-registration forms may give them. A deal
+registration keeps when it was first decided and by whom (the automatic check: ``program``), for
+the processing-time and automated-share KPIs (``hub.program.lifecycle_kpis``).
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+import hub.pipeline.store
 
 revision = '0007rt'
 down_revision = '0006pp'
@@ -24,9 +28,15 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch_op:
             batch_op.add_column(sa.Column('company_country', sa.String(length=2), nullable=True))
             batch_op.add_column(sa.Column('company_industry', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('deal_registrations') as batch_op:
+        batch_op.add_column(sa.Column('decided_at', hub.pipeline.store.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('decided_by', sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deal_registrations') as batch_op:
+        batch_op.drop_column('decided_by')
+        batch_op.drop_column('decided_at')
     for table in TABLES:
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_column('company_industry')

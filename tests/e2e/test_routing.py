@@ -90,7 +90,15 @@ def registered(h: Any, key: str, **body: str) -> Referral:
             ref = s.get(Referral, reg.referral_id) if reg.referral_id else None
         return ref if ref is not None and ref.crm_deal_id is not None and idle(h) else None
 
-    return wait_until(done, 90, what=f"the CRM deal of {body['company_name']}")
+    try:
+        return wait_until(done, 90, what=f"the CRM deal of {body['company_name']}")
+    except AssertionError as exc:  # say where it stopped
+        from hub.pipeline.models import OutboxItem
+
+        with h.hub.sessions() as s:
+            reg = s.get(DealRegistration, reg_id)
+            items = [(o.action, o.state, o.last_error) for o in s.scalars(select(OutboxItem))]
+        raise AssertionError(f"{exc}; registration {reg.status} ({reg.reason}); outbox {items}") from None
 
 
 @pytest.fixture(params=["hubspot", "salesforce", "pipedrive"])

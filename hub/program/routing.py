@@ -10,6 +10,8 @@
   found by the referral's company domain. A CRM country is free text ("Germany", "DE",
   "Deutschland"): it becomes an ISO code through ``COUNTRY_NAMES`` and the program file's
   ``owners.country_names``; a name neither knows is unknown, and matches no ``country`` rule.
+  The record's region only counts when the form gave no other country (a state of the record's
+  country says nothing about a company the partner says is elsewhere).
 
 Pure reads; ``hub.program.referrals.send_to_crm`` writes the owner onto the CRM deal and mails
 them.
@@ -85,8 +87,11 @@ def routed(
     country, region, industry = referral.company_country, None, referral.company_industry
     record = crm_company(session, source, domain)
     if record is not None:
+        crm_country = country_code(record.country, owners.country_names)
+        # the record's region is a place in the record's country: not when the form says otherwise
+        if country is None or country == crm_country:
+            region = record.region
         country = country or record.country
-        region = record.region
         industry = industry or record.industry
     return Routed(
         region=partner.region,

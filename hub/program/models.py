@@ -285,7 +285,11 @@ class DealRegistration(Base):
     status: received | held_for_review | approved | declined."""
 
     __tablename__ = "deal_registrations"
-    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        #: the lifecycle KPIs (``hub.program.lifecycle_kpis``): decided in a period, and by whom
+        Index("ix_deal_registrations_decided", "decided_at", "decided_by", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
@@ -314,6 +318,8 @@ class DealRegistration(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
+    #: the lifecycle KPIs count one kind's mails in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_notifications_kind_created", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -348,6 +354,8 @@ class EmailPreference(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    #: the lifecycle KPIs count decisions by action in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at", "actor"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     actor: Mapped[str] = mapped_column(String(200))
@@ -483,7 +491,12 @@ class OnboardingTask(Base):
     """One step of a partner's onboarding track (``hub.program.onboarding``)."""
 
     __tablename__ = "onboarding_steps"
-    __table_args__ = (UniqueConstraint("partner_id", "step"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "step"),
+        #: the lifecycle KPIs: reminders and escalations in a period (``hub.program.lifecycle_kpis``)
+        Index("ix_onboarding_steps_reminded", "reminded_at"),
+        Index("ix_onboarding_steps_escalated", "escalated_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)

@@ -103,6 +103,9 @@ class Referral(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: the referred company's ISO country and industry as the partner gave them (owner routing)
+    company_country: Mapped[str | None] = mapped_column(String(2))
+    company_industry: Mapped[str | None] = mapped_column(String(64))
     #: received -> held_for_review | declined | submitted (deal in the CRM) -> the deal's statuses
     status: Mapped[ReferralStatus] = mapped_column(StateColumn(ReferralStatus, 32))
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -282,7 +285,11 @@ class DealRegistration(Base):
     status: received | held_for_review | approved | declined."""
 
     __tablename__ = "deal_registrations"
-    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        #: the lifecycle KPIs (``hub.program.lifecycle_kpis``): decided in a period, and by whom
+        Index("ix_deal_registrations_decided", "decided_at", "decided_by", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
@@ -294,16 +301,25 @@ class DealRegistration(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: the company's ISO country and industry as the partner gave them (``hub.program.routing``)
+    company_country: Mapped[str | None] = mapped_column(String(2))
+    company_industry: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
     protected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the first decision (approved or declined) and who made it: ``program`` (the automatic
+    #: check) or the person (``hub.program.lifecycle_kpis``: processing time, automated share)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):
     __tablename__ = "notifications"
+    #: the lifecycle KPIs count one kind's mails in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_notifications_kind_created", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -338,6 +354,8 @@ class EmailPreference(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    #: the lifecycle KPIs count decisions by action in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at", "actor"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     actor: Mapped[str] = mapped_column(String(200))
@@ -473,7 +491,12 @@ class OnboardingTask(Base):
     """One step of a partner's onboarding track (``hub.program.onboarding``)."""
 
     __tablename__ = "onboarding_steps"
-    __table_args__ = (UniqueConstraint("partner_id", "step"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "step"),
+        #: the lifecycle KPIs: reminders and escalations in a period (``hub.program.lifecycle_kpis``)
+        Index("ix_onboarding_steps_reminded", "reminded_at"),
+        Index("ix_onboarding_steps_escalated", "escalated_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)

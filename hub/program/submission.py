@@ -56,6 +56,31 @@ class ReferralIn(BaseModel):
     contact_name: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Field(default=None, max_length=320, examples=["jane@acme.com"])
     notes: str | None = Field(default=None, max_length=5000)
+    company_country: str | None = Field(
+        default=None,
+        description="The company's country, a two-letter ISO code (routes the deal's owner).",
+        examples=["DE"],
+    )
+    company_industry: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The company's industry (routes the deal's owner).",
+        examples=["Manufacturing"],
+    )
+
+    @field_validator("company_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise ValueError("not a two-letter ISO country code (like DE)")
+        return value.upper()
+
+    @field_validator("company_industry")
+    @classmethod
+    def _industry(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("contact_email")
     @classmethod

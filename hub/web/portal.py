@@ -33,10 +33,14 @@ T = TypeVar("T")
 
 router = APIRouter(include_in_schema=False)
 
-FIELDS = ("company_name", "company_domain", "contact_name", "contact_email", "notes")
+FIELDS = (
+    "company_name", "company_domain", "company_country", "company_industry", "contact_name", "contact_email", "notes",
+)  # fmt: skip
 LABELS = {
     "company_name": "Company",
     "company_domain": "Company website domain",
+    "company_country": "Company country (2-letter code)",
+    "company_industry": "Company industry",
     "contact_name": "Contact name",
     "contact_email": "Contact e-mail",
     "notes": "Notes",

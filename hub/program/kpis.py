@@ -11,7 +11,9 @@
 * ``time_to_first_referral_days``: per partner with a referral, whole days from joining to its
   first referral, and their median;
 * ``retention``: of the partners active (a referral) in the previous quarter, the share that
-  made a referral in this quarter so far.
+  made a referral in this quarter so far;
+* ``at_risk_partners``: partners with an at-risk task open at ``at`` (the health score,
+  ``hub.program.health``; at the present moment: the ``at_risk`` review queue's size).
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
@@ -34,7 +36,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
 
@@ -173,7 +175,10 @@ def compute(
         per = commission.setdefault(currency, {"owed": 0, "paid": 0})
         per["paid" if status == LedgerStatus.PAID else "owed"] += int(amount)
 
+    lifecycle = _lifecycle_kpis(session, at)
+
     return {
+        **lifecycle,
         "at": at.isoformat(),
         "partners": len(listed),
         "active_partners": active,
@@ -202,6 +207,25 @@ def compute(
     }
 
 
+# -- the partner lifecycle's KPIs (kept apart: one function per figure, merged into compute) ----
+
+
+def _at_risk_partners(session: Session, at: datetime) -> int:
+    """Partners whose at-risk task was open at ``at`` (opened by then, not closed by then)."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(AtRiskTask.partner_id))).where(
+                AtRiskTask.opened_at <= at, (AtRiskTask.closed_at.is_(None)) | (AtRiskTask.closed_at > at)
+            )
+        )
+        or 0
+    )
+
+
+def _lifecycle_kpis(session: Session, at: datetime) -> dict[str, Any]:
+    return {"at_risk_partners": _at_risk_partners(session, at)}
+
+
 def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The KPIs of :func:`compute` as (kpi, value) text rows: ``partnerhub report``'s table and
     CSV, and the dashboard's CSV export."""
@@ -216,6 +240,7 @@ def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         (f"referrals last {period}", str(data["referrals"]["last_period"])),
         ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
         ("retention (previous quarter)", data["retention"]["rate"] or ""),
+        ("at-risk partners", str(data["at_risk_partners"])),
     ]
     for currency, per in data["commission"].items():
         rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))

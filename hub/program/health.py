@@ -261,9 +261,12 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int] 
             insert_ignoring_conflicts(session, PartnerHealth, rows[start : start + _CHUNK], ("partner_id", "day"))
         )
     counts = {"scored": len(scores), "written": written, "opened": 0, "closed": 0}
-    open_tasks = dict(
-        session.execute(select(AtRiskTask.partner_id, AtRiskTask.id).where(AtRiskTask.open_partner_id.is_not(None)))
-    )
+    open_tasks = {
+        pid: task_id
+        for pid, task_id in session.execute(
+            select(AtRiskTask.partner_id, AtRiskTask.id).where(AtRiskTask.open_partner_id.is_not(None))
+        )
+    }
     closing = [
         (pid, task_id, scores[pid][0] if pid in scores else None)
         for pid, task_id in open_tasks.items()

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
-from hub.pipeline.inbox import insert_ignoring_conflicts
+from hub.pipeline.inbox import insert_ignoring_conflicts, insert_many_ignoring_conflicts
 from hub.pipeline.outbox import owe
 from hub.program.email.notify import NotificationStatus, notify
 from hub.program.lifecycle_file import Health
@@ -251,15 +251,13 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int] 
         return None
     day = now.date()
     scores = {pid: score(signals, rules) for pid, signals in gather(session, hub, now).items()}
+    kept = set(session.scalars(select(PartnerHealth.partner_id).where(PartnerHealth.day == day)))
     rows = [
         {"partner_id": pid, "day": day, "score": value, "parts": detail, "computed_at": now}
         for pid, (value, detail) in sorted(scores.items())
+        if pid not in kept
     ]
-    written = 0
-    for start in range(0, len(rows), _CHUNK):
-        written += len(
-            insert_ignoring_conflicts(session, PartnerHealth, rows[start : start + _CHUNK], ("partner_id", "day"))
-        )
+    written = insert_many_ignoring_conflicts(session, PartnerHealth, rows, ("partner_id", "day"))
     counts = {"scored": len(scores), "written": written, "opened": 0, "closed": 0}
     open_tasks = {
         pid: task_id
@@ -297,11 +295,16 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int] 
             ],
             ("open_partner_id",),
         )
-        for task in session.scalars(select(AtRiskTask).where(AtRiskTask.id.in_(new_ids))):
-            partner = session.get(Partner, task.partner_id)
-            assert partner is not None
-            _open_effects(session, hub, partner, task, scores[partner.id][1], now)
-            counts["opened"] += 1
+        for start in range(0, len(new_ids), _CHUNK):
+            chunk = new_ids[start : start + _CHUNK]
+            for task, partner in session.execute(
+                select(AtRiskTask, Partner)
+                .join(Partner, Partner.id == AtRiskTask.partner_id)
+                .where(AtRiskTask.id.in_(chunk))
+                .order_by(AtRiskTask.id)
+            ):
+                _open_effects(session, hub, partner, task, scores[partner.id][1], now)
+                counts["opened"] += 1
     return counts
 
 

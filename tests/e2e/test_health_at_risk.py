@@ -72,7 +72,7 @@ def test_falling_score_opens_one_at_risk_task_and_recovery_closes_it_across_work
     assert scores(h) == [70] and at_risk(h) == []
     run_at(h, started + timedelta(days=6))  # expired: 40, below 50: one task
     wait_until(lambda: [t.state for t in tasks(h)] == ["done"], 60, what="the at-risk CRM task")
-    wait_until(lambda: any(SUPPORT == subj for subj, _ in mails_to(fake_sendgrid, ADDRESS)), 60, what="support")
+    wait_until(lambda: any(subj == SUPPORT for subj, _ in mails_to(fake_sendgrid, ADDRESS)), 60, what="support")
     run_at(h, started + timedelta(days=7))  # a restart, the next day: still at risk, nothing more
     run_at(h, started + timedelta(days=7, hours=1))  # and again the same day
 

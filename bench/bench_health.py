@@ -8,7 +8,7 @@ the last 90 days (some opened), its last activity spread over 0..120 days. Then 
 ``health.run`` (the health part of the lifecycle's daily pass) three times, counting SQL
 statements: the first day (every partner scored, the at-risk tasks opened: one CRM task each),
 the same day again (nothing written: the history is one row per partner per day), and the next
-day (a new history row each, no task opens or closes). SQLite in a temporary folder by default;
+day (a new history row each; a few more partners cross the threshold). SQLite in a temporary folder by default;
 no Redis (owed rows are found by the reconciler).
 """
 

@@ -301,11 +301,12 @@ def partners_peers(partner: Annotated[str, typer.Argument(metavar="PARTNER", hel
 def partners_health(partner: Annotated[str, typer.Argument(metavar="PARTNER", help="Email or id.")]) -> None:
     """A partner's health score: the newest score and its parts, the last 30 days, the at-risk
     task (JSON). Operators only: the partner never sees it."""
+    from hub.cli.errors import domain_errors
     from hub.program import health
 
     hub = _hub(start_redis=False)
     try:
-        with hub.sessions() as session:
+        with domain_errors(), hub.sessions() as session:
             _print(health.latest(session, find_partner(session, partner).id))
     finally:
         hub.close()

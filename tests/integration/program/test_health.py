@@ -152,6 +152,8 @@ def test_falling_score_opens_one_task_and_recovery_closes_it_across_a_restart(
         assert kpi["at_risk_partners"] == 1
         assert missing.status_code == 404 and refused.status_code == 401
         assert json.loads(cli("partners", "health", "fay@falling.example").stdout)["score"] == 40
+        unknown = cli("partners", "health", "nobody@falling.example", code=1)
+        assert unknown.stderr.strip() == "error: no partner nobody@falling.example"
         report = cli("report", "--csv", "--at", day7).stdout
         assert "at-risk partners,1" in report
 

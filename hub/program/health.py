@@ -285,26 +285,27 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int] 
     falling = [
         pid for pid, (value, _) in sorted(scores.items()) if value < rules.at_risk_below and pid not in open_tasks
     ]
-    if falling:
-        new_ids = insert_ignoring_conflicts(
+    new_ids: list[int] = []
+    for start in range(0, len(falling), _CHUNK):  # a few thousand bound parameters per statement
+        new_ids += insert_ignoring_conflicts(
             session,
             AtRiskTask,
             [
                 {"partner_id": pid, "open_partner_id": pid, "opened_at": now, "opened_score": scores[pid][0]}
-                for pid in falling
+                for pid in falling[start : start + _CHUNK]
             ],
             ("open_partner_id",),
         )
-        for start in range(0, len(new_ids), _CHUNK):
-            chunk = new_ids[start : start + _CHUNK]
-            for task, partner in session.execute(
-                select(AtRiskTask, Partner)
-                .join(Partner, Partner.id == AtRiskTask.partner_id)
-                .where(AtRiskTask.id.in_(chunk))
-                .order_by(AtRiskTask.id)
-            ):
-                _open_effects(session, hub, partner, task, scores[partner.id][1], now)
-                counts["opened"] += 1
+    for start in range(0, len(new_ids), _CHUNK):
+        chunk = new_ids[start : start + _CHUNK]
+        for task, partner in session.execute(
+            select(AtRiskTask, Partner)
+            .join(Partner, Partner.id == AtRiskTask.partner_id)
+            .where(AtRiskTask.id.in_(chunk))
+            .order_by(AtRiskTask.id)
+        ):
+            _open_effects(session, hub, partner, task, scores[partner.id][1], now)
+            counts["opened"] += 1
     return counts
 
 

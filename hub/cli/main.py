@@ -163,6 +163,7 @@ partners_app.command("attributes")(lifecycle_cli.partners_attributes)
 partners_app.command("resegment")(lifecycle_cli.partners_resegment)
 partners_app.command("certify")(lifecycle_cli.partners_certify)
 partners_app.command("peers")(lifecycle_cli.partners_peers)
+partners_app.command("health")(lifecycle_cli.partners_health)
 
 
 @partners_app.command("add")

@@ -36,6 +36,21 @@ def insert_ignoring_conflicts(
     return sorted(session.scalars(stmt.returning(model.id)))
 
 
+def insert_many_ignoring_conflicts(
+    session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> int:
+    """Many rows, ``ON CONFLICT (keys) DO NOTHING``, as one statement compiled once and run over
+    every row (executemany, in the session's transaction): for thousands of rows where the new
+    ids are not needed. Returns how many rows were inserted (as the driver counts them; ``len(rows)``
+    when it does not)."""
+    if not rows:
+        return 0
+    insert: Any = _INSERTS[session.get_bind().dialect.name]
+    stmt = insert(model.__table__).on_conflict_do_nothing(index_elements=list(keys))
+    result = session.connection().execute(stmt, rows)
+    return result.rowcount if result.rowcount >= 0 else len(rows)
+
+
 def event_rows(
     connector: str, changes: Sequence[Change], *, now: datetime, look_again: datetime
 ) -> list[dict[str, Any]]:

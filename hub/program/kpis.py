@@ -15,6 +15,8 @@
 * ``lifecycle``: this ``period`` so far: time to onboard (median days), deal-registration
   processing time (median hours), partner engagement rate and the share of lifecycle actions
   automated (``hub.program.lifecycle_kpis.operations`` defines each).
+* ``at_risk_partners``: partners with an at-risk task open at ``at`` (the health score,
+  ``hub.program.health``; at the present moment: the ``at_risk`` review queue's size).
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
@@ -38,7 +40,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from hub.program import lifecycle_kpis
-from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
 
@@ -208,7 +210,23 @@ def compute(
     data["lifecycle"] = lifecycle_kpis.operations(
         session, period_start, min(period_end, at + timedelta(microseconds=1))
     )
+    data["at_risk_partners"] = _at_risk_partners(session, at)
     return data
+
+
+# -- the health score's KPI -------------------------------------------------------------------------
+
+
+def _at_risk_partners(session: Session, at: datetime) -> int:
+    """Partners whose at-risk task was open at ``at`` (opened by then, not closed by then)."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(AtRiskTask.partner_id))).where(
+                AtRiskTask.opened_at <= at, (AtRiskTask.closed_at.is_(None)) | (AtRiskTask.closed_at > at)
+            )
+        )
+        or 0
+    )
 
 
 def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -225,6 +243,7 @@ def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         (f"referrals last {period}", str(data["referrals"]["last_period"])),
         ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
         ("retention (previous quarter)", data["retention"]["rate"] or ""),
+        ("at-risk partners", str(data["at_risk_partners"])),
     ]
     for currency, per in data["commission"].items():
         rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))

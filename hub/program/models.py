@@ -334,6 +334,8 @@ class Notification(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the first open or click the e-mail provider reported (the health score's e-mail engagement)
+    engaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EmailPreference(Base):
@@ -511,6 +513,41 @@ class OnboardingTask(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PartnerHealth(Base):
+    """A partner's health score on one UTC day (``hub.program.health``): 0..100 and its parts
+    (per signal: the value 0..100, the weight and the facts it came from). One row per partner
+    per day; the daily pass writing it twice changes nothing."""
+
+    __tablename__ = "partner_health"
+    __table_args__ = (UniqueConstraint("partner_id", "day"), Index("ix_partner_health_day", "day"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    day: Mapped[date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AtRiskTask(Base):
+    """One at-risk spell of a partner: opened when its score fell below the program's threshold
+    (an item in the console's ``at_risk`` queue, a CRM task owed, maybe a support e-mail), closed
+    when it rose back. ``open_partner_id`` is the partner's id while open and NULL once closed: a
+    unique column, so a partner has at most one open task whatever runs twice."""
+
+    __tablename__ = "at_risk_tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    open_partner_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_score: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_score: Mapped[int | None] = mapped_column(Integer)
+    #: how it closed: the score recovered (the CRM task is closed by a person: no connector completes tasks)
+    closed_note: Mapped[str | None] = mapped_column(Text)
 
 
 # -- who signs in to the pages (hub.program.access) ----------------------------------------------

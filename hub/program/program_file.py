@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hub.mapping import load_yaml_model
 from hub.mapping.money import MoneyError, exponent, to_minor_units
-from hub.program.lifecycle_file import Applications, Compliance, Condition, Onboarding, Portal, Segments
+from hub.program.lifecycle_file import Applications, Compliance, Condition, Health, Onboarding, Portal, Segments
 from hub.program.states import CommissionEvent
 
 PROGRAM_FILE = "program.yaml"
@@ -505,6 +505,7 @@ class Program(_Strict):
     onboarding: Onboarding = Onboarding()
     compliance: Compliance = Compliance()
     portal: Portal = Portal()
+    health: Health = Health()
 
     def commission_rule(
         self,

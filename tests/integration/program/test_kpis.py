@@ -56,7 +56,7 @@ import pytest
 
 from hub.pipeline.store import upgrade
 from hub.program import kpis
-from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 
 AT = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 EXPECTED = {
@@ -99,6 +99,8 @@ EXPECTED = {
             },
         },
     },
+    # P1's task open since May 1 and P3's open on May 20 (closed May 25); P2's closed May 10, P4's opened June 1
+    "at_risk_partners": 2,
 }
 
 
@@ -161,6 +163,22 @@ def load_fixture(session) -> None:  # type: ignore[no-untyped-def]
                 status=status,
                 created_at=at,
                 updated_at=at,
+            )
+        )
+    for who, opened, closed in (
+        ("P1", d(5, 1), None),
+        ("P2", d(4, 1), d(5, 10)),
+        ("P3", d(5, 10), d(5, 25)),
+        ("P4", d(6, 1), None),
+    ):
+        session.add(
+            AtRiskTask(
+                partner_id=partners[who],
+                open_partner_id=None if closed else partners[who],
+                opened_at=opened,
+                opened_score=30,
+                closed_at=closed,
+                closed_score=60 if closed else None,
             )
         )
     session.flush()
@@ -296,9 +314,9 @@ def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     # partners; referrals per partner (all time, won, recent windows); per month (one statement
-    # of range counts); ledger: a fixed number whatever the rows, each grouped or a count
+    # of range counts); ledger; at-risk tasks: a fixed number whatever the rows, each grouped or a count
     # + the lifecycle block: onboarded, registrations decided, one statement of counts
-    assert len(statements) == 9
+    assert len(statements) == 10
     assert all("GROUP BY" in s or "count(*)" in s for s in statements if "referrals" in s or "ledger_entries" in s)
     assert not [s for s in statements if "referrals.history" in s or "ledger_entries.rule_snapshot" in s]
 
@@ -379,6 +397,7 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
             assert dashboard.status_code == 200
             assert '<div class="value">5</div><div class="sub">last quarter 3 (+2)</div>' in dashboard.text
             assert '<div class="value">3 / 4</div>' in dashboard.text
+            assert '<div class="label">At-risk partners</div><div class="value">2</div>' in dashboard.text
             monthly = client.get("/console")
             block = monthly.text.split('id="lifecycle-kpis"', 1)[1].split("</section>", 1)[0]
             assert '<div class="value">40.0 days</div>' in block and '<div class="value">12.0 h</div>' in block
@@ -399,7 +418,7 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
 
     assert rows["commission owed USD"] == "$30.00" and rows["commission paid USD"] == "$100.00"
     assert rows["commission paid EUR"] == "€7.00" and rows["median days to first referral"] == "20"
-    assert rows["retention (previous quarter)"] == "0.5000"
+    assert rows["retention (previous quarter)"] == "0.5000" and rows["at-risk partners"] == "2"
     assert rows["conversion partner 1 (P1)"] == "2/4 = 0.5000"
     # the lifecycle block, as the dashboard and the API show it
     assert rows["median days to onboard (this month)"] == "40.0"

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from connectors.bounds import is_mail_address
 from hub.pipeline.store import utcnow
-from hub.program import access, onboarding, segments
+from hub.program import access, onboarding
 from hub.program.conditions import PartnerFacts, unmet
 from hub.program.email.notify import notify
 from hub.program.errors import Ineligible, InvalidInput, InvalidState, NotFound
@@ -230,8 +230,7 @@ def decide(
         for name in ("country", "company_size", "industry", "specialization", "partner_type"):
             setattr(partner, name, getattr(application, name))
         partner.created_at = now
-        segments.apply_segment(session, hub.program, partner, now)
-        onboarding.start(session, hub, partner, now)
+        onboarding.admit(session, hub, partner, now)
         application.partner_id = partner.id
         application.status = "approved"
         notify(

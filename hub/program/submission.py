@@ -12,6 +12,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from connectors.bounds import is_mail_address
+
 T = TypeVar("T")
 
 
@@ -44,7 +46,6 @@ _TRIES = 5
 _ABORTED = ("40P01", "40001")
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -88,7 +89,7 @@ class ReferralIn(BaseModel):
         if value is None or value == "":
             return None
         value = value.lower()
-        if not _EMAIL.match(value):
+        if not is_mail_address(value):
             raise ValueError("not an email address")
         return value
 

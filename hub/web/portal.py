@@ -222,10 +222,11 @@ def referral_status(visit: PartnerVisit, tracking_id: str) -> Response:
 
 
 @router.get("/portal/registrations")
-def registration_list(visit: PartnerVisit) -> Response:
+def registration_list(visit: PartnerVisit, before: str = "") -> Response:
+    after = _before(before)
     with visit.hub.sessions() as session:
-        rows = portal.registrations(session, _partner_id(visit))
-        return page(visit, "portal/registrations.html", rows=rows)
+        found = portal.registrations(session, _partner_id(visit), before=after)
+        return page(visit, "portal/registrations.html", rows=found.rows, older=found.older, paged=after is not None)
 
 
 @router.get("/portal/registrations/new")

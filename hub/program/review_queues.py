@@ -9,7 +9,9 @@ the same ones the admin API and the CLI call.
 
 The lifecycle adds two queues: ``applications`` (confirmed applications waiting for a person's
 decision; they belong to no partner yet) and ``onboarding`` (overdue onboarding steps handed to
-the partner manager after one reminder, ``onboarding.overdue``). MDF adds ``mdf_requests`` and
+the partner manager after one reminder, ``onboarding.overdue``); the health score adds
+``at_risk`` (partners whose score fell below the program's threshold, ``hub.program.health``;
+resolved by the daily pass when the score recovers). MDF adds ``mdf_requests`` and
 ``mdf_claims`` (``hub.program.mdf.workflow.decide_request`` / ``decide_claim``): every request
 and every claim, whatever the amount."""
 
@@ -25,6 +27,7 @@ from hub.pipeline.models import Alert
 from hub.program.fraud import HOLDABLE
 from hub.program.models import (
     Application,
+    AtRiskTask,
     DealRegistration,
     LedgerEntry,
     MdfClaim,
@@ -77,6 +80,12 @@ QUEUES: dict[str, Queue] = {
             "Overdue onboarding (partner manager tasks)",
             OnboardingTask,
             (OnboardingTask.escalated_at.is_not(None), OnboardingTask.completed_at.is_(None)),
+        ),
+        Queue(
+            "at_risk",
+            "At-risk partners (partner manager tasks)",
+            AtRiskTask,
+            (AtRiskTask.open_partner_id.is_not(None),),
         ),
         # MDF: every request and every claim waits for a person, whatever the amount (hub.program.mdf)
         Queue("mdf_requests", "MDF requests to decide", MdfRequest, (MdfRequest.status == "pending",)),

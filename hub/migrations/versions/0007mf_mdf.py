@@ -2,7 +2,7 @@
 requests, claims and their proof-of-performance files (bytes in the database)
 
 Revision ID: 0007mf
-Revises: 0006pp
+Revises: 0007hs
 Create Date: 2026-12-07 15:45:00
 """
 
@@ -13,7 +13,7 @@ import hub.pipeline.store
 
 
 revision = '0007mf'
-down_revision = '0006pp'
+down_revision = '0007hs'
 branch_labels = None
 depends_on = None
 

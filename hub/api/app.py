@@ -18,6 +18,7 @@ from hub.api import admin as admin_api
 from hub.api import errors as api_errors
 from hub.api import lifecycle as lifecycle_api
 from hub.api import lifecycle_admin as lifecycle_admin_api
+from hub.api import mdf as mdf_api
 from hub.api import partner as partner_api
 from hub.api import program as program_api
 from hub.api import program_admin as program_admin_api
@@ -115,6 +116,8 @@ def create_app(hub: Hub | None = None, *, pages: Callable[[FastAPI], None] | Non
     app.include_router(program_admin_api.router, responses=documented)
     app.include_router(lifecycle_api.router, responses=documented)
     app.include_router(lifecycle_admin_api.router, responses=documented)
+    app.include_router(mdf_api.router, responses=documented)
+    app.include_router(mdf_api.admin_router, responses=documented)
     if pages is not None:
         pages(app)
     return HubApp(app)

@@ -5,7 +5,9 @@ request (``hub.api.app.HubApp``): it authenticates from the headers alone — th
 ``/api/v1/admin``, a partner key for the rest — under the failed-attempt throttle
 (``hub.runtime.throttle``: per client address and per presented key prefix, 429 with
 ``Retry-After``), and only then reads the body, at most ``PARTNERHUB_API_BODY_LIMIT`` bytes (a
-larger ``Content-Length`` is refused before reading; a longer stream is cut at the limit: 413).
+larger ``Content-Length`` is refused before reading; a longer stream is cut at the limit: 413);
+an authenticated partner's MDF claim upload reads under the program's upload limits instead
+(``hub.api.mdf.body_limit``).
 The routes' dependencies (``PartnerDep``, ``AdminDep``) hand the authenticated caller on.
 """
 
@@ -163,6 +165,10 @@ async def guard_api(app: FastAPI, scope: Scope, receive: Receive, send: Send, re
         await _answer(send, refused.status, refused.detail, refused.headers)
         return
     limit = hub.settings.api_body_limit
+    if scope[PRINCIPAL][0] == "partner":  # an MDF claim's files may take more (``hub.api.mdf``)
+        from hub.api.mdf import body_limit
+
+        limit = body_limit(hub, scope["method"], scope["path"]) or limit
     try:
         messages = await _read_capped(scope, receive, limit)
     except _TooLarge:

@@ -127,9 +127,12 @@ def unmet(condition: Condition | None, facts: PartnerFacts) -> list[str]:
 
 
 def benefits(program: Program, facts: PartnerFacts) -> dict[str, list[str]]:
-    """Each gated benefit (deal registration, then the portal features by name) and what the
-    partner lacks for it (empty: open), as the portal, the console and the API show it."""
+    """Each gated benefit (deal registration, MDF requests when the program has them open, then
+    the portal features by name) and what the partner lacks for it (empty: open), as the portal,
+    the console and the API show it."""
     gated = {"deal_registration": program.registrations.requires}
+    if program.mdf.enabled:
+        gated["mdf"] = program.mdf.requires
     gated.update({name: feature.requires for name, feature in program.portal.features.items()})
     return {name: unmet(condition, facts) for name, condition in gated.items()}
 

@@ -17,6 +17,9 @@
   automated (``hub.program.lifecycle_kpis.operations`` defines each).
 * ``at_risk_partners``: partners with an at-risk task open at ``at`` (the health score,
   ``hub.program.health``; at the present moment: the ``at_risk`` review queue's size).
+* ``mdf_budget_used`` (``hub.program.mdf.budget.mdf_budget_used``): per currency, the MDF
+  requested (pending and approved requests), approved, and claimed and approved in the quarter
+  (the year when ``period`` is year) containing ``at``.
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
@@ -40,6 +43,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from hub.program import lifecycle_kpis
+from hub.program.mdf.budget import mdf_budget_used
 from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
@@ -211,6 +215,8 @@ def compute(
         session, period_start, min(period_end, at + timedelta(microseconds=1))
     )
     data["at_risk_partners"] = _at_risk_partners(session, at)
+    # -- MDF (hub.program.mdf): budget used in the quarter (a month or quarter chosen) or year containing ``at``
+    data["mdf_budget_used"] = mdf_budget_used(session, at, "year" if period == "year" else "quarter")
     return data
 
 
@@ -258,6 +264,13 @@ def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         (f"engagement rate (this {period})", life["engagement"]["rate"] or ""),
         (f"lifecycle actions automated (this {period})", life["automation"]["share"] or ""),
     ]
+    mdf = data.get("mdf_budget_used") or {"by_currency": {}}
+    for currency, used in mdf["by_currency"].items():
+        rows.append((f"MDF requested {mdf['period']} {currency}", format_money(used["requested"], currency)))
+        rows.append((f"MDF approved {mdf['period']} {currency}", format_money(used["approved"], currency)))
+        rows.append(
+            (f"MDF claims approved {mdf['period']} {currency}", format_money(used["claimed_approved"], currency))
+        )
     for pid, conv in data["conversion_by_partner"].items():
         rows.append(
             (

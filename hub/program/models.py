@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -733,3 +734,102 @@ class FieldHistory(Base):
     won: Mapped[Any] = mapped_column(JSON, nullable=True)
     reason: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- MDF / co-marketing funds (hub.program.mdf) -------------------------------------------------
+
+
+class MdfBudget(Base):
+    """One partner's market-development funds spoken for in one period (``2026-Q4``, ``2026``)
+    and currency: the sum of its pending and approved requests (less what their claims left
+    unspent once closed). The unique row is the counter every request moves with one conditional
+    UPDATE (``hub.program.mdf.budget``), so parallel requests never spend past the allowance."""
+
+    __tablename__ = "mdf_budgets"
+    __table_args__ = (UniqueConstraint("partner_id", "period", "currency"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    used_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MdfRequest(Base):
+    """A partner's request for co-marketing funds: pending -> approved | rejected, always by a
+    person. ``claimed_minor``: what its pending and approved claims take (never more than
+    ``amount_minor``: a conditional UPDATE)."""
+
+    __tablename__ = "mdf_requests"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        Index("ix_mdf_requests_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    activity: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: the budget period it counts against (``2026-Q4`` or ``2026``)
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(320))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MdfClaim(Base):
+    """A claim against an approved request, with proof of performance: pending -> approved (a
+    payable ledger entry, ``ledger_entry_id``) | rejected, always by a person."""
+
+    __tablename__ = "mdf_claims"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        Index("ix_mdf_claims_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("mdf_requests.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[str | None] = mapped_column(String(320))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MdfProof(Base):
+    """A proof-of-performance file of a claim, kept in the database (every web process serves
+    it) under a random name; its type was checked by its content. ``erased_at``: the bytes were
+    erased (``privacy forget``); the row stays for the books."""
+
+    __tablename__ = "mdf_proofs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("mdf_claims.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    #: the random name it is stored and served under
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    original_name: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,7 +15,8 @@ Two passes, in the caller's transaction:
    address, name and notes blanked), a payment provider's customer (address and name blanked),
    the CRM's contact record (``hub.program.parties``: found by address or by its CRM id, which
    gives the address a CRM deletion event leaves out; address, name and phone blanked, marked
-   deleted).
+   deleted); the MDF proof files (``hub.program.mdf.proofs``) of a forgotten partner or uploaded
+   by the person: their bytes erased, the rows kept.
    Their names join the address as what the second pass looks for.
 2. **Every text and JSON column of every table** in ``Base.metadata`` (``personal_columns``), so
    a table added later is covered without a change here: each match of the address or a known
@@ -60,6 +61,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 import hub.pipeline
 import hub.program
 from hub.pipeline.store import Base, utcnow
+from hub.program.mdf import proofs as mdf_proofs
 from hub.program.models import AuditEntry, CrmContact, DealRegistration, Partner, PaymentCustomer, Referral
 
 FORGOTTEN = "[forgotten]"
@@ -305,6 +307,11 @@ def forget(
         customer.email = None
         customer.name = FORGOTTEN if customer.name else None
         touched.setdefault(PaymentCustomer.__tablename__, set()).add((customer.id,))
+    # proof-of-performance files (MDF claims): the bytes of a forgotten partner's files, and of the
+    # files the person uploaded, are erased (the rows stay for the books)
+    forgotten_partners = [key[0] for key in touched.get(Partner.__tablename__, set())]
+    for proof_id in mdf_proofs.erase(session, partner_ids=forgotten_partners, emails=sorted(emails), now=utcnow()):
+        touched.setdefault("mdf_proofs", set()).add((proof_id,))
     session.flush()
 
     # 2. every copy, in every text and JSON column of every table

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hub.mapping import load_yaml_model
 from hub.mapping.money import MoneyError, exponent, to_minor_units
 from hub.program.lifecycle_file import Applications, Compliance, Condition, Health, Onboarding, Portal, Segments
+from hub.program.mdf.section import Mdf
 from hub.program.states import CommissionEvent
 
 PROGRAM_FILE = "program.yaml"
@@ -506,6 +507,7 @@ class Program(_Strict):
     compliance: Compliance = Compliance()
     portal: Portal = Portal()
     health: Health = Health()
+    mdf: Mdf = Mdf()
 
     def commission_rule(
         self,

@@ -11,7 +11,9 @@ The lifecycle adds two queues: ``applications`` (confirmed applications waiting 
 decision; they belong to no partner yet) and ``onboarding`` (overdue onboarding steps handed to
 the partner manager after one reminder, ``onboarding.overdue``); the health score adds
 ``at_risk`` (partners whose score fell below the program's threshold, ``hub.program.health``;
-resolved by the daily pass when the score recovers)."""
+resolved by the daily pass when the score recovers). MDF adds ``mdf_requests`` and
+``mdf_claims`` (``hub.program.mdf.workflow.decide_request`` / ``decide_claim``): every request
+and every claim, whatever the amount."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from hub.program.models import (
     AtRiskTask,
     DealRegistration,
     LedgerEntry,
+    MdfClaim,
+    MdfRequest,
     OnboardingTask,
     Partner,
     Payout,
@@ -83,6 +87,9 @@ QUEUES: dict[str, Queue] = {
             AtRiskTask,
             (AtRiskTask.open_partner_id.is_not(None),),
         ),
+        # MDF: every request and every claim waits for a person, whatever the amount (hub.program.mdf)
+        Queue("mdf_requests", "MDF requests to decide", MdfRequest, (MdfRequest.status == "pending",)),
+        Queue("mdf_claims", "MDF claims to decide (with proof)", MdfClaim, (MdfClaim.status == "pending",)),
     )
 }
 

@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from hub.web import console, lifecycle, portal, signin
+from hub.web import console, lifecycle, portal, portal_mdf, signin
 from hub.web.render import STATIC, env
 from hub.web.security import SecurityHeaders
 from hub.web.visit import PageError, SignInRequired, Visit, hub_of, sign_in_url
 
 #: the page routers, in order (the console's and the application pages' are added here)
-ROUTERS = (signin.router, portal.router, lifecycle.router, console.router)
+ROUTERS = (signin.router, portal.router, portal_mdf.router, lifecycle.router, console.router)
 
 
 def install(api: FastAPI) -> None:

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hub.program import applications, clock, fraud, ledger, payouts, registrations, review_queues
 from hub.program.errors import DomainError
+from hub.program.mdf import workflow
 from hub.program.partner_directory import payout_lines
 from hub.program.referrals import review
 from hub.web.console_common import PageParam, RowId, badges, decide, page_number, reason_of, refused, require_admin
@@ -44,6 +45,9 @@ def queue(visit: OperatorVisit, name: str, page_: PageParam = None) -> Response:
         lines = {}
         if name in ("payouts", "unknown"):
             lines = payout_lines(session, [r["record"].id for r in rows])
+        mdf_files = {}
+        if name == "mdf_claims":
+            mdf_files = workflow.files_of(session, [r["record"].id for r in rows])
         ineligible = {}
         if name == "applications":
             ineligible = {
@@ -61,6 +65,7 @@ def queue(visit: OperatorVisit, name: str, page_: PageParam = None) -> Response:
             rows=rows,
             lines=lines,
             ineligible=ineligible,
+            mdf_files=mdf_files,
             more=more,
             page_no=number,
         )

@@ -173,6 +173,37 @@ async def posted(request: Request, *, signed_in: bool = True) -> tuple[Visit, di
     return visit, form
 
 
+async def posted_files(
+    request: Request, limit: int
+) -> tuple[Visit, dict[str, str], list[tuple[str, str | None, bytes]]]:
+    """A POSTed ``multipart/form-data`` form of a signed-in partner user (the MDF claim with its
+    files): the visit is authenticated from the cookie BEFORE the body is read (nobody signed in,
+    or an operator, is refused without reading it); a body declared or found larger than
+    ``limit`` is 413 at once; then the CSRF token (403), as ``posted``."""
+    from hub.runtime import multipart
+
+    visit = await run_in_threadpool(load_visit, request)
+    if visit.person is None:
+        raise SignInRequired(request.url.path)
+    if visit.person.partner_id is None:
+        raise not_found()
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PageError(413, "The files are too large", f"Send at most {limit} bytes in one claim.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PageError(413, "The files are too large", f"Send at most {limit} bytes in one claim.")
+    try:
+        form = multipart.parse(bytes(body), request.headers.get("content-type"))
+    except multipart.MultipartError as exc:
+        raise PageError(400, "The form could not be used", str(exc)) from None
+    if not visit.csrf_ok(form.fields.get("csrf")):
+        raise PageError(403, "The form has expired", "Reload the page and send the form again.")
+    return visit, form.fields, form.files
+
+
 def sign_in_url(next_path: str | None = None) -> str:
     if next_path and next_path.startswith("/") and not next_path.startswith("//"):
         return "/signin?next=" + quote(next_path, safe="/")

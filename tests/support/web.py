@@ -45,6 +45,31 @@ def session_cookie(hub: Any, person: access.Who) -> tuple[str, str]:
     return security.session_cookie_name(https), security.sign_sid(secret, sid)
 
 
+#: the running hub's program: the shipped file with co-marketing funds open to gold partners
+MDF_SECTION = {
+    "enabled": True,
+    "requires": {"tier": ["gold"]},
+    "budgets": {"gold": {"USD": "5000.00"}},
+    "uploads": {"max_bytes": 65536, "max_files": 3},
+}
+
+
+def mdf_mappings(tmp: Any) -> Any:
+    """A copy of the shipped mapping folder whose program file opens MDF (``MDF_SECTION``)."""
+    import shutil
+
+    import yaml
+
+    from tests.support.servers import REPO
+
+    target = tmp / "mappings"
+    shutil.copytree(REPO / "mappings", target)
+    program = yaml.safe_load((target / "program.yaml").read_text())
+    program["mdf"] = MDF_SECTION
+    (target / "program.yaml").write_text(yaml.safe_dump(program, sort_keys=False))
+    return target
+
+
 class RunningHub:
     """The hub as an operator runs it, for browser tests: the web app and one worker as
     processes, on SQLite and their own Redis-compatible server (so other tests' ``flushall``
@@ -61,6 +86,7 @@ class RunningHub:
         self.fake_hubspot = fake_hubspot
         self.fake_sendgrid = fake_sendgrid
         database_url = f"sqlite:///{tmp / 'hub.sqlite3'}"
+        mappings = mdf_mappings(tmp)
         self.env = base_env(
             tmp,
             database_url,
@@ -69,6 +95,7 @@ class RunningHub:
             **sendgrid_env(fake_sendgrid),
             PARTNERHUB_ADMIN_TOKEN=ADMIN_TOKEN,
             PARTNERHUB_WEB__SECRET=WEB_SECRET,
+            PARTNERHUB_MAPPINGS_DIR=str(mappings),
         )
         self.procs: list[Any] = []
         self.web_url = ""

@@ -101,6 +101,7 @@ EXPECTED = {
     },
     # P1's task open since May 1 and P3's open on May 20 (closed May 25); P2's closed May 10, P4's opened June 1
     "at_risk_partners": 2,
+    "mdf_budget_used": {"period": "2026-Q2", "by_currency": {}},  # none in the fixture (tests/e2e/test_mdf.py)
 }
 
 
@@ -316,7 +317,8 @@ def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
     # partners; referrals per partner (all time, won, recent windows); per month (one statement
     # of range counts); ledger; at-risk tasks: a fixed number whatever the rows, each grouped or a count
     # + the lifecycle block: onboarded, registrations decided, one statement of counts
-    assert len(statements) == 10
+    # + MDF budget used (one union)
+    assert len(statements) == 11
     assert all("GROUP BY" in s or "count(*)" in s for s in statements if "referrals" in s or "ledger_entries" in s)
     assert not [s for s in statements if "referrals.history" in s or "ledger_entries.rule_snapshot" in s]
 

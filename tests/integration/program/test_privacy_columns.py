@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, Numeric, Table, select
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, LargeBinary, Numeric, Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,8 @@ def _plant(session: Session, who: str, n: int) -> dict[str, int]:
                 values[column.name] = date(2026, 11, 2)
             elif isinstance(type_, Integer | Numeric):
                 values[column.name] = 100_00 + n
+            elif isinstance(type_, LargeBinary):  # a stored file (an MDF proof): bytes, not text
+                values[column.name] = b"%PDF-1.4\n" + str(n).encode()
             else:  # pragma: no cover - a new column type: teach the test about it
                 raise AssertionError(f"{table.name}.{column.name}: no sample for {column.type!r}")
         result = session.execute(table.insert().values(**values))
@@ -94,6 +96,7 @@ def test_forget_erases_the_address_from_every_text_and_json_column(database_url:
     with Session(engine) as session:
         jane = _plant(session, JANE, 1)
         _plant(session, BOB, 2)
+        session.execute(Base.metadata.tables["mdf_proofs"].update().values(erased_at=None))  # files not erased yet
         session.commit()
         before = {t.name: _rows(session, t) for t in Base.metadata.sorted_tables}
         for column in holding:  # the address is really there before
@@ -122,6 +125,11 @@ def test_forget_erases_the_address_from_every_text_and_json_column(database_url:
         assert registration is not None and registration.contact_email is None
         assert registration.contact_name == FORGOTTEN and registration.notes == FORGOTTEN
         assert session.get(Partner, jane["partners"]).status == "forgotten"  # type: ignore[union-attr]
+        proofs = session.execute(select(Base.metadata.tables["mdf_proofs"]).order_by("id")).mappings().all()
+        assert [(bytes(p["content"]), p["erased_at"] is not None) for p in proofs] == [
+            (b"", True),  # Jane's (her partner's) file: the bytes erased, the row kept
+            (b"%PDF-1.4\n2", False),
+        ]
         assert forget(session, email=JANE, actor="test").total == 0  # nothing left the second time
         session.rollback()
     engine.dispose()

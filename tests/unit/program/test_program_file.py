@@ -119,6 +119,11 @@ PROGRAM_EMAILS = {
         "duplicate of an existing opportunity",
     ),
     "registration_held": ({"company_name": "Initech"}, "Deal registration in review: Initech", "reviewed"),
+    "mdf_decided": (
+        {"what": "claim", "activity": "Webinar", "amount": "$100.01", "status": "approved", "reason": "checked"},
+        "MDF claim approved: Webinar",
+        "paid with your next payout",
+    ),
 }
 
 

@@ -190,3 +190,8 @@ def test_mdf_pages_request_review_claim_and_proof(hub: Hub) -> None:
             entries = [(e.kind, e.amount_minor, e.currency, e.status) for e in s.scalars(select(LedgerEntry))]
         assert entries == [("mdf", 199999, "EUR", "approved")]
         assert "s-approved" in alpha.get("/portal/mdf").text
+        # the dashboard's MDF figure: this quarter's budget used, per currency
+        block = admin.get("/console").text.split('id="mdf-kpis"', 1)[1].split("</section>", 1)[0]
+        row = block.split('data-currency="EUR"', 1)[1].split("</tr>", 1)[0]
+        cells = [c.split("</td>", 1)[0] for c in row.split("<td>")[1:]]
+        assert cells == ["EUR", "2,000.00 EUR", "2,000.00 EUR", "1,999.99 EUR"], row  # requested, approved, claimed

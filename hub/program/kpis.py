@@ -9,7 +9,7 @@
 * ``conversion_by_partner``: per partner, referrals whose deal was won / referrals;
 * ``commission``: per currency, ``owed`` (pending + approved + in a payout) and ``paid``;
 * ``time_to_first_referral_days``: per partner with a referral, whole days from joining to its
-  first referral, and their median;
+  first referral (0 when the referral is older than the partner's record), and their median;
 * ``retention``: of the partners active (a referral) in the previous quarter, the share that
   made a referral in this quarter so far;
 * ``lifecycle``: this ``period`` so far: time to onboard (median days), deal-registration
@@ -169,7 +169,8 @@ def compute(
             "rate": ratio(int(won or 0), int(total)),
         }
         if first is not None:
-            first_days[str(p.id)] = (first - p.created_at).days
+            # a partner added after its first referral (brought over with its history) counts 0, not less
+            first_days[str(p.id)] = max(0, (first - p.created_at).days)
 
     commission: dict[str, dict[str, int]] = {}
     for currency, status, amount in session.execute(

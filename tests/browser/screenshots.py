@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.browser.screenshots
 
 Starts the hub as the browser tests do (``tests.support.web.RunningHub``), fills it with a
-made-up partner company's records, signs in and saves one PNG per main page."""
+made-up partner company's records, signs in and saves one PNG per main page of the portal, and
+the console's dashboard as an admin."""
 
 from __future__ import annotations
 
@@ -158,6 +159,18 @@ def main() -> None:
             page.fill("#f-company_name", "Proseware")
             page.click("button:has-text('Submit referral')")
             page.screenshot(path=str(OUT / "portal-submit.png"), full_page=True)
+            # the console's dashboard, as an admin sees it
+            with hub.hub.sessions() as s, s.begin():
+                access.add_operator(s, "ops@vendor.example", name="Ops")
+            with hub.hub.sessions() as s:
+                operator = access.find_by_email(s, "ops@vendor.example")
+            assert operator is not None
+            name, value = session_cookie(hub.hub, operator)
+            ops = browser.new_context(viewport={"width": 1280, "height": 860})
+            ops.add_cookies([{"name": name, "value": value, "url": hub.web_url}])
+            page = ops.new_page()
+            page.goto(hub.web_url + "/console")
+            page.screenshot(path=str(OUT / "console-dashboard.png"), full_page=True)
             browser.close()
     finally:
         hub.close()

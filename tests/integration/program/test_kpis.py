@@ -280,6 +280,21 @@ def test_kpis_match_the_hand_computed_fixture(db_session):
     assert kpis.compute(db_session, AT) == EXPECTED
 
 
+def test_a_partner_added_after_its_first_referral_counts_zero_days(db_session):
+    """A partner brought over with its history: its record is newer than its first referral."""
+    p = Partner(name="Imported", email="imported@partners.example", status="active", created_at=d(5, 10))
+    db_session.add(p)
+    db_session.flush()
+    db_session.add(
+        Referral(
+            tracking_id="R-KPIOLD0001", partner_id=p.id, company_name="Old", status="submitted", history=[],
+            created_at=d(4, 9), updated_at=d(4, 9),
+        )
+    )  # fmt: skip
+    db_session.flush()
+    assert kpis.compute(db_session, AT)["time_to_first_referral_days"] == {"by_partner": {str(p.id): 0}, "median": 0}
+
+
 def test_the_period_selector_compares_quarters_and_years(db_session):
     load_fixture(db_session)
     # Q2 so far: 04-10, 05-01, 05-02, 05-05, 05-15; Q1: 01-11, 02-21, 03-01

@@ -299,9 +299,54 @@ def test_new_deals_parties_are_read_ahead_in_batches(
         assert found[("hubspot", "900")].domains == ("example0.com",)
         assert found[("hubspot", "901")].emails == () and found[("hubspot", "901")].domains == ()
 
+        from datetime import timedelta
+
+        from hub.program.models import Partner, Referral
+
+        with h.sessions() as session, session.begin():  # a referral for deal 902's contact
+            partner = Partner(name="P", email="p@partners.example", status="active", created_at=utcnow())
+            session.add(partner)
+            session.flush()
+            at = stamp - timedelta(days=10)
+            referral = Referral(
+                tracking_id="chunk-902",
+                partner_id=partner.id,
+                company_name="Example 2",
+                contact_email="buyer2@example2.com",
+                status="submitted",
+                history=[],
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(referral)
+            session.flush()
+            partner_id, referral_id = partner.id, referral.id
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(" ".join(statement.split()).lower())
+
         before = len(fake_hubspot.requests)
         ids = store(h, [change(int(d), "dealstage", "qualifiedtobuy", 5_000) for d in deals])
-        assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        sa_event.listen(h.engine, "before_cursor_execute", seen)
+        try:
+            assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        finally:
+            sa_event.remove(h.engine, "before_cursor_execute", seen)
+        # the chunk's links and its referral candidates: one select each, not one per deal;
+        # each deal's new links inserted in one statement
+        selects = [s for s in statements if s.startswith("select")]
+        assert len([s for s in selects if "from crm_deal_parties" in s]) == 1, selects
+        assert len([s for s in selects if "from referrals" in s]) == 1, selects
+        inserts = [s for s in statements if s.startswith("insert into crm_deal_parties")]
+        assert len(inserts) == len(deals[::2]), inserts
+        attributed = {
+            d.external_id: (d.partner_id, d.referral_id, d.attribution_source) for d in (deal(h, int(i)) for i in deals)
+        }
+        assert attributed["902"] == (partner_id, referral_id, "email")
+        assert {k: v for k, v in attributed.items() if k != "902"} == {
+            k: (None, None, None) for k in deals if k != "902"
+        }
         paths = [r["path"].split("?")[0] for r in fake_hubspot.requests[before:]]
         assert sorted(paths) == sorted(
             [

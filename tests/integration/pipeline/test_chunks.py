@@ -118,6 +118,31 @@ def test_a_jobs_claim_is_filled_from_the_backlog(hub: Hub) -> None:
     assert jobs.process_inbox_events(ids[1:]) == [None] * 4  # their jobs: nothing left to do
 
 
+def test_a_full_claim_rolls_on_with_the_next_read_in_the_thread(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job whose claim came back full claims the backlog's next events before its last chunk
+    runs, and reads them ahead in the read-ahead thread meanwhile: only the job's first read is
+    made in the worker's own thread. Every event is done once, by its first attempt."""
+    import threading
+
+    engine = HubEngine(hub, inbox_handlers(hub))
+    threads: list[str] = []
+    real = engine.read_ahead
+
+    def read_ahead(events: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(events)
+
+    monkeypatch.setattr(engine, "read_ahead", read_ahead)
+    ids = store(hub, [change(650 + n, "dealname", f"N{n}", 1_000) for n in range(10)])
+    runner = ChunkRunner(hub, engine, jobs.leases(hub), fill_to=3)
+    states = runner.run(ids[:1])
+    assert states == dict.fromkeys(ids, WorkState.DONE)  # claims of 3, 3, 3 and 1 events
+    assert threads[0] == threading.current_thread().name and len(threads) == 4
+    assert all(name.startswith("partnerhub-read-ahead") for name in threads[1:]), threads
+    assert {(r.state, r.attempts) for r in rows(hub, ids)} == {(WorkState.DONE, 1)}
+    assert {deal(hub, 650 + n).name for n in range(10)} == {f"N{n}" for n in range(10)}
+
+
 def test_one_bad_event_fails_alone(hub: Hub) -> None:
     ids = store(
         hub,

@@ -15,11 +15,14 @@ and holds the leases under the process's heartbeat (``work.Leases``). It then wo
    first does not wait;
 2. one transaction: the chunk's lookups read in one query each (``HubEngine.prefetch``: echo
    fingerprints; the domain's ``DomainHandlers.prefetch``: deals, locked in id order), then
-   each event applied inside its own SAVEPOINT (``HubEngine.process``, unchanged), in id order, so
-   events of one object see each other exactly as one-by-one processing would; an event that
-   fails is rolled back to its savepoint and recorded as retrying or dead (``work.describe``
-   classifies it, as for a single event) while the others carry on; one fenced ``UPDATE`` marks
-   the rest done with their outcomes; one commit; then the rows the chunk owes are enqueued;
+   each event applied (``HubEngine.process``, unchanged), in id order, so events of one object
+   see each other exactly as one-by-one processing would; one fenced ``UPDATE`` marks them done
+   with their outcomes; one commit; then the rows the chunk owes are enqueued. The events are
+   first applied with no savepoints between them (a savepoint costs two round trips an event);
+   if one fails, that transaction is rolled back whole (nothing committed, nothing enqueued) and
+   the chunk runs again with each event inside its own SAVEPOINT: an event that fails is rolled
+   back to its savepoint and recorded as retrying or dead (``work.describe`` classifies it, as
+   for a single event) while the others carry on;
 3. one Redis pipeline of metrics for the chunk.
 
 If a claim was lost meanwhile (the worker stalled past its lease and another attempt began),
@@ -55,6 +58,10 @@ CHUNK_EVENTS = 50
 MAX_ROLLS = 9
 
 Claimed = list[tuple[work.Claim, InboxEvent]]
+
+
+class _EventFailed(Exception):
+    """An event of a chunk run without savepoints failed: roll the chunk back, run it again."""
 
 
 class ChunkRunner:
@@ -125,6 +132,46 @@ class ChunkRunner:
         return self._reader.submit(self.engine.read_ahead, [e for _, e in chunk])
 
     def _apply(self, chunk: Claimed) -> dict[int, str | None]:
+        """The chunk in one transaction: first without a savepoint per event (each costs two
+        round trips); if any event fails, that transaction is rolled back whole and the chunk
+        is run again with a savepoint per event, so the failing event fails alone."""
+        if len(chunk) > 1:
+            states = self._apply_at_once(chunk)
+            if states is not None:
+                return states
+        return self._apply_each(chunk)
+
+    def _apply_at_once(self, chunk: Claimed) -> dict[int, str | None] | None:
+        """The chunk's events with no savepoints between them; None: one of them failed, nothing
+        was committed or enqueued, run the chunk again event by event."""
+        outcomes: dict[work.Claim, str] = {}
+        try:
+            with unit_of_work(self.hub) as session:
+                begin_writing(session)
+                self.engine.prefetch(session, [e for _, e in chunk])
+                try:
+                    for claim, event in chunk:
+                        outcomes[claim] = str(self.engine.process(session, event))
+                    session.flush()  # a failing write fails here, not in the fenced finish
+                except Exception as exc:
+                    raise _EventFailed from exc
+                finished = work.finish_events(session, outcomes)
+                if finished != {c.id for c in outcomes}:
+                    session.rollback()
+                    lost = sorted({c.id for c in outcomes} - finished)
+                    log.warning("lease lost; chunk rolled back", table="inbox_events", ids=lost[:20])
+                    return {}
+        except _EventFailed:
+            return None  # rolled back by unit_of_work; nothing of it was enqueued
+        except Exception as exc:
+            log.warning("chunk transaction failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            return self._record_each(chunk, exc)
+        finally:
+            self.engine.forget_prefetch()
+        self._count(chunk, outcomes, [])
+        return {c.id: WorkState.DONE for c in outcomes}
+
+    def _apply_each(self, chunk: Claimed) -> dict[int, str | None]:
         policy = self.hub.retry_policy
         outcomes: dict[work.Claim, str] = {}
         failures: list[tuple[work.Claim, InboxEvent, str | None, work.Failure]] = []

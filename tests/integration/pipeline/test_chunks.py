@@ -152,9 +152,22 @@ def test_one_bad_event_fails_alone(hub: Hub) -> None:
             change(303, "dealname", "Good two", 1_000),
         ],
     )
-    states = jobs.process_inbox_events(ids)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    sa_event.listen(hub.engine, "before_cursor_execute", seen)
+    try:
+        states = jobs.process_inbox_events(ids)
+    finally:
+        sa_event.remove(hub.engine, "before_cursor_execute", seen)
 
     assert states == [WorkState.DONE, WorkState.DEAD, WorkState.DONE]
+    # run at once first (event 1's deal written, then event 2 fails: all rolled back), then
+    # again with a savepoint per event that writes (events 1 and 3)
+    assert len([s for s in statements if s.startswith("insert into deals")]) == 3, statements
+    assert len([s for s in statements if s.startswith("savepoint")]) == 2, statements
     good, bad, other = rows(hub, ids)
     assert bad.state == WorkState.DEAD and bad.last_error_kind and "no-such-stage" in (bad.last_error or "")
     assert (good.outcome, other.outcome) == ("applied", "applied")
@@ -186,6 +199,8 @@ def test_a_chunk_reads_its_deals_in_one_statement(hub: Hub) -> None:
         assert "for update" in deal_reads[0] and "order by deals.id" in deal_reads[0]
     ledger_reads = [s for s in statements if s.startswith("select") and "from ledger_entries" in s]
     assert len(ledger_reads) == 1, ledger_reads  # no partner: no per-event ledger select
+    # no event failed: the chunk ran with no savepoint per event
+    assert not [s for s in statements if "savepoint" in s], statements
     assert {deal(hub, 700 + n).stage for n in range(5)} == {"qualifiedtobuy"}
 
 

@@ -44,6 +44,9 @@ from hub.program.email.notify import record_sent
 from hub.program.models import CrmCompany, CrmContact
 
 LMS = "lms"  # the learning platform's connector (``connectors.lms``)
+#: the domain read-ahead's key: the (connector, deal id) of deal events whose record names
+#: contacts or companies (their links are written, so the chunk reads them first)
+CARRY_PARTIES = "carry_parties"
 
 
 def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
@@ -127,6 +130,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         a HubSpot deal read in a batch names neither. ``records``: the engine's read-ahead."""
         mappings = ctx.mappings.current
         deal_events = []
+        carried = set()
         for event in events:
             plan = mappings.for_source(event.connector, event.object_type)
             if plan is None or plan.target != "deal":
@@ -140,11 +144,15 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
                 change = plan.inbound(source, partial=partial)
             except Exception:  # the event fails on its own in the transaction
                 continue
-            if change is None or all(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+            if change is None:
                 continue
+            if any(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+                carried.add((event.connector, event.object_id))  # its links are written
+                if all(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+                    continue
             changed = event_action(event.event_type) == "associationChange"
             deal_events.append((event.connector, event.object_id, changed))
-        return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events)}
+        return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events), CARRY_PARTIES: carried}
 
     def prefetch(session: Session, events: Sequence[InboxEvent]) -> dict[str, Any]:
         """In a chunk's transaction, before its events run: the deals its deal events name, in
@@ -166,12 +174,17 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         ahead: dict[str, Any] = {deals.DEALS_AHEAD: found, commissions.UNSETTLED_AHEAD: unsettled}
         if not keys or any(route.applies(event) for event in events for route in routes):
             return ahead
-        links = parties.preload_links(session, keys)
-        records = parties.preload_records(session, links)
+        # links for the deals whose links are written or looked up: new to the hub, carrying
+        # their parties, or their associations changed; party records for those looked up
+        read: dict[str, Any] = session.info.get(READ_AHEAD, {})
+        carrying = read.get(CARRY_PARTIES) or set()
+        reassociated = {(e.connector, e.object_id) for e in events if event_action(e.event_type) == "associationChange"}
+        lookup = {k for k in keys if (d := found[k]) is None or (k in reassociated and d.partner_id is None)}
+        links = parties.preload_links(session, lookup | (keys & (carrying | reassociated)))
+        records = parties.preload_records(session, {k: v for k, v in links.items() if k in lookup})
         emails = [r.email for r in records.values() if isinstance(r, CrmContact) and r.email]
         domains = [r.domain for r in records.values() if isinstance(r, CrmCompany) and r.domain]
-        read = session.info.get(READ_AHEAD, {}).get(referrals.PARTIES_AHEAD) or {}
-        for who in read.values():
+        for who in (read.get(referrals.PARTIES_AHEAD) or {}).values():
             if isinstance(who, DealParties):
                 emails += who.emails
                 domains += who.domains

@@ -9,10 +9,10 @@ and holds the leases under the process's heartbeat (``work.Leases``). It then wo
 
 1. read ahead (``HubEngine.read_ahead``): the chunk's provider records in batched calls, with no
    transaction open; the next chunk's reads run in a thread while this chunk's transaction runs.
-   A claim that came back full rolls on: before its last chunk's transaction, the backlog's next
-   events are claimed (a short transaction of its own; up to ``MAX_ROLLS`` times a job) and their
-   first chunk is read in the thread meanwhile, so the first read of each claim after the job's
-   first does not wait;
+   On PostgreSQL a claim that came back full rolls on: before its last chunk's transaction, the
+   backlog's next events are claimed (a short transaction of its own; up to ``MAX_ROLLS`` times a
+   job) and their first chunk is read in the thread meanwhile, so the first read of each claim
+   after the job's first does not wait (not on SQLite: see ``ChunkRunner.run``);
 2. one transaction: the chunk's lookups read in one query each (``HubEngine.prefetch``: echo
    fingerprints; the domain's ``DomainHandlers.prefetch``: deals, locked in id order), then
    each event applied (``HubEngine.process``, unchanged), in id order, so events of one object
@@ -86,6 +86,12 @@ class ChunkRunner:
         states: dict[int, str | None] = dict.fromkeys(event_ids)
         claimed = self._claim(event_ids)
         fill = self.fill_to - len(event_ids)  # the backlog events the claim was filled with, at most
+        if self.hub.engine.dialect.name == "sqlite":
+            # no rolling on SQLite: claims and chunks following each other with no gap (the RQ
+            # job's bookkeeping between jobs is one) starve the webhook's insert, which waits
+            # for the one write lock by polling with growing sleeps (measured: acknowledgements
+            # up to 4 s while new deals drained, against 1.7 s without rolling; bench/README.md)
+            fill = 0
         held = [c for c, _ in claimed]
         ahead: Future[Ahead] | None = None
         rolls = 0

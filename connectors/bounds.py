@@ -11,6 +11,7 @@ of range is a ``MalformedPayload`` (400) for that request alone. Signature times
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from connectors.errors import MalformedPayload, SignatureInvalid
@@ -19,8 +20,18 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 #: the inbox's ``event_key`` column
 MAX_EVENT_KEY = 255
+#: one ``local@domain.tld`` e-mail address as SendGrid takes it (anything else is a 400 there): the
+#: pattern every place an address enters the hub checks, so no address is stored that cannot be mailed
+MAIL_ADDRESS_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$"
+MAX_MAIL_ADDRESS = 320
+_MAIL_ADDRESS = re.compile(MAIL_ADDRESS_PATTERN)
 #: digits an epoch timestamp header may have (milliseconds until the year 33658: 15)
 _MAX_STAMP_DIGITS = 16
+
+
+def is_mail_address(value: str) -> bool:
+    """Whether ``value`` is one address SendGrid would send to (``MAIL_ADDRESS_PATTERN``)."""
+    return len(value) <= MAX_MAIL_ADDRESS and _MAIL_ADDRESS.fullmatch(value) is not None
 
 
 def int64(value: int, what: str) -> int:

@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.bounds import MAIL_ADDRESS_PATTERN, MAX_MAIL_ADDRESS
 from connectors.errors import OutcomeUnknown
 from connectors.sendgrid.settings import SendGridSettings
 
@@ -88,7 +89,7 @@ class Address(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: one ``local@domain.tld`` address (SendGrid refuses anything else with a 400)
-    email: str = Field(max_length=320, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
+    email: str = Field(max_length=MAX_MAIL_ADDRESS, pattern=MAIL_ADDRESS_PATTERN)
     name: str | None = Field(default=None, max_length=256)
 
 

@@ -73,6 +73,16 @@ def documented_responses() -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": text} for status, text in ANSWERS.items()}
 
 
+def replayed(model: type[BaseModel], what: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a create endpoint that takes an Idempotency-Key: the same request sent again."""
+    return {
+        200: {
+            "model": model,
+            "description": f"The same request sent again with its Idempotency-Key: the {what} as first answered.",
+        }
+    }
+
+
 def validation_detail(message: str, loc: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     """A one-problem 422 answer in FastAPI's request-validation shape."""
     return [{"loc": list(loc), "msg": message, "type": "value_error"}]

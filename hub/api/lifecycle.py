@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from connectors.bounds import MAIL_ADDRESS_PATTERN, MAX_MAIL_ADDRESS
 from hub.api.auth import PartnerDep, hub_of, throttle_of
 from hub.api.inputs import JsonRoute
 from hub.pipeline.unit_of_work import unit_of_work
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["lifecycle"], route_class=JsonRoute)
 class ApplicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["jane@acme.com"])
+    email: str = Field(max_length=MAX_MAIL_ADDRESS, pattern=MAIL_ADDRESS_PATTERN, examples=["jane@acme.com"])
     contact_name: str = Field(min_length=1, max_length=200)
     company_name: str = Field(min_length=1, max_length=200)
     company_domain: str | None = Field(default=None, max_length=253, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")

@@ -1,6 +1,7 @@
 """The lifecycle's admin routes (``/api/v1/admin``): the application queue and its decisions,
 partner attributes (the segment follows), onboarding steps completed by an operator, the
-overdue-onboarding queue, certifications and agreements, peer comparison and the lifecycle KPIs.
+overdue-onboarding queue, certifications and agreements, peer comparison, the health score and
+the at-risk queue, and the lifecycle KPIs.
 Decisions name the person in ``by`` and are audited."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hub.api.auth import AdminDep, hub_of
 from hub.api.inputs import JsonRoute, Moment, RowId
 from hub.api.lifecycle import peers_dict
 from hub.api.program_admin import Decision, _in_tx
-from hub.program import applications, clock, lifecycle_kpis, onboarding, segments
+from hub.program import applications, clock, health, lifecycle_kpis, onboarding, segments
 from hub.program.errors import NotFound
 from hub.program.models import Partner
 from hub.runtime.web_secret import web_secret
@@ -197,6 +198,42 @@ async def partner_peers(request: Request, admin: AdminDep, partner_id: RowId) ->
         return peers_dict(hub, partner_id)
 
     return await run_in_threadpool(work)
+
+
+@router.get(
+    "/partners/{partner_id}/health",
+    summary="A partner's health score: the newest score and its parts, the last 30 days, the at-risk task",
+)
+async def partner_health(request: Request, admin: AdminDep, partner_id: RowId) -> dict[str, Any]:
+    hub = hub_of(request)
+
+    def work() -> dict[str, Any]:
+        with hub.sessions() as session:
+            _partner(session, partner_id)
+            return health.latest(session, partner_id)
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/health/at-risk", summary="The at-risk queue: partners whose health score fell below the threshold, open tasks"
+)
+async def at_risk(request: Request, admin: AdminDep) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+
+    def rows() -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return [
+                {
+                    "partner_id": p.id,
+                    "partner_name": p.name,
+                    "partner_manager": p.partner_manager,
+                    **health.task_dict(t),
+                }
+                for t, p in health.open_tasks(session)
+            ]
+
+    return await run_in_threadpool(rows)
 
 
 @router.get("/kpis/lifecycle", summary="Lifecycle KPIs: time to onboard, time to first referral")

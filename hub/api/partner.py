@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
+from hub.api.errors import replayed
 from hub.api.inputs import JsonRoute
 from hub.mapping.money import from_minor_units
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
@@ -84,6 +85,7 @@ def _submit(hub: Hub, partner: Partner, body: ReferralIn, key: str | None) -> tu
     "/referrals",
     response_model=ReferralOut,
     status_code=202,
+    responses=replayed(ReferralOut, "referral"),
     summary="Submit a referral",
     description="Answered at once with a tracking id; the conflict check and the CRM deal follow. "
     "Send an Idempotency-Key header to make a retry safe.",

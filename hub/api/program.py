@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import PartnerDep, hub_of
+from hub.api.errors import replayed
 from hub.api.inputs import JsonRoute, Moment, RowId
 from hub.mapping.money import from_minor_units
 from hub.pipeline.unit_of_work import owe_inbox, unit_of_work
@@ -83,6 +84,7 @@ def _register(hub: Hub, partner: Partner, body: RegistrationIn, key: str | None)
     "/deal-registrations",
     response_model=RegistrationOut,
     status_code=202,
+    responses=replayed(RegistrationOut, "registration"),
     summary="Register a deal",
     description="Answered at once; the check against the CRM and other partners' registrations "
     "follows (poll GET /api/v1/deal-registrations/{id}). Idempotency-Key makes a retry safe.",

@@ -1,5 +1,5 @@
 """``partnerhub applications``, ``partnerhub onboarding`` and the lifecycle's ``partnerhub
-partners`` commands (attributes, resegment, certify, peers): the partner lifecycle from the
+partners`` commands (attributes, resegment, certify, peers, health): the partner lifecycle from the
 command line. Decisions name their person with ``--by`` (default ``cli:<user>``) and are audited."""
 
 from __future__ import annotations
@@ -294,5 +294,19 @@ def partners_peers(partner: Annotated[str, typer.Argument(metavar="PARTNER", hel
     try:
         with hub.sessions() as session:
             _print(segments.peers_dict(session, find_partner(session, partner)))
+    finally:
+        hub.close()
+
+
+def partners_health(partner: Annotated[str, typer.Argument(metavar="PARTNER", help="Email or id.")]) -> None:
+    """A partner's health score: the newest score and its parts, the last 30 days, the at-risk
+    task (JSON). Operators only: the partner never sees it."""
+    from hub.cli.errors import domain_errors
+    from hub.program import health
+
+    hub = _hub(start_redis=False)
+    try:
+        with domain_errors(), hub.sessions() as session:
+            _print(health.latest(session, find_partner(session, partner).id))
     finally:
         hub.close()

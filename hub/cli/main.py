@@ -163,6 +163,7 @@ partners_app.command("attributes")(lifecycle_cli.partners_attributes)
 partners_app.command("resegment")(lifecycle_cli.partners_resegment)
 partners_app.command("certify")(lifecycle_cli.partners_certify)
 partners_app.command("peers")(lifecycle_cli.partners_peers)
+partners_app.command("health")(lifecycle_cli.partners_health)
 
 
 @partners_app.command("add")
@@ -173,18 +174,30 @@ def partners_add(
     segment: Annotated[str | None, typer.Option(help="Segment (e.g. smb, enterprise).")] = None,
     tier: Annotated[str | None, typer.Option(help="Tier (chooses commission rules, e.g. gold).")] = None,
     manager: Annotated[str | None, typer.Option(help="Partner manager's email, named in every email.")] = None,
+    onboard: Annotated[
+        bool,
+        typer.Option(
+            "--onboard",
+            help="Start onboarding: the segment rules, then the segment's track of steps with their due dates "
+            "(as an approved application does). Without it no steps are set (e.g. partners brought over from elsewhere).",
+        ),
+    ] = False,
 ) -> None:
     """Add a partner and print its API key. The key is shown this once; only its hash is kept."""
     from sqlalchemy.exc import IntegrityError
 
+    from hub.program import clock, onboarding
     from hub.program.partners import add_partner
 
-    hub = _open_hub(_settings(), start_redis=False)
+    hub = _open_hub(_settings(), start_redis=False, load_mappings=onboard)
+    steps = 0
     try:
         with hub.sessions() as session, session.begin():
             made = add_partner(
                 session, name=name, email=email, region=region, segment=segment, tier=tier, partner_manager=manager
             )
+            if onboard:
+                steps = onboarding.admit(session, hub, made.partner, clock.now(hub))
             partner_id = made.partner.id
     except IntegrityError:
         typer.echo(f"error: a partner with email {email} exists already", err=True)
@@ -192,6 +205,8 @@ def partners_add(
     finally:
         hub.close()
     typer.echo(f"partner {partner_id} added: {name} <{email.lower()}>")
+    if onboard:
+        typer.echo(f"onboarding started: {steps} step(s)" if steps else "onboarding: no track for its segment (done)")
     typer.echo(f"API key (shown once, store it now): {made.api_key}")
 
 

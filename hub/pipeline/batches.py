@@ -21,9 +21,10 @@ writes them with one call. Each row keeps its own outcome:
   one input, and share its result.
 
 A batch is worth waiting for: while fewer rows than a call takes are waiting, they wait until no
-new one has come for ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (2 s), and at most
-``PARTNERHUB_WORKER__WRITE_MAX_WAIT_S`` (30 s) (see ``claim``); a burst of deal changes then
-leaves in full calls, not one small call per processed job.
+new one has come for ``PARTNERHUB_WORKER__WRITE_LINGER_S`` (2 s) and the connector's inbox has
+no event left to process, and at most ``PARTNERHUB_WORKER__WRITE_MAX_WAIT_S`` (30 s) (see
+``claim``); a burst of deal changes then leaves in full calls, not one small call per processed
+job, even when one chunk of the drain takes longer than the linger.
 
 Claims skip rows another worker holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
 writer), so two dispatchers never wait on each other's rows.
@@ -49,7 +50,7 @@ from connectors.errors import (
 )
 from connectors.values import WriteResult
 from hub.pipeline import work
-from hub.pipeline.models import OutboxItem, WorkState
+from hub.pipeline.models import InboxEvent, OutboxItem, WorkState
 from hub.pipeline.store import utcnow
 
 #: the outbox action of one record write, carried out through ``upsert_many``
@@ -109,11 +110,12 @@ def claim(
     the ids of ``first`` this call settles without claiming them: done, held by another worker,
     or left to linger).
 
-    Lingering: while fewer than ``size`` rows wait, the newest came less than ``linger_s`` ago
-    (more are coming: a burst of deal changes is being processed) and the oldest has waited less
-    than ``max_wait_s``, nothing is claimed; the waiting rows' next look (``next_attempt_at``) is
-    set to when one of those ends, and the reconciler enqueues them then, with whatever else
-    arrived meanwhile."""
+    Lingering: while fewer than ``size`` rows wait, the oldest has waited less than
+    ``max_wait_s``, and more are coming — the newest came less than ``linger_s`` ago, or the
+    connector's inbox still holds events to process (``inbound_pending``: a burst of deal changes
+    is being drained, however long a chunk takes) — nothing is claimed; the waiting rows' next
+    look (``next_attempt_at``) is set to when the linger or the max wait ends, and the reconciler
+    enqueues them then, with whatever else arrived meanwhile."""
     waiting = OutboxItem.state == WorkState.PENDING
     columns = (OutboxItem.id, OutboxItem.connector, OutboxItem.action, OutboxItem.payload, OutboxItem.created_at)
     mine = session.execute(
@@ -142,10 +144,15 @@ def claim(
     settled = set(first) - {row_id for row_id, _, _ in candidates}
     if candidates and len(candidates) < size and linger_s > 0:
         stamps = [created for _, _, created in candidates]
-        ready_at = min(
-            max(stamps) + timedelta(seconds=linger_s), min(stamps) + timedelta(seconds=max(linger_s, max_wait_s))
-        )
-        if ready_at > utcnow():
+        now = utcnow()
+        deadline = min(stamps) + timedelta(seconds=max(linger_s, max_wait_s))
+        quiet_at = max(stamps) + timedelta(seconds=linger_s)
+        if quiet_at <= now < deadline and inbound_pending(session, group.connector):
+            # the drain paused longer than the linger (a long chunk, a loaded machine), but
+            # the connector's inbox still holds events whose processing may owe more writes
+            quiet_at = now + timedelta(seconds=linger_s)
+        ready_at = min(quiet_at, deadline)
+        if ready_at > now:
             session.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id.in_([row_id for row_id, _, _ in candidates]), waiting)
@@ -160,6 +167,21 @@ def claim(
         elif row_id in first:
             settled.add(row_id)
     return claims, sorted(settled - {c.id for c, _ in claims})
+
+
+def inbound_pending(session: Session, connector: str) -> bool:
+    """Whether ``connector``'s inbox still holds events waiting for a worker or being processed
+    (not those backing off after a failure): a drain under way, which may owe more record
+    writes."""
+    found = session.execute(
+        select(InboxEvent.id)
+        .where(
+            InboxEvent.state.in_((WorkState.RECEIVED, WorkState.PROCESSING)),
+            InboxEvent.connector == connector,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def write(connector: object, group: Group, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int, Any]:

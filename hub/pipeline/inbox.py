@@ -28,12 +28,35 @@ class Stored:
 def insert_ignoring_conflicts(
     session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
 ) -> list[int]:
-    """``INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id``: the ids of the rows that were new."""
+    """``INSERT … ON CONFLICT (keys) DO NOTHING RETURNING id``: the ids of the rows that were new.
+
+    One statement for the table and its keys, the rows as its parameters (one execution, or
+    "insertmanyvalues" batches for several rows of the same columns), so SQLAlchemy compiles it
+    once per column set; values inlined into the statement made every call compile anew."""
     if not rows:
         return []
     insert: Any = _INSERTS[session.get_bind().dialect.name]
-    stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=list(keys))
-    return sorted(session.scalars(stmt.returning(model.id)))
+    table = model.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
+    columns = set(rows[0])
+    if any(set(row) != columns for row in rows):  # rows of different columns: one statement each
+        return sorted(i for row in rows for i in session.execute(stmt, row).scalars())
+    return sorted(session.execute(stmt, rows[0] if len(rows) == 1 else rows).scalars())
+
+
+def insert_many_ignoring_conflicts(
+    session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> int:
+    """Many rows, ``ON CONFLICT (keys) DO NOTHING``, as one statement compiled once and run over
+    every row (executemany, in the session's transaction): for thousands of rows where the new
+    ids are not needed. Returns how many rows were inserted (as the driver counts them; ``len(rows)``
+    when it does not)."""
+    if not rows:
+        return 0
+    insert: Any = _INSERTS[session.get_bind().dialect.name]
+    stmt = insert(model.__table__).on_conflict_do_nothing(index_elements=list(keys))
+    result = session.connection().execute(stmt, rows)
+    return result.rowcount if result.rowcount >= 0 else len(rows)
 
 
 def event_rows(

@@ -32,6 +32,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors.bounds import is_mail_address
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.store import rowcount, utcnow
 from hub.program.email.notify import AT_SEND, notify
@@ -82,8 +83,7 @@ class Who:
 
 def normalize_email(email: str) -> str:
     value = (email or "").strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or len(value) > 320 or any(c.isspace() for c in value):
+    if not is_mail_address(value):
         raise AccessError(f"not an e-mail address: {email!r}")
     return value
 

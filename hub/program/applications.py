@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from connectors.bounds import is_mail_address
 from hub.pipeline.store import utcnow
-from hub.program import access, onboarding, segments
+from hub.program import access, onboarding
 from hub.program.conditions import PartnerFacts, unmet
 from hub.program.email.notify import notify
-from hub.program.errors import Ineligible, InvalidState, NotFound
+from hub.program.errors import Ineligible, InvalidInput, InvalidState, NotFound
 from hub.program.models import Application, AuditEntry, Partner
 from hub.program.partners import add_partner
 
@@ -120,6 +121,8 @@ def submit(session: Session, hub: ProgramContext, fields: dict[str, Any], now: d
         raise InvalidState("the program does not take applications")
     fields = {k: fields.get(k) for k in FIELDS}
     fields["email"] = str(fields["email"]).strip().lower()
+    if not is_mail_address(fields["email"]):
+        raise InvalidInput("email: not an e-mail address (one local@domain.tld)")
     if fields.get("country"):
         fields["country"] = str(fields["country"]).upper()
     fields["company_domain"] = _domain(fields)
@@ -227,8 +230,7 @@ def decide(
         for name in ("country", "company_size", "industry", "specialization", "partner_type"):
             setattr(partner, name, getattr(application, name))
         partner.created_at = now
-        segments.apply_segment(session, hub.program, partner, now)
-        onboarding.start(session, hub, partner, now)
+        onboarding.admit(session, hub, partner, now)
         application.partner_id = partner.id
         application.status = "approved"
         notify(

@@ -11,7 +11,12 @@
 * ``time_to_first_referral_days``: per partner with a referral, whole days from joining to its
   first referral, and their median;
 * ``retention``: of the partners active (a referral) in the previous quarter, the share that
-  made a referral in this quarter so far.
+  made a referral in this quarter so far;
+* ``lifecycle``: this ``period`` so far: time to onboard (median days), deal-registration
+  processing time (median hours), partner engagement rate and the share of lifecycle actions
+  automated (``hub.program.lifecycle_kpis.operations`` defines each).
+* ``at_risk_partners``: partners with an at-risk task open at ``at`` (the health score,
+  ``hub.program.health``; at the present moment: the ``at_risk`` review queue's size).
 
 Counts are integers, money is integer minor units per currency (never summed across them),
 ratios are decimal strings (no floats in reports).
@@ -34,7 +39,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program import lifecycle_kpis
+from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 from hub.program.rules import add_months, period_bounds
 from hub.program.states import LedgerStatus, ReferralStatus
 
@@ -93,7 +99,7 @@ def compute(
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     at = at.astimezone(UTC)
     active_since = at - timedelta(days=active_days)
-    period_start, _ = period_bounds(at, period)
+    period_start, period_end = period_bounds(at, period)
     last_period_start = _start(period_start, -_SPAN[period])
     quarter_start, _ = period_bounds(at, "quarter")
     prev_quarter_start = _start(quarter_start, -3)
@@ -173,7 +179,7 @@ def compute(
         per = commission.setdefault(currency, {"owed": 0, "paid": 0})
         per["paid" if status == LedgerStatus.PAID else "owed"] += int(amount)
 
-    return {
+    data = {
         "at": at.isoformat(),
         "partners": len(listed),
         "active_partners": active,
@@ -200,6 +206,27 @@ def compute(
             "rate": ratio(retained, prev_active),
         },
     }
+    # the lifecycle block: this period up to ``at`` (``hub.program.lifecycle_kpis.operations``)
+    data["lifecycle"] = lifecycle_kpis.operations(
+        session, period_start, min(period_end, at + timedelta(microseconds=1))
+    )
+    data["at_risk_partners"] = _at_risk_partners(session, at)
+    return data
+
+
+# -- the health score's KPI -------------------------------------------------------------------------
+
+
+def _at_risk_partners(session: Session, at: datetime) -> int:
+    """Partners whose at-risk task was open at ``at`` (opened by then, not closed by then)."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(AtRiskTask.partner_id))).where(
+                AtRiskTask.opened_at <= at, (AtRiskTask.closed_at.is_(None)) | (AtRiskTask.closed_at > at)
+            )
+        )
+        or 0
+    )
 
 
 def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -216,10 +243,21 @@ def as_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         (f"referrals last {period}", str(data["referrals"]["last_period"])),
         ("median days to first referral", str(data["time_to_first_referral_days"]["median"] or "")),
         ("retention (previous quarter)", data["retention"]["rate"] or ""),
+        ("at-risk partners", str(data["at_risk_partners"])),
     ]
     for currency, per in data["commission"].items():
         rows.append((f"commission owed {currency}", format_money(per["owed"], currency)))
         rows.append((f"commission paid {currency}", format_money(per["paid"], currency)))
+    life = data["lifecycle"]
+    rows += [
+        (f"median days to onboard (this {period})", life["time_to_onboard_days"]["median"] or ""),
+        (
+            f"median hours to decide a registration (this {period})",
+            life["registration_processing_hours"]["median"] or "",
+        ),
+        (f"engagement rate (this {period})", life["engagement"]["rate"] or ""),
+        (f"lifecycle actions automated (this {period})", life["automation"]["share"] or ""),
+    ]
     for pid, conv in data["conversion_by_partner"].items():
         rows.append(
             (

@@ -163,3 +163,67 @@ class Portal(_Strict):
     features: dict[str, Feature] = Field(
         default_factory=dict, description="Portal features (by name) and the condition each requires."
     )
+
+
+class HealthWeights(_Strict):
+    """How much each signal counts (whole numbers; 0 leaves a signal out). The score is the
+    weighted mean of the parts, each 0..100."""
+
+    recency: int = Field(default=25, ge=0, le=100, description="Days since the partner's last sign of life.")
+    referrals: int = Field(
+        default=20, ge=0, le=100, description="Referrals in the last 90 days against the 90 days before."
+    )
+    conversion: int = Field(default=15, ge=0, le=100, description="Won referrals over all referrals.")
+    onboarding: int = Field(default=15, ge=0, le=100, description="Onboarding steps completed.")
+    compliance: int = Field(default=15, ge=0, le=100, description="Certifications and agreement not expired.")
+    email: int = Field(default=10, ge=0, le=100, description="E-mail opened or clicked; 0 when the address bounced.")
+
+    @model_validator(mode="after")
+    def _some(self) -> HealthWeights:
+        if sum(self.model_dump().values()) == 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class Health(_Strict):
+    """The daily health score (``hub.program.health``): per partner 0..100 from weighted signals,
+    kept as a history; below ``at_risk_below`` one task for the partner manager (console queue
+    and CRM task), closed when the score is back at ``recovered_at`` or above."""
+
+    enabled: bool = Field(default=True, description="Compute the score in the lifecycle's daily pass.")
+    weights: HealthWeights = HealthWeights()
+    at_risk_below: int = Field(default=40, ge=1, le=100, description="A score below this opens the at-risk task.")
+    recovered_at: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="A score at or above this closes it (unset: at_risk_below).",
+    )
+    active_days: int = Field(
+        default=14, ge=0, le=3650, description="Recency: full marks for a sign of life this recent."
+    )
+    quiet_days: int = Field(
+        default=90, ge=1, le=3650, description="Recency: nothing for a partner quiet this long (linear between)."
+    )
+    conversion_target_percent: int = Field(
+        default=20, ge=1, le=100, description="Conversion: full marks at this share of referrals won."
+    )
+    email_target_percent: int = Field(
+        default=25, ge=1, le=100, description="E-mail: full marks when this share of the last 90 days' mail is opened."
+    )
+    task_owner_id: str | None = Field(default=None, description="CRM user the at-risk task goes to.")
+    support_sequence: bool = Field(
+        default=False, description="Also e-mail the partner a support offer (health_support), once per at-risk spell."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Health:
+        if self.quiet_days <= self.active_days:
+            raise ValueError("quiet_days must be above active_days")
+        if self.recovered_at is not None and self.recovered_at < self.at_risk_below:
+            raise ValueError("recovered_at cannot be below at_risk_below")
+        return self
+
+    @property
+    def recovery(self) -> int:
+        return self.at_risk_below if self.recovered_at is None else self.recovered_at

@@ -103,6 +103,9 @@ class Referral(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: the referred company's ISO country and industry as the partner gave them (owner routing)
+    company_country: Mapped[str | None] = mapped_column(String(2))
+    company_industry: Mapped[str | None] = mapped_column(String(64))
     #: received -> held_for_review | declined | submitted (deal in the CRM) -> the deal's statuses
     status: Mapped[ReferralStatus] = mapped_column(StateColumn(ReferralStatus, 32))
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -282,7 +285,11 @@ class DealRegistration(Base):
     status: received | held_for_review | approved | declined."""
 
     __tablename__ = "deal_registrations"
-    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key"),
+        #: the lifecycle KPIs (``hub.program.lifecycle_kpis``): decided in a period, and by whom
+        Index("ix_deal_registrations_decided", "decided_at", "decided_by", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
@@ -294,16 +301,25 @@ class DealRegistration(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: the company's ISO country and industry as the partner gave them (``hub.program.routing``)
+    company_country: Mapped[str | None] = mapped_column(String(2))
+    company_industry: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"))
     protected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the first decision (approved or declined) and who made it: ``program`` (the automatic
+    #: check) or the person (``hub.program.lifecycle_kpis``: processing time, automated share)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):
     __tablename__ = "notifications"
+    #: the lifecycle KPIs count one kind's mails in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_notifications_kind_created", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     natural_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -318,6 +334,8 @@ class Notification(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the first open or click the e-mail provider reported (the health score's e-mail engagement)
+    engaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EmailPreference(Base):
@@ -338,6 +356,8 @@ class EmailPreference(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    #: the lifecycle KPIs count decisions by action in a period (``hub.program.lifecycle_kpis``)
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at", "actor"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     actor: Mapped[str] = mapped_column(String(200))
@@ -473,7 +493,12 @@ class OnboardingTask(Base):
     """One step of a partner's onboarding track (``hub.program.onboarding``)."""
 
     __tablename__ = "onboarding_steps"
-    __table_args__ = (UniqueConstraint("partner_id", "step"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "step"),
+        #: the lifecycle KPIs: reminders and escalations in a period (``hub.program.lifecycle_kpis``)
+        Index("ix_onboarding_steps_reminded", "reminded_at"),
+        Index("ix_onboarding_steps_escalated", "escalated_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
@@ -488,6 +513,41 @@ class OnboardingTask(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PartnerHealth(Base):
+    """A partner's health score on one UTC day (``hub.program.health``): 0..100 and its parts
+    (per signal: the value 0..100, the weight and the facts it came from). One row per partner
+    per day; the daily pass writing it twice changes nothing."""
+
+    __tablename__ = "partner_health"
+    __table_args__ = (UniqueConstraint("partner_id", "day"), Index("ix_partner_health_day", "day"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    day: Mapped[date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AtRiskTask(Base):
+    """One at-risk spell of a partner: opened when its score fell below the program's threshold
+    (an item in the console's ``at_risk`` queue, a CRM task owed, maybe a support e-mail), closed
+    when it rose back. ``open_partner_id`` is the partner's id while open and NULL once closed: a
+    unique column, so a partner has at most one open task whatever runs twice."""
+
+    __tablename__ = "at_risk_tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    open_partner_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_score: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_score: Mapped[int | None] = mapped_column(Integer)
+    #: how it closed: the score recovered (the CRM task is closed by a person: no connector completes tasks)
+    closed_note: Mapped[str | None] = mapped_column(Text)
 
 
 # -- who signs in to the pages (hub.program.access) ----------------------------------------------

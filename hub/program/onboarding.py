@@ -31,6 +31,7 @@ from hub.pipeline.store import utcnow
 from hub.program.email.notify import notify
 from hub.program.errors import InvalidInput, InvalidState, NotFound
 from hub.program.models import AuditEntry, Credential, OnboardingTask, Partner, Referral
+from hub.program.segments import apply_segment
 
 if TYPE_CHECKING:
     from hub.program.context import ProgramContext
@@ -65,6 +66,14 @@ def start(session: Session, hub: ProgramContext, partner: Partner, now: datetime
     partner.onboarded_at = None
     session.flush()
     return len(track.steps)
+
+
+def admit(session: Session, hub: ProgramContext, partner: Partner, now: datetime) -> int:
+    """A new partner joins the program: its segment from the segment rules, then its track's
+    steps (``start``); returns how many steps. An approved application does this, and an operator
+    who adds a partner with onboarding."""
+    apply_segment(session, hub.program, partner, now)
+    return start(session, hub, partner, now)
 
 
 def steps(session: Session, partner_id: int) -> list[OnboardingTask]:

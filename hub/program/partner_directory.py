@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.program import conditions, onboarding, segments
+from hub.program import conditions, health, onboarding, segments
 from hub.program.access import newest_signin_mails
 from hub.program.errors import NotFound
 from hub.program.models import AuditEntry, LedgerEntry, Notification, Partner, PartnerUser, Payout, Referral
@@ -248,6 +248,8 @@ class PartnerLifecycle:
     benefits: dict[str, list[str]]
     #: the portal's peer comparison (``shown`` only with enough other partners in the segment)
     peers: PeerComparison
+    #: ``health.latest``: the newest health score, its parts, recent history, the at-risk task (operators only)
+    health: dict[str, Any]
 
 
 def partner_lifecycle(session: Session, hub: ProgramContext, partner: Partner, now: datetime) -> PartnerLifecycle:
@@ -270,4 +272,5 @@ def partner_lifecycle(session: Session, hub: ProgramContext, partner: Partner, n
         ],
         benefits=conditions.benefits(hub.program, conditions.facts_for(session, partner, now)),
         peers=segments.peer_comparison(session, partner),
+        health=health.latest(session, partner.id),
     )

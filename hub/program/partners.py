@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.bounds import is_mail_address
 from hub.pipeline.store import utcnow
 from hub.program.errors import InvalidInput
 from hub.program.models import Partner
@@ -48,10 +49,13 @@ def add_partner(
     tier: str | None = None,
     partner_manager: str | None = None,
 ) -> NewPartner:
+    address = email.strip().lower()
+    if not is_mail_address(address):
+        raise InvalidInput(f"not an e-mail address: {email!r} (one local@domain.tld)")
     key = new_key()
     partner = Partner(
         name=name.strip(),
-        email=email.strip().lower(),
+        email=address,
         region=region,
         segment=segment,
         segment_attribute=segment,
@@ -127,8 +131,8 @@ def edit(
         raise InvalidInput("a partner needs a name")
     if "email" in changes:
         email = (changes["email"] or "").strip().lower()
-        if "@" not in email or len(email) > 320:
-            raise InvalidInput("a partner needs an e-mail address")
+        if not is_mail_address(email):
+            raise InvalidInput("a partner needs an e-mail address (one local@domain.tld)")
         taken = session.scalars(select(Partner.id).where(Partner.email == email, Partner.id != partner.id)).first()
         if taken is not None:
             raise InvalidInput("another partner has this address")

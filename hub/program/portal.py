@@ -2,7 +2,7 @@
 
 Every function takes the partner's id and reads only that partner's rows: a record of another
 partner is ``None`` (the page answers 404, never "forbidden"). Lists come a page (``PAGE`` rows)
-at a time, newest first, or are bounded (``LIMIT``); each is one query, or one per kind of row —
+at a time, newest first; each is one query, or one per kind of row —
 never one per row. Totals are grouped sums and counts, never a pass over the partner's rows.
 """
 
@@ -23,7 +23,6 @@ from hub.program.models import DealRegistration, EmailPreference, LedgerEntry, P
 from hub.program.segments import PeerComparison, peer_comparison
 from hub.program.states import LedgerStatus, ReferralStatus
 
-LIMIT: Final = 200
 #: rows on one page of a list (referrals, commission entries, payouts); older ones are a link away
 PAGE: Final = 50
 #: a CSV cell starting with one of these is read as a formula by spreadsheets
@@ -51,6 +50,18 @@ def _page(session: Session, query: Select[Any], id_column: InstrumentedAttribute
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return Page(rows, int(rows[-1].id) if more else None)
+
+
+def _page_of_rows(
+    session: Session, query: Select[Any, Any], id_column: InstrumentedAttribute[int], before: int | None
+) -> Page[tuple[Any, ...]]:
+    """``_page`` for a query of several columns (the id column's entity first): tuples."""
+    if before is not None:
+        query = query.where(id_column < before)
+    rows = [tuple(row) for row in session.execute(query.order_by(id_column.desc()).limit(PAGE + 1))]
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return Page(rows, int(rows[-1][0].id) if more else None)
 
 
 @dataclass
@@ -124,18 +135,17 @@ def referral(session: Session, partner_id: int, tracking_id: str) -> Referral | 
 
 
 def registrations(
-    session: Session, partner_id: int, *, limit: int = LIMIT
-) -> list[tuple[DealRegistration, str | None]]:
-    """The partner's deal registrations, newest first, with the tracking id of the referral an
-    approved one became."""
-    rows = session.execute(
+    session: Session, partner_id: int, *, before: int | None = None
+) -> Page[tuple[DealRegistration, str | None]]:
+    """A page of the partner's deal registrations, newest first, each with the tracking id of the
+    referral an approved one became."""
+    query = (
         select(DealRegistration, Referral.tracking_id)
         .outerjoin(Referral, Referral.id == DealRegistration.referral_id)
         .where(DealRegistration.partner_id == partner_id)
-        .order_by(DealRegistration.id.desc())
-        .limit(limit)
-    ).all()
-    return [(r, t) for r, t in rows]
+    )
+    found = _page_of_rows(session, query, DealRegistration.id, before)
+    return Page([(r, t) for r, t in found.rows], found.older)
 
 
 def registration(session: Session, partner_id: int, registration_id: int) -> tuple[DealRegistration, str | None] | None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hub.mapping import load_yaml_model
 from hub.mapping.money import MoneyError, exponent, to_minor_units
-from hub.program.lifecycle_file import Applications, Compliance, Condition, Onboarding, Portal, Segments
+from hub.program.lifecycle_file import Applications, Compliance, Condition, Health, Onboarding, Portal, Segments
 from hub.program.states import CommissionEvent
 
 PROGRAM_FILE = "program.yaml"
@@ -56,15 +56,62 @@ class Attribution(_Strict):
         return domain in FREE_MAIL_DOMAINS or domain in {d.lower() for d in self.free_mail_domains}
 
 
-class OwnerRule(_Strict):
-    """Deals of partners in this region (and/or segment) go to ``owner_id``, or in turn to the
-    owners of ``round_robin``."""
+class Routed(BaseModel):
+    """What the owner rules route on: the partner's region and segment, and the referred
+    company's country (ISO code), region (a state, a province) and industry, each ``None`` when
+    unknown (``hub.program.routing`` gathers the company's from the form or the CRM record)."""
+
+    model_config = ConfigDict(frozen=True)
 
     region: str | None = None
     segment: str | None = None
+    country: str | None = None
+    company_region: str | None = None
+    industry: str | None = None
+
+
+def routing_key(value: str | None) -> str | None:
+    """``"Industrial_Machinery"`` and ``"industrial machinery"`` -> ``"industrial machinery"``:
+    an industry or region compared regardless of case, ``_``/``-`` and spacing."""
+    if value is None:
+        return None
+    text = " ".join(str(value).replace("_", " ").replace("-", " ").lower().split())
+    return text or None
+
+
+class OwnerRule(_Strict):
+    """New deals matching every key given here go to ``owner_id``, or in turn to the owners of
+    ``round_robin``. ``region``/``segment``: the partner's; ``country``/``company_region``/
+    ``industry``: the referred company's (a list: one of these)."""
+
+    region: str | None = Field(default=None, description="The partner's region (exact).")
+    segment: str | None = Field(default=None, description="The partner's segment (exact).")
+    country: list[str] | None = Field(
+        default=None, min_length=1, description="The referred company's country: one of these ISO 3166 codes."
+    )
+    company_region: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The referred company's region (state, province): one of these, case-insensitive.",
+    )
+    industry: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The referred company's industry: one of these, ignoring case, '_', '-' and spacing.",
+    )
     owner_id: str | None = None
     owner_email: str | None = None
     round_robin: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("country")
+    @classmethod
+    def _iso_countries(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [c for c in value if not (len(c) == 2 and c.isascii() and c.isalpha())]
+        if bad:
+            raise ValueError(f"not two-letter ISO country codes: {', '.join(map(str, bad))} (like DE)")
+        return [c.upper() for c in value]
 
     @model_validator(mode="after")
     def _one_target(self) -> OwnerRule:
@@ -72,26 +119,76 @@ class OwnerRule(_Strict):
             raise ValueError("give exactly one of owner_id or round_robin")
         return self
 
-    def matches(self, region: str | None, segment: str | None) -> bool:
-        return (self.region is None or self.region == region) and (self.segment is None or self.segment == segment)
+    def matches(self, routed: Routed) -> bool:
+        """Every key the rule gives matches; a key the deal does not know (None) never does."""
+        if self.region is not None and self.region != routed.region:
+            return False
+        if self.segment is not None and self.segment != routed.segment:
+            return False
+        if self.country is not None and (routed.country or "").upper() not in self.country:
+            return False
+        if self.company_region is not None and routing_key(routed.company_region) not in {
+            routing_key(r) for r in self.company_region
+        }:
+            return False
+        return self.industry is None or routing_key(routed.industry) in {routing_key(i) for i in self.industry}
+
+    def describe(self) -> str:
+        keys = ("region", "segment", "country", "company_region", "industry")
+        parts = []
+        for key in keys:
+            value = getattr(self, key)
+            if value is not None:
+                parts.append(f"{key} {'/'.join(value) if isinstance(value, list) else value}")
+        return ", ".join(parts) or "any deal"
+
+
+class Route(BaseModel):
+    """The owner chosen for a new deal and why (the rule's position and keys, or the default)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner_id: str | None
+    rule: int | None  # 1-based position in ``owners.rules``; None: ``default_owner_id``
+    reason: str
 
 
 class Owners(_Strict):
-    rules: list[OwnerRule] = Field(default_factory=list)
+    rules: list[OwnerRule] = Field(
+        default_factory=list, description="Tried in order; the first rule whose every key matches names the owner."
+    )
     default_owner_id: str | None = None
     #: owner id -> email, for the "new deal assigned to you" notice
     emails: dict[str, str] = Field(default_factory=dict)
+    country_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra country names a CRM may hold -> ISO code (e.g. {Bayern: DE}); added to the built-in list.",
+    )
+
+    @field_validator("country_names")
+    @classmethod
+    def _codes(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [c for c in value.values() if not (len(c) == 2 and c.isascii() and c.isalpha())]
+        if bad:
+            raise ValueError(f"not two-letter ISO country codes: {', '.join(bad)}")
+        return {name: code.upper() for name, code in value.items()}
+
+    def route(self, routed: Routed, *, turn: int) -> Route:
+        """The owner for a new referral deal: the first matching rule's, else the default.
+        ``turn`` (the referral's id) picks the round-robin member, so a replay picks the same."""
+        for position, rule in enumerate(self.rules, start=1):
+            if rule.matches(routed):
+                if rule.owner_id is not None:
+                    owner = rule.owner_id
+                else:
+                    assert rule.round_robin is not None
+                    owner = rule.round_robin[turn % len(rule.round_robin)]
+                return Route(owner_id=owner, rule=position, reason=f"owner rule {position} ({rule.describe()})")
+        return Route(owner_id=self.default_owner_id, rule=None, reason="no owner rule matched: the default owner")
 
     def owner_for(self, *, region: str | None, segment: str | None, turn: int) -> str | None:
-        """The owner for a new referral deal. ``turn`` (the referral's id) picks the round-robin
-        member, so a replay picks the same owner."""
-        for rule in self.rules:
-            if rule.matches(region, segment):
-                if rule.owner_id is not None:
-                    return rule.owner_id
-                assert rule.round_robin is not None
-                return rule.round_robin[turn % len(rule.round_robin)]
-        return self.default_owner_id
+        """The owner by the partner's region and segment alone (``route`` for the company too)."""
+        return self.route(Routed(region=region, segment=segment), turn=turn).owner_id
 
     def email_of(self, owner_id: str | None) -> str | None:
         if owner_id is None:
@@ -408,6 +505,7 @@ class Program(_Strict):
     onboarding: Onboarding = Onboarding()
     compliance: Compliance = Compliance()
     portal: Portal = Portal()
+    health: Health = Health()
 
     def commission_rule(
         self,

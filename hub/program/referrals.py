@@ -27,7 +27,7 @@ from hub.pipeline.inbox import insert_ignoring_conflicts
 from hub.pipeline.models import InboxEvent, WorkState
 from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
-from hub.program import commissions, parties
+from hub.program import commissions, parties, routing
 from hub.program.attribution import Attributed, attribute, find_attribution
 from hub.program.email.notify import notify
 from hub.program.errors import IdempotencyConflict, InvalidState, NotFound
@@ -215,7 +215,8 @@ def send_to_crm(
     program = hub.program
     crm = hub.crm
     domain = None if program.attribution.is_free_mail(referral.company_domain) else referral.company_domain
-    owner_id = program.owners.owner_for(region=partner.region, segment=partner.segment, turn=referral.id)
+    routed_to, facts = routing.route(session, program.owners, referral, partner, source=crm.name, domain=domain)
+    owner_id = routed_to.owner_id
     mappings = hub.mappings.current
     first, _, last = (referral.contact_name or "").partition(" ")
     start = program.new_deals.start_for(crm.name)
@@ -266,6 +267,11 @@ def send_to_crm(
     referral.crm = crm.name
     referral.owner_id = owner_id
     _history(referral, ReferralStatus.SUBMITTED, f"approved by {approved_by}" if approved_by else None)
+    # why this owner, for operators reading the referral's history
+    referral.history = [
+        *referral.history[:-1],
+        {**referral.history[-1], "owner_id": owner_id, "routing": routed_to.reason},
+    ]
     notify(
         session,
         mail_settings=hub.settings.sendgrid,
@@ -283,7 +289,13 @@ def send_to_crm(
             kind="owner_assigned",
             to_email=owner_email,
             natural_key=f"owner-assigned:{referral.id}",
-            context={**_partner_context(partner, referral), "owner_id": owner_id},
+            context={
+                **_partner_context(partner, referral),
+                "owner_id": owner_id,
+                "routing_reason": routed_to.reason,
+                "company_country": facts.country,
+                "company_industry": facts.industry,
+            },
         )
     from hub.program import clock
 

@@ -217,8 +217,14 @@ def process(session: Session, hub: ProgramContext, registration_id: int) -> str:
     return f"registration:{registration.status}"
 
 
-def _set(registration: DealRegistration, status: str, reason: str | None) -> None:
+#: ``DealRegistration.decided_by`` of the automatic check's decisions
+AUTOMATIC = "program"
+
+
+def _set(registration: DealRegistration, status: str, reason: str | None, *, by: str = AUTOMATIC) -> None:
     registration.status, registration.reason, registration.updated_at = status, reason, utcnow()
+    if status in ("approved", "declined") and registration.decided_at is None:
+        registration.decided_at, registration.decided_by = registration.updated_at, by[:200]
 
 
 def _context(partner: Partner, registration: DealRegistration, **extra: Any) -> dict[str, Any]:
@@ -254,6 +260,8 @@ def approve(
         contact_name=registration.contact_name,
         contact_email=registration.contact_email,
         notes=registration.notes,
+        company_country=registration.company_country,
+        company_industry=registration.company_industry,
         status="received",
         history=[{"status": "received", "at": created.isoformat(), "reason": f"deal registration #{registration.id}"}],
         created_at=created,
@@ -266,7 +274,12 @@ def approve(
     )
     registration.referral_id = referral.id
     registration.protected_until = now + timedelta(days=hub.program.registrations.protection_days)
-    _set(registration, "approved", f"approved by {approved_by}" if approved_by else None)
+    _set(
+        registration,
+        "approved",
+        f"approved by {approved_by}" if approved_by else None,
+        by=approved_by or AUTOMATIC,
+    )
     notify(
         session,
         mail_settings=hub.settings.sendgrid,
@@ -283,10 +296,12 @@ def approve(
     )
 
 
-def decline(session: Session, hub: ProgramContext, registration: DealRegistration, *, reason: str) -> None:
+def decline(
+    session: Session, hub: ProgramContext, registration: DealRegistration, *, reason: str, by: str = AUTOMATIC
+) -> None:
     partner = session.get(Partner, registration.partner_id)
     assert partner is not None
-    _set(registration, "declined", reason)
+    _set(registration, "declined", reason, by=by)
     notify(
         session,
         mail_settings=hub.settings.sendgrid,
@@ -316,7 +331,7 @@ def decide(
     if approve_it:
         approve(session, hub, registration, now=clock.now(hub), approved_by=actor)
     else:
-        decline(session, hub, registration, reason=reason)
+        decline(session, hub, registration, reason=reason, by=actor)
     session.add(
         AuditEntry(
             actor=actor,

@@ -9,7 +9,9 @@ the same ones the admin API and the CLI call.
 
 The lifecycle adds two queues: ``applications`` (confirmed applications waiting for a person's
 decision; they belong to no partner yet) and ``onboarding`` (overdue onboarding steps handed to
-the partner manager after one reminder, ``onboarding.overdue``)."""
+the partner manager after one reminder, ``onboarding.overdue``); the health score adds
+``at_risk`` (partners whose score fell below the program's threshold, ``hub.program.health``;
+resolved by the daily pass when the score recovers)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,16 @@ from sqlalchemy.orm import Session
 
 from hub.pipeline.models import Alert
 from hub.program.fraud import HOLDABLE
-from hub.program.models import Application, DealRegistration, LedgerEntry, OnboardingTask, Partner, Payout, Referral
+from hub.program.models import (
+    Application,
+    AtRiskTask,
+    DealRegistration,
+    LedgerEntry,
+    OnboardingTask,
+    Partner,
+    Payout,
+    Referral,
+)
 from hub.program.states import PayoutStatus, ReferralStatus
 
 PAGE = 50
@@ -65,6 +76,12 @@ QUEUES: dict[str, Queue] = {
             "Overdue onboarding (partner manager tasks)",
             OnboardingTask,
             (OnboardingTask.escalated_at.is_not(None), OnboardingTask.completed_at.is_(None)),
+        ),
+        Queue(
+            "at_risk",
+            "At-risk partners (partner manager tasks)",
+            AtRiskTask,
+            (AtRiskTask.open_partner_id.is_not(None),),
         ),
     )
 }

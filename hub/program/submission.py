@@ -12,6 +12,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from connectors.bounds import is_mail_address
+
 T = TypeVar("T")
 
 
@@ -44,7 +46,6 @@ _TRIES = 5
 _ABORTED = ("40P01", "40001")
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -56,6 +57,31 @@ class ReferralIn(BaseModel):
     contact_name: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Field(default=None, max_length=320, examples=["jane@acme.com"])
     notes: str | None = Field(default=None, max_length=5000)
+    company_country: str | None = Field(
+        default=None,
+        description="The company's country, a two-letter ISO code (routes the deal's owner).",
+        examples=["DE"],
+    )
+    company_industry: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The company's industry (routes the deal's owner).",
+        examples=["Manufacturing"],
+    )
+
+    @field_validator("company_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise ValueError("not a two-letter ISO country code (like DE)")
+        return value.upper()
+
+    @field_validator("company_industry")
+    @classmethod
+    def _industry(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("contact_email")
     @classmethod
@@ -63,7 +89,7 @@ class ReferralIn(BaseModel):
         if value is None or value == "":
             return None
         value = value.lower()
-        if not _EMAIL.match(value):
+        if not is_mail_address(value):
             raise ValueError("not an email address")
         return value
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.pipeline.store import utcnow
-from hub.program import access, clock, partner_directory, partners, segments, tiers
+from hub.program import access, clock, onboarding, partner_directory, partners, segments, tiers
 from hub.program.email.templates import templates_for
 from hub.program.errors import InvalidInput, NotFound
 from hub.program.models import AuditEntry, Partner
@@ -110,13 +110,20 @@ async def partner_add(request: Request) -> Response:
             tier=tier,
             partner_manager=(fields.get("partner_manager") or "").strip() or None,
         )
+        if form.get("onboard") == "1":
+            onboarding.admit(session, visit.hub, made.partner, clock.now(visit.hub))
         session.add(
             AuditEntry(
                 actor=actor,
                 action="partner.add",
                 subject=f"partner:{made.partner.id}",
                 before=None,
-                after={"name": made.partner.name, "email": made.partner.email, "tier": tier},
+                after={
+                    "name": made.partner.name,
+                    "email": made.partner.email,
+                    "tier": tier,
+                    "onboarding": form.get("onboard") == "1",
+                },
                 at=utcnow(),
             )
         )

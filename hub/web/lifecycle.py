@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from connectors.bounds import is_mail_address
 from hub.pipeline.unit_of_work import unit_of_work
 from hub.program import applications, clock, conditions, onboarding
 from hub.program.errors import DomainError, Ineligible, NotFound
@@ -97,18 +98,13 @@ def _check(values: dict[str, str]) -> dict[str, str]:
     for name, limit in LIMITS.items():
         if len(values[name]) > limit:
             errors[name] = f"At most {limit} characters."
-    if values["email"] and not applications_email_ok(values["email"]):
+    if values["email"] and not is_mail_address(values["email"].strip().lower()):
         errors["email"] = "Not an e-mail address."
     if values["website"] and not values["website"].startswith(("http://", "https://")):
         errors["website"] = "Give the full address, like https://example.com."
     if values["country"] and not (len(values["country"]) == 2 and values["country"].isalpha()):
         errors["country"] = "Two letters, like DE."
     return errors
-
-
-def applications_email_ok(value: str) -> bool:
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and " " not in value)
 
 
 @router.post("/apply")

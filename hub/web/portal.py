@@ -33,10 +33,14 @@ T = TypeVar("T")
 
 router = APIRouter(include_in_schema=False)
 
-FIELDS = ("company_name", "company_domain", "contact_name", "contact_email", "notes")
+FIELDS = (
+    "company_name", "company_domain", "company_country", "company_industry", "contact_name", "contact_email", "notes",
+)  # fmt: skip
 LABELS = {
     "company_name": "Company",
     "company_domain": "Company website domain",
+    "company_country": "Company country (2-letter code)",
+    "company_industry": "Company industry",
     "contact_name": "Contact name",
     "contact_email": "Contact e-mail",
     "notes": "Notes",
@@ -218,10 +222,11 @@ def referral_status(visit: PartnerVisit, tracking_id: str) -> Response:
 
 
 @router.get("/portal/registrations")
-def registration_list(visit: PartnerVisit) -> Response:
+def registration_list(visit: PartnerVisit, before: str = "") -> Response:
+    after = _before(before)
     with visit.hub.sessions() as session:
-        rows = portal.registrations(session, _partner_id(visit))
-        return page(visit, "portal/registrations.html", rows=rows)
+        found = portal.registrations(session, _partner_id(visit), before=after)
+        return page(visit, "portal/registrations.html", rows=found.rows, older=found.older, paged=after is not None)
 
 
 @router.get("/portal/registrations/new")

@@ -64,9 +64,9 @@ def crm_env(crm: str, fake: Any, mappings: Path | None = None) -> dict[str, str]
     """The settings that make ``crm`` the hub's CRM, its connector talking to ``fake`` (for
     Pipedrive, the ``PipedriveStack`` of the fake behind its Prism proxies); ``mappings`` is the
     mapping folder (Salesforce and Pipedrive need a copy whose program starts deals in their
-    stages: ``salesforce_mappings`` / ``pipedrive_mappings``)."""
+    stages: ``salesforce_mappings`` / ``pipedrive_mappings``; HubSpot: the shipped folder unless given)."""
     if crm == "hubspot":
-        return hubspot_env(fake)
+        return {**hubspot_env(fake), **({"PARTNERHUB_MAPPINGS_DIR": str(mappings)} if mappings else {})}
     if crm == "salesforce":
         from tests.support.salesforce_hub import salesforce_env
 

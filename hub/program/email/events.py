@@ -15,6 +15,8 @@ notifications, the partners' address status and their unsubscribe choices.
 * Any event for a notification proves SendGrid accepted its mail: an outbox row parked
   ``unknown`` (its 202 was lost to a timeout) is settled as done and its alert resolved, with no
   resend and no person needed.
+* ``open`` / ``click`` stamp the notification's first engagement (``engaged_at``: the health
+  score's e-mail signal, ``hub.program.health``).
 * ``group_unsubscribe`` / ``group_resubscribe`` / ``unsubscribe`` record the partner's choice per
   unsubscribe group (``EmailPreference``; a plain unsubscribe without a group is group 0, every
   group), newest event wins; the hub then skips the kinds of that group itself.
@@ -73,6 +75,9 @@ def apply(session: Session, change: Canonical) -> str:
             done.append(f"status:{status}")
         else:
             done.append("status:kept")
+    if notification is not None and event in ("open", "click") and notification.engaged_at is None:
+        notification.engaged_at = utcnow()
+        done.append("engaged")
     own_address = partner is not None and str(f.get("email") or "").lower() == partner.email.lower()
     stop = _stops_mail(event, f)
     if stop and own_address:

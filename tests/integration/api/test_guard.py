@@ -297,6 +297,11 @@ def test_openapi_documents_every_error_answer_and_422s_match_their_schema(open_a
         for status in ERRORS:
             schema = op["responses"][status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (path, status)
+    # a create that takes an Idempotency-Key answers a repeat 200 with the first answer: documented
+    for path, model in (("/api/v1/referrals", "ReferralOut"), ("/api/v1/deal-registrations", "RegistrationOut")):
+        answers = spec["paths"][path]["post"]["responses"]
+        assert answers["202"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert answers["200"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
     # answers the API gives match what it documents
     assert set(call(app, "GET", "/api/v1/referrals").json()) == {"detail"}
     hub: Hub = app.state.hub

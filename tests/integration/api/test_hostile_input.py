@@ -140,3 +140,22 @@ def test_an_empty_idempotency_key_is_refused_and_stores_nothing(hub_api, path, m
         answer = api(h, h.key, "POST", path, json=body, headers={"Idempotency-Key": ""})
         assert answer.status_code == 422, answer.text
     assert _count(h, model) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "model"), [("/api/v1/referrals", Referral), ("/api/v1/deal-registrations", DealRegistration)]
+)
+def test_a_bad_company_country_or_industry_is_422_and_stores_nothing(hub_api, path, model):
+    h = hub_api
+    for company in (
+        {"company_country": "Germany"},
+        {"company_country": "D1"},
+        {"company_country": 49},
+        {"company_industry": "x" * 65},
+        {"company_industry": ["Manufacturing"]},
+    ):
+        body = {"company_name": "Routed Co", "company_domain": "routed.example", **company}
+        answer = api(h, h.key, "POST", path, json=body)
+        assert answer.status_code == 422, answer.text
+        assert any(e["loc"][-1] in company for e in answer.json()["detail"]), answer.text
+    assert _count(h, model) == 0

@@ -5,18 +5,19 @@ are asserted against the fakes, never times."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hub.pipeline import queue
-from hub.pipeline.models import EchoFingerprint, OutboxItem
+from hub.pipeline.models import EchoFingerprint, InboxEvent, OutboxItem
 from hub.pipeline.outbox import owe_record_write
-from hub.pipeline.store import upgrade
+from hub.pipeline.store import upgrade, utcnow
 from hub.pipeline.work import take_due
 from hub.runtime.context import Hub, set_current
 from hub.runtime.jobs import dispatch_outbox_items
@@ -122,6 +123,95 @@ def test_hubspot_250_writes_are_3_batch_calls_with_a_fingerprint_each(hubspot_hu
         assert sorted(prints) == sorted(deal_ids)  # one per record, under the name webhooks use
         row = s.get(OutboxItem, ids[0])
         assert row.result["id"] == deal_ids[0]
+
+
+def inbox_backlog(hub: Hub, connector: str, deal_ids: list[str]) -> list[int]:
+    """Events of ``connector`` waiting in the inbox, one per deal, as a backfill leaves them."""
+    now = utcnow()
+    with hub.sessions() as s, s.begin():
+        events = [
+            InboxEvent(
+                connector=connector,
+                event_key=f"backlog-{d}",
+                event_type="deal.propertyChange",
+                object_type="deal",
+                object_id=d,
+                payload={"objectId": d},
+                received_at=now,
+                state="received",
+                attempts=0,
+                next_attempt_at=now + timedelta(seconds=60),
+            )
+            for d in deal_ids
+        ]
+        s.add_all(events)
+        s.flush()
+        return [e.id for e in events]
+
+
+def backdate(hub: Hub, ids: list[int], seconds: float) -> None:
+    """The rows were owed ``seconds`` earlier than they were."""
+    with hub.sessions() as s, s.begin():
+        for row in s.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))):
+            row.created_at -= timedelta(seconds=seconds)
+
+
+def test_a_backlog_drained_slower_than_the_linger_leaves_in_full_calls(hubspot_hub, fake_hubspot):
+    """250 deals backfilled into the inbox, drained in chunks of 40, each chunk's writes owed
+    longer ago than the linger (a chunk took longer than 2 s): while the inbox still holds
+    events the writes keep waiting for others, so 250 writes are ceil(250 / 100) = 3 calls."""
+    hub = hubspot_hub
+    hub.settings.worker.write_linger_s = 2.0
+    hub.settings.worker.write_max_wait_s = 3600.0  # far away: this test is about the linger only
+    deal_ids = [fake_hubspot.add("deals", {"dealname": f"Deal {n}", "pipeline": "default"}) for n in range(250)]
+    events = inbox_backlog(hub, "hubspot", deal_ids)
+    before = writes(fake_hubspot, "/batch/update")
+    owed: list[int] = []
+    calls_after_chunk = []
+    for start in range(0, 250, 40):
+        chunk = slice(start, start + 40)
+        with hub.sessions() as s, s.begin():  # the chunk's events are processed ...
+            s.execute(update(InboxEvent).where(InboxEvent.id.in_(events[chunk])).values(state="done"))
+        ids = owe_writes(  # ... and owed their write-backs, 3 s before the worker gets to them
+            hub,
+            "hubspot",
+            "deal",
+            "id",
+            [{"id": d, "properties": {"partnerhub_partner_id": f"p{d}"}} for d in deal_ids[chunk]],
+            tag=f"chunk{start}",
+        )
+        backdate(hub, ids, 3)
+        owed += ids
+        dispatch_as_queued(ids)
+        calls_after_chunk.append(writes(fake_hubspot, "/batch/update") - before)
+    # a full call whenever 100 were waiting; the last 50 once the inbox had nothing left
+    assert calls_after_chunk == [0, 0, 1, 1, 2, 2, 3]
+    assert states(hub, owed) == {"done": 250}
+    assert writes(fake_hubspot, "/batch/update") - before == math.ceil(250 / 100)
+    for d in deal_ids:  # each record its own value
+        assert fake_hubspot.objects["deals"][d]["partnerhub_partner_id"] == f"p{d}"
+
+
+def test_a_write_waits_for_the_inbox_no_longer_than_the_max_wait(hubspot_hub, fake_hubspot):
+    hub = hubspot_hub
+    hub.settings.worker.write_linger_s = 2.0
+    hub.settings.worker.write_max_wait_s = 30.0
+    deal_ids = [fake_hubspot.add("deals", {"dealname": f"Deal {n}", "pipeline": "default"}) for n in range(12)]
+    inbox_backlog(hub, "hubspot", ["stuck-1"])  # an event that stays in the inbox
+    ids = owe_writes(hub, "hubspot", "deal", "id", [{"id": d, "properties": {"dealname": "x"}} for d in deal_ids])
+    backdate(hub, ids, 10)
+    before = writes(fake_hubspot, "/batch/update")
+    dispatch_as_queued(ids)
+    assert states(hub, ids) == {"pending": 12}  # past the linger, but the inbox is not drained
+    with hub.sessions() as s:
+        waiting = s.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))).all()
+        oldest = min(r.created_at for r in waiting)
+        # their next look: a linger from now, before the max wait ends
+        assert all(oldest + timedelta(seconds=10) < r.next_attempt_at < oldest + timedelta(seconds=30) for r in waiting)
+    backdate(hub, ids, 30)  # the max wait passes; the event is still in the inbox
+    dispatch_as_queued(ids)
+    assert states(hub, ids) == {"done": 12}
+    assert writes(fake_hubspot, "/batch/update") - before == 1
 
 
 def test_hubspot_one_refused_record_fails_alone(hubspot_hub, fake_hubspot):

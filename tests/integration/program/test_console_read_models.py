@@ -20,6 +20,7 @@ from hub.pipeline.store import upgrade
 from hub.program import exports, partner_directory, review_queues
 from hub.program.models import (
     Application,
+    AtRiskTask,
     AuditEntry,
     DealRegistration,
     LedgerEntry,
@@ -160,6 +161,8 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
                 updated_at=NOW,
             )
         )
+    session.add(AtRiskTask(partner_id=a.id, open_partner_id=a.id, opened_at=NOW, opened_score=20))
+    session.add(AtRiskTask(partner_id=b.id, open_partner_id=None, opened_at=NOW, opened_score=20, closed_at=NOW))
     for step, escalated, completed in (("late", NOW, None), ("done", NOW, NOW), ("reminded", None, None)):
         session.add(
             OnboardingTask(
@@ -190,6 +193,7 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
         "alerts": 1,
         "applications": 1,
         "onboarding": 1,
+        "at_risk": 1,
     }
     rows, more = review_queues.rows(session, "referrals")
     assert not more and [r["partner_name"] for r in rows] == ["Acme Partners", "Acme Partners"]

@@ -22,6 +22,23 @@ P5     01-01     05-02 submitted                                              pa
   ``at``, left out) -> USD owed 30.00 paid 100.00; EUR owed 30.00 paid 7.00
 * days to first referral P1 10, P2 20, P3 61, P5 121 -> median (low) 20
 * retention: Q1 active P1 P2; of them active in Q2: P1 -> 1/2 = 0.5000
+
+The lifecycle block (this month: 05-01 00:00 to ``at``):
+
+* onboarded this month: P2 05-06 00:00 (application approved 04-30 00:00: 6.0 days), P3 05-04
+  00:00 (no application: from joining 03-01, 64.0 days), P4 05-10 12:00 (approved 03-31 12:00:
+  40.0 days); P1 onboarded 02-01 (left out) -> 3 partners, median (low) "40.0"
+* registrations first decided this month: 05-02 10:00 -> 16:00 by the check (6 h), 04-30 20:00 ->
+  05-01 08:00 by a person (12 h), 05-10 00:00 -> 05-13 00:00 by the check (72 h); one decided
+  04-20 and one still held left out -> 3, median "12.0"
+* engagement: active P1-P4; P1 signed in 05-03 (last sign-in), P2 by a sign-in link used 05-10
+  (its last sign-in 04-01), P3 a training step completed 05-05; P4 a certification 04-15 (left
+  out); P5 signed in but paused -> 3/4 = 0.7500
+* automated: reminders 2 (05-02, 05-03; one 04-25 left out), escalation 1 (05-06), re-engagement
+  mail 1 (05-07; a referral mail left out), the review's tier change 1 (05-01), registrations
+  the check decided 2 -> 7; by a person: the registration approval (05-01) and a tier change
+  (05-12); an event replay (not lifecycle) and an application decided 03-31 left out -> 2;
+  share 7/9 = 0.7778
 """
 
 from __future__ import annotations
@@ -39,7 +56,7 @@ import pytest
 
 from hub.pipeline.store import upgrade
 from hub.program import kpis
-from hub.program.models import LedgerEntry, Partner, Referral
+from hub.program.models import AtRiskTask, LedgerEntry, Partner, Referral
 
 AT = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 EXPECTED = {
@@ -65,11 +82,30 @@ EXPECTED = {
     "commission": {"EUR": {"owed": 3_000, "paid": 700}, "USD": {"owed": 3_000, "paid": 10_000}},
     "time_to_first_referral_days": {"by_partner": {"1": 10, "2": 20, "3": 61, "5": 121}, "median": 20},
     "retention": {"previous_quarter_active": 2, "retained": 1, "rate": "0.5000"},
+    "lifecycle": {
+        "time_to_onboard_days": {"partners": 3, "median": "40.0"},
+        "registration_processing_hours": {"registrations": 3, "median": "12.0"},
+        "engagement": {"active_partners": 4, "engaged": 3, "rate": "0.7500"},
+        "automation": {
+            "automated": 7,
+            "by_person": 2,
+            "share": "0.7778",
+            "automated_by_kind": {
+                "onboarding_reminders": 2,
+                "onboarding_escalations": 1,
+                "reengagement_mails": 1,
+                "tier_changes": 1,
+                "registration_decisions": 2,
+            },
+        },
+    },
+    # P1's task open since May 1 and P3's open on May 20 (closed May 25); P2's closed May 10, P4's opened June 1
+    "at_risk_partners": 2,
 }
 
 
-def d(month: int, day: int) -> datetime:
-    return datetime(2026, month, day, tzinfo=UTC)
+def d(month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
 def load_fixture(session) -> None:  # type: ignore[no-untyped-def]
@@ -129,6 +165,112 @@ def load_fixture(session) -> None:  # type: ignore[no-untyped-def]
                 updated_at=at,
             )
         )
+    for who, opened, closed in (
+        ("P1", d(5, 1), None),
+        ("P2", d(4, 1), d(5, 10)),
+        ("P3", d(5, 10), d(5, 25)),
+        ("P4", d(6, 1), None),
+    ):
+        session.add(
+            AtRiskTask(
+                partner_id=partners[who],
+                open_partner_id=None if closed else partners[who],
+                opened_at=opened,
+                opened_score=30,
+                closed_at=closed,
+                closed_score=60 if closed else None,
+            )
+        )
+    session.flush()
+    load_lifecycle(session, partners)
+
+
+def load_lifecycle(session, partners: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    """The lifecycle block's records (see the module's docstring)."""
+    from hub.program.models import (
+        Application,
+        AuditEntry,
+        Credential,
+        DealRegistration,
+        Notification,
+        OnboardingTask,
+        PartnerUser,
+        SigninToken,
+    )
+
+    for who, onboarded in (("P1", d(2, 1)), ("P2", d(5, 6)), ("P3", d(5, 4)), ("P4", d(5, 10, 12))):
+        session.get(Partner, partners[who]).onboarded_at = onboarded
+    for who, decided in (("P2", d(4, 30)), ("P4", d(3, 31, 12))):
+        session.add(
+            Application(
+                email=f"{who.lower()}@apply.example", contact_name=who, company_name=who, status="approved",
+                partner_id=partners[who], decided_by="ops@example.com", decided_at=decided, created_at=d(3, 1),
+                updated_at=decided,
+            )
+        )  # fmt: skip
+    for n, (who, submitted, decided, by, status) in enumerate(
+        (
+            ("P1", d(5, 2, 10), d(5, 2, 16), "program", "approved"),
+            ("P2", d(4, 30, 20), d(5, 1, 8), "ops@example.com", "approved"),
+            ("P3", d(5, 10), d(5, 13), "program", "declined"),
+            ("P1", d(4, 19), d(4, 20), "program", "approved"),
+            ("P2", d(5, 11), None, None, "held_for_review"),
+        )
+    ):
+        session.add(
+            DealRegistration(
+                partner_id=partners[who], company_name=f"Reg{n}", company_key=f"reg{n}", status=status,
+                decided_at=decided, decided_by=by, created_at=submitted, updated_at=decided or submitted,
+            )
+        )  # fmt: skip
+    users = {}
+    for who, last in (("P1", d(5, 3)), ("P2", d(4, 1)), ("P5", d(5, 10))):
+        user = PartnerUser(
+            partner_id=partners[who], email=f"user@{who.lower()}.example", created_at=d(1, 1), last_signed_in_at=last
+        )
+        session.add(user)
+        session.flush()
+        users[who] = user.id
+    for n, (who, used) in enumerate((("P2", d(5, 10)), ("P5", d(5, 10)))):
+        session.add(
+            SigninToken(
+                token_hash=None, nonce=f"n{n}", principal="partner_user", principal_id=users[who],
+                created_at=used, expires_at=used, used_at=used,
+            )
+        )  # fmt: skip
+    tasks = [
+        ("P3", "training", d(5, 5), d(5, 2), None),
+        ("P4", "task", None, d(5, 3), d(5, 6)),
+        ("P4", "agreement", d(5, 10, 12), d(4, 25), None),
+    ]
+    for n, (who, kind, completed, reminded, escalated) in enumerate(tasks):
+        session.add(
+            OnboardingTask(
+                partner_id=partners[who], track="standard", step=f"s{n}", kind=kind, position=n, due_at=d(4, 20),
+                completed_at=completed, reminded_at=reminded, escalated_at=escalated, created_at=d(4, 1),
+            )
+        )  # fmt: skip
+    session.add(
+        Credential(
+            partner_id=partners["P4"], kind="certification", name="sales-basics", granted_at=d(4, 15),
+            source="lms", updated_at=d(4, 15),
+        )
+    )  # fmt: skip
+    for n, kind in enumerate(("reengagement_first", "referral_received")):
+        session.add(
+            Notification(
+                natural_key=f"kpi-mail:{n}", partner_id=partners["P4"], kind=kind, to_email="p4@partners.example",
+                subject="s", status="sent", created_at=d(5, 7), updated_at=d(5, 7),
+            )
+        )  # fmt: skip
+    for actor, action, at in (
+        ("program", "partner.tier", d(5, 1)),
+        ("ops@example.com", "registration.approve", d(5, 1, 8)),
+        ("ops@example.com", "partner.tier", d(5, 12)),
+        ("ops@example.com", "events.replay", d(5, 12)),
+        ("ops@example.com", "application.approve", d(3, 31, 12)),
+    ):
+        session.add(AuditEntry(actor=actor, action=action, subject="kpi", before=None, after=None, at=at))
     session.flush()
 
 
@@ -172,8 +314,9 @@ def test_kpis_are_a_few_grouped_queries_not_a_load_of_every_row(db_session):
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     # partners; referrals per partner (all time, won, recent windows); per month (one statement
-    # of range counts); ledger: a fixed number whatever the rows, each grouped or a count
-    assert len(statements) == 6
+    # of range counts); ledger; at-risk tasks: a fixed number whatever the rows, each grouped or a count
+    # + the lifecycle block: onboarded, registrations decided, one statement of counts
+    assert len(statements) == 10
     assert all("GROUP BY" in s or "count(*)" in s for s in statements if "referrals" in s or "ledger_entries" in s)
     assert not [s for s in statements if "referrals.history" in s or "ledger_entries.rule_snapshot" in s]
 
@@ -254,6 +397,12 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
             assert dashboard.status_code == 200
             assert '<div class="value">5</div><div class="sub">last quarter 3 (+2)</div>' in dashboard.text
             assert '<div class="value">3 / 4</div>' in dashboard.text
+            assert '<div class="label">At-risk partners</div><div class="value">2</div>' in dashboard.text
+            monthly = client.get("/console")
+            block = monthly.text.split('id="lifecycle-kpis"', 1)[1].split("</section>", 1)[0]
+            assert '<div class="value">40.0 days</div>' in block and '<div class="value">12.0 h</div>' in block
+            assert '<div class="value">75 %</div>' in block and "3 of 4 active partners" in block
+            assert "7 automated, 2 by a person" in block
             dashboard_csv = client.get("/console/kpis.csv").text
             dashboard_quarter_csv = client.get("/console/kpis.csv", params={"period": "quarter"}).text
     finally:
@@ -269,5 +418,10 @@ def test_kpis_through_the_admin_api_and_the_report_command(loaded, redis_url, mo
 
     assert rows["commission owed USD"] == "$30.00" and rows["commission paid USD"] == "$100.00"
     assert rows["commission paid EUR"] == "€7.00" and rows["median days to first referral"] == "20"
-    assert rows["retention (previous quarter)"] == "0.5000"
+    assert rows["retention (previous quarter)"] == "0.5000" and rows["at-risk partners"] == "2"
     assert rows["conversion partner 1 (P1)"] == "2/4 = 0.5000"
+    # the lifecycle block, as the dashboard and the API show it
+    assert rows["median days to onboard (this month)"] == "40.0"
+    assert rows["median hours to decide a registration (this month)"] == "12.0"
+    assert rows["engagement rate (this month)"] == "0.7500"
+    assert rows["lifecycle actions automated (this month)"] == "0.7778"

@@ -23,7 +23,7 @@ from hub.asgi import build_app
 from hub.pipeline.models import Alert, InboxEvent, OutboxItem
 from hub.pipeline.store import upgrade
 from hub.program import access
-from hub.program.models import AuditEntry, LedgerEntry, Partner, Payout, Referral
+from hub.program.models import AuditEntry, LedgerEntry, OnboardingTask, Partner, Payout, Referral
 from hub.runtime.context import Hub
 from hub.runtime.settings import load_settings
 from tests.support.servers import REPO
@@ -410,10 +410,26 @@ def test_money_partners_and_alerts_actions(hub, admin):
         adj = s.scalars(select(LedgerEntry).where(LedgerEntry.kind != "commission")).one()
         assert (adj.amount_minor, adj.currency) == (-1250, "USD")
     made = post(
-        admin, "/console/partners", "/console/partners", name="Initech", email="ops@initech.example", tier="gold"
+        admin,
+        "/console/partners",
+        "/console/partners",
+        name="Initech",
+        email="ops@initech.example",
+        tier="gold",
+        onboard="1",
     )
     assert made.status_code == 303
     new_id = int(made.headers["location"].split("/")[-1].split("?")[0])
+    imported = post(admin, "/console/partners", "/console/partners", name="Globex", email="ops@globex.example")
+    assert imported.status_code == 303
+    imported_id = int(imported.headers["location"].split("/")[-1].split("?")[0])
+    with hub.sessions() as s:  # "Start onboarding" gives the default track's steps; unticked, none
+        tasks = s.scalars(select(OnboardingTask).order_by(OnboardingTask.position)).all()
+        assert [(t.partner_id, t.step) for t in tasks] == [(new_id, "agreement"), (new_id, "first-referral")]
+        assert s.get(Partner, imported_id).onboarded_at is None and s.get(Partner, new_id).onboarded_at is None  # type: ignore[union-attr]
+    unmailable = post(admin, "/console/partners", "/console/partners", name="Bad", email="ops<x>@bad.example")
+    assert unmailable.status_code == 400 and "not an e-mail address" in unmailable.text
+    assert "ops<x>" not in unmailable.text  # named, escaped
     assert (
         post(admin, "/console/partners", "/console/partners", name="Dup", email="ops@initech.example").status_code
         == 409

@@ -20,7 +20,15 @@ from hub.asgi import build_app
 from hub.pipeline.models import OutboxItem
 from hub.pipeline.store import utcnow
 from hub.program import access, referrals, registrations
-from hub.program.models import AuditEntry, EmailPreference, LedgerEntry, Partner, Payout, Referral
+from hub.program.models import (
+    AuditEntry,
+    DealRegistration,
+    EmailPreference,
+    LedgerEntry,
+    Partner,
+    Payout,
+    Referral,
+)
 from hub.program.partners import add_partner
 from hub.runtime.context import Hub
 from hub.runtime.jobs import run_outbox_item
@@ -334,18 +342,30 @@ def test_profile_invites_removes_chooses_mail_and_rotates_the_key(
 
 
 def _grow(hub: Hub, c: Company, n: int, start: int) -> None:
-    """``n`` more referrals, ledger entries (every status, two currencies) and payouts for ``c``."""
+    """``n`` more referrals, deal registrations (every other one approved into its referral),
+    ledger entries (every status, two currencies) and payouts for ``c``."""
     now = utcnow()
     statuses = ("pending", "approved", "in_payout", "paid", "cancelled", "reversed")
     with hub.sessions() as s, s.begin():
         for i in range(start, start + n):
+            referral = Referral(
+                tracking_id=f"R-P{c.partner_id:03d}{i:05d}",
+                partner_id=c.partner_id,
+                company_name=f"Lead {i}",
+                status="submitted",
+                history=[],
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(referral)
+            s.flush()
             s.add(
-                Referral(
-                    tracking_id=f"R-P{c.partner_id:03d}{i:05d}",
+                DealRegistration(
                     partner_id=c.partner_id,
                     company_name=f"Lead {i}",
-                    status="submitted",
-                    history=[],
+                    company_key=f"lead {i}",
+                    status="approved" if i % 2 else "held",
+                    referral_id=referral.id if i % 2 else None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -442,6 +462,21 @@ def test_a_big_partner_pages_its_lists_and_no_page_runs_a_query_per_row(
     )
     assert [len(p) for p in searched] == [50, 50, 30]
 
+    registered = _walk(a.client, "/portal/registrations", r'href="/portal/registrations/(\d+)"', "before")
+    assert [len(p) for p in registered] == [50, 50, 31]  # 130 grown + the fixture's own
+    with hub.sessions() as s:
+        mine_newest_first = list(
+            s.scalars(
+                select(DealRegistration.id)
+                .where(DealRegistration.partner_id == a.partner_id)
+                .order_by(DealRegistration.id.desc())
+            )
+        )
+    assert [int(r) for p in registered for r in p] == mine_newest_first
+    first = a.client.get("/portal/registrations").text  # an approved one links the referral it became
+    assert f'href="/portal/referrals/R-P{a.partner_id:03d}00129"' in first
+    assert f"R-P{b.partner_id:03d}" not in first
+
     entries = _walk(a.client, "/portal/money", r"<tr><td>(\d+)</td><td>", "before")
     assert [len(p) for p in entries] == [50, 50, 32]
     payouts = _walk(a.client, "/portal/money", r'href="/portal/payouts/(\d+)"', "payouts_before")
@@ -472,6 +507,11 @@ def test_a_big_partner_pages_its_lists_and_no_page_runs_a_query_per_row(
     other = b.client.get(f"/portal/referrals?before={10**9}")
     assert other.status_code == 200 and f"R-P{a.partner_id:03d}" not in other.text
     for bad in ("abc", "-1", "1" * 19, "1.5"):
-        for path in ("/portal/referrals?before=", "/portal/money?before=", "/portal/money?payouts_before="):
+        for path in (
+            "/portal/referrals?before=",
+            "/portal/registrations?before=",
+            "/portal/money?before=",
+            "/portal/money?payouts_before=",
+        ):
             answer = a.client.get(path + bad)
             assert answer.status_code == 400, path + bad

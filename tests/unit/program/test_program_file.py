@@ -102,6 +102,7 @@ PROGRAM_EMAILS = {
     ),
     "reengagement_first": ({}, "We miss your referrals, Alpha", "Submit it through the partner API"),
     "reengagement_second": ({}, "Can we help you refer, Alpha?", "reply to this email"),
+    "health_support": ({}, "Can we help, Alpha?", "partner program works for you"),
     "tier_changed": (
         {"old_tier": None, "new_tier": "gold", "quarter": "2026-Q1", "referrals": 4},
         "Your partner tier is now Gold",

@@ -68,8 +68,9 @@ class DomainHandlers:
     what it returns is in ``session.info[READ_AHEAD]`` while the chunk is applied.
 
     ``prefetch``: the domain's set-based reads for a chunk of events (its deals, locked, and
-    which of them have ledger entries), made in the chunk's transaction before its events run;
-    what it returns joins ``session.info[READ_AHEAD]``. What a handler takes from it must stay
+    which of them have ledger entries), made in the chunk's transaction before its events run,
+    with the chunk's ``read_ahead`` already in ``session.info[READ_AHEAD]``; what it returns
+    joins it. What a handler takes from it must stay
     true after a savepoint rollback (an object the rolled-back savepoint created is no longer in
     the session; one it changed is expired and reloads), or be read again."""
 
@@ -154,9 +155,9 @@ class HubEngine:
         the echo fingerprints of their objects; and hand the domain its read-ahead with its own
         set-based reads (``DomainHandlers.prefetch``). In the chunk's transaction."""
         domain = dict(self._read_ahead.domain)
+        session.info[READ_AHEAD] = domain  # the domain's prefetch may build on its read-ahead
         if self.handlers.prefetch is not None:
             domain.update(self.handlers.prefetch(session, events))
-        session.info[READ_AHEAD] = domain
         self._prints = echo.live_prints(session, {(e.connector, e.object_type, e.object_id) for e in events})
 
     def forget_prefetch(self) -> None:

@@ -7,6 +7,7 @@ currency, never a float."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, CursorResult, Engine, Integer, MetaData, Result, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -127,9 +129,38 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
     event.listen(engine, "handle_error", _without_row_values)
+    _ping_when_idle(engine)
     return engine
+
+
+#: a pooled connection idle for longer than this is pinged before it is handed out again
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """``pool_pre_ping``, only for a connection that sat in the pool for ``PING_AFTER_IDLE_S``:
+    a worker takes a connection a few times a chunk, and a ping each time was a round trip of its
+    own (about a tenth of a PostgreSQL worker's time). A connection that fails its ping is
+    replaced (``DisconnectionError``: the pool tries another); one that died in the last
+    seconds fails its first statement instead, which the caller's retry handles, and the pool
+    then drops every connection of that age (SQLAlchemy's disconnect handling)."""
+
+    def checkin(dbapi_conn: Any, record: Any) -> None:
+        record.info["partnerhub.idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("partnerhub.idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("connection failed its ping") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 def _without_row_values(context: Any) -> None:

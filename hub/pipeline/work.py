@@ -169,8 +169,9 @@ def claim_events(
     and events of an object (connector, object type, object id) another worker holds an event
     of, so two workers never apply events of one object at once (the engine applies a chunk's
     events of one object in id order, in one transaction). Those stay waiting and are re-run
-    once free (another job's fill, or the reconciler)."""
-    if not ids:
+    once free (another job's fill, or the reconciler). No ids with ``fill_to``: the oldest
+    waiting events only."""
+    if not ids and fill_to <= 0:
         return []
     conn = session.connection()
     if conn.dialect.name == "postgresql":

@@ -137,11 +137,12 @@ def apply_change(
         deal.deleted = bool(applied["deleted"])
         if deal.deleted:
             return "deleted", deal, applied, first_seen
-    session.flush()
-    if first_seen:  # a new deal has no ledger entries yet (``commissions.settle_deal``)
-        unsettled = session.info.get(READ_AHEAD, {}).get(commissions.UNSETTLED_AHEAD)
-        if unsettled is not None:
-            unsettled.add(deal.id)
+    if not first_seen:  # written with the chunk's other changes at its next flush
+        return "applied", deal, applied, first_seen
+    session.flush()  # its id; a new deal has no ledger entries yet (``commissions.settle_deal``)
+    unsettled = session.info.get(READ_AHEAD, {}).get(commissions.UNSETTLED_AHEAD)
+    if unsettled is not None:
+        unsettled.add(deal.id)
     return "applied", deal, applied, first_seen
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors.values import Record
+from connectors.values import DealParties, Record
 from hub.mapping import Canonical
 from hub.mapping.events import event_record
 from hub.pipeline.batches import WRITE_RECORD
@@ -25,6 +25,7 @@ from hub.pipeline.models import InboxEvent, OutboxItem
 from hub.pipeline.outbox import Preparer
 from hub.program import (
     access,
+    attribution,
     commissions,
     deals,
     onboarding,
@@ -40,8 +41,12 @@ from hub.program.context import ProgramContext
 from hub.program.email import events as email_events
 from hub.program.email import inbound as inbound_mail
 from hub.program.email.notify import record_sent
+from hub.program.models import CrmCompany, CrmContact
 
 LMS = "lms"  # the learning platform's connector (``connectors.lms``)
+#: the domain read-ahead's key: the (connector, deal id) of deal events whose record names
+#: contacts or companies (their links are written, so the chunk reads them first)
+CARRY_PARTIES = "carry_parties"
 
 
 def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
@@ -74,6 +79,13 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
     def lms(session: Session, event: InboxEvent) -> str:
         """The learning platform's signed webhook: a module completed, a certification granted."""
         return onboarding.lms_event(session, ctx, dict(event.payload))
+
+    routes = (
+        Route(lambda event: event.connector == referrals.INTERNAL, internal),
+        Route(lambda event: privacy.is_person_deletion(event.object_type, event.event_type), forget_person),
+        Route(is_payment, payment),
+        Route(lambda event: event.connector == LMS, lms),
+    )
 
     def deal_changed(session: Session, event: InboxEvent, change: Canonical, version: int) -> str:
         """Write the deal record (version guard), then the partner side: sticky attribution,
@@ -118,6 +130,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         a HubSpot deal read in a batch names neither. ``records``: the engine's read-ahead."""
         mappings = ctx.mappings.current
         deal_events = []
+        carried = set()
         for event in events:
             plan = mappings.for_source(event.connector, event.object_type)
             if plan is None or plan.target != "deal":
@@ -131,16 +144,25 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
                 change = plan.inbound(source, partial=partial)
             except Exception:  # the event fails on its own in the transaction
                 continue
-            if change is None or all(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+            if change is None:
                 continue
+            if any(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+                carried.add((event.connector, event.object_id))  # its links are written
+                if all(change.fields.get(name) is not None for name in parties.DEAL_PARTY_FIELDS):
+                    continue
             changed = event_action(event.event_type) == "associationChange"
             deal_events.append((event.connector, event.object_id, changed))
-        return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events)}
+        return {referrals.PARTIES_AHEAD: referrals.read_parties_ahead(ctx, deal_events), CARRY_PARTIES: carried}
 
     def prefetch(session: Session, events: Sequence[InboxEvent]) -> dict[str, Any]:
         """In a chunk's transaction, before its events run: the deals its deal events name, in
         one locking statement (``deals.preload``), and which of them have no ledger entries
-        (``commissions.unsettled_deals``), so a deal with no partner reads no ledger."""
+        (``commissions.unsettled_deals``), so a deal with no partner reads no ledger. Unless
+        the chunk holds an event the domain takes whole (``routes``: the hub's own events, a
+        person's deletion, payments — they may add or change referrals and parties outside
+        the ORM's view), also the deals' contact and company links and the records they name
+        (``parties.preload_links``, ``parties.preload_records``) and the referrals those
+        parties and the CRM's parties read ahead could match (``attribution.preload_candidates``)."""
         mappings = ctx.mappings.current
         keys = set()
         for event in events:
@@ -149,7 +171,32 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
                 keys.add((event.connector, event.object_id))
         found = deals.preload(session, keys)
         unsettled = commissions.unsettled_deals(session, [d.id for d in found.values() if d is not None])
-        return {deals.DEALS_AHEAD: found, commissions.UNSETTLED_AHEAD: unsettled}
+        ahead: dict[str, Any] = {deals.DEALS_AHEAD: found, commissions.UNSETTLED_AHEAD: unsettled}
+        if not keys or any(route.applies(event) for event in events for route in routes):
+            return ahead
+        # links for the deals whose links are written or looked up: new to the hub, carrying
+        # their parties, or their associations changed; party records for those looked up
+        read: dict[str, Any] = session.info.get(READ_AHEAD, {})
+        carrying = read.get(CARRY_PARTIES) or set()
+        reassociated = {(e.connector, e.object_id) for e in events if event_action(e.event_type) == "associationChange"}
+        lookup = {k for k in keys if (d := found[k]) is None or (k in reassociated and d.partner_id is None)}
+        links = parties.preload_links(session, lookup | (keys & (carrying | reassociated)))
+        records = parties.preload_records(session, {k: v for k, v in links.items() if k in lookup})
+        emails = [r.email for r in records.values() if isinstance(r, CrmContact) and r.email]
+        domains = [r.domain for r in records.values() if isinstance(r, CrmCompany) and r.domain]
+        for who in (read.get(referrals.PARTIES_AHEAD) or {}).values():
+            if isinstance(who, DealParties):
+                emails += who.emails
+                domains += who.domains
+        candidates = attribution.preload_candidates(session, ctx.program.attribution, emails, domains)
+        ahead.update(
+            {
+                parties.LINKS_AHEAD: links,
+                parties.RECORDS_AHEAD: records,
+                attribution.CANDIDATES_AHEAD: candidates,
+            }
+        )
+        return ahead
 
     def deals_merged(session: Session, source: str, merge: Any) -> None:
         deals.merge(session, ctx.program, source, merge.from_ids, merge.into_id)
@@ -162,12 +209,7 @@ def inbox_handlers(ctx: ProgramContext) -> DomainHandlers:
         parties.merge(session, "company", source, merge.from_ids, merge.into_id)
 
     return DomainHandlers(
-        routes=(
-            Route(lambda event: event.connector == referrals.INTERNAL, internal),
-            Route(lambda event: privacy.is_person_deletion(event.object_type, event.event_type), forget_person),
-            Route(is_payment, payment),
-            Route(lambda event: event.connector == LMS, lms),
-        ),
+        routes=routes,
         targets={
             "deal": deal_changed,
             "contact": contact_changed,  # the CRM's parties (hub.program.parties)

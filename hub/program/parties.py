@@ -13,6 +13,14 @@ associations with deals.
 * ``local_parties`` and ``find_conflicts``: attribution and the conflict checks ask these records
   first. A local answer that finds a conflict is enough; a local "nothing" is always confirmed
   with the CRM (a stale local copy never lets a referral for an existing customer through).
+
+A chunk of inbox events reads the links of its deals (``preload_links``) and the party records
+they name (``preload_records``) in one statement each before its events run
+(``DomainHandlers.prefetch``), so ``record_deal_parties`` and ``local_parties`` select nothing
+per event. What the chunk read is only trusted while it holds: ``record_deal_parties`` drops the
+deal's links from it when it writes them (a later event of that deal reads them again, so a
+savepoint rolled back leaves nothing stale), a merge drops all of it (``forget_preloaded``), and a
+record the read did not find, or that no longer is what it was, is selected as before.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.values import CrmMatch, DealParties
 from hub.mapping import Canonical
+from hub.pipeline.engine import READ_AHEAD
 from hub.pipeline.store import utcnow
 from hub.program.merges import MERGED_INTO
 from hub.program.models import CrmCompany, CrmContact, CrmDealParty, Deal
@@ -45,6 +54,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 DEAL_PARTY_FIELDS = {"contact_ids": "contact", "company_ids": "company"}
 #: deal statuses that are not an open deal
 _CLOSED = ("closed_won", "closed_lost")
+#: ``session.info[READ_AHEAD]`` keys: the chunk's deal links, (source, deal id) -> {(party type,
+#: party id)} (``preload_links``); the party records they name, (party type, source, party id)
+#: -> the record (``preload_records``; a record the hub does not hold is absent)
+LINKS_AHEAD = "deal_party_links"
+RECORDS_AHEAD = "party_records"
+
+Link = tuple[str, str]  # (party type, party id)
 
 
 def web_domain(value: Any) -> str | None:
@@ -133,6 +149,86 @@ def apply_change(session: Session, target: str, source: str, change: Canonical, 
 # -- deal associations ----------------------------------------------------------------------------
 
 
+def preload_links(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[Link]]:
+    """The links of these (source, deal id) keys in one statement; a deal with none maps to an
+    empty set."""
+    wanted: dict[str, set[str]] = {}
+    for source, deal_id in keys:
+        wanted.setdefault(source, set()).add(deal_id)
+    found: dict[tuple[str, str], set[Link]] = {(s, d): set() for s, ids in wanted.items() for d in ids}
+    if not found:
+        return found
+    where = or_(*(and_(CrmDealParty.source == s, CrmDealParty.deal_id.in_(sorted(ids))) for s, ids in wanted.items()))
+    rows = session.execute(
+        select(CrmDealParty.source, CrmDealParty.deal_id, CrmDealParty.party_type, CrmDealParty.party_id).where(where)
+    )
+    for source, deal_id, party_type, party_id in rows:
+        found[(str(source), str(deal_id))].add((str(party_type), str(party_id)))
+    return found
+
+
+def preload_records(
+    session: Session, links: dict[tuple[str, str], set[Link]]
+) -> dict[tuple[str, str, str], CrmContact | CrmCompany]:
+    """The contact and company records these links name, in one statement per party type."""
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for (source, _), held in links.items():
+        for party_type, party_id in held:
+            wanted.setdefault((party_type, source), set()).add(party_id)
+    found: dict[tuple[str, str, str], CrmContact | CrmCompany] = {}
+    for target, model in MODELS.items():
+        by_source = {source: ids for (t, source), ids in wanted.items() if t == target}
+        if not by_source:
+            continue
+        where = or_(*(and_(model.source == s, model.external_id.in_(sorted(ids))) for s, ids in by_source.items()))
+        rows: list[Any] = list(session.scalars(select(model).where(where)))
+        for row in rows:
+            found[(target, row.source, row.external_id)] = row
+    return found
+
+
+def forget_preloaded(session: Session) -> None:
+    """Links were re-pointed (a merge): the chunk's read of links and records no longer holds."""
+    ahead = session.info.get(READ_AHEAD, {})
+    ahead.pop(LINKS_AHEAD, None)
+    ahead.pop(RECORDS_AHEAD, None)
+
+
+def _links(session: Session, source: str, deal_id: str) -> set[Link]:
+    """The deal's links: from the chunk's read when it covers the deal, else selected."""
+    ahead = session.info.get(READ_AHEAD, {}).get(LINKS_AHEAD)
+    if ahead is not None and (source, deal_id) in ahead:
+        return set(ahead[(source, deal_id)])
+    return {
+        (str(t), str(p))
+        for t, p in session.execute(
+            select(CrmDealParty.party_type, CrmDealParty.party_id).where(
+                CrmDealParty.source == source, CrmDealParty.deal_id == deal_id
+            )
+        )
+    }
+
+
+def _records(session: Session, target: str, source: str, ids: list[str]) -> list[Any]:
+    """The hub's records of these party ids: from the chunk's read where it still holds, the
+    rest selected (one created in this chunk, or one the read did not find)."""
+    model = MODELS[target]
+    ahead = session.info.get(READ_AHEAD, {}).get(RECORDS_AHEAD) or {}
+    found: list[Any] = []
+    missing = []
+    for party_id in ids:
+        row = ahead.get((target, source, party_id))
+        if row is not None:
+            state = inspect(row)
+            if not (state.transient or state.detached) and (row.source, row.external_id) == (source, party_id):
+                found.append(row)
+                continue
+        missing.append(party_id)
+    if missing:
+        found += session.scalars(select(model).where(model.source == source, model.external_id.in_(missing)))
+    return found
+
+
 def record_deal_parties(
     session: Session,
     source: str,
@@ -141,35 +237,42 @@ def record_deal_parties(
     contact_ids: Iterable[Any] | None = None,
     company_ids: Iterable[Any] | None = None,
 ) -> None:
-    """Set the deal's contacts and/or companies (``None``: that side was not said, kept as is)."""
-    for party_type, given in (("contact", contact_ids), ("company", company_ids)):
-        if given is None:
-            continue
-        wanted = set(_ids(list(given)))
-        held = set(
-            session.scalars(
-                select(CrmDealParty.party_id).where(
-                    CrmDealParty.source == source,
-                    CrmDealParty.deal_id == deal_id,
-                    CrmDealParty.party_type == party_type,
-                )
+    """Set the deal's contacts and/or companies (``None``: that side was not said, kept as is):
+    the links it holds read once (from the chunk's read when there is one), the ones no longer
+    said deleted in one statement, the new ones inserted in one."""
+    sides = [
+        (t, set(_ids(list(given))))
+        for t, given in (("contact", contact_ids), ("company", company_ids))
+        if given is not None
+    ]
+    if not sides:
+        return
+    held = _links(session, source, deal_id)
+    gone: list[Link] = []
+    new: list[Link] = []
+    for party_type, wanted in sides:
+        have = {p for t, p in held if t == party_type}
+        gone += [(party_type, p) for p in sorted(have - wanted)]
+        new += [(party_type, p) for p in sorted(wanted - have)]
+    if not gone and not new:
+        return
+    for party_type in sorted({t for t, _ in gone}):
+        session.execute(
+            delete(CrmDealParty).where(
+                CrmDealParty.source == source,
+                CrmDealParty.deal_id == deal_id,
+                CrmDealParty.party_type == party_type,
+                CrmDealParty.party_id.in_([p for t, p in gone if t == party_type]),
             )
         )
-        if held - wanted:
-            session.execute(
-                delete(CrmDealParty).where(
-                    CrmDealParty.source == source,
-                    CrmDealParty.deal_id == deal_id,
-                    CrmDealParty.party_type == party_type,
-                    CrmDealParty.party_id.in_(sorted(held - wanted)),
-                )
-            )
+    if new:
         now = utcnow()
-        for party_id in sorted(wanted - held):
-            session.add(
-                CrmDealParty(source=source, deal_id=deal_id, party_type=party_type, party_id=party_id, created_at=now)
-            )
-    session.flush()
+        session.execute(
+            insert(CrmDealParty),
+            [{"source": source, "deal_id": deal_id, "party_type": t, "party_id": p, "created_at": now} for t, p in new],
+        )
+    # the chunk's read of this deal's links no longer holds (and would not after a rollback)
+    session.info.get(READ_AHEAD, {}).get(LINKS_AHEAD, {}).pop((source, deal_id), None)
 
 
 def record_from_deal(session: Session, source: str, deal_id: str, applied: dict[str, Any]) -> bool:
@@ -195,34 +298,11 @@ def local_parties(session: Session, deal: Deal) -> tuple[DealParties, bool]:
     (its mapping maps ``contact_ids`` and ``company_ids`` and both had a value) and the hub holds
     a record of every one of them. An incomplete answer may still match a referral; only a complete one may be
     taken as "nobody to match"."""
-    links = [
-        (str(t), str(p))
-        for t, p in session.execute(
-            select(CrmDealParty.party_type, CrmDealParty.party_id).where(
-                CrmDealParty.source == deal.source, CrmDealParty.deal_id == deal.external_id
-            )
-        )
-    ]
+    links = _links(session, deal.source, deal.external_id)
     contact_ids = sorted({p for t, p in links if t == "contact"})
     company_ids = sorted({p for t, p in links if t == "company"})
-    contacts = (
-        list(
-            session.scalars(
-                select(CrmContact).where(CrmContact.source == deal.source, CrmContact.external_id.in_(contact_ids))
-            )
-        )
-        if contact_ids
-        else []
-    )
-    companies = (
-        list(
-            session.scalars(
-                select(CrmCompany).where(CrmCompany.source == deal.source, CrmCompany.external_id.in_(company_ids))
-            )
-        )
-        if company_ids
-        else []
-    )
+    contacts = _records(session, "contact", deal.source, contact_ids) if contact_ids else []
+    companies = _records(session, "company", deal.source, company_ids) if company_ids else []
     carried = all((deal.properties or {}).get(name) is not None for name in DEAL_PARTY_FIELDS)
     complete = carried and len(contacts) == len(contact_ids) and len(companies) == len(company_ids)
     emails = sorted({c.email for c in contacts if c.email and not c.deleted})
@@ -241,6 +321,7 @@ def merge(session: Session, target: str, source: str, from_ids: Sequence[str], i
     ``merged_into`` the survivor (an unknown survivor takes over the first merged-away record,
     whose id changes), and their deal associations (and a contact's company ids) move to it.
     Safe to run twice."""
+    forget_preloaded(session)
     model = MODELS[target]
     into_id = str(into_id)
     wanted = [str(i) for i in from_ids if str(i) != into_id]
@@ -287,6 +368,7 @@ def merge(session: Session, target: str, source: str, from_ids: Sequence[str], i
 
 def merge_deal_links(session: Session, source: str, from_ids: Sequence[str], into_id: str) -> None:
     """A CRM merge of deals: the merged-away deals' associations become the survivor's."""
+    forget_preloaded(session)
     into_id = str(into_id)
     wanted = [str(i) for i in from_ids if str(i) != into_id]
     if not wanted:

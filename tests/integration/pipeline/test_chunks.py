@@ -118,6 +118,37 @@ def test_a_jobs_claim_is_filled_from_the_backlog(hub: Hub) -> None:
     assert jobs.process_inbox_events(ids[1:]) == [None] * 4  # their jobs: nothing left to do
 
 
+def test_a_full_claim_rolls_on_with_the_next_read_in_the_thread(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a job whose claim came back full claims the backlog's next events before its
+    last chunk runs, and reads them ahead in the read-ahead thread meanwhile: only the job's first
+    read is made in the worker's own thread. Every event is done once, by its first attempt. On
+    SQLite (one writer) the job stops after its claim; the rest waits for the next job."""
+    import threading
+
+    engine = HubEngine(hub, inbox_handlers(hub))
+    threads: list[str] = []
+    real = engine.read_ahead
+
+    def read_ahead(events: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(events)
+
+    monkeypatch.setattr(engine, "read_ahead", read_ahead)
+    ids = store(hub, [change(650 + n, "dealname", f"N{n}", 1_000) for n in range(10)])
+    runner = ChunkRunner(hub, engine, jobs.leases(hub), fill_to=3)
+    states = runner.run(ids[:1])
+    if hub.engine.dialect.name == "sqlite":
+        assert threads == [threading.current_thread().name]  # one claim, one read
+        done = [r.id for r in rows(hub, ids) if r.state == WorkState.DONE]
+        assert 0 < len(done) <= 3 and states == dict.fromkeys(done, WorkState.DONE)
+        return
+    assert states == dict.fromkeys(ids, WorkState.DONE)  # claims of 3, 3, 3 and 1 events
+    assert threads[0] == threading.current_thread().name and len(threads) == 4
+    assert all(name.startswith("partnerhub-read-ahead") for name in threads[1:]), threads
+    assert {(r.state, r.attempts) for r in rows(hub, ids)} == {(WorkState.DONE, 1)}
+    assert {deal(hub, 650 + n).name for n in range(10)} == {f"N{n}" for n in range(10)}
+
+
 def test_one_bad_event_fails_alone(hub: Hub) -> None:
     ids = store(
         hub,
@@ -127,9 +158,22 @@ def test_one_bad_event_fails_alone(hub: Hub) -> None:
             change(303, "dealname", "Good two", 1_000),
         ],
     )
-    states = jobs.process_inbox_events(ids)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    sa_event.listen(hub.engine, "before_cursor_execute", seen)
+    try:
+        states = jobs.process_inbox_events(ids)
+    finally:
+        sa_event.remove(hub.engine, "before_cursor_execute", seen)
 
     assert states == [WorkState.DONE, WorkState.DEAD, WorkState.DONE]
+    # run at once first (event 1's deal written, then event 2 fails: all rolled back), then
+    # again with a savepoint per event that writes (events 1 and 3)
+    assert len([s for s in statements if s.startswith("insert into deals")]) == 3, statements
+    assert len([s for s in statements if s.startswith("savepoint")]) == 2, statements
     good, bad, other = rows(hub, ids)
     assert bad.state == WorkState.DEAD and bad.last_error_kind and "no-such-stage" in (bad.last_error or "")
     assert (good.outcome, other.outcome) == ("applied", "applied")
@@ -161,6 +205,8 @@ def test_a_chunk_reads_its_deals_in_one_statement(hub: Hub) -> None:
         assert "for update" in deal_reads[0] and "order by deals.id" in deal_reads[0]
     ledger_reads = [s for s in statements if s.startswith("select") and "from ledger_entries" in s]
     assert len(ledger_reads) == 1, ledger_reads  # no partner: no per-event ledger select
+    # no event failed: the chunk ran with no savepoint per event
+    assert not [s for s in statements if "savepoint" in s], statements
     assert {deal(hub, 700 + n).stage for n in range(5)} == {"qualifiedtobuy"}
 
 
@@ -299,9 +345,54 @@ def test_new_deals_parties_are_read_ahead_in_batches(
         assert found[("hubspot", "900")].domains == ("example0.com",)
         assert found[("hubspot", "901")].emails == () and found[("hubspot", "901")].domains == ()
 
+        from datetime import timedelta
+
+        from hub.program.models import Partner, Referral
+
+        with h.sessions() as session, session.begin():  # a referral for deal 902's contact
+            partner = Partner(name="P", email="p@partners.example", status="active", created_at=utcnow())
+            session.add(partner)
+            session.flush()
+            at = stamp - timedelta(days=10)
+            referral = Referral(
+                tracking_id="chunk-902",
+                partner_id=partner.id,
+                company_name="Example 2",
+                contact_email="buyer2@example2.com",
+                status="submitted",
+                history=[],
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(referral)
+            session.flush()
+            partner_id, referral_id = partner.id, referral.id
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(" ".join(statement.split()).lower())
+
         before = len(fake_hubspot.requests)
         ids = store(h, [change(int(d), "dealstage", "qualifiedtobuy", 5_000) for d in deals])
-        assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        sa_event.listen(h.engine, "before_cursor_execute", seen)
+        try:
+            assert jobs.process_inbox_events(ids) == [WorkState.DONE] * len(deals)
+        finally:
+            sa_event.remove(h.engine, "before_cursor_execute", seen)
+        # the chunk's links and its referral candidates: one select each, not one per deal;
+        # each deal's new links inserted in one statement
+        selects = [s for s in statements if s.startswith("select")]
+        assert len([s for s in selects if "from crm_deal_parties" in s]) == 1, selects
+        assert len([s for s in selects if "from referrals" in s]) == 1, selects
+        inserts = [s for s in statements if s.startswith("insert into crm_deal_parties")]
+        assert len(inserts) == len(deals[::2]), inserts
+        attributed = {
+            d.external_id: (d.partner_id, d.referral_id, d.attribution_source) for d in (deal(h, int(i)) for i in deals)
+        }
+        assert attributed["902"] == (partner_id, referral_id, "email")
+        assert {k: v for k, v in attributed.items() if k != "902"} == {
+            k: (None, None, None) for k in deals if k != "902"
+        }
         paths = [r["path"].split("?")[0] for r in fake_hubspot.requests[before:]]
         assert sorted(paths) == sorted(
             [

@@ -126,6 +126,86 @@ def test_free_mail_and_window_exclusions(session):
     )
 
 
+def test_a_chunks_candidates_give_the_answer_its_query_gives(session):
+    """``find_attribution`` picking among a chunk's preloaded referral candidates answers as its
+    own query does (first and last touch, the window, declined referrals, email before domain),
+    and selects nothing when they cover what it is asked; asked about more, it queries."""
+    from sqlalchemy import event as sa_event
+
+    from hub.pipeline.engine import READ_AHEAD
+    from hub.program.attribution import CANDIDATES_AHEAD, preload_candidates
+
+    p1, p2, p3 = partner(session, 31), partner(session, 32), partner(session, 33)
+    referral(session, p1, tracking="c-old", email="buyer@chunk.example", days_ago=40)
+    referral(session, p2, tracking="c-new", domain="chunk.example", days_ago=5)
+    referral(session, p3, tracking="c-out", email="buyer@chunk.example", days_ago=400)  # out of window
+    declined = referral(session, p3, tracking="c-dec", email="other@chunk.example", days_ago=1)
+    declined.status = "declined"
+    referral(session, p3, tracking="c-far", domain="elsewhere.example", days_ago=3)
+    session.flush()
+    now = utcnow()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    bind = session.get_bind()
+    asks = [
+        (["buyer@chunk.example"], []),
+        (["other@chunk.example"], []),
+        ([], ["chunk.example"]),
+        (["nobody@gmail.com"], ["elsewhere.example"]),
+        (["nobody@gmail.com"], []),
+        ([], []),
+    ]
+    for rules in (RULES, Attribution(model="last_touch"), Attribution(window_days=30)):
+        for created in (now, now - timedelta(days=20)):
+            queried = [
+                find_attribution(
+                    session,
+                    rules,
+                    tracking_id=None,
+                    partner_id=None,
+                    deal_created_at=created,
+                    contact_emails=e,
+                    company_domains=d,
+                )
+                for e, d in asks
+            ]
+            everything = [x for e, _ in asks for x in e], [x for _, d in asks for x in d]
+            session.info[READ_AHEAD] = {CANDIDATES_AHEAD: preload_candidates(session, rules, *everything)}
+            statements.clear()
+            sa_event.listen(bind, "before_cursor_execute", seen)
+            try:
+                from_memory = [
+                    find_attribution(
+                        session,
+                        rules,
+                        tracking_id=None,
+                        partner_id=None,
+                        deal_created_at=created,
+                        contact_emails=e,
+                        company_domains=d,
+                    )
+                    for e, d in asks
+                ]
+                assert statements == []
+                find_attribution(  # an email the chunk did not read: its own query
+                    session,
+                    rules,
+                    tracking_id=None,
+                    partner_id=None,
+                    deal_created_at=created,
+                    contact_emails=["x@y.example"],
+                )
+                assert len(statements) == 1
+            finally:
+                sa_event.remove(bind, "before_cursor_execute", seen)
+                session.info.pop(READ_AHEAD)
+            assert from_memory == queried
+    assert queried[0] is not None  # the cases above found something
+
+
 def test_attribution_is_sticky_and_replays_agree(session):
     a, b = partner(session, 1), partner(session, 2)
     referral(session, a, tracking="R-A", domain="acme.com")

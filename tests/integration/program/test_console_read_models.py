@@ -194,6 +194,8 @@ def test_review_queues_count_and_list_what_waits_for_a_person(session):
         "applications": 1,
         "onboarding": 1,
         "at_risk": 1,
+        "mdf_requests": 0,
+        "mdf_claims": 0,
     }
     rows, more = review_queues.rows(session, "referrals")
     assert not more and [r["partner_name"] for r in rows] == ["Acme Partners", "Acme Partners"]

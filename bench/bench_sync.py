@@ -386,7 +386,7 @@ def to_records(args: argparse.Namespace) -> dict[str, Any]:
                 stderr=subprocess.PIPE,
             )
             started_procs.append(backfill)
-            sql = create_engine(db_url)
+            sql = create_engine(db_url, hide_parameters=True)
 
             def open_events() -> int:
                 with sql.connect() as conn:

@@ -45,9 +45,9 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.pipeline.inbox import insert_ignoring_conflicts, insert_many_ignoring_conflicts
-from hub.pipeline.outbox import owe
 from hub.program.email.notify import NotificationStatus, notify
 from hub.program.lifecycle_file import Health
+from hub.program.manager_tasks import owe_manager_task
 from hub.program.models import (
     AtRiskTask,
     Credential,
@@ -320,20 +320,18 @@ def _open_effects(
 ) -> None:
     rules = hub.program.health
     weak = ", ".join(_weakest(detail)) or "none"
-    owe(
+    owe_manager_task(
         session,
-        natural_key=f"crm:task:health:{task.id}",
-        connector=hub.crm.name,
-        action="create_task",
-        idempotency_key=f"health-task-{task.id}",
-        payload={
-            "subject": f"At-risk partner: {partner.name} (health {task.opened_score})",
-            "body": f"{partner.name} <{partner.email}> scored {task.opened_score} on "
-            f"{now.date().isoformat()}, below the at-risk threshold {rules.at_risk_below}. "
-            f"Weakest signals: {weak}. Partner manager: {partner.partner_manager or 'unassigned'}.",
-            "owner_id": rules.task_owner_id,
-            "due_at": (now + timedelta(days=3)).isoformat(),
-        },
+        hub,
+        partner,
+        kind="health",
+        ref=task.id,
+        subject=f"At-risk partner: {partner.name} (health {task.opened_score})",
+        body=f"{partner.name} <{partner.email}> scored {task.opened_score} on "
+        f"{now.date().isoformat()}, below the at-risk threshold {rules.at_risk_below}. "
+        f"Weakest signals: {weak}.",
+        owner_id=rules.task_owner_id,
+        now=now,
     )
     if rules.support_sequence:
         notify(

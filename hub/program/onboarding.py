@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program.email.notify import notify
 from hub.program.errors import InvalidInput, InvalidState, NotFound
+from hub.program.manager_tasks import owe_manager_task
 from hub.program.models import AuditEntry, Credential, OnboardingTask, Partner, Referral
 from hub.program.segments import apply_segment
 
@@ -309,20 +309,17 @@ def run(session: Session, hub: ProgramContext, now: datetime) -> dict[str, int]:
             step.reminded_at = now
             counts["reminded"] += 1
         elif step.escalated_at is None and now >= step.reminded_at + timedelta(days=onboarding.escalate_after_days):
-            owe(
+            owe_manager_task(
                 session,
-                natural_key=f"crm:task:onboarding:{step.id}",
-                connector=hub.crm.name,
-                action="create_task",
-                idempotency_key=f"onboarding-task-{step.id}",
-                payload={
-                    "subject": f"Onboarding overdue: {partner.name} ({step.step})",
-                    "body": f"{partner.name} <{partner.email}> has not completed the onboarding step "
-                    f"{step.step!r}, due {step.due_at.date().isoformat()}, after a reminder. "
-                    f"Partner manager: {partner.partner_manager or 'unassigned'}.",
-                    "owner_id": onboarding.task_owner_id,
-                    "due_at": (now + timedelta(days=3)).isoformat(),
-                },
+                hub,
+                partner,
+                kind="onboarding",
+                ref=step.id,
+                subject=f"Onboarding overdue: {partner.name} ({step.step})",
+                body=f"{partner.name} <{partner.email}> has not completed the onboarding step "
+                f"{step.step!r}, due {step.due_at.date().isoformat()}, after a reminder.",
+                owner_id=onboarding.task_owner_id,
+                now=now,
             )
             step.escalated_at = now
             counts["escalated"] += 1

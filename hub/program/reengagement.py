@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.pipeline.inbox import insert_ignoring_conflicts
-from hub.pipeline.outbox import owe
 from hub.pipeline.store import utcnow
 from hub.program.email.notify import notify
+from hub.program.manager_tasks import owe_manager_task
 from hub.program.models import AuditEntry, Partner, ReengagementSequence, Referral
 from hub.program.partners import flag
 
@@ -142,21 +142,17 @@ def _step(
         counts["second"] += 1
     else:
         flag(session, partner, FLAG_REASON)
-        crm = hub.crm
-        owe(
+        owe_manager_task(
             session,
-            natural_key=f"crm:task:reengagement:{sequence.id}",
-            connector=crm.name,
-            action="create_task",
-            idempotency_key=f"reengagement-task-{sequence.id}",
-            payload={
-                "subject": f"Reach out to partner {partner.name}",
-                "body": f"{partner.name} <{partner.email}> has made no referral since "
-                f"{sequence.anchor_at.date().isoformat()} and did not respond to two re-engagement emails. "
-                f"Partner manager: {partner.partner_manager or 'unassigned'}.",
-                "owner_id": rules.task_owner_id,
-                "due_at": (now + timedelta(days=3)).isoformat(),
-            },
+            hub,
+            partner,
+            kind="reengagement",
+            ref=sequence.id,
+            subject=f"Reach out to partner {partner.name}",
+            body=f"{partner.name} <{partner.email}> has made no referral since "
+            f"{sequence.anchor_at.date().isoformat()} and did not respond to two re-engagement emails.",
+            owner_id=rules.task_owner_id,
+            now=now,
         )
         sequence.step, sequence.state, sequence.next_at = 3, "done", None
         counts["flagged"] += 1
